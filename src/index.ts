@@ -1,0 +1,9 @@
+// The sase library: the public API of every layer, lowest first.
+export * from "./core/index.ts";
+export * from "./devices/index.ts";
+export * from "./pipeline/index.ts";
+export * from "./detector/index.ts";
+export * from "./calibration/index.ts";
+export * from "./files/index.ts";
+export * from "./bridge/index.ts";
+export * from "./daq/index.ts";
