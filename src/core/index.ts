@@ -1,2 +1,4 @@
-// Public API of the core layer.
-export {};
+// Public API of the core layer: the data model and device framework every other layer builds on.
+export * from "./ndarray.ts";
+export * from "./timestamp.ts";
+export * from "./log.ts";
