@@ -2,3 +2,5 @@
 export * from "./ndarray.ts";
 export * from "./timestamp.ts";
 export * from "./log.ts";
+export * from "./hash-types.ts";
+export * from "./hash.ts";

@@ -1,0 +1,684 @@
+// Hash: Karabo's universal container. An ordered tree of key -> typed value, where every node also carries
+// an ordered map of typed attributes. Each node keeps its Karabo type so a Hash round-trips exactly through
+// the binary encoding (hash-binary.ts) and through other Karabo installations.
+
+import {
+  HASH_TYPES,
+  type HashType,
+  isNDArrayValue,
+  isTypedArray,
+  isTypedArrayOf,
+  NUMERIC_SCALARS,
+  TYPED_VECTORS,
+  VECTOR_OF_DTYPE,
+} from "./hash-types.ts";
+import { allocTyped, dtypeOf, type NDArray, type TypedArray } from "./ndarray.ts";
+
+export type { HashType } from "./hash-types.ts";
+
+/**
+ * Every value a Hash node or attribute may hold. One JS representation per HashType: INT64/UINT64 are
+ * always bigint, numeric vectors are typed arrays, VECTOR_BOOL is boolean[], CHAR a one-character string.
+ */
+export type HashValue =
+  | boolean
+  | number
+  | bigint
+  | string
+  | null
+  | Hash
+  | Hash[]
+  | boolean[]
+  | number[]
+  | bigint[]
+  | string[]
+  | TypedArray
+  | NDArray;
+
+/** A typed attribute of a node. */
+export interface HashAttribute {
+  readonly value: HashValue;
+  readonly type: HashType;
+}
+
+/** One node as stored: what encoders and printers walk. */
+export interface HashNode {
+  readonly key: string;
+  readonly value: HashValue;
+  readonly type: HashType;
+  readonly attributes: ReadonlyMap<string, HashAttribute>;
+}
+
+const BRAND = Symbol("sase.HashError");
+
+/** Base of every Hash error; `path` names the node concerned. Also matches HashRangeError/HashTypeError. */
+export class HashError extends Error {
+  readonly path: string;
+  readonly [BRAND] = true;
+  constructor(path: string, message: string) {
+    super(message);
+    this.name = "HashError";
+    this.path = path;
+  }
+  // `this` is the class `instanceof` was asked about: HashError itself matches by brand, subclasses normally.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: must distinguish HashError from its subclasses
+    if (this === HashError) return typeof value === "object" && value !== null && BRAND in value;
+    // biome-ignore lint/complexity/noThisInStatic: ordinary prototype check for the subclass asked about
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** A path that does not exist (or cannot be walked). */
+export class HashKeyError extends HashError {
+  constructor(path: string, message = `no such key "${path}" in Hash`) {
+    super(path, message);
+    this.name = "HashKeyError";
+  }
+}
+
+/** A value whose JS kind does not fit the node's type (a string into INT32, ...). */
+export class HashTypeError extends TypeError {
+  readonly path: string;
+  readonly [BRAND] = true;
+  constructor(path: string, message: string) {
+    super(message);
+    this.name = "HashTypeError";
+    this.path = path;
+  }
+}
+
+/** A number outside the range of the node's type (300 into UINT8, 1.5 into INT32, ...). */
+export class HashRangeError extends RangeError {
+  readonly path: string;
+  readonly [BRAND] = true;
+  constructor(path: string, message: string) {
+    super(message);
+    this.name = "HashRangeError";
+    this.path = path;
+  }
+}
+
+interface Node {
+  value: HashValue;
+  type: HashType;
+  attrs: Map<string, HashAttribute> | null;
+}
+
+const EMPTY_ATTRS: ReadonlyMap<string, HashAttribute> = new Map();
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Symbol of the unchecked node appender used by decoders, whose values are typed by construction. */
+export const HASH_APPEND_RAW: unique symbol = Symbol("sase.Hash.appendRaw");
+
+/** Ordered nested key/value container with typed values and per-node attributes (Karabo's Hash). */
+export class Hash implements Iterable<[string, HashValue]> {
+  readonly #nodes = new Map<string, Node>();
+
+  /** A Hash from a plain object; nested plain objects become Hashes, dotted keys become paths. */
+  constructor(init?: Record<string, unknown>) {
+    if (init !== undefined) {
+      for (const key of Object.keys(init)) this.set(key, toHashValue(init[key], key));
+    }
+  }
+
+  /** A Hash from a plain object (same as `new Hash(obj)`). */
+  static from(obj: Record<string, unknown>): Hash {
+    return new Hash(obj);
+  }
+
+  /**
+   * Sets the value at a dotted path ("a.b.c", "a.v[1].c"), creating intermediate Hash nodes. With `type`
+   * the value is validated and converted to that type; without it, re-setting a number keeps the key's
+   * numeric type, otherwise the type is inferred. Attributes of an existing node are kept.
+   */
+  set(path: string, value: HashValue, type?: HashType): this {
+    const { parent, key, index } = this.#walk(path, true);
+    if (index !== undefined) {
+      setVectorElement(parent, key, index, toHashValue(value, path), path);
+      return this;
+    }
+    const old = parent.#nodes.get(key);
+    const v0 = toHashValue(value, path);
+    const t = type ?? keptType(old, v0) ?? inferType(v0, path);
+    const v = coerce(v0, t, path);
+    if (old) {
+      old.value = v;
+      old.type = t;
+    } else parent.#nodes.set(key, { value: v, type: t, attrs: null });
+    return this;
+  }
+
+  /** The value at `path`; throws HashKeyError naming the path if it is missing. */
+  get<T extends HashValue = HashValue>(path: string): T {
+    return this.#lookup(path).value as T;
+  }
+
+  /** The value at `path`, or `fallback` when it is missing. */
+  getOr<T extends HashValue>(path: string, fallback: T): T {
+    return this.has(path) ? this.get<T>(path) : fallback;
+  }
+
+  /** True when `path` exists. */
+  has(path: string): boolean {
+    try {
+      this.#lookup(path);
+      return true;
+    } catch (e) {
+      if (e instanceof HashKeyError) return false;
+      throw e;
+    }
+  }
+
+  /** Removes the node at `path` (or one vector<Hash> element); false when there was none. */
+  erase(path: string): boolean {
+    let where: Walked;
+    try {
+      where = this.#walk(path, false);
+    } catch (e) {
+      if (e instanceof HashKeyError) return false;
+      throw e;
+    }
+    const { parent, key, index } = where;
+    if (index === undefined) return parent.#nodes.delete(key);
+    const node = parent.#nodes.get(key);
+    if (node?.type !== "VECTOR_HASH") return false;
+    const list = node.value as Hash[];
+    if (index >= list.length) return false;
+    list.splice(index, 1);
+    return true;
+  }
+
+  /** Top-level keys in insertion order. */
+  keys(): string[] {
+    return [...this.#nodes.keys()];
+  }
+
+  /** All leaf paths, dotted, in order (an empty nested Hash counts as a leaf). */
+  paths(): string[] {
+    const out: string[] = [];
+    for (const [key, node] of this.#nodes) {
+      if (node.type === "HASH" && (node.value as Hash).size > 0) {
+        for (const p of (node.value as Hash).paths()) out.push(`${key}.${p}`);
+      } else out.push(key);
+    }
+    return out;
+  }
+
+  /** Number of top-level keys. */
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** The Karabo type of the node at `path`. */
+  typeOf(path: string): HashType {
+    return this.#lookup(path).type;
+  }
+
+  /** The attributes of the node at `path` as a plain object (a copy). */
+  getAttributes(path: string): Record<string, HashValue> {
+    const attrs = this.#node(path).attrs;
+    return Object.fromEntries(attrs ? [...attrs].map(([k, a]) => [k, a.value]) : []);
+  }
+
+  /** One attribute of the node at `path`; throws HashKeyError naming path and attribute if missing. */
+  getAttribute<T extends HashValue = HashValue>(path: string, name: string): T {
+    const a = this.#node(path).attrs?.get(name);
+    if (!a) throw new HashKeyError(path, `no attribute "${name}" on "${path}"`);
+    return a.value as T;
+  }
+
+  /** True when the node at `path` exists and has attribute `name`. */
+  hasAttribute(path: string, name: string): boolean {
+    return this.has(path) && (this.#node(path).attrs?.has(name) ?? false);
+  }
+
+  /** The Karabo type of one attribute. */
+  attributeType(path: string, name: string): HashType {
+    const a = this.#node(path).attrs?.get(name);
+    if (!a) throw new HashKeyError(path, `no attribute "${name}" on "${path}"`);
+    return a.type;
+  }
+
+  /** Sets one attribute of the existing node at `path` (type inferred unless given, kept on re-set). */
+  setAttribute(path: string, name: string, value: HashValue, type?: HashType): this {
+    const node = this.#node(path);
+    const where = `${path}@${name}`;
+    if (!node.attrs) node.attrs = new Map();
+    const old = node.attrs.get(name);
+    const v0 = toHashValue(value, where);
+    const t = type ?? keptType(old, v0) ?? inferType(v0, where);
+    node.attrs.set(name, { value: coerce(v0, t, where), type: t });
+    return this;
+  }
+
+  /** Removes one attribute; false when it was not there. */
+  eraseAttribute(path: string, name: string): boolean {
+    return this.#node(path).attrs?.delete(name) ?? false;
+  }
+
+  /** The stored nodes of this level, in order, with types and attributes (for encoders and printers). */
+  *nodes(): IterableIterator<HashNode> {
+    for (const [key, n] of this.#nodes) {
+      yield { key, value: n.value, type: n.type, attributes: n.attrs ?? EMPTY_ATTRS };
+    }
+  }
+
+  /** Top-level [key, value] pairs in order. */
+  *[Symbol.iterator](): IterableIterator<[string, HashValue]> {
+    for (const [key, n] of this.#nodes) yield [key, n.value];
+  }
+
+  /**
+   * Karabo merge: nested Hashes merge recursively, any other value (and its type) is replaced by other's;
+   * attributes are merged (other's win). Values are shared, not copied: clone() `other` first if needed.
+   */
+  merge(other: Hash): this {
+    for (const [key, theirs] of other.#nodes) {
+      const mine = this.#nodes.get(key);
+      if (mine && mine.type === "HASH" && theirs.type === "HASH") {
+        (mine.value as Hash).merge(theirs.value as Hash);
+      } else if (mine) {
+        mine.value = theirs.type === "HASH" ? (theirs.value as Hash).clone() : theirs.value;
+        mine.type = theirs.type;
+      } else {
+        this.#nodes.set(key, {
+          value: theirs.type === "HASH" ? (theirs.value as Hash).clone() : theirs.value,
+          type: theirs.type,
+          attrs: theirs.attrs ? new Map(theirs.attrs) : null,
+        });
+        continue;
+      }
+      if (theirs.attrs) {
+        if (!mine.attrs) mine.attrs = new Map();
+        for (const [name, a] of theirs.attrs) mine.attrs.set(name, a);
+      }
+    }
+    return this;
+  }
+
+  /**
+   * Full equality: same keys in the same order, same types, equal values (typed arrays by content, floats
+   * bit-exact so NaN equals NaN) and equal attributes (in any order).
+   */
+  equals(other: Hash): boolean {
+    if (this === other) return true;
+    if (this.#nodes.size !== other.#nodes.size) return false;
+    const theirs = other.#nodes.entries();
+    for (const [key, a] of this.#nodes) {
+      const [k, b] = theirs.next().value as [string, Node];
+      if (k !== key || a.type !== b.type || !valuesEqual(a.value, b.value)) return false;
+      if (!attrsEqual(a.attrs, b.attrs)) return false;
+    }
+    return true;
+  }
+
+  /** A deep copy: nested Hashes, arrays and typed arrays are copied too. */
+  clone(): Hash {
+    const h = new Hash();
+    for (const [key, n] of this.#nodes) {
+      let attrs: Map<string, HashAttribute> | null = null;
+      if (n.attrs) {
+        attrs = new Map();
+        for (const [name, a] of n.attrs) attrs.set(name, { value: cloneValue(a.value), type: a.type });
+      }
+      h.#nodes.set(key, { value: cloneValue(n.value), type: n.type, attrs });
+    }
+    return h;
+  }
+
+  /** Plain JS: nested Hashes become objects, vector<Hash> arrays of objects; attributes are dropped. */
+  toObject(): Record<string, unknown> {
+    return Object.fromEntries([...this.#nodes].map(([k, n]) => [k, toPlain(n.value)]));
+  }
+
+  /** Text for debugging: one node per line with its type. */
+  toString(): string {
+    return describe(this, "");
+  }
+
+  /** Decoders only: appends a node whose value already has its type's representation (not validated). */
+  [HASH_APPEND_RAW](
+    key: string,
+    value: HashValue,
+    type: HashType,
+    attrs: Map<string, HashAttribute> | null,
+  ): void {
+    this.#nodes.set(key, { value, type, attrs });
+  }
+
+  #node(path: string): Node {
+    const { parent, key, index } = this.#walk(path, false);
+    const node = parent.#nodes.get(key);
+    if (!node) throw new HashKeyError(path);
+    if (index !== undefined)
+      throw new HashKeyError(path, `"${path}" is a vector<Hash> element and has no attributes`);
+    return node;
+  }
+
+  #lookup(path: string): { value: HashValue; type: HashType } {
+    const { parent, key, index } = this.#walk(path, false);
+    const node = parent.#nodes.get(key);
+    if (!node) throw new HashKeyError(path);
+    if (index === undefined) return node;
+    if (node.type !== "VECTOR_HASH") throw new HashKeyError(path, `"${path}": ${key} is not a vector<Hash>`);
+    const list = node.value as Hash[];
+    if (index >= list.length)
+      throw new HashKeyError(path, `"${path}": index ${index} beyond ${list.length} elements`);
+    return { value: list[index]!, type: "HASH" };
+  }
+
+  /** Walks to the Hash holding the last path segment, creating Hash nodes on the way when `create`. */
+  #walk(path: string, create: boolean): Walked {
+    const segments = parsePath(path);
+    let h: Hash = this;
+    for (let i = 0; i < segments.length - 1; i++) {
+      const { key, index } = segments[i]!;
+      let node = h.#nodes.get(key);
+      if (!node) {
+        if (!create) throw new HashKeyError(path);
+        if (index !== undefined && index !== 0)
+          throw new HashKeyError(path, `"${path}": no element ${index} of ${key}`);
+        node =
+          index === undefined
+            ? { value: new Hash(), type: "HASH", attrs: null }
+            : { value: [], type: "VECTOR_HASH", attrs: null };
+        h.#nodes.set(key, node);
+      }
+      if (index === undefined) {
+        if (node.type !== "HASH")
+          throw new HashKeyError(path, `"${path}": "${key}" holds ${node.type}, not a Hash`);
+        h = node.value as Hash;
+        continue;
+      }
+      if (node.type !== "VECTOR_HASH")
+        throw new HashKeyError(path, `"${path}": "${key}" holds ${node.type}, not vector<Hash>`);
+      const list = node.value as Hash[];
+      if (create && index === list.length) list.push(new Hash());
+      const el = list[index];
+      if (!el)
+        throw new HashKeyError(path, `"${path}": index ${index} beyond ${list.length} elements of "${key}"`);
+      h = el;
+    }
+    const last = segments[segments.length - 1]!;
+    return { parent: h, key: last.key, index: last.index };
+  }
+}
+
+interface Walked {
+  parent: Hash;
+  key: string;
+  index: number | undefined;
+}
+
+interface Segment {
+  key: string;
+  index: number | undefined;
+}
+
+const SEGMENT_WITH_INDEX = /^([^[\]]+)\[(\d+)\]$/;
+const pathCache = new Map<string, Segment[]>();
+
+/** Splits "a.b[2].c" into segments; cached because the same property paths recur per train. */
+function parsePath(path: string): Segment[] {
+  const cached = pathCache.get(path);
+  if (cached) return cached;
+  if (typeof path !== "string" || path.length === 0) throw new HashKeyError(String(path), "empty Hash path");
+  const segments: Segment[] = [];
+  for (const part of path.split(".")) {
+    if (part.length === 0) throw new HashKeyError(path, `Hash path "${path}" has an empty segment`);
+    if (!part.includes("[") && !part.includes("]")) {
+      segments.push({ key: part, index: undefined });
+      continue;
+    }
+    const m = SEGMENT_WITH_INDEX.exec(part);
+    if (!m) throw new HashKeyError(path, `Hash path "${path}": bad segment "${part}"`);
+    segments.push({ key: m[1]!, index: Number(m[2]) });
+  }
+  if (pathCache.size > 10_000) pathCache.clear();
+  pathCache.set(path, segments);
+  return segments;
+}
+
+function setVectorElement(parent: Hash, key: string, index: number, value: HashValue, path: string): void {
+  if (!(value instanceof Hash))
+    throw new HashTypeError(path, `"${path}" is a vector<Hash> element: needs a Hash`);
+  const list = parent.has(key) && parent.typeOf(key) === "VECTOR_HASH" ? parent.get<Hash[]>(key) : null;
+  if (!list) {
+    if (index !== 0) throw new HashKeyError(path, `"${path}": "${key}" is not a vector<Hash>`);
+    parent.set(key, [value], "VECTOR_HASH");
+    return;
+  }
+  if (index > list.length)
+    throw new HashKeyError(path, `"${path}": index ${index} beyond ${list.length} elements`);
+  list[index] = value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Converts plain objects (and arrays of them) into Hashes; other values pass through. */
+function toHashValue(value: unknown, path: string): HashValue {
+  if (isPlainObject(value) && !isNDArrayValue(value)) return new Hash(value);
+  if (Array.isArray(value) && value.length > 0 && value.every(isPlainObject)) {
+    return value.map((v) => new Hash(v as Record<string, unknown>));
+  }
+  if (value === undefined) throw new HashTypeError(path, `"${path}": undefined is not a Hash value`);
+  return value as HashValue;
+}
+
+/** A node's existing numeric type, kept when a number (or bigint) is set again. */
+function keptType(old: { type: HashType } | undefined, value: HashValue): HashType | undefined {
+  if (!old) return undefined;
+  if ((typeof value === "number" || typeof value === "bigint") && NUMERIC_SCALARS[old.type]) return old.type;
+  if ((isTypedArray(value) || Array.isArray(value)) && TYPED_VECTORS[old.type]) {
+    if (Array.isArray(value) && value.some((x) => typeof x !== "number" && typeof x !== "bigint"))
+      return undefined;
+    return old.type;
+  }
+  return undefined;
+}
+
+/** The HashType sase infers for a JS value (see the Hash contract). */
+export function inferType(value: HashValue, path = "<value>"): HashType {
+  switch (typeof value) {
+    case "boolean":
+      return "BOOL";
+    case "string":
+      return "STRING";
+    case "bigint":
+      return value >= -(2n ** 63n) && value < 2n ** 63n ? "INT64" : "UINT64";
+    case "number":
+      if (Number.isInteger(value) && !Object.is(value, -0)) {
+        if (value >= -2147483648 && value <= 2147483647) return "INT32";
+        if (Number.isSafeInteger(value)) return "INT64";
+      }
+      return "DOUBLE";
+  }
+  if (value === null) return "NONE";
+  if (value instanceof Hash) return "HASH";
+  if (isTypedArray(value)) return VECTOR_OF_DTYPE[dtypeOf(value)];
+  if (isNDArrayValue(value)) return "NDARRAY";
+  if (Array.isArray(value)) return inferVectorType(value as unknown[], path);
+  throw new HashTypeError(path, `"${path}": cannot store ${describeKind(value)} in a Hash`);
+}
+
+function inferVectorType(list: unknown[], path: string): HashType {
+  if (list.length === 0) return "VECTOR_STRING";
+  if (list.every((x) => typeof x === "string")) return "VECTOR_STRING";
+  if (list.every((x) => typeof x === "boolean")) return "VECTOR_BOOL";
+  if (list.every((x) => x instanceof Hash)) return "VECTOR_HASH";
+  if (list.every((x) => typeof x === "bigint")) return "VECTOR_INT64";
+  if (list.every((x) => typeof x === "number")) {
+    const nums = list as number[];
+    if (nums.every((x) => Number.isInteger(x) && !Object.is(x, -0))) {
+      if (nums.every((x) => x >= -2147483648 && x <= 2147483647)) return "VECTOR_INT32";
+      if (nums.every((x) => Number.isSafeInteger(x))) return "VECTOR_INT64";
+    }
+    return "VECTOR_DOUBLE";
+  }
+  throw new HashTypeError(path, `"${path}": an array mixing element kinds cannot be stored in a Hash`);
+}
+
+function describeKind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "object") return (value as object).constructor?.name ?? "object";
+  return typeof value;
+}
+
+function checkInteger(v: number | bigint, type: HashType, path: string): void {
+  const info = NUMERIC_SCALARS[type]!;
+  if (typeof v === "number" && !Number.isInteger(v)) {
+    throw new HashRangeError(path, `"${path}": ${v} is not an integer, as ${type} needs`);
+  }
+  const big = typeof v === "bigint";
+  const lo = info.min!;
+  const hi = info.max!;
+  const below = big ? v < BigInt(lo) : v < Number(lo);
+  const above = big ? v > BigInt(hi) : v > Number(hi);
+  if (below || above)
+    throw new HashRangeError(path, `"${path}": ${v} is outside the range of ${type} [${lo}, ${hi}]`);
+}
+
+/** Validates `value` against `type` and returns it in the type's one representation. */
+export function coerce(value: HashValue, type: HashType, path = "<value>"): HashValue {
+  const wrongKind = (): never => {
+    throw new HashTypeError(path, `"${path}": ${describeKind(value)} cannot be stored as ${type}`);
+  };
+  const numeric = NUMERIC_SCALARS[type];
+  if (numeric) {
+    if (typeof value !== "number" && typeof value !== "bigint") return wrongKind();
+    if (numeric.min === null) {
+      if (typeof value === "bigint") return wrongKind();
+      if (type === "FLOAT") {
+        if (Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
+          throw new HashRangeError(path, `"${path}": ${value} is outside the range of FLOAT`);
+        }
+        return Math.fround(value);
+      }
+      return value;
+    }
+    if (
+      typeof value === "number" &&
+      numeric.bytes === 8 &&
+      Number.isInteger(value) &&
+      !Number.isSafeInteger(value)
+    ) {
+      throw new HashRangeError(path, `"${path}": ${value} is beyond 2^53; pass a bigint for exact ${type}`);
+    }
+    checkInteger(value, type, path);
+    return numeric.bytes === 8 ? BigInt(value) : Number(value);
+  }
+  const vectorDtype = TYPED_VECTORS[type];
+  if (vectorDtype) {
+    if (isTypedArrayOf(value, vectorDtype)) return value;
+    if (!isTypedArray(value) && !Array.isArray(value)) return wrongKind();
+    const list = value as ArrayLike<unknown>;
+    const out = allocTyped(vectorDtype, list.length);
+    const elemType = (type === "BYTE_ARRAY" || type === "VECTOR_CHAR" ? "UINT8" : type.slice(7)) as HashType;
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i];
+      if (typeof x !== "number" && typeof x !== "bigint") return wrongKind();
+      (out as unknown as (number | bigint)[])[i] = coerce(x, elemType, `${path}[${i}]`) as number | bigint;
+    }
+    return out;
+  }
+  switch (type) {
+    case "BOOL":
+      return typeof value === "boolean" ? value : wrongKind();
+    case "CHAR":
+      if (typeof value !== "string") return wrongKind();
+      if (value.length !== 1 || value.charCodeAt(0) > 255) {
+        throw new HashRangeError(path, `"${path}": CHAR needs one character of code 0..255, got "${value}"`);
+      }
+      return value;
+    case "STRING":
+      return typeof value === "string" ? value : wrongKind();
+    case "NONE":
+      return value === null ? null : wrongKind();
+    case "HASH":
+    case "SCHEMA":
+      return value instanceof Hash ? value : wrongKind();
+    case "NDARRAY":
+      return isNDArrayValue(value) ? value : wrongKind();
+    case "VECTOR_BOOL":
+      return Array.isArray(value) && value.every((x) => typeof x === "boolean") ? value : wrongKind();
+    case "VECTOR_STRING":
+      return Array.isArray(value) && value.every((x) => typeof x === "string") ? value : wrongKind();
+    case "VECTOR_HASH":
+      return Array.isArray(value) && value.every((x) => x instanceof Hash) ? value : wrongKind();
+    default:
+      if (!HASH_TYPES.includes(type)) throw new HashTypeError(path, `"${path}": unknown Hash type "${type}"`);
+      return wrongKind();
+  }
+}
+
+function bytesEqual(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** Deep equality of two values of the same HashType. */
+function valuesEqual(a: HashValue, b: HashValue): boolean {
+  if (a instanceof Hash) return b instanceof Hash && a.equals(b);
+  if (isTypedArray(a)) return isTypedArray(b) && a.constructor === b.constructor && bytesEqual(a, b);
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i] as HashValue, b[i] as HashValue)) return false;
+    return true;
+  }
+  if (isNDArrayValue(a)) {
+    return (
+      isNDArrayValue(b) &&
+      a.dtype === b.dtype &&
+      a.shape.length === b.shape.length &&
+      a.shape.every((d, i) => d === b.shape[i]) &&
+      a.data.constructor === b.data.constructor &&
+      bytesEqual(a.data, b.data)
+    );
+  }
+  return Object.is(a, b);
+}
+
+function attrsEqual(a: Map<string, HashAttribute> | null, b: Map<string, HashAttribute> | null): boolean {
+  const na = a?.size ?? 0;
+  if (na !== (b?.size ?? 0)) return false;
+  if (na === 0) return true;
+  for (const [name, x] of a!) {
+    const y = b!.get(name);
+    if (!y || x.type !== y.type || !valuesEqual(x.value, y.value)) return false;
+  }
+  return true;
+}
+
+function cloneValue(v: HashValue): HashValue {
+  if (v instanceof Hash) return v.clone();
+  if (isTypedArray(v)) return v.slice();
+  if (Array.isArray(v)) return v.map((x) => cloneValue(x as HashValue)) as HashValue;
+  if (isNDArrayValue(v)) return { dtype: v.dtype, shape: [...v.shape], data: v.data.slice() };
+  return v;
+}
+
+function toPlain(v: HashValue): unknown {
+  if (v instanceof Hash) return v.toObject();
+  if (Array.isArray(v) && v.length > 0 && v[0] instanceof Hash) return (v as Hash[]).map((h) => h.toObject());
+  return v;
+}
+
+function describe(h: Hash, indent: string): string {
+  let out = "";
+  for (const n of h.nodes()) {
+    const attrs = [...n.attributes].map(([k, a]) => ` ${k}=${String(a.value)}`).join("");
+    if (n.type === "HASH")
+      out += `${indent}${n.key} (HASH)${attrs}\n${describe(n.value as Hash, `${indent}  `)}`;
+    else out += `${indent}${n.key} (${n.type})${attrs}: ${String(n.value)}\n`;
+  }
+  return out;
+}
