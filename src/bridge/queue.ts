@@ -1,0 +1,91 @@
+// A bounded FIFO between whoever produces trains and the socket that sends them. When it is full
+// the drop policy decides: "block" makes the producer wait (file replay: never lose a train),
+// "drop-oldest" keeps the freshest trains (live data: a slow client must not stall the facility),
+// "drop-newest" keeps what is already queued.
+
+/** What a full queue does with one more item. */
+export type DropPolicy = "block" | "drop-oldest" | "drop-newest";
+
+/** Every drop policy, for validating user input. */
+export const DROP_POLICIES: readonly DropPolicy[] = ["block", "drop-oldest", "drop-newest"];
+
+/** Raised to waiters when the queue is closed. */
+export class QueueClosedError extends Error {
+  constructor() {
+    super("queue closed");
+    this.name = "QueueClosedError";
+  }
+}
+
+/** A bounded async queue with a drop policy; counts what it dropped. */
+export class BoundedQueue<T> {
+  private readonly items: T[] = [];
+  private takers: { resolve: (v: T) => void; reject: (e: Error) => void }[] = [];
+  private putters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private closed = false;
+  /** Items thrown away by the drop policy. */
+  dropped = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly policy: DropPolicy,
+    private readonly onDrop?: (item: T) => void,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`queue size must be ≥ 1, got ${capacity}`);
+  }
+
+  /** Items waiting now. */
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Adds an item; resolves true when queued, false when the policy dropped it. */
+  async put(item: T): Promise<boolean> {
+    if (this.closed) throw new QueueClosedError();
+    const taker = this.takers.shift();
+    if (taker) {
+      taker.resolve(item);
+      return true;
+    }
+    while (this.items.length >= this.capacity) {
+      if (this.policy === "drop-newest") {
+        this.drop(item);
+        return false;
+      }
+      if (this.policy === "drop-oldest") {
+        this.drop(this.items.shift() as T);
+        break;
+      }
+      await new Promise<void>((resolve, reject) => this.putters.push({ resolve, reject }));
+      if (this.closed) throw new QueueClosedError();
+    }
+    this.items.push(item);
+    return true;
+  }
+
+  /** Waits for and removes the oldest item. */
+  take(): Promise<T> {
+    const item = this.items.shift();
+    if (item !== undefined) {
+      this.putters.shift()?.resolve();
+      return Promise.resolve(item);
+    }
+    if (this.closed) return Promise.reject(new QueueClosedError());
+    return new Promise<T>((resolve, reject) => this.takers.push({ resolve, reject }));
+  }
+
+  /** Rejects every waiter; later puts and takes fail. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.takers) t.reject(new QueueClosedError());
+    for (const p of this.putters) p.reject(new QueueClosedError());
+    this.takers = [];
+    this.putters = [];
+  }
+
+  private drop(item: T): void {
+    this.dropped++;
+    this.onDrop?.(item);
+  }
+}

@@ -1,0 +1,246 @@
+// The Karabo bridge server: trains go into a bounded queue (from `feed`, or `serve` over any async
+// iterator such as a pipeline input or a run's trains) and out of one ZeroMQ socket. REP answers each
+// "next" request with one train; PUB sends every train to every subscriber; PUSH hands each train
+// to one puller. Arrays leave as views of their memory (ZeroMQ sends them without a copy).
+import * as zmq from "zeromq";
+import { type Logger, createLogger, timestampNow } from "../core/index.ts";
+import { type Frames, encodeTrain } from "./protocol.ts";
+import { BoundedQueue, type DropPolicy, QueueClosedError } from "./queue.ts";
+import {
+  type BridgeTrain,
+  type ProtocolVersion,
+  type ServerSocketType,
+  parseProtocolVersion,
+} from "./types.ts";
+
+/** Options of a bridge server; every field has a default. */
+export interface BridgeServerOptions {
+  /** ZeroMQ endpoint to bind (default "tcp://127.0.0.1:4545"; port 0 or "*" picks a free port). */
+  endpoint?: string;
+  /** Socket type (default "REP"). */
+  sock?: ServerSocketType;
+  /** Protocol version (default "2.2"). */
+  protocol?: ProtocolVersion;
+  /** Trains held while no client takes them (default 10). */
+  queueSize?: number;
+  /** What a full queue does with one more train (default "drop-oldest"). */
+  dropPolicy?: DropPolicy;
+  /** Most trains per second sent (default unlimited). */
+  rate?: number;
+  /** Fill in timestamps from the clock where a train's metadata has none (OnDA needs them). */
+  dummyTimestamps?: boolean;
+  /** ZeroMQ messages buffered per peer before the socket pushes back or drops (default 2). */
+  highWaterMark?: number;
+  logger?: Logger;
+}
+
+/** What a server has done so far. */
+export interface BridgeServerStats {
+  /** Trains sent to clients. */
+  trainsSent: number;
+  /** Trains thrown away because the queue was full. */
+  trainsDropped: number;
+  /** Bytes sent (all frames). */
+  bytesSent: number;
+  /** Client connections open now. */
+  clients: number;
+  /** Requests that were not "next" (REP only). */
+  badRequests: number;
+  /** Trains waiting in the queue. */
+  queued: number;
+}
+
+interface QueuedTrain {
+  frames: Frames;
+  bytes: number;
+}
+
+/** A Karabo bridge server on one ZeroMQ socket. */
+export class BridgeServer {
+  readonly sock: ServerSocketType;
+  readonly protocol: ProtocolVersion;
+  private readonly socket: zmq.Reply | zmq.Publisher | zmq.Push;
+  private readonly queue: BoundedQueue<QueuedTrain>;
+  private readonly log: Logger;
+  private readonly minIntervalMs: number;
+  private readonly dummyTimestamps: boolean;
+  private readonly requested: string;
+  private boundEndpoint: string | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private lastSend = 0;
+  private idleWaiters: (() => void)[] = [];
+  private inFlight = 0;
+  private readonly counters = { trainsSent: 0, bytesSent: 0, clients: 0, badRequests: 0 };
+
+  constructor(options: BridgeServerOptions = {}) {
+    this.sock = options.sock ?? "REP";
+    this.protocol = parseProtocolVersion(options.protocol ?? "2.2");
+    this.requested = options.endpoint ?? "tcp://127.0.0.1:4545";
+    this.log = options.logger ?? createLogger("bridge-server");
+    this.dummyTimestamps = options.dummyTimestamps ?? false;
+    const rate = options.rate ?? 0;
+    if (!(rate >= 0)) throw new RangeError(`rate must be ≥ 0 trains/s, got ${rate}`);
+    this.minIntervalMs = rate > 0 ? 1000 / rate : 0;
+    const hwm = options.highWaterMark ?? 2;
+    const common = { linger: 0, sendHighWaterMark: hwm };
+    if (this.sock === "REP") this.socket = new zmq.Reply({ ...common, receiveHighWaterMark: hwm });
+    else if (this.sock === "PUB") this.socket = new zmq.Publisher(common);
+    else if (this.sock === "PUSH") this.socket = new zmq.Push(common);
+    else throw new RangeError(`unknown server socket type "${String(this.sock)}" (REP, PUB or PUSH)`);
+    this.queue = new BoundedQueue<QueuedTrain>(options.queueSize ?? 10, options.dropPolicy ?? "drop-oldest");
+  }
+
+  /** Binds the socket and starts sending; resolves with the bound endpoint. */
+  async start(): Promise<string> {
+    const endpoint = this.requested.replace(/:0$/, ":*");
+    try {
+      await this.socket.bind(endpoint);
+    } catch (err) {
+      throw new Error(`bridge server cannot bind ${this.requested}: ${(err as Error).message}`);
+    }
+    this.boundEndpoint = this.socket.lastEndpoint ?? endpoint;
+    void this.watchConnections();
+    this.running = this.sendLoop().catch((err: unknown) => {
+      if (!this.closed) this.log.error("bridge server stopped", { error: (err as Error).message });
+    });
+    this.log.info("bridge server listening", {
+      endpoint: this.boundEndpoint,
+      sock: this.sock,
+      protocol: this.protocol,
+    });
+    return this.boundEndpoint;
+  }
+
+  /** The endpoint clients connect to (after start). */
+  get endpoint(): string {
+    if (this.boundEndpoint === undefined) throw new Error("bridge server not started");
+    return this.boundEndpoint;
+  }
+
+  /** Counters of trains sent, dropped, bytes and connected clients. */
+  get stats(): BridgeServerStats {
+    return { ...this.counters, trainsDropped: this.queue.dropped, queued: this.queue.length };
+  }
+
+  /** Queues one train; resolves true when queued, false when the drop policy discarded it. */
+  feed(train: BridgeTrain): Promise<boolean> {
+    if (this.dummyTimestamps) addDummyTimestamps(train);
+    const frames = encodeTrain(train, this.protocol);
+    let bytes = 0;
+    for (const f of frames) bytes += f.byteLength;
+    return this.queue.put({ frames, bytes });
+  }
+
+  /** Feeds every train of `trains` (a pipeline input, a run's trains...); resolves when it ends. */
+  async serve(trains: AsyncIterable<BridgeTrain> | Iterable<BridgeTrain>): Promise<void> {
+    for await (const train of trains) {
+      if (this.closed) return;
+      await this.feed(train);
+    }
+  }
+
+  /** Resolves once every queued train has been sent. */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops sending, closes the socket; queued trains are discarded. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.close();
+    this.socket.close();
+    await this.running;
+    for (const w of this.idleWaiters) w();
+    this.idleWaiters = [];
+  }
+
+  private async sendLoop(): Promise<void> {
+    while (!this.closed) {
+      if (this.socket instanceof zmq.Reply && !(await this.awaitRequest(this.socket))) continue;
+      let item: QueuedTrain;
+      try {
+        item = await this.queue.take();
+      } catch (err) {
+        if (err instanceof QueueClosedError) return;
+        throw err;
+      }
+      this.inFlight = 1;
+      await this.pace();
+      try {
+        await this.socket.send(item.frames);
+      } catch (err) {
+        if (this.closed) return;
+        throw err;
+      }
+      this.inFlight = 0;
+      this.counters.trainsSent++;
+      this.counters.bytesSent += item.bytes;
+      if (this.queue.length === 0) {
+        for (const w of this.idleWaiters) w();
+        this.idleWaiters = [];
+      }
+    }
+  }
+
+  // REP: one request per train. Anything but "next" gets an error reply (the REP state machine
+  // needs an answer) and the loop goes on serving everyone else.
+  private async awaitRequest(socket: zmq.Reply): Promise<boolean> {
+    let request: Buffer[];
+    try {
+      request = await socket.receive();
+    } catch (err) {
+      if (this.closed) return false;
+      throw err;
+    }
+    if (request.length === 1 && (request[0] as Buffer).equals(NEXT)) return true;
+    this.counters.badRequests++;
+    const text = request.map((f) => printable(f)).join(" | ");
+    this.log.warn("bad bridge request", { request: text });
+    await socket.send(Buffer.from(`Error: bad request ${text} (send "next" to get a train)`));
+    return false;
+  }
+
+  private async pace(): Promise<void> {
+    if (this.minIntervalMs === 0) return;
+    const wait = this.lastSend + this.minIntervalMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    this.lastSend = performance.now();
+  }
+
+  private async watchConnections(): Promise<void> {
+    try {
+      for await (const event of this.socket.events) {
+        if (event.type === "accept") this.counters.clients++;
+        else if (event.type === "disconnect") this.counters.clients = Math.max(0, this.counters.clients - 1);
+        else if (event.type === "end") return;
+      }
+    } catch {
+      // The observer ends with the socket.
+    }
+  }
+}
+
+const NEXT = Buffer.from("next");
+
+function printable(frame: Buffer): string {
+  const text = frame.subarray(0, 64).toString("latin1");
+  const clean = /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `<${frame.length} bytes>`;
+  return frame.length > 64 ? `${clean}…` : clean;
+}
+
+function addDummyTimestamps(train: BridgeTrain): void {
+  const ts = timestampNow();
+  for (const [source, meta] of Object.entries(train.metadata)) {
+    if (meta.timestamp !== undefined) continue;
+    const frac = ts.frac.toString().padStart(18, "0");
+    train.metadata[source] = {
+      ...meta,
+      timestamp: Number(`${ts.sec}.${frac}`),
+      "timestamp.sec": String(ts.sec),
+      "timestamp.frac": frac,
+    };
+  }
+}
