@@ -346,28 +346,42 @@ export class MsgpackWriter {
     if (depth > MAX_DEPTH) throw new MsgpackError(`cannot encode: nesting deeper than ${MAX_DEPTH}`);
     switch (typeof v) {
       case "number":
-        return this.number(v);
+        this.number(v);
+        return;
       case "string":
-        return this.string(v);
+        this.string(v);
+        return;
       case "boolean":
-        return this.byte(v ? 0xc3 : 0xc2);
+        this.byte(v ? 0xc3 : 0xc2);
+        return;
       case "bigint":
-        return this.bigint(v);
+        this.bigint(v);
+        return;
       case "undefined":
-        return this.byte(0xc0);
+        this.byte(0xc0);
+        return;
       case "object":
         break;
       default:
         throw new TypeError(`cannot encode a ${typeof v} as msgpack`);
     }
-    if (v === null) return this.byte(0xc0);
+    if (v === null) {
+      this.byte(0xc0);
+      return;
+    }
     if (Array.isArray(v)) {
       this.header(v.length, 0x90, 0xdc, 0xdd);
       for (const x of v) this.value(x, depth + 1);
       return;
     }
-    if (ArrayBuffer.isView(v)) return this.binary(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-    if (v instanceof MsgExt) return this.ext(v);
+    if (ArrayBuffer.isView(v)) {
+      this.binary(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      return;
+    }
+    if (v instanceof MsgExt) {
+      this.ext(v);
+      return;
+    }
     if (v instanceof Map) {
       this.header(v.size, 0x80, 0xde, 0xdf);
       for (const [k, x] of v) {
