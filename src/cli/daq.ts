@@ -1,5 +1,291 @@
-// CLI commands: sase runs, run flag, migrate (DAQ and data management).
+// CLI commands: sase runs, run flag|show, migrate, jobs (DAQ and data management).
+import cliProgress from "cli-progress";
 import type { Command } from "commander";
+import { Argument, InvalidArgumentError, Option } from "commander";
+import type { Catalogue, DataRoots, Executor, JobRecord, RunRecord } from "../daq/index.ts";
+import {
+  Catalogue as CatalogueDb,
+  CatalogueError,
+  LocalExecutor,
+  migrateAndCalibrate,
+  pumpJobs,
+  RUN_QUALITIES,
+  resolveDataRoots,
+  SlurmExecutor,
+  waitForJobs,
+} from "../daq/index.ts";
+
+interface RootFlags {
+  dataDir?: string;
+  online?: string;
+  offline?: string;
+  catalogue?: string;
+}
+
+function rootOptions(cmd: Command): Command {
+  return cmd
+    .option("--data-dir <dir>", "data directory (default $SASE_DATA_DIR or ~/.sase/data)")
+    .option("--online <dir>", "online raw store (default $SASE_ONLINE_ROOT or <data-dir>/online)")
+    .option("--offline <dir>", "offline store (default $SASE_OFFLINE_ROOT or <data-dir>/offline)")
+    .option(
+      "--catalogue <file>",
+      "catalogue database (default $SASE_CATALOGUE or <data-dir>/catalogue.sqlite)",
+    );
+}
+
+function intArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive integer, not "${v}"`);
+    return n;
+  };
+}
+
+async function withCatalogue<T>(
+  flags: RootFlags,
+  fn: (cat: Catalogue, roots: DataRoots) => Promise<T> | T,
+): Promise<T> {
+  const roots = resolveDataRoots(flags);
+  const cat = CatalogueDb.open(roots.catalogue);
+  try {
+    return await fn(cat, roots);
+  } catch (e) {
+    if (e instanceof CatalogueError) {
+      console.error(`error: ${e.message}`);
+      process.exitCode = 1;
+      return undefined as T;
+    }
+    throw e;
+  } finally {
+    cat.close();
+  }
+}
+
+function fmtBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function runTable(runs: RunRecord[]): string {
+  const head = [
+    "proposal",
+    "run",
+    "start",
+    "trains",
+    "size",
+    "quality",
+    "migration",
+    "calibration",
+    "comment",
+  ];
+  const rows = runs.map((r) => [
+    String(r.proposal),
+    String(r.number),
+    r.startTime.replace("T", " ").slice(0, 19),
+    String(r.trains),
+    fmtBytes(r.sizeBytes),
+    r.state === "recording" ? "recording" : (r.quality ?? "-"),
+    r.migration,
+    r.calibration,
+    r.comment,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+function jobLine(j: JobRecord): string {
+  const ext = j.externalId ? ` ${j.executor}:${j.externalId}` : ` ${j.executor}`;
+  const code = j.exitCode !== null ? ` exit=${j.exitCode}` : "";
+  return `job ${j.id} ${j.kind} ${j.state}${ext}${code} log=${j.logPath}${j.error ? ` error: ${j.error}` : ""}`;
+}
+
+function makeExecutor(o: { executor: string; workers: number; partition?: string }): Executor {
+  return o.executor === "slurm"
+    ? new SlurmExecutor({ partition: o.partition })
+    : new LocalExecutor(o.workers);
+}
 
 /** Adds this group's commands to the sase program. */
-export function registerDaqCommands(_program: Command): void {}
+export function registerDaqCommands(program: Command): void {
+  rootOptions(
+    program
+      .command("runs")
+      .description("list the runs in the catalogue")
+      .option("--proposal <number>", "only this proposal", intArg("proposal"))
+      .option("--json", "print JSON"),
+  ).action((o: RootFlags & { proposal?: number; json?: boolean }) =>
+    withCatalogue(o, (cat) => {
+      const runs = cat.runs(o.proposal);
+      if (o.json) console.log(JSON.stringify(runs, null, 2));
+      else if (runs.length === 0) console.log("no runs in the catalogue");
+      else console.log(runTable(runs));
+    }),
+  );
+
+  const run = program.command("run").description("one run: flag its quality, show its details");
+  rootOptions(
+    run
+      .command("flag")
+      .description("set a run's quality flag (good and unclear runs are migrated, bad ones never)")
+      .argument("<run>", "run number", intArg("run"))
+      .addArgument(new Argument("<quality>", "good, unclear or bad").choices(RUN_QUALITIES))
+      .option("--comment <text>", "comment stored with the flag")
+      .option(
+        "--proposal <number>",
+        "proposal of the run (needed if several have that run)",
+        intArg("proposal"),
+      ),
+  ).action(
+    (
+      n: number,
+      quality: (typeof RUN_QUALITIES)[number],
+      o: RootFlags & { comment?: string; proposal?: number },
+    ) =>
+      withCatalogue(o, (cat) => {
+        const r = cat.flagRun(cat.resolveRun(n, o.proposal).id, quality, o.comment);
+        console.log(
+          `proposal ${r.proposal} run ${r.number}: ${r.quality}${r.comment ? ` (${r.comment})` : ""}`,
+        );
+      }),
+  );
+  rootOptions(
+    run
+      .command("show")
+      .description("show a run: times, trains, sources, files with checksums, jobs")
+      .argument("<run>", "run number", intArg("run"))
+      .option("--proposal <number>", "proposal of the run", intArg("proposal"))
+      .option("--json", "print JSON"),
+  ).action((n: number, o: RootFlags & { proposal?: number; json?: boolean }) =>
+    withCatalogue(o, (cat) => {
+      const r = cat.resolveRun(n, o.proposal);
+      const files = cat.runFiles(r.id);
+      const jobs = cat.jobs({ runId: r.id });
+      if (o.json) {
+        console.log(JSON.stringify({ ...r, files, jobs }, null, 2));
+        return;
+      }
+      const lines = [
+        `proposal ${r.proposal} run ${r.number} (${r.state})`,
+        `  start ${r.startTime}  end ${r.endTime ?? "-"}`,
+        `  trains ${r.trains} (${r.firstTrain ?? "-"}..${r.lastTrain ?? "-"})  size ${fmtBytes(r.sizeBytes)}`,
+        `  type "${r.runType}"  sample "${r.sample}"`,
+        `  quality ${r.quality ?? "not flagged"}${r.comment ? `  comment "${r.comment}"` : ""}`,
+        `  online ${r.onlinePath}`,
+        `  offline ${r.offlinePath ?? "-"}  migration ${r.migration}${r.migrationError ? ` (${r.migrationError})` : ""}`,
+        `  calibration ${r.calibration}`,
+        `  sources (${r.sources.length}): ${r.sources.join(", ")}`,
+        ...files.map(
+          (f) => `  file ${f.path} ${fmtBytes(f.size)} ${f.state} sha256=${f.sourceSha256 ?? "-"}`,
+        ),
+        ...jobs.map((j) => `  ${jobLine(j)}`),
+      ];
+      console.log(lines.join("\n"));
+    }),
+  );
+
+  rootOptions(
+    program
+      .command("migrate")
+      .description(
+        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction",
+      )
+      .option("--run <number>", "only this run (also retries a failed one)", intArg("run"))
+      .option("--proposal <number>", "proposal of --run", intArg("proposal"))
+      .addOption(
+        new Option("--executor <name>", "where correction jobs run")
+          .choices(["local", "slurm"])
+          .default("local"),
+      )
+      .option("--workers <n>", "local worker pool size", intArg("workers"), 2)
+      .option("--partition <name>", "SLURM partition")
+      .option("--no-calibrate", "migrate only, submit no correction")
+      .option("--no-wait", "do not wait for correction jobs to finish"),
+  ).action(
+    (
+      o: RootFlags & {
+        run?: number;
+        proposal?: number;
+        executor: string;
+        workers: number;
+        partition?: string;
+        calibrate: boolean;
+        wait: boolean;
+      },
+    ) =>
+      withCatalogue(o, async (cat, roots) => {
+        const executor = o.calibrate ? makeExecutor(o) : undefined;
+        const target = o.run !== undefined ? cat.resolveRun(o.run, o.proposal) : undefined;
+        const bar = new cliProgress.SingleBar(
+          {
+            format: "migrate {run} [{bar}] {percentage}% {value}/{total} files {file}",
+            clearOnComplete: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        const tty = process.stderr.isTTY;
+        const { migrations, jobs } = await migrateAndCalibrate(cat, {
+          offlineRoot: roots.offline,
+          run: target,
+          executor,
+          onProgress: (e) => {
+            if (e.type === "file-corrupt")
+              console.error(`corrupt copy: ${e.path} (sha256 ${e.found} != ${e.expected})`);
+            if (!tty) return;
+            if (e.type === "file-copied" && !bar.isActive) bar.start(cat.runFiles(e.run.id).length * 2, 0);
+            bar.increment({ run: `r${e.run.number}`, file: e.path });
+          },
+        });
+        if (bar.isActive) bar.stop();
+        if (migrations.length === 0)
+          console.log("no runs waiting for migration (flag runs good or unclear first)");
+        for (const m of migrations) {
+          const where = `proposal ${m.run.proposal} run ${m.run.number}`;
+          if (m.status === "migrated")
+            console.log(`${where}: migrated to ${m.run.offlinePath} (${fmtBytes(m.bytesCopied)} copied)`);
+          else {
+            console.error(`${where}: ${m.status}${m.error ? `: ${m.error}` : ""}`);
+            process.exitCode = 1;
+          }
+        }
+        for (const j of jobs) console.log(`submitted ${jobLine(j)}`);
+        if (executor && o.wait && jobs.length > 0) {
+          const done = await waitForJobs(cat, executor);
+          for (const j of done.filter((d) => jobs.some((s) => s.id === d.id))) {
+            console.log(jobLine(j));
+            if (j.state === "failed") process.exitCode = 1;
+          }
+        }
+      }),
+  );
+
+  rootOptions(
+    program
+      .command("jobs")
+      .description("list offline jobs (calibration) and refresh their states")
+      .addOption(
+        new Option("--executor <name>", "executor to refresh").choices(["local", "slurm"]).default("local"),
+      )
+      .option("--json", "print JSON"),
+  ).action((o: RootFlags & { executor: string; json?: boolean }) =>
+    withCatalogue(o, async (cat) => {
+      await pumpJobs(cat, makeExecutor({ executor: o.executor, workers: 2 }));
+      const jobs = cat.jobs();
+      if (o.json) console.log(JSON.stringify(jobs, null, 2));
+      else console.log(jobs.length ? jobs.map(jobLine).join("\n") : "no jobs");
+    }),
+  );
+}

@@ -1,2 +1,7 @@
-// Public API of the daq layer.
-export {};
+// Public API of the daq layer: run catalogue, migration, triggered calibration, run control, recording.
+export * from "./catalogue.ts";
+export * from "./config.ts";
+export * from "./executors.ts";
+export * from "./jobs.ts";
+export * from "./manage.ts";
+export * from "./migrate.ts";

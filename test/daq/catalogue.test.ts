@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { Catalogue, CatalogueError } from "../../src/daq/index.ts";
+import { fakeRun, tempRoots } from "./helpers.ts";
+
+test("run numbers count up per proposal and the schema is versioned", () => {
+  const roots = tempRoots();
+  try {
+    const cat = Catalogue.open(roots.catalogue);
+    assert.equal(cat.schemaVersion, 1);
+    const a = cat.openRun({ proposal: 900001, onlinePath: "/x/1", runType: "dark", sample: "none" });
+    const b = cat.openRun({ proposal: 900001, onlinePath: "/x/2" });
+    const c = cat.openRun({ proposal: 900002, onlinePath: "/y/1" });
+    assert.deepEqual([a.number, b.number, c.number], [1, 2, 1]);
+    assert.equal(a.runType, "dark");
+    assert.throws(() => cat.openRun({ proposal: 900001, number: 2, onlinePath: "/x" }), /already exists/);
+    cat.close();
+    // Reopening applies no migration twice and keeps the data.
+    const again = Catalogue.open(roots.catalogue);
+    assert.equal(again.schemaVersion, 1);
+    assert.equal(again.runs(900001).length, 2);
+    assert.deepEqual(
+      again.proposals().map((p) => [p.number, p.runs]),
+      [
+        [900001, 2],
+        [900002, 1],
+      ],
+    );
+    again.close();
+  } finally {
+    roots.done();
+  }
+});
+
+test("flags are checked, and a run number shared by proposals must be disambiguated", () => {
+  const roots = tempRoots();
+  try {
+    const cat = Catalogue.open(roots.catalogue);
+    fakeRun(cat, roots, 900001, { "a.h5": 10 });
+    fakeRun(cat, roots, 900002, { "a.h5": 10 });
+    assert.throws(() => cat.resolveRun(1), /exists in proposals 900001, 900002/);
+    const r = cat.flagRun(cat.resolveRun(1, 900002).id, "unclear", "beam unstable");
+    assert.equal(r.quality, "unclear");
+    assert.equal(cat.flagRun(r.id, "good").comment, "beam unstable");
+    assert.throws(() => cat.flagRun(r.id, "great" as "good"), CatalogueError);
+    assert.throws(() => cat.resolveRun(7), /no proposal has a run 7/);
+    cat.close();
+  } finally {
+    roots.done();
+  }
+});
+
+test("sase runs / run flag / run show work on the catalogue", () => {
+  const roots = tempRoots();
+  try {
+    const cat = Catalogue.open(roots.catalogue);
+    fakeRun(cat, roots, 900005, { "RAW-R0001-DA01-S00000.h5": 100 });
+    cat.close();
+    const sase = (...args: string[]) =>
+      execFileSync(process.execPath, ["bin/sase.js", ...args, "--data-dir", roots.dataDir], {
+        encoding: "utf8",
+      });
+    assert.match(sase("run", "flag", "1", "bad", "--comment", "no beam"), /900005 run 1: bad \(no beam\)/);
+    const listed = JSON.parse(sase("runs", "--proposal", "900005", "--json"));
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].quality, "bad");
+    assert.equal(listed[0].trains, 10);
+    assert.match(sase("runs"), /900005\s+1 .* bad\s+none\s+none\s+no beam/);
+    assert.match(sase("run", "show", "1"), /sources \(1\): SA1\/XGM\/DOOCS/);
+    assert.throws(
+      () =>
+        execFileSync(process.execPath, ["bin/sase.js", "run", "show", "2", "--data-dir", roots.dataDir], {
+          stdio: "pipe",
+        }),
+      (e: Error & { stderr: Buffer }) => /no proposal has a run 2/.test(e.stderr.toString()),
+    );
+  } finally {
+    roots.done();
+  }
+});

@@ -1,0 +1,43 @@
+// Shared helpers for daq tests: a throwaway data directory with a catalogue and a fake online run.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Catalogue,
+  type DataRoots,
+  type RunRecord,
+  rawRunDir,
+  resolveDataRoots,
+} from "../../src/daq/index.ts";
+
+/** A fresh data directory; `done()` removes it. */
+export function tempRoots(): DataRoots & { done(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "sase-daq-"));
+  const roots = resolveDataRoots({ dataDir: dir }, {});
+  return { ...roots, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Opens a run in the catalogue, writes `files` (name -> bytes) into its online folder and closes it. */
+export function fakeRun(
+  cat: Catalogue,
+  roots: DataRoots,
+  proposal: number,
+  files: Record<string, number>,
+): RunRecord {
+  const run = cat.openRun({ proposal, onlinePath: (n) => rawRunDir(roots.online, proposal, n) });
+  mkdirSync(run.onlinePath, { recursive: true });
+  let size = 0;
+  for (const [name, bytes] of Object.entries(files)) {
+    const data = Buffer.alloc(bytes);
+    for (let i = 0; i < bytes; i++) data[i] = (i * 31 + name.length) & 0xff;
+    writeFileSync(join(run.onlinePath, name), data);
+    size += bytes;
+  }
+  return cat.closeRun(run.id, {
+    firstTrain: 1000,
+    lastTrain: 1009,
+    trains: 10,
+    sizeBytes: size,
+    sources: ["SA1/XGM/DOOCS"],
+  });
+}
