@@ -601,8 +601,17 @@ export function coerce(value: HashValue, type: HashType, path = "<value>"): Hash
     case "NONE":
       return value === null ? null : wrongKind();
     case "HASH":
-    case "SCHEMA":
       return value instanceof Hash ? value : wrongKind();
+    case "SCHEMA":
+      // Karabo's Schema is a root name plus a parameter Hash: held as a Hash with that one key.
+      if (!(value instanceof Hash)) return wrongKind();
+      if (value.size !== 1 || value.typeOf(value.keys()[0]!) !== "HASH") {
+        throw new HashTypeError(
+          path,
+          `"${path}": a SCHEMA value is a Hash with one key (the root name) holding a Hash`,
+        );
+      }
+      return value;
     case "NDARRAY":
       return isNDArrayValue(value) ? value : wrongKind();
     case "VECTOR_BOOL":

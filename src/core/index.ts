@@ -4,3 +4,4 @@ export * from "./timestamp.ts";
 export * from "./log.ts";
 export * from "./hash-types.ts";
 export * from "./hash.ts";
+export * from "./hash-binary.ts";
