@@ -49,7 +49,8 @@ export function assertValue(
   } else if (Array.isArray(actual)) {
     assert.ok(Array.isArray(expected), `${where}: expected ${JSON.stringify(expected)}, got a list`);
     assert.equal(actual.length, (expected as unknown[]).length, `${where}: list length`);
-    actual.forEach((x, i) => assertValue(x, (expected as unknown[])[i], `${where}[${i}]`));
+    for (let i = 0; i < actual.length; i++)
+      assertValue(actual[i], (expected as unknown[])[i], `${where}[${i}]`);
   } else if (typeof actual === "object" && actual !== null && !isNDArray(actual)) {
     assert.equal(typeof expected, "object", `${where}: expected ${JSON.stringify(expected)}`);
     const exp = expected as Record<string, unknown>;
