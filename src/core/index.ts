@@ -5,3 +5,4 @@ export * from "./log.ts";
 export * from "./hash-types.ts";
 export * from "./hash.ts";
 export * from "./hash-binary.ts";
+export * from "./state.ts";
