@@ -1,2 +1,5 @@
-// Public API of the detector layer.
-export {};
+// Public API of the detector layer: detector descriptions and the simulated AGIPD-like detector.
+export * from "./description.ts";
+export * from "./random.ts";
+export * from "./simulate.ts";
+export * from "./detector.ts";

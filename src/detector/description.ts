@@ -1,0 +1,225 @@
+// A detector described as data: how many modules, pixels per module, memory cells, gain stages, how
+// its sources and files are named and where its pixels sit. Simulation, characterisation and
+// correction read everything detector-specific from here, so another detector is a new description.
+
+/** A rectangle of a module's (ss, fs) pixel array, e.g. one ASIC. */
+export interface PixelRegion {
+  readonly ssStart: number;
+  readonly ssStop: number;
+  readonly fsStart: number;
+  readonly fsStop: number;
+}
+
+/** Where the modules sit; filled in by the geometry code (src/calibration/geometry*.ts). */
+export interface GeometrySlot {
+  /** Square pixel side, metres. */
+  readonly pixelSize: number;
+  /** Modules per quadrant (0 if the detector has no quadrants). */
+  readonly modulesPerQuadrant: number;
+  /** Position of each quadrant's first pixel, in pixels; null until a geometry is known. */
+  readonly quadrantPositions: readonly (readonly [number, number])[] | null;
+}
+
+/** Physics of the simulated sensor, per gain stage (index 0 = high, 1 = medium, 2 = low gain). */
+export interface SensorModel {
+  /** Mean dark offset per stage, ADU. */
+  readonly offset: readonly number[];
+  /** Pixel-to-pixel spread of the offset, ADU. */
+  readonly offsetSpread: readonly number[];
+  /** Cell-to-cell spread of the offset, ADU. */
+  readonly cellOffsetSpread: number;
+  /** Mean read noise per stage, ADU. */
+  readonly noise: readonly number[];
+  /** Mean digital (gain) value per stage, ADU. */
+  readonly digitalLevel: readonly number[];
+  /** Noise of the digital value, ADU. */
+  readonly digitalNoise: number;
+  /** Relative gain per stage: HG-equivalent ADU per ADU measured in that stage. */
+  readonly relativeGain: readonly number[];
+  /** Pixel-to-pixel spread of the relative gains (fraction). */
+  readonly relativeGainSpread: number;
+  /** HG-equivalent signal (ADU) above which a pixel leaves each stage (length = stages - 1). */
+  readonly switchPoint: readonly number[];
+  /** HG ADU per photon at the nominal photon energy. */
+  readonly aduPerPhoton: number;
+  /** Largest value the ADC delivers (saturation). */
+  readonly adcMax: number;
+}
+
+/** Everything about a detector that code needs; plain data. */
+export interface DetectorDescription {
+  /** Short name, e.g. "AGIPD1M". */
+  readonly name: string;
+  /** Karabo id of the detector, e.g. "SPB_DET_AGIPD1M-1". */
+  readonly karaboId: string;
+  /** Number of modules. */
+  readonly nModules: number;
+  /** Pixels per module, (slow scan, fast scan). */
+  readonly moduleShape: readonly [number, number];
+  /** Most memory cells a train can use. */
+  readonly maxCells: number;
+  /** Memory-cell counts constants exist for (the condition snaps to one of these). */
+  readonly cellOptions: readonly number[];
+  /** Number of gain stages (3 for adaptive-gain detectors). */
+  readonly gainStages: number;
+  /** ASICs of one module: the regions common-mode correction works on. */
+  readonly asics: readonly PixelRegion[];
+  /** Raw source of module m; `{id}` is the karabo id, `{m}` the module number. */
+  readonly rawSource: string;
+  /** Corrected source of module m. */
+  readonly corrSource: string;
+  /** Aggregator (data-aggregator/file) name of module m; `{mm}` is the zero-padded number. */
+  readonly aggregator: string;
+  /** Control device holding operating conditions (repetition rate, gain setting, ...). */
+  readonly controlSource: string;
+  /** Train rate, Hz. */
+  readonly trainRate: number;
+  /** Default simulated sensor physics. */
+  readonly sensor: SensorModel;
+  /** Where the pixels sit (filled by the geometry code). */
+  readonly geometry: GeometrySlot;
+}
+
+/** Gain stage names, index = stage number. */
+export const GAIN_STAGE_NAMES = ["high", "medium", "low"] as const;
+/** A gain stage name. */
+export type GainStageName = (typeof GAIN_STAGE_NAMES)[number];
+
+function asicGrid(shape: readonly [number, number], asic: readonly [number, number]): PixelRegion[] {
+  const out: PixelRegion[] = [];
+  for (let ss = 0; ss < shape[0]; ss += asic[0]) {
+    for (let fs = 0; fs < shape[1]; fs += asic[1]) {
+      out.push({
+        ssStart: ss,
+        ssStop: Math.min(ss + asic[0], shape[0]),
+        fsStart: fs,
+        fsStop: Math.min(fs + asic[1], shape[1]),
+      });
+    }
+  }
+  return out;
+}
+
+const AGIPD_SENSOR: SensorModel = {
+  offset: [5000, 7000, 7500],
+  offsetSpread: [300, 300, 300],
+  cellOffsetSpread: 40,
+  noise: [9, 4, 2.5],
+  digitalLevel: [4800, 6400, 8000],
+  digitalNoise: 25,
+  relativeGain: [1, 28, 28 * 4.48],
+  relativeGainSpread: 0.03,
+  switchPoint: [4000, 4000 * 28 * 0.9],
+  aduPerPhoton: 66,
+  adcMax: 16383,
+};
+
+/** AGIPD-1M at SPB/SFX: 16 modules of 512 × 128 pixels, 352 memory cells, 3 gain stages. */
+export const AGIPD_1M_DETECTOR: DetectorDescription = {
+  name: "AGIPD1M",
+  karaboId: "SPB_DET_AGIPD1M-1",
+  nModules: 16,
+  moduleShape: [512, 128],
+  maxCells: 352,
+  cellOptions: [4, 32, 64, 76, 128, 176, 202, 250, 352],
+  gainStages: 3,
+  asics: asicGrid([512, 128], [64, 64]),
+  rawSource: "{id}/DET/{m}CH0:xtdf",
+  corrSource: "{id}/CORR/{m}CH0:output",
+  aggregator: "AGIPD{mm}",
+  controlSource: "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP",
+  trainRate: 10,
+  sensor: AGIPD_SENSOR,
+  geometry: { pixelSize: 2e-4, modulesPerQuadrant: 4, quadrantPositions: null },
+};
+
+/** AGIPD-500K at HED: 8 modules, otherwise as AGIPD-1M. */
+export const AGIPD_500K_DETECTOR: DetectorDescription = {
+  ...AGIPD_1M_DETECTOR,
+  name: "AGIPD500K",
+  karaboId: "HED_DET_AGIPD500K2G",
+  nModules: 8,
+  controlSource: "HED_EXP_AGIPD500K2G/MDL/FPGA_COMP",
+  geometry: { pixelSize: 2e-4, modulesPerQuadrant: 4, quadrantPositions: null },
+};
+
+/**
+ * A smaller variant of a description (fewer modules or rows), for tests and demos: the ASIC grid is
+ * cut to the new module shape.
+ */
+export function reducedDetector(
+  base: DetectorDescription,
+  change: { nModules?: number; rows?: number; name?: string },
+): DetectorDescription {
+  const rows = change.rows ?? base.moduleShape[0];
+  if (!Number.isInteger(rows) || rows <= 0 || rows > base.moduleShape[0]) {
+    throw new RangeError(`reducedDetector: rows must be 1..${base.moduleShape[0]}, got ${rows}`);
+  }
+  const shape: [number, number] = [rows, base.moduleShape[1]];
+  const asics = base.asics
+    .filter((a) => a.ssStart < rows)
+    .map((a) => ({ ...a, ssStop: Math.min(a.ssStop, rows) }));
+  return {
+    ...base,
+    name: change.name ?? base.name,
+    nModules: change.nModules ?? base.nModules,
+    moduleShape: shape,
+    asics,
+  };
+}
+
+/** Pixels in one module. */
+export function modulePixels(det: DetectorDescription): number {
+  return det.moduleShape[0] * det.moduleShape[1];
+}
+
+function fill(template: string, det: DetectorDescription, module: number): string {
+  return template
+    .replaceAll("{id}", det.karaboId)
+    .replaceAll("{mm}", String(module).padStart(2, "0"))
+    .replaceAll("{m}", String(module));
+}
+
+/** Raw source name of one module, e.g. SPB_DET_AGIPD1M-1/DET/3CH0:xtdf. */
+export function rawSourceName(det: DetectorDescription, module: number): string {
+  return fill(det.rawSource, det, module);
+}
+
+/** Corrected source name of one module, e.g. SPB_DET_AGIPD1M-1/CORR/3CH0:output. */
+export function corrSourceName(det: DetectorDescription, module: number): string {
+  return fill(det.corrSource, det, module);
+}
+
+/** Aggregator name of one module, e.g. AGIPD03 (used in file names and as the constants' module). */
+export function aggregatorName(det: DetectorDescription, module: number): string {
+  return fill(det.aggregator, det, module);
+}
+
+/** The module number of a raw or corrected source name, or -1 when it is not one of this detector's. */
+export function moduleOfSource(det: DetectorDescription, source: string): number {
+  for (let m = 0; m < det.nModules; m++) {
+    if (source === rawSourceName(det, m) || source === corrSourceName(det, m)) return m;
+  }
+  return -1;
+}
+
+/** Memory-cell condition for data whose highest cell id is `maxCellId`: the smallest option above it. */
+export function memoryCellsCondition(det: DetectorDescription, maxCellId: number): number {
+  for (const n of det.cellOptions) if (n > maxCellId) return n;
+  throw new RangeError(
+    `${det.name}: cell id ${maxCellId} is beyond the largest memory-cell count ${det.maxCells}`,
+  );
+}
+
+/** Known detectors by name. */
+export const DETECTORS: Readonly<Record<string, DetectorDescription>> = {
+  AGIPD1M: AGIPD_1M_DETECTOR,
+  AGIPD500K: AGIPD_500K_DETECTOR,
+};
+
+/** A known detector by name; throws naming the known ones otherwise. */
+export function detectorByName(name: string): DetectorDescription {
+  const d = DETECTORS[name];
+  if (!d) throw new RangeError(`unknown detector "${name}"; known: ${Object.keys(DETECTORS).join(", ")}`);
+  return d;
+}

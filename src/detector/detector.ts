@@ -1,0 +1,166 @@
+// The whole simulated detector: one ModuleSensor per module, a photon pattern (rings on a
+// background) scaled per pulse by a simulated XGM pulse energy, and raw trains per module.
+import type { DetectorDescription, GainStageName } from "./description.ts";
+import { GAIN_STAGE_NAMES, modulePixels } from "./description.ts";
+import { hash32, Rng } from "./random.ts";
+import type { RawModuleTrain } from "./simulate.ts";
+import { ModuleSensor } from "./simulate.ts";
+
+/** One diffraction ring: expected photons per pixel at nominal pulse energy on its crest. */
+export interface Ring {
+  readonly radius: number;
+  readonly width: number;
+  readonly photons: number;
+}
+
+/** The photon pattern: a flat background plus rings around the beam (pixel units). */
+export interface PhotonPattern {
+  readonly background: number;
+  readonly rings: readonly Ring[];
+}
+
+/** Default pattern: a bright inner ring (switches to low gain), a medium-gain ring and weaker rings. */
+export const DEFAULT_PATTERN: PhotonPattern = {
+  background: 0.05,
+  rings: [
+    { radius: 70, width: 3, photons: 2500 },
+    { radius: 150, width: 4, photons: 150 },
+    { radius: 300, width: 5, photons: 8 },
+    { radius: 450, width: 8, photons: 2 },
+  ],
+};
+
+/** Options of a simulated detector. */
+export interface DetectorSimOptions {
+  readonly seed: number;
+  /** Memory cells read out per train (frames per train per module). */
+  readonly cells: number;
+  /** Modules to simulate (default: all of the description). */
+  readonly modules?: number;
+  /** Dark run with the gain stage forced (no photons); null/undefined = photons, adaptive gain. */
+  readonly dark?: GainStageName | null;
+  readonly pattern?: PhotonPattern;
+  /** Mean XGM pulse energy, µJ. */
+  readonly pulseEnergy?: number;
+  /** Relative SASE fluctuation of the pulse energy (standard deviation / mean). */
+  readonly pulseEnergyJitter?: number;
+  /** Pulse-id step between frames (1 = 4.5 MHz). */
+  readonly pulseStep?: number;
+}
+
+/**
+ * Lab position (pixels from the beam) of each pixel of a module in an idealised pinwheel layout:
+ * module m points radially outward at angle 2π(m + ½)/n. Only for placing photons; the real
+ * geometry lives in calibration.
+ */
+function pinwheelRadius(det: DetectorDescription, module: number, nModules: number): Float32Array {
+  const [ns, nf] = det.moduleShape;
+  const out = new Float32Array(ns * nf);
+  const angle = (2 * Math.PI * (module + 0.5)) / nModules;
+  const r0 = 30;
+  for (let ss = 0; ss < ns; ss++) {
+    for (let fs = 0; fs < nf; fs++) {
+      const radial = r0 + ss;
+      const tangential = fs - nf / 2 + 10 * Math.sin(angle);
+      out[ss * nf + fs] = Math.hypot(radial, tangential);
+    }
+  }
+  return out;
+}
+
+/** Expected photons per pixel of one module at nominal pulse energy. */
+export function patternImage(det: DetectorDescription, module: number, pattern: PhotonPattern): Float32Array {
+  const r = pinwheelRadius(det, module, det.nModules);
+  const out = new Float32Array(r.length);
+  for (let p = 0; p < r.length; p++) {
+    let v = pattern.background;
+    for (const ring of pattern.rings) {
+      const d = (r[p]! - ring.radius) / ring.width;
+      if (d > -4 && d < 4) v += ring.photons * Math.exp(-0.5 * d * d);
+    }
+    out[p] = v;
+  }
+  return out;
+}
+
+/** A seeded AGIPD-like detector producing raw trains per module. */
+export class SimulatedDetector {
+  readonly sensors: ModuleSensor[];
+  readonly patterns: Float32Array[];
+  readonly forcedStage: number | null;
+  readonly pulseEnergy: number;
+  readonly nModules: number;
+  readonly #signal: Float32Array;
+
+  constructor(
+    readonly detector: DetectorDescription,
+    readonly options: DetectorSimOptions,
+  ) {
+    const n = options.modules ?? detector.nModules;
+    if (!Number.isInteger(n) || n < 1 || n > detector.nModules) {
+      throw new RangeError(`${detector.name}: modules must be 1..${detector.nModules}, got ${n}`);
+    }
+    if (!Number.isInteger(options.cells) || options.cells < 1 || options.cells > detector.maxCells) {
+      throw new RangeError(`${detector.name}: cells must be 1..${detector.maxCells}, got ${options.cells}`);
+    }
+    this.nModules = n;
+    const sensorCells = detector.cellOptions.find((c) => c >= options.cells) ?? detector.maxCells;
+    this.sensors = Array.from(
+      { length: n },
+      (_, m) => new ModuleSensor(detector, m, { seed: options.seed, cells: sensorCells }),
+    );
+    const pattern = options.pattern ?? DEFAULT_PATTERN;
+    this.patterns = Array.from({ length: n }, (_, m) => patternImage(detector, m, pattern));
+    this.forcedStage = options.dark ? GAIN_STAGE_NAMES.indexOf(options.dark) : null;
+    this.pulseEnergy = options.pulseEnergy ?? 1500;
+    this.#signal = new Float32Array(modulePixels(detector));
+  }
+
+  /** Pulse energies (µJ) of the frames of one train, as the XGM would measure them. */
+  pulseEnergies(trainId: bigint): Float32Array {
+    const rng = new Rng(hash32(this.options.seed ^ 0x7e6d, Number(trainId & 0xffffffffn)));
+    const jitter = this.options.pulseEnergyJitter ?? 0.25;
+    const out = new Float32Array(this.options.cells);
+    for (let i = 0; i < out.length; i++) out[i] = Math.max(0, this.pulseEnergy * (1 + jitter * rng.normal()));
+    return out;
+  }
+
+  /** Simulates one module's frames of one train into fresh arrays. */
+  moduleTrain(module: number, trainId: bigint): RawModuleTrain {
+    const sensor = this.sensors[module];
+    if (!sensor) throw new RangeError(`module ${module} is not simulated (0..${this.nModules - 1})`);
+    const P = sensor.pixels;
+    const frames = this.options.cells;
+    const data = new Uint16Array(frames * 2 * P);
+    const cellId = new Uint16Array(frames);
+    const pulseId = new BigUint64Array(frames);
+    const length = new Uint32Array(frames).fill(P * 4);
+    const status = new Uint16Array(frames);
+    const rng = new Rng(hash32(hash32(this.options.seed, module + 101), Number(trainId & 0xffffffffn)));
+    const energies = this.pulseEnergies(trainId);
+    const step = BigInt(this.options.pulseStep ?? 1);
+    const pattern = this.patterns[module]!;
+    const adu = this.detector.sensor.aduPerPhoton;
+    const signal = this.#signal;
+    for (let f = 0; f < frames; f++) {
+      cellId[f] = f;
+      pulseId[f] = BigInt(f) * step;
+      let sig: Float32Array | null = null;
+      if (this.forcedStage === null) {
+        const scale = energies[f]! / this.pulseEnergy;
+        for (let p = 0; p < P; p++) signal[p] = adu * rng.poisson(pattern[p]! * scale);
+        sig = signal;
+      }
+      const base = f * 2 * P;
+      sensor.frame(
+        data.subarray(base, base + P),
+        data.subarray(base + P, base + 2 * P),
+        f,
+        sig,
+        this.forcedStage,
+        rng,
+      );
+    }
+    return { trainId, frames, data, cellId, pulseId, length, status };
+  }
+}

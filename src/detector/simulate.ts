@@ -1,0 +1,170 @@
+// The simulated sensor of one module: seeded per-pixel and per-cell offsets and noise for every gain
+// stage, digital (gain) levels, relative gains, adaptive gain switching, a few dead and noisy pixels,
+// and photons from a pattern scaled by the pulse energy. Produces raw trains laid out as the DAQ
+// records them: image.data uint16 (frames, 2, ss, fs), analog plane then digital plane.
+import type { DetectorDescription } from "./description.ts";
+import { modulePixels } from "./description.ts";
+import { GAUSS_TABLE, hash32, Rng } from "./random.ts";
+
+/** One module's share of one train, as the detector sends it. */
+export interface RawModuleTrain {
+  readonly trainId: bigint;
+  /** Number of frames (memory cells read out). */
+  readonly frames: number;
+  /** (frames, 2, ss, fs): analog plane then digital plane per frame. */
+  readonly data: Uint16Array;
+  /** Memory cell of each frame. */
+  readonly cellId: Uint16Array;
+  /** Bunch index of each frame within the train. */
+  readonly pulseId: BigUint64Array;
+  /** Bytes of each frame as sent. */
+  readonly length: Uint32Array;
+  /** Per-frame status word (0 = fine). */
+  readonly status: Uint16Array;
+}
+
+/** Options of one module's simulated sensor. */
+export interface ModuleSimOptions {
+  /** Seed of everything random; same seed, same detector. */
+  readonly seed: number;
+  /** Memory cells the sensor has (constants exist for this many). */
+  readonly cells: number;
+  /** Fraction of dead pixels (read 0, no noise). Default 0.0005. */
+  readonly deadFraction?: number;
+  /** Fraction of noisy pixels (noise × 8). Default 0.001. */
+  readonly noisyFraction?: number;
+}
+
+/** Amplitude (ADU) of the per-pixel-and-cell part of the offset (uniform in ±amp). */
+const CELL_PIXEL_AMP = 6;
+
+/**
+ * The seeded truth of one module: what characterisation must recover. Offsets are built from a
+ * per-pixel term, a per-cell term and a hashed per-(pixel, cell) term so that 352 cells × 3 stages
+ * need no gigabyte of truth tables.
+ */
+export class ModuleSensor {
+  readonly pixels: number;
+  readonly stages: number;
+  /** Per stage, per pixel: offset base (ADU). Index stage * pixels + px. */
+  readonly pixelOffset: Float32Array;
+  /** Per stage, per cell: offset shift (ADU). Index stage * cells + cell. */
+  readonly cellOffset: Float32Array;
+  /** Per stage, per pixel: read noise (ADU). */
+  readonly noise: Float32Array;
+  /** Per stage, per pixel: mean digital value (ADU). */
+  readonly digital: Float32Array;
+  /** Per stage, per pixel: relative gain (HG ADU per stage ADU). */
+  readonly relativeGain: Float32Array;
+  /** 1 where a pixel is dead. */
+  readonly dead: Uint8Array;
+  /** 1 where a pixel is noisy. */
+  readonly noisy: Uint8Array;
+  readonly #salt: number;
+
+  constructor(
+    readonly detector: DetectorDescription,
+    readonly module: number,
+    readonly options: ModuleSimOptions,
+  ) {
+    const s = detector.sensor;
+    const P = modulePixels(detector);
+    const G = detector.gainStages;
+    if (!Number.isInteger(options.cells) || options.cells < 1 || options.cells > detector.maxCells) {
+      throw new RangeError(
+        `${detector.name}: memory cells must be 1..${detector.maxCells}, got ${options.cells}`,
+      );
+    }
+    this.pixels = P;
+    this.stages = G;
+    this.#salt = hash32(options.seed, module + 1);
+    const rng = new Rng(this.#salt);
+    this.pixelOffset = new Float32Array(G * P);
+    this.noise = new Float32Array(G * P);
+    this.digital = new Float32Array(G * P);
+    this.relativeGain = new Float32Array(G * P);
+    this.cellOffset = new Float32Array(G * options.cells);
+    for (let g = 0; g < G; g++) {
+      for (let p = 0; p < P; p++) {
+        const i = g * P + p;
+        this.pixelOffset[i] = s.offset[g]! + s.offsetSpread[g]! * rng.normal();
+        this.noise[i] = s.noise[g]! * (1 + 0.1 * rng.normal());
+        this.digital[i] = s.digitalLevel[g]! + 60 * rng.normal();
+        this.relativeGain[i] = s.relativeGain[g]! * (g === 0 ? 1 : 1 + s.relativeGainSpread * rng.normal());
+      }
+      for (let c = 0; c < options.cells; c++)
+        this.cellOffset[g * options.cells + c] = s.cellOffsetSpread * rng.normal();
+    }
+    this.dead = new Uint8Array(P);
+    this.noisy = new Uint8Array(P);
+    const nDead = Math.round((options.deadFraction ?? 0.0005) * P);
+    const nNoisy = Math.round((options.noisyFraction ?? 0.001) * P);
+    for (let i = 0; i < nDead; i++) this.dead[rng.next() % P] = 1;
+    for (let i = 0; i < nNoisy; i++) {
+      const p = rng.next() % P;
+      if (!this.dead[p]) this.noisy[p] = 1;
+    }
+    for (let p = 0; p < P; p++) if (this.noisy[p]) for (let g = 0; g < G; g++) this.noise[g * P + p]! *= 8;
+  }
+
+  /** The true dark offset of a pixel in one stage and cell (ADU). */
+  trueOffset(stage: number, cell: number, px: number): number {
+    return this.#offset(stage, cell, px);
+  }
+
+  /** The true noise of a pixel in one stage (ADU; 0 for dead pixels). */
+  trueNoise(stage: number, px: number): number {
+    return this.dead[px] ? 0 : this.noise[stage * this.pixels + px]!;
+  }
+
+  #offset(stage: number, cell: number, px: number): number {
+    const h = hash32(this.#salt ^ (stage * 0x1000193 + cell * 0x9e3779b1), px);
+    return (
+      this.pixelOffset[stage * this.pixels + px]! +
+      this.cellOffset[stage * this.options.cells + cell]! +
+      CELL_PIXEL_AMP * (h / 2147483648 - 1)
+    );
+  }
+
+  /**
+   * Writes one frame: `analog` and `digital` receive the module's pixels for memory cell `cell`.
+   * `signal` is the HG-equivalent signal per pixel in ADU (null = dark); `forcedStage` fixes the
+   * gain stage (dark characterisation runs), otherwise the stage follows the signal.
+   */
+  frame(
+    analog: Uint16Array,
+    digital: Uint16Array,
+    cell: number,
+    signal: Float32Array | null,
+    forcedStage: number | null,
+    rng: Rng,
+  ): void {
+    const P = this.pixels;
+    const sw = this.detector.sensor.switchPoint;
+    const sw0 = sw[0] ?? Number.POSITIVE_INFINITY;
+    const sw1 = sw[1] ?? Number.POSITIVE_INFINITY;
+    const adcMax = this.detector.sensor.adcMax;
+    const dNoise = this.detector.sensor.digitalNoise;
+    const cells = this.options.cells;
+    const salt = this.#salt;
+    const cellShift = [0, 1, 2].map((g) => this.cellOffset[g * cells + cell] ?? 0);
+    for (let p = 0; p < P; p++) {
+      if (this.dead[p]) {
+        analog[p] = 0;
+        digital[p] = 0;
+        continue;
+      }
+      const s = signal === null ? 0 : signal[p]!;
+      let g = forcedStage ?? (s > sw1 ? 2 : s > sw0 ? 1 : 0);
+      if (g >= this.stages) g = this.stages - 1;
+      const i = g * P + p;
+      const h = hash32(salt ^ (g * 0x1000193 + cell * 0x9e3779b1), p);
+      const off = this.pixelOffset[i]! + cellShift[g]! + CELL_PIXEL_AMP * (h / 2147483648 - 1);
+      const r = rng.next();
+      const a = off + s / this.relativeGain[i]! + this.noise[i]! * GAUSS_TABLE[r >>> 16]!;
+      const d = this.digital[i]! + dNoise * GAUSS_TABLE[r & 0xffff]!;
+      analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : Math.round(a);
+      digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : Math.round(d);
+    }
+  }
+}
