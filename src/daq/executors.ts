@@ -166,7 +166,19 @@ export class SlurmExecutor implements Executor {
     if (["RUNNING", "COMPLETING", "STAGE_OUT"].includes(state)) return { state: "running" };
     const again = recordedExit(job);
     if (again) return again;
-    // Gone from the queue without an exit status: the script never ran to the end. Ask accounting why.
+    // Gone from the queue without an exit status: the script never ran to the end. Ask the
+    // controller (it keeps finished jobs for MinJobAge), then accounting, why.
+    const ctl = await run(this.bin("scontrol"), ["-o", "show", "job", externalId]).catch(() => ({
+      stdout: "",
+    }));
+    const ctlState = /JobState=(\S+)/.exec(ctl.stdout)?.[1];
+    if (ctlState) {
+      const code = /ExitCode=(\S+)/.exec(ctl.stdout)?.[1] ?? "?";
+      return {
+        state: "failed",
+        error: `SLURM job ${externalId} ended as ${ctlState} (exit ${code}) without running to the end`,
+      };
+    }
     const acct = await run(this.bin("sacct"), [
       "-n",
       "-X",

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  Catalogue,
+  type Catalogue,
   type DataRoots,
   type RunRecord,
   rawRunDir,
