@@ -1,0 +1,440 @@
+// Thin layer over h5wasm (HDF5 compiled to WebAssembly, node build with the host file system): open
+// files, walk groups, describe datasets and move rows between HDF5 and our own typed arrays with one
+// copy. HDF5 errors become FilesError naming the file and the dataset.
+import h5wasm, { ready } from "h5wasm/node";
+import type { Dataset, Group } from "h5wasm/node";
+import { allocTyped, type DType, itemSize, shapeSize, type TypedArray } from "../core/index.ts";
+import { FilesError } from "./errors.ts";
+
+type H5Module = Awaited<typeof ready>;
+let module: H5Module | undefined;
+
+/** Loads the HDF5 WebAssembly module once; every other function here needs it. */
+export async function h5Ready(): Promise<void> {
+  if (module) return;
+  module = await ready;
+  // Turn HDF5's error stack into thrown exceptions instead of text printed on stderr.
+  module.activate_throwing_error_handler();
+}
+
+function mod(): H5Module {
+  if (!module) throw new Error("files: HDF5 not loaded yet (await h5Ready() first)");
+  return module;
+}
+
+/** Element type of a dataset as the files layer reports it ("object" for strings, like numpy). */
+export type KeyDType = DType | "object";
+
+/** Shape, type and layout of one dataset. */
+export interface DatasetInfo {
+  readonly dtype: KeyDType;
+  /** Full shape; the first axis counts entries. */
+  readonly shape: readonly number[];
+  readonly chunks: readonly number[] | null;
+  /** Fixed-length string size in bytes, or 0 for variable-length strings and numbers. */
+  readonly stringSize: number;
+  readonly compression: string | null;
+}
+
+/** The shortest useful text of an HDF5 error stack (its innermost "minor" line). */
+function h5Message(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const minors = [...text.matchAll(/minor: (.+)/g)].map((m) => m[1]?.trim());
+  const firstCall = text.match(/#000: .* in (\w+\(\)): (.+)/);
+  if (firstCall && minors.length) return `${firstCall[2]} (${minors[minors.length - 1]})`;
+  return text.split("\n")[0] ?? text;
+}
+
+/** An HDF5 error as a FilesError naming file and dataset. */
+export function h5Error(file: string, dataset: string | undefined, err: unknown): FilesError {
+  if (err instanceof FilesError) return err;
+  return new FilesError(`HDF5: ${h5Message(err)}`, { file, dataset });
+}
+
+/** An open HDF5 file. */
+export class H5File {
+  readonly path: string;
+  readonly writable: boolean;
+  private file: InstanceType<typeof h5wasm.File> | null;
+
+  private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
+    this.path = path;
+    this.file = file;
+    this.writable = writable;
+  }
+
+  /** Opens an existing file read-only (or read-write with mode "a"). */
+  static open(path: string, mode: "r" | "a" = "r"): H5File {
+    mod();
+    try {
+      return new H5File(path, new h5wasm.File(path, mode), mode === "a");
+    } catch (err) {
+      throw new FilesError(`cannot open as HDF5: ${h5Message(err)}`, { file: path });
+    }
+  }
+
+  /** Creates (truncates) a file readable by HDF5 1.10 (Debian's h5py): object headers of v1.10 at most. */
+  static create(path: string): H5File {
+    mod();
+    try {
+      return new H5File(path, new h5wasm.File(path, "w", { libver: ["earliest", "v110"] }), true);
+    } catch (err) {
+      throw new FilesError(`cannot create HDF5 file: ${h5Message(err)}`, { file: path });
+    }
+  }
+
+  private get f(): InstanceType<typeof h5wasm.File> {
+    if (!this.file) throw new FilesError("file is closed", { file: this.path });
+    return this.file;
+  }
+
+  get id(): bigint {
+    return this.f.file_id;
+  }
+
+  /** 1 for a group, 2 for a dataset ... or -1 when `path` does not exist. */
+  private typeOf(path: string): number {
+    try {
+      return mod().get_type(this.id, path);
+    } catch {
+      return -1;
+    }
+  }
+
+  /** True when `path` names a group. */
+  isGroup(path: string): boolean {
+    return this.typeOf(path) === mod().H5O_TYPE_GROUP;
+  }
+
+  /** True when `path` names a dataset. */
+  isDataset(path: string): boolean {
+    return this.typeOf(path) === mod().H5O_TYPE_DATASET;
+  }
+
+  /** Names directly inside a group (empty when it does not exist). */
+  children(path: string): string[] {
+    if (!this.isGroup(path)) return [];
+    try {
+      return mod().get_names(this.id, path, false);
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Paths (relative to `path`) of every dataset below a group. */
+  datasetsBelow(path: string): string[] {
+    if (!this.isGroup(path)) return [];
+    let names: string[];
+    try {
+      names = mod().get_names(this.id, path, true);
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+    const m = mod();
+    return names.filter((n) => m.get_type(this.id, `${path}/${n}`) === m.H5O_TYPE_DATASET);
+  }
+
+  /** Type, shape and layout of a dataset. */
+  info(path: string): DatasetInfo {
+    let meta: ReturnType<H5Module["get_dataset_metadata"]>;
+    let filters: ReturnType<H5Module["get_dataset_filters"]> = [];
+    try {
+      meta = mod().get_dataset_metadata(this.id, path);
+      filters = mod().get_dataset_filters(this.id, path);
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+    return {
+      dtype: dtypeOfMeta(meta, this.path, path),
+      shape: meta.shape ?? [],
+      chunks: meta.chunks,
+      stringSize: meta.type === 3 && !meta.vlen ? meta.size : 0,
+      compression: filters.find((f) => f.id === 1) ? "gzip" : null,
+    };
+  }
+
+  /**
+   * Reads rows [start, start+count) of a numeric dataset into `out` at element `outOffset`
+   * (or a new typed array). One copy, from the WebAssembly heap into `out`.
+   */
+  readRows(
+    path: string,
+    info: DatasetInfo,
+    start: number,
+    count: number,
+    out?: TypedArray,
+    outOffset = 0,
+  ): TypedArray {
+    if (info.dtype === "object")
+      throw new FilesError("string dataset read as numbers", { file: this.path, dataset: path });
+    const rowLen = shapeSize(info.shape.slice(1));
+    const n = count * rowLen;
+    const dest = out ?? allocTyped(info.dtype, n);
+    if (n === 0) return dest;
+    if (start < 0 || start + count > (info.shape[0] ?? 0)) {
+      throw new FilesError(`rows ${start}..${start + count} outside dataset of ${info.shape[0] ?? 0} rows`, {
+        file: this.path,
+        dataset: path,
+      });
+    }
+    const m = mod();
+    const size = itemSize(info.dtype);
+    const rank = info.shape.length;
+    const cnt = [BigInt(count), ...info.shape.slice(1).map(BigInt)];
+    const off = [BigInt(start), ...new Array<bigint>(rank - 1).fill(0n)];
+    const strides = new Array<bigint>(rank).fill(1n);
+    const nbytes = n * size;
+    const ptr = m._malloc(nbytes);
+    if (ptr === 0)
+      throw new FilesError(`out of WebAssembly memory reading ${nbytes} bytes`, {
+        file: this.path,
+        dataset: path,
+      });
+    try {
+      const status = m.get_dataset_data(this.id, path, cnt, off, strides, BigInt(ptr));
+      if (status < 0) throw new Error("H5Dread failed");
+      const src = new Uint8Array(m.HEAPU8.buffer, ptr, nbytes);
+      new Uint8Array(dest.buffer, dest.byteOffset + outOffset * size, nbytes).set(src);
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    } finally {
+      m._free(ptr);
+    }
+    return dest;
+  }
+
+  /** Reads rows of a string dataset (variable or fixed length). */
+  readStrings(path: string, info: DatasetInfo, start = 0, count = info.shape[0] ?? 0): string[] {
+    const m = mod();
+    const rank = info.shape.length;
+    const rowLen = shapeSize(info.shape.slice(1));
+    const n = count * rowLen;
+    if (n === 0) return [];
+    const cnt = [BigInt(count), ...info.shape.slice(1).map(BigInt)];
+    const off = [BigInt(start), ...new Array<bigint>(Math.max(rank - 1, 0)).fill(0n)];
+    const strides = new Array<bigint>(rank).fill(1n);
+    const width = info.stringSize > 0 ? info.stringSize : 4;
+    const ptr = m._malloc(n * width);
+    const out: string[] = [];
+    try {
+      const status = m.get_dataset_data(
+        this.id,
+        path,
+        rank ? cnt : null,
+        rank ? off : null,
+        rank ? strides : null,
+        BigInt(ptr),
+      );
+      if (status < 0) throw new Error("H5Dread failed");
+      const heap = m.HEAPU8;
+      if (info.stringSize > 0) {
+        const dec = new TextDecoder();
+        for (let i = 0; i < n; i++) {
+          const bytes = heap.subarray(ptr + i * width, ptr + (i + 1) * width);
+          const end = bytes.indexOf(0);
+          out.push(dec.decode(end < 0 ? bytes : bytes.subarray(0, end)));
+        }
+      } else {
+        const ptrs = new Uint32Array(heap.buffer, ptr, n);
+        // An empty variable-length string is a NULL pointer: read it as "" (h5wasm would read address 0).
+        for (let i = 0; i < n; i++) out.push(ptrs[i] ? m.UTF8ToString(ptrs[i] as number) : "");
+        m.reclaim_vlen_memory_count(this.id, path, "", BigInt(ptr), rank ? cnt : []);
+      }
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    } finally {
+      m._free(ptr);
+    }
+    return out;
+  }
+
+  /** Creates every missing group along `path`. */
+  ensureGroup(path: string): void {
+    const parts = path.split("/").filter(Boolean);
+    let cur = "";
+    for (const p of parts) {
+      cur += `/${p}`;
+      if (!this.isGroup(cur)) {
+        try {
+          this.f.create_group(cur);
+        } catch (err) {
+          throw h5Error(this.path, cur, err);
+        }
+      }
+    }
+  }
+
+  private parentAndName(path: string): [Group, string] {
+    const i = path.lastIndexOf("/");
+    const parent = path.slice(0, i) || "/";
+    this.ensureGroup(parent);
+    const g = this.f.get(parent) as Group;
+    return [g, path.slice(i + 1)];
+  }
+
+  /** Creates an extendable chunked dataset with 0 rows of `entryShape` entries. */
+  createExtendable(
+    path: string,
+    dtype: DType,
+    entryShape: readonly number[],
+    chunkRows: number,
+    gzipLevel = 0,
+  ): void {
+    const [g, name] = this.parentAndName(path);
+    try {
+      g.create_dataset({
+        name,
+        data: allocTyped(dtype, 0) as Uint8Array,
+        shape: [0, ...entryShape],
+        maxshape: [null, ...entryShape],
+        chunks: [chunkRows, ...entryShape],
+        dtype: h5DtypeString(dtype),
+        ...(gzipLevel > 0 ? { compression: gzipLevel } : {}),
+      });
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Creates a small fixed dataset holding `data` with `shape`. */
+  createFixed(path: string, dtype: DType, data: TypedArray, shape: readonly number[]): void {
+    const [g, name] = this.parentAndName(path);
+    try {
+      g.create_dataset({ name, data: data as Uint8Array, shape: [...shape], dtype: h5DtypeString(dtype) });
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Creates a 1-D string dataset: variable-length UTF-8, or fixed `fixedSize` bytes (rewritable later). */
+  createStrings(path: string, values: readonly string[], fixedSize = 0, extendable = false): void {
+    const [g, name] = this.parentAndName(path);
+    try {
+      g.create_dataset({
+        name,
+        data: [...values],
+        ...(fixedSize ? { dtype: `S${fixedSize}` } : {}),
+        ...(extendable ? { maxshape: [null], chunks: [Math.max(values.length, 32)] } : {}),
+      });
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Overwrites a fixed-length string dataset's entries from row 0. */
+  writeFixedStrings(path: string, values: readonly string[]): void {
+    try {
+      (this.f.get(path) as Dataset).write_slice([[0, values.length]], [...values]);
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Sets the number of rows of an extendable dataset. */
+  resize(path: string, rows: number, entryShape: readonly number[]): void {
+    try {
+      const status = mod().resize_dataset(this.id, path, [BigInt(rows), ...entryShape.map(BigInt)]);
+      if (status < 0) throw new Error("H5Dset_extent failed");
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
+  }
+
+  /** Writes `count` rows from `data` (C-ordered, `count * rowLen` elements) at row `start`. */
+  writeRows(
+    path: string,
+    entryShape: readonly number[],
+    start: number,
+    count: number,
+    data: TypedArray,
+  ): void {
+    if (count === 0) return;
+    const m = mod();
+    const nbytes = data.byteLength;
+    const ptr = m._malloc(nbytes);
+    if (ptr === 0)
+      throw new FilesError(`out of WebAssembly memory writing ${nbytes} bytes`, {
+        file: this.path,
+        dataset: path,
+      });
+    try {
+      m.HEAPU8.set(new Uint8Array(data.buffer, data.byteOffset, nbytes), ptr);
+      const cnt = [BigInt(count), ...entryShape.map(BigInt)];
+      const off = [BigInt(start), ...entryShape.map(() => 0n)];
+      const strides = cnt.map(() => 1n);
+      const status = m.set_dataset_data(this.id, path, cnt, off, strides, BigInt(ptr));
+      if (status < 0) throw new Error("H5Dwrite failed");
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    } finally {
+      m._free(ptr);
+    }
+  }
+
+  /** Pushes everything written so far to the file, so that a reader sees a consistent file. */
+  flush(): void {
+    try {
+      this.f.flush();
+    } catch (err) {
+      throw h5Error(this.path, undefined, err);
+    }
+  }
+
+  /** Closes the file (idempotent). */
+  close(): void {
+    if (!this.file) return;
+    try {
+      this.file.close();
+    } finally {
+      this.file = null;
+    }
+  }
+}
+
+function h5DtypeString(dtype: DType): string {
+  const map: Record<DType, string> = {
+    bool: "<b",
+    int8: "<b",
+    uint8: "<B",
+    int16: "<h",
+    uint16: "<H",
+    int32: "<i",
+    uint32: "<I",
+    int64: "<q",
+    uint64: "<Q",
+    float32: "<f",
+    float64: "<d",
+  };
+  return map[dtype];
+}
+
+interface MetaLike {
+  type: number;
+  size: number;
+  signed: boolean;
+  vlen: boolean;
+  enum_type?: { members: Record<string, number>; type: number };
+}
+
+function dtypeOfMeta(meta: MetaLike, file: string, path: string): KeyDType {
+  const { type, size, signed } = meta;
+  if (type === 0) {
+    const bits = size * 8;
+    const name = `${signed ? "int" : "uint"}${bits}`;
+    if (["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"].includes(name))
+      return name as DType;
+  } else if (type === 1) {
+    if (size === 4) return "float32";
+    if (size === 8) return "float64";
+  } else if (type === 3) {
+    return "object";
+  } else if (type === 8 && meta.enum_type) {
+    // h5py stores numpy bools as an 8-bit enum {FALSE: 0, TRUE: 1}.
+    const names = Object.keys(meta.enum_type.members).sort().join(",");
+    if (names === "FALSE,TRUE" && size === 1) return "bool";
+  }
+  throw new FilesError(`unsupported HDF5 element type (class ${type}, ${size} bytes)`, {
+    file,
+    dataset: path,
+  });
+}

@@ -1,0 +1,503 @@
+// Lazy reading of EXDF runs, with EXtra-data's nouns: a DataCollection of trains, sources and keys;
+// select()/selectTrains() narrow it; keyData() reads one key as arrays aligned on train IDs across all
+// sequence files. Nothing is read from HDF5 until data is asked for; the structure comes from the run
+// index.
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { allocTyped, type DType, type NDArray, ndarray, shapeSize, type TypedArray } from "../core/index.ts";
+import { FilesError } from "./errors.ts";
+import { type DatasetInfo, H5File, h5Ready, type KeyDType } from "./h5.ts";
+import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section } from "./model.ts";
+import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";
+
+/** Options for openRun / openFile. */
+export interface OpenOptions extends RunIndexOptions {
+  /** Include trains whose INDEX/flag marks them bad (default false: left out, so data stays aligned). */
+  readonly includeSuspectTrains?: boolean;
+}
+
+/** Which trains to keep: by train ID (a list, or a [start, stop) range) or by position in the run. */
+export type TrainSelection =
+  | { readonly ids: readonly number[] }
+  | { readonly idRange: readonly [number, number] }
+  | { readonly indices: readonly number[] }
+  | { readonly indexRange: readonly [number, number] };
+
+/** The data of one train: source → key → entries of that train. */
+export type TrainData = Record<string, Record<string, NDArray | string[]>>;
+
+const MAX_OPEN_FILES = 64;
+
+/** Open HDF5 handles of one run, most recently used last, at most MAX_OPEN_FILES at once. */
+class FileHandles {
+  private readonly open = new Map<string, H5File>();
+  constructor(readonly dir: string) {}
+
+  get(name: string): H5File {
+    const h = this.open.get(name);
+    if (h) {
+      this.open.delete(name);
+      this.open.set(name, h);
+      return h;
+    }
+    const path = join(this.dir, name);
+    const handle = H5File.open(path);
+    this.open.set(name, handle);
+    if (this.open.size > MAX_OPEN_FILES) {
+      const [oldest, old] = this.open.entries().next().value as [string, H5File];
+      old.close();
+      this.open.delete(oldest);
+    }
+    return handle;
+  }
+
+  closeAll(): void {
+    for (const h of this.open.values()) h.close();
+    this.open.clear();
+  }
+}
+
+interface RunState {
+  readonly index: RunIndex;
+  readonly handles: FileHandles;
+  readonly includeSuspect: boolean;
+  /** Source → section and the files holding it (in train order). */
+  readonly sources: ReadonlyMap<string, { section: Section; files: FileEntry[] }>;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const esc = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replaceAll("*", ".*")
+    .replaceAll("?", ".");
+  return new RegExp(`^${esc}$`);
+}
+
+function describeRun(index: RunIndex): Map<string, { section: Section; files: FileEntry[] }> {
+  const out = new Map<string, { section: Section; files: FileEntry[] }>();
+  const byFirstTrain = [...index.files].sort(
+    (a, b) => (a.trainIds[0] ?? 0) - (b.trainIds[0] ?? 0) || (a.name < b.name ? -1 : 1),
+  );
+  for (const f of byFirstTrain) {
+    for (const [s, fs] of f.sources) {
+      const e = out.get(s);
+      if (e) e.files.push(f);
+      else out.set(s, { section: fs.section, files: [f] });
+    }
+  }
+  return out;
+}
+
+function runTrainIds(index: RunIndex, includeSuspect: boolean): number[] {
+  const ids = new Set<number>();
+  for (const f of index.files) f.trainIds.forEach((t, i) => (includeSuspect || f.valid[i]) && ids.add(t));
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** Opens a run directory (all its *.h5 files), using and refreshing the run index. */
+export async function openRun(dir: string, options: OpenOptions = {}): Promise<DataCollection> {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new FilesError("run directory not found", { file: dir });
+  }
+  if (!st.isDirectory()) throw new FilesError("not a directory (use openFile for one file)", { file: dir });
+  await h5Ready();
+  return fromIndex(await loadRunIndex(dir, options), options);
+}
+
+/** Opens one EXDF file as a DataCollection. */
+export async function openFile(path: string, options: OpenOptions = {}): Promise<DataCollection> {
+  await h5Ready();
+  return fromIndex(await fileIndex(path), options);
+}
+
+function fromIndex(index: RunIndex, options: OpenOptions): DataCollection {
+  if (index.files.length === 0) {
+    const why = index.problems.map((p) => `${p.file}: ${p.message}`).join("; ");
+    throw new FilesError(`no readable EXDF files (${why})`, { file: index.dir });
+  }
+  const includeSuspect = options.includeSuspectTrains ?? false;
+  const state: RunState = {
+    index,
+    handles: new FileHandles(index.dir),
+    includeSuspect,
+    sources: describeRun(index),
+  };
+  return new DataCollection(state, runTrainIds(index, includeSuspect), null);
+}
+
+/** A run, a file or a selection of them: trains × sources × keys, read lazily. */
+export class DataCollection {
+  /** Train IDs of the collection, ascending. */
+  readonly trainIds: readonly number[];
+  private readonly state: RunState;
+  /** Selected keys per source (null: every key of every source). */
+  private readonly selection: ReadonlyMap<string, ReadonlySet<string> | null> | null;
+
+  /** @internal use openRun / openFile */
+  constructor(
+    state: RunState,
+    trainIds: readonly number[],
+    selection: ReadonlyMap<string, ReadonlySet<string> | null> | null,
+  ) {
+    this.state = state;
+    this.trainIds = trainIds;
+    this.selection = selection;
+  }
+
+  /** Names of the files of the collection (in directory order). */
+  get files(): string[] {
+    const used = new Set(this.sources.flatMap((s) => this.sourceInfo(s).files.map((f) => f.name)));
+    return this.state.index.files.map((f) => f.name).filter((n) => used.has(n));
+  }
+
+  /** Files of the run that could not be read, with the reason. */
+  get problems(): readonly FileProblem[] {
+    return this.state.index.problems;
+  }
+
+  /** Whether the structure came from a valid run index ("index") or was (partly) read from the files. */
+  get indexOrigin(): "index" | "built" {
+    return this.state.index.origin;
+  }
+
+  /** Every selected source, sorted. */
+  get sources(): string[] {
+    const all = [...this.state.sources.keys()];
+    return (this.selection ? all.filter((s) => this.selection?.has(s)) : all).sort();
+  }
+
+  /** Selected CONTROL sources (slow data, one entry per train). */
+  get controlSources(): string[] {
+    return this.sources.filter((s) => this.sourceInfo(s).section === "CONTROL");
+  }
+
+  /** Selected INSTRUMENT sources (fast data, any number of entries per train). */
+  get instrumentSources(): string[] {
+    return this.sources.filter((s) => this.sourceInfo(s).section === "INSTRUMENT");
+  }
+
+  private sourceInfo(source: string): { section: Section; files: FileEntry[] } {
+    const s = this.state.sources.get(source);
+    if (!s || (this.selection && !this.selection.has(source))) {
+      throw new FilesError(`source not in this data: ${source}`);
+    }
+    return s;
+  }
+
+  /** CONTROL or INSTRUMENT. */
+  section(source: string): Section {
+    return this.sourceInfo(source).section;
+  }
+
+  private allKeys(source: string): ReadonlyMap<string, KeyInfo> {
+    const f = this.sourceInfo(source).files[0];
+    return f?.sources.get(source)?.keys ?? new Map();
+  }
+
+  /** Selected keys of a source, sorted (control keys come as <property>.value and <property>.timestamp). */
+  keys(source: string): string[] {
+    const keys = [...this.allKeys(source).keys()];
+    const sel = this.selection?.get(source);
+    return (sel ? keys.filter((k) => sel.has(k)) : keys).sort();
+  }
+
+  /** METADATA of the run (from the first file, as EXtra-data does): proposal, run number, dates... */
+  runMetadata(): RunMetadata {
+    return { ...(this.state.index.files[0]?.metadata ?? {}) };
+  }
+
+  /** RUN values (constants at run start) of a control source: key → value. */
+  runValues(source: string): Record<string, RunValue> {
+    this.sourceInfo(source);
+    return { ...(this.state.index.runValues.get(source) ?? {}) };
+  }
+
+  /**
+   * A collection of the sources matching `sources` (globs, e.g. "SPB_DET_AGIPD1M-1/DET/*CH0:xtdf"),
+   * keeping the keys matching `keys` (globs, default all). Throws if nothing matches.
+   */
+  select(sources: string | readonly string[], keys: string | readonly string[] = "*"): DataCollection {
+    const srcRes = (typeof sources === "string" ? [sources] : sources).map(globToRegExp);
+    const keyRes = (typeof keys === "string" ? [keys] : keys).map(globToRegExp);
+    const all = keyRes.length === 1 && keyRes[0]?.source === "^.*$";
+    const sel = new Map<string, ReadonlySet<string> | null>();
+    for (const s of this.sources) {
+      if (!srcRes.some((r) => r.test(s))) continue;
+      const ks = this.keys(s).filter((k) => keyRes.some((r) => r.test(k)));
+      if (ks.length === 0 && !all) continue;
+      sel.set(s, all && !this.selection?.get(s) ? null : new Set(ks));
+    }
+    if (sel.size === 0) throw new FilesError(`no source/key matches ${JSON.stringify({ sources, keys })}`);
+    return new DataCollection(this.state, this.trainIds, sel);
+  }
+
+  /** A collection of some of the trains (by ID or by position); sources and keys stay. */
+  selectTrains(sel: TrainSelection): DataCollection {
+    let ids: number[];
+    if ("ids" in sel) {
+      const want = new Set(sel.ids);
+      ids = this.trainIds.filter((t) => want.has(t));
+    } else if ("idRange" in sel) {
+      ids = this.trainIds.filter((t) => t >= sel.idRange[0] && t < sel.idRange[1]);
+    } else if ("indices" in sel) {
+      ids = [...new Set(sel.indices)]
+        .sort((a, b) => a - b)
+        .map((i) => {
+          const t = this.trainIds[i < 0 ? this.trainIds.length + i : i];
+          if (t === undefined)
+            throw new RangeError(`train index ${i} outside 0..${this.trainIds.length - 1}`);
+          return t;
+        });
+    } else {
+      ids = this.trainIds.slice(sel.indexRange[0], sel.indexRange[1]);
+    }
+    return new DataCollection(this.state, ids, this.selection);
+  }
+
+  /** One key of one source, aligned on this collection's trains. */
+  keyData(source: string, key: string): KeyData {
+    const src = this.sourceInfo(source);
+    const info =
+      this.allKeys(source).get(key) ??
+      (src.section === "CONTROL" ? this.allKeys(source).get(`${key}.value`) : undefined);
+    const fullKey = this.allKeys(source).has(key) ? key : `${key}.value`;
+    if (!info || (this.selection?.get(source) && !this.selection.get(source)?.has(fullKey))) {
+      throw new FilesError(`key not in source ${source}: ${key}`);
+    }
+    return new KeyData(this.state, source, fullKey, src.section, info, src.files, this.trainIds);
+  }
+
+  /**
+   * Iterates over trains in order, yielding each train's data for every selected source and key.
+   * Reads `batch` trains at a time per key, so iterating costs about as much as reading whole keys.
+   */
+  async *trains(options: { batch?: number } = {}): AsyncGenerator<{ trainId: number; data: TrainData }> {
+    const batch = Math.max(1, options.batch ?? 32);
+    const kds = this.sources.flatMap((s) => this.keys(s).map((k) => this.keyData(s, k)));
+    for (let a = 0; a < this.trainIds.length; a += batch) {
+      const b = Math.min(a + batch, this.trainIds.length);
+      const parts = kds.map((kd) => kd.readTrainRange(a, b));
+      for (let i = a; i < b; i++) {
+        const data: TrainData = {};
+        kds.forEach((kd, j) => {
+          const part = parts[j];
+          if (!part) return;
+          const entry = part.train(i - a);
+          if (entry === null) return;
+          (data[kd.source] ??= {})[kd.key] = entry;
+        });
+        yield { trainId: this.trainIds[i] as number, data };
+      }
+      // Let other work run between batches (this is an async iterator for a reason).
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Closes the HDF5 files this collection (and every selection of it) opened. */
+  close(): void {
+    this.state.handles.closeAll();
+  }
+}
+
+/** Rows read for a range of trains, with per-train offsets. */
+interface TrainRangeData {
+  train(i: number): NDArray | string[] | null;
+}
+
+/** One key of one source over the selected trains. */
+export class KeyData {
+  readonly source: string;
+  readonly key: string;
+  readonly section: Section;
+  /** Element type ("object" for strings). */
+  readonly dtype: KeyDType;
+  /** Shape of one entry (e.g. [2, 512, 128] for one AGIPD frame, [] for a scalar). */
+  readonly entryShape: readonly number[];
+  readonly trainIds: readonly number[];
+  private readonly state: RunState;
+  /** Per selected train: which file holds it (index into files, -1 none), its first row and count. */
+  private readonly fileOf: Int32Array;
+  private readonly firstOf: Float64Array;
+  private readonly countOf: Float64Array;
+  private readonly files: readonly FileEntry[];
+  private readonly group: string;
+
+  /** @internal use DataCollection.keyData */
+  constructor(
+    state: RunState,
+    source: string,
+    key: string,
+    section: Section,
+    info: KeyInfo,
+    files: readonly FileEntry[],
+    trainIds: readonly number[],
+  ) {
+    this.state = state;
+    this.source = source;
+    this.key = key;
+    this.section = section;
+    this.dtype = info.dtype;
+    this.entryShape = info.entryShape;
+    this.trainIds = trainIds;
+    this.files = files;
+    this.group = section === "CONTROL" ? "" : (key.split(".", 1)[0] as string);
+    const n = trainIds.length;
+    this.fileOf = new Int32Array(n).fill(-1);
+    this.firstOf = new Float64Array(n);
+    this.countOf = new Float64Array(n);
+    const pos = new Map<number, number>();
+    trainIds.forEach((t, i) => pos.set(t, i));
+    files.forEach((f, fi) => {
+      const g = f.sources.get(source)?.groups.get(this.group);
+      if (!g) return;
+      for (let i = 0; i < f.trainIds.length; i++) {
+        if (!state.includeSuspect && !f.valid[i]) continue;
+        const p = pos.get(f.trainIds[i] as number);
+        if (p === undefined || this.fileOf[p] !== -1) continue;
+        this.fileOf[p] = fi;
+        this.firstOf[p] = g.first[i] as number;
+        this.countOf[p] = g.count[i] as number;
+      }
+    });
+  }
+
+  /** HDF5 path of the key's dataset in a file. */
+  get datasetPath(): string {
+    return `/${this.section}/${this.source}/${this.key.replaceAll(".", "/")}`;
+  }
+
+  /** Number of entries over the selected trains. */
+  get size(): number {
+    let n = 0;
+    for (const c of this.countOf) n += c;
+    return n;
+  }
+
+  /** Entries per train, for every selected train (0 where the source recorded nothing). */
+  dataCounts(): { trainIds: readonly number[]; counts: Float64Array } {
+    return { trainIds: this.trainIds, counts: this.countOf.slice() };
+  }
+
+  private datasetInfo(h5: H5File): DatasetInfo {
+    const info = h5.info(this.datasetPath);
+    return info.shape.length ? info : { ...info, shape: [0] };
+  }
+
+  /** Groups consecutive trains [a, b) stored back to back in one file into single reads. */
+  private runs(a: number, b: number): { file: number; start: number; count: number; out: number }[] {
+    const runs: { file: number; start: number; count: number; out: number }[] = [];
+    let out = 0;
+    for (let i = a; i < b; i++) {
+      const c = this.countOf[i] as number;
+      const f = this.fileOf[i] as number;
+      if (c === 0 || f < 0) continue;
+      const s = this.firstOf[i] as number;
+      const last = runs[runs.length - 1];
+      if (last && last.file === f && last.start + last.count === s) last.count += c;
+      else runs.push({ file: f, start: s, count: c, out });
+      out += c;
+    }
+    return runs;
+  }
+
+  private readInto(a: number, b: number): NDArray | string[] {
+    const rowLen = shapeSize(this.entryShape);
+    const runs = this.runs(a, b);
+    const total = runs.reduce((s, r) => s + r.count, 0);
+    if (this.dtype === "object") {
+      const out: string[] = [];
+      for (const r of runs) {
+        const f = this.files[r.file] as FileEntry;
+        const h5 = this.state.handles.get(f.name);
+        const info = this.checkedInfo(h5, f, r);
+        out.push(...h5.readStrings(this.datasetPath, info, r.start, r.count));
+      }
+      return out;
+    }
+    const data = allocTyped(this.dtype, total * rowLen);
+    for (const r of runs) {
+      const f = this.files[r.file] as FileEntry;
+      const h5 = this.state.handles.get(f.name);
+      const info = this.checkedInfo(h5, f, r);
+      h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen);
+    }
+    return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
+  }
+
+  private checkedInfo(h5: H5File, f: FileEntry, r: { start: number; count: number }): DatasetInfo {
+    if (!h5.isDataset(this.datasetPath))
+      throw new FilesError("dataset missing", { file: f.name, dataset: this.datasetPath });
+    const info = this.datasetInfo(h5);
+    const rows = info.shape[0] ?? 0;
+    if (r.start + r.count > rows) {
+      const t = this.trainAtRow(f, r.start + r.count - 1);
+      throw new FilesError(
+        `INDEX points to entries ${r.start}..${r.start + r.count} but the dataset has ${rows}`,
+        {
+          file: f.name,
+          dataset: this.datasetPath,
+          ...(t !== undefined ? { trainId: t } : {}),
+        },
+      );
+    }
+    return info;
+  }
+
+  private trainAtRow(f: FileEntry, row: number): number | undefined {
+    const g = f.sources.get(this.source)?.groups.get(this.group);
+    if (!g) return undefined;
+    for (let i = 0; i < g.first.length; i++) {
+      if ((g.first[i] as number) <= row && row < (g.first[i] as number) + (g.count[i] as number))
+        return f.trainIds[i];
+    }
+    return undefined;
+  }
+
+  /** All entries of the selected trains as one array [entries, ...entryShape] (numeric keys). */
+  ndarray(): NDArray {
+    const r = this.readInto(0, this.trainIds.length);
+    if (Array.isArray(r)) throw new FilesError(`${this.source} ${this.key} holds strings: use strings()`);
+    return r;
+  }
+
+  /** All entries of a string key. */
+  strings(): string[] {
+    const r = this.readInto(0, this.trainIds.length);
+    if (!Array.isArray(r)) throw new FilesError(`${this.source} ${this.key} holds numbers: use ndarray()`);
+    return r;
+  }
+
+  /** The entries of one train ([count, ...entryShape]; count 0 when the source has nothing for it). */
+  trainData(trainId: number): NDArray | string[] {
+    const i = this.trainIds.indexOf(trainId);
+    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId });
+    return this.readInto(i, i + 1);
+  }
+
+  /** @internal reads trains [a, b) at once and hands them out per train. */
+  readTrainRange(a: number, b: number): TrainRangeData {
+    const all = this.readInto(a, b);
+    const offsets: number[] = [0];
+    for (let i = a; i < b; i++)
+      offsets.push(
+        (offsets[offsets.length - 1] as number) + (this.fileOf[i] === -1 ? 0 : (this.countOf[i] as number)),
+      );
+    const rowLen = shapeSize(this.entryShape);
+    return {
+      train: (i: number) => {
+        if (this.fileOf[a + i] === -1) return null;
+        const s = offsets[i] as number;
+        const e = offsets[i + 1] as number;
+        if (Array.isArray(all)) return all.slice(s, e);
+        return ndarray(
+          all.data.subarray(s * rowLen, e * rowLen) as TypedArray,
+          [e - s, ...this.entryShape],
+          all.dtype,
+        );
+      },
+    };
+  }
+}

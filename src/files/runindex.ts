@@ -1,0 +1,403 @@
+// The run index: a small JSON file beside the HDF5 files (or in a cache folder when the run directory
+// is read-only) holding everything the reader needs to open a run without touching every file: per
+// file its trains, sources, first/count per train and keys; per source its RUN values. Each file's
+// entry is keyed by name, size and mtime, so a stale entry is noticed and only that file is re-read.
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  opendirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../core/index.ts";
+import { FilesError } from "./errors.ts";
+import { H5File, h5Ready, type KeyDType } from "./h5.ts";
+import type {
+  FileEntry,
+  FileProblem,
+  FileSource,
+  GroupIndex,
+  KeyInfo,
+  RunMetadata,
+  RunValue,
+  Section,
+} from "./model.ts";
+import { readRunValues, scanFile } from "./scan.ts";
+
+const log = createLogger("files.runindex");
+
+/** File name of the run index; not *.h5, so EXtra-data and other readers ignore it. */
+export const RUN_INDEX_NAME = ".sase-run-index.json";
+const FORMAT = "sase-run-index/1";
+
+/** What a run index holds once loaded. */
+export interface RunIndex {
+  readonly dir: string;
+  /** Readable files, in directory order (EXtra-data takes run metadata from the first one). */
+  readonly files: readonly FileEntry[];
+  /** RUN values per control source, from the first file that holds it. */
+  readonly runValues: ReadonlyMap<string, Record<string, RunValue>>;
+  readonly problems: readonly FileProblem[];
+  /** "index" when a valid index was used as is, "built" when (part of) it was (re)built from the files. */
+  readonly origin: "index" | "built";
+  /** Where the index was read from or written to (null when it could not be written anywhere). */
+  readonly indexPath: string | null;
+}
+
+/** Options for opening a run. */
+export interface RunIndexOptions {
+  /** Use and write the run index (default true). With false, every file is read. */
+  readonly useIndex?: boolean;
+  /** Called while files are being read: (done, total). */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+interface DirFile {
+  readonly name: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** The run's HDF5 files in the order the directory lists them (like os.listdir), with size and mtime. */
+export function listRunFiles(dir: string): DirFile[] {
+  let names: string[] = [];
+  try {
+    const d = opendirSync(dir);
+    try {
+      for (let e = d.readSync(); e; e = d.readSync()) names.push(e.name);
+    } finally {
+      d.closeSync();
+    }
+  } catch (err) {
+    throw new FilesError(`cannot list run directory: ${(err as Error).message}`, { file: dir });
+  }
+  names = names.filter((n) => n.endsWith(".h5") && n.toLowerCase() !== "overview.h5");
+  return names.map((name) => {
+    const st = statSync(join(dir, name));
+    return { name, size: st.size, mtimeMs: st.mtimeMs };
+  });
+}
+
+// ---- compact JSON encoding: run-length pairs [value, repeat, ...] ----
+
+function rle(values: ArrayLike<number>): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; ) {
+    const v = values[i] as number;
+    let j = i + 1;
+    while (j < values.length && values[j] === v) j++;
+    out.push(v, j - i);
+    i = j;
+  }
+  return out;
+}
+
+function unrle(pairs: readonly number[]): Float64Array {
+  let n = 0;
+  for (let i = 1; i < pairs.length; i += 2) n += pairs[i] as number;
+  const out = new Float64Array(n);
+  let k = 0;
+  for (let i = 0; i < pairs.length; i += 2) out.fill(pairs[i] as number, k, (k += pairs[i + 1] as number));
+  return out;
+}
+
+function deltas(a: Float64Array): Float64Array {
+  const d = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) d[i] = (a[i] as number) - (i ? (a[i - 1] as number) : 0);
+  return d;
+}
+
+function cumsum(d: Float64Array): Float64Array {
+  const a = new Float64Array(d.length);
+  let s = 0;
+  for (let i = 0; i < d.length; i++) a[i] = s += d[i] as number;
+  return a;
+}
+
+/** Residual of `first` against the running sum of `count` (all zeros for a contiguous index). */
+function firstResidual(g: GroupIndex, sign: 1 | -1, first: Float64Array): Float64Array {
+  const out = new Float64Array(first.length);
+  let s = 0;
+  for (let i = 0; i < first.length; i++) {
+    out[i] = (first[i] as number) - sign * s;
+    s += g.count[i] as number;
+  }
+  return out;
+}
+
+interface JsonSource {
+  s: Section;
+  g: Record<string, { f: number[]; c: number[] }>;
+  k: number;
+}
+interface JsonFile {
+  name: string;
+  size: number;
+  mtimeMs: number;
+  v: string;
+  t: number[];
+  bad: number[];
+  md: RunMetadata;
+  src: Record<string, JsonSource>;
+}
+interface JsonIndex {
+  format: string;
+  files: JsonFile[];
+  keyTables: [string, KeyDType, number[]][][];
+  problems: (FileProblem & { size: number; mtimeMs: number })[];
+  runValues: Record<string, Record<string, RunValue>>;
+}
+
+function encode(index: RunIndex, dirFiles: readonly DirFile[]): JsonIndex {
+  const tables: [string, KeyDType, number[]][][] = [];
+  const tableIds = new Map<string, number>();
+  const files = index.files.map((f): JsonFile => {
+    const src: Record<string, JsonSource> = {};
+    for (const [name, s] of f.sources) {
+      const table = [...s.keys].map(([k, i]): [string, KeyDType, number[]] => [
+        k,
+        i.dtype,
+        [...i.entryShape],
+      ]);
+      const text = JSON.stringify(table);
+      let id = tableIds.get(text);
+      if (id === undefined) {
+        id = tables.length;
+        tables.push(table);
+        tableIds.set(text, id);
+      }
+      const g: JsonSource["g"] = {};
+      for (const [gn, gi] of s.groups) g[gn] = { c: rle(gi.count), f: rle(firstResidual(gi, 1, gi.first)) };
+      src[name] = { s: s.section, g, k: id };
+    }
+    const bad: number[] = [];
+    f.valid.forEach((v, i) => {
+      if (!v) bad.push(i);
+    });
+    return {
+      name: f.name,
+      size: f.size,
+      mtimeMs: f.mtimeMs,
+      v: f.formatVersion,
+      t: rle(deltas(f.trainIds)),
+      bad,
+      md: f.metadata,
+      src,
+    };
+  });
+  const stat = new Map(dirFiles.map((d) => [d.name, d]));
+  const problems = index.problems.map((p) => ({
+    ...p,
+    size: stat.get(p.file)?.size ?? -1,
+    mtimeMs: stat.get(p.file)?.mtimeMs ?? -1,
+  }));
+  return {
+    format: FORMAT,
+    files,
+    keyTables: tables,
+    problems,
+    runValues: Object.fromEntries(index.runValues),
+  };
+}
+
+function decodeFile(j: JsonFile, tables: JsonIndex["keyTables"]): FileEntry {
+  const sources = new Map<string, FileSource>();
+  for (const [name, s] of Object.entries(j.src)) {
+    const groups = new Map<string, GroupIndex>();
+    for (const [gn, gi] of Object.entries(s.g)) {
+      const count = unrle(gi.c);
+      const resid = unrle(gi.f);
+      const first = new Float64Array(count.length);
+      let sum = 0;
+      for (let i = 0; i < count.length; i++) {
+        first[i] = (resid[i] as number) + sum;
+        sum += count[i] as number;
+      }
+      groups.set(gn, { first, count });
+    }
+    const table = tables[s.k] ?? [];
+    const keys = new Map<string, KeyInfo>(
+      table.map(([k, dtype, shape]) => [k, { dtype, entryShape: shape }]),
+    );
+    sources.set(name, { section: s.s, groups, keys });
+  }
+  const trainIds = cumsum(unrle(j.t));
+  const valid = new Uint8Array(trainIds.length).fill(1);
+  for (const i of j.bad) valid[i] = 0;
+  return {
+    name: j.name,
+    size: j.size,
+    mtimeMs: j.mtimeMs,
+    formatVersion: j.v,
+    trainIds,
+    valid,
+    metadata: j.md,
+    sources,
+  };
+}
+
+/** Where an index for `dir` may be cached when `dir` itself is read-only. */
+function cachePath(dir: string): string {
+  const base = process.env.XDG_CACHE_HOME || (homedir() ? join(homedir(), ".cache") : tmpdir());
+  const hash = createHash("sha1").update(realpathSync(dir)).digest("hex").slice(0, 20);
+  return join(base, "sase", "run-index", `${hash}.json`);
+}
+
+function readJson(path: string): JsonIndex | null {
+  try {
+    const j = JSON.parse(readFileSync(path, "utf8")) as JsonIndex;
+    return j.format === FORMAT && Array.isArray(j.files) ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Writes the index beside the files, or in the user's cache folder; returns where (null if nowhere). */
+function saveIndex(dir: string, json: JsonIndex): string | null {
+  const text = JSON.stringify(json);
+  const beside = join(dir, RUN_INDEX_NAME);
+  try {
+    writeAtomic(beside, text);
+    return beside;
+  } catch {
+    // read-only run directory: fall back to the cache folder
+  }
+  try {
+    const path = cachePath(dir);
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeAtomic(path, text);
+    return path;
+  } catch (err) {
+    log.warn("cannot write run index", { dir, error: (err as Error).message });
+    return null;
+  }
+}
+
+/** Loads the run index of `dir`, re-reading only the files it does not describe as they are now. */
+export async function loadRunIndex(dir: string, options: RunIndexOptions = {}): Promise<RunIndex> {
+  const useIndex = options.useIndex ?? true;
+  const dirFiles = listRunFiles(dir);
+  if (dirFiles.length === 0) throw new FilesError("no HDF5 files (*.h5) in run directory", { file: dir });
+  let cached: JsonIndex | null = null;
+  let cachedAt: string | null = null;
+  if (useIndex) {
+    for (const p of [join(dir, RUN_INDEX_NAME), cachePath(dir)]) {
+      cached = readJson(p);
+      if (cached) {
+        cachedAt = p;
+        break;
+      }
+    }
+  }
+  const known = new Map((cached?.files ?? []).map((f) => [f.name, f]));
+  const knownBad = new Map((cached?.problems ?? []).map((p) => [p.file, p]));
+  const same = (a: { size: number; mtimeMs: number }, b: DirFile) =>
+    a.size === b.size && a.mtimeMs === b.mtimeMs;
+  const files: FileEntry[] = [];
+  const problems: FileProblem[] = [];
+  let rescanned = 0;
+  const stale = dirFiles.filter((d) => {
+    const k = known.get(d.name);
+    const b = knownBad.get(d.name);
+    return !((k && same(k, d)) || (b && same(b, d)));
+  }).length;
+  if (stale > 0) await h5Ready();
+  for (const d of dirFiles) {
+    const k = known.get(d.name);
+    const b = knownBad.get(d.name);
+    if (k && same(k, d)) {
+      files.push(decodeFile(k, cached?.keyTables ?? []));
+      continue;
+    }
+    if (b && same(b, d)) {
+      problems.push({ file: b.file, message: b.message });
+      continue;
+    }
+    try {
+      files.push(scanFile(join(dir, d.name)));
+    } catch (err) {
+      problems.push({ file: d.name, message: (err as Error).message });
+    }
+    options.onProgress?.(++rescanned, stale);
+  }
+  const dirty =
+    stale > 0 || (cached !== null && cached.files.length + cached.problems.length !== dirFiles.length);
+  // RUN values come from the first file holding each control source; re-read only if that file changed.
+  const runValues = new Map<string, Record<string, RunValue>>();
+  const firstFileOf = new Map<string, FileEntry>();
+  for (const f of files)
+    for (const [s, fs] of f.sources)
+      if (fs.section === "CONTROL" && !firstFileOf.has(s)) firstFileOf.set(s, f);
+  const rescannedNames = new Set(
+    dirFiles.filter((d) => !(known.get(d.name) && same(known.get(d.name) as JsonFile, d))).map((d) => d.name),
+  );
+  const bySourceFile = new Map<string, string[]>();
+  for (const [s, f] of firstFileOf) {
+    const old = cached?.runValues[s];
+    if (old && !rescannedNames.has(f.name)) runValues.set(s, old);
+    else bySourceFile.set(f.name, [...(bySourceFile.get(f.name) ?? []), s]);
+  }
+  if (bySourceFile.size) {
+    await h5Ready();
+    for (const [name, sources] of bySourceFile) {
+      let h5: H5File | null = null;
+      try {
+        h5 = H5File.open(join(dir, name));
+        for (const s of sources) runValues.set(s, readRunValues(h5, s));
+      } catch (err) {
+        log.warn("cannot read RUN values", { file: name, error: (err as Error).message });
+      } finally {
+        h5?.close();
+      }
+    }
+  }
+  const index: RunIndex = {
+    dir,
+    files,
+    runValues,
+    problems,
+    origin: dirty || !cached ? "built" : "index",
+    indexPath: cachedAt,
+  };
+  if (useIndex && (dirty || !cached || bySourceFile.size)) {
+    return { ...index, origin: "built", indexPath: saveIndex(dir, encode(index, dirFiles)) };
+  }
+  return index;
+}
+
+/** Rebuilds the run index of `dir` from its files and writes it (what the writer calls on close). */
+export async function writeRunIndex(dir: string): Promise<RunIndex> {
+  return loadRunIndex(dir, { useIndex: true });
+}
+
+/** The run index of a single file (never cached). */
+export async function fileIndex(path: string): Promise<RunIndex> {
+  await h5Ready();
+  const entry = scanFile(path);
+  const runValues = new Map<string, Record<string, RunValue>>();
+  const h5 = H5File.open(path);
+  try {
+    for (const [s, fs] of entry.sources) if (fs.section === "CONTROL") runValues.set(s, readRunValues(h5, s));
+  } finally {
+    h5.close();
+  }
+  return { dir: join(path, ".."), files: [entry], runValues, problems: [], origin: "built", indexPath: null };
+}

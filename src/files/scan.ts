@@ -1,0 +1,218 @@
+// Reads the structure of one EXDF file (formats 0.5 to 1.3): METADATA, INDEX and the key tree of each
+// source, but no data. This is what the run index caches.
+import { statSync } from "node:fs";
+import { basename } from "node:path";
+import type { TypedArray } from "../core/index.ts";
+import { FilesError } from "./errors.ts";
+import { type DatasetInfo, H5File } from "./h5.ts";
+import type { FileEntry, FileSource, GroupIndex, KeyInfo, RunMetadata, RunValue, Section } from "./model.ts";
+
+function toFloat64(a: TypedArray): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Number(a[i]);
+  return out;
+}
+
+/** Reads a whole 1-D numeric dataset as float64 numbers. */
+export function readNumbers(h5: H5File, path: string, info?: DatasetInfo): Float64Array {
+  const i = info ?? h5.info(path);
+  return toFloat64(h5.readRows(path, i, 0, i.shape[0] ?? 0));
+}
+
+/** The format version of an open file ("0.5" when METADATA/dataFormatVersion is absent). */
+export function formatVersionOf(h5: H5File): string {
+  const path = "/METADATA/dataFormatVersion";
+  if (!h5.isDataset(path)) return "0.5";
+  const v = h5.readStrings(path, h5.info(path))[0];
+  return v ?? "0.5";
+}
+
+/** METADATA scalars of a file, as EXtra-data's run_metadata() gives them. */
+export function readMetadata(h5: H5File, formatVersion: string): RunMetadata {
+  if (formatVersion === "0.5") return { dataFormatVersion: "0.5" };
+  const out: RunMetadata = {};
+  for (const name of h5.children("/METADATA")) {
+    const path = `/METADATA/${name}`;
+    if (!h5.isDataset(path)) continue;
+    const info = h5.info(path);
+    if ((info.shape[0] ?? 0) < 1) continue;
+    if (info.dtype === "object") out[name] = h5.readStrings(path, info, 0, 1)[0] ?? "";
+    else out[name] = Number(h5.readRows(path, info, 0, 1)[0]);
+  }
+  return out;
+}
+
+/** Valid-train guess for files without INDEX/flag: keep the longest monotonic train sequence. */
+function guessValid(trainIds: Float64Array): Uint8Array {
+  const n = trainIds.length;
+  const flag = new Uint8Array(n).fill(1);
+  for (let ix = 0; ix + 1 < n; ix++) {
+    if ((trainIds[ix + 1] as number) > (trainIds[ix] as number)) continue;
+    // A downward jump: invalidate whichever side needs fewer trains dropped.
+    let before = 0;
+    let after = 0;
+    for (let j = 0; j <= ix; j++) if ((trainIds[j] as number) >= (trainIds[ix + 1] as number)) before++;
+    for (let j = ix + 1; j < n; j++) if ((trainIds[j] as number) <= (trainIds[ix] as number)) after++;
+    if (before < after) {
+      for (let j = 0; j <= ix; j++) if ((trainIds[j] as number) >= (trainIds[ix + 1] as number)) flag[j] = 0;
+    } else {
+      for (let j = ix + 1; j < n; j++) if ((trainIds[j] as number) <= (trainIds[ix] as number)) flag[j] = 0;
+    }
+  }
+  return flag;
+}
+
+/** The data sources a file declares: source name → section and index groups. */
+function declaredSources(
+  h5: H5File,
+  formatVersion: string,
+  file: string,
+): Map<string, { section: Section; groups: Set<string> }> {
+  const base = formatVersion === "0.5" ? "/METADATA" : "/METADATA/dataSources";
+  const path = `${base}/dataSourceId`;
+  if (!h5.isDataset(path)) throw new FilesError("METADATA data source list missing", { file, dataset: path });
+  const ids = h5.readStrings(path, h5.info(path));
+  const out = new Map<string, { section: Section; groups: Set<string> }>();
+  for (const id of ids) {
+    if (!id) continue;
+    const slash = id.indexOf("/");
+    const category = id.slice(0, slash);
+    const rest = id.slice(slash + 1);
+    if (category === "CONTROL") {
+      out.set(rest, { section: "CONTROL", groups: new Set([""]) });
+    } else if (category === "INSTRUMENT") {
+      const colon = rest.indexOf(":");
+      const device = rest.slice(0, colon);
+      const chanGroup = rest.slice(colon + 1);
+      const gslash = chanGroup.indexOf("/");
+      const channel = gslash < 0 ? chanGroup : chanGroup.slice(0, gslash);
+      const group = gslash < 0 ? "" : chanGroup.slice(gslash + 1);
+      const source = `${device}:${channel}`;
+      const entry = out.get(source) ?? { section: "INSTRUMENT" as Section, groups: new Set<string>() };
+      if (group) entry.groups.add(group);
+      out.set(source, entry);
+    }
+    // Other categories (Karabo_TimerServer in format 1.1) carry no per-train data.
+  }
+  return out;
+}
+
+function readIndexGroup(h5: H5File, path: string, ntrains: number, file: string): GroupIndex {
+  const firstPath = `${path}/first`;
+  if (!h5.isDataset(firstPath))
+    throw new FilesError("index group has no 'first' dataset", { file, dataset: path });
+  const first = readNumbers(h5, firstPath).subarray(0, ntrains);
+  let count: Float64Array;
+  if (h5.isDataset(`${path}/count`)) {
+    count = readNumbers(h5, `${path}/count`).subarray(0, ntrains);
+  } else {
+    // Oldest layout: first/last/status, where status 0 means no data.
+    const last = readNumbers(h5, `${path}/last`);
+    const status = readNumbers(h5, `${path}/status`);
+    count = new Float64Array(first.length);
+    for (let i = 0; i < first.length; i++)
+      count[i] = status[i] ? (last[i] as number) - (first[i] as number) + 1 : 0;
+  }
+  if (first.length !== ntrains || count.length !== ntrains) {
+    throw new FilesError(`index has ${Math.min(first.length, count.length)} entries for ${ntrains} trains`, {
+      file,
+      dataset: path,
+    });
+  }
+  return { first, count };
+}
+
+/** Keys of a source: dotted paths of its datasets. Names that contain a dot cannot be addressed, so are left out. */
+function readKeys(h5: H5File, root: string): Map<string, KeyInfo> {
+  const keys = new Map<string, KeyInfo>();
+  for (const rel of h5.datasetsBelow(root).sort()) {
+    if (rel.includes(".")) continue;
+    const info = h5.info(`${root}/${rel}`);
+    keys.set(rel.replaceAll("/", "."), { dtype: info.dtype, entryShape: info.shape.slice(1) });
+  }
+  return keys;
+}
+
+/** Reads the structure of an open EXDF file. */
+export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: number): FileEntry {
+  const file = name;
+  if (!h5.isGroup("/METADATA"))
+    throw new FilesError("METADATA group missing: not an EXDF file", { file, dataset: "METADATA" });
+  if (!h5.isDataset("/INDEX/trainId"))
+    throw new FilesError("INDEX/trainId missing", { file, dataset: "INDEX/trainId" });
+  const formatVersion = formatVersionOf(h5);
+  const allIds = readNumbers(h5, "/INDEX/trainId");
+  // Sequence files are padded with train ID 0 at the end; those entries are not trains.
+  let ntrains = allIds.length;
+  while (ntrains > 0 && allIds[ntrains - 1] === 0) ntrains--;
+  const trainIds = allIds.slice(0, ntrains);
+  let valid: Uint8Array;
+  if (formatVersion === "0.5" || !h5.isDataset("/INDEX/flag")) {
+    valid = guessValid(trainIds);
+  } else {
+    const flag = readNumbers(h5, "/INDEX/flag");
+    valid = new Uint8Array(ntrains);
+    // Format 1.1 stored an index in INDEX/flag (0 = the time server, i.e. valid); 1.0 and 1.2+ a flag.
+    const inverted = formatVersion === "1.1";
+    for (let i = 0; i < ntrains; i++) valid[i] = (flag[i] ?? 0) !== 0 ? (inverted ? 0 : 1) : inverted ? 1 : 0;
+  }
+  const sources = new Map<string, FileSource>();
+  for (const [source, decl] of declaredSources(h5, formatVersion, file)) {
+    const groups = new Map<string, GroupIndex>();
+    if (decl.section === "CONTROL") {
+      groups.set("", readIndexGroup(h5, `/INDEX/${source}`, ntrains, file));
+    } else {
+      for (const g of decl.groups) groups.set(g, readIndexGroup(h5, `/INDEX/${source}/${g}`, ntrains, file));
+    }
+    const all = readKeys(h5, `/${decl.section}/${source}`);
+    // Instrument keys belong to an index group by their first component; keep only indexed ones.
+    const keys =
+      decl.section === "CONTROL"
+        ? all
+        : new Map([...all].filter(([k]) => groups.has(k.split(".", 1)[0] as string)));
+    sources.set(source, { section: decl.section, groups, keys });
+  }
+  return {
+    name,
+    size,
+    mtimeMs,
+    formatVersion,
+    trainIds,
+    valid,
+    metadata: readMetadata(h5, formatVersion),
+    sources,
+  };
+}
+
+/** Opens and scans one file on disk. */
+export function scanFile(path: string): FileEntry {
+  const st = statSync(path);
+  const h5 = H5File.open(path);
+  try {
+    return scanOpenFile(h5, basename(path), st.size, st.mtimeMs);
+  } finally {
+    h5.close();
+  }
+}
+
+/** RUN-section values of a source (run constants), read from one file: small entries only. */
+export function readRunValues(h5: H5File, source: string): Record<string, RunValue> {
+  const root = `/RUN/${source}`;
+  const out: Record<string, RunValue> = {};
+  for (const rel of h5.datasetsBelow(root).sort()) {
+    if (rel.includes(".")) continue;
+    const path = `${root}/${rel}`;
+    const info = h5.info(path);
+    const n = info.shape.slice(1).reduce((a, b) => a * b, 1);
+    if ((info.shape[0] ?? 0) < 1 || n > 64) continue;
+    const key = rel.replaceAll("/", ".");
+    if (info.dtype === "object") {
+      const s = h5.readStrings(path, info, 0, 1);
+      out[key] = info.shape.length === 1 ? (s[0] ?? "") : s;
+    } else {
+      const v = Array.from(h5.readRows(path, info, 0, 1), Number);
+      out[key] = info.shape.length === 1 ? (info.dtype === "bool" ? v[0] !== 0 : (v[0] as number)) : v;
+    }
+  }
+  return out;
+}
