@@ -473,12 +473,12 @@ function toHashValue(value: unknown, path: string): HashValue {
 /** A node's existing numeric type, kept when a number (or bigint) is set again. */
 function keptType(old: { type: HashType } | undefined, value: HashValue): HashType | undefined {
   if (!old) return undefined;
-  if ((typeof value === "number" || typeof value === "bigint") && NUMERIC_SCALARS[old.type]) return old.type;
-  if ((isTypedArray(value) || Array.isArray(value)) && TYPED_VECTORS[old.type]) {
-    if (Array.isArray(value) && value.some((x) => typeof x !== "number" && typeof x !== "bigint"))
-      return undefined;
+  const numeric = NUMERIC_SCALARS[old.type];
+  if (typeof value === "number" && numeric) return old.type;
+  if (typeof value === "bigint" && numeric && numeric.min !== null) return old.type;
+  // A typed array names its own element type; only plain number lists take the key's vector type.
+  if (Array.isArray(value) && TYPED_VECTORS[old.type] && value.every((x) => typeof x === "number"))
     return old.type;
-  }
   return undefined;
 }
 
