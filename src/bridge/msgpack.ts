@@ -84,7 +84,9 @@ class Reader {
 
   bin(n: number): Uint8Array {
     this.need(n);
-    const out = this.bytes.subarray(this.pos, this.pos + n);
+    // A plain Uint8Array view (not a Buffer subclass even when the frame is one), no copy.
+    const b = this.bytes;
+    const out = new Uint8Array(b.buffer, b.byteOffset + this.pos, n);
     this.pos += n;
     return out;
   }
