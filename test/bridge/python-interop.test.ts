@@ -95,13 +95,10 @@ for (const [sock, protocol] of cases) {
       for (const t of trains) void server.feed(t);
       const got = JSON.parse(await fetching) as ExpectedMessage[];
       assert.equal(got.length, 3);
-      got.forEach((message, i) =>
-        assertTrainMatches(
-          asSent(trains[i] as BridgeTrain, protocol),
-          message,
-          `${sock} ${protocol} train ${i}`,
-        ),
-      );
+      for (let i = 0; i < got.length; i++) {
+        const sent = asSent(trains[i] as BridgeTrain, protocol);
+        assertTrainMatches(sent, got[i] as ExpectedMessage, `${sock} ${protocol} train ${i}`);
+      }
       if (protocol === "2.2") {
         // karabo-bridge-py's 2.2 deserializer keeps the data frame's keys; 1.0 adds "metadata".
         assert.ok(!("metadata" in (got[0]?.["SA1_XTD2_XGM/DOOCS/MAIN"]?.data ?? {})));
