@@ -4,4 +4,5 @@ export * from "./config.ts";
 export * from "./executors.ts";
 export * from "./jobs.ts";
 export * from "./manage.ts";
+export * from "./matcher.ts";
 export * from "./migrate.ts";

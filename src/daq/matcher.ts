@@ -1,0 +1,267 @@
+// Train matching: data of one train arrives from many sources at different times. A train is handed
+// on (in train order) once every configured source has delivered it, or once the train timeout has
+// passed since its first piece arrived; absent sources are then recorded as missing (count 0).
+// Per-source statistics explain what went wrong when trains come out incomplete.
+
+/** A matched train: the data each source delivered; `missing` lists sources without data. */
+export interface MatchedTrain<D = unknown> {
+  readonly trainId: number;
+  readonly data: ReadonlyMap<string, D>;
+  readonly missing: readonly string[];
+  /** True when it was handed on because the timeout passed, not because it was complete. */
+  readonly timedOut: boolean;
+}
+
+/** Live figures of one source. */
+export interface SourceStats {
+  readonly source: string;
+  /** Pieces that arrived in time. */
+  readonly received: number;
+  /** Trains handed on without this source. */
+  readonly missing: number;
+  /** Pieces that arrived after their train was already handed on (lost: timeout too short). */
+  readonly late: number;
+  /** Delay after the train's first piece, ms: last, mean and max of pieces that arrived. */
+  readonly latencyMs: { readonly last: number; readonly mean: number; readonly max: number };
+}
+
+/** A source that does not deliver, with the reason and what to change. */
+export interface SourceProblem {
+  readonly source: string;
+  readonly problem: "silent" | "unknown-name" | "too-slow" | "dropping" | "unexpected";
+  readonly message: string;
+  readonly fix: string;
+}
+
+export interface MatcherOptions {
+  /** How long a train waits for missing sources after its first piece; default 500 ms. */
+  timeoutMs?: number;
+  /** Clock (tests); default performance.now. */
+  now?: () => number;
+  /** Names that exist in the facility, to tell a typo from a silent source. */
+  knownSources?: () => readonly string[];
+}
+
+interface Pending<D> {
+  firstAt: number;
+  data: Map<string, D>;
+}
+
+interface Tally {
+  received: number;
+  missing: number;
+  late: number;
+  latLast: number;
+  latSum: number;
+  latMax: number;
+}
+
+/** Matches pieces of trains from the configured sources; iterate it to get matched trains. */
+export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>> {
+  readonly sources: readonly string[];
+  readonly timeoutMs: number;
+  private readonly now: () => number;
+  private readonly pending = new Map<number, Pending<D>>();
+  private readonly tally = new Map<string, Tally>();
+  private readonly unexpected = new Map<string, number>();
+  private readonly ready: MatchedTrain<D>[] = [];
+  private waiter: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastHanded = -1;
+  private ended = false;
+  private handed = 0;
+  private complete = 0;
+
+  constructor(
+    sources: readonly string[],
+    private readonly opts: MatcherOptions = {},
+  ) {
+    if (sources.length === 0) throw new Error("train matcher: configure at least one source");
+    const dup = sources.find((s, i) => sources.indexOf(s) !== i);
+    if (dup) throw new Error(`train matcher: source "${dup}" is configured twice`);
+    this.sources = [...sources];
+    this.timeoutMs = opts.timeoutMs ?? 500;
+    if (!(this.timeoutMs > 0)) throw new Error(`train matcher: timeoutMs must be > 0, not ${opts.timeoutMs}`);
+    this.now = opts.now ?? (() => performance.now());
+    for (const s of sources)
+      this.tally.set(s, { received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
+    // Timeouts must fire even when no more data arrives at all.
+    this.timer = setInterval(() => this.flush(false), Math.max(5, Math.min(100, this.timeoutMs / 4)));
+    this.timer.unref();
+  }
+
+  /** One source's piece of one train. Late pieces (train already handed on) are counted, not kept. */
+  push(source: string, trainId: number, data: D): void {
+    if (this.ended) return;
+    const t = this.tally.get(source);
+    if (!t) {
+      this.unexpected.set(source, (this.unexpected.get(source) ?? 0) + 1);
+      return;
+    }
+    if (trainId <= this.lastHanded) {
+      t.late++;
+      return;
+    }
+    const at = this.now();
+    let p = this.pending.get(trainId);
+    if (!p) {
+      p = { firstAt: at, data: new Map() };
+      this.pending.set(trainId, p);
+    }
+    if (p.data.has(source)) return; // a second piece for the same train: keep the first
+    p.data.set(source, data);
+    const lat = at - p.firstAt;
+    t.received++;
+    t.latLast = lat;
+    t.latSum += lat;
+    t.latMax = Math.max(t.latMax, lat);
+    this.flush(false);
+  }
+
+  /** Hands on every train that is complete or timed out, oldest first; `all` hands on everything. */
+  flush(all: boolean): void {
+    const ids = [...this.pending.keys()].sort((a, b) => a - b);
+    const at = this.now();
+    for (const id of ids) {
+      const p = this.pending.get(id)!;
+      const complete = p.data.size === this.sources.length;
+      const expired = at - p.firstAt >= this.timeoutMs;
+      // Keep train order: a newer complete train waits behind an older one still filling up.
+      if (!complete && !expired && !all) break;
+      this.pending.delete(id);
+      const missing = this.sources.filter((s) => !p.data.has(s));
+      for (const s of missing) this.tally.get(s)!.missing++;
+      this.handed++;
+      if (missing.length === 0) this.complete++;
+      this.lastHanded = id;
+      this.ready.push({ trainId: id, data: p.data, missing, timedOut: !complete });
+    }
+    if (this.ready.length && this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w();
+    }
+  }
+
+  /** No more data: hands on what is pending and ends iteration. */
+  end(): void {
+    if (this.ended) return;
+    this.flush(true);
+    this.ended = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.waiter?.();
+    this.waiter = null;
+  }
+
+  /** Trains handed on so far, and how many of them were complete. */
+  get counts(): { trains: number; complete: number; matchRatio: number } {
+    return {
+      trains: this.handed,
+      complete: this.complete,
+      matchRatio: this.handed ? this.complete / this.handed : 1,
+    };
+  }
+
+  /** Per-source statistics. */
+  stats(): SourceStats[] {
+    return this.sources.map((source) => {
+      const t = this.tally.get(source)!;
+      return {
+        source,
+        received: t.received,
+        missing: t.missing,
+        late: t.late,
+        latencyMs: { last: t.latLast, mean: t.received ? t.latSum / t.received : 0, max: t.latMax },
+      };
+    });
+  }
+
+  /** What is wrong with which source, and how to fix it (empty when every source delivers). */
+  problems(): SourceProblem[] {
+    const out: SourceProblem[] = [];
+    const known = this.opts.knownSources?.();
+    for (const s of this.stats()) {
+      if (s.late > 0) {
+        const need = Math.ceil(Math.max(s.latencyMs.max, this.timeoutMs) * 2);
+        out.push({
+          source: s.source,
+          problem: "too-slow",
+          message: `${s.late} piece(s) of ${s.source} arrived after their train was written (train timeout ${this.timeoutMs} ms)`,
+          fix: `raise the train timeout to at least ${need} ms`,
+        });
+      } else if (s.received === 0 && this.handed > 0) {
+        if (known && !known.includes(s.source)) {
+          const near = closest(s.source, known);
+          out.push({
+            source: s.source,
+            problem: "unknown-name",
+            message: `no source named ${s.source} exists`,
+            fix: near
+              ? `did you mean ${near}? fix the name in the DAQ's data sources`
+              : "fix the name in the data sources",
+          });
+        } else {
+          out.push({
+            source: s.source,
+            problem: "silent",
+            message: `${s.source} sent nothing for ${s.missing} train(s)`,
+            fix: "check that the device is running and that its output sends data (or remove it from the sources)",
+          });
+        }
+      } else if (s.missing > 0) {
+        out.push({
+          source: s.source,
+          problem: "dropping",
+          message: `${s.source} missed ${s.missing} of ${this.handed} train(s)`,
+          fix: "the source skips trains: check its rate and load",
+        });
+      }
+    }
+    for (const [source, n] of this.unexpected) {
+      out.push({
+        source,
+        problem: "unexpected",
+        message: `${n} piece(s) from ${source}, which is not a configured source, were ignored`,
+        fix: `add ${source} to the data sources to record it`,
+      });
+    }
+    return out;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<MatchedTrain<D>> {
+    for (;;) {
+      while (this.ready.length) yield this.ready.shift()!;
+      if (this.ended) return;
+      await new Promise<void>((r) => {
+        this.waiter = r;
+      });
+    }
+  }
+}
+
+/** The candidate nearest to `name` by edit distance (if reasonably near). */
+export function closest(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return bestD <= Math.max(3, name.length / 3) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

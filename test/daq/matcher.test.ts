@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { test } from "node:test";
+import { type MatchedTrain, TrainMatcher } from "../../src/daq/index.ts";
+
+async function collect<D>(m: TrainMatcher<D>): Promise<MatchedTrain<D>[]> {
+  const out: MatchedTrain<D>[] = [];
+  for await (const t of m) out.push(t);
+  return out;
+}
+
+test("complete trains are handed on at once and in train order", async () => {
+  const m = new TrainMatcher<number>(["A", "B"], { timeoutMs: 10_000 });
+  const got = collect(m);
+  m.push("A", 1, 10);
+  m.push("A", 2, 20);
+  m.push("B", 2, 21); // train 2 complete, but waits behind train 1 (B is slower on train 1)
+  assert.equal(m.counts.trains, 0);
+  m.push("B", 1, 11);
+  assert.equal(m.counts.trains, 2);
+  m.end();
+  const trains = await got;
+  assert.deepEqual(
+    trains.map((t) => [t.trainId, t.data.get("A"), t.data.get("B"), t.timedOut]),
+    [
+      [1, 10, 11, false],
+      [2, 20, 21, false],
+    ],
+  );
+  assert.equal(m.counts.matchRatio, 1);
+  assert.deepEqual(m.problems(), []);
+});
+
+test("a silent source times trains out, is counted missing and is reported with a fix", async () => {
+  const m = new TrainMatcher<number>(["SA1/XGM/DOOCS", "SPB/MOTOR/X"], { timeoutMs: 30 });
+  const got = collect(m);
+  for (let id = 1; id <= 3; id++) m.push("SA1/XGM/DOOCS", id, id);
+  await sleep(120);
+  m.end();
+  const trains = await got;
+  assert.deepEqual(
+    trains.map((t) => [t.trainId, t.missing, t.timedOut]),
+    [
+      [1, ["SPB/MOTOR/X"], true],
+      [2, ["SPB/MOTOR/X"], true],
+      [3, ["SPB/MOTOR/X"], true],
+    ],
+  );
+  assert.equal(m.stats()[1]!.missing, 3);
+  assert.equal(m.counts.matchRatio, 0);
+  const [p] = m.problems();
+  assert.equal(p!.problem, "silent");
+  assert.match(p!.message, /SPB\/MOTOR\/X sent nothing for 3 train/);
+});
+
+test("a misspelt source name is told apart from a silent one, with the likely name", async () => {
+  const m = new TrainMatcher<number>(["SA1/XGM/DOOCS", "SPB/MOTR/X"], {
+    timeoutMs: 20,
+    knownSources: () => ["SA1/XGM/DOOCS", "SPB/MOTOR/X", "SPB/DET/AGIPD1M-1"],
+  });
+  m.push("SA1/XGM/DOOCS", 1, 1);
+  m.push("SPB/MOTOR/X", 1, 1);
+  await sleep(60);
+  m.end();
+  const problems = m.problems();
+  const wrong = problems.find((p) => p.source === "SPB/MOTR/X")!;
+  assert.equal(wrong.problem, "unknown-name");
+  assert.match(wrong.fix, /did you mean SPB\/MOTOR\/X\?/);
+  const extra = problems.find((p) => p.source === "SPB/MOTOR/X")!;
+  assert.equal(extra.problem, "unexpected");
+});
+
+test("a timeout shorter than a source's latency loses its data and says how long to wait", async () => {
+  const m = new TrainMatcher<number>(["fast", "slow"], { timeoutMs: 20 });
+  const got = collect(m);
+  for (let id = 1; id <= 3; id++) {
+    m.push("fast", id, id);
+    await sleep(50);
+    m.push("slow", id, id); // after its train was handed on
+  }
+  m.end();
+  const trains = await got;
+  assert.equal(trains.length, 3);
+  assert.ok(trains.every((t) => t.missing.includes("slow")));
+  const s = m.stats().find((x) => x.source === "slow")!;
+  assert.equal(s.late, 3);
+  const p = m.problems().find((x) => x.source === "slow")!;
+  assert.equal(p.problem, "too-slow");
+  assert.match(p.fix, /raise the train timeout to at least \d+ ms/);
+});
