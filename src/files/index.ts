@@ -26,3 +26,14 @@ export {
   type RunIndexOptions,
   writeRunIndex,
 } from "./runindex.ts";
+export {
+  type ControlSourceSpec,
+  createRunWriter,
+  type InstrumentSourceSpec,
+  type KeySpec,
+  type KeyValue,
+  RunWriter,
+  type RunWriterOptions,
+  type TrainInput,
+  WRITTEN_FORMAT_VERSION,
+} from "./writer.ts";

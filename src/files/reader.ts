@@ -488,7 +488,7 @@ export class KeyData {
     const rowLen = shapeSize(this.entryShape);
     return {
       train: (i: number) => {
-        if (this.fileOf[a + i] === -1) return null;
+        if (this.fileOf[a + i] === -1 || this.countOf[a + i] === 0) return null;
         const s = offsets[i] as number;
         const e = offsets[i + 1] as number;
         if (Array.isArray(all)) return all.slice(s, e);

@@ -1,0 +1,562 @@
+// Writes runs in the EXDF layout: one sequence file per aggregator at a time, rolling to the next
+// sequence after a set number of trains. Trains are buffered and written every `flushEvery` trains,
+// then the file is flushed, so that whatever was flushed is a complete, readable file even if the
+// process dies before close(). close() writes the run index beside the files.
+import { join } from "node:path";
+import {
+  allocTyped,
+  createLogger,
+  type DType,
+  isNDArray,
+  type NDArray,
+  shapeSize,
+  type Timestamp,
+  type TypedArray,
+} from "../core/index.ts";
+import { FilesError } from "./errors.ts";
+import { H5File, h5Ready } from "./h5.ts";
+import { formatFileName } from "./naming.ts";
+import { writeRunIndex } from "./runindex.ts";
+
+const log = createLogger("files.writer");
+
+/** The EXDF format version written (the newest whose layout we can check against EXtra-data's files). */
+export const WRITTEN_FORMAT_VERSION = "1.2";
+
+/** Options of a run writer. */
+export interface RunWriterOptions {
+  readonly proposal: number;
+  readonly run: number;
+  /** File name prefix (data category), default "RAW". */
+  readonly category?: string;
+  /** Trains per sequence file before rolling to the next (default 256). */
+  readonly trainsPerSequence?: number;
+  /** Write and flush every N trains (default 1: every train is durable once writeTrain returns). */
+  readonly flushEvery?: number;
+  /** gzip level 1-9 for per-train datasets, 0 for none (default 0). */
+  readonly compression?: number;
+  /** Target chunk size in bytes for per-train datasets (default 1 MiB). */
+  readonly chunkBytes?: number;
+  readonly runType?: string;
+  readonly sample?: string;
+  readonly daqLibrary?: string;
+  readonly karaboFramework?: string;
+  /** Write the run index on close (default true). */
+  readonly writeIndex?: boolean;
+}
+
+/** One key of a source: element type and shape of one entry ([] for a scalar). */
+export interface KeySpec {
+  readonly dtype: DType;
+  readonly entryShape?: readonly number[];
+}
+
+/** A control (slow data) source: one entry per train for each property. */
+export interface ControlSourceSpec {
+  /** Which aggregator's files hold it (e.g. "DA01"). */
+  readonly aggregator: string;
+  /** Property name (e.g. "pulseEnergy.photonFlux") → type; written as <property>.value/.timestamp. */
+  readonly properties: Readonly<Record<string, KeySpec>>;
+  /** Values at run start, written to the RUN section (defaults to zeros). */
+  readonly runValues?: Readonly<Record<string, number | bigint | boolean | string | TypedArray>>;
+}
+
+/** An instrument (fast data) source: any number of entries per train in each index group. */
+export interface InstrumentSourceSpec {
+  readonly aggregator: string;
+  /** Key (e.g. "image.data"; the first component is the index group) → type and entry shape. */
+  readonly keys: Readonly<Record<string, KeySpec>>;
+}
+
+/** A value for one key in one train: a scalar, a typed array (entries × entry size) or an NDArray. */
+export type KeyValue = number | bigint | boolean | TypedArray | NDArray;
+
+/** The data of one train: source → key (control: property) → value. */
+export type TrainInput = Readonly<Record<string, Readonly<Record<string, KeyValue>>>>;
+
+interface DatasetPlan {
+  readonly path: string;
+  readonly dtype: DType;
+  readonly entryShape: readonly number[];
+  readonly rowLen: number;
+  readonly chunkRows: number;
+  /** Pieces written since the last flush. */
+  pending: TypedArray[];
+  pendingRows: number;
+  rows: number;
+}
+
+interface GroupPlan {
+  readonly source: string;
+  readonly indexPath: string;
+  readonly datasets: Map<string, DatasetPlan>;
+  pendingCounts: number[];
+  rows: number;
+  written: number;
+}
+
+interface SourcePlan {
+  readonly name: string;
+  readonly section: "CONTROL" | "INSTRUMENT";
+  readonly aggregator: string;
+  readonly groups: Map<string, GroupPlan>;
+  readonly control?: ControlSourceSpec;
+  /** key → [group, dataset key inside group] */
+  readonly keyMap: Map<string, { group: string; dataset: string }>;
+}
+
+function nsOf(ts: Timestamp | undefined): bigint {
+  if (!ts) return BigInt(Date.now()) * 1_000_000n;
+  return BigInt(ts.sec) * 1_000_000_000n + ts.frac / 1_000_000_000n;
+}
+
+function dateText(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+}
+
+function concat(dtype: DType, pieces: TypedArray[], n: number): TypedArray {
+  if (pieces.length === 1 && pieces[0]?.length === n) return pieces[0];
+  const out = allocTyped(dtype, n);
+  let off = 0;
+  for (const p of pieces) {
+    (out as Uint8Array).set(p as Uint8Array, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Converts one key's value to a typed array of `dtype` and returns it with its number of entries. */
+function toEntries(v: KeyValue, plan: DatasetPlan, where: string): { data: TypedArray; rows: number } {
+  const big = plan.dtype === "int64" || plan.dtype === "uint64";
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") {
+    if (plan.rowLen !== 1)
+      throw new FilesError(`${where}: a scalar given for entries of shape [${plan.entryShape}]`);
+    const a = allocTyped(plan.dtype, 1);
+    if (big) (a as BigInt64Array)[0] = BigInt(typeof v === "boolean" ? Number(v) : v);
+    else (a as Float64Array)[0] = Number(v);
+    return { data: a, rows: 1 };
+  }
+  let data: TypedArray;
+  if (isNDArray(v)) {
+    const shape = v.shape;
+    const tail = shape.slice(shape.length - plan.entryShape.length);
+    if (shape.length < plan.entryShape.length || tail.some((d, i) => d !== plan.entryShape[i])) {
+      throw new FilesError(
+        `${where}: array of shape [${shape}] does not end with the entry shape [${plan.entryShape}]`,
+      );
+    }
+    data = v.data;
+  } else {
+    data = v;
+  }
+  if (data.length % plan.rowLen !== 0) {
+    throw new FilesError(
+      `${where}: ${data.length} elements is not a whole number of entries of ${plan.rowLen}`,
+    );
+  }
+  const target = allocTyped(plan.dtype, 0).constructor as { name: string };
+  if (data.constructor.name !== target.name) {
+    // Convert element type (a copy); same-type arrays are written as they are.
+    const conv = allocTyped(plan.dtype, data.length);
+    if (big)
+      for (let i = 0; i < data.length; i++) (conv as BigInt64Array)[i] = BigInt(data[i] as number | bigint);
+    else for (let i = 0; i < data.length; i++) (conv as Float64Array)[i] = Number(data[i]);
+    data = conv;
+  }
+  return { data, rows: data.length / plan.rowLen };
+}
+
+/** Writes one run directory. */
+export class RunWriter {
+  readonly dir: string;
+  private readonly opts: Required<
+    Omit<RunWriterOptions, "runType" | "sample" | "daqLibrary" | "karaboFramework">
+  > &
+    RunWriterOptions;
+  private readonly sources = new Map<string, SourcePlan>();
+  private readonly aggregators = new Map<string, Aggregator>();
+  private lastTrain = -1;
+  private closed = false;
+  readonly created = new Date();
+
+  /** @internal use createRunWriter */
+  constructor(dir: string, options: RunWriterOptions) {
+    this.dir = dir;
+    this.opts = {
+      category: "RAW",
+      trainsPerSequence: 256,
+      flushEvery: 1,
+      compression: 0,
+      chunkBytes: 1 << 20,
+      writeIndex: true,
+      ...options,
+    };
+    if (!Number.isInteger(options.run) || options.run < 0)
+      throw new RangeError(`run number must be a non-negative integer`);
+    if (this.opts.trainsPerSequence < 1 || this.opts.flushEvery < 1)
+      throw new RangeError("trainsPerSequence and flushEvery must be >= 1");
+  }
+
+  private chunkRows(rowBytes: number, perTrain: boolean): number {
+    const rows = Math.max(1, Math.floor(this.opts.chunkBytes / Math.max(rowBytes, 1)));
+    return Math.min(rows, perTrain ? this.opts.trainsPerSequence : 4096);
+  }
+
+  private plan(path: string, spec: KeySpec, perTrain: boolean): DatasetPlan {
+    const entryShape = [...(spec.entryShape ?? [])];
+    const rowLen = shapeSize(entryShape);
+    const bytes = rowLen * allocTyped(spec.dtype, 1).BYTES_PER_ELEMENT;
+    return {
+      path,
+      dtype: spec.dtype,
+      entryShape,
+      rowLen,
+      chunkRows: this.chunkRows(bytes, perTrain),
+      pending: [],
+      pendingRows: 0,
+      rows: 0,
+    };
+  }
+
+  private register(name: string, plan: SourcePlan): void {
+    if (this.lastTrain >= 0) throw new FilesError(`source ${name} added after the first train`);
+    if (this.sources.has(name)) throw new FilesError(`source ${name} added twice`);
+    this.sources.set(name, plan);
+    let agg = this.aggregators.get(plan.aggregator);
+    if (!agg) {
+      agg = new Aggregator(this, plan.aggregator);
+      this.aggregators.set(plan.aggregator, agg);
+    }
+    agg.sources.push(plan);
+  }
+
+  /** Declares a control source (before the first train). */
+  addControlSource(name: string, spec: ControlSourceSpec): void {
+    if (name.includes(":")) throw new FilesError(`control source names have no output channel: ${name}`);
+    const datasets = new Map<string, DatasetPlan>();
+    const keyMap = new Map<string, { group: string; dataset: string }>();
+    for (const [prop, ks] of Object.entries(spec.properties)) {
+      const base = `/CONTROL/${name}/${prop.replaceAll(".", "/")}`;
+      datasets.set(`${prop}.value`, this.plan(`${base}/value`, ks, true));
+      datasets.set(`${prop}.timestamp`, this.plan(`${base}/timestamp`, { dtype: "uint64" }, true));
+      keyMap.set(prop, { group: "", dataset: `${prop}.value` });
+    }
+    const group: GroupPlan = {
+      source: name,
+      indexPath: `/INDEX/${name}`,
+      datasets,
+      pendingCounts: [],
+      rows: 0,
+      written: 0,
+    };
+    this.register(name, {
+      name,
+      section: "CONTROL",
+      aggregator: spec.aggregator,
+      groups: new Map([["", group]]),
+      control: spec,
+      keyMap,
+    });
+  }
+
+  /** Declares an instrument source "<device>:<channel>" (before the first train). */
+  addInstrumentSource(name: string, spec: InstrumentSourceSpec): void {
+    if (!/^[^:]+:[^:/]+$/.test(name))
+      throw new FilesError(`instrument source must be "<device>:<channel>": ${name}`);
+    const groups = new Map<string, GroupPlan>();
+    const keyMap = new Map<string, { group: string; dataset: string }>();
+    for (const [key, ks] of Object.entries(spec.keys)) {
+      const dot = key.indexOf(".");
+      if (dot <= 0)
+        throw new FilesError(`instrument key needs a group prefix ("image.data"): ${key} of ${name}`);
+      const g = key.slice(0, dot);
+      let gp = groups.get(g);
+      if (!gp) {
+        gp = {
+          source: name,
+          indexPath: `/INDEX/${name}/${g}`,
+          datasets: new Map(),
+          pendingCounts: [],
+          rows: 0,
+          written: 0,
+        };
+        groups.set(g, gp);
+      }
+      gp.datasets.set(key, this.plan(`/INSTRUMENT/${name}/${key.replaceAll(".", "/")}`, ks, false));
+      keyMap.set(key, { group: g, dataset: key });
+    }
+    this.register(name, { name, section: "INSTRUMENT", aggregator: spec.aggregator, groups, keyMap });
+  }
+
+  /** Buffers one train (train IDs must increase); writes and flushes every `flushEvery` trains. */
+  writeTrain(trainId: number, data: TrainInput, options: { timestamp?: Timestamp; flag?: 0 | 1 } = {}): void {
+    if (this.closed) throw new FilesError("writer is closed");
+    if (!Number.isSafeInteger(trainId) || trainId <= 0) throw new FilesError(`bad train ID ${trainId}`);
+    if (trainId <= this.lastTrain)
+      throw new FilesError(`train IDs must increase: ${trainId} after ${this.lastTrain}`, { trainId });
+    for (const s of Object.keys(data))
+      if (!this.sources.has(s)) throw new FilesError(`unknown source ${s}`, { trainId });
+    // Check and convert everything before touching any buffer, so a bad train leaves no trace.
+    const converted = new Map<DatasetPlan, TypedArray>();
+    const counts = new Map<GroupPlan, number>();
+    for (const src of this.sources.values()) {
+      const given = data[src.name];
+      for (const g of src.groups.values()) counts.set(g, 0);
+      if (!given) continue;
+      for (const k of Object.keys(given)) {
+        if (!src.keyMap.has(k)) throw new FilesError(`unknown key ${k} of source ${src.name}`, { trainId });
+      }
+      for (const [key, where] of src.keyMap) {
+        const g = src.groups.get(where.group) as GroupPlan;
+        const plan = g.datasets.get(where.dataset) as DatasetPlan;
+        const v = given[key];
+        const label = `source ${src.name} key ${key} train ${trainId}`;
+        if (v === undefined) throw new FilesError(`${label}: missing (every key of a source must be given)`);
+        const { data: arr, rows } = toEntries(v, plan, label);
+        if (src.section === "CONTROL" && rows !== 1)
+          throw new FilesError(`${label}: control keys take one entry per train`);
+        const prev = counts.get(g) ?? 0;
+        if (prev !== 0 && prev !== rows)
+          throw new FilesError(
+            `${label}: ${rows} entries, other keys of group "${where.group}" have ${prev}`,
+          );
+        counts.set(g, rows);
+        converted.set(plan, arr);
+        if (src.section === "CONTROL") {
+          const ts = allocTyped("uint64", 1) as BigUint64Array;
+          ts[0] = nsOf(options.timestamp);
+          converted.set(g.datasets.get(`${key}.timestamp`) as DatasetPlan, ts);
+        }
+      }
+    }
+    for (const [plan, arr] of converted) {
+      plan.pending.push(arr);
+      plan.pendingRows += arr.length / plan.rowLen;
+    }
+    for (const [g, c] of counts) g.pendingCounts.push(c);
+    const ns = nsOf(options.timestamp);
+    for (const agg of this.aggregators.values()) agg.addTrain(trainId, ns, options.flag ?? 1);
+    this.lastTrain = trainId;
+  }
+
+  /** Writes what is buffered and flushes every open file. */
+  flush(): void {
+    for (const agg of this.aggregators.values()) agg.flush();
+  }
+
+  /** Flushes, closes every file and writes the run index. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const agg of this.aggregators.values()) agg.close();
+    if (this.opts.writeIndex) await writeRunIndex(this.dir);
+    log.info("run written", { dir: this.dir, run: this.opts.run, lastTrain: this.lastTrain });
+  }
+
+  /** @internal */
+  get options() {
+    return this.opts;
+  }
+}
+
+/** The sequence files of one aggregator. */
+class Aggregator {
+  readonly sources: SourcePlan[] = [];
+  private file: H5File | null = null;
+  private sequence = -1;
+  private trainsInFile = 0;
+  private readonly pendingTrains: { id: number; ns: bigint; flag: number }[] = [];
+  private indexRows = 0;
+
+  constructor(
+    private readonly writer: RunWriter,
+    readonly name: string,
+  ) {}
+
+  addTrain(id: number, ns: bigint, flag: number): void {
+    if (!this.file) this.open();
+    this.pendingTrains.push({ id, ns, flag });
+    this.trainsInFile++;
+    const o = this.writer.options;
+    if (this.trainsInFile >= o.trainsPerSequence) {
+      this.close();
+    } else if (this.pendingTrains.length >= o.flushEvery) {
+      this.flush();
+    }
+  }
+
+  private get fileName(): string {
+    const o = this.writer.options;
+    return formatFileName({
+      category: o.category,
+      run: o.run,
+      aggregator: this.name,
+      sequence: this.sequence,
+    });
+  }
+
+  private open(): void {
+    this.sequence++;
+    this.trainsInFile = 0;
+    this.indexRows = 0;
+    const o = this.writer.options;
+    const h5 = H5File.create(join(this.writer.dir, this.fileName));
+    this.file = h5;
+    // METADATA
+    const ids: string[] = [];
+    for (const s of this.sources) {
+      if (s.section === "CONTROL") ids.push(`CONTROL/${s.name}`);
+      else for (const g of s.groups.keys()) ids.push(`INSTRUMENT/${s.name}/${g}`);
+    }
+    h5.createStrings("/METADATA/dataSources/dataSourceId", ids, 0, true);
+    h5.createStrings(
+      "/METADATA/dataSources/root",
+      ids.map((i) => i.slice(0, i.indexOf("/"))),
+      0,
+      true,
+    );
+    h5.createStrings(
+      "/METADATA/dataSources/deviceId",
+      ids.map((i) => i.slice(i.indexOf("/") + 1)),
+      0,
+      true,
+    );
+    h5.createStrings("/METADATA/dataFormatVersion", [WRITTEN_FORMAT_VERSION]);
+    h5.createStrings("/METADATA/creationDate", [dateText(this.writer.created)]);
+    // Fixed-length so that it can be rewritten at every flush.
+    h5.createStrings("/METADATA/updateDate", [dateText(new Date())], 16);
+    h5.createStrings("/METADATA/daqLibrary", [o.daqLibrary ?? "sase-0.1.0"]);
+    h5.createStrings("/METADATA/karaboFramework", [o.karaboFramework ?? "sase-0.1.0"]);
+    h5.createStrings("/METADATA/runType", [o.runType ?? ""]);
+    h5.createStrings("/METADATA/sample", [o.sample ?? ""]);
+    h5.createFixed("/METADATA/proposalNumber", "uint32", new Uint32Array([o.proposal]), [1]);
+    h5.createFixed("/METADATA/runNumber", "uint32", new Uint32Array([o.run]), [1]);
+    h5.createFixed("/METADATA/sequenceNumber", "uint32", new Uint32Array([this.sequence]), [1]);
+    // INDEX
+    const idxChunk = Math.min(o.trainsPerSequence, 4096);
+    h5.createExtendable("/INDEX/trainId", "uint64", [], idxChunk);
+    h5.createExtendable("/INDEX/timestamp", "uint64", [], idxChunk);
+    h5.createExtendable("/INDEX/flag", "int32", [], idxChunk);
+    h5.createExtendable("/INDEX/origin", "int32", [], idxChunk);
+    for (const s of this.sources) {
+      for (const g of s.groups.values()) {
+        g.rows = 0;
+        g.written = 0;
+        h5.createExtendable(`${g.indexPath}/first`, "uint64", [], idxChunk);
+        h5.createExtendable(`${g.indexPath}/count`, "uint64", [], idxChunk);
+        for (const d of g.datasets.values()) {
+          d.rows = 0;
+          h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
+        }
+      }
+      if (s.control) this.writeRunSection(h5, s, s.control);
+    }
+    h5.ensureGroup("/RUN");
+    h5.flush();
+  }
+
+  private writeRunSection(h5: H5File, s: SourcePlan, spec: ControlSourceSpec): void {
+    for (const [prop, ks] of Object.entries(spec.properties)) {
+      const base = `/RUN/${s.name}/${prop.replaceAll(".", "/")}`;
+      const shape = [1, ...(ks.entryShape ?? [])];
+      const v = spec.runValues?.[prop];
+      if (typeof v === "string") {
+        h5.createStrings(`${base}/value`, [v]);
+      } else {
+        const arr = allocTyped(ks.dtype, shapeSize(shape));
+        if (v !== undefined) {
+          const plan: DatasetPlan = { ...this.dummyPlan(ks), path: base };
+          arr.set(toEntries(v, plan, `RUN value ${s.name} ${prop}`).data as never);
+        }
+        h5.createFixed(`${base}/value`, ks.dtype, arr, shape);
+      }
+      h5.createFixed(`${base}/timestamp`, "uint64", new BigUint64Array([nsOf(undefined)]), [1]);
+    }
+  }
+
+  private dummyPlan(ks: KeySpec): DatasetPlan {
+    const entryShape = ks.entryShape ?? [];
+    return {
+      path: "",
+      dtype: ks.dtype,
+      entryShape,
+      rowLen: shapeSize(entryShape),
+      chunkRows: 1,
+      pending: [],
+      pendingRows: 0,
+      rows: 0,
+    };
+  }
+
+  /** Writes buffered trains of this aggregator's sources, then flushes the file. */
+  flush(): void {
+    const h5 = this.file;
+    if (!h5 || this.pendingTrains.length === 0) return;
+    const n = this.pendingTrains.length;
+    for (const s of this.sources) {
+      for (const g of s.groups.values()) {
+        for (const d of g.datasets.values()) {
+          if (d.pendingRows === 0) continue;
+          const data = concat(d.dtype, d.pending, d.pendingRows * d.rowLen);
+          h5.resize(d.path, d.rows + d.pendingRows, d.entryShape);
+          h5.writeRows(d.path, d.entryShape, d.rows, d.pendingRows, data);
+          d.rows += d.pendingRows;
+          d.pending = [];
+          d.pendingRows = 0;
+        }
+        const counts = g.pendingCounts.splice(0, n);
+        const first = new BigUint64Array(n);
+        const count = new BigUint64Array(n);
+        counts.forEach((c, i) => {
+          first[i] = BigInt(g.rows);
+          count[i] = BigInt(c);
+          g.rows += c;
+        });
+        this.append(h5, `${g.indexPath}/first`, first);
+        this.append(h5, `${g.indexPath}/count`, count);
+      }
+    }
+    const t = this.pendingTrains.splice(0, n);
+    // The train list goes last: a reader trusts INDEX/trainId, so it only grows once the data is in.
+    this.append(
+      h5,
+      "/INDEX/timestamp",
+      BigUint64Array.from(t, (x) => x.ns),
+    );
+    this.append(
+      h5,
+      "/INDEX/flag",
+      Int32Array.from(t, (x) => x.flag),
+    );
+    this.append(h5, "/INDEX/origin", new Int32Array(n).fill(-1));
+    this.append(
+      h5,
+      "/INDEX/trainId",
+      BigUint64Array.from(t, (x) => BigInt(x.id)),
+    );
+    this.indexRows += n;
+    h5.writeFixedStrings("/METADATA/updateDate", [dateText(new Date())]);
+    h5.flush();
+  }
+
+  private append(h5: H5File, path: string, data: TypedArray): void {
+    h5.resize(path, this.indexRows + data.length, []);
+    h5.writeRows(path, [], this.indexRows, data.length, data);
+  }
+
+  close(): void {
+    if (!this.file) return;
+    this.flush();
+    this.file.close();
+    this.file = null;
+  }
+}
+
+/** Starts writing a run into `dir` (which must exist). */
+export async function createRunWriter(dir: string, options: RunWriterOptions): Promise<RunWriter> {
+  await h5Ready();
+  return new RunWriter(dir, options);
+}
