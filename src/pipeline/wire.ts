@@ -1,0 +1,180 @@
+// Framing of the pipeline's TCP protocol. Every message is
+//   u32 LE header length | header (Karabo binary Hash) | u32 LE body length | body
+// The header says what the message is (`reason`); a data token's body is its Hash in Karabo binary form,
+// written as the encoder's chunks so that arrays go to the socket without being copied. The reader copies
+// each body once, from the socket's buffers into one allocation placed so that the largest array in it is
+// 8-byte aligned, and the decoded token's arrays are views of that allocation.
+
+import type { Socket } from "node:net";
+import { decodeHash, encodeHash, encodeHashToBytes, type Hash } from "../core/index.ts";
+import { PipelineError } from "./types.ts";
+
+/** Protocol name and version, checked in the first message of every connection. */
+export const PROTOCOL = "sase-pipeline/1";
+
+/** Headers are small; anything longer is garbage, not a header. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+/** Writes one message; `body` chunks are passed to the socket without copying. */
+export function writeFrame(socket: Socket, header: Hash, body: readonly Uint8Array[] = []): void {
+  let bodyLength = 0;
+  let largest = 0;
+  let largestOffset = 0;
+  for (const c of body) {
+    if (c.byteLength > largest) {
+      largest = c.byteLength;
+      largestOffset = bodyLength;
+    }
+    bodyLength += c.byteLength;
+  }
+  if (body.length) header.set("align", largestOffset % 8);
+  const h = encodeHashToBytes(header);
+  const prefix = Buffer.allocUnsafe(8 + h.byteLength);
+  prefix.writeUInt32LE(h.byteLength, 0);
+  prefix.set(h, 4);
+  prefix.writeUInt32LE(bodyLength, 4 + h.byteLength);
+  socket.cork();
+  socket.write(prefix);
+  for (const c of body) if (c.byteLength) socket.write(c);
+  socket.uncork();
+}
+
+/** The encoded chunks of a token's data, encoded once however many inputs it goes to. */
+const encoded = new WeakMap<Hash, Uint8Array[]>();
+
+/** Karabo binary chunks of `data`, cached per Hash. */
+export function encodeCached(data: Hash): Uint8Array[] {
+  let chunks = encoded.get(data);
+  if (!chunks) {
+    chunks = encodeHash(data);
+    encoded.set(data, chunks);
+  }
+  return chunks;
+}
+
+/** Reassembles messages from socket reads; throws PipelineError("PROTOCOL") on bytes that are not frames. */
+export class FrameReader {
+  private stage: "headerLength" | "header" | "bodyLength" | "body" = "headerLength";
+  private need = 4;
+  private small = Buffer.allocUnsafe(MAX_HEADER_BYTES);
+  private filled = 0;
+  private header: Hash | undefined;
+  private body = new Uint8Array(0);
+  private stopped = false;
+
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly onFrame: (header: Hash, body: Uint8Array) => void,
+  ) {}
+
+  /** Feeds bytes read from the socket. */
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    while (pos < chunk.byteLength && !this.stopped) {
+      const take = Math.min(this.need - this.filled, chunk.byteLength - pos);
+      if (this.stage === "body") this.body.set(chunk.subarray(pos, pos + take), this.filled);
+      else this.small.set(chunk.subarray(pos, pos + take), this.filled);
+      this.filled += take;
+      pos += take;
+      if (this.filled === this.need) this.advance();
+    }
+  }
+
+  /** Ignores everything pushed from now on (the connection is being closed). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private advance(): void {
+    const filled = this.filled;
+    this.filled = 0;
+    switch (this.stage) {
+      case "headerLength": {
+        const n = this.small.readUInt32LE(0);
+        if (n < 4 || n > MAX_HEADER_BYTES) {
+          throw new PipelineError("PROTOCOL", `frame header length ${n} is outside 4..${MAX_HEADER_BYTES}`);
+        }
+        this.stage = "header";
+        this.need = n;
+        return;
+      }
+      case "header":
+        try {
+          this.header = decodeHash(new Uint8Array(this.small.buffer, this.small.byteOffset, filled).slice(), {
+            maxDepth: 8,
+          });
+        } catch (e) {
+          throw new PipelineError("PROTOCOL", `frame header is not a binary Hash: ${(e as Error).message}`);
+        }
+        this.stage = "bodyLength";
+        this.need = 4;
+        return;
+      case "bodyLength": {
+        const n = this.small.readUInt32LE(0);
+        if (n > this.maxBodyBytes) {
+          throw new PipelineError(
+            "PROTOCOL",
+            `frame body of ${n} bytes exceeds the limit of ${this.maxBodyBytes}`,
+          );
+        }
+        if (n === 0) {
+          this.emit(new Uint8Array(0));
+          return;
+        }
+        // Place the body so that the largest array inside it starts 8-byte aligned: then decoding can
+        // view it in place instead of copying it again.
+        const align = Number(this.header?.getOr("align", 0) ?? 0) & 7;
+        const shift = (8 - align) & 7;
+        this.body = new Uint8Array(new ArrayBuffer(n + shift), shift, n);
+        this.stage = "body";
+        this.need = n;
+        return;
+      }
+      case "body":
+        this.emit(this.body);
+        this.body = new Uint8Array(0);
+        return;
+    }
+  }
+
+  private emit(body: Uint8Array): void {
+    const header = this.header!;
+    this.header = undefined;
+    this.stage = "headerLength";
+    this.need = 4;
+    this.onFrame(header, body);
+  }
+}
+
+/** A header field as a string, or a PROTOCOL error naming it. */
+export function headerString(h: Hash, key: string): string {
+  const v = h.has(key) ? h.get(key) : undefined;
+  if (typeof v !== "string")
+    throw new PipelineError("PROTOCOL", `message field "${key}" is missing or not a string`);
+  return v;
+}
+
+/** A header field as a string, "" when absent or of another type. */
+export function optionalString(h: Hash, key: string): string {
+  const v = h.has(key) ? h.get(key) : undefined;
+  return typeof v === "string" ? v : "";
+}
+
+/** A header field as a non-negative safe integer, or a PROTOCOL error naming it. */
+export function headerCount(h: Hash, key: string): number {
+  const v = h.has(key) ? h.get(key) : undefined;
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+    throw new PipelineError("PROTOCOL", `message field "${key}" is missing or not a count`);
+  }
+  return n;
+}
+
+/** The body of a data message decoded as a Hash, or a PROTOCOL error. */
+export function decodeBody(body: Uint8Array): Hash {
+  try {
+    return decodeHash(body);
+  } catch (e) {
+    throw new PipelineError("PROTOCOL", `token body is not a binary Hash: ${(e as Error).message}`);
+  }
+}
