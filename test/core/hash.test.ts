@@ -263,7 +263,7 @@ describe("attributes", () => {
     const h = new Hash({ a: 1 }).setAttribute("a", "__proto__", "x");
     const attrs = h.getAttributes("a");
     assert.equal(Object.getPrototypeOf(attrs), Object.prototype);
-    assert.equal(attrs.__proto__, "x");
+    assert.equal(Object.getOwnPropertyDescriptor(attrs, "__proto__")?.value, "x");
   });
 });
 
