@@ -1,2 +1,12 @@
-// Public API of the gui layer.
-export {};
+// Public API of the gui layer: the web GUI server and the typed API it shares with the page.
+export * from "./api.ts";
+export { type Identity, hashPassword, loadUsersFile, demoUsers, type UserRecord } from "./server/auth.ts";
+export {
+  type DeviceUpdate,
+  type FacilityBackend,
+  GuiRequestError,
+  type ImageFeed,
+  type LiveFrame,
+  type RunsBackend,
+} from "./server/backend.ts";
+export { type GuiServer, type GuiServerOptions, startGuiServer } from "./server/server.ts";

@@ -1,0 +1,243 @@
+// The typed API between the GUI server and the browser: every message either side may send, and the
+// binary layout of image frames. Both sides import this file, so a change that breaks the protocol
+// breaks the type check. Pure data: no Node or DOM imports, so esbuild can bundle it for the page.
+
+/** Protocol version; the page refuses a server that speaks another one. */
+export const GUI_PROTOCOL = 1;
+
+/** Roles from least to most privileged, as Karabo's access levels OBSERVER=0, OPERATOR=1, EXPERT=2. */
+export type Role = "observer" | "operator" | "expert";
+export const ROLES: readonly Role[] = ["observer", "operator", "expert"];
+
+/** Karabo access level of a role (0 observer, 1 operator, 2 expert). */
+export function roleLevel(role: Role): number {
+  return ROLES.indexOf(role);
+}
+
+/** A JSON value as it travels over the wire. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A property value as the GUI shows it: JSON-safe (bigints as decimal strings, arrays summarised). */
+export type WireValue =
+  | null
+  | boolean
+  | number
+  | string
+  | number[]
+  | string[]
+  | boolean[]
+  | { array: { dtype: string; shape: number[]; head: number[] } };
+
+/** When a value was set: epoch milliseconds and the train ID (0 when unknown). */
+export interface WireStamp {
+  ms: number;
+  trainId: number;
+}
+
+/** How a property may be changed. */
+export type AccessMode = "init" | "read" | "reconfigurable";
+
+/** One property or slot of a device, flattened from its schema for display. */
+export interface PropertyInfo {
+  /** Dotted key, e.g. "targetPosition" or "limits.high". */
+  key: string;
+  /** "property" for values, "slot" for commands, "node" for a group heading. */
+  kind: "property" | "slot" | "node";
+  displayedName: string;
+  description: string;
+  /** Karabo value type name (DOUBLE, INT32, STRING, BOOL, VECTOR_DOUBLE, STATE, ...). */
+  valueType: string;
+  accessMode: AccessMode;
+  /** Unit symbol with metric prefix, e.g. "mm", "keV"; empty when none. */
+  unit: string;
+  minInc?: number;
+  maxInc?: number;
+  minExc?: number;
+  maxExc?: number;
+  /** Allowed values (enumeration), when restricted. */
+  options?: (string | number)[];
+  /** States in which the slot may be called or the property changed; empty means any state. */
+  allowedStates: string[];
+  /** Access level needed to change it (0 observer, 1 operator, 2 expert). */
+  requiredAccessLevel: number;
+  /** Warn/alarm limits for colouring a read-only number, when the device declares them. */
+  warnLow?: number;
+  warnHigh?: number;
+  alarmLow?: number;
+  alarmHigh?: number;
+}
+
+/** One device in the topology. */
+export interface TopologyDevice {
+  id: string;
+  classId: string;
+  serverId: string;
+  host: string;
+  state: string;
+  /** Karabo state family colour (hex) for the state. */
+  colour: string;
+}
+
+/** One device server with its classes (those it can instantiate) and its devices. */
+export interface TopologyServer {
+  id: string;
+  host: string;
+  classes: string[];
+  devices: TopologyDevice[];
+}
+
+/** The system topology: hosts → servers → classes → devices. */
+export interface Topology {
+  hosts: { host: string; servers: TopologyServer[] }[];
+}
+
+/** One run in the catalogue, as the runs panel shows it. */
+export interface RunInfo {
+  proposal: number;
+  run: number;
+  runType: string;
+  sample: string;
+  startMs: number;
+  stopMs: number | null;
+  trains: number;
+  quality: string;
+}
+
+/** One entry of the change log: who changed what. */
+export interface AuditEntry {
+  ms: number;
+  user: string;
+  role: Role;
+  action: string;
+  target: string;
+  detail: string;
+  ok: boolean;
+}
+
+/** Per-train scalars and curves the live plots draw. */
+export interface TrainPlots {
+  trainId: number;
+  ms: number;
+  /** XGM pulse energies of this train (µJ), one per pulse; empty when no XGM is present. */
+  pulseEnergy: number[];
+  /** Sum of the region of interest of the assembled image. */
+  roiSum: number;
+  /** Radial profile of the assembled image: mean intensity per radius bin (pixels from the centre). */
+  radial: number[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Browser → server (JSON text frames). Requests carry `req`, the reply echoes it.
+
+export type ClientMessage =
+  | { t: "watchDevice"; deviceId: string }
+  | { t: "unwatchDevice"; deviceId: string }
+  | { t: "set"; req: number; deviceId: string; values: Record<string, JsonValue> }
+  | { t: "call"; req: number; deviceId: string; slot: string }
+  | {
+      t: "instantiate";
+      req: number;
+      serverId: string;
+      classId: string;
+      deviceId: string;
+      config: Record<string, JsonValue>;
+    }
+  | { t: "kill"; req: number; deviceId: string }
+  | { t: "watchImage"; on: boolean }
+  /** The page drew the last image and wants the next (flow control: one frame in flight). */
+  | { t: "imageDrawn"; trainId: number }
+  | { t: "setRoi"; x: number; y: number; w: number; h: number }
+  | { t: "trend"; deviceId: string; key: string; on: boolean }
+  | { t: "runs"; req: number }
+  | { t: "runControl"; req: number; action: "start" | "stop"; runType: string; sample: string }
+  | { t: "setQuality"; req: number; proposal: number; run: number; quality: string };
+
+/** The error of a refused request: `field` names the property at fault, when there is one. */
+export interface WireError {
+  message: string;
+  field?: string;
+}
+
+// Server → browser (JSON text frames; images are binary frames, see below).
+export type ServerMessage =
+  | {
+      t: "welcome";
+      protocol: number;
+      user: string;
+      role: Role;
+      imageSource: string | null;
+      runsAvailable: boolean;
+    }
+  | { t: "topology"; topology: Topology }
+  | { t: "schema"; deviceId: string; classId: string; properties: PropertyInfo[] }
+  | { t: "values"; deviceId: string; values: { key: string; value: WireValue; stamp: WireStamp }[] }
+  | { t: "deviceGone"; deviceId: string }
+  | { t: "reply"; req: number; ok: true; result?: JsonValue }
+  | { t: "reply"; req: number; ok: false; error: WireError }
+  | { t: "plots"; plots: TrainPlots }
+  | { t: "trend"; deviceId: string; key: string; points: { ms: number; trainId: number; value: number }[] }
+  | { t: "runs"; runs: RunInfo[]; state: string; current: RunInfo | null; qualities: string[] }
+  | { t: "audit"; entries: AuditEntry[] }
+  | { t: "notice"; level: "info" | "warn" | "error"; text: string };
+
+// ---------------------------------------------------------------------------------------------------
+// Binary image frames: a fixed 48-byte little-endian header, then width*height float32 pixels (row
+// major, row 0 at the top). The header is a multiple of 4 bytes so the page views pixels in place.
+
+export const IMAGE_MAGIC = 0x474d4953; // "SIMG"
+export const IMAGE_HEADER_BYTES = 48;
+
+/** Metadata of one image frame. */
+export interface ImageHeader {
+  width: number;
+  height: number;
+  trainId: number;
+  /** Epoch ms at which the train left the detector device (for end-to-end latency). */
+  sentMs: number;
+  /** Pixel value range of this frame (finite pixels only). */
+  min: number;
+  max: number;
+  /** Binning factor applied on the server (1 = full resolution). */
+  binning: number;
+}
+
+/** Writes an image frame into one buffer: header followed by the pixels. */
+export function encodeImageFrame(h: ImageHeader, pixels: Float32Array): Uint8Array {
+  if (pixels.length !== h.width * h.height) {
+    throw new Error(`image frame: ${pixels.length} pixels for ${h.width}x${h.height}`);
+  }
+  const out = new Uint8Array(IMAGE_HEADER_BYTES + pixels.byteLength);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, IMAGE_MAGIC, true);
+  v.setUint32(4, GUI_PROTOCOL, true);
+  v.setUint32(8, h.width, true);
+  v.setUint32(12, h.height, true);
+  v.setFloat64(16, h.trainId, true);
+  v.setFloat64(24, h.sentMs, true);
+  v.setFloat32(32, h.min, true);
+  v.setFloat32(36, h.max, true);
+  v.setUint32(40, h.binning, true);
+  out.set(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), IMAGE_HEADER_BYTES);
+  return out;
+}
+
+/** Reads an image frame; the pixels are a view into `buf`, not a copy. */
+export function decodeImageFrame(buf: ArrayBuffer): { header: ImageHeader; pixels: Float32Array } {
+  if (buf.byteLength < IMAGE_HEADER_BYTES) throw new Error(`image frame too short: ${buf.byteLength} bytes`);
+  const v = new DataView(buf);
+  if (v.getUint32(0, true) !== IMAGE_MAGIC) throw new Error("image frame: bad magic");
+  const header: ImageHeader = {
+    width: v.getUint32(8, true),
+    height: v.getUint32(12, true),
+    trainId: v.getFloat64(16, true),
+    sentMs: v.getFloat64(24, true),
+    min: v.getFloat32(32, true),
+    max: v.getFloat32(36, true),
+    binning: v.getUint32(40, true),
+  };
+  const n = header.width * header.height;
+  if (buf.byteLength !== IMAGE_HEADER_BYTES + n * 4) {
+    throw new Error(`image frame: ${buf.byteLength} bytes for ${header.width}x${header.height}`);
+  }
+  return { header, pixels: new Float32Array(buf, IMAGE_HEADER_BYTES, n) };
+}

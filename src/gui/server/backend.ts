@@ -1,0 +1,85 @@
+// What the GUI server needs from the facility, in the GUI's own terms. The server and the page never
+// touch devices themselves: an adapter (core-backend.ts) implements these interfaces over the broker,
+// so the viewer never knows where data comes from.
+import type { JsonValue, PropertyInfo, RunInfo, Topology, WireStamp, WireValue } from "../api.ts";
+import type { Identity } from "./auth.ts";
+
+/** One changed property value. */
+export interface DeviceUpdate {
+  key: string;
+  value: WireValue;
+  stamp: WireStamp;
+}
+
+/** A refused request; `field` names the property at fault so the page can show the error beside it. */
+export class GuiRequestError extends Error {
+  readonly field?: string;
+  constructor(message: string, field?: string) {
+    super(message);
+    this.name = "GuiRequestError";
+    if (field !== undefined) this.field = field;
+  }
+}
+
+/** The device side of the facility: topology, schemas, values, reconfiguration and slots. */
+export interface FacilityBackend {
+  /** The current topology. */
+  topology(): Topology;
+  /** Calls `listener` whenever devices or servers come, go or change state; returns the unsubscribe. */
+  onTopology(listener: () => void): () => void;
+  /** The flattened schema of a device. */
+  describe(deviceId: string): Promise<{ classId: string; properties: PropertyInfo[] }>;
+  /** Sends the current values, then every change, to `listener`; resolves to the unsubscribe. */
+  watch(deviceId: string, listener: (updates: DeviceUpdate[]) => void): Promise<() => void>;
+  /** Reconfigures a device, all values or none; throws GuiRequestError naming the bad field. */
+  set(deviceId: string, values: Record<string, JsonValue>, who: Identity): Promise<void>;
+  /** Calls a slot; resolves to its reply. */
+  call(deviceId: string, slot: string, who: Identity): Promise<JsonValue | undefined>;
+  /** Starts a device of `classId` on a server. */
+  instantiate(
+    serverId: string,
+    classId: string,
+    deviceId: string,
+    config: Record<string, JsonValue>,
+    who: Identity,
+  ): Promise<void>;
+  /** Stops a device. */
+  kill(deviceId: string, who: Identity): Promise<void>;
+}
+
+/** One train's image as it reaches the GUI. */
+export interface LiveFrame {
+  trainId: number;
+  /** Epoch ms at which the train left the detector device. */
+  sentMs: number;
+  width: number;
+  height: number;
+  /** Row-major pixels, row 0 at the top; NaN marks gaps between modules. */
+  pixels: Float32Array;
+  /** XGM pulse energies of the train (µJ), when an XGM is present. */
+  pulseEnergy?: number[];
+}
+
+/** A source of live images (the assembled detector). */
+export interface ImageFeed {
+  /** What the image shows, e.g. "SPB_DET_AGIPD1M-1 (assembled)". */
+  readonly source: string;
+  /** Calls `listener` for every train; returns the unsubscribe. */
+  subscribe(listener: (frame: LiveFrame) => void): () => void;
+}
+
+/** Run control and the run catalogue. */
+export interface RunsBackend {
+  /** The catalogue, newest first. */
+  list(): Promise<RunInfo[]>;
+  /** Run-control state and the run being recorded, if any. */
+  status(): Promise<{ state: string; current: RunInfo | null }>;
+  start(runType: string, sample: string, who: Identity): Promise<void>;
+  stop(who: Identity): Promise<void>;
+  /** Sets a run's quality flag. */
+  setQuality(proposal: number, run: number, quality: string, who: Identity): Promise<void>;
+  /** Quality flags a run may carry. */
+  qualities(): string[];
+  /** Calls `listener` when runs start, stop or change; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+}

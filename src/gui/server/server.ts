@@ -1,0 +1,451 @@
+// The GUI server: serves the page (bundled at start), logs users in, and speaks the typed WebSocket API
+// of api.ts. It is the only way from the page to the facility; every change passes role checks and
+// schema validation here and is written to the change log with who made it.
+import type { AddressInfo } from "node:net";
+import websocket from "@fastify/websocket";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { WebSocket } from "ws";
+import { createLogger, type Logger } from "../../core/index.ts";
+import {
+  type ClientMessage,
+  GUI_PROTOCOL,
+  type JsonValue,
+  type PropertyInfo,
+  type Role,
+  roleLevel,
+  type ServerMessage,
+  type TrainPlots,
+} from "../api.ts";
+import { AuditLog } from "./audit.ts";
+import { Auth, demoUsers, type Identity, type UserRecord } from "./auth.ts";
+import { type FacilityBackend, GuiRequestError, type ImageFeed, type RunsBackend } from "./backend.ts";
+import { webBundle } from "./bundle.ts";
+import { LiveHub, type LiveStats, type LiveViewer } from "./live.ts";
+import { ProtocolError, parseClientMessage } from "./protocol.ts";
+import { validateReconfiguration, validateSlotCall } from "./validate.ts";
+
+/** How to run the GUI server. */
+export interface GuiServerOptions {
+  /** The facility's devices (topology, schemas, values, changes). */
+  backend: FacilityBackend;
+  /** The live detector image, when there is one. */
+  image?: ImageFeed;
+  /** Run control and catalogue, when the DAQ is present. */
+  runs?: RunsBackend;
+  /** Who may log in; default: the demo users observer/operator/expert (password = name). */
+  users?: UserRecord[];
+  /** TCP port (default 8080; 0 picks a free one). */
+  port?: number;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Append the change log to this JSON-lines file too. */
+  auditFile?: string;
+  log?: Logger;
+}
+
+/** A running GUI server. */
+export interface GuiServer {
+  /** The page's URL, e.g. http://127.0.0.1:8080/ */
+  readonly url: string;
+  readonly port: number;
+  readonly audit: AuditLog;
+  /** Live-stream counters (trains seen, frames sent and dropped). */
+  liveStats(): LiveStats | null;
+  close(): Promise<void>;
+}
+
+const TOKEN_COOKIE = "sase_token";
+
+function cookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return decodeURIComponent(v.join("="));
+  }
+  return undefined;
+}
+
+/** Starts the GUI server and resolves once it listens. */
+export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer> {
+  const log = opts.log ?? createLogger("gui");
+  const auth = new Auth(opts.users ?? demoUsers());
+  const audit = new AuditLog(log.child("audit"), opts.auditFile);
+  const live = opts.image ? new LiveHub(opts.image) : null;
+  const bundle = await webBundle();
+  const sessions = new Set<Session>();
+
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+
+  for (const [path, file] of bundle.files) {
+    app.get(path, (_req, reply) => {
+      reply.header("cache-control", "no-cache").type(file.type).send(file.body);
+    });
+  }
+
+  app.post("/api/login", async (req, reply) => {
+    const body = req.body as { user?: unknown; password?: unknown } | null;
+    if (!body || typeof body.user !== "string" || typeof body.password !== "string") {
+      return reply.code(400).send({ error: "expected JSON {user, password}" });
+    }
+    const r = auth.login(body.user, body.password);
+    if (!r) {
+      audit.record(
+        { user: body.user, role: "observer" },
+        "login",
+        "gui",
+        "wrong user name or password",
+        false,
+      );
+      return reply.code(401).send({ error: "wrong user name or password" });
+    }
+    audit.record(r.identity, "login", "gui", `as ${r.identity.role}`, true);
+    reply.header("set-cookie", `${TOKEN_COOKIE}=${r.token}; Path=/; HttpOnly; SameSite=Strict`);
+    return { token: r.token, user: r.identity.user, role: r.identity.role };
+  });
+
+  app.post("/api/logout", async (req, reply) => {
+    const token = cookie(req.headers.cookie, TOKEN_COOKIE);
+    if (token) auth.logout(token);
+    reply.header("set-cookie", `${TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    return { ok: true };
+  });
+
+  app.get("/ws", { websocket: true }, (socket, req) => {
+    // Scripts pass ?token=…; the page sends its HttpOnly cookie.
+    const q = req.query as { token?: string };
+    const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
+    const identity = auth.identify(q.token ?? bearer ?? cookie(req.headers.cookie, TOKEN_COOKIE));
+    const s = new Session(socket, identity, ctx);
+    sessions.add(s);
+    socket.on("close", () => {
+      sessions.delete(s);
+      s.close();
+    });
+  });
+
+  const broadcast = (m: ServerMessage) => {
+    for (const s of sessions) s.send(m);
+  };
+  let topoTimer: NodeJS.Timeout | null = null;
+  const offTopology = opts.backend.onTopology(() => {
+    // Coalesce bursts (a server starting ten devices) into one message.
+    topoTimer ??= setTimeout(() => {
+      topoTimer = null;
+      broadcast({ t: "topology", topology: opts.backend.topology() });
+    }, 50);
+  });
+  const offAudit = audit.onEntry((e) => broadcast({ t: "audit", entries: [e] }));
+  const offRuns = opts.runs?.onChange(() => {
+    for (const s of sessions) void s.sendRuns();
+  });
+
+  const ctx: SessionContext = { backend: opts.backend, runs: opts.runs, live, audit, log };
+
+  await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "127.0.0.1" });
+  const port = (app.server.address() as AddressInfo).port;
+  const host = opts.host && opts.host !== "0.0.0.0" ? opts.host : "127.0.0.1";
+  const url = `http://${host}:${port}/`;
+  log.info("GUI listening", { url });
+
+  return {
+    url,
+    port,
+    audit,
+    liveStats: () => live?.stats ?? null,
+    async close() {
+      offTopology();
+      offAudit();
+      offRuns?.();
+      if (topoTimer) clearTimeout(topoTimer);
+      for (const s of sessions) s.close();
+      await app.close();
+    },
+  };
+}
+
+interface SessionContext {
+  backend: FacilityBackend;
+  runs: RunsBackend | undefined;
+  live: LiveHub | null;
+  audit: AuditLog;
+  log: Logger;
+}
+
+/** One page's connection: what it watches, and its requests. */
+class Session implements LiveViewer {
+  readonly #ws: WebSocket;
+  readonly #who: Identity;
+  readonly #ctx: SessionContext;
+  readonly #watches = new Map<string, Promise<() => void>>();
+  readonly #trends = new Map<string, Promise<() => void>>();
+  readonly #schemas = new Map<string, Promise<{ classId: string; properties: PropertyInfo[] }>>();
+  #closed = false;
+
+  constructor(ws: WebSocket, who: Identity, ctx: SessionContext) {
+    this.#ws = ws;
+    this.#who = who;
+    this.#ctx = ctx;
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return this.#notice("error", "binary messages are not accepted");
+      void this.#handle(data.toString());
+    });
+    this.send({
+      t: "welcome",
+      protocol: GUI_PROTOCOL,
+      user: who.user,
+      role: who.role,
+      imageSource: ctx.live?.source ?? null,
+      runsAvailable: ctx.runs !== undefined,
+    });
+    this.send({ t: "topology", topology: ctx.backend.topology() });
+    this.send({ t: "audit", entries: ctx.audit.recent() });
+    if (ctx.runs) void this.sendRuns();
+  }
+
+  /** Sends one JSON message, unless the page has gone. */
+  send(m: ServerMessage): void {
+    if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(JSON.stringify(m));
+  }
+
+  sendImage(frame: Uint8Array): void {
+    if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(frame, { binary: true });
+  }
+
+  sendPlots(plots: TrainPlots): void {
+    this.send({ t: "plots", plots });
+  }
+
+  async sendRuns(): Promise<void> {
+    const runs = this.#ctx.runs;
+    if (!runs) return;
+    try {
+      const [list, st] = await Promise.all([runs.list(), runs.status()]);
+      this.send({ t: "runs", runs: list, state: st.state, current: st.current, qualities: runs.qualities() });
+    } catch (e) {
+      this.#notice("error", `run catalogue: ${(e as Error).message}`);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ctx.live?.remove(this);
+    for (const off of [...this.#watches.values(), ...this.#trends.values()]) {
+      void off.then((f) => f()).catch(() => {});
+    }
+    this.#watches.clear();
+    this.#trends.clear();
+  }
+
+  #notice(level: "info" | "warn" | "error", text: string): void {
+    this.send({ t: "notice", level, text });
+  }
+
+  #describe(deviceId: string): Promise<{ classId: string; properties: PropertyInfo[] }> {
+    let p = this.#schemas.get(deviceId);
+    if (!p) {
+      p = this.#ctx.backend.describe(deviceId);
+      p.catch(() => this.#schemas.delete(deviceId));
+      this.#schemas.set(deviceId, p);
+    }
+    return p;
+  }
+
+  async #schema(deviceId: string): Promise<PropertyInfo[]> {
+    return (await this.#describe(deviceId)).properties;
+  }
+
+  #state(deviceId: string): string {
+    for (const h of this.#ctx.backend.topology().hosts) {
+      for (const s of h.servers) {
+        const d = s.devices.find((x) => x.id === deviceId);
+        if (d) return d.state;
+      }
+    }
+    throw new GuiRequestError(`no device "${deviceId}"`);
+  }
+
+  #require(role: Role, what: string): void {
+    if (roleLevel(this.#who.role) < roleLevel(role)) {
+      throw new GuiRequestError(
+        `${what} needs the ${role} role; you are ${this.#who.role} — log in to change things`,
+      );
+    }
+  }
+
+  async #handle(text: string): Promise<void> {
+    let m: ClientMessage;
+    try {
+      m = parseClientMessage(text);
+    } catch (e) {
+      if (e instanceof ProtocolError) return this.#notice("error", `bad request: ${e.message}`);
+      throw e;
+    }
+    if ("req" in m) {
+      try {
+        const result = await this.#request(m);
+        this.send(
+          result === undefined
+            ? { t: "reply", req: m.req, ok: true }
+            : { t: "reply", req: m.req, ok: true, result },
+        );
+      } catch (e) {
+        const err = e as Error & { field?: string };
+        const field = e instanceof GuiRequestError ? e.field : undefined;
+        this.send({
+          t: "reply",
+          req: m.req,
+          ok: false,
+          error: field === undefined ? { message: err.message } : { message: err.message, field },
+        });
+      }
+      return;
+    }
+    try {
+      await this.#stream(m);
+    } catch (e) {
+      this.#notice("error", (e as Error).message);
+    }
+  }
+
+  /** Messages that change what this page receives (no reply). */
+  async #stream(m: ClientMessage): Promise<void> {
+    const { backend, live } = this.#ctx;
+    switch (m.t) {
+      case "watchDevice": {
+        if (this.#watches.has(m.deviceId)) return;
+        this.#schemas.delete(m.deviceId); // a device restarted under the same id may have a new schema
+        const d = await this.#describe(m.deviceId);
+        this.send({ t: "schema", deviceId: m.deviceId, classId: d.classId, properties: d.properties });
+        const off = backend.watch(m.deviceId, (values) =>
+          this.send({ t: "values", deviceId: m.deviceId, values }),
+        );
+        this.#watches.set(m.deviceId, off);
+        await off;
+        return;
+      }
+      case "unwatchDevice": {
+        const off = this.#watches.get(m.deviceId);
+        this.#watches.delete(m.deviceId);
+        if (off) (await off)();
+        return;
+      }
+      case "watchImage":
+        if (!live) return this.#notice("warn", "no detector image source in this facility");
+        if (m.on) live.add(this);
+        else live.remove(this);
+        return;
+      case "imageDrawn":
+        live?.drawn(this);
+        return;
+      case "setRoi":
+        live?.setRoi(this, m);
+        return;
+      case "trend": {
+        const id = `${m.deviceId}\u0000${m.key}`;
+        const old = this.#trends.get(id);
+        if (old) {
+          this.#trends.delete(id);
+          (await old)();
+        }
+        if (!m.on) return;
+        const off = backend.watch(m.deviceId, (values) => {
+          const points = values
+            .filter((v) => v.key === m.key && typeof v.value === "number")
+            .map((v) => ({ ms: v.stamp.ms, trainId: v.stamp.trainId, value: v.value as number }));
+          if (points.length) this.send({ t: "trend", deviceId: m.deviceId, key: m.key, points });
+        });
+        this.#trends.set(id, off);
+        await off;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Requests that get a reply; changes are role-checked, validated and logged. */
+  async #request(m: ClientMessage & { req: number }): Promise<JsonValue | undefined> {
+    const { backend, runs, audit } = this.#ctx;
+    const who = this.#who;
+    const logged = async <T>(
+      action: string,
+      target: string,
+      detail: string,
+      fn: () => Promise<T>,
+    ): Promise<T> => {
+      try {
+        const r = await fn();
+        audit.record(who, action, target, detail, true);
+        return r;
+      } catch (e) {
+        audit.record(who, action, target, `${detail}: ${(e as Error).message}`, false);
+        throw e;
+      }
+    };
+    switch (m.t) {
+      case "set": {
+        const detail = Object.entries(m.values)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(", ");
+        return logged("set", m.deviceId, detail, async () => {
+          this.#require("operator", "changing a property");
+          validateReconfiguration(
+            await this.#schema(m.deviceId),
+            m.values,
+            who.role,
+            this.#state(m.deviceId),
+          );
+          await backend.set(m.deviceId, m.values, who);
+          return undefined;
+        });
+      }
+      case "call":
+        return logged("call", m.deviceId, m.slot, async () => {
+          this.#require("operator", "calling a slot");
+          validateSlotCall(await this.#schema(m.deviceId), m.slot, who.role, this.#state(m.deviceId));
+          return backend.call(m.deviceId, m.slot, who);
+        });
+      case "instantiate":
+        return logged("instantiate", m.deviceId, `${m.classId} on ${m.serverId}`, async () => {
+          this.#require("operator", "starting a device");
+          await backend.instantiate(m.serverId, m.classId, m.deviceId, m.config, who);
+          return undefined;
+        });
+      case "kill":
+        return logged("kill", m.deviceId, "", async () => {
+          this.#require("operator", "stopping a device");
+          await backend.kill(m.deviceId, who);
+          this.#schemas.delete(m.deviceId);
+          return undefined;
+        });
+      case "runs":
+        if (!runs) throw new GuiRequestError("no run control in this facility");
+        await this.sendRuns();
+        return undefined;
+      case "runControl":
+        return logged(`run ${m.action}`, "run control", `${m.runType} ${m.sample}`.trim(), async () => {
+          this.#require("operator", "run control");
+          if (!runs) throw new GuiRequestError("no run control in this facility");
+          if (m.action === "start") await runs.start(m.runType, m.sample, who);
+          else await runs.stop(who);
+          return undefined;
+        });
+      case "setQuality":
+        return logged("quality", `run ${m.proposal}/${m.run}`, m.quality, async () => {
+          this.#require("operator", "flagging a run");
+          if (!runs) throw new GuiRequestError("no run catalogue in this facility");
+          if (!runs.qualities().includes(m.quality)) {
+            throw new GuiRequestError(`quality must be one of ${runs.qualities().join(", ")}`, "quality");
+          }
+          await runs.setQuality(m.proposal, m.run, m.quality, who);
+          return undefined;
+        });
+      default:
+        return undefined;
+    }
+  }
+}

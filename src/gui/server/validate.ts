@@ -1,0 +1,135 @@
+// Checks a reconfiguration against the device's schema before it is sent: every value is checked and
+// the first fault is reported with the key it concerns, so nothing is applied unless all of it can be.
+import { type JsonValue, type PropertyInfo, type Role, roleLevel } from "../api.ts";
+import { GuiRequestError } from "./backend.ts";
+
+const INT_RANGE: Record<string, [number, number]> = {
+  INT8: [-128, 127],
+  UINT8: [0, 255],
+  INT16: [-32768, 32767],
+  UINT16: [0, 65535],
+  INT32: [-2147483648, 2147483647],
+  UINT32: [0, 4294967295],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+/** Checks the number `v` for property `p`; returns an error text or null. */
+function checkNumber(p: PropertyInfo, type: string, v: number): string | null {
+  if (!Number.isFinite(v)) return "must be a finite number";
+  const ints = INT_RANGE[type];
+  if (ints) {
+    if (!Number.isInteger(v)) return "must be an integer";
+    if (v < ints[0] || v > ints[1]) return `must be within ${ints[0]}..${ints[1]} (${type})`;
+  }
+  const u = p.unit ? ` ${p.unit}` : "";
+  if (p.minInc !== undefined && v < p.minInc) return `must be ≥ ${p.minInc}${u}`;
+  if (p.maxInc !== undefined && v > p.maxInc) return `must be ≤ ${p.maxInc}${u}`;
+  if (p.minExc !== undefined && v <= p.minExc) return `must be > ${p.minExc}${u}`;
+  if (p.maxExc !== undefined && v >= p.maxExc) return `must be < ${p.maxExc}${u}`;
+  return null;
+}
+
+/** Checks one value against its property; returns an error text or null. */
+export function checkValue(p: PropertyInfo, v: JsonValue): string | null {
+  const t = p.valueType;
+  if (t === "BOOL") return typeof v === "boolean" ? null : "must be true or false";
+  if (t === "STRING" || t === "CHAR") {
+    if (typeof v !== "string") return "must be text";
+  } else if (t.startsWith("VECTOR_")) {
+    if (!Array.isArray(v)) return "must be a list";
+    const elem = t.slice("VECTOR_".length);
+    for (let i = 0; i < v.length; i++) {
+      const e = v[i] as JsonValue;
+      const err =
+        elem === "STRING"
+          ? typeof e === "string"
+            ? null
+            : "must be text"
+          : elem === "BOOL"
+            ? typeof e === "boolean"
+              ? null
+              : "must be true or false"
+            : typeof e === "number"
+              ? checkNumber(
+                  { ...p, minInc: undefined, maxInc: undefined, minExc: undefined, maxExc: undefined },
+                  elem,
+                  e,
+                )
+              : "must be a number";
+      if (err) return `element ${i} ${err}`;
+    }
+    return null;
+  } else if (INT_RANGE[t] || t === "FLOAT" || t === "DOUBLE") {
+    if (typeof v !== "number") return "must be a number";
+    const err = checkNumber(p, t, v);
+    if (err) return err;
+  } else {
+    return `cannot be set from the GUI (type ${t})`;
+  }
+  if (p.options && p.options.length > 0 && !p.options.includes(v as string | number)) {
+    return `must be one of ${p.options.join(", ")}`;
+  }
+  return null;
+}
+
+/**
+ * Checks a whole reconfiguration: each key exists, is reconfigurable, allowed in `state`, within the
+ * role's access level, and its value fits the schema. Throws GuiRequestError naming the first bad key.
+ */
+export function validateReconfiguration(
+  properties: readonly PropertyInfo[],
+  values: Record<string, JsonValue>,
+  role: Role,
+  state: string,
+): void {
+  const keys = Object.keys(values);
+  if (keys.length === 0) throw new GuiRequestError("nothing to set");
+  const byKey = new Map(properties.map((p) => [p.key, p]));
+  for (const key of keys) {
+    const p = byKey.get(key);
+    if (p?.kind !== "property") throw new GuiRequestError(`no property "${key}"`, key);
+    if (p.accessMode !== "reconfigurable") {
+      throw new GuiRequestError(
+        `${key} is ${p.accessMode === "read" ? "read-only" : "set only at start-up"}`,
+        key,
+      );
+    }
+    const need = Math.max(1, p.requiredAccessLevel);
+    if (roleLevel(role) < need) {
+      throw new GuiRequestError(
+        `${key} needs the ${need >= 2 ? "expert" : "operator"} role; you are ${role}`,
+        key,
+      );
+    }
+    if (p.allowedStates.length > 0 && !p.allowedStates.includes(state)) {
+      throw new GuiRequestError(
+        `${key} can only be changed in ${p.allowedStates.join("/")}, not ${state}`,
+        key,
+      );
+    }
+    const err = checkValue(p, values[key] as JsonValue);
+    if (err) throw new GuiRequestError(`${p.displayedName || key} ${err}`, key);
+  }
+}
+
+/** Checks that `role` may call `slot` in `state`; throws GuiRequestError otherwise. */
+export function validateSlotCall(
+  properties: readonly PropertyInfo[],
+  slot: string,
+  role: Role,
+  state: string,
+): void {
+  const p = properties.find((q) => q.key === slot);
+  if (p?.kind !== "slot") throw new GuiRequestError(`no slot "${slot}"`, slot);
+  const need = Math.max(1, p.requiredAccessLevel);
+  if (roleLevel(role) < need) {
+    throw new GuiRequestError(
+      `${slot} needs the ${need >= 2 ? "expert" : "operator"} role; you are ${role}`,
+      slot,
+    );
+  }
+  if (p.allowedStates.length > 0 && !p.allowedStates.includes(state)) {
+    throw new GuiRequestError(`${slot} is only allowed in ${p.allowedStates.join("/")}, not ${state}`, slot);
+  }
+}

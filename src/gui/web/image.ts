@@ -1,0 +1,340 @@
+// The live detector image: colour-mapped on a canvas, zoom (wheel) and pan (drag), a colour scale
+// (auto percentiles or fixed limits, linear or log), per-pixel readout under the mouse, and a region of
+// interest (shift-drag) whose sum the server plots per train. Frames are drawn on the next animation
+// frame; only then is the server told to send another, so a slow page skips trains instead of lagging.
+import type { ImageHeader } from "../api.ts";
+import { applyColormap, COLORMAPS, colormapLut, lutCss, percentiles } from "./colormap.ts";
+import type { Connection } from "./conn.ts";
+import { fmt, h } from "./dom.ts";
+
+/** What the page measured about the live stream (read by the tests and the benchmark). */
+export interface LiveStats {
+  frames: number;
+  lastTrainId: number;
+  /** Train-to-screen latency of each drawn frame, ms (last 2000). */
+  latencies: number[];
+}
+
+const GAP = (255 << 24) | (0x1c << 16) | (0x18 << 8) | 0x16; // module gaps: the panel background
+
+/** The image view. */
+export class ImageView {
+  readonly #conn: Connection;
+  readonly #canvas: HTMLCanvasElement;
+  readonly #ctx: CanvasRenderingContext2D;
+  readonly #bitmap = document.createElement("canvas");
+  readonly #bctx = this.#bitmap.getContext("2d") as CanvasRenderingContext2D;
+  readonly #bar: HTMLCanvasElement;
+  readonly #readout: HTMLElement;
+  readonly #info: HTMLElement;
+  readonly #loInput: HTMLInputElement;
+  readonly #hiInput: HTMLInputElement;
+  readonly #auto: HTMLInputElement;
+  readonly #log: HTMLInputElement;
+  #lut = colormapLut("viridis");
+  #rgba: ImageData | null = null;
+  #pending: { header: ImageHeader; pixels: Float32Array } | null = null;
+  #shown: { header: ImageHeader; pixels: Float32Array } | null = null;
+  #scheduled = false;
+  // View transform: screen = image * scale + offset (CSS pixels).
+  #scale = 1;
+  #ox = 0;
+  #oy = 0;
+  #fitted = false;
+  #roi: { x: number; y: number; w: number; h: number } | null = null;
+  #drag: { mode: "pan" | "roi"; x: number; y: number; ox: number; oy: number } | null = null;
+  #mouse: { x: number; y: number } | null = null;
+  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [] };
+
+  constructor(root: HTMLElement, conn: Connection, source: string) {
+    this.#conn = conn;
+    this.#canvas = h("canvas", { class: "image-canvas", "data-testid": "image-canvas" });
+    this.#ctx = this.#canvas.getContext("2d", { alpha: false }) as CanvasRenderingContext2D;
+    this.#bar = h("canvas", { class: "colorbar", width: 24, height: 256 });
+    this.#readout = h("div", { class: "readout", "data-testid": "readout", text: "—" });
+    this.#info = h("div", { class: "image-info", "data-testid": "image-train", text: "waiting for trains…" });
+    this.#loInput = h("input", {
+      type: "text",
+      class: "num",
+      title: "Colour scale minimum",
+      "data-testid": "cmin",
+    });
+    this.#hiInput = h("input", {
+      type: "text",
+      class: "num",
+      title: "Colour scale maximum",
+      "data-testid": "cmax",
+    });
+    this.#auto = h("input", {
+      type: "checkbox",
+      checked: true,
+      title: "Scale colours to the 0.5–99.5 % percentiles",
+    });
+    this.#log = h("input", { type: "checkbox", title: "Logarithmic colour scale" });
+    const fix = () => {
+      this.#auto.checked = false;
+      this.#redraw();
+    };
+    this.#loInput.addEventListener("change", fix);
+    this.#hiInput.addEventListener("change", fix);
+    this.#auto.addEventListener("change", () => this.#redraw());
+    this.#log.addEventListener("change", () => this.#redraw());
+    const cmap = h(
+      "select",
+      {
+        title: "Colour map",
+        onchange: (e: Event) => {
+          this.#lut = colormapLut((e.target as HTMLSelectElement).value);
+          this.#redraw();
+        },
+      },
+      ...COLORMAPS.map((n) => h("option", { value: n, text: n })),
+    );
+    const controls = h(
+      "div",
+      { class: "image-controls" },
+      h("label", {}, this.#auto, "auto"),
+      h("label", {}, this.#log, "log"),
+      this.#loInput,
+      h("span", { class: "muted", text: "…" }),
+      this.#hiInput,
+      cmap,
+      h("button", { text: "Fit", title: "Fit the image (or double-click it)", onclick: () => this.#fit() }),
+      h("button", {
+        text: "Clear ROI",
+        title: "Shift-drag on the image to draw a region of interest",
+        onclick: () => {
+          this.#roi = null;
+          this.#redraw();
+        },
+      }),
+    );
+    const stage = h(
+      "div",
+      { class: "image-stage" },
+      this.#canvas,
+      h("div", { class: "bar-wrap" }, this.#bar),
+    );
+    root.append(
+      h(
+        "div",
+        { class: "panel-head" },
+        h("h2", { text: "Live image" }),
+        h("span", { class: "muted", text: source }),
+        this.#info,
+      ),
+      controls,
+      stage,
+      this.#readout,
+    );
+    this.#wire();
+    new ResizeObserver(() => this.#resize()).observe(stage);
+    conn.onImage((header, pixels) => {
+      this.#pending = { header, pixels };
+      this.#schedule();
+    });
+  }
+
+  /** Asks the server for frames (again after a reconnect). */
+  start(): void {
+    this.#conn.subscribe({ t: "watchImage", on: true }, (o) => o.t === "watchImage");
+    if (this.#roi) this.#conn.subscribe({ t: "setRoi", ...this.#roi }, (o) => o.t === "setRoi");
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    requestAnimationFrame(() => {
+      this.#scheduled = false;
+      const f = this.#pending;
+      if (!f) return;
+      this.#pending = null;
+      this.#shown = f;
+      this.#paintBitmap();
+      this.#redraw();
+      const now = performance.timeOrigin + performance.now();
+      this.stats.frames++;
+      this.stats.lastTrainId = f.header.trainId;
+      this.stats.latencies.push(now - f.header.sentMs);
+      if (this.stats.latencies.length > 2000) this.stats.latencies.splice(0, 1000);
+      this.#info.textContent = `train ${f.header.trainId} · ${Math.round(now - f.header.sentMs)} ms`;
+      this.#info.dataset.train = String(f.header.trainId);
+      this.#conn.send({ t: "imageDrawn", trainId: f.header.trainId });
+    });
+  }
+
+  #limits(): [number, number] {
+    const f = this.#shown;
+    if (!f) return [0, 1];
+    if (this.#auto.checked) {
+      const [lo, hi] = percentiles(f.pixels, f.header.min, f.header.max, 0.005, 0.995);
+      this.#loInput.value = fmt(lo);
+      this.#hiInput.value = fmt(hi);
+      return [lo, hi];
+    }
+    const lo = Number(this.#loInput.value);
+    const hi = Number(this.#hiInput.value);
+    return [Number.isFinite(lo) ? lo : f.header.min, Number.isFinite(hi) ? hi : f.header.max];
+  }
+
+  #paintBitmap(): void {
+    const f = this.#shown;
+    if (!f) return;
+    const { width, height } = f.header;
+    if (!this.#rgba || this.#rgba.width !== width || this.#rgba.height !== height) {
+      this.#rgba = new ImageData(width, height);
+      this.#bitmap.width = width;
+      this.#bitmap.height = height;
+      this.#fitted = false;
+    }
+    const [lo, hi] = this.#limits();
+    applyColormap(
+      f.pixels,
+      new Uint32Array(this.#rgba.data.buffer),
+      this.#lut,
+      lo,
+      hi,
+      this.#log.checked,
+      GAP,
+    );
+    this.#bctx.putImageData(this.#rgba, 0, 0);
+    this.#drawBar(lo, hi);
+  }
+
+  #drawBar(lo: number, hi: number): void {
+    const c = this.#bar.getContext("2d") as CanvasRenderingContext2D;
+    for (let i = 0; i < 256; i++) {
+      c.fillStyle = lutCss(this.#lut, 255 - i);
+      c.fillRect(0, i, 24, 1);
+    }
+    this.#bar.title = `${fmt(lo)} … ${fmt(hi)}`;
+  }
+
+  /** Repaints the view (after a colour or view change) without waiting for the next train. */
+  #redraw(): void {
+    if (this.#shown && this.#pending === null && !this.#scheduled) {
+      // A colour change needs the bitmap remapped; cheap enough to do on every interaction.
+      this.#paintBitmap();
+    }
+    if (!this.#fitted && this.#shown) this.#fit(false);
+    const dpr = window.devicePixelRatio || 1;
+    const c = this.#ctx;
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.fillStyle = "#121416";
+    c.fillRect(0, 0, this.#canvas.width, this.#canvas.height);
+    if (!this.#shown) return;
+    c.imageSmoothingEnabled = this.#scale < 1;
+    c.setTransform(dpr * this.#scale, 0, 0, dpr * this.#scale, dpr * this.#ox, dpr * this.#oy);
+    c.drawImage(this.#bitmap, 0, 0);
+    if (this.#roi) {
+      c.strokeStyle = "#ff5c8a";
+      c.lineWidth = 2 / this.#scale;
+      c.strokeRect(this.#roi.x, this.#roi.y, this.#roi.w, this.#roi.h);
+    }
+    this.#updateReadout();
+  }
+
+  #fit(redraw = true): void {
+    const f = this.#shown;
+    if (!f) return;
+    const w = this.#canvas.clientWidth;
+    const hgt = this.#canvas.clientHeight;
+    this.#scale = Math.min(w / f.header.width, hgt / f.header.height);
+    this.#ox = (w - f.header.width * this.#scale) / 2;
+    this.#oy = (hgt - f.header.height * this.#scale) / 2;
+    this.#fitted = true;
+    if (redraw) this.#redraw();
+  }
+
+  #resize(): void {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.#canvas.clientWidth;
+    const hgt = this.#canvas.clientHeight;
+    this.#canvas.width = Math.max(1, Math.round(w * dpr));
+    this.#canvas.height = Math.max(1, Math.round(hgt * dpr));
+    this.#bar.style.height = `${hgt}px`;
+    this.#fitted = false;
+    this.#redraw();
+  }
+
+  #toImage(ev: MouseEvent): { x: number; y: number } {
+    const r = this.#canvas.getBoundingClientRect();
+    return {
+      x: (ev.clientX - r.left - this.#ox) / this.#scale,
+      y: (ev.clientY - r.top - this.#oy) / this.#scale,
+    };
+  }
+
+  #updateReadout(): void {
+    const f = this.#shown;
+    const m = this.#mouse;
+    if (!f || !m) return;
+    const x = Math.floor(m.x);
+    const y = Math.floor(m.y);
+    if (x < 0 || y < 0 || x >= f.header.width || y >= f.header.height) {
+      this.#readout.textContent = "—";
+      return;
+    }
+    const v = f.pixels[y * f.header.width + x] as number;
+    this.#readout.textContent = `x ${x}  y ${y}  value ${Number.isNaN(v) ? "gap" : fmt(v)}  (train ${f.header.trainId})`;
+  }
+
+  #wire(): void {
+    const cv = this.#canvas;
+    cv.addEventListener(
+      "wheel",
+      (ev) => {
+        ev.preventDefault();
+        const r = cv.getBoundingClientRect();
+        const sx = ev.clientX - r.left;
+        const sy = ev.clientY - r.top;
+        const k = Math.exp(-ev.deltaY * 0.0015);
+        const next = Math.min(64, Math.max(0.05, this.#scale * k));
+        // Keep the pixel under the cursor where it is.
+        this.#ox = sx - ((sx - this.#ox) * next) / this.#scale;
+        this.#oy = sy - ((sy - this.#oy) * next) / this.#scale;
+        this.#scale = next;
+        this.#redraw();
+      },
+      { passive: false },
+    );
+    cv.addEventListener("mousedown", (ev) => {
+      const p = this.#toImage(ev);
+      this.#drag = ev.shiftKey
+        ? { mode: "roi", x: p.x, y: p.y, ox: 0, oy: 0 }
+        : { mode: "pan", x: ev.clientX, y: ev.clientY, ox: this.#ox, oy: this.#oy };
+    });
+    window.addEventListener("mouseup", () => {
+      if (this.#drag?.mode === "roi" && this.#roi && this.#roi.w > 0 && this.#roi.h > 0) {
+        this.#conn.subscribe({ t: "setRoi", ...this.#roi }, (o) => o.t === "setRoi");
+        document.dispatchEvent(new CustomEvent("sase-roi", { detail: this.#roi }));
+      }
+      this.#drag = null;
+    });
+    cv.addEventListener("mousemove", (ev) => {
+      this.#mouse = this.#toImage(ev);
+      const d = this.#drag;
+      if (d?.mode === "pan") {
+        this.#ox = d.ox + ev.clientX - d.x;
+        this.#oy = d.oy + ev.clientY - d.y;
+        this.#redraw();
+      } else if (d?.mode === "roi") {
+        const p = this.#mouse;
+        this.#roi = {
+          x: Math.round(Math.min(d.x, p.x)),
+          y: Math.round(Math.min(d.y, p.y)),
+          w: Math.round(Math.abs(p.x - d.x)),
+          h: Math.round(Math.abs(p.y - d.y)),
+        };
+        this.#redraw();
+      } else {
+        this.#updateReadout();
+      }
+    });
+    cv.addEventListener("mouseleave", () => {
+      this.#mouse = null;
+      this.#readout.textContent = "—";
+    });
+    cv.addEventListener("dblclick", () => this.#fit());
+  }
+}

@@ -1,0 +1,142 @@
+// Per-train plots with uPlot: XGM pulse energies of the latest train, the ROI sum over recent trains,
+// the radial profile of the latest image, and a trend of any numeric property. Data arrive at 10 Hz;
+// charts are redrawn at most once per animation frame.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { TrainPlots } from "../api.ts";
+import { h } from "./dom.ts";
+
+const AXIS = {
+  stroke: "#9aa4ad",
+  grid: { stroke: "#2a3036", width: 1 },
+  ticks: { stroke: "#2a3036", width: 1 },
+};
+const HISTORY = 600; // trains (one minute at 10 Hz)
+
+interface Chart {
+  plot: uPlot;
+  el: HTMLElement;
+  data: [number[], number[]];
+  dirty: boolean;
+}
+
+function chart(
+  parent: HTMLElement,
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  colour: string,
+  time = false,
+): Chart {
+  const el = h("div", { class: "chart" });
+  parent.append(el);
+  const plot = new uPlot(
+    {
+      title,
+      width: 300,
+      height: 150,
+      legend: { show: false },
+      cursor: { drag: { x: true, y: false } },
+      scales: { x: { time } },
+      axes: [
+        { ...AXIS, label: xLabel, size: 34, labelSize: 14 },
+        { ...AXIS, label: yLabel, size: 56, labelSize: 14 },
+      ],
+      series: [{}, { stroke: colour, width: 1.5, fill: `${colour}22`, points: { show: false } }],
+    },
+    [[], []],
+    el,
+  );
+  return { plot, el, data: [[], []], dirty: false };
+}
+
+/** The plot column. */
+export class Plots {
+  readonly #xgm: Chart;
+  readonly #roi: Chart;
+  readonly #radial: Chart;
+  readonly #trend: Chart;
+  readonly #trendLabel: HTMLElement;
+  #trendKey: { deviceId: string; key: string } | null = null;
+  #scheduled = false;
+  /** Called when the user picks another trend (the page subscribes). */
+  onTrendChange: (
+    prev: { deviceId: string; key: string } | null,
+    next: { deviceId: string; key: string },
+  ) => void = () => {};
+
+  constructor(root: HTMLElement) {
+    this.#trendLabel = h("span", {
+      class: "muted",
+      "data-testid": "trend-label",
+      text: "↗ beside a number to plot it",
+    });
+    root.append(h("div", { class: "panel-head" }, h("h2", { text: "Per-train plots" })));
+    this.#xgm = chart(root, "XGM pulse energy (latest train)", "pulse", "µJ", "#ffb454");
+    this.#roi = chart(root, "ROI sum (shift-drag on the image)", "train", "sum", "#ff5c8a");
+    this.#radial = chart(root, "Radial profile (latest train)", "radius / px", "mean", "#59c2ff");
+    root.append(h("div", { class: "trend-head" }, this.#trendLabel));
+    this.#trend = chart(root, "Trend", "time", "value", "#95e6cb", true);
+    new ResizeObserver(() => this.#resize(root)).observe(root);
+  }
+
+  /** Adds a train's plots. */
+  train(p: TrainPlots): void {
+    this.#xgm.data = [p.pulseEnergy.map((_, i) => i), p.pulseEnergy];
+    this.#xgm.dirty = true;
+    if (Number.isFinite(p.roiSum)) {
+      push(this.#roi.data, p.trainId, p.roiSum);
+      this.#roi.dirty = true;
+    }
+    this.#radial.data = [p.radial.map((_, i) => i * 4), p.radial];
+    this.#radial.dirty = true;
+    this.#schedule();
+  }
+
+  /** Starts a trend of one property (replacing the previous one). */
+  setTrend(deviceId: string, key: string, label: string): void {
+    const prev = this.#trendKey;
+    this.#trendKey = { deviceId, key };
+    this.#trendLabel.textContent = `Trend: ${label}`;
+    this.#trend.data = [[], []];
+    this.#trend.dirty = true;
+    this.onTrendChange(prev, { deviceId, key });
+    this.#schedule();
+  }
+
+  /** Adds trend points (time in epoch ms). */
+  trend(deviceId: string, key: string, points: { ms: number; value: number }[]): void {
+    if (this.#trendKey?.deviceId !== deviceId || this.#trendKey.key !== key) return;
+    for (const p of points) push(this.#trend.data, p.ms / 1000, p.value);
+    this.#trend.dirty = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    requestAnimationFrame(() => {
+      this.#scheduled = false;
+      for (const c of [this.#xgm, this.#roi, this.#radial, this.#trend]) {
+        if (!c.dirty) continue;
+        c.dirty = false;
+        c.plot.setData(c.data);
+      }
+    });
+  }
+
+  #resize(root: HTMLElement): void {
+    const w = Math.max(200, root.clientWidth - 16);
+    for (const c of [this.#xgm, this.#roi, this.#radial, this.#trend])
+      c.plot.setSize({ width: w, height: 150 });
+  }
+}
+
+function push(d: [number[], number[]], x: number, y: number): void {
+  d[0].push(x);
+  d[1].push(y);
+  if (d[0].length > HISTORY) {
+    d[0].splice(0, d[0].length - HISTORY);
+    d[1].splice(0, d[1].length - HISTORY);
+  }
+}
