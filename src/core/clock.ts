@@ -1,0 +1,31 @@
+// The facility clock as a device server sees it: the latest train ID from the timing server, so every
+// property update can be stamped with the train it belongs to.
+
+import { type Timestamp, timestampNow } from "./timestamp.ts";
+
+/** Latest train ID and the time it arrived. */
+export class TrainClock {
+  #trainId = 0;
+  #receivedAt = 0;
+
+  /** The latest train ID (0 until a timing server has ticked). */
+  get trainId(): number {
+    return this.#trainId;
+  }
+
+  /** Milliseconds since the latest tick (Infinity before the first). */
+  get age(): number {
+    return this.#receivedAt === 0 ? Number.POSITIVE_INFINITY : Date.now() - this.#receivedAt;
+  }
+
+  /** Records a tick of the timing server. */
+  tick(trainId: number): void {
+    this.#trainId = trainId;
+    this.#receivedAt = Date.now();
+  }
+
+  /** A timestamp of now carrying the latest train ID. */
+  now(): Timestamp {
+    return timestampNow(this.#trainId);
+  }
+}

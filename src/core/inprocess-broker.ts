@@ -1,0 +1,240 @@
+// The embedded broker: every instance lives in this process, calls are dispatched directly (no copies,
+// no serialisation) but keep the remote semantics — asynchronous replies, timeouts, errors as plain data,
+// heartbeat-based presence — so code written against it runs unchanged on a networked broker.
+
+import { hostname } from "node:os";
+import { SYSTEM_CALLER } from "./access.ts";
+import type {
+  Broker,
+  CallOptions,
+  InstanceHandle,
+  InstanceInfo,
+  PropertyChange,
+  PropertySubscription,
+  SlotHandler,
+  TopologyEvent,
+  TopologySubscription,
+} from "./broker.ts";
+import { errorFromWire, errorToWire, SaseError, TimeoutError } from "./errors.ts";
+import { Stream } from "./stream.ts";
+
+/** Options of the in-process broker. */
+export interface InProcessBrokerOptions {
+  /** How often presence is checked for silent instances (default 1000 ms). */
+  readonly trackerPeriodMs?: number;
+  /** Default call timeout (default 10 000 ms). */
+  readonly callTimeoutMs?: number;
+  /** Items buffered per subscription stream before the oldest are dropped (default 1000). */
+  readonly streamCapacity?: number;
+}
+
+interface Instance {
+  info: InstanceInfo;
+  handler: SlotHandler;
+  lastSeen: number;
+}
+
+interface PropertyListener {
+  keys: readonly string[] | null;
+  stream: Stream<PropertyChange>;
+  onChange: ((c: PropertyChange) => void) | undefined;
+}
+
+interface TopologyListener {
+  stream: Stream<TopologyEvent>;
+  onEvent: ((e: TopologyEvent) => void) | undefined;
+}
+
+/** The embedded broker (default): all instances in this process. */
+export class InProcessBroker implements Broker {
+  readonly #instances = new Map<string, Instance>();
+  readonly #listeners = new Map<string, Set<PropertyListener>>();
+  readonly #topologyListeners = new Set<TopologyListener>();
+  readonly #tracker: NodeJS.Timeout;
+  readonly #callTimeoutMs: number;
+  readonly #capacity: number;
+  #closed = false;
+
+  constructor(options: InProcessBrokerOptions = {}) {
+    this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
+    this.#capacity = options.streamCapacity ?? 1000;
+    this.#tracker = setInterval(() => this.#checkHeartbeats(), options.trackerPeriodMs ?? 1000);
+    this.#tracker.unref();
+  }
+
+  async register(instanceId: string, info: InstanceInfo, handler: SlotHandler): Promise<InstanceHandle> {
+    this.#assertOpen();
+    if (this.#instances.has(instanceId)) {
+      throw new SaseError("DEVICE_EXISTS", `instance '${instanceId}' already exists`, {
+        deviceId: instanceId,
+      });
+    }
+    const instance: Instance = { info: { ...info }, handler, lastSeen: Date.now() };
+    this.#instances.set(instanceId, instance);
+    this.#emitTopology({ event: "new", instanceId, info: instance.info });
+    return {
+      instanceId,
+      heartbeat: () => {
+        instance.lastSeen = Date.now();
+      },
+      update: (change) => {
+        if (this.#instances.get(instanceId) !== instance) return;
+        instance.info = { ...instance.info, ...change };
+        this.#emitTopology({ event: "updated", instanceId, info: instance.info });
+      },
+      unregister: async (reason = "shutdown") => {
+        this.#remove(instanceId, instance, reason);
+      },
+    };
+  }
+
+  async call<T = unknown>(
+    instanceId: string,
+    slot: string,
+    args: Record<string, unknown> = {},
+    options: CallOptions = {},
+  ): Promise<T> {
+    this.#assertOpen();
+    const instance = this.#instances.get(instanceId);
+    if (!instance) throw unknownInstance(instanceId, [...this.#instances.keys()]);
+    const timeoutMs = options.timeoutMs ?? this.#callTimeoutMs;
+    const request = { slot, args, caller: options.caller ?? SYSTEM_CALLER };
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new TimeoutError("TIMEOUT", `no reply from '${instanceId}' to ${slot} within ${timeoutMs} ms`, {
+            deviceId: instanceId,
+            key: slot,
+          }),
+        );
+      }, timeoutMs);
+      // Dispatch on a later tick, as a remote call would be: the caller never re-enters the callee.
+      queueMicrotask(() => {
+        instance.handler(request).then(
+          (reply) => {
+            clearTimeout(timer);
+            resolve(reply as T);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            // Errors cross as plain data, exactly as they would over a network.
+            reject(errorFromWire(errorToWire(err)));
+          },
+        );
+      });
+    });
+  }
+
+  publish(deviceId: string, changes: readonly PropertyChange[]): void {
+    if (this.#closed || changes.length === 0) return;
+    const direct = this.#listeners.get(deviceId);
+    const wild = this.#listeners.get("*");
+    if (!direct?.size && !wild?.size) return;
+    queueMicrotask(() => {
+      if (direct) for (const l of direct) deliver(l, changes);
+      if (wild) for (const l of wild) deliver(l, changes);
+    });
+  }
+
+  subscribe(
+    deviceId: string,
+    keys?: string | readonly string[],
+    onChange?: (change: PropertyChange) => void,
+  ): PropertySubscription {
+    this.#assertOpen();
+    const listeners = this.#listeners.get(deviceId) ?? new Set<PropertyListener>();
+    this.#listeners.set(deviceId, listeners);
+    const listener: PropertyListener = {
+      keys: keys === undefined ? null : typeof keys === "string" ? [keys] : [...keys],
+      onChange,
+      stream: new Stream<PropertyChange>(this.#capacity, () => {
+        listeners.delete(listener);
+        if (listeners.size === 0 && this.#listeners.get(deviceId) === listeners)
+          this.#listeners.delete(deviceId);
+      }),
+    };
+    listeners.add(listener);
+    return listener.stream;
+  }
+
+  async topology(): Promise<Map<string, InstanceInfo>> {
+    this.#assertOpen();
+    return new Map([...this.#instances].map(([id, inst]) => [id, inst.info]));
+  }
+
+  watchTopology(onEvent?: (event: TopologyEvent) => void): TopologySubscription {
+    this.#assertOpen();
+    const listener: TopologyListener = {
+      onEvent,
+      stream: new Stream<TopologyEvent>(this.#capacity, () => this.#topologyListeners.delete(listener)),
+    };
+    this.#topologyListeners.add(listener);
+    return listener.stream;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#tracker);
+    for (const set of this.#listeners.values()) for (const l of [...set]) l.stream.close();
+    for (const l of [...this.#topologyListeners]) l.stream.close();
+    this.#instances.clear();
+  }
+
+  #remove(instanceId: string, instance: Instance, reason: string): void {
+    if (this.#instances.get(instanceId) !== instance) return;
+    this.#instances.delete(instanceId);
+    this.#emitTopology({ event: "gone", instanceId, info: instance.info, reason });
+  }
+
+  #checkHeartbeats(): void {
+    const now = Date.now();
+    for (const [id, inst] of [...this.#instances]) {
+      if (now - inst.lastSeen > 3 * inst.info.heartbeatIntervalMs)
+        this.#remove(id, inst, "heartbeat timeout");
+    }
+  }
+
+  #emitTopology(event: TopologyEvent): void {
+    for (const l of this.#topologyListeners) {
+      if (l.onEvent) {
+        try {
+          l.onEvent(event);
+        } catch {
+          // A faulty listener must not stop the others from hearing about the topology.
+        }
+      } else l.stream.push(event);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SaseError("BROKER_CLOSED", "the broker is closed");
+  }
+}
+
+function deliver(l: PropertyListener, changes: readonly PropertyChange[]): void {
+  if (l.stream.closed) return;
+  for (const c of changes) {
+    if (l.keys && !l.keys.some((k) => c.key === k || (c.key.startsWith(k) && c.key[k.length] === ".")))
+      continue;
+    if (l.onChange) {
+      try {
+        l.onChange(c);
+      } catch {
+        // A subscriber's bug must not break the publishing device.
+      }
+    } else l.stream.push(c);
+  }
+}
+
+function unknownInstance(id: string, known: string[]): SaseError {
+  const hint = known.length
+    ? ` (known: ${known.slice(0, 8).join(", ")}${known.length > 8 ? ", ..." : ""})`
+    : "";
+  return new SaseError("UNKNOWN_DEVICE", `no instance '${id}' is present${hint}`, { deviceId: id });
+}
+
+/** This machine's host name, for instance info. */
+export function localHost(): string {
+  return hostname();
+}
