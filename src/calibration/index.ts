@@ -8,3 +8,6 @@ export * from "./constants.ts";
 export * from "./kernel.ts";
 export * from "./corrector.ts";
 export * from "./truth.ts";
+export * from "./dark.ts";
+export * from "./store.ts";
+export * from "./module-constants.ts";
