@@ -141,8 +141,9 @@ class Connection implements ConnectionSink {
     if (this.state === "CONNECTED" && error)
       this.input.log.warn("lost output", { output: this.spec.spec, error });
     if (error) this.input.noteError(error);
+    // Failed attempts do not restart the clock: "disconnected" is measured from the last good connection.
+    if (this.state === "CONNECTED") this.disconnectedSince = performance.now();
     this.state = "DISCONNECTED";
-    this.disconnectedSince = performance.now();
     this.eos = false;
     this.senderQueue = 0;
     this.input.connectionChanged(this);

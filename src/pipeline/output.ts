@@ -399,7 +399,7 @@ export class OutputChannel {
     const ids = members.map((p) => p.hello.inputId);
     const chosen = typeof sel === "function" ? sel(item.token, ids) : ids[this.rr++ % ids.length];
     const target = chosen === undefined ? undefined : this.peers.get(chosen);
-    if (!target || target.hello.dataDistribution !== "shared") {
+    if (target?.hello.dataDistribution !== "shared") {
       this.departedDropped++;
       return;
     }
