@@ -6,3 +6,4 @@ export * from "./jobs.ts";
 export * from "./manage.ts";
 export * from "./matcher.ts";
 export * from "./migrate.ts";
+export * from "./recorder.ts";
