@@ -90,7 +90,11 @@ function describeRun(index: RunIndex): Map<string, { section: Section; files: Fi
 
 function runTrainIds(index: RunIndex, includeSuspect: boolean): number[] {
   const ids = new Set<number>();
-  for (const f of index.files) f.trainIds.forEach((t, i) => (includeSuspect || f.valid[i]) && ids.add(t));
+  for (const f of index.files) {
+    f.trainIds.forEach((t, i) => {
+      if (includeSuspect || f.valid[i]) ids.add(t);
+    });
+  }
   return [...ids].sort((a, b) => a - b);
 }
 
@@ -287,7 +291,9 @@ export class DataCollection {
           if (!part) return;
           const entry = part.train(i - a);
           if (entry === null) return;
-          (data[kd.source] ??= {})[kd.key] = entry;
+          const src = data[kd.source] ?? {};
+          src[kd.key] = entry;
+          data[kd.source] = src;
         });
         yield { trainId: this.trainIds[i] as number, data };
       }
@@ -349,7 +355,9 @@ export class KeyData {
     this.firstOf = new Float64Array(n);
     this.countOf = new Float64Array(n);
     const pos = new Map<number, number>();
-    trainIds.forEach((t, i) => pos.set(t, i));
+    trainIds.forEach((t, i) => {
+      pos.set(t, i);
+    });
     files.forEach((f, fi) => {
       const g = f.sources.get(source)?.groups.get(this.group);
       if (!g) return;

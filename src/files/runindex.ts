@@ -4,7 +4,9 @@
 // entry is keyed by name, size and mtime, so a stale entry is noticed and only that file is re-read.
 import { createHash } from "node:crypto";
 import {
+  accessSync,
   closeSync,
+  constants,
   mkdirSync,
   openSync,
   opendirSync,
@@ -104,7 +106,11 @@ function unrle(pairs: readonly number[]): Float64Array {
   for (let i = 1; i < pairs.length; i += 2) n += pairs[i] as number;
   const out = new Float64Array(n);
   let k = 0;
-  for (let i = 0; i < pairs.length; i += 2) out.fill(pairs[i] as number, k, (k += pairs[i + 1] as number));
+  for (let i = 0; i < pairs.length; i += 2) {
+    const end = k + (pairs[i + 1] as number);
+    out.fill(pairs[i] as number, k, end);
+    k = end;
+  }
   return out;
 }
 
@@ -270,15 +276,31 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+/**
+ * True when the run directory is meant to be written: its mode has a write bit and we may write.
+ * The mode check matters for root, who may write anywhere: a run made read-only stays untouched.
+ */
+function dirWritable(dir: string): boolean {
+  try {
+    if ((statSync(dir).mode & 0o222) === 0) return false;
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes the index beside the files, or in the user's cache folder; returns where (null if nowhere). */
 function saveIndex(dir: string, json: JsonIndex): string | null {
   const text = JSON.stringify(json);
   const beside = join(dir, RUN_INDEX_NAME);
-  try {
-    writeAtomic(beside, text);
-    return beside;
-  } catch {
-    // read-only run directory: fall back to the cache folder
+  if (dirWritable(dir)) {
+    try {
+      writeAtomic(beside, text);
+      return beside;
+    } catch {
+      // not writable after all: fall back to the cache folder
+    }
   }
   try {
     const path = cachePath(dir);
