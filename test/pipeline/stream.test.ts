@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Hash, ndarray } from "../../src/core/index.ts";
+import { Hash, type NDArray, ndarray } from "../../src/core/index.ts";
 import { type DataToken, InputChannel, OutputChannel, PipelineError } from "../../src/pipeline/index.ts";
 import { collect, Rig, sleep, smallData, until } from "./helpers.ts";
 
@@ -18,7 +18,7 @@ test("in one process the input receives the very buffer written (zero copy)", as
   });
   await rig.output.write(data, { trainId: 42 });
   await until(() => seen !== undefined, "token");
-  const got = seen!.data.get<{ data: Uint16Array }>("image.data");
+  const got = seen!.data.get<NDArray>("image.data");
   assert.equal(got.data.buffer, pixels.buffer);
   assert.equal(seen!.data, data);
   assert.equal(seen!.meta.timestamp.trainId, 42);

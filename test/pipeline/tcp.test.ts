@@ -1,0 +1,207 @@
+// The TCP transport under trouble: the sender process killed and restarted, a connection cut while the
+// sender lives on, and garbage on the socket from either side.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Hash } from "../../src/core/index.ts";
+import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
+import { PROTOCOL, writeFrame } from "../../src/pipeline/wire.ts";
+import { collect, Rig, sleep, smallData, until } from "./helpers.ts";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/producer.ts", import.meta.url));
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startProducer(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, String(port)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("producer did not start within 10 s")), 10_000);
+    child.stdout!.on("data", (b: Buffer) => {
+      if (b.toString().startsWith("ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`producer exited with ${code}`)));
+  });
+  return child;
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await gone;
+}
+
+test("the input recovers by itself after the sender process is killed (-9) and restarted", {
+  timeout: 30_000,
+}, async () => {
+  const port = await freePort();
+  let child = await startProducer(port);
+  const inp = new InputChannel("TEST/SINK/r:input", {
+    connectedOutputChannels: [`TEST/PROC/1:output@tcp://127.0.0.1:${port}`],
+    reconnectIntervalMs: 100,
+    stallTimeoutMs: 300,
+  }).connect();
+  try {
+    const got = collect(inp);
+    await until(() => got.trains.length >= 20, "tokens from the first producer", 10_000);
+    assert.equal(inp.stats().connections[0].memoryLocation, "remote");
+    await kill9(child);
+    await until(() => inp.stats().health === "disconnected", "disconnected health", 3000);
+    assert.equal(inp.stats().alarm, "alarm");
+    assert.notEqual(inp.stats().lastError, "");
+    const before = got.trains.length;
+    child = await startProducer(port);
+    await until(() => got.trains.length >= before + 20, "tokens from the restarted producer", 10_000);
+    const s = inp.stats();
+    assert.equal(s.reconnects, 1);
+    assert.equal(s.connections[0].state, "CONNECTED");
+    assert.equal(s.alarm, "none");
+    assert.ok(
+      Math.min(...got.trains.slice(before)) < got.trains[before - 1],
+      "the restarted sender numbers anew",
+    );
+  } finally {
+    await inp.close();
+    await kill9(child).catch(() => {});
+  }
+});
+
+test("a cut connection to a live sender reconnects and counts exactly what it missed", {
+  timeout: 20_000,
+}, async () => {
+  const rig = new Rig();
+  const address = await rig.output.listen();
+  const target = Number(address.split(":").at(-1));
+  // A relay between input and output that the test can cut.
+  const relayed = new Set<Socket>();
+  const relay: Server = createServer((a) => {
+    const b = createConnection({ host: "127.0.0.1", port: target });
+    relayed.add(a).add(b);
+    a.pipe(b).pipe(a);
+    const end = () => {
+      a.destroy();
+      b.destroy();
+    };
+    a.on("error", end).on("close", end);
+    b.on("error", end).on("close", end);
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  const relayPort = (relay.address() as { port: number }).port;
+  const inp = rig.input("cut", { reconnectIntervalMs: 50 }, `tcp://127.0.0.1:${relayPort}`);
+  await inp.waitConnected();
+  const got = collect(inp);
+  let written = 0;
+  const produce = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      await rig.output.write(smallData(++written), { trainId: written });
+      await sleep(2);
+    }
+  };
+  await produce(30);
+  for (const s of relayed) s.destroy();
+  relayed.clear();
+  await produce(30);
+  await until(() => inp.stats().connections[0].state === "CONNECTED", "reconnected");
+  await produce(30);
+  await rig.output.endOfStream();
+  await until(() => got.eos === 1, "end of stream");
+  const s = inp.stats();
+  const first = got.trains[0];
+  assert.equal(s.reconnects, 1);
+  assert.ok(s.lost > 0, "tokens written while cut off are counted as lost");
+  assert.equal(got.trains.length + s.dropped + s.lost, written - first + 1, "every token is accounted for");
+  await rig.close();
+  relay.close();
+});
+
+test("garbage sent to an output's port closes that connection; the output keeps serving", async () => {
+  const rig = new Rig();
+  const address = await rig.output.listen();
+  const port = Number(address.split(":").at(-1));
+  for (const junk of [
+    randomBytes(4096),
+    Buffer.from([12, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0]),
+    Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+  ]) {
+    const sock = createConnection({ host: "127.0.0.1", port });
+    await new Promise((r) => sock.once("connect", r));
+    sock.write(junk);
+    await new Promise((r) => sock.once("close", r));
+    assert.match(rig.output.stats().lastError, /refused/);
+  }
+  // A hello of the wrong protocol version is refused too.
+  const sock = createConnection({ host: "127.0.0.1", port });
+  await new Promise((r) => sock.once("connect", r));
+  writeFrame(sock, new Hash({ reason: "hello", protocol: "sase-pipeline/0" }));
+  await new Promise((r) => sock.once("close", r));
+  assert.match(rig.output.stats().lastError, /protocol "sase-pipeline\/0" is not/);
+  const inp = rig.input("ok", { onSlowness: "wait" }, `${rig.output.id}@${address}`);
+  await inp.waitConnected();
+  const got = collect(inp);
+  for (let i = 1; i <= 3; i++) await rig.output.write(smallData(i));
+  await rig.output.endOfStream();
+  await until(() => got.eos === 1, "end of stream");
+  assert.deepEqual(got.trains, [1, 2, 3]);
+  assert.equal(rig.output.stats().connections, 1);
+  await rig.close();
+});
+
+test("garbage from an output is refused by the input, which logs it and reconnects", async () => {
+  let connections = 0;
+  const fake = createServer((sock) => {
+    connections++;
+    sock.on("error", () => {});
+    if (connections === 1) {
+      sock.write(randomBytes(2048));
+      return;
+    }
+    // A correct welcome, then a data frame whose body is not a Hash.
+    writeFrame(sock, new Hash({ reason: "welcome", session: "x", outputId: "TEST/FAKE/1:output" }));
+    const h = new Hash({
+      reason: "data",
+      seq: 1,
+      dropped: 0,
+      queued: 0,
+      source: "s",
+      sec: 1,
+      frac: 0n,
+      trainId: 1,
+    });
+    writeFrame(sock, h, [randomBytes(64)]);
+  });
+  await new Promise<void>((r) => fake.listen(0, "127.0.0.1", r));
+  const port = (fake.address() as { port: number }).port;
+  const inp = new InputChannel("TEST/SINK/g:input", {
+    connectedOutputChannels: [`tcp://127.0.0.1:${port}`],
+    reconnectIntervalMs: 50,
+  }).connect();
+  await until(() => /protocol error/.test(inp.stats().lastError), "first protocol error");
+  await until(() => /token body is not a binary Hash/.test(inp.stats().lastError), "bad body refused");
+  assert.equal(inp.stats().tokens, 0);
+  assert.notEqual(inp.stats().connections[0].state, "CONNECTED");
+  fake.close();
+  // A real output on that port: the input connects and receives.
+  const out = new OutputChannel("TEST/REAL/1:output", undefined, { registry: null });
+  await out.listen({ port });
+  await inp.waitConnected(3000);
+  const got = collect(inp);
+  await out.write(smallData(7));
+  await until(() => got.trains.length === 1, "token from the real output");
+  await inp.close();
+  await out.close();
+  assert.equal(PROTOCOL, "sase-pipeline/1");
+});
