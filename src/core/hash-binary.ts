@@ -5,13 +5,19 @@
 
 import {
   Hash,
-  HASH_APPEND_RAW,
+  HASH_APPEND_RAW as APPEND_RAW,
+  HASH_RAW_NODES as RAW_NODES,
   type HashAttribute,
   HashError,
-  type HashNode,
+  type RawHashNode,
   type HashValue,
 } from "./hash.ts";
-import { HASH_TYPE_CODES, type HashType, SCALAR_OF_DTYPE, TYPED_VECTORS } from "./hash-types.ts";
+import {
+  HASH_TYPE_CODES as TYPE_CODES,
+  type HashType,
+  SCALAR_OF_DTYPE as SCALAR_OF,
+  TYPED_VECTORS as VECTORS,
+} from "./hash-types.ts";
 import { type DType, itemSize, type NDArray, shapeSize, type TypedArray, viewTyped } from "./ndarray.ts";
 
 /** Bytes that are not a valid Karabo binary Hash; `offset` is where decoding stopped. */
@@ -35,6 +41,14 @@ export interface DecodeOptions {
   /** Deepest nesting accepted (default 256): bounds the recursion on hostile input. */
   readonly maxDepth?: number;
 }
+
+// Imported bindings can be live getters (tsx): the hot paths read plain local constants instead.
+const HASH_TYPE_CODES: Readonly<Record<HashType, number>> = TYPE_CODES;
+const SCALAR_OF_DTYPE: Readonly<Record<DType, HashType>> = SCALAR_OF;
+const TYPED_VECTORS: Readonly<Partial<Record<HashType, DType>>> = VECTORS;
+const CODE_HASH = HASH_TYPE_CODES.HASH;
+const HASH_APPEND_RAW: typeof APPEND_RAW = APPEND_RAW;
+const HASH_RAW_NODES: typeof RAW_NODES = RAW_NODES;
 
 const CLASS_ID = "__classId";
 const NDARRAY_CLASS = "NDArray";
@@ -218,28 +232,32 @@ function byteView(a: TypedArray): Uint8Array {
 }
 
 function writeHash(w: Writer, h: Hash, path: string): void {
-  w.u32(h.size);
-  for (const node of h.nodes()) writeNode(w, node, path ? `${path}.${node.key}` : node.key);
+  const nodes = h[HASH_RAW_NODES]();
+  w.u32(nodes.size);
+  for (const [key, node] of nodes) writeNode(w, key, node, path ? `${path}.${key}` : key);
 }
 
-function writeNode(w: Writer, node: HashNode, path: string): void {
-  w.key(node.key, path);
+function writeNode(w: Writer, key: string, node: RawHashNode, path: string): void {
+  w.key(key, path);
+  const attrs = node.attrs;
   if (node.type === "NDARRAY") {
-    w.u32(HASH_TYPE_CODES.HASH);
-    const own = node.attributes.has(CLASS_ID);
-    w.u32(node.attributes.size + (own ? 0 : 1));
+    w.u32(CODE_HASH);
+    const own = attrs?.has(CLASS_ID) ?? false;
+    w.u32((attrs?.size ?? 0) + (own ? 0 : 1));
     if (!own) {
       w.key(CLASS_ID, path);
       w.u32(HASH_TYPE_CODES.STRING);
       w.string(NDARRAY_CLASS);
     }
-    writeAttributes(w, node.attributes, path);
+    if (attrs) writeAttributes(w, attrs, path);
     writeNDArray(w, node.value as NDArray, path);
     return;
   }
   w.u32(HASH_TYPE_CODES[node.type]);
-  w.u32(node.attributes.size);
-  writeAttributes(w, node.attributes, path);
+  if (attrs) {
+    w.u32(attrs.size);
+    writeAttributes(w, attrs, path);
+  } else w.u32(0);
   writeValue(w, node.type, node.value, path);
 }
 
@@ -335,7 +353,7 @@ function writeValue(w: Writer, type: HashType, value: HashValue, path: string): 
 /** Schema: u32 byte size, then the root name (u8 length + bytes) and the parameter Hash. */
 function writeSchema(w: Writer, schema: Hash, path: string): void {
   const [root] = schema.nodes();
-  if (schema.size !== 1 || !root || root.type !== "HASH") {
+  if (schema.size !== 1 || root?.type !== "HASH") {
     throw new HashError(
       path,
       `"${path}": a SCHEMA value is a Hash with one key (the root name) holding a Hash`,
@@ -371,7 +389,8 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
   let n = 0;
   for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
+  // Every byte is overwritten, so skip the zero fill (a 16 MB fill costs as much as the copy itself).
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);

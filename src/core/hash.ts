@@ -99,6 +99,13 @@ export class HashRangeError extends RangeError {
   }
 }
 
+/** A node as stored inside a Hash (attrs null when it has none). */
+export interface RawHashNode {
+  readonly value: HashValue;
+  readonly type: HashType;
+  readonly attrs: ReadonlyMap<string, HashAttribute> | null;
+}
+
 interface Node {
   value: HashValue;
   type: HashType;
@@ -110,6 +117,8 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Symbol of the unchecked node appender used by decoders, whose values are typed by construction. */
 export const HASH_APPEND_RAW: unique symbol = Symbol("sase.Hash.appendRaw");
+/** Symbol of the read-only view of a Hash's own node map, for encoders on the hot path. */
+export const HASH_RAW_NODES: unique symbol = Symbol("sase.Hash.rawNodes");
 
 /** Ordered nested key/value container with typed values and per-node attributes (Karabo's Hash). */
 export class Hash implements Iterable<[string, HashValue]> {
@@ -338,6 +347,11 @@ export class Hash implements Iterable<[string, HashValue]> {
   }
 
   /** Decoders only: appends a node whose value already has its type's representation (not validated). */
+  /** Encoders only: this level's nodes as stored, without per-node copies. */
+  [HASH_RAW_NODES](): ReadonlyMap<string, RawHashNode> {
+    return this.#nodes;
+  }
+
   [HASH_APPEND_RAW](
     key: string,
     value: HashValue,
