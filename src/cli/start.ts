@@ -1,5 +1,220 @@
 // CLI commands: sase start, devices, get, set, call (device framework).
+// `start` runs the embedded facility and its local control endpoint; the others talk to that endpoint.
+
 import type { Command } from "commander";
+import {
+  type AccessLevel,
+  ACCESS_LEVELS,
+  type Caller,
+  ControlClient,
+  ControlServer,
+  createLogger,
+  defaultPortFile,
+  isAccessLevel,
+  SaseError,
+  toJsonSafe,
+} from "../core/index.ts";
+import { Facility } from "../devices/index.ts";
+
+/** Adds further devices to the embedded facility; later layers append theirs to `FACILITY_ADDONS`. */
+export type FacilityAddon = (facility: Facility) => Promise<void>;
+
+/** Devices beyond the standard set (timing server + two motors) that `sase start` brings up. */
+export const FACILITY_ADDONS: FacilityAddon[] = [];
+
+interface CallerOptions {
+  user?: string;
+  accessLevel?: string;
+  portFile?: string;
+}
+
+function callerFrom(opts: CallerOptions): Caller {
+  const level = opts.accessLevel ?? "operator";
+  if (!isAccessLevel(level)) {
+    throw new SaseError(
+      "ACCESS_DENIED",
+      `unknown access level '${level}'; one of ${ACCESS_LEVELS.join(", ")}`,
+    );
+  }
+  return { user: opts.user ?? process.env.USER ?? "sase", accessLevel: level as AccessLevel };
+}
+
+function withCallerOptions(cmd: Command): Command {
+  return cmd
+    .option("--user <name>", "user name recorded in the device logs (default: $USER)")
+    .option("--access-level <level>", `access level: ${ACCESS_LEVELS.join("|")}`, "operator")
+    .option("--port-file <path>", "port file of the running facility (default: $SASE_HOME/control.json)");
+}
+
+/** Runs a client command, printing `sase: CODE: message` and exiting 1 on failure. */
+async function clientAction(
+  opts: CallerOptions,
+  action: (client: ControlClient) => Promise<void>,
+): Promise<void> {
+  try {
+    const client = ControlClient.fromPortFile(callerFrom(opts), opts.portFile ?? defaultPortFile());
+    await action(client);
+  } catch (err) {
+    const code = err instanceof SaseError ? `${err.code}: ` : "";
+    process.stderr.write(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string" || typeof value === "bigint") return String(value);
+  // bigints print as plain digits inside JSON too (they are exact integers, not strings)
+  return JSON.stringify(toJsonSafe(value), (_k, v) =>
+    v && typeof v === "object" && "$bigint" in v ? Number(v.$bigint) : v,
+  );
+}
+
+function parseKeyValues(pairs: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const at = p.indexOf("=");
+    if (at <= 0) throw new SaseError("WRONG_TYPE", `${what} '${p}': write KEY=VALUE`);
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
+}
 
 /** Adds this group's commands to the sase program. */
-export function registerStartCommands(_program: Command): void {}
+export function registerStartCommands(program: Command): void {
+  program
+    .command("start")
+    .description("run an embedded facility (device server, timing server, two simulated motors) until Ctrl-C")
+    .option("--rate <hz>", "train rate of the timing server in Hz", "10")
+    .option("--port <n>", "control endpoint port on 127.0.0.1 (0 = any free port)", "0")
+    .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
+    .action(async (opts: { rate: string; port: string; portFile?: string }) => {
+      const log = createLogger("sase");
+      const rate = Number(opts.rate);
+      const port = Number(opts.port);
+      if (!(rate > 0 && rate <= 1000))
+        throw new SaseError("OUT_OF_RANGE", `--rate ${opts.rate}: give 0 < Hz <= 1000`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new SaseError("OUT_OF_RANGE", `--port ${opts.port}`);
+      const facility = await Facility.standard({ trainRate: rate, log });
+      for (const addon of FACILITY_ADDONS) await addon(facility);
+      const control = await ControlServer.start(facility.client, {
+        port,
+        portFile: opts.portFile ?? defaultPortFile(),
+      });
+      const devices = (await facility.client.topology()).devices;
+      log.info("facility running", { devices: [...devices.keys()] });
+      process.stdout.write(`control endpoint: ${control.endpoint.url} (port file ${control.portFile})\n`);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info("stopping", { signal });
+        await control.close();
+        await facility.stop();
+        process.exit(0);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+    });
+
+  withCallerOptions(
+    program.command("devices").description("list servers and devices of the running facility"),
+  ).action((opts: CallerOptions) =>
+    clientAction(opts, async (client) => {
+      const topo = await client.send<{
+        servers: Record<string, { deviceClasses?: string[] }>;
+        devices: Record<string, { classId?: string; serverId?: string; status?: string }>;
+      }>({ op: "topology" });
+      for (const [id, info] of Object.entries(topo.servers)) {
+        process.stdout.write(`server  ${id}  classes: ${(info.deviceClasses ?? []).join(", ")}\n`);
+      }
+      const rows = [["DEVICE", "CLASS", "STATE", "STATUS"]];
+      for (const [id, info] of Object.entries(topo.devices)) {
+        const config = await client.send<{ values: Record<string, unknown> }>({
+          op: "configuration",
+          deviceId: id,
+          keys: ["state", "status"],
+        });
+        rows.push([id, info.classId ?? "", String(config.values.state), String(config.values.status)]);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows)
+        process.stdout.write(
+          `${r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd()}\n`,
+        );
+    }),
+  );
+
+  withCallerOptions(
+    program
+      .command("get")
+      .description("print a device property (or, without KEY, every property with its train ID)")
+      .argument("<deviceId>", "device id, e.g. SASE_SIM_MOTOR/MOTOR/X")
+      .argument("[key]", "property key (dotted for nested keys)"),
+  ).action((deviceId: string, key: string | undefined, opts: CallerOptions) =>
+    clientAction(opts, async (client) => {
+      const config = await client.send<{
+        values: Record<string, unknown>;
+        timestamps: Record<string, { trainId: number }>;
+      }>({
+        op: "configuration",
+        deviceId,
+        keys: key ? [key] : undefined,
+      });
+      if (key) {
+        process.stdout.write(`${show(config.values[key])}\n`);
+        return;
+      }
+      const width = Math.max(...Object.keys(config.values).map((k) => k.length));
+      for (const [k, v] of Object.entries(config.values)) {
+        process.stdout.write(`${k.padEnd(width)}  ${show(v)}  (train ${config.timestamps[k]?.trainId})\n`);
+      }
+    }),
+  );
+
+  withCallerOptions(
+    program
+      .command("set")
+      .description("reconfigure a device; with several KEY VALUE pairs, all are applied or none")
+      .argument("<deviceId>", "device id")
+      .argument("<key>", "property key")
+      .argument("<value>", "new value (vectors: a,b,c or a JSON array; tables: JSON)")
+      .argument("[more...]", "further KEY VALUE pairs"),
+  ).action((deviceId: string, key: string, value: string, more: string[], opts: CallerOptions) =>
+    clientAction(opts, async (client) => {
+      if (more.length % 2 !== 0)
+        throw new SaseError("WRONG_TYPE", `'${more.at(-1)}' has no value: give KEY VALUE pairs`);
+      const text: Record<string, string> = { [key]: value };
+      for (let i = 0; i < more.length; i += 2) text[more[i]!] = more[i + 1]!;
+      const reply = await client.send<{ applied: string[] }>({ op: "reconfigure", deviceId, text });
+      process.stdout.write(`set ${reply.applied.join(", ")} on ${deviceId}\n`);
+    }),
+  );
+
+  withCallerOptions(
+    program
+      .command("call")
+      .description("call a device slot (command) and print its reply")
+      .argument("<deviceId>", "device id")
+      .argument("<slot>", "slot name, e.g. move")
+      .argument("[args...]", "slot arguments as KEY=VALUE")
+      .option("--timeout <ms>", "give up waiting for the reply after this many ms", "10000"),
+  ).action((deviceId: string, slot: string, args: string[], opts: CallerOptions & { timeout: string }) =>
+    clientAction(opts, async (client) => {
+      const timeoutMs = Number(opts.timeout);
+      if (!(timeoutMs > 0))
+        throw new SaseError("OUT_OF_RANGE", `--timeout ${opts.timeout}: give milliseconds > 0`);
+      const reply = await client.send({
+        op: "call",
+        deviceId,
+        slot,
+        text: parseKeyValues(args, "argument"),
+        timeoutMs,
+      });
+      process.stdout.write(`${slot} on ${deviceId}: ${reply === null ? "done" : show(reply)}\n`);
+    }),
+  );
+}

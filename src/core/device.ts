@@ -112,16 +112,14 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     this.schema = cls.schema;
     this.log = context.log;
     const now = context.clock.now();
-    for (const [key, value] of context.configuration) {
-      this.#values.set(key, value);
-      this.#stamps.set(key, now);
-    }
-    for (const [key, value] of [
+    const base: [string, unknown][] = [
       ["deviceId", this.id],
       ["classId", this.classId],
       ["serverId", this.serverId],
       ["state", State.INIT],
-    ] as const) {
+    ];
+    for (const [key, value] of [...base, ...context.configuration]) {
+      if (key === "state" && this.#values.has(key)) continue;
       this.#values.set(key, value);
       this.#stamps.set(key, now);
     }
@@ -384,7 +382,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     if (!hasAccess(caller.accessLevel, entry.requiredAccessLevel)) {
       throw new SaseError(
         "ACCESS_DENIED",
-        `${this.id}.${slot}: needs access level ${entry.requiredAccessLevel}; ${caller.user} has ${caller.accessLevel}`,
+        `${this.id}.${slot}: needs access level ${entry.requiredAccessLevel}; caller '${caller.user}' has ${caller.accessLevel}`,
         { deviceId: this.id, key: slot, rule: `requiredAccessLevel ${entry.requiredAccessLevel}` },
       );
     }

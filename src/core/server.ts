@@ -259,7 +259,7 @@ function requireLevel(caller: Caller, level: Caller["accessLevel"], what: string
   if (!hasAccess(caller.accessLevel, level)) {
     throw new SaseError(
       "ACCESS_DENIED",
-      `to ${what} needs access level ${level}; ${caller.user} has ${caller.accessLevel}`,
+      `to ${what} needs access level ${level}; caller '${caller.user}' has ${caller.accessLevel}`,
     );
   }
 }

@@ -161,7 +161,7 @@ function checkRules(
       "ACCESS_DENIED",
       key,
       value,
-      `needs access level ${level}; ${caller ? `${caller.user} has ${caller.accessLevel}` : "no caller given"}`,
+      `needs access level ${level}; ${caller ? `caller '${caller.user}' has ${caller.accessLevel}` : "no caller given"}`,
     );
   }
   if (options.phase === "reconfigure" && e.allowedStates && e.allowedStates.length > 0) {
