@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Hash, ndarray } from "../src/core/index.ts";
+import { Hash, type NDArray, ndarray } from "../src/core/index.ts";
 import { ChannelRegistry, InputChannel, OutputChannel } from "../src/pipeline/index.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
@@ -51,7 +51,7 @@ async function inProcess(): Promise<number> {
   let sum = 0;
   inp.onData((t) => {
     seen++;
-    sum += t.data.get<{ data: Uint16Array }>("image.data" as never).data[0]; // the consumer reads the array
+    sum += t.data.get<NDArray>("image.data").data[0] as number; // the consumer reads the array
   });
   const t0 = performance.now();
   for (let i = 0; i < TOKENS; i++) {
@@ -139,7 +139,7 @@ async function acrossProcesses(): Promise<number> {
   const ended = new Promise<void>((r) => inp.onEndOfStream(() => r()));
   inp.onData((t) => {
     if (seen++ === 0) t0 = performance.now();
-    sum += t.data.get<{ data: Uint16Array }>("image.data" as never).data[0];
+    sum += t.data.get<NDArray>("image.data").data[0] as number;
   });
   await ended;
   // Timed from the first token's arrival, so process start-up is not counted (the raw run likewise).
