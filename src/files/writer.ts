@@ -353,7 +353,7 @@ export class RunWriter {
     this.closed = true;
     for (const agg of this.aggregators.values()) agg.close();
     if (this.opts.writeIndex) await writeRunIndex(this.dir);
-    log.info("run written", { dir: this.dir, run: this.opts.run, lastTrain: this.lastTrain });
+    log.debug("run written", { dir: this.dir, run: this.opts.run, lastTrain: this.lastTrain });
   }
 
   /** @internal */

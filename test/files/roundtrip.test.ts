@@ -1,0 +1,209 @@
+// A run written by sase (control + instrument sources, several sequence files, an AGIPD-like module
+// with 64 cells of uint16 frames per train) reads back in Debian's h5py with the EXDF layout and the
+// same values, and reads back in the sase reader.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  createRunWriter,
+  openRun,
+  RUN_INDEX_NAME,
+  runManifest,
+  WRITTEN_FORMAT_VERSION,
+} from "../../src/files/index.ts";
+import { AGIPD, CELLS, FRAME, pixel, repoRoot, tempDir, writeSampleRun, XGM, XGM_OUT } from "./helpers.ts";
+
+interface H5pyDump {
+  files: Record<
+    string,
+    {
+      layout: Record<
+        string,
+        {
+          dtype: string;
+          shape: number[];
+          maxshape: number[];
+          chunks: number[] | null;
+          compression: string | null;
+        }
+      >;
+      metadata: Record<string, string | number>;
+      train_ids: number[];
+      flag: number[];
+      data_sources: string[];
+      root: string[];
+      device_id: string[];
+      run: Record<string, number | string>;
+    }
+  >;
+  sources: Record<
+    string,
+    Record<string, { counts: Record<string, number>; sum: number; total: number; first: number[] | null }>
+  >;
+}
+
+function h5pyDump(dir: string): H5pyDump {
+  const out = execFileSync("/usr/bin/python3", [join(repoRoot, "test/files/h5py_dump.py"), dir], {
+    maxBuffer: 64 << 20,
+  });
+  return JSON.parse(out.toString()) as H5pyDump;
+}
+
+describe("round trip: sase writes, h5py and sase read", () => {
+  const tmp = tempDir();
+  let dump: H5pyDump;
+  before(async () => {
+    await writeSampleRun(tmp.dir, 5);
+    dump = h5pyDump(tmp.dir);
+  });
+  after(() => tmp.cleanup());
+
+  test("file names, sequences and the run index", () => {
+    const names = readdirSync(tmp.dir).sort();
+    assert.deepEqual(names, [
+      RUN_INDEX_NAME,
+      "RAW-R0238-AGIPD00-S00000.h5",
+      "RAW-R0238-AGIPD00-S00001.h5",
+      "RAW-R0238-AGIPD00-S00002.h5",
+      "RAW-R0238-DA01-S00000.h5",
+      "RAW-R0238-DA01-S00001.h5",
+      "RAW-R0238-DA01-S00002.h5",
+    ]);
+    assert.deepEqual(dump.files["RAW-R0238-DA01-S00000.h5"]?.train_ids, [10000, 10001]);
+    assert.deepEqual(dump.files["RAW-R0238-DA01-S00002.h5"]?.train_ids, [10004]);
+    assert.deepEqual(dump.files["RAW-R0238-AGIPD00-S00001.h5"]?.flag, [1, 1]);
+  });
+
+  test("METADATA and layout as EXDF prescribes (read by h5py)", () => {
+    const f = dump.files["RAW-R0238-DA01-S00001.h5"];
+    assert.ok(f);
+    assert.equal(f.metadata.dataFormatVersion, WRITTEN_FORMAT_VERSION);
+    assert.equal(f.metadata.proposalNumber, 700000);
+    assert.equal(f.metadata.runNumber, 238);
+    assert.equal(f.metadata.sequenceNumber, 1);
+    assert.equal(f.metadata.sample, "lysozyme");
+    assert.match(String(f.metadata.creationDate), /^\d{8}T\d{6}Z$/);
+    assert.match(String(f.metadata.updateDate), /^\d{8}T\d{6}Z$/);
+    assert.deepEqual(f.data_sources, [`CONTROL/${XGM}`, `INSTRUMENT/${XGM_OUT}/data`]);
+    assert.deepEqual(f.root, ["CONTROL", "INSTRUMENT"]);
+    assert.deepEqual(f.device_id, [XGM, `${XGM_OUT}/data`]);
+    const l = f.layout;
+    for (const p of [
+      "INDEX/trainId",
+      "INDEX/timestamp",
+      `INDEX/${XGM}/first`,
+      `INDEX/${XGM}/count`,
+      `INDEX/${XGM_OUT}/data/count`,
+    ]) {
+      assert.equal(l[p]?.dtype, "uint64", p);
+    }
+    assert.equal(l["INDEX/flag"]?.dtype, "int32");
+    assert.deepEqual(l[`CONTROL/${XGM}/pulseEnergy/photonFlux/value`]?.shape, [2]);
+    assert.equal(l[`CONTROL/${XGM}/pulseEnergy/photonFlux/value`]?.dtype, "float32");
+    assert.deepEqual(l[`CONTROL/${XGM}/beamPosition/xy/value`]?.shape, [2, 2]);
+    assert.equal(l[`CONTROL/${XGM}/pulseEnergy/photonFlux/timestamp`]?.dtype, "uint64");
+    assert.deepEqual(l[`RUN/${XGM}/pollingInterval/value`]?.shape, [1]);
+    assert.equal(f.run[`RUN/${XGM}/pollingInterval/value`], 100);
+    const a = dump.files["RAW-R0238-AGIPD00-S00000.h5"]?.layout[`INSTRUMENT/${AGIPD}/image/data`];
+    assert.ok(a);
+    assert.equal(a.dtype, "uint16");
+    assert.deepEqual(a.shape, [2 * CELLS, ...FRAME]);
+    assert.deepEqual(a.maxshape, [-1, ...FRAME]);
+    assert.equal(a.chunks?.[0] !== undefined && a.chunks[0] >= 1, true);
+    assert.deepEqual(a.chunks?.slice(1), [...FRAME]);
+  });
+
+  test("values read by h5py through INDEX equal what was written", () => {
+    const img = dump.sources[AGIPD]?.["image.data"];
+    assert.ok(img);
+    assert.deepEqual(img.counts, { "10000": CELLS, "10001": CELLS, "10003": CELLS, "10004": CELLS });
+    const frame = FRAME[0] * FRAME[1] * FRAME[2];
+    let sum = 0;
+    for (const tid of [10000, 10001, 10003, 10004])
+      for (let c = 0; c < CELLS; c++) for (let i = 0; i < frame; i++) sum += pixel(tid, c, i);
+    assert.equal(img.sum, sum);
+    assert.deepEqual(
+      img.first,
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => pixel(10000, 0, i)),
+    );
+    const flux = dump.sources[XGM]?.["pulseEnergy.photonFlux.value"];
+    assert.equal(flux?.total, 5);
+    assert.equal(flux?.sum, 5000 + 0.5 * (0 + 1 + 2 + 3 + 4));
+    const td = dump.sources[XGM_OUT]?.["data.intensityTD"];
+    assert.deepEqual(Object.keys(td?.counts ?? {}), ["10000", "10002", "10003", "10004"]);
+    assert.equal(dump.sources[AGIPD]?.["header.pulseCount"]?.sum, 4 * CELLS);
+  });
+
+  test("sase reader: trains, sources, keys and data agree with h5py", async () => {
+    const run = await openRun(tmp.dir);
+    assert.equal(run.indexOrigin, "index");
+    assert.deepEqual(run.trainIds, [10000, 10001, 10002, 10003, 10004]);
+    assert.deepEqual(run.controlSources, [XGM]);
+    assert.deepEqual(run.instrumentSources, [AGIPD, XGM_OUT]);
+    assert.deepEqual(run.runValues(XGM)["pollingInterval.value"], 100);
+    assert.ok(Math.abs((run.runValues(XGM)["pulseEnergy.wavelengthUsed.value"] as number) - 0.1332) < 1e-12);
+    const m = runManifest(run);
+    for (const [source, keys] of Object.entries(dump.sources)) {
+      for (const [key, ref] of Object.entries(keys)) {
+        const ours = m.sources[source]?.keys[key];
+        assert.ok(ours, `${source} ${key}`);
+        assert.equal(ours.total, ref.total, `${source} ${key}`);
+        if (ours.sum !== undefined)
+          assert.ok(
+            Math.abs(ours.sum - ref.sum) <= 1e-6 * Math.max(1, Math.abs(ref.sum)),
+            `${source} ${key}`,
+          );
+      }
+    }
+    const kd = run.keyData(AGIPD, "image.data");
+    assert.deepEqual(Array.from(kd.dataCounts().counts), [CELLS, CELLS, 0, CELLS, CELLS]);
+    const all = kd.ndarray();
+    assert.deepEqual(all.shape, [4 * CELLS, ...FRAME]);
+    const frame = FRAME[0] * FRAME[1] * FRAME[2];
+    const t3 = kd.trainData(10003);
+    assert.ok(!Array.isArray(t3));
+    assert.equal(t3.data[5 * frame + 77], pixel(10003, 5, 77));
+    assert.equal(all.data[2 * CELLS * frame + 5 * frame + 77], pixel(10003, 5, 77));
+    const seen: number[] = [];
+    for await (const { trainId, data } of run.select([AGIPD, XGM_OUT], "*trainId").trains({ batch: 2 })) {
+      seen.push(trainId);
+      const ids = data[AGIPD]?.["image.trainId"];
+      if (trainId === 10002) assert.equal(ids, undefined);
+      else assert.ok(ids && !Array.isArray(ids) && Number(ids.data[CELLS - 1]) === trainId);
+      assert.equal(data[XGM_OUT] === undefined, trainId === 10001);
+    }
+    assert.deepEqual(seen, run.trainIds);
+    run.close();
+  });
+
+  test("compressed run reads back the same in h5py", async () => {
+    const z = tempDir();
+    try {
+      const w = await createRunWriter(z.dir, { proposal: 1, run: 7, compression: 4, flushEvery: 3 });
+      w.addInstrumentSource(XGM_OUT, {
+        aggregator: "DA02",
+        keys: { "data.intensityTD": { dtype: "float32", entryShape: [1000] } },
+      });
+      for (let t = 0; t < 10; t++) {
+        w.writeTrain(20000 + t, {
+          [XGM_OUT]: { "data.intensityTD": Float32Array.from({ length: 2000 }, (_, i) => (i % 1000) * t) },
+        });
+      }
+      await w.close();
+      const d = h5pyDump(z.dir);
+      const layout = d.files["RAW-R0007-DA02-S00000.h5"]?.layout[`INSTRUMENT/${XGM_OUT}/data/intensityTD`];
+      assert.equal(layout?.compression, "gzip");
+      assert.deepEqual(layout?.shape, [20, 1000]);
+      const v = d.sources[XGM_OUT]?.["data.intensityTD"];
+      assert.equal(v?.total, 20);
+      assert.equal(v?.sum, 2 * 45 * ((999 * 1000) / 2));
+      const run = await openRun(z.dir);
+      assert.equal(run.keyData(XGM_OUT, "data.intensityTD").ndarray().data[1000 * 19 + 999], 999 * 9);
+      run.close();
+    } finally {
+      z.cleanup();
+    }
+  });
+});
