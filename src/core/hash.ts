@@ -2,19 +2,14 @@
 // an ordered map of typed attributes. Each node keeps its Karabo type so a Hash round-trips exactly through
 // the binary encoding (hash-binary.ts) and through other Karabo installations.
 
-import {
-  HASH_TYPES,
-  type HashType,
-  isNDArrayValue,
-  isTypedArray,
-  isTypedArrayOf,
-  NUMERIC_SCALARS,
-  TYPED_VECTORS,
-  VECTOR_OF_DTYPE,
-} from "./hash-types.ts";
-import { allocTyped, dtypeOf, type NDArray, type TypedArray } from "./ndarray.ts";
+import { HashKeyError, HashTypeError } from "./hash-errors.ts";
+import { type HashType, isNDArrayValue, NUMERIC_SCALARS, TYPED_VECTORS } from "./hash-types.ts";
+import { attrsEqual, cloneValue, coerce, HASH_BRAND, inferType, valuesEqual } from "./hash-values.ts";
+import type { NDArray, TypedArray } from "./ndarray.ts";
 
 export type { HashType } from "./hash-types.ts";
+export { HashError, HashKeyError, HashRangeError, HashTypeError } from "./hash-errors.ts";
+export { coerce, inferType } from "./hash-values.ts";
 
 /**
  * Every value a Hash node or attribute may hold. One JS representation per HashType: INT64/UINT64 are
@@ -49,56 +44,6 @@ export interface HashNode {
   readonly attributes: ReadonlyMap<string, HashAttribute>;
 }
 
-const BRAND = Symbol("sase.HashError");
-
-/** Base of every Hash error; `path` names the node concerned. Also matches HashRangeError/HashTypeError. */
-export class HashError extends Error {
-  readonly path: string;
-  readonly [BRAND] = true;
-  constructor(path: string, message: string) {
-    super(message);
-    this.name = "HashError";
-    this.path = path;
-  }
-  // `this` is the class `instanceof` was asked about: HashError itself matches by brand, subclasses normally.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // biome-ignore lint/complexity/noThisInStatic: must distinguish HashError from its subclasses
-    if (this === HashError) return typeof value === "object" && value !== null && BRAND in value;
-    // biome-ignore lint/complexity/noThisInStatic: ordinary prototype check for the subclass asked about
-    return Function.prototype[Symbol.hasInstance].call(this, value);
-  }
-}
-
-/** A path that does not exist (or cannot be walked). */
-export class HashKeyError extends HashError {
-  constructor(path: string, message = `no such key "${path}" in Hash`) {
-    super(path, message);
-    this.name = "HashKeyError";
-  }
-}
-
-/** A value whose JS kind does not fit the node's type (a string into INT32, ...). */
-export class HashTypeError extends TypeError {
-  readonly path: string;
-  readonly [BRAND] = true;
-  constructor(path: string, message: string) {
-    super(message);
-    this.name = "HashTypeError";
-    this.path = path;
-  }
-}
-
-/** A number outside the range of the node's type (300 into UINT8, 1.5 into INT32, ...). */
-export class HashRangeError extends RangeError {
-  readonly path: string;
-  readonly [BRAND] = true;
-  constructor(path: string, message: string) {
-    super(message);
-    this.name = "HashRangeError";
-    this.path = path;
-  }
-}
-
 /** A node as stored inside a Hash (attrs null when it has none). */
 export interface RawHashNode {
   readonly value: HashValue;
@@ -113,7 +58,6 @@ interface Node {
 }
 
 const EMPTY_ATTRS: ReadonlyMap<string, HashAttribute> = new Map();
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Symbol of the unchecked node appender used by decoders, whose values are typed by construction. */
 export const HASH_APPEND_RAW: unique symbol = Symbol("sase.Hash.appendRaw");
@@ -123,6 +67,11 @@ export const HASH_RAW_NODES: unique symbol = Symbol("sase.Hash.rawNodes");
 /** Ordered nested key/value container with typed values and per-node attributes (Karabo's Hash). */
 export class Hash implements Iterable<[string, HashValue]> {
   readonly #nodes = new Map<string, Node>();
+
+  /** Brand read by isHash(); lives on the prototype, so it costs nothing per instance. */
+  get [HASH_BRAND](): true {
+    return true;
+  }
 
   /** A Hash from a plain object; nested plain objects become Hashes, dotted keys become paths. */
   constructor(init?: Record<string, unknown>) {
@@ -279,26 +228,30 @@ export class Hash implements Iterable<[string, HashValue]> {
   }
 
   /**
-   * Karabo merge: nested Hashes merge recursively, any other value (and its type) is replaced by other's;
-   * attributes are merged (other's win). Values are shared, not copied: clone() `other` first if needed.
+   * Karabo merge: nested Hashes merge recursively; any other value (a leaf, an NDArray, a vector<Hash>
+   * table) and its type are replaced by other's. Attributes are merged (other's win) or, with
+   * `attributes: "replace"`, replaced. Hash structure is copied; leaf arrays are shared, not copied.
    */
-  merge(other: Hash): this {
+  merge(other: Hash, options: { attributes?: "merge" | "replace" } = {}): this {
+    const replaceAttrs = options.attributes === "replace";
     for (const [key, theirs] of other.#nodes) {
       const mine = this.#nodes.get(key);
-      if (mine && mine.type === "HASH" && theirs.type === "HASH") {
-        (mine.value as Hash).merge(theirs.value as Hash);
-      } else if (mine) {
-        mine.value = theirs.type === "HASH" ? (theirs.value as Hash).clone() : theirs.value;
-        mine.type = theirs.type;
-      } else {
+      if (!mine) {
         this.#nodes.set(key, {
-          value: theirs.type === "HASH" ? (theirs.value as Hash).clone() : theirs.value,
+          value: copyStructure(theirs),
           type: theirs.type,
           attrs: theirs.attrs ? new Map(theirs.attrs) : null,
         });
         continue;
       }
-      if (theirs.attrs) {
+      if (mine.type === "HASH" && theirs.type === "HASH")
+        (mine.value as Hash).merge(theirs.value as Hash, options);
+      else {
+        mine.value = copyStructure(theirs);
+        mine.type = theirs.type;
+      }
+      if (replaceAttrs) mine.attrs = theirs.attrs ? new Map(theirs.attrs) : null;
+      else if (theirs.attrs) {
         if (!mine.attrs) mine.attrs = new Map();
         for (const [name, a] of theirs.attrs) mine.attrs.set(name, a);
       }
@@ -496,197 +449,11 @@ function keptType(old: { type: HashType } | undefined, value: HashValue): HashTy
   return undefined;
 }
 
-/** The HashType sase infers for a JS value (see the Hash contract). */
-export function inferType(value: HashValue, path = "<value>"): HashType {
-  switch (typeof value) {
-    case "boolean":
-      return "BOOL";
-    case "string":
-      return "STRING";
-    case "bigint":
-      return value >= -(2n ** 63n) && value < 2n ** 63n ? "INT64" : "UINT64";
-    case "number":
-      if (Number.isInteger(value) && !Object.is(value, -0)) {
-        if (value >= -2147483648 && value <= 2147483647) return "INT32";
-        if (Number.isSafeInteger(value)) return "INT64";
-      }
-      return "DOUBLE";
-  }
-  if (value === null) return "NONE";
-  if (value instanceof Hash) return "HASH";
-  if (isTypedArray(value)) return VECTOR_OF_DTYPE[dtypeOf(value)];
-  if (isNDArrayValue(value)) return "NDARRAY";
-  if (Array.isArray(value)) return inferVectorType(value as unknown[], path);
-  throw new HashTypeError(path, `"${path}": cannot store ${describeKind(value)} in a Hash`);
-}
-
-function inferVectorType(list: unknown[], path: string): HashType {
-  if (list.length === 0) return "VECTOR_STRING";
-  if (list.every((x) => typeof x === "string")) return "VECTOR_STRING";
-  if (list.every((x) => typeof x === "boolean")) return "VECTOR_BOOL";
-  if (list.every((x) => x instanceof Hash)) return "VECTOR_HASH";
-  if (list.every((x) => typeof x === "bigint")) return "VECTOR_INT64";
-  if (list.every((x) => typeof x === "number")) {
-    const nums = list as number[];
-    if (nums.every((x) => Number.isInteger(x) && !Object.is(x, -0))) {
-      if (nums.every((x) => x >= -2147483648 && x <= 2147483647)) return "VECTOR_INT32";
-      if (nums.every((x) => Number.isSafeInteger(x))) return "VECTOR_INT64";
-    }
-    return "VECTOR_DOUBLE";
-  }
-  throw new HashTypeError(path, `"${path}": an array mixing element kinds cannot be stored in a Hash`);
-}
-
-function describeKind(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (typeof value === "object") return (value as object).constructor?.name ?? "object";
-  return typeof value;
-}
-
-function checkInteger(v: number | bigint, type: HashType, path: string): void {
-  const info = NUMERIC_SCALARS[type]!;
-  if (typeof v === "number" && !Number.isInteger(v)) {
-    throw new HashRangeError(path, `"${path}": ${v} is not an integer, as ${type} needs`);
-  }
-  const big = typeof v === "bigint";
-  const lo = info.min!;
-  const hi = info.max!;
-  const below = big ? v < BigInt(lo) : v < Number(lo);
-  const above = big ? v > BigInt(hi) : v > Number(hi);
-  if (below || above)
-    throw new HashRangeError(path, `"${path}": ${v} is outside the range of ${type} [${lo}, ${hi}]`);
-}
-
-/** Validates `value` against `type` and returns it in the type's one representation. */
-export function coerce(value: HashValue, type: HashType, path = "<value>"): HashValue {
-  const wrongKind = (): never => {
-    throw new HashTypeError(path, `"${path}": ${describeKind(value)} cannot be stored as ${type}`);
-  };
-  const numeric = NUMERIC_SCALARS[type];
-  if (numeric) {
-    if (typeof value !== "number" && typeof value !== "bigint") return wrongKind();
-    if (numeric.min === null) {
-      if (typeof value === "bigint") return wrongKind();
-      if (type === "FLOAT") {
-        if (Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
-          throw new HashRangeError(path, `"${path}": ${value} is outside the range of FLOAT`);
-        }
-        return Math.fround(value);
-      }
-      return value;
-    }
-    if (
-      typeof value === "number" &&
-      numeric.bytes === 8 &&
-      Number.isInteger(value) &&
-      !Number.isSafeInteger(value)
-    ) {
-      throw new HashRangeError(path, `"${path}": ${value} is beyond 2^53; pass a bigint for exact ${type}`);
-    }
-    checkInteger(value, type, path);
-    return numeric.bytes === 8 ? BigInt(value) : Number(value);
-  }
-  const vectorDtype = TYPED_VECTORS[type];
-  if (vectorDtype) {
-    if (isTypedArrayOf(value, vectorDtype)) return value;
-    if (!isTypedArray(value) && !Array.isArray(value)) return wrongKind();
-    const list = value as ArrayLike<unknown>;
-    const out = allocTyped(vectorDtype, list.length);
-    const elemType = (type === "BYTE_ARRAY" || type === "VECTOR_CHAR" ? "UINT8" : type.slice(7)) as HashType;
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i];
-      if (typeof x !== "number" && typeof x !== "bigint") return wrongKind();
-      (out as unknown as (number | bigint)[])[i] = coerce(x, elemType, `${path}[${i}]`) as number | bigint;
-    }
-    return out;
-  }
-  switch (type) {
-    case "BOOL":
-      return typeof value === "boolean" ? value : wrongKind();
-    case "CHAR":
-      if (typeof value !== "string") return wrongKind();
-      if (value.length !== 1 || value.charCodeAt(0) > 255) {
-        throw new HashRangeError(path, `"${path}": CHAR needs one character of code 0..255, got "${value}"`);
-      }
-      return value;
-    case "STRING":
-      return typeof value === "string" ? value : wrongKind();
-    case "NONE":
-      return value === null ? null : wrongKind();
-    case "HASH":
-      return value instanceof Hash ? value : wrongKind();
-    case "SCHEMA":
-      // Karabo's Schema is a root name plus a parameter Hash: held as a Hash with that one key.
-      if (!(value instanceof Hash)) return wrongKind();
-      if (value.size !== 1 || value.typeOf(value.keys()[0]!) !== "HASH") {
-        throw new HashTypeError(
-          path,
-          `"${path}": a SCHEMA value is a Hash with one key (the root name) holding a Hash`,
-        );
-      }
-      return value;
-    case "NDARRAY":
-      return isNDArrayValue(value) ? value : wrongKind();
-    case "VECTOR_BOOL":
-      return Array.isArray(value) && value.every((x) => typeof x === "boolean") ? value : wrongKind();
-    case "VECTOR_STRING":
-      return Array.isArray(value) && value.every((x) => typeof x === "string") ? value : wrongKind();
-    case "VECTOR_HASH":
-      return Array.isArray(value) && value.every((x) => x instanceof Hash) ? value : wrongKind();
-    default:
-      if (!HASH_TYPES.includes(type)) throw new HashTypeError(path, `"${path}": unknown Hash type "${type}"`);
-      return wrongKind();
-  }
-}
-
-function bytesEqual(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
-/** Deep equality of two values of the same HashType. */
-function valuesEqual(a: HashValue, b: HashValue): boolean {
-  if (a instanceof Hash) return b instanceof Hash && a.equals(b);
-  if (isTypedArray(a)) return isTypedArray(b) && a.constructor === b.constructor && bytesEqual(a, b);
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i] as HashValue, b[i] as HashValue)) return false;
-    return true;
-  }
-  if (isNDArrayValue(a)) {
-    return (
-      isNDArrayValue(b) &&
-      a.dtype === b.dtype &&
-      a.shape.length === b.shape.length &&
-      a.shape.every((d, i) => d === b.shape[i]) &&
-      a.data.constructor === b.data.constructor &&
-      bytesEqual(a.data, b.data)
-    );
-  }
-  return Object.is(a, b);
-}
-
-function attrsEqual(a: Map<string, HashAttribute> | null, b: Map<string, HashAttribute> | null): boolean {
-  const na = a?.size ?? 0;
-  if (na !== (b?.size ?? 0)) return false;
-  if (na === 0) return true;
-  for (const [name, x] of a!) {
-    const y = b!.get(name);
-    if (!y || x.type !== y.type || !valuesEqual(x.value, y.value)) return false;
-  }
-  return true;
-}
-
-function cloneValue(v: HashValue): HashValue {
-  if (v instanceof Hash) return v.clone();
-  if (isTypedArray(v)) return v.slice();
-  if (Array.isArray(v)) return v.map((x) => cloneValue(x as HashValue)) as HashValue;
-  if (isNDArrayValue(v)) return { dtype: v.dtype, shape: [...v.shape], data: v.data.slice() };
-  return v;
+/** A node's value with its Hash structure copied (so merged trees do not alias), leaf arrays shared. */
+function copyStructure(node: Node): HashValue {
+  if (node.type === "HASH") return (node.value as Hash).clone();
+  if (node.type === "VECTOR_HASH") return (node.value as Hash[]).map((h) => h.clone());
+  return node.value;
 }
 
 function toPlain(v: HashValue): unknown {

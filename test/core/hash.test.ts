@@ -304,6 +304,20 @@ describe("equality, merge, clone", () => {
     assert.equal(h.get("c.d"), 4);
   });
 
+  test("merge treats vector<Hash> as a table (replaced whole) and can replace attributes", () => {
+    const mine = new Hash({ table: [{ a: 1 }, { a: 2 }], x: 1 })
+      .setAttribute("x", "unit", "mm")
+      .setAttribute("x", "tid", 1);
+    const theirs = new Hash({ table: [{ b: 3 }], x: 2 }).setAttribute("x", "tid", 2);
+    const merged = mine.clone().merge(theirs);
+    assert.deepEqual(merged.toObject(), { table: [{ b: 3 }], x: 2 });
+    assert.deepEqual(merged.getAttributes("x"), { unit: "mm", tid: 2 });
+    theirs.set("table[0].b", 4);
+    assert.equal(merged.get("table[0].b"), 3, "merged tables are copies");
+    const replaced = mine.clone().merge(theirs, { attributes: "replace" });
+    assert.deepEqual(replaced.getAttributes("x"), { tid: 2 });
+  });
+
   test("clone is deep: typed arrays, nested Hashes and attributes are copied", () => {
     const h = new Hash({ a: { v: new Float64Array([1, 2]) }, list: [{ x: 1 }] }).setAttribute(
       "a.v",
