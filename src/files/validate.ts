@@ -192,12 +192,8 @@ export async function validateRun(path: string, options: ValidateOptions = {}): 
       h5 = H5File.open(file);
       const md = validateOpenFile(h5, report);
       const parsed = parseFileName(name);
-      const runKey =
-        md && md.runNumber !== undefined
-          ? `proposal ${md.proposalNumber} run ${md.runNumber}`
-          : parsed
-            ? `run ${parsed.run}`
-            : "?";
+      const runNumber = md?.runNumber ?? parsed?.run;
+      const runKey = runNumber === undefined ? "unknown run" : `run ${runNumber}`;
       if (md && parsed && md.runNumber !== undefined && md.runNumber !== parsed.run) {
         report(
           `file name says run ${parsed.run}, METADATA/runNumber says ${md.runNumber}`,
@@ -218,10 +214,16 @@ export async function validateRun(path: string, options: ValidateOptions = {}): 
     options.onProgress?.(i + 1, files.length);
   });
   if (runs.size > 1) {
-    const desc = [...runs].map(([k, v]) => `${k}: ${v.length} file(s)`).join("; ");
-    for (const [, names] of [...runs].slice(1)) {
+    // The run with most files is the directory's; every file of another run is a problem.
+    const sorted = [...runs].sort((a, b) => b[1].length - a[1].length);
+    const desc = sorted.map(([k, v]) => `${k}: ${v.length} file(s)`).join("; ");
+    for (const [, names] of sorted.slice(1)) {
       for (const f of names)
-        problems.push({ message: `files from more than one run (${desc})`, file: f, dataset: "METADATA" });
+        problems.push({
+          message: `files from more than one run (${desc})`,
+          file: f,
+          dataset: "METADATA/runNumber",
+        });
     }
   }
   return problems;

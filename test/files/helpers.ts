@@ -122,7 +122,7 @@ export function jsonDiffs(a: unknown, b: unknown, path = "", tol = 1e-6, out: st
     if (Math.abs(a - b) > tol * Math.max(1, Math.abs(b))) out.push(`${path}: ${a} != ${b}`);
   } else if (Array.isArray(a) && Array.isArray(b)) {
     if (a.length !== b.length) out.push(`${path}: length ${a.length} != ${b.length}`);
-    else a.forEach((x, i) => jsonDiffs(x, b[i], `${path}[${i}]`, tol, out));
+    else for (let i = 0; i < a.length; i++) jsonDiffs(a[i], b[i], `${path}[${i}]`, tol, out);
   } else if (
     a &&
     b &&
