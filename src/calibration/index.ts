@@ -11,3 +11,6 @@ export * from "./truth.ts";
 export * from "./dark.ts";
 export * from "./store.ts";
 export * from "./module-constants.ts";
+export * from "./pool.ts";
+export * from "./run-io.ts";
+export * from "./offline.ts";

@@ -143,6 +143,8 @@ export class ConstantStore {
     mkdirSync(root, { recursive: true });
     this.#db = new Database(join(root, "catalogue.sqlite"));
     this.#db.pragma("journal_mode = WAL");
+    // Worker threads characterising several modules add constants at the same time.
+    this.#db.pragma("busy_timeout = 30000");
     this.#db.exec(`CREATE TABLE IF NOT EXISTS constants (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       detector TEXT NOT NULL, module TEXT NOT NULL, calibration TEXT NOT NULL,

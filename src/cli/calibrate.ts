@@ -1,5 +1,218 @@
-// CLI commands: sase calibrate dark|correct.
+// CLI commands: sase calibrate dark|correct|constants.
+import cliProgress from "cli-progress";
 import type { Command } from "commander";
+import { characteriseDarkRuns, ConstantStore, correctRun, type GainMode } from "../calibration/index.ts";
+import { type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
+
+const GAIN_MODES: readonly GainMode[] = ["adaptive", "fixed-high", "fixed-medium", "fixed-low"];
+
+function int(name: string, min: number) {
+  return (text: string): number => {
+    const v = Number(text);
+    if (!Number.isInteger(v) || v < min)
+      throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
+    return v;
+  };
+}
+
+function moduleList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`--modules takes a list like 0-3,8: bad part "${part}"`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let i = a; i <= b; i++) out.push(i);
+  }
+  return out;
+}
+
+function fail(err: unknown): void {
+  process.stderr.write(`sase: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+}
+
+function progressBar(
+  label: string,
+  unit: string,
+): { update: (done: number, total: number) => void; stop: () => void } {
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!process.stderr.isTTY) return;
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          {
+            format: `${label} [{bar}] {value}/{total} ${unit}`,
+            stream: process.stderr,
+            clearOnComplete: true,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, 0);
+      }
+      bar.setTotal(total);
+      bar.update(done);
+    },
+    stop: () => bar?.stop(),
+  };
+}
 
 /** Adds this group's commands to the sase program. */
-export function registerCalibrateCommands(_program: Command): void {}
+export function registerCalibrateCommands(program: Command): void {
+  const cal = program
+    .command("calibrate")
+    .description("detector calibration: dark characterisation, constants, correction");
+
+  cal
+    .command("dark")
+    .description(
+      "characterise three dark runs (forced high, medium, low gain) and store Offset, Noise, ThresholdsDark, BadPixelsDark",
+    )
+    .argument("<run-high>", "dark run directory, high gain")
+    .argument("<run-medium>", "dark run directory, medium gain")
+    .argument("<run-low>", "dark run directory, low gain")
+    .requiredOption("--store <dir>", "constants store (created if missing)")
+    .option("--detector <name>", "detector description", "AGIPD1M")
+    .option("--rows <n>", "the runs hold only the first N pixel rows (simulated test data)", int("rows", 1))
+    .option("--modules <list>", "modules to characterise, e.g. 0-3,8 (default: all present)", moduleList)
+    .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))
+    .option(
+      "--begin-validity <iso>",
+      "validity start of the new constants (default: start of the high-gain run)",
+    )
+    .action(
+      async (
+        high: string,
+        medium: string,
+        low: string,
+        o: {
+          store: string;
+          detector: string;
+          rows?: number;
+          modules?: number[];
+          workers?: number;
+          beginValidity?: string;
+        },
+      ) => {
+        try {
+          const det = describe(o.detector, o.rows);
+          const begin = o.beginValidity ? new Date(o.beginValidity) : undefined;
+          if (begin && Number.isNaN(begin.getTime()))
+            throw new Error(`--begin-validity is not a time: "${o.beginValidity}"`);
+          const bar = progressBar("darks", "module-trains");
+          const out = await characteriseDarkRuns([high, medium, low], {
+            detector: det,
+            storeRoot: o.store,
+            modules: o.modules,
+            workers: o.workers,
+            beginValidity: begin,
+            onProgress: bar.update,
+          });
+          bar.stop();
+          for (const m of out)
+            process.stdout.write(`module ${m.module}: stored constants ${m.constantIds.join(", ")}\n`);
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  cal
+    .command("correct")
+    .description(
+      "correct a raw run into CORR-R####-<module>-S#####.h5 files (resumes: finished files are kept)",
+    )
+    .argument("<run-dir>", "raw run directory")
+    .argument("<out-dir>", "directory for the corrected files")
+    .requiredOption("--store <dir>", "constants store")
+    .option("--detector <name>", "detector description", "AGIPD1M")
+    .option("--rows <n>", "the run holds only the first N pixel rows (simulated test data)", int("rows", 1))
+    .option("--modules <list>", "modules to correct, e.g. 0-3,8 (default: all)", moduleList)
+    .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))
+    .option("--gain-mode <mode>", `gain stage from ${GAIN_MODES.join("|")}`, "adaptive")
+    .option("--common-mode", "per-ASIC common-mode correction", false)
+    .option("--no-relative-gain", "leave medium/low gain pixels in their own ADU")
+    .option("--mask-nan", "write NaN where the mask is non-zero (default: keep values)", false)
+    .option("--compression <level>", "gzip level of the output (0 = none)", int("compression", 0), 0)
+    .option("--force", "re-correct files that already exist", false)
+    .action(
+      async (
+        runDir: string,
+        outDir: string,
+        o: {
+          store: string;
+          detector: string;
+          rows?: number;
+          modules?: number[];
+          workers?: number;
+          gainMode: string;
+          commonMode: boolean;
+          relativeGain: boolean;
+          maskNan: boolean;
+          compression: number;
+          force: boolean;
+        },
+      ) => {
+        try {
+          if (!GAIN_MODES.includes(o.gainMode as GainMode))
+            throw new Error(`--gain-mode must be one of ${GAIN_MODES.join(", ")}`);
+          const det = describe(o.detector, o.rows);
+          const bar = progressBar("correct", "module-trains");
+          const summary = await correctRun(runDir, outDir, {
+            detector: det,
+            storeRoot: o.store,
+            modules: o.modules,
+            workers: o.workers,
+            compression: o.compression,
+            force: o.force,
+            options: {
+              gainMode: o.gainMode as GainMode,
+              commonMode: o.commonMode,
+              relativeGain: o.relativeGain,
+              maskedValue: o.maskNan ? Number.NaN : null,
+            },
+            onProgress: bar.update,
+          });
+          bar.stop();
+          for (const r of summary.corrected) {
+            process.stdout.write(
+              `${r.outFile}: ${r.trains} trains, ${r.frames} frames (constants ${r.constantIds.join(", ")})\n`,
+            );
+          }
+          if (summary.skipped.length)
+            process.stdout.write(`${summary.skipped.length} file(s) already corrected, kept\n`);
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  cal
+    .command("constants")
+    .description("list the constants in a store")
+    .requiredOption("--store <dir>", "constants store")
+    .option("--json", "one JSON record per line", false)
+    .action(async (o: { store: string; json: boolean }) => {
+      try {
+        const store = await ConstantStore.open(o.store);
+        for (const r of store.list()) {
+          process.stdout.write(
+            o.json
+              ? `${JSON.stringify(r)}\n`
+              : `${r.id}\t${r.detector}\t${r.module}\t${r.calibration}\t${r.beginValidity}\t[${r.shape}]\t${JSON.stringify(r.conditions)}\n`,
+          );
+        }
+        store.close();
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
+
+/** The named detector, cut to its first `rows` pixel rows when given (simulated test data). */
+function describe(name: string, rows: number | undefined): DetectorDescription {
+  const det = detectorByName(name);
+  return rows === undefined ? det : reducedDetector(det, { rows });
+}

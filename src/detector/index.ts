@@ -3,3 +3,4 @@ export * from "./description.ts";
 export * from "./random.ts";
 export * from "./simulate.ts";
 export * from "./detector.ts";
+export * from "./run.ts";
