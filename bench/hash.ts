@@ -26,7 +26,10 @@ function opsPerSecond(fn: () => unknown): number {
 
 function row(name: string, ops: number, bytes: number): void {
   const mbs = (ops * bytes) / 1e6;
-  console.log(`  ${name.padEnd(44)} ${ops.toFixed(0).padStart(9)} ops/s ${mbs.toFixed(0).padStart(8)} MB/s`);
+  const us = 1e6 / ops;
+  console.log(
+    `  ${name.padEnd(46)} ${ops.toFixed(0).padStart(8)} ops/s ${us.toFixed(1).padStart(9)} µs/op ${mbs.toFixed(0).padStart(9)} MB/s`,
+  );
 }
 
 function mixedScalars(n: number): { hash: Hash; plain: Record<string, unknown> } {
