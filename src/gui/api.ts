@@ -120,8 +120,8 @@ export interface TrainPlots {
   ms: number;
   /** XGM pulse energies of this train (µJ), one per pulse; empty when no XGM is present. */
   pulseEnergy: number[];
-  /** Sum of the region of interest of the assembled image. */
-  roiSum: number;
+  /** Sum of the region of interest of the assembled image (null while no ROI is drawn). */
+  roiSum: number | null;
   /** Radial profile of the assembled image: mean intensity per radius bin (pixels from the centre). */
   radial: number[];
 }
@@ -144,6 +144,8 @@ export type ClientMessage =
     }
   | { t: "kill"; req: number; deviceId: string }
   | { t: "watchImage"; on: boolean }
+  /** Server-side binning the page wants (1 = full resolution); it asks for more when zoomed out. */
+  | { t: "imageView"; binning: number }
   /** The page drew the last image and wants the next (flow control: one frame in flight). */
   | { t: "imageDrawn"; trainId: number }
   | { t: "setRoi"; x: number; y: number; w: number; h: number }
@@ -197,7 +199,8 @@ export interface ImageHeader {
   /** Pixel value range of this frame (finite pixels only). */
   min: number;
   max: number;
-  /** Binning factor applied on the server (1 = full resolution). */
+  /** Binning factor applied on the server (1 = full resolution): pixel (x, y) covers full-resolution
+   * pixels x*binning … (x+1)*binning-1, and holds the mean of their finite values. */
   binning: number;
 }
 

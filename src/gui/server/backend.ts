@@ -58,6 +58,8 @@ export interface LiveFrame {
   pixels: Float32Array;
   /** XGM pulse energies of the train (µJ), when an XGM is present. */
   pulseEnergy?: number[];
+  /** Beam position (y, x) in pixels, for the radial profile; default the image centre. */
+  centre?: [number, number];
 }
 
 /** A source of live images (the assembled detector). */

@@ -4,7 +4,7 @@
 import {
   type AccessLevel,
   type Caller,
-  DeviceClient,
+  type DeviceClient,
   type InstanceInfo,
   isDerivedFrom,
   isLeaf,

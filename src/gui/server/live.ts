@@ -1,7 +1,9 @@
 // Fans one image feed out to every page that watches it. Each page has at most one frame in flight:
 // a newer train replaces a frame still waiting, so a slow browser sees fewer trains, never older ones
-// ("latest data first", as OnDA does). Per-train plots (ROI sum, radial profile, XGM) are computed here
-// once per train, so the page only draws.
+// ("latest data first", as OnDA does). Images are binned here to what each page displays (a zoomed-out
+// 1-Mpixel detector needs a quarter of its pixels), and per-train plots (ROI sum, radial profile, XGM)
+// are computed here once per train, so the page only draws.
+import { radialProfile } from "../../calibration/index.ts";
 import { encodeImageFrame, type TrainPlots } from "../api.ts";
 import type { ImageFeed, LiveFrame } from "./backend.ts";
 
@@ -15,8 +17,10 @@ export interface LiveViewer {
 
 interface ViewerState {
   inFlight: boolean;
-  pending: Uint8Array | null;
+  /** The newest frame not yet sent (frames in between were dropped for this page). */
+  pending: LiveFrame | null;
   roi: { x: number; y: number; w: number; h: number } | null;
+  binning: number;
 }
 
 /** Counters for diagnostics and the benchmark. */
@@ -28,14 +32,59 @@ export interface LiveStats {
 
 const RADIAL_BIN_PX = 4;
 
+/** Mean of each `b`×`b` block of finite pixels (NaN where a block has none), with the value range. */
+export function binImage(
+  px: Float32Array,
+  width: number,
+  height: number,
+  b: number,
+): { pixels: Float32Array; width: number; height: number; min: number; max: number } {
+  const w = Math.floor(width / b);
+  const h = Math.floor(height / b);
+  const out = b === 1 ? px : new Float32Array(w * h);
+  if (b > 1) {
+    const sum = new Float64Array(w);
+    const cnt = new Uint16Array(w);
+    for (let by = 0; by < h; by++) {
+      sum.fill(0);
+      cnt.fill(0);
+      for (let dy = 0; dy < b; dy++) {
+        const row = (by * b + dy) * width;
+        for (let x = 0; x < w * b; x++) {
+          const v = px[row + x];
+          if (!Number.isNaN(v)) {
+            const bx = (x / b) | 0;
+            sum[bx] += v;
+            cnt[bx]++;
+          }
+        }
+      }
+      const o = by * w;
+      for (let bx = 0; bx < w; bx++) out[o + bx] = cnt[bx] ? sum[bx] / cnt[bx] : Number.NaN;
+    }
+  }
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i];
+    if (v < min) min = v; // NaN compares false both ways, so gaps are skipped
+    if (v > max) max = v;
+  }
+  if (min > max) {
+    min = 0;
+    max = 0;
+  }
+  return { pixels: out, width: w, height: h, min, max };
+}
+
 /** Distributes a feed's frames with drop-oldest flow control. */
 export class LiveHub {
   readonly #feed: ImageFeed;
   readonly #viewers = new Map<LiveViewer, ViewerState>();
   #unsubscribe: (() => void) | null = null;
-  #radialBins: Uint16Array | null = null;
-  #radialKey = "";
-  #radialCount = 0;
+  /** Encoded forms of the newest frame, by binning (viewers at the same zoom share one). */
+  #encoded = new Map<number, Uint8Array>();
+  #encodedTrain = -1;
   readonly stats: LiveStats = { trains: 0, framesSent: 0, framesDropped: 0 };
 
   constructor(feed: ImageFeed) {
@@ -50,7 +99,7 @@ export class LiveHub {
   /** Starts sending frames to `viewer` (subscribes to the feed on the first viewer). */
   add(viewer: LiveViewer): void {
     if (this.#viewers.has(viewer)) return;
-    this.#viewers.set(viewer, { inFlight: false, pending: null, roi: null });
+    this.#viewers.set(viewer, { inFlight: false, pending: null, roi: null, binning: 1 });
     this.#unsubscribe ??= this.#feed.subscribe((f) => this.#onFrame(f));
   }
 
@@ -75,88 +124,73 @@ export class LiveHub {
     }
   }
 
-  /** Sets the region of interest whose sum `viewer` gets per train (image pixel coordinates). */
+  /** Sets the region of interest whose sum `viewer` gets per train (full-resolution pixels). */
   setRoi(viewer: LiveViewer, roi: { x: number; y: number; w: number; h: number }): void {
     const st = this.#viewers.get(viewer);
     if (st) st.roi = roi;
   }
 
-  #send(viewer: LiveViewer, st: ViewerState, frame: Uint8Array): void {
+  /** Sets the binning `viewer` wants (1 = full resolution). */
+  setBinning(viewer: LiveViewer, binning: number): void {
+    const st = this.#viewers.get(viewer);
+    if (st) st.binning = binning;
+  }
+
+  #encode(f: LiveFrame, b: number): Uint8Array {
+    if (this.#encodedTrain !== f.trainId) {
+      this.#encoded = new Map();
+      this.#encodedTrain = f.trainId;
+    }
+    let e = this.#encoded.get(b);
+    if (!e) {
+      const bin = binImage(f.pixels, f.width, f.height, b);
+      e = encodeImageFrame(
+        {
+          width: bin.width,
+          height: bin.height,
+          trainId: f.trainId,
+          sentMs: f.sentMs,
+          min: bin.min,
+          max: bin.max,
+          binning: b,
+        },
+        bin.pixels,
+      );
+      this.#encoded.set(b, e);
+    }
+    return e;
+  }
+
+  #send(viewer: LiveViewer, st: ViewerState, f: LiveFrame): void {
     st.inFlight = true;
     this.stats.framesSent++;
-    viewer.sendImage(frame);
+    viewer.sendImage(this.#encode(f, st.binning));
   }
 
   #onFrame(f: LiveFrame): void {
     this.stats.trains++;
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    const px = f.pixels;
-    for (let i = 0; i < px.length; i++) {
-      const v = px[i];
-      if (v < min) min = v; // NaN compares false both ways, so gaps are skipped
-      if (v > max) max = v;
-    }
-    if (min > max) {
-      min = 0;
-      max = 0;
-    }
-    const encoded = encodeImageFrame(
-      { width: f.width, height: f.height, trainId: f.trainId, sentMs: f.sentMs, min, max, binning: 1 },
-      px,
+    const prof = radialProfile(
+      f.pixels,
+      [f.height, f.width],
+      f.centre ?? [f.height / 2, f.width / 2],
+      RADIAL_BIN_PX,
     );
-    const radial = this.#radial(f);
+    const radial = Array.from(prof.mean, (v) => (Number.isNaN(v) ? 0 : v));
     for (const [viewer, st] of this.#viewers) {
       if (st.inFlight) {
         if (st.pending) this.stats.framesDropped++;
-        st.pending = encoded;
+        st.pending = f;
       } else {
-        this.#send(viewer, st, encoded);
+        this.#send(viewer, st, f);
       }
       viewer.sendPlots({
         trainId: f.trainId,
         ms: f.sentMs,
         pulseEnergy: f.pulseEnergy ?? [],
-        roiSum: st.roi ? roiSum(f, st.roi) : Number.NaN,
+        roiSum: st.roi ? roiSum(f, st.roi) : null,
         radial,
       });
     }
-  }
-
-  /** Mean intensity per ring of RADIAL_BIN_PX pixels around the image centre, skipping gaps. */
-  #radial(f: LiveFrame): number[] {
-    const key = `${f.width}x${f.height}`;
-    if (key !== this.#radialKey) {
-      // Bin index per pixel, computed once per image size: the hot loop is then one add per pixel.
-      const cx = (f.width - 1) / 2;
-      const cy = (f.height - 1) / 2;
-      const bins = new Uint16Array(f.width * f.height);
-      let nb = 0;
-      for (let y = 0; y < f.height; y++) {
-        for (let x = 0; x < f.width; x++) {
-          const b = Math.floor(Math.hypot(x - cx, y - cy) / RADIAL_BIN_PX);
-          bins[y * f.width + x] = b;
-          if (b + 1 > nb) nb = b + 1;
-        }
-      }
-      this.#radialBins = bins;
-      this.#radialCount = nb;
-      this.#radialKey = key;
-    }
-    const bins = this.#radialBins as Uint16Array;
-    const sum = new Float64Array(this.#radialCount);
-    const cnt = new Uint32Array(this.#radialCount);
-    const px = f.pixels;
-    for (let i = 0; i < px.length; i++) {
-      const v = px[i];
-      if (!Number.isNaN(v)) {
-        sum[bins[i]] += v;
-        cnt[bins[i]]++;
-      }
-    }
-    const out: number[] = new Array(this.#radialCount);
-    for (let b = 0; b < out.length; b++) out[b] = cnt[b] ? sum[b] / cnt[b] : 0;
-    return out;
   }
 }
 

@@ -11,6 +11,9 @@ export class ProtocolError extends Error {
 
 type Obj = Record<string, unknown>;
 
+/** Largest server-side binning a page may ask for. */
+export const MAX_BINNING = 8;
+
 function str(m: Obj, k: string, maxLen = 256): string {
   const v = m[k];
   if (typeof v !== "string" || v.length === 0 || v.length > maxLen) {
@@ -76,6 +79,13 @@ export function parseClientMessage(text: string): ClientMessage {
       return { t: "kill", req: num(o, "req"), deviceId: str(o, "deviceId") };
     case "watchImage":
       return { t: "watchImage", on: bool(o, "on") };
+    case "imageView": {
+      const b = num(o, "binning");
+      if (!Number.isInteger(b) || b < 1 || b > MAX_BINNING) {
+        throw new ProtocolError(`"binning" must be an integer 1..${MAX_BINNING}`);
+      }
+      return { t: "imageView", binning: b };
+    }
     case "imageDrawn":
       return { t: "imageDrawn", trainId: num(o, "trainId") };
     case "setRoi":

@@ -341,6 +341,9 @@ class Session implements LiveViewer {
       case "imageDrawn":
         live?.drawn(this);
         return;
+      case "imageView":
+        live?.setBinning(this, m.binning);
+        return;
       case "setRoi":
         live?.setRoi(this, m);
         return;

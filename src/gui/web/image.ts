@@ -13,6 +13,15 @@ export interface LiveStats {
   lastTrainId: number;
   /** Train-to-screen latency of each drawn frame, ms (last 2000). */
   latencies: number[];
+  /** Time spent colour-mapping and drawing each frame, ms (last 2000). */
+  paintMs: number[];
+}
+
+const MAX_VIEW_BINNING = 4;
+
+/** Full-resolution size of a (possibly binned) frame. */
+function fullSize(h: ImageHeader): [number, number] {
+  return [h.width * h.binning, h.height * h.binning];
 }
 
 const GAP = (255 << 24) | (0x1c << 16) | (0x18 << 8) | 0x16; // module gaps: the panel background
@@ -38,13 +47,16 @@ export class ImageView {
   #scheduled = false;
   // View transform: screen = image * scale + offset (CSS pixels).
   #scale = 1;
+  #binning = 1;
+  #fullW = 0;
+  #fullH = 0;
   #ox = 0;
   #oy = 0;
   #fitted = false;
   #roi: { x: number; y: number; w: number; h: number } | null = null;
   #drag: { mode: "pan" | "roi"; x: number; y: number; ox: number; oy: number } | null = null;
   #mouse: { x: number; y: number } | null = null;
-  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [] };
+  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [], paintMs: [] };
 
   constructor(root: HTMLElement, conn: Connection, source: string) {
     this.#conn = conn;
@@ -73,19 +85,19 @@ export class ImageView {
     this.#log = h("input", { type: "checkbox", title: "Logarithmic colour scale" });
     const fix = () => {
       this.#auto.checked = false;
-      this.#redraw();
+      this.#recolour();
     };
     this.#loInput.addEventListener("change", fix);
     this.#hiInput.addEventListener("change", fix);
-    this.#auto.addEventListener("change", () => this.#redraw());
-    this.#log.addEventListener("change", () => this.#redraw());
+    this.#auto.addEventListener("change", () => this.#recolour());
+    this.#log.addEventListener("change", () => this.#recolour());
     const cmap = h(
       "select",
       {
         title: "Colour map",
         onchange: (e: Event) => {
           this.#lut = colormapLut((e.target as HTMLSelectElement).value);
-          this.#redraw();
+          this.#recolour();
         },
       },
       ...COLORMAPS.map((n) => h("option", { value: n, text: n })),
@@ -150,13 +162,16 @@ export class ImageView {
       if (!f) return;
       this.#pending = null;
       this.#shown = f;
+      const t0 = performance.now();
       this.#paintBitmap();
       this.#redraw();
       const now = performance.timeOrigin + performance.now();
+      this.stats.paintMs.push(performance.now() - t0);
       this.stats.frames++;
       this.stats.lastTrainId = f.header.trainId;
       this.stats.latencies.push(now - f.header.sentMs);
       if (this.stats.latencies.length > 2000) this.stats.latencies.splice(0, 1000);
+      if (this.stats.paintMs.length > 2000) this.stats.paintMs.splice(0, 1000);
       this.#info.textContent = `train ${f.header.trainId} · ${Math.round(now - f.header.sentMs)} ms`;
       this.#info.dataset.train = String(f.header.trainId);
       this.#conn.send({ t: "imageDrawn", trainId: f.header.trainId });
@@ -182,10 +197,16 @@ export class ImageView {
     if (!f) return;
     const { width, height } = f.header;
     if (!this.#rgba || this.#rgba.width !== width || this.#rgba.height !== height) {
+      // A new binning keeps the view; only a new detector shape re-fits it.
+      const [fw, fh] = fullSize(f.header);
+      if (Math.abs(fw - this.#fullW) > MAX_VIEW_BINNING || Math.abs(fh - this.#fullH) > MAX_VIEW_BINNING) {
+        this.#fitted = false;
+      }
+      this.#fullW = fw;
+      this.#fullH = fh;
       this.#rgba = new ImageData(width, height);
       this.#bitmap.width = width;
       this.#bitmap.height = height;
-      this.#fitted = false;
     }
     const [lo, hi] = this.#limits();
     applyColormap(
@@ -210,22 +231,26 @@ export class ImageView {
     this.#bar.title = `${fmt(lo)} … ${fmt(hi)}`;
   }
 
-  /** Repaints the view (after a colour or view change) without waiting for the next train. */
+  /** Re-colours the shown frame (after a colour-scale change) and repaints. */
+  #recolour(): void {
+    this.#paintBitmap();
+    this.#redraw();
+  }
+
+  /** Repaints the view (after zoom, pan or a new frame). */
   #redraw(): void {
-    if (this.#shown && this.#pending === null && !this.#scheduled) {
-      // A colour change needs the bitmap remapped; cheap enough to do on every interaction.
-      this.#paintBitmap();
-    }
     if (!this.#fitted && this.#shown) this.#fit(false);
+    this.#wantBinning();
     const dpr = window.devicePixelRatio || 1;
     const c = this.#ctx;
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
     c.fillStyle = "#121416";
     c.fillRect(0, 0, this.#canvas.width, this.#canvas.height);
     if (!this.#shown) return;
-    c.imageSmoothingEnabled = this.#scale < 1;
+    const b = this.#shown.header.binning;
+    c.imageSmoothingEnabled = this.#scale * b < 1;
     c.setTransform(dpr * this.#scale, 0, 0, dpr * this.#scale, dpr * this.#ox, dpr * this.#oy);
-    c.drawImage(this.#bitmap, 0, 0);
+    c.drawImage(this.#bitmap, 0, 0, this.#bitmap.width * b, this.#bitmap.height * b);
     if (this.#roi) {
       c.strokeStyle = "#ff5c8a";
       c.lineWidth = 2 / this.#scale;
@@ -239,11 +264,21 @@ export class ImageView {
     if (!f) return;
     const w = this.#canvas.clientWidth;
     const hgt = this.#canvas.clientHeight;
-    this.#scale = Math.min(w / f.header.width, hgt / f.header.height);
-    this.#ox = (w - f.header.width * this.#scale) / 2;
-    this.#oy = (hgt - f.header.height * this.#scale) / 2;
+    const [fw, fh] = fullSize(f.header);
+    this.#scale = Math.min(w / fw, hgt / fh);
+    this.#ox = (w - fw * this.#scale) / 2;
+    this.#oy = (hgt - fh * this.#scale) / 2;
     this.#fitted = true;
     if (redraw) this.#redraw();
+  }
+
+  /** Asks the server for as many pixels as the view shows: binned when zoomed out. */
+  #wantBinning(): void {
+    const dpr = window.devicePixelRatio || 1;
+    const b = Math.max(1, Math.min(MAX_VIEW_BINNING, Math.floor(1 / (this.#scale * dpr))));
+    if (b === this.#binning) return;
+    this.#binning = b;
+    this.#conn.subscribe({ t: "imageView", binning: b }, (o) => o.t === "imageView");
   }
 
   #resize(): void {
@@ -269,14 +304,18 @@ export class ImageView {
     const f = this.#shown;
     const m = this.#mouse;
     if (!f || !m) return;
+    const b = f.header.binning;
     const x = Math.floor(m.x);
     const y = Math.floor(m.y);
-    if (x < 0 || y < 0 || x >= f.header.width || y >= f.header.height) {
+    const bx = Math.floor(x / b);
+    const by = Math.floor(y / b);
+    if (x < 0 || y < 0 || bx >= f.header.width || by >= f.header.height) {
       this.#readout.textContent = "—";
       return;
     }
-    const v = f.pixels[y * f.header.width + x] as number;
-    this.#readout.textContent = `x ${x}  y ${y}  value ${Number.isNaN(v) ? "gap" : fmt(v)}  (train ${f.header.trainId})`;
+    const v = f.pixels[by * f.header.width + bx] as number;
+    const what = b > 1 ? `mean of ${b}×${b} (zoom in for single pixels)` : "";
+    this.#readout.textContent = `x ${x}  y ${y}  value ${Number.isNaN(v) ? "gap" : fmt(v)}  ${what}  train ${f.header.trainId}`;
   }
 
   #wire(): void {

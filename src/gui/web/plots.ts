@@ -84,7 +84,7 @@ export class Plots {
   train(p: TrainPlots): void {
     this.#xgm.data = [p.pulseEnergy.map((_, i) => i), p.pulseEnergy];
     this.#xgm.dirty = true;
-    if (Number.isFinite(p.roiSum)) {
+    if (p.roiSum !== null) {
       push(this.#roi.data, p.trainId, p.roiSum);
       this.#roi.dirty = true;
     }

@@ -1,0 +1,201 @@
+// The live detector image for the GUI: one pipeline input per detector module, frames of one train
+// gathered by train ID, assembled with the detector geometry into one 2D image, plus the XGM's pulse
+// energies of the same train. Like a preview assembler: a train whose modules do not all arrive in time
+// is shown with the missing modules blank rather than holding up the trains behind it.
+import type { DetectorGeometry } from "../../calibration/index.ts";
+import { type Hash, isNDArray, type NDArray, timestampToMs } from "../../core/index.ts";
+import { type DataToken, InputChannel } from "../../pipeline/index.ts";
+import type { ImageFeed, LiveFrame } from "./backend.ts";
+
+/** Where the detector's data come from. */
+export interface DetectorFeedOptions {
+  /** What the page shows as the image's source, e.g. "SPB_DET_AGIPD1M-1 (corrected, assembled)". */
+  label: string;
+  geometry: DetectorGeometry;
+  /** Output channel of each module, in module order (`deviceId:channelName`, or a TCP address). */
+  moduleOutputs: readonly string[];
+  /** Key of the module's image in each token (default "image.data"). */
+  dataKey?: string;
+  /** Which frame (memory cell) of a train to show (default 0). */
+  frame?: number;
+  /** XGM output and the key of its per-pulse energies, for the pulse-energy plot. */
+  xgm?: { output: string; key: string };
+  /** How long to wait for the rest of a train's modules after its first arrived (default 60 ms). */
+  matchWindowMs?: number;
+  /** Id of the GUI's input channels (default "SASE_GUI/PREVIEW/ASSEMBLER"). */
+  inputDeviceId?: string;
+}
+
+interface Pending {
+  trainId: number;
+  stack: Float32Array;
+  seen: Set<number>;
+  sentMs: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Copies frame `frame` of a module's data (2D, 3D frames×ss×fs, or raw 4D frames×2×ss×fs) into `out`. */
+export function copyModuleFrame(a: NDArray, frame: number, out: Float32Array): void {
+  const n = out.length;
+  const shape = a.shape;
+  let offset: number;
+  if (shape.length === 2) offset = 0;
+  else if (shape.length === 3) offset = frame * n;
+  else if (shape.length === 4)
+    offset = frame * (shape[1] as number) * n; // raw: plane 0 holds the data
+  else throw new Error(`module data of shape [${shape.join(", ")}] is not an image stack`);
+  const frames = shape.length === 2 ? 1 : (shape[0] as number);
+  if (frame >= frames) throw new Error(`frame ${frame} asked for, the module sent ${frames}`);
+  if (offset + n > a.data.length) throw new Error(`module data [${shape.join(", ")}] smaller than a module`);
+  const d = a.data;
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
+    for (let i = 0; i < n; i++) out[i] = Number(d[offset + i]);
+  } else {
+    out.set((d as Exclude<typeof d, BigInt64Array | BigUint64Array>).subarray(offset, offset + n));
+  }
+}
+
+/** An ImageFeed assembling a multi-module detector from its pipeline outputs. */
+export class DetectorImageFeed implements ImageFeed {
+  readonly source: string;
+  readonly #opts: DetectorFeedOptions;
+  readonly #listeners = new Set<(f: LiveFrame) => void>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #energies = new Map<number, number[]>();
+  #inputs: InputChannel[] = [];
+  #lastShown = 0;
+  #out: Float32Array | null = null;
+  readonly #modulePixels: number;
+  /** Trains shown with modules missing (for diagnostics). */
+  incomplete = 0;
+
+  constructor(opts: DetectorFeedOptions) {
+    this.#opts = opts;
+    this.source = opts.label;
+    const [, ss, fs] = [0, ...opts.geometry.layout.moduleShape];
+    this.#modulePixels = (ss as number) * (fs as number);
+    if (opts.moduleOutputs.length !== opts.geometry.layout.nModules) {
+      throw new Error(
+        `${opts.geometry.layout.name} has ${opts.geometry.layout.nModules} modules, ${opts.moduleOutputs.length} outputs given`,
+      );
+    }
+  }
+
+  subscribe(listener: (f: LiveFrame) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#start();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) void this.#stop();
+    };
+  }
+
+  /** Stops receiving. */
+  close(): Promise<void> {
+    this.#listeners.clear();
+    return this.#stop();
+  }
+
+  #start(): void {
+    const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLER";
+    // A viewer wants the newest trains: drop what it cannot take rather than slowing the detector.
+    const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
+    this.#inputs = this.#opts.moduleOutputs.map((out, m) =>
+      new InputChannel(`${base}:module${m}`, { ...opts, connectedOutputChannels: [out] })
+        .onData((t) => this.#onModule(m, t))
+        .connect(),
+    );
+    const xgm = this.#opts.xgm;
+    if (xgm) {
+      this.#inputs.push(
+        new InputChannel(`${base}:xgm`, { ...opts, connectedOutputChannels: [xgm.output] })
+          .onData((t) => this.#onXgm(t, xgm.key))
+          .connect(),
+      );
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const inputs = this.#inputs;
+    this.#inputs = [];
+    for (const p of this.#pending.values()) clearTimeout(p.timer);
+    this.#pending.clear();
+    await Promise.all(inputs.map((i) => i.close()));
+  }
+
+  #onXgm(t: DataToken, key: string): void {
+    const v = t.data.has(key) ? t.data.get(key) : null;
+    const list = toNumbers(v);
+    if (!list) return;
+    this.#energies.set(t.meta.timestamp.trainId, list);
+    if (this.#energies.size > 50) this.#energies.delete(this.#energies.keys().next().value as number);
+  }
+
+  #onModule(m: number, t: DataToken): void {
+    const trainId = Number(t.meta.timestamp.trainId);
+    if (trainId <= this.#lastShown) return; // already shown (or superseded): late data is useless here
+    const key = this.#opts.dataKey ?? "image.data";
+    const value = (t.data as Hash).has(key) ? (t.data as Hash).get(key) : null;
+    if (!isNDArray(value)) return;
+    let p = this.#pending.get(trainId);
+    if (!p) {
+      const stack = new Float32Array(this.#opts.geometry.layout.nModules * this.#modulePixels).fill(
+        Number.NaN,
+      );
+      const timer = setTimeout(() => this.#emit(trainId), this.#opts.matchWindowMs ?? 60);
+      p = { trainId, stack, seen: new Set(), sentMs: 0, timer };
+      this.#pending.set(trainId, p);
+    }
+    copyModuleFrame(
+      value,
+      this.#opts.frame ?? 0,
+      p.stack.subarray(m * this.#modulePixels, (m + 1) * this.#modulePixels),
+    );
+    p.seen.add(m);
+    // The train has left the detector when its last module has.
+    p.sentMs = Math.max(p.sentMs, timestampToMs(t.meta.timestamp));
+    if (p.seen.size === this.#opts.moduleOutputs.length) this.#emit(trainId);
+  }
+
+  #emit(trainId: number): void {
+    const p = this.#pending.get(trainId);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(trainId);
+    // Older trains still waiting are now stale: newer data wins.
+    for (const [id, q] of this.#pending) {
+      if (id < trainId) {
+        clearTimeout(q.timer);
+        this.#pending.delete(id);
+      }
+    }
+    if (trainId <= this.#lastShown) return;
+    this.#lastShown = trainId;
+    if (p.seen.size < this.#opts.moduleOutputs.length) this.incomplete++;
+    const [height, width] = this.#opts.geometry.assembledShape;
+    // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top.
+    const assembled = this.#opts.geometry.assemble(p.stack, this.#out ?? undefined);
+    this.#out = assembled;
+    const pixels = flipRows(assembled, width, height);
+    const [cy, cx] = this.#opts.geometry.snapped().centre;
+    const frame: LiveFrame = { trainId, sentMs: p.sentMs, width, height, pixels, centre: [height - cy, cx] };
+    const e = this.#energies.get(trainId);
+    if (e) frame.pulseEnergy = e;
+    for (const l of this.#listeners) l(frame);
+  }
+}
+
+/** A copy of a row-major image upside down. */
+function flipRows(img: Float32Array, width: number, height: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let y = 0; y < height; y++)
+    out.set(img.subarray(y * width, (y + 1) * width), (height - 1 - y) * width);
+  return out;
+}
+
+function toNumbers(v: unknown): number[] | null {
+  if (isNDArray(v)) return Array.from(v.data as ArrayLike<number | bigint>, Number);
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>, Number);
+  if (Array.isArray(v) && v.every((x) => typeof x === "number")) return v as number[];
+  return null;
+}
