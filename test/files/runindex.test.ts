@@ -1,0 +1,143 @@
+// The run index: written by the writer, used when valid, rebuilt for exactly the files that changed,
+// kept out of read-only run directories, and never disagreeing with the files. Also: a writer killed
+// between trains leaves files that h5py and sase read up to the last flushed train.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createRunWriter, openRun, RUN_INDEX_NAME } from "../../src/files/index.ts";
+import { repoRoot, tempDir, writeSampleRun, XGM } from "./helpers.ts";
+
+async function writeSmallRun(dir: string, firstTrain: number, n: number): Promise<void> {
+  const w = await createRunWriter(dir, { proposal: 1, run: 5, trainsPerSequence: 4 });
+  w.addControlSource("MOTOR/X", { aggregator: "DA01", properties: { position: { dtype: "float64" } } });
+  for (let t = 0; t < n; t++) w.writeTrain(firstTrain + t, { "MOTOR/X": { position: t } });
+  await w.close();
+}
+
+describe("run index", () => {
+  const cache = tempDir("sase-cache-");
+  const saved = process.env.XDG_CACHE_HOME;
+  before(() => {
+    process.env.XDG_CACHE_HOME = cache.dir;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+    cache.cleanup();
+  });
+
+  test("the writer leaves an index that opening uses; rewritten files are noticed", async () => {
+    const t = tempDir();
+    try {
+      await writeSmallRun(t.dir, 1000, 10);
+      assert.ok(existsSync(join(t.dir, RUN_INDEX_NAME)));
+      const a = await openRun(t.dir);
+      assert.equal(a.indexOrigin, "index");
+      assert.equal(a.trainIds.length, 10);
+      a.close();
+      // Same file names, different content: the stale entries are detected and re-read.
+      await new Promise((r) => setTimeout(r, 20));
+      const w = await createRunWriter(t.dir, {
+        proposal: 1,
+        run: 5,
+        trainsPerSequence: 4,
+        writeIndex: false,
+      });
+      w.addControlSource("MOTOR/X", { aggregator: "DA01", properties: { position: { dtype: "float64" } } });
+      for (let i = 0; i < 7; i++) w.writeTrain(2000 + i, { "MOTOR/X": { position: -i } });
+      await w.close();
+      rmSync(join(t.dir, "RAW-R0005-DA01-S00002.h5"));
+      const b = await openRun(t.dir);
+      assert.equal(b.indexOrigin, "built");
+      assert.deepEqual(b.trainIds, [2000, 2001, 2002, 2003, 2004, 2005, 2006]);
+      assert.deepEqual(
+        Array.from(b.keyData("MOTOR/X", "position.value").ndarray().data),
+        [-0, -1, -2, -3, -4, -5, -6],
+      );
+      b.close();
+      const c = await openRun(t.dir);
+      assert.equal(c.indexOrigin, "index");
+      assert.equal(c.trainIds.length, 7);
+      c.close();
+      // A damaged index is ignored and replaced.
+      writeFileSync(join(t.dir, RUN_INDEX_NAME), "{ not json");
+      const d = await openRun(t.dir);
+      assert.equal(d.indexOrigin, "built");
+      assert.equal(d.trainIds.length, 7);
+      d.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test("a read-only run directory is left untouched; the index goes to the cache folder", async () => {
+    const t = tempDir();
+    try {
+      await writeSmallRun(t.dir, 1000, 5);
+      rmSync(join(t.dir, RUN_INDEX_NAME));
+      chmodSync(t.dir, 0o555);
+      const a = await openRun(t.dir);
+      assert.equal(a.indexOrigin, "built");
+      assert.ok(a.indexOrigin === "built" && !existsSync(join(t.dir, RUN_INDEX_NAME)));
+      assert.ok(readdirSync(join(cache.dir, "sase", "run-index")).length >= 1);
+      const b = await openRun(t.dir);
+      assert.equal(b.indexOrigin, "index");
+      assert.deepEqual(b.trainIds, a.trainIds);
+      a.close();
+      b.close();
+    } finally {
+      chmodSync(t.dir, 0o755);
+      t.cleanup();
+    }
+  });
+
+  test("opening without the index reads the same structure", async () => {
+    const t = tempDir();
+    try {
+      await writeSampleRun(t.dir, 3);
+      const a = await openRun(t.dir);
+      const b = await openRun(t.dir, { useIndex: false });
+      assert.equal(a.indexOrigin, "index");
+      assert.deepEqual(a.sources, b.sources);
+      assert.deepEqual(a.keys(XGM), b.keys(XGM));
+      assert.deepEqual(a.runMetadata(), b.runMetadata());
+      assert.deepEqual(a.runValues(XGM), b.runValues(XGM));
+      a.close();
+      b.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test("a writer killed between trains leaves readable files up to the last flushed train", async () => {
+    const t = tempDir();
+    try {
+      const child = spawnSync(
+        process.execPath,
+        ["--import", "tsx", join(repoRoot, "test/files/crash_writer.ts"), t.dir, "5"],
+        {
+          cwd: repoRoot,
+        },
+      );
+      assert.equal(child.signal, "SIGKILL", child.stderr.toString());
+      assert.ok(!existsSync(join(t.dir, RUN_INDEX_NAME)));
+      const py = execFileSync("/usr/bin/python3", [join(repoRoot, "test/files/h5py_dump.py"), t.dir]);
+      const dump = JSON.parse(py.toString()) as {
+        files: Record<string, { train_ids: number[] }>;
+        sources: Record<string, Record<string, { total: number }>>;
+      };
+      assert.deepEqual(dump.files["RAW-R0009-DET00-S00001.h5"]?.train_ids, [30003, 30004]);
+      assert.equal(dump.sources["DET/0CH0:xtdf"]?.["image.data"]?.total, 20);
+      const run = await openRun(t.dir);
+      assert.deepEqual(run.trainIds, [30000, 30001, 30002, 30003, 30004]);
+      assert.deepEqual(Array.from(run.keyData("MOTOR/X", "position").ndarray().data), [0, 1.5, 3, 4.5, 6]);
+      const last = run.keyData("DET/0CH0:xtdf", "image.data").trainData(30004);
+      assert.ok(!Array.isArray(last) && last.shape[0] === 4 && last.data[1023] === 4);
+      run.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+});
