@@ -20,3 +20,5 @@ export { OutputChannel } from "./output.ts";
 export * from "./registry.ts";
 export type { AlarmLevel } from "./stats.ts";
 export * from "./types.ts";
+export * from "./device.ts";
+export * from "./demo-devices.ts";

@@ -157,6 +157,7 @@ export class OutputChannel {
   readonly log: Logger;
 
   private readonly registry: ChannelRegistry | null;
+  private readonly now: () => Timestamp;
 
   /**
    * An output `deviceId:channelName` sending data of `schema` (unchecked without one). It registers in
@@ -165,12 +166,18 @@ export class OutputChannel {
   constructor(
     id: string,
     readonly schema?: DataSchema,
-    options: OutputChannelOptions & { log?: Logger; registry?: ChannelRegistry | null } = {},
+    options: OutputChannelOptions & {
+      log?: Logger;
+      registry?: ChannelRegistry | null;
+      /** Timestamp for writes that give none (devices pass their current train). */
+      now?: () => Timestamp;
+    } = {},
   ) {
     parseChannelId(id);
     this.id = id;
     this.log = options.log ?? createLogger(`pipeline/${id}`);
     this.registry = options.registry === undefined ? channelRegistry : options.registry;
+    this.now = options.now ?? (() => timestampNow());
     this.registry?.register(this);
     this.opts = {
       noInputShared: options.noInputShared,
@@ -204,7 +211,10 @@ export class OutputChannel {
     }
     const token: DataToken = {
       data: hash,
-      meta: { source: meta.source ?? this.id, timestamp: meta.timestamp ?? timestampNow(meta.trainId ?? 0) },
+      meta: {
+        source: meta.source ?? this.id,
+        timestamp: meta.timestamp ?? (meta.trainId !== undefined ? timestampNow(meta.trainId) : this.now()),
+      },
     };
     const bytes = payloadBytes(hash);
     const item: Item = { token, seq: ++this.seq, bytes };

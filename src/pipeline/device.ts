@@ -1,0 +1,403 @@
+// Pipeline channels on devices. A device declares its channels in its schema (`outputChannel(...)`,
+// `inputChannel(...)`); `definePipelineDevice` creates them when the device is created, connects its
+// inputs, publishes every channel's health as read-only properties under the channel's key (rate,
+// latency, queue depth, drops, reconnects, last error, alarm), and closes them when the device goes away.
+//
+//   export class Corrector extends definePipelineDevice({ classId: "Corrector", schema: {
+//     input: inputChannel({ dataDistribution: "shared", onSlowness: "wait" }),
+//     output: outputChannel({ dataSchema: { image: el.node({ data: el.ndarray({ dtype: "float32" }) }) } }),
+//   } }) {
+//     override onInit() { this.input("input").onData((t) => this.output("output").write(correct(t.data))); }
+//   }
+
+import {
+  type Broker,
+  type CommonAttrs,
+  type DeviceClass,
+  type DeviceContext,
+  defineDevice,
+  el,
+  type HashType,
+  isLeaf,
+  isNode,
+  type NodeElement,
+  SYSTEM_CALLER,
+  type SchemaSpec,
+  timestampNow,
+} from "../core/index.ts";
+import type { DataField, DataSchema } from "./data-schema.ts";
+import { InputChannel, type InputStats } from "./input.ts";
+import { OutputChannel, type OutputStats } from "./output.ts";
+import { channelRegistry } from "./registry.ts";
+import type { DataDistribution, SharedSelection, SlownessPolicy } from "./types.ts";
+
+const policies = ["drop", "queueDrop", "wait"] as const;
+const ro = { access: "readOnly", archive: "noArchiving" } as const;
+
+/** Health keys every channel publishes (read-only). */
+const healthChildren = {
+  health: el.string({ displayedName: "Health", ...ro, default: "idle" }),
+  alarmCondition: el.string({
+    displayedName: "Alarm",
+    description: "alarm when stalled, disconnected or blocked for longer than the stall timeout",
+    ...ro,
+    options: ["none", "warn", "alarm"],
+    default: "none",
+  }),
+  rate: el.double({
+    displayedName: "Rate",
+    description: "tokens per second",
+    unit: "hertz",
+    ...ro,
+    default: 0,
+  }),
+  throughput: el.double({ displayedName: "Throughput", unit: "byte", ...ro, default: 0 }),
+  queueDepth: el.uint32({ displayedName: "Queue depth", ...ro, default: 0 }),
+  dropped: el.uint64({ displayedName: "Dropped tokens", ...ro, default: 0n }),
+  lastError: el.string({ displayedName: "Last error", ...ro, default: "" }),
+} as const;
+
+function inputChildren(o: InputChannelElementOptions) {
+  return {
+    connectedOutputChannels: el.vector("string", {
+      displayedName: "Connected output channels",
+      description: "deviceId:channelName, tcp://host:port or deviceId:channelName@tcp://host:port",
+      default: [...(o.connectedOutputChannels ?? [])],
+    }),
+    dataDistribution: el.string({
+      displayedName: "Data distribution",
+      options: ["copy", "shared"],
+      default: o.dataDistribution ?? "copy",
+    }),
+    onSlowness: el.string({
+      displayedName: "On slowness",
+      options: policies,
+      default: o.onSlowness ?? "drop",
+    }),
+    maxQueueLength: el.uint32({ displayedName: "Max queue length", min: 1, default: o.maxQueueLength ?? 2 }),
+    prefetch: el.uint32({ displayedName: "Tokens in flight", min: 1, default: o.prefetch ?? 2 }),
+    respondToEndOfStream: el.bool({ displayedName: "Respond to end of stream", default: true }),
+    stallTimeoutMs: el.uint32({
+      displayedName: "Stall timeout (ms)",
+      min: 1,
+      default: o.stallTimeoutMs ?? 1000,
+    }),
+    reconnectIntervalMs: el.uint32({ displayedName: "Reconnect interval (ms)", min: 1, default: 500 }),
+    ...healthChildren,
+    tokens: el.uint64({ displayedName: "Tokens received", ...ro, default: 0n }),
+    latencyMs: el.double({
+      displayedName: "Latency (ms)",
+      description: "train timestamp → arrival",
+      ...ro,
+      default: 0,
+    }),
+    senderQueue: el.uint32({ displayedName: "Queued at senders", ...ro, default: 0 }),
+    lost: el.uint64({ displayedName: "Lost tokens", ...ro, default: 0n }),
+    reconnects: el.uint32({ displayedName: "Reconnects", ...ro, default: 0 }),
+    endOfStreams: el.uint32({ displayedName: "Streams ended", ...ro, default: 0 }),
+    missingConnections: el.vector("string", { displayedName: "Missing connections", ...ro, default: [] }),
+  };
+}
+
+function outputChildren(o: OutputChannelElementOptions) {
+  return {
+    hostname: el.string({
+      displayedName: "Listen on",
+      description: "interface inputs of other hosts reach",
+      default: o.hostname ?? "127.0.0.1",
+    }),
+    port: el.uint32({ displayedName: "Port", description: "0 = any free port", default: o.port ?? 0 }),
+    noInputShared: el.string({
+      displayedName: "Shared pool policy",
+      description: "empty = the strictest policy of the shared inputs",
+      options: ["", ...policies],
+      default: o.noInputShared ?? "",
+    }),
+    sharedSelection: el.string({
+      displayedName: "Shared selection",
+      options: ["loadBalanced", "roundRobin"],
+      default: o.sharedSelection ?? "loadBalanced",
+    }),
+    validateSchema: el.string({
+      displayedName: "Validate data",
+      options: ["always", "once", "never"],
+      default: "always",
+    }),
+    stallTimeoutMs: el.uint32({ displayedName: "Blocked alarm after (ms)", min: 1, default: 1000 }),
+    ...healthChildren,
+    address: el.string({ displayedName: "Address", ...ro, default: "" }),
+    tokensWritten: el.uint64({ displayedName: "Tokens written", ...ro, default: 0n }),
+    connections: el.uint32({ displayedName: "Connected inputs", ...ro, default: 0 }),
+    connectedInputs: el.vector("string", { displayedName: "Inputs", ...ro, default: [] }),
+  };
+}
+
+/** Options of an input channel element: Karabo's settings, used as the defaults of its keys. */
+export interface InputChannelElementOptions extends CommonAttrs {
+  connectedOutputChannels?: readonly string[];
+  dataDistribution?: DataDistribution;
+  onSlowness?: SlownessPolicy;
+  maxQueueLength?: number;
+  prefetch?: number;
+  stallTimeoutMs?: number;
+}
+
+/** Options of an output channel element. */
+export interface OutputChannelElementOptions extends CommonAttrs {
+  /** The schema of each token (checked on every write, used by DAQ and GUI). */
+  dataSchema?: SchemaSpec;
+  hostname?: string;
+  port?: number;
+  noInputShared?: SlownessPolicy;
+  sharedSelection?: SharedSelection;
+}
+
+/** Schema element of an input channel: its settings and health keys. */
+export function inputChannel(o: InputChannelElementOptions = {}) {
+  const {
+    connectedOutputChannels,
+    dataDistribution,
+    onSlowness,
+    maxQueueLength,
+    prefetch,
+    stallTimeoutMs,
+    ...attrs
+  } = o;
+  return el.inputChannel({ ...attrs, children: inputChildren(o) });
+}
+
+/** Schema element of an output channel: its data schema, settings and health keys. */
+export function outputChannel(o: OutputChannelElementOptions = {}) {
+  const { dataSchema, hostname, port, noInputShared, sharedSelection, ...attrs } = o;
+  return el.outputChannel({ ...attrs, dataSchema, children: outputChildren(o) });
+}
+
+const SCALAR_TYPES: Record<string, HashType> = {
+  bool: "BOOL",
+  int32: "INT32",
+  uint32: "UINT32",
+  int64: "INT64",
+  uint64: "UINT64",
+  float: "FLOAT",
+  double: "DOUBLE",
+  string: "STRING",
+};
+
+/** The data schema of a core schema declaration (keys required unless declared `mandatory: false`). */
+export function dataSchemaFromSpec(spec: SchemaSpec, prefix = ""): DataSchema {
+  const out: Record<string, DataField> = {};
+  for (const [name, e] of Object.entries(spec)) {
+    const key = prefix + name;
+    if (isNode(e)) {
+      Object.assign(out, dataSchemaFromSpec(e.children, `${key}.`));
+      continue;
+    }
+    if (!isLeaf(e)) continue;
+    const optional = e.mandatory === false;
+    const description = e.description;
+    if (e.kind === "ndarray") {
+      const shape = e.shape?.map((d) => (d > 0 ? d : null));
+      out[key] = { type: "NDARRAY", dtype: e.dtype, shape, optional, description };
+    } else if (e.kind === "vector") {
+      out[key] = { type: `VECTOR_${SCALAR_TYPES[e.of ?? "double"]}` as HashType, optional, description };
+    } else if (e.kind === "image") {
+      out[key] = { type: "HASH", optional, description };
+    } else if (e.kind === "table") {
+      out[key] = { type: "VECTOR_HASH", optional, description };
+    } else if (SCALAR_TYPES[e.kind]) {
+      out[key] = { type: SCALAR_TYPES[e.kind], optional, description };
+    }
+  }
+  return out;
+}
+
+type ChannelKeys<S, K extends "outputChannel" | "inputChannel"> = {
+  [P in keyof S & string]: S[P] extends NodeElement<K, SchemaSpec> ? P : never;
+}[keyof S & string];
+
+/** What `definePipelineDevice` adds to a device. */
+export interface PipelineDeviceMethods<S extends SchemaSpec> {
+  /** The output channel declared under `key`. */
+  output(key: ChannelKeys<S, "outputChannel">): OutputChannel;
+  /** The input channel declared under `key`. */
+  input(key: ChannelKeys<S, "inputChannel">): InputChannel;
+}
+
+const resolverInstalled = new WeakSet<Broker>();
+
+/** Teaches the process registry to ask devices over `broker` for their outputs' TCP addresses. */
+export function resolveOutputsThrough(broker: Broker): void {
+  if (resolverInstalled.has(broker)) return;
+  resolverInstalled.add(broker);
+  channelRegistry.addResolver(async (channelId) => {
+    const colon = channelId.lastIndexOf(":");
+    const key = `${channelId.slice(colon + 1)}.address`;
+    const reply = await broker.call<{ values: Record<string, unknown> }>(
+      channelId.slice(0, colon),
+      "slotGetConfiguration",
+      { keys: [key] },
+      { timeoutMs: 2000, caller: SYSTEM_CALLER },
+    );
+    const address = reply.values[key];
+    return typeof address === "string" && address ? address : undefined;
+  });
+}
+
+function big(n: number): bigint {
+  return BigInt(Math.max(0, Math.floor(n)));
+}
+
+function inputHealth(key: string, s: InputStats): Record<string, unknown> {
+  return {
+    [`${key}.health`]: s.health,
+    [`${key}.alarmCondition`]: s.alarm,
+    [`${key}.rate`]: s.rate,
+    [`${key}.throughput`]: s.throughput,
+    [`${key}.queueDepth`]: s.queueDepth,
+    [`${key}.dropped`]: big(s.dropped),
+    [`${key}.lastError`]: s.lastError,
+    [`${key}.tokens`]: big(s.tokens),
+    [`${key}.latencyMs`]: Number.isFinite(s.latencyMs) ? s.latencyMs : 0,
+    [`${key}.senderQueue`]: s.senderQueue,
+    [`${key}.lost`]: big(s.lost),
+    [`${key}.reconnects`]: s.reconnects,
+    [`${key}.endOfStreams`]: s.endOfStreams,
+    [`${key}.missingConnections`]: s.missingConnections,
+  };
+}
+
+function outputHealth(key: string, s: OutputStats): Record<string, unknown> {
+  return {
+    [`${key}.health`]: s.blocked ? "blocked" : s.rate > 0 ? "sending" : "idle",
+    [`${key}.alarmCondition`]: s.alarm,
+    [`${key}.rate`]: s.rate,
+    [`${key}.throughput`]: s.throughput,
+    [`${key}.queueDepth`]: s.queueDepth,
+    [`${key}.dropped`]: big(s.dropped),
+    [`${key}.lastError`]: s.lastError,
+    [`${key}.address`]: s.address,
+    [`${key}.tokensWritten`]: big(s.tokensWritten),
+    [`${key}.connections`]: s.connections,
+    [`${key}.connectedInputs`]: s.peers.map(
+      (p) => `${p.inputId} (${p.dataDistribution}/${p.onSlowness}, ${p.memoryLocation})`,
+    ),
+  };
+}
+
+/** How often channel health is published as properties. */
+const HEALTH_PERIOD_MS = 250;
+
+/**
+ * `defineDevice` for devices with pipeline channels: channels declared with `outputChannel` /
+ * `inputChannel` in the schema exist from construction (`this.output(key)`, `this.input(key)`); outputs
+ * listen on TCP, inputs connect (tokens wait in the input until `onInit` installs a handler or starts
+ * iterating), health is published, and everything closes on shutdown.
+ */
+export function definePipelineDevice<const S extends SchemaSpec>(definition: {
+  readonly classId: string;
+  readonly schema: S;
+  readonly description?: string;
+}) {
+  const Base = defineDevice(definition) as DeviceClass<S>;
+  abstract class PipelineDevice extends Base implements PipelineDeviceMethods<S> {
+    readonly #outputs = new Map<string, OutputChannel>();
+    readonly #inputs = new Map<string, InputChannel>();
+    readonly #published = new Map<string, string>();
+
+    constructor(context: DeviceContext) {
+      super(context);
+      resolveOutputsThrough(context.broker);
+      const cfg = (k: string) => context.configuration.get(k);
+      for (const [key, e] of Object.entries(definition.schema)) {
+        if (e.kind === "outputChannel") {
+          const n = e as NodeElement<"outputChannel", SchemaSpec>;
+          const policy = cfg(`${key}.noInputShared`) as SlownessPolicy | "";
+          const out = new OutputChannel(
+            `${this.id}:${key}`,
+            n.dataSchema ? dataSchemaFromSpec(n.dataSchema) : undefined,
+            {
+              noInputShared: policy || undefined,
+              sharedSelection: cfg(`${key}.sharedSelection`) as SharedSelection,
+              validateSchema: cfg(`${key}.validateSchema`) as "always",
+              stallTimeoutMs: cfg(`${key}.stallTimeoutMs`) as number,
+              log: this.log.child(key),
+              now: () => timestampNow(this.trainId),
+            },
+          );
+          this.#outputs.set(key, out);
+          let blocked = false;
+          out.onHealth((st) => {
+            if (st.blocked !== blocked) {
+              blocked = st.blocked;
+              this.#publishHealth();
+            }
+          });
+          this.background(`listening on ${key}`, async () => {
+            await out.listen({ host: cfg(`${key}.hostname`) as string, port: cfg(`${key}.port`) as number });
+          });
+        } else if (e.kind === "inputChannel") {
+          const inp = new InputChannel(
+            `${this.id}:${key}`,
+            {
+              connectedOutputChannels: cfg(`${key}.connectedOutputChannels`) as string[],
+              dataDistribution: cfg(`${key}.dataDistribution`) as DataDistribution,
+              onSlowness: cfg(`${key}.onSlowness`) as SlownessPolicy,
+              maxQueueLength: cfg(`${key}.maxQueueLength`) as number,
+              prefetch: cfg(`${key}.prefetch`) as number,
+              respondToEndOfStream: cfg(`${key}.respondToEndOfStream`) as boolean,
+              stallTimeoutMs: cfg(`${key}.stallTimeoutMs`) as number,
+              reconnectIntervalMs: cfg(`${key}.reconnectIntervalMs`) as number,
+            },
+            { log: this.log.child(key) },
+          );
+          this.#inputs.set(key, inp);
+          // A change of health (e.g. stalled) is published at once, not at the next period.
+          let last = "";
+          inp.onHealth((st) => {
+            if (st.health !== last) {
+              last = st.health;
+              this.#publishHealth();
+            }
+          });
+          inp.connect();
+        }
+      }
+      if (this.#outputs.size || this.#inputs.size) this.every(HEALTH_PERIOD_MS, () => this.#publishHealth());
+    }
+
+    output(key: ChannelKeys<S, "outputChannel">): OutputChannel {
+      const out = this.#outputs.get(key);
+      if (!out) throw new Error(`${this.id} has no output channel '${key}'`);
+      return out;
+    }
+
+    input(key: ChannelKeys<S, "inputChannel">): InputChannel {
+      const inp = this.#inputs.get(key);
+      if (!inp) throw new Error(`${this.id} has no input channel '${key}'`);
+      return inp;
+    }
+
+    /** Publishes the keys whose value changed since the last time (rates are rounded to keep it quiet). */
+    #publishHealth(): void {
+      const all: Record<string, unknown> = {};
+      for (const [key, inp] of this.#inputs) Object.assign(all, inputHealth(key, inp.stats()));
+      for (const [key, out] of this.#outputs) Object.assign(all, outputHealth(key, out.stats()));
+      const changed: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(all)) {
+        const shown = typeof v === "number" ? v.toPrecision(3) : String(v);
+        if (this.#published.get(k) !== shown) {
+          this.#published.set(k, shown);
+          changed[k] = v;
+        }
+      }
+      if (Object.keys(changed).length) this.setMany(changed as never);
+    }
+
+    override async shutdown(): Promise<void> {
+      for (const inp of this.#inputs.values()) await inp.close();
+      for (const out of this.#outputs.values()) await out.close();
+      await super.shutdown();
+    }
+  }
+  return PipelineDevice;
+}
