@@ -91,19 +91,32 @@ export class Hash implements Iterable<[string, HashValue]> {
    * numeric type, otherwise the type is inferred. Attributes of an existing node are kept.
    */
   set(path: string, value: HashValue, type?: HashType): this {
-    const { parent, key, index } = this.#walk(path, true);
-    if (index !== undefined) {
-      setVectorElement(parent, key, index, toHashValue(value, path), path);
+    const v0 = toHashValue(value, path);
+    // Validate before creating intermediate nodes, so a rejected value leaves the Hash untouched.
+    let where: Walked | undefined;
+    try {
+      where = this.#walk(path, false);
+    } catch (e) {
+      if (!(e instanceof HashKeyError)) throw e;
+    }
+    if (where?.index !== undefined || (where === undefined && parsePath(path).at(-1)!.index !== undefined)) {
+      if (!(v0 instanceof Hash))
+        throw new HashTypeError(path, `"${path}" is a vector<Hash> element: needs a Hash`);
+      this.#refuseCycle(path, v0);
+      where ??= this.#walk(path, true);
+      setVectorElement(where.parent, where.key, where.index!, v0, path);
       return this;
     }
-    const old = parent.#nodes.get(key);
-    const v0 = toHashValue(value, path);
+    const old = where ? where.parent.#nodes.get(where.key) : undefined;
     const t = type ?? keptType(old, v0) ?? inferType(v0, path);
     const v = coerce(v0, t, path);
-    if (old) {
-      old.value = v;
-      old.type = t;
-    } else parent.#nodes.set(key, { value: v, type: t, attrs: null });
+    if (t === "HASH" || t === "VECTOR_HASH" || t === "SCHEMA") this.#refuseCycle(path, v);
+    where ??= this.#walk(path, true);
+    const node = where.parent.#nodes.get(where.key);
+    if (node) {
+      node.value = v;
+      node.type = t;
+    } else where.parent.#nodes.set(where.key, { value: v, type: t, attrs: null });
     return this;
   }
 
@@ -206,7 +219,9 @@ export class Hash implements Iterable<[string, HashValue]> {
     const old = node.attrs.get(name);
     const v0 = toHashValue(value, where);
     const t = type ?? keptType(old, v0) ?? inferType(v0, where);
-    node.attrs.set(name, { value: coerce(v0, t, where), type: t });
+    const v = coerce(v0, t, where);
+    if (t === "HASH" || t === "VECTOR_HASH" || t === "SCHEMA") this.#refuseCycle(path, v, where);
+    node.attrs.set(name, { value: v, type: t });
     return this;
   }
 
@@ -312,6 +327,38 @@ export class Hash implements Iterable<[string, HashValue]> {
     attrs: Map<string, HashAttribute> | null,
   ): void {
     this.#nodes.set(key, { value, type, attrs });
+  }
+
+  /**
+   * Refuses a Hash value that already contains one of the Hashes on the way from here to `path`: storing
+   * it would make the tree a cycle, which no encoder, comparison or copy could finish.
+   */
+  #refuseCycle(path: string, value: HashValue, where = path): void {
+    const chain = new Set<Hash>([this]);
+    let h: Hash = this;
+    for (const { key, index } of parsePath(path).slice(0, -1)) {
+      const node = h.#nodes.get(key);
+      const next = index === undefined ? node?.value : (node?.value as Hash[] | undefined)?.[index];
+      if (!(next instanceof Hash)) break;
+      chain.add(next);
+      h = next;
+    }
+    const stack: HashValue[] = [value];
+    const seen = new Set<Hash>();
+    while (stack.length > 0) {
+      const v = stack.pop()!;
+      if (Array.isArray(v)) {
+        for (const x of v) if (x instanceof Hash) stack.push(x);
+        continue;
+      }
+      if (!(v instanceof Hash) || seen.has(v)) continue;
+      if (chain.has(v)) throw new HashTypeError(where, `"${where}": the value contains this Hash (a cycle)`);
+      seen.add(v);
+      for (const n of v.#nodes.values()) {
+        if (n.type === "HASH" || n.type === "VECTOR_HASH" || n.type === "SCHEMA") stack.push(n.value);
+        if (n.attrs) for (const a of n.attrs.values()) stack.push(a.value);
+      }
+    }
   }
 
   #node(path: string): Node {

@@ -71,6 +71,28 @@ describe("paths", () => {
     }
   });
 
+  test("a rejected value leaves the Hash untouched (no half-created path)", () => {
+    const h = new Hash();
+    assert.throws(() => h.set("cfg.gain", 300, "UINT8"), HashRangeError);
+    assert.equal(h.size, 0);
+  });
+
+  test("cycles are refused: a Hash cannot hold itself or one of its ancestors", () => {
+    const root = new Hash({ a: { b: 1 } });
+    const a = root.get<Hash>("a");
+    assert.throws(() => root.set("self", root), /a cycle/);
+    assert.throws(() => a.set("up", root), /a cycle/);
+    assert.throws(() => root.set("x.y", new Hash({ z: root })), /a cycle/);
+    assert.throws(() => root.set("list", [new Hash(), new Hash({ deep: { r: root } })]), /a cycle/);
+    assert.throws(() => root.setAttribute("a", "meta", new Hash({ r: root })), /a cycle/);
+    const v = new Hash({ v: [{ q: 1 }] });
+    assert.throws(() => v.set("v[0]", v), /a cycle/);
+    const shared = new Hash({ s: 1 });
+    root.set("one", shared).set("two", shared); // sharing without a cycle is fine
+    assert.deepEqual(root.keys(), ["a", "one", "two"]);
+    assert.throws(() => shared.set("back", root), /a cycle/);
+  });
+
   test("setting below a non-Hash node is an error, not a silent overwrite", () => {
     const h = new Hash({ a: 1 });
     assert.throws(() => h.set("a.b", 2), HashKeyError);
