@@ -1,0 +1,205 @@
+// One acquisition: the DAQ listening to its data sources, matching their trains, and (while a run is
+// being recorded) handing every matched train to a run recorder. Monitoring and recording differ only
+// in whether a recorder is attached, so the live figures are the same in both.
+import type { DeviceClient, Hash, Timestamp } from "../core/index.ts";
+import { timestampNow } from "../core/index.ts";
+import type { DataToken } from "../pipeline/index.ts";
+import { channelRegistry } from "../pipeline/index.ts";
+import type { MatchedTrain, SourceProblem } from "./matcher.ts";
+import { closest, TrainMatcher } from "./matcher.ts";
+import type { ControlValues, RecorderOptions, RecordingSummary } from "./recorder.ts";
+import { RunRecorder } from "./recorder.ts";
+import { aggregatorFor, ControlSource, InstrumentSource, sourceKind } from "./sources.ts";
+
+/** Options of an acquisition. */
+export interface AcquisitionOptions {
+  readonly client: DeviceClient;
+  /** Device ids (control) and "<device>:<channel>" outputs (instrument). */
+  readonly sources: readonly string[];
+  /** How long a train waits for missing instrument sources (default 500 ms). */
+  readonly trainTimeoutMs?: number;
+  /** Prefix of the DAQ's input channel ids. */
+  readonly daqId: string;
+  /** The facility's current train (drives trains when only control sources are configured). */
+  readonly currentTrain: () => number;
+  /** Called when writing a train fails (the recording stops). */
+  readonly onError?: (e: Error) => void;
+}
+
+/** Thrown when the configured data sources cannot be used, with what to change. */
+export class DataSourceError extends Error {
+  override readonly name = "DataSourceError";
+}
+
+type Piece = { data: Hash; timestamp: Timestamp };
+
+/** A running acquisition. Start with `Acquisition.start`. */
+export class Acquisition {
+  private recorder: RunRecorder | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private ticker: NodeJS.Timeout | null = null;
+  private loop: Promise<void> = Promise.resolve();
+  private failed: Error | null = null;
+  private knownDevices: string[] = [];
+
+  private constructor(
+    readonly options: AcquisitionOptions,
+    readonly control: ControlSource[],
+    readonly instrument: InstrumentSource[],
+    readonly matcher: TrainMatcher<Piece>,
+  ) {}
+
+  /** Opens every source (control devices must exist) and starts matching trains. */
+  static async start(options: AcquisitionOptions): Promise<Acquisition> {
+    if (options.sources.length === 0)
+      throw new DataSourceError("no data sources configured: add device ids or outputs");
+    const topo = await options.client.topology();
+    const devices = [...topo.devices.keys()];
+    const control: ControlSource[] = [];
+    try {
+      for (const name of options.sources.filter((s) => sourceKind(s) === "control")) {
+        if (!devices.includes(name)) {
+          const near = closest(name, devices);
+          throw new DataSourceError(
+            `data source ${name} is not a running device${near ? `: did you mean ${near}?` : ""} (fix dataSources)`,
+          );
+        }
+        control.push(await ControlSource.open(options.client, name));
+      }
+    } catch (e) {
+      for (const c of control) c.close();
+      throw e;
+    }
+    const instrumentNames = options.sources.filter((s) => sourceKind(s) === "instrument");
+    // Control-only acquisitions are driven by the train clock: one pseudo-source ticks each train.
+    const matcherSources = instrumentNames.length ? instrumentNames : ["<train clock>"];
+    const known = () => [...channelRegistry.ids(), ...devices];
+    const matcher = new TrainMatcher<Piece>(matcherSources, {
+      timeoutMs: options.trainTimeoutMs,
+      knownSources: instrumentNames.length ? known : undefined,
+    });
+    const push = (t: DataToken, name: string) =>
+      matcher.push(name, t.meta.timestamp.trainId, { data: t.data, timestamp: t.meta.timestamp });
+    const instrument = instrumentNames.map(
+      (name, i) => new InstrumentSource(name, `${options.daqId}:input${i}`, (t) => push(t, name)),
+    );
+    const acq = new Acquisition(options, control, instrument, matcher);
+    acq.knownDevices = devices;
+    if (!instrumentNames.length) acq.startTicker();
+    acq.loop = acq.run();
+    return acq;
+  }
+
+  private startTicker(): void {
+    let last = this.options.currentTrain();
+    this.ticker = setInterval(() => {
+      const now = this.options.currentTrain();
+      if (now > last) {
+        last = now;
+        this.matcher.push("<train clock>", now, {
+          data: undefined as unknown as Hash,
+          timestamp: timestampNow(now),
+        });
+      }
+    }, 10);
+    this.ticker.unref();
+  }
+
+  private async run(): Promise<void> {
+    for await (const m of this.matcher) {
+      const rec = this.recorder;
+      if (!rec || this.failed) continue;
+      const train = this.trainOf(m);
+      this.writing = this.writing.then(() =>
+        rec.add(train).catch((e: Error) => {
+          this.failed = e;
+          this.options.onError?.(e);
+        }),
+      );
+    }
+  }
+
+  private trainOf(m: MatchedTrain<Piece>) {
+    const control = new Map<string, ControlValues>();
+    for (const c of this.control) control.set(c.name, c.values());
+    const instrument = new Map<string, Hash>();
+    let timestamp: Timestamp | undefined;
+    for (const [name, piece] of m.data) {
+      timestamp ??= piece.timestamp;
+      if (name !== "<train clock>") instrument.set(name, piece.data);
+    }
+    return { trainId: m.trainId, timestamp, control, instrument };
+  }
+
+  /** Starts recording into a run folder: trains matched from now on are written. */
+  startRecording(run: Omit<RecorderOptions, "control" | "instrument">): RunRecorder {
+    if (this.recorder) throw new Error("already recording");
+    this.failed = null;
+    this.recorder = new RunRecorder({
+      ...run,
+      control: this.control.map((c) => ({
+        name: c.name,
+        properties: c.properties,
+        runValues: c.runValues(),
+      })),
+      instrument: this.instrument.map((s) => ({ name: s.name, aggregator: aggregatorFor(s.name) })),
+      provenance: {
+        ...run.provenance,
+        devices: Object.fromEntries(this.control.map((c) => [c.name, c.configuration])),
+        daq: { sources: this.options.sources, trainTimeoutMs: this.matcher.timeoutMs },
+      },
+    });
+    return this.recorder;
+  }
+
+  /** Stops recording: writes what is queued, closes the files. */
+  async stopRecording(): Promise<RecordingSummary> {
+    const rec = this.recorder;
+    if (!rec) throw new Error("not recording");
+    this.recorder = null;
+    await this.writing;
+    return rec.close();
+  }
+
+  /** The recorder of the run being recorded, if any. */
+  get recording(): RunRecorder | null {
+    return this.recorder;
+  }
+
+  /** Why the last recording failed, if it did. */
+  get error(): Error | null {
+    return this.failed;
+  }
+
+  /** Problems of the sources, with fixes. */
+  problems(): SourceProblem[] {
+    const out = this.matcher.problems().filter((p) => p.source !== "<train clock>");
+    const stuck = this.instrument.filter(
+      (s) => !s.connected && !this.knownDevices.includes(s.name.split(":")[0]!),
+    );
+    for (const s of stuck) {
+      if (out.some((p) => p.source === s.name)) continue;
+      const near = closest(s.name, channelRegistry.ids());
+      out.push({
+        source: s.name,
+        problem: "unknown-name",
+        message: `output ${s.name} is not connected: no such output is known`,
+        fix: near
+          ? `did you mean ${near}? fix dataSources`
+          : "check the output's name and that its device runs",
+      });
+    }
+    return out;
+  }
+
+  /** Stops listening (and recording). */
+  async stop(): Promise<RecordingSummary | undefined> {
+    if (this.ticker) clearInterval(this.ticker);
+    const summary = this.recorder ? await this.stopRecording() : undefined;
+    for (const c of this.control) c.close();
+    await Promise.all(this.instrument.map((s) => s.close()));
+    this.matcher.end();
+    await this.loop;
+    return summary;
+  }
+}
