@@ -14,3 +14,4 @@ export * from "./module-constants.ts";
 export * from "./pool.ts";
 export * from "./run-io.ts";
 export * from "./offline.ts";
+export * from "./frame-pool.ts";

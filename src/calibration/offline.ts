@@ -196,7 +196,7 @@ export async function correctRun(
   const trainCounts: number[] = [];
   for (const name of readdirSync(runDir).sort()) {
     const p = parseFileName(name);
-    if (!p || p.category !== "RAW") continue;
+    if (p?.category !== "RAW") continue;
     const module = Array.from({ length: det.nModules }, (_, m) => m).find(
       (m) => aggregatorName(det, m) === p.aggregator,
     );
@@ -228,6 +228,23 @@ export async function correctRun(
       options: o.options ?? {},
       compression: o.compression ?? 0,
     });
+  }
+  // Fail before starting any worker when a module's constants are missing.
+  const store = await ConstantStore.open(o.storeRoot);
+  try {
+    for (const m of new Set(tasks.map((t) => t.module))) {
+      for (const calibration of ["Offset", "ThresholdsDark", "BadPixelsDark"] as const) {
+        store.require({
+          detector: det.karaboId,
+          module: aggregatorName(det, m),
+          calibration,
+          conditions: rc.conditions,
+          eventAt: rc.eventAt,
+        });
+      }
+    }
+  } finally {
+    store.close();
   }
   if (tasks.length === 0 && skipped.length === 0) {
     throw new RawDataError(

@@ -1,0 +1,121 @@
+// Several threads correcting the frames of one train together: constants, raw frames and outputs sit
+// on SharedArrayBuffers, so a worker gets only frame ranges by message and writes its part of the
+// output in place. Used where one module's data rate needs more than one core (online, benchmark).
+import type { DetectorDescription } from "../detector/index.ts";
+import type { ModuleConstants } from "./constants.ts";
+import type { CorrectedFrames, CorrectionOptions } from "./kernel.ts";
+import { startTsWorker } from "./pool.ts";
+import type { Worker } from "node:worker_threads";
+
+/** Messages to a frame worker. */
+export type FrameWorkerRequest =
+  | {
+      type: "constants";
+      key: string;
+      constants: ModuleConstants;
+      options: CorrectionOptions;
+      detector: DetectorDescription;
+    }
+  | {
+      type: "correct";
+      job: number;
+      key: string;
+      raw: Uint16Array;
+      cellId: Uint16Array;
+      first: number;
+      last: number;
+      out: CorrectedFrames;
+    };
+
+/** Replies of a frame worker. */
+export type FrameWorkerReply =
+  | { type: "done"; job: number }
+  | { type: "error"; job: number; message: string };
+
+function isShared(a: ArrayBufferView): boolean {
+  return a.buffer instanceof SharedArrayBuffer;
+}
+
+/** A pool of threads that split trains frame-wise; every array handed to it must be shared memory. */
+export class FramePool {
+  #job = 0;
+  readonly #pending = new Map<number, { left: number; resolve: () => void; reject: (e: Error) => void }>();
+
+  private constructor(readonly workers: Worker[]) {
+    for (const w of workers) {
+      w.on("message", (m: FrameWorkerReply) => {
+        const p = this.#pending.get(m.job);
+        if (!p) return;
+        if (m.type === "error") {
+          this.#pending.delete(m.job);
+          p.reject(new Error(m.message));
+        } else if (--p.left === 0) {
+          this.#pending.delete(m.job);
+          p.resolve();
+        }
+      });
+    }
+  }
+
+  /** Starts `n` worker threads. */
+  static async start(n: number): Promise<FramePool> {
+    const workers = Array.from({ length: n }, () =>
+      startTsWorker(new URL("./frame-worker.ts", import.meta.url)),
+    );
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once("online", resolve))));
+    return new FramePool(workers);
+  }
+
+  /** Hands every worker a module's constants (shared memory: nothing is copied) under `key`. */
+  setConstants(
+    key: string,
+    constants: ModuleConstants,
+    options: CorrectionOptions,
+    detector: DetectorDescription,
+  ): void {
+    for (const a of [constants.offset, constants.thresholds, constants.relativeGain, constants.badPixels]) {
+      if (!isShared(a))
+        throw new TypeError("FramePool constants must sit on SharedArrayBuffers (shareConstants)");
+    }
+    for (const w of this.workers)
+      w.postMessage({ type: "constants", key, constants, options, detector } satisfies FrameWorkerRequest);
+  }
+
+  /** Corrects frames [0, frames) of `raw` into `out`, each worker taking a contiguous share. */
+  correct(
+    key: string,
+    raw: Uint16Array,
+    cellId: Uint16Array,
+    frames: number,
+    out: CorrectedFrames,
+  ): Promise<void> {
+    for (const a of [raw, cellId, out.data, out.gain, out.mask]) {
+      if (!isShared(a)) throw new TypeError("FramePool data must sit on SharedArrayBuffers");
+    }
+    const job = ++this.#job;
+    const n = Math.min(this.workers.length, frames);
+    if (n === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#pending.set(job, { left: n, resolve, reject });
+      for (let i = 0; i < n; i++) {
+        const first = Math.floor((i * frames) / n);
+        const last = Math.floor(((i + 1) * frames) / n);
+        this.workers[i]!.postMessage({
+          type: "correct",
+          job,
+          key,
+          raw,
+          cellId,
+          first,
+          last,
+          out,
+        } satisfies FrameWorkerRequest);
+      }
+    });
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
