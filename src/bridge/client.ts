@@ -13,6 +13,11 @@ export interface BridgeClientOptions {
   timeoutMs?: number;
   /** Messages buffered by ZeroMQ before the sender is held back (default 2; trains can be GBs). */
   highWaterMark?: number;
+  /**
+   * REQ only: "next" requests kept in flight (default 2). With more than one, the server sends the
+   * next train while this one is decoded and used; 1 behaves exactly like karabo-bridge-py's client.
+   */
+  requestsInFlight?: number;
 }
 
 /** Frames of one message as received, before decoding (for tools that measure sizes). */
@@ -21,15 +26,22 @@ export interface RawMessage {
   bytes: number;
 }
 
-type ClientSocket = zmq.Request | zmq.Subscriber | zmq.Pull;
+// "REQ" is spoken over a DEALER socket: the server's REP sees the same envelope and "next" as from
+// a REQ socket, but the client may keep several requests in flight and never gets stuck in REQ's
+// send/receive lockstep when a reply does not come.
+type ClientSocket = zmq.Dealer | zmq.Subscriber | zmq.Pull;
+
+const EMPTY = Buffer.alloc(0);
+const NEXT = Buffer.from("next");
 
 /** A Karabo bridge client connected to one server endpoint. */
 export class BridgeClient implements AsyncIterable<BridgeTrain> {
   readonly sock: ClientSocketType;
   readonly timeoutMs: number | undefined;
   private readonly hwm: number;
+  private readonly depth: number;
   private socket: ClientSocket;
-  private awaitingReply = false;
+  private outstanding = 0;
   private busy = false;
   private closed = false;
   /** Trains received, timeouts seen, and sockets re-created after a timeout. */
@@ -48,13 +60,18 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
       throw new RangeError(`timeout must be > 0 ms, got ${this.timeoutMs}`);
     }
     this.hwm = options.highWaterMark ?? 2;
+    this.depth = options.requestsInFlight ?? 2;
+    if (!Number.isInteger(this.depth) || this.depth < 1) {
+      throw new RangeError(`requestsInFlight must be an integer ≥ 1, got ${this.depth}`);
+    }
     this.socket = this.open();
   }
 
   private open(): ClientSocket {
     const opts = { linger: 0, receiveHighWaterMark: this.hwm, receiveTimeout: this.timeoutMs ?? -1 };
     let socket: ClientSocket;
-    if (this.sock === "REQ") socket = new zmq.Request({ ...opts, sendHighWaterMark: this.hwm });
+    if (this.sock === "REQ")
+      socket = new zmq.Dealer({ ...opts, sendHighWaterMark: Math.max(this.hwm, this.depth) });
     else if (this.sock === "PULL") socket = new zmq.Pull(opts);
     else {
       const sub = new zmq.Subscriber(opts);
@@ -70,12 +87,22 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
     return socket;
   }
 
-  /** Closes the socket and opens a fresh one (a REQ socket that timed out cannot send again). */
+  /** Closes the socket and opens a fresh one, forgetting requests that may have been lost. */
   reconnect(): void {
     this.socket.close();
-    this.awaitingReply = false;
+    this.outstanding = 0;
     this.socket = this.open();
     this.stats.reconnects++;
+  }
+
+  // Tops up the "next" requests in flight (not awaited: they leave while the caller works).
+  private request(socket: zmq.Dealer): void {
+    while (this.outstanding < this.depth) {
+      this.outstanding++;
+      socket.send([EMPTY, NEXT]).catch(() => {
+        this.outstanding = Math.max(0, this.outstanding - 1);
+      });
+    }
   }
 
   /** Receives the next message's frames without decoding them. */
@@ -85,24 +112,31 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
     this.busy = true;
     try {
       const socket = this.socket;
-      if (socket instanceof zmq.Request && !this.awaitingReply) {
-        await socket.send("next");
-        this.awaitingReply = true;
-      }
+      if (socket instanceof zmq.Dealer) this.request(socket);
       let frames: Buffer[];
       try {
         frames = await socket.receive();
       } catch (err) {
         if ((err as { code?: string }).code === "EAGAIN") {
           this.stats.timeouts++;
-          // A REQ socket stays stuck waiting for this reply: start over on a new socket.
+          // Requests sent to a server that went away are lost with its connection: start over.
           if (this.sock === "REQ") this.reconnect();
           throw new BridgeTimeoutError(`no train from ${this.endpoint} within ${this.timeoutMs} ms`);
         }
         if (this.closed) throw new Error("bridge client is closed");
         throw err;
       }
-      this.awaitingReply = false;
+      if (socket instanceof zmq.Dealer) {
+        // A REP reply starts with the empty delimiter of the request's envelope.
+        if (frames.length === 0 || (frames[0] as Buffer).length !== 0) {
+          throw new BridgeProtocolError(
+            "reply without the REP envelope delimiter: is the server a REP socket?",
+          );
+        }
+        frames = frames.slice(1);
+        this.outstanding--;
+        if (!this.closed) this.request(socket);
+      }
       let bytes = 0;
       for (const f of frames) bytes += f.byteLength;
       this.stats.trains++;

@@ -1,6 +1,6 @@
 // Public API of the bridge layer: the Karabo bridge protocol (1.0 and 2.2), server and client.
 export * from "./types.ts";
-export { MsgpackError, MsgExt, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
+export { MsgpackError, MsgExt, type MsgMap, type MsgValue, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
 export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protocol.ts";
 export { DROP_POLICIES, type DropPolicy } from "./queue.ts";
 export { BridgeServer, type BridgeServerOptions, type BridgeServerStats } from "./server.ts";

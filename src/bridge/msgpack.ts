@@ -267,7 +267,17 @@ class Reader {
     const t = this.bytes[this.pos] as number;
     if (t >= 0xa0 && t <= 0xbf) {
       this.pos++;
-      return this.str(t & 0x1f);
+      const n = t & 0x1f;
+      this.need(n);
+      const key = cachedKey(this.bytes, this.pos, n);
+      if (key !== undefined) {
+        this.pos += n;
+        return key;
+      }
+      const start = this.pos;
+      const str = this.str(n);
+      rememberKey(this.bytes, start, n, str);
+      return str;
     }
     const at = this.pos;
     const k = this.value(MAX_DEPTH - 1);
@@ -276,6 +286,37 @@ class Reader {
     if (typeof k === "number" || typeof k === "bigint") return String(k);
     throw new MsgpackError(`malformed msgpack: map key at byte ${at} is not a string, binary or integer`);
   }
+}
+
+// Key names repeat on every train: a direct-mapped cache from key bytes to the same string object
+// saves building and internalising thousands of strings per train.
+const KEY_SLOTS = 1 << 14;
+const KEY_MAX = 31;
+const keyBytes = new Uint8Array(KEY_SLOTS * KEY_MAX);
+const keyLengths = new Uint8Array(KEY_SLOTS);
+const keyStrings: (string | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
+
+function keySlot(b: Uint8Array, start: number, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < start + n; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  return (h >>> 0) & (KEY_SLOTS - 1);
+}
+
+function cachedKey(b: Uint8Array, start: number, n: number): string | undefined {
+  const slot = keySlot(b, start, n);
+  if (keyLengths[slot] !== n) return undefined;
+  const str = keyStrings[slot];
+  if (str === undefined) return undefined;
+  const off = slot * KEY_MAX;
+  for (let i = 0; i < n; i++) if (keyBytes[off + i] !== b[start + i]) return undefined;
+  return str;
+}
+
+function rememberKey(b: Uint8Array, start: number, n: number, str: string): void {
+  const slot = keySlot(b, start, n);
+  keyBytes.set(b.subarray(start, start + n), slot * KEY_MAX);
+  keyLengths[slot] = n;
+  keyStrings[slot] = str;
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -327,6 +368,48 @@ export class MsgpackWriter {
     this.pos = 0;
     this.value(value, 0);
     return this.buf.slice(0, this.pos);
+  }
+
+  private marks: number[] = [];
+
+  /** Starts a message of several frames, written one after another into one buffer. */
+  begin(): void {
+    this.pos = 0;
+    this.marks.length = 0;
+  }
+
+  /** Writes one more frame of the message; returns its index. */
+  add(value: EncodableValue): number {
+    const start = this.pos;
+    this.value(value, 0);
+    this.marks.push(start, this.pos);
+    return this.marks.length / 2 - 1;
+  }
+
+  /** Writes one more frame holding the map of `values` minus the entries `skip` picks. */
+  addMapWithout(values: { readonly [key: string]: unknown }, skip: (v: unknown) => boolean): number {
+    const start = this.pos;
+    let n = 0;
+    for (const k in values) if (!skip(values[k])) n++;
+    this.header(n, 0x80, 0xde, 0xdf);
+    for (const k in values) {
+      const v = values[k];
+      if (skip(v)) continue;
+      this.key(k);
+      this.value(v as EncodableValue, 1);
+    }
+    this.marks.push(start, this.pos);
+    return this.marks.length / 2 - 1;
+  }
+
+  /** The frames written since begin(), as views of one fresh buffer (one copy per message). */
+  end(): Uint8Array[] {
+    const all = this.buf.slice(0, this.pos);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < this.marks.length; i += 2) {
+      frames.push(all.subarray(this.marks[i] as number, this.marks[i + 1] as number));
+    }
+    return frames;
   }
 
   private ensure(n: number): void {

@@ -85,29 +85,27 @@ function metadataFor(train: BridgeTrain, source: string): SourceMetadata {
 }
 
 function encodeV22(train: BridgeTrain): Frames {
-  const frames: Frames = [];
+  // Every msgpack frame of the train goes into one buffer; array frames stay views of their arrays.
+  const parts: (number | NDArray)[] = [];
+  writer.begin();
   for (const source of Object.keys(train.data).sort()) {
     const values = train.data[source] as SourceData;
-    const plain: Record<string, BridgeValue> = {};
-    const arrays: [string, NDArray][] = [];
-    for (const key in values) {
-      const v = values[key] as BridgeValue | NDArray;
-      if (isNDArray(v)) arrays.push([key, v]);
-      else plain[key] = v;
-    }
-    frames.push(
-      writer.encode({ source, content: "msgpack", metadata: metadataFor(train, source) as EncodableValue }),
-      writer.encode(plain as EncodableValue),
+    parts.push(
+      writer.add({ source, content: "msgpack", metadata: metadataFor(train, source) as EncodableValue }),
     );
-    for (const [path, array] of arrays) {
+    parts.push(writer.addMapWithout(values, isNDArray));
+    for (const path in values) {
+      const array = values[path];
+      if (!isNDArray(array)) continue;
       checkArray(source, path, array);
-      frames.push(
-        writer.encode({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),
-        bytesOf(array),
+      parts.push(
+        writer.add({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),
       );
+      parts.push(array);
     }
   }
-  return frames;
+  const packed = writer.end();
+  return parts.map((p) => (typeof p === "number" ? (packed[p] as Uint8Array) : bytesOf(p)));
 }
 
 function checkArray(source: string, path: string, array: NDArray): void {

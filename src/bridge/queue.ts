@@ -43,32 +43,43 @@ export class BoundedQueue<T> {
   /** Adds an item; resolves true when queued, false when the policy dropped it. */
   async put(item: T): Promise<boolean> {
     if (this.closed) throw new QueueClosedError();
-    const taker = this.takers.shift();
-    if (taker) {
-      taker.resolve(item);
-      return true;
-    }
-    while (this.items.length >= this.capacity) {
-      if (this.policy === "drop-newest") {
-        this.drop(item);
-        return false;
-      }
-      if (this.policy === "drop-oldest") {
-        this.drop(this.items.shift() as T);
-        break;
+    // Producers already waiting go first, so that items keep the order they were put in.
+    let mustWait = this.putters.length > 0;
+    for (;;) {
+      if (!mustWait) {
+        const taker = this.takers.shift();
+        if (taker) {
+          taker.resolve(item);
+          return true;
+        }
+        if (this.items.length < this.capacity) {
+          this.items.push(item);
+          return true;
+        }
+        if (this.policy === "drop-newest") {
+          this.drop(item);
+          return false;
+        }
+        if (this.policy === "drop-oldest") {
+          this.drop(this.items.shift() as T);
+          this.items.push(item);
+          return true;
+        }
       }
       await new Promise<void>((resolve, reject) => this.putters.push({ resolve, reject }));
       if (this.closed) throw new QueueClosedError();
+      mustWait = false;
     }
-    this.items.push(item);
-    return true;
   }
 
   /** Waits for and removes the oldest item. */
   take(): Promise<T> {
     const item = this.items.shift();
     if (item !== undefined) {
-      this.putters.shift()?.resolve();
+      // Wake a blocked producer only after the taker has run (e.g. handed the train to the
+      // socket), so that encoding the next train never delays sending this one.
+      const putter = this.putters.shift();
+      if (putter) setImmediate(putter.resolve);
       return Promise.resolve(item);
     }
     if (this.closed) return Promise.reject(new QueueClosedError());

@@ -94,10 +94,18 @@ export class BridgeServer {
   /** Binds the socket and starts sending; resolves with the bound endpoint. */
   async start(): Promise<string> {
     const endpoint = this.requested.replace(/:0$/, ":*");
-    try {
-      await this.socket.bind(endpoint);
-    } catch (err) {
-      throw new Error(`bridge server cannot bind ${this.requested}: ${(err as Error).message}`);
+    // A socket closed a moment ago (a restarted server) may still hold the port: retry briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.socket.bind(endpoint);
+        break;
+      } catch (err) {
+        const inUse = (err as { code?: string }).code === "EADDRINUSE";
+        if (!inUse || attempt >= 10) {
+          throw new Error(`bridge server cannot bind ${this.requested}: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
     this.boundEndpoint = this.socket.lastEndpoint ?? endpoint;
     void this.watchConnections();
@@ -168,7 +176,7 @@ export class BridgeServer {
         throw err;
       }
       this.inFlight = 1;
-      await this.pace();
+      if (this.minIntervalMs > 0) await this.pace();
       try {
         await this.socket.send(item.frames);
       } catch (err) {

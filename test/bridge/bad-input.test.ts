@@ -117,7 +117,9 @@ test("a client that sends something other than 'next' gets an error; other clien
   rogue.connect(endpoint);
   const good = new BridgeClient(endpoint, { timeoutMs: 5000 });
   try {
-    for (let tid = 1; tid <= 3; tid++) void server.feed(sampleTrain(tid));
+    // A REP socket serves one request at a time: while a good client's request waits for data, the
+    // next request is not read. Enough trains queued keep the server from waiting.
+    for (let tid = 1; tid <= 6; tid++) void server.feed(sampleTrain(tid));
     assert.equal(trainIdOf(await good.next()), 1);
     await rogue.send(["please", "send data"]);
     const [reply] = await within(5000, "error reply", rogue.receive());

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""The Python side of bench/bridge.ts: a Karabo bridge server and client in pyzmq + msgpack + numpy
+following the protocol as karabo-bridge-py implements it (serialize 2.2 per train, arrays sent as
+memoryviews without copy; deserialize with np.frombuffer), and a raw pyzmq REQ/REP transfer of the
+same frames (serialized once) as the transport baseline.
+
+  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw; serves COUNT requests
+  bridge_py.py client ENDPOINT MODE COUNT WARMUP # prints {"trains", "bytes", "seconds"} as JSON
+CASE: agipd | agipd16 | control
+"""
+import json
+import sys
+import time
+
+import msgpack
+import numpy as np
+import zmq
+
+
+def make_train(case):
+    data, meta = {}, {}
+    if case in ("agipd", "agipd16"):
+        for m in range(1 if case == "agipd" else 16):
+            src = f"SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf"
+            data[src] = {
+                "image.data": np.full((64, 2, 512, 128), m, dtype=np.uint16),
+                "image.cellId": np.arange(64, dtype=np.uint16).reshape(64, 1),
+                "image.pulseId": np.arange(64, dtype=np.uint64).reshape(64, 1),
+                "image.trainId": np.zeros((64, 1), dtype=np.uint64),
+                "image.length": np.zeros((64, 1), dtype=np.uint32),
+                "image.status": np.zeros((64, 1), dtype=np.uint16),
+            }
+            meta[src] = {"source": src, "timestamp.tid": 0}
+    else:
+        for s in range(50):
+            src = f"SA1_CTRL/DEVICE/D{s:02d}"
+            values = {}
+            for k in range(40):
+                values[f"group{k % 5}.key{k}.value"] = k * 0.5 if k % 2 else k
+            data[src] = values
+            meta[src] = {"source": src, "timestamp.tid": 0}
+    return data, meta
+
+
+def serialize(data, meta):
+    # Protocol 2.2 as karabo_bridge.serializer.serialize writes it.
+    pack = msgpack.Packer(use_bin_type=True).pack
+    msg = []
+    for src, props in sorted(data.items()):
+        main, arrays = {}, []
+        for key, value in props.items():
+            if isinstance(value, np.ndarray):
+                arrays.append((key, value))
+            else:
+                main[key] = value
+        msg.append(pack({"source": src, "content": "msgpack", "metadata": meta[src]}))
+        msg.append(pack(main))
+        for key, array in arrays:
+            msg.append(pack({"source": src, "content": "array", "path": key,
+                             "dtype": str(array.dtype), "shape": array.shape}))
+            msg.append(array.data)
+    return msg
+
+
+def deserialize(frames):
+    data, meta = {}, {}
+    for header, payload in zip(frames[::2], frames[1::2]):
+        md = msgpack.unpackb(header.bytes, raw=False)
+        src = md["source"]
+        if md["content"] == "msgpack":
+            data[src] = msgpack.unpackb(payload.bytes, raw=False)
+            meta[src] = md.get("metadata", {})
+        else:
+            data[src][md["path"]] = np.frombuffer(payload.buffer, dtype=md["dtype"]).reshape(md["shape"])
+    return data, meta
+
+
+def server(endpoint, case, mode, count):
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(endpoint)
+    print(sock.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    data, meta = make_train(case)
+    fixed = serialize(data, meta) if mode == "raw" else None
+    for tid in range(count):
+        sock.recv()
+        if fixed is not None:
+            sock.send_multipart(fixed, copy=False)
+            continue
+        for src in data:
+            meta[src]["timestamp.tid"] = tid
+            if case == "control":
+                data[src]["group0.key0.value"] = tid
+        sock.send_multipart(serialize(data, meta), copy=False)
+    ctx.destroy(linger=1000)
+
+
+def client(endpoint, mode, count, warmup):
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    nbytes = 0
+    t0 = None
+    for i in range(warmup + count):
+        if i == warmup:
+            t0 = time.perf_counter()
+            nbytes = 0
+        sock.send(b"next")
+        frames = sock.recv_multipart(copy=False)
+        nbytes += sum(len(f.buffer) for f in frames)
+        if mode == "protocol":
+            deserialize(frames)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds}), flush=True)
+    ctx.destroy(linger=0)
+
+
+if __name__ == "__main__":
+    role = sys.argv[1]
+    if role == "server":
+        server(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        client(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
