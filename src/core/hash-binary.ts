@@ -277,6 +277,12 @@ function writeAttributes(w: Writer, attrs: ReadonlyMap<string, HashAttribute>, p
 
 /** Karabo's NDArray: a Hash {data: BYTE_ARRAY, type: INT32 type code, shape: VECTOR_UINT64, isBigEndian}. */
 function writeNDArray(w: Writer, a: NDArray, path: string): void {
+  if (shapeSize(a.shape) !== a.data.length) {
+    throw new HashError(
+      path,
+      `"${path}": NDArray shape [${a.shape}] does not match its ${a.data.length} elements`,
+    );
+  }
   w.u32(4);
   w.key("data", path);
   w.u32(HASH_TYPE_CODES.BYTE_ARRAY);
@@ -321,16 +327,27 @@ function writeValue(w: Writer, type: HashType, value: HashValue, path: string): 
     case "HASH":
       writeHash(w, value as Hash, path);
       return;
+    // JS arrays stay mutable after set(), so their elements are checked again here.
     case "VECTOR_HASH": {
       const list = value as Hash[];
       w.u32(list.length);
-      for (let i = 0; i < list.length; i++) writeHash(w, list[i]!, `${path}[${i}]`);
+      for (let i = 0; i < list.length; i++) {
+        const el = list[i];
+        if (!(el instanceof Hash))
+          throw new HashError(path, `"${path}[${i}]" of a vector<Hash> is not a Hash`);
+        writeHash(w, el, `${path}[${i}]`);
+      }
       return;
     }
     case "VECTOR_STRING": {
       const list = value as string[];
       w.u32(list.length);
-      for (const s of list) w.string(s);
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i];
+        if (typeof s !== "string")
+          throw new HashError(path, `"${path}[${i}]" of a VECTOR_STRING is not a string`);
+        w.string(s);
+      }
       return;
     }
     case "VECTOR_BOOL": {

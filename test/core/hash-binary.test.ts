@@ -236,6 +236,18 @@ describe("layout", () => {
     assert.deepEqual(a.data, new Uint16Array([1, 0x0203, 65535, 256]));
   });
 
+  test("arrays changed after set() are checked again when encoded", () => {
+    const h = new Hash().set("names", ["a"]).set("rows", [new Hash()]);
+    (h.get<string[]>("names") as unknown[]).push(3);
+    assert.throws(
+      () => encodeHash(h),
+      (e: unknown) => e instanceof HashError && /names\[1\]/.test(e.message),
+    );
+    h.set("names", ["a"]);
+    (h.get<Hash[]>("rows") as unknown[]).push("x");
+    assert.throws(() => encodeHash(h), /rows\[1\]/);
+  });
+
   test("keys longer than 255 bytes cannot be encoded (HashError naming the path)", () => {
     const long = "k".repeat(256);
     const h = new Hash().set(`a.${long}`, 1);
