@@ -2,6 +2,7 @@
 // detector-like image per train, and a consumer that reduces each image to its mean.
 
 import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import type { Facility } from "../devices/index.ts";
 import { definePipelineDevice, inputChannel, outputChannel } from "./device.ts";
 
 const imageData = {
@@ -102,4 +103,18 @@ export class StreamConsumer extends definePipelineDevice({
       })
       .onEndOfStream(() => this.updateState(State.ON, "stream ended"));
   }
+}
+
+/** Device ids of the pipeline demo in `sase start`. */
+export const PIPELINE_DEMO_IDS = {
+  producer: "SASE_DEMO/PIPELINE/PRODUCER",
+  consumer: "SASE_DEMO/PIPELINE/CONSUMER",
+} as const;
+
+/** Adds the demo producer and a consumer connected to it (a `sase start` facility add-on). */
+export async function addPipelineDemo(facility: Facility): Promise<void> {
+  await facility.addDevice(StreamProducer, PIPELINE_DEMO_IDS.producer, { rate: 10 });
+  await facility.addDevice(StreamConsumer, PIPELINE_DEMO_IDS.consumer, {
+    input: { connectedOutputChannels: [`${PIPELINE_DEMO_IDS.producer}:output`] },
+  });
 }
