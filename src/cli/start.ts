@@ -15,12 +15,14 @@ import {
   toJsonSafe,
 } from "../core/index.ts";
 import { Facility } from "../devices/index.ts";
+import { addPipelineDemo } from "../pipeline/index.ts";
 
 /** Adds further devices to the embedded facility; later layers append theirs to `FACILITY_ADDONS`. */
 export type FacilityAddon = (facility: Facility) => Promise<void>;
 
 /** Devices beyond the standard set (timing server + two motors) that `sase start` brings up. */
 export const FACILITY_ADDONS: FacilityAddon[] = [];
+FACILITY_ADDONS.push(addPipelineDemo); // pipeline: a producer streaming images to a consumer
 
 interface CallerOptions {
   user?: string;
