@@ -5,3 +5,5 @@ export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protoc
 export { DROP_POLICIES, type DropPolicy } from "./queue.ts";
 export { BridgeServer, type BridgeServerOptions, type BridgeServerStats } from "./server.ts";
 export { BridgeClient, type BridgeClientOptions, type RawMessage } from "./client.ts";
+export { type RunTrainsOptions, bridgeTrainFromRun, bridgeTrainsFromRun } from "./files.ts";
+export { type AgipdSimOptions, simulatedAgipdTrains } from "./sim.ts";

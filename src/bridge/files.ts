@@ -1,0 +1,75 @@
+// Replaying EXDF runs over the bridge, shaped as EXtra-data's serve_files sends them, so that
+// analysis code sees the same message from a file as from the live system: a key with one entry in
+// a train is sent as that entry (a scalar, or an array without the entry axis), several entries as
+// one array; strings as bytes (as h5py reads them); each source's metadata also under "metadata".
+import { type NDArray, timestampNow, viewTyped } from "../core/index.ts";
+import type { DataCollection, TrainData } from "../files/index.ts";
+import type { BridgeTrain, BridgeValue, SourceData, SourceMetadata } from "./types.ts";
+
+/** Options for turning a run into bridge trains. */
+export interface RunTrainsOptions {
+  /** Start over at the first train after the last, forever (default false). */
+  loop?: boolean;
+  /** Add wall-clock timestamps to the metadata, which files do not keep (OnDA needs them). */
+  dummyTimestamps?: boolean;
+}
+
+const utf8 = new TextEncoder();
+
+// One entry of an NDArray: a JS scalar for 0-d entries, else a view without the first axis.
+function firstEntry(array: NDArray): BridgeValue | NDArray {
+  const shape = array.shape.slice(1);
+  if (shape.length === 0) {
+    const v = array.data[0] as number | bigint;
+    if (array.dtype === "bool") return v !== 0;
+    if (typeof v === "bigint") return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+    return v;
+  }
+  const d = array.data;
+  return { dtype: array.dtype, shape, data: viewTyped(array.dtype, d.buffer, d.byteOffset, d.length) };
+}
+
+/** One train of a run as the bridge sends it. */
+export function bridgeTrainFromRun(
+  trainId: number,
+  data: TrainData,
+  options: RunTrainsOptions = {},
+): BridgeTrain {
+  const train: BridgeTrain = { data: {}, metadata: {} };
+  let stamp: Pick<SourceMetadata, "timestamp" | "timestamp.sec" | "timestamp.frac"> = {};
+  if (options.dummyTimestamps) {
+    const ts = timestampNow(trainId);
+    const frac = ts.frac.toString().padStart(18, "0");
+    stamp = {
+      timestamp: Number(`${ts.sec}.${frac}`),
+      "timestamp.sec": String(ts.sec),
+      "timestamp.frac": frac,
+    };
+  }
+  for (const [source, keys] of Object.entries(data)) {
+    const values: SourceData = {};
+    for (const [key, value] of Object.entries(keys)) {
+      if (Array.isArray(value)) {
+        const bytes = value.map((s) => utf8.encode(s));
+        values[key] = bytes.length === 1 ? (bytes[0] as Uint8Array) : bytes;
+      } else {
+        values[key] = value.shape[0] === 1 ? firstEntry(value) : value;
+      }
+    }
+    const meta: SourceMetadata = { source, ...stamp, "timestamp.tid": trainId };
+    values.metadata = { ...meta } as BridgeValue;
+    train.data[source] = values;
+    train.metadata[source] = meta;
+  }
+  return train;
+}
+
+/** The trains of a run (or of a selection of it) as bridge trains, read lazily in order. */
+export async function* bridgeTrainsFromRun(
+  run: DataCollection,
+  options: RunTrainsOptions = {},
+): AsyncGenerator<BridgeTrain> {
+  do {
+    for await (const { trainId, data } of run.trains()) yield bridgeTrainFromRun(trainId, data, options);
+  } while (options.loop);
+}
