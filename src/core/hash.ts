@@ -127,18 +127,13 @@ export class Hash implements Iterable<[string, HashValue]> {
 
   /** The value at `path`, or `fallback` when it is missing. */
   getOr<T extends HashValue>(path: string, fallback: T): T {
-    return this.has(path) ? this.get<T>(path) : fallback;
+    const found = this.#find(path);
+    return found ? (found.value as T) : fallback;
   }
 
   /** True when `path` exists. */
   has(path: string): boolean {
-    try {
-      this.#lookup(path);
-      return true;
-    } catch (e) {
-      if (e instanceof HashKeyError) return false;
-      throw e;
-    }
+    return this.#find(path) !== undefined;
   }
 
   /** Removes the node at `path` (or one vector<Hash> element); false when there was none. */
@@ -368,6 +363,35 @@ export class Hash implements Iterable<[string, HashValue]> {
     if (index !== undefined)
       throw new HashKeyError(path, `"${path}" is a vector<Hash> element and has no attributes`);
     return node;
+  }
+
+  /** The node (or vector<Hash> element) at `path`, or undefined: no exceptions on the has()/getOr() path. */
+  #find(path: string): { value: HashValue; type: HashType } | undefined {
+    let segments: Segment[];
+    try {
+      segments = parsePath(path);
+    } catch {
+      return undefined;
+    }
+    let h: Hash = this;
+    let found: { value: HashValue; type: HashType } | undefined;
+    for (let i = 0; i < segments.length; i++) {
+      const { key, index } = segments[i]!;
+      const node = h.#nodes.get(key);
+      if (!node) return undefined;
+      found = node;
+      if (index !== undefined) {
+        if (node.type !== "VECTOR_HASH") return undefined;
+        const el = (node.value as Hash[])[index];
+        if (!el) return undefined;
+        found = { value: el, type: "HASH" };
+      }
+      if (i < segments.length - 1) {
+        if (found.type !== "HASH") return undefined;
+        h = found.value as Hash;
+      }
+    }
+    return found;
   }
 
   #lookup(path: string): { value: HashValue; type: HashType } {
