@@ -229,11 +229,13 @@ const COLOURS: Partial<Record<State, string>> = {
   CHANGING: "#00AAFF",
 };
 
-/** The CSS colour Karabo's GUI uses for a state: that of its nearest coloured ancestor. */
+/** The coloured family a state belongs to (its nearest ancestor with a GUI colour): MOVING_LEFT -> CHANGING. */
+export function stateFamily(state: State): State {
+  for (let s: State | null = toState(state); s !== null; s = PARENTS[s]) if (COLOURS[s]) return s;
+  return "UNKNOWN";
+}
+
+/** The CSS colour Karabo's GUI uses for a state: that of its family. */
 export function stateColor(state: State): string {
-  for (let s: State | null = toState(state); s !== null; s = PARENTS[s]) {
-    const c = COLOURS[s];
-    if (c) return c;
-  }
-  return COLOURS.UNKNOWN!;
+  return COLOURS[stateFamily(state)]!;
 }

@@ -10,6 +10,7 @@ import {
   STATES,
   State,
   stateColor,
+  stateFamily,
   toState,
   trumpList,
 } from "../../src/core/index.ts";
@@ -214,6 +215,13 @@ describe("stateColor", () => {
   for (const [state, colour] of colours) {
     test(`${state} is ${colour}`, () => assert.equal(stateColor(state), colour));
   }
+  test("stateFamily names the coloured ancestor", () => {
+    assert.equal(stateFamily("MOVING_LEFT"), "CHANGING");
+    assert.equal(stateFamily("ON"), "ACTIVE");
+    assert.equal(stateFamily("INTERLOCK_BROKEN"), "DISABLED");
+    assert.equal(stateFamily("NORMAL"), "NORMAL");
+    assert.equal(stateFamily("UNKNOWN"), "UNKNOWN");
+  });
   test("every state has a CSS hex colour", () => {
     for (const s of STATES) assert.match(stateColor(s), /^#[0-9A-F]{6}$/);
   });
