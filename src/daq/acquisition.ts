@@ -54,7 +54,7 @@ export class Acquisition {
     if (options.sources.length === 0)
       throw new DataSourceError("no data sources configured: add device ids or outputs");
     const topo = await options.client.topology();
-    const devices = [...topo.devices.keys()];
+    const devices = [...topo.devices.keys()].filter((d) => d !== options.daqId);
     const control: ControlSource[] = [];
     try {
       for (const name of options.sources.filter((s) => sourceKind(s) === "control")) {
