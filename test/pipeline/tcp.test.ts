@@ -40,6 +40,7 @@ async function startProducer(port: number): Promise<ChildProcess> {
 }
 
 async function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((r) => child.once("exit", r));
   child.kill("SIGKILL");
   await gone;
@@ -204,4 +205,47 @@ test("garbage from an output is refused by the input, which logs it and reconnec
   await inp.close();
   await out.close();
   assert.equal(PROTOCOL, "sase-pipeline/1");
+});
+
+test("a sender held back by a hung consumer raises its alarm, and resumes when that process dies", {
+  timeout: 20_000,
+}, async () => {
+  const out = new OutputChannel("TEST/SRC/W:output", undefined, { registry: null, stallTimeoutMs: 200 });
+  const address = await out.listen();
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      fileURLToPath(new URL("./fixtures/consumer.ts", import.meta.url)),
+      `${out.id}@${address}`,
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`consumer exited with ${code}`)));
+    });
+    let written = 0;
+    const writer = (async () => {
+      for (let i = 1; i <= 5; i++) {
+        await out.write(smallData(i));
+        written = i;
+      }
+    })();
+    await until(() => out.stats().alarm === "alarm", "blocked alarm", 2000);
+    assert.equal(out.stats().blocked, true);
+    assert.ok(written < 5, "the writer should be held back");
+    await kill9(child);
+    await writer;
+    assert.equal(written, 5);
+    await until(() => out.stats().alarm === "none", "alarm cleared");
+    assert.equal(out.stats().connections, 0);
+  } finally {
+    await kill9(child).catch(() => {});
+    await out.close();
+  }
 });
