@@ -15,3 +15,4 @@ export * from "./pool.ts";
 export * from "./run-io.ts";
 export * from "./offline.ts";
 export * from "./frame-pool.ts";
+export * from "./device.ts";

@@ -4,3 +4,4 @@ export * from "./random.ts";
 export * from "./simulate.ts";
 export * from "./detector.ts";
 export * from "./run.ts";
+export * from "./device.ts";
