@@ -1,6 +1,17 @@
 // The TCP transport: an output listens, inputs connect and say hello, then the output sends tokens as
 // credits arrive. Any bytes that do not follow the protocol close that one connection (logged, counted in
 // lastError); the device on either side carries on.
+//
+// Protocol "sase-pipeline/1" (framing in wire.ts; every header is a binary Hash with a `reason`):
+//   input  → output  hello       {protocol, inputId, outputId?, dataDistribution, onSlowness, maxQueueLength, credits}
+//   output → input   welcome     {session, outputId}        or  close {message} (refused)
+//   input  → output  update      {credits}                  "I can take n more tokens"
+//   output → input   data        {seq, dropped, queued, source, sec, frac, trainId, align} + body = token Hash
+//   output → input   endOfStream {seq, dropped, queued}     (never dropped; sent after the queued tokens)
+//   output → input   dropped     {seq, dropped, queued}     drop count changed with no token to carry it
+//   output → input   close       {message}                  before the output closes the connection
+// `seq` numbers the output's tokens within its `session`, `dropped` counts the tokens dropped for this
+// input by its slowness policy: together they let the input count tokens lost with a broken connection.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { Hash, type Logger } from "../core/index.ts";
