@@ -148,23 +148,12 @@ test("live correction by two shared-input devices equals offline correction of t
   await correctRun(runDir, out, { detector: det, storeRoot: store, workers: 1 });
   const corr = await openRun(out);
   const src = "SPB_DET_AGIPD1M-1/CORR/0CH0:output";
+  const read = (key: string, id: number) => (corr.keyData(src, key).trainData(id) as NDArray).data;
   for (const id of ids) {
     const mine = live.get(id)!;
-    assert.deepEqual(
-      corr.keyData(src, "image.data").trainData(id).data as Float32Array,
-      mine.data,
-      `train ${id} data`,
-    );
-    assert.deepEqual(
-      corr.keyData(src, "image.gain").trainData(id).data as Uint8Array,
-      mine.gain,
-      `train ${id} gain`,
-    );
-    assert.deepEqual(
-      corr.keyData(src, "image.mask").trainData(id).data as Uint32Array,
-      mine.mask,
-      `train ${id} mask`,
-    );
+    assert.deepEqual(read("image.data", id), mine.data, `train ${id} data`);
+    assert.deepEqual(read("image.gain", id), mine.gain, `train ${id} gain`);
+    assert.deepEqual(read("image.mask", id), mine.mask, `train ${id} mask`);
   }
   corr.close();
 });
