@@ -5,7 +5,7 @@
 
 import {
   Hash,
-  HASH_APPEND_RAW as APPEND_RAW,
+  HASH_FROM_RAW as FROM_RAW,
   HASH_RAW_NODES as RAW_NODES,
   type HashAttribute,
   HashError,
@@ -47,7 +47,7 @@ const HASH_TYPE_CODES: Readonly<Record<HashType, number>> = TYPE_CODES;
 const SCALAR_OF_DTYPE: Readonly<Record<DType, HashType>> = SCALAR_OF;
 const TYPED_VECTORS: Readonly<Partial<Record<HashType, DType>>> = VECTORS;
 const CODE_HASH = HASH_TYPE_CODES.HASH;
-const HASH_APPEND_RAW: typeof APPEND_RAW = APPEND_RAW;
+const HASH_FROM_RAW: typeof FROM_RAW = FROM_RAW;
 const HASH_RAW_NODES: typeof RAW_NODES = RAW_NODES;
 
 const CLASS_ID = "__classId";
@@ -437,16 +437,17 @@ class Reader {
     const where = this.path.length ? ` (in "${this.path.join(".")}")` : "";
     throw new HashDecodeError(at, message + where);
   }
-  need(n: number, what: string): void {
+  /** Checks `n` bytes remain; `what` (+ `suffix`, joined only on failure: this runs per value) names them. */
+  need(n: number, what: string, suffix = ""): void {
     const left = this.bytes.length - this.pos;
-    if (n > left) this.fail(`truncated: expected ${what} (${n} bytes), ${left} left`);
+    if (n > left) this.fail(`truncated: expected ${what}${suffix} (${n} bytes), ${left} left`);
   }
-  u8(what: string): number {
-    this.need(1, what);
+  u8(what: string, suffix = ""): number {
+    this.need(1, what, suffix);
     return this.bytes[this.pos++]!;
   }
-  u32(what: string): number {
-    this.need(4, what);
+  u32(what: string, suffix = ""): number {
+    this.need(4, what, suffix);
     const v = this.view.getUint32(this.pos, true);
     this.pos += 4;
     return v;
@@ -454,7 +455,7 @@ class Reader {
   /** A u32 element count, checked against the bytes left (each element needs at least `minBytes`). */
   count(what: string, minBytes: number): number {
     const at = this.pos;
-    const n = this.u32(`${what} count`);
+    const n = this.u32(what, " count");
     const left = this.bytes.length - this.pos;
     if (n * minBytes > left)
       this.fail(`${what} count ${n} needs at least ${n * minBytes} bytes, ${left} left`, at);
@@ -476,11 +477,11 @@ class Reader {
     return utf8Decoder.decode(this.bytes.subarray(start, start + n));
   }
   key(what: string): string {
-    return this.text(this.u8(`${what} length`), what);
+    return this.text(this.u8(what, " length"), what);
   }
   typeCode(what: string): HashType {
     const at = this.pos;
-    const code = this.u32(`${what} type code`);
+    const code = this.u32(what);
     const type = TYPE_OF_CODE.get(code);
     if (type) return type;
     const name = KNOWN_UNSUPPORTED[code];
@@ -498,23 +499,27 @@ class Reader {
 
 function readHash(r: Reader): Hash {
   if (++r.depth > r.maxDepth) r.fail(`nesting deeper than ${r.maxDepth}`);
-  const h = new Hash();
+  const nodes = new Map<string, RawHashNode>();
   const n = r.count("Hash node", 9);
   for (let i = 0; i < n; i++) {
     const key = r.key("node key");
     r.path.push(key);
-    const type = r.typeCode("node");
+    const type = r.typeCode("node type code");
     const attrs = readAttributes(r);
     const at = r.pos;
     const value = readValue(r, type);
     if (type === "HASH" && attrs?.get(CLASS_ID)?.value === NDARRAY_CLASS) {
       attrs.delete(CLASS_ID);
-      h[HASH_APPEND_RAW](key, toNDArray(r, value as Hash, at), "NDARRAY", attrs.size ? attrs : null);
-    } else h[HASH_APPEND_RAW](key, value, type, attrs);
+      nodes.set(key, {
+        value: toNDArray(r, value as Hash, at),
+        type: "NDARRAY",
+        attrs: attrs.size ? attrs : null,
+      });
+    } else nodes.set(key, { value, type, attrs });
     r.path.pop();
   }
   r.depth--;
-  return h;
+  return Hash[HASH_FROM_RAW](nodes);
 }
 
 function readAttributes(r: Reader): Map<string, HashAttribute> | null {
@@ -524,7 +529,7 @@ function readAttributes(r: Reader): Map<string, HashAttribute> | null {
   for (let i = 0; i < n; i++) {
     const name = r.key("attribute key");
     r.path.push(`@${name}`);
-    const type = r.typeCode("attribute");
+    const type = r.typeCode("attribute type code");
     attrs.set(name, { value: readValue(r, type), type });
     r.path.pop();
   }
@@ -620,9 +625,7 @@ function readSchema(r: Reader): Hash {
   const root = r.key("SCHEMA root name");
   const params = readHash(r);
   if (r.pos - start !== size) r.fail(`SCHEMA declared ${size} bytes but held ${r.pos - start}`, start);
-  const h = new Hash();
-  h[HASH_APPEND_RAW](root, params, "HASH", null);
-  return h;
+  return Hash[HASH_FROM_RAW](new Map([[root, { value: params, type: "HASH", attrs: null }]]));
 }
 
 /** Turns a decoded Karabo NDArray Hash into an NDArray over the same bytes. */

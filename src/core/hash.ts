@@ -59,14 +59,14 @@ interface Node {
 
 const EMPTY_ATTRS: ReadonlyMap<string, HashAttribute> = new Map();
 
-/** Symbol of the unchecked node appender used by decoders, whose values are typed by construction. */
-export const HASH_APPEND_RAW: unique symbol = Symbol("sase.Hash.appendRaw");
+/** Symbol of the unchecked factory decoders use: their node values are typed by construction. */
+export const HASH_FROM_RAW: unique symbol = Symbol("sase.Hash.fromRaw");
 /** Symbol of the read-only view of a Hash's own node map, for encoders on the hot path. */
 export const HASH_RAW_NODES: unique symbol = Symbol("sase.Hash.rawNodes");
 
 /** Ordered nested key/value container with typed values and per-node attributes (Karabo's Hash). */
 export class Hash implements Iterable<[string, HashValue]> {
-  readonly #nodes = new Map<string, Node>();
+  #nodes = new Map<string, Node>();
 
   /** Brand read by isHash(); lives on the prototype, so it costs nothing per instance. */
   get [HASH_BRAND](): true {
@@ -309,19 +309,16 @@ export class Hash implements Iterable<[string, HashValue]> {
     return describe(this, "");
   }
 
-  /** Decoders only: appends a node whose value already has its type's representation (not validated). */
   /** Encoders only: this level's nodes as stored, without per-node copies. */
   [HASH_RAW_NODES](): ReadonlyMap<string, RawHashNode> {
     return this.#nodes;
   }
 
-  [HASH_APPEND_RAW](
-    key: string,
-    value: HashValue,
-    type: HashType,
-    attrs: Map<string, HashAttribute> | null,
-  ): void {
-    this.#nodes.set(key, { value, type, attrs });
+  /** Decoders only: a Hash adopting `nodes`, whose values already have their types' representation. */
+  static [HASH_FROM_RAW](nodes: Map<string, RawHashNode>): Hash {
+    const h = new Hash();
+    h.#nodes = nodes as Map<string, Node>;
+    return h;
   }
 
   /**
