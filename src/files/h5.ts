@@ -22,6 +22,22 @@ function mod(): H5Module {
   return module;
 }
 
+/** Rows move through one reused WebAssembly buffer, in pieces of about this many bytes. */
+const PIECE_BYTES = 16 << 20;
+let scratchPtr = 0;
+let scratchSize = 0;
+
+/** A WebAssembly heap buffer of at least `n` bytes, reused between calls (never freed while in use). */
+function scratch(n: number): number {
+  if (n <= scratchSize) return scratchPtr;
+  const m = mod();
+  if (scratchPtr) m._free(scratchPtr);
+  scratchPtr = m._malloc(n);
+  scratchSize = scratchPtr ? n : 0;
+  if (!scratchPtr) throw new FilesError(`out of WebAssembly memory (${n} bytes)`);
+  return scratchPtr;
+}
+
 /** Element type of a dataset as the files layer reports it ("object" for strings, like numpy). */
 export type KeyDType = DType | "object";
 
@@ -180,25 +196,31 @@ export class H5File {
     const m = mod();
     const size = itemSize(info.dtype);
     const rank = info.shape.length;
-    const cnt = [BigInt(count), ...info.shape.slice(1).map(BigInt)];
-    const off = [BigInt(start), ...new Array<bigint>(rank - 1).fill(0n)];
+    const rowBytes = rowLen * size;
+    const piece = Math.max(1, Math.floor(PIECE_BYTES / rowBytes));
+    const tail = info.shape.slice(1).map(BigInt);
+    const zeros = new Array<bigint>(rank - 1).fill(0n);
     const strides = new Array<bigint>(rank).fill(1n);
-    const nbytes = n * size;
-    const ptr = m._malloc(nbytes);
-    if (ptr === 0)
-      throw new FilesError(`out of WebAssembly memory reading ${nbytes} bytes`, {
-        file: this.path,
-        dataset: path,
-      });
     try {
-      const status = m.get_dataset_data(this.id, path, cnt, off, strides, BigInt(ptr));
-      if (status < 0) throw new Error("H5Dread failed");
-      const src = new Uint8Array(m.HEAPU8.buffer, ptr, nbytes);
-      new Uint8Array(dest.buffer, dest.byteOffset + outOffset * size, nbytes).set(src);
+      for (let done = 0; done < count; done += piece) {
+        const rows = Math.min(piece, count - done);
+        const nbytes = rows * rowBytes;
+        const ptr = scratch(nbytes);
+        const status = m.get_dataset_data(
+          this.id,
+          path,
+          [BigInt(rows), ...tail],
+          [BigInt(start + done), ...zeros],
+          strides,
+          BigInt(ptr),
+        );
+        if (status < 0) throw new Error("H5Dread failed");
+        // HEAPU8 is looked up after the read: the heap may have grown (and moved) meanwhile.
+        const src = new Uint8Array(m.HEAPU8.buffer, ptr, nbytes);
+        new Uint8Array(dest.buffer, dest.byteOffset + (outOffset + done * rowLen) * size, nbytes).set(src);
+      }
     } catch (err) {
       throw h5Error(this.path, path, err);
-    } finally {
-      m._free(ptr);
     }
     return dest;
   }
@@ -350,24 +372,30 @@ export class H5File {
   ): void {
     if (count === 0) return;
     const m = mod();
-    const nbytes = data.byteLength;
-    const ptr = m._malloc(nbytes);
-    if (ptr === 0)
-      throw new FilesError(`out of WebAssembly memory writing ${nbytes} bytes`, {
-        file: this.path,
-        dataset: path,
-      });
+    const rowLen = shapeSize(entryShape);
+    const rowBytes = rowLen * data.BYTES_PER_ELEMENT;
+    const piece = Math.max(1, Math.floor(PIECE_BYTES / rowBytes));
+    const tail = entryShape.map(BigInt);
+    const zeros = entryShape.map(() => 0n);
+    const strides = [1n, ...zeros.map(() => 1n)];
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, count * rowBytes);
     try {
-      m.HEAPU8.set(new Uint8Array(data.buffer, data.byteOffset, nbytes), ptr);
-      const cnt = [BigInt(count), ...entryShape.map(BigInt)];
-      const off = [BigInt(start), ...entryShape.map(() => 0n)];
-      const strides = cnt.map(() => 1n);
-      const status = m.set_dataset_data(this.id, path, cnt, off, strides, BigInt(ptr));
-      if (status < 0) throw new Error("H5Dwrite failed");
+      for (let done = 0; done < count; done += piece) {
+        const rows = Math.min(piece, count - done);
+        const ptr = scratch(rows * rowBytes);
+        m.HEAPU8.set(bytes.subarray(done * rowBytes, (done + rows) * rowBytes), ptr);
+        const status = m.set_dataset_data(
+          this.id,
+          path,
+          [BigInt(rows), ...tail],
+          [BigInt(start + done), ...zeros],
+          strides,
+          BigInt(ptr),
+        );
+        if (status < 0) throw new Error("H5Dwrite failed");
+      }
     } catch (err) {
       throw h5Error(this.path, path, err);
-    } finally {
-      m._free(ptr);
     }
   }
 

@@ -1,0 +1,211 @@
+// EXDF files benchmark.
+//  1. image.data throughput: sase writes and reads a run of AGIPD-like modules (64 cells of uint16
+//     [2,512,128] per train), beside h5py (Debian, HDF5 1.10 in C) doing the same and a plain fs
+//     write/read of the same bytes. Size: SASE_BENCH_FILES_MB (default 1024).
+//  2. Opening a run of 16 modules × SASE_BENCH_FILES_SEQ sequences (default 25 → 400 files) and
+//     listing its sources and keys: with the run index, without it, and h5py opening every file's INDEX.
+import { execFileSync } from "node:child_process";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ndarray } from "../src/core/index.ts";
+import { createRunWriter, openRun } from "../src/files/index.ts";
+
+const MB = 1e6;
+const FRAME = [2, 512, 128];
+const CELLS = 64;
+const trainBytes = CELLS * FRAME.reduce((a, b) => a * b, 1) * 2;
+const totalMB = Number(process.env.SASE_BENCH_FILES_MB ?? 1024);
+const sequences = Number(process.env.SASE_BENCH_FILES_SEQ ?? 25);
+const MODULES = 4;
+const trainsPerModule = Math.max(1, Math.round((totalMB * 1024 * 1024) / trainBytes / MODULES));
+const chunkBytes = 1 << 20;
+const chunkRows = Math.max(1, Math.floor(chunkBytes / (trainBytes / CELLS)));
+const py = join(import.meta.dirname, "files_h5py.py");
+
+function python(...args: string[]): { seconds: number; n: number } {
+  return JSON.parse(execFileSync("/usr/bin/python3", [py, ...args], { maxBuffer: 1 << 20 }).toString()) as {
+    seconds: number;
+    n: number;
+  };
+}
+
+function row(label: string, value: string, baseline = ""): void {
+  console.log(`  ${label.padEnd(44)} ${value.padStart(12)}   ${baseline}`);
+}
+
+function image(): Uint16Array {
+  const img = new Uint16Array(trainBytes / 2);
+  for (let i = 0; i < img.length; i++) img[i] = i % 65521;
+  return img;
+}
+
+async function throughput(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "sase-bench-files-"));
+  const bytes = trainsPerModule * MODULES * trainBytes;
+  console.log(
+    `image.data: ${MODULES} modules × ${trainsPerModule} trains × ${CELLS} cells = ${(bytes / MB).toFixed(0)} MB (${dir})`,
+  );
+  try {
+    const img = image();
+    // sase write
+    let t0 = performance.now();
+    const w = await createRunWriter(dir, {
+      proposal: 1,
+      run: 1,
+      trainsPerSequence: 8,
+      chunkBytes,
+      writeIndex: false,
+    });
+    for (let m = 0; m < MODULES; m++) {
+      w.addInstrumentSource(`SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`, {
+        aggregator: `AGIPD${String(m).padStart(2, "0")}`,
+        keys: { "image.data": { dtype: "uint16", entryShape: FRAME } },
+      });
+    }
+    const arr = ndarray(img, [CELLS, ...FRAME]);
+    for (let t = 0; t < trainsPerModule; t++) {
+      const data: Record<string, Record<string, typeof arr>> = {};
+      for (let m = 0; m < MODULES; m++) data[`SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`] = { "image.data": arr };
+      w.writeTrain(10000 + t, data);
+    }
+    await w.close();
+    const saseWrite = bytes / MB / ((performance.now() - t0) / 1000);
+    // sase read
+    t0 = performance.now();
+    const run = await openRun(dir, { useIndex: false });
+    let got = 0;
+    for (const s of run.instrumentSources) got += run.keyData(s, "image.data").ndarray().data.byteLength;
+    run.close();
+    const saseRead = got / MB / ((performance.now() - t0) / 1000);
+    if (got !== bytes) throw new Error(`read ${got} bytes, wrote ${bytes}`);
+    // h5py
+    const hw = python(
+      "write",
+      dir,
+      String(MODULES),
+      String(trainsPerModule),
+      String(CELLS),
+      String(chunkRows),
+    );
+    const hr = python("read", dir);
+    // plain fs, same bytes in the same pieces
+    t0 = performance.now();
+    const buf = new Uint8Array(img.buffer);
+    for (let m = 0; m < MODULES; m++) {
+      const fd = openSync(join(dir, `plain-${m}.bin`), "w");
+      for (let t = 0; t < trainsPerModule; t++) writeSync(fd, buf);
+      closeSync(fd);
+    }
+    const fsWrite = bytes / MB / ((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    let fsGot = 0;
+    for (let m = 0; m < MODULES; m++) {
+      const path = join(dir, `plain-${m}.bin`);
+      const out = new Uint8Array(statSync(path).size);
+      const fd = openSync(path, "r");
+      for (let off = 0; off < out.length; ) off += readSync(fd, out, off, out.length - off, off);
+      closeSync(fd);
+      fsGot += out.length;
+    }
+    const fsRead = fsGot / MB / ((performance.now() - t0) / 1000);
+    const mbs = (x: number) => `${x.toFixed(0)} MB/s`;
+    row(
+      "sase write (flush per train)",
+      mbs(saseWrite),
+      `h5py ${mbs(hw.n / MB / hw.seconds)}, plain fs ${mbs(fsWrite)}`,
+    );
+    row(
+      "sase read (keyData.ndarray)",
+      mbs(saseRead),
+      `h5py ${mbs(hr.n / MB / hr.seconds)}, plain fs ${mbs(fsRead)}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function opening(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "sase-bench-open-"));
+  try {
+    const t0 = performance.now();
+    const w = await createRunWriter(dir, { proposal: 1, run: 2, trainsPerSequence: 1 });
+    const keys = {
+      "image.data": { dtype: "uint16" as const, entryShape: [2, 8, 8] },
+      "image.cellId": { dtype: "uint16" as const, entryShape: [1] },
+      "image.pulseId": { dtype: "uint64" as const, entryShape: [1] },
+      "image.trainId": { dtype: "uint64" as const, entryShape: [1] },
+      "image.length": { dtype: "uint32" as const, entryShape: [1] },
+      "image.status": { dtype: "uint16" as const, entryShape: [1] },
+      "header.pulseCount": { dtype: "uint64" as const },
+      "header.trainId": { dtype: "uint64" as const },
+      "trailer.status": { dtype: "uint64" as const },
+      "detector.data": { dtype: "uint8" as const, entryShape: [416] },
+    };
+    for (let m = 0; m < 16; m++) {
+      w.addInstrumentSource(`SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`, {
+        aggregator: `AGIPD${String(m).padStart(2, "0")}`,
+        keys,
+      });
+    }
+    for (let t = 0; t < sequences; t++) {
+      const data: Record<
+        string,
+        Record<string, number | Uint16Array | BigUint64Array | Uint32Array | Uint8Array>
+      > = {};
+      for (let m = 0; m < 16; m++) {
+        data[`SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`] = {
+          "image.data": new Uint16Array(4 * 128),
+          "image.cellId": new Uint16Array(4),
+          "image.pulseId": new BigUint64Array(4),
+          "image.trainId": new BigUint64Array(4).fill(BigInt(10000 + t)),
+          "image.length": new Uint32Array(4),
+          "image.status": new Uint16Array(4),
+          "header.pulseCount": 4,
+          "header.trainId": 10000 + t,
+          "trailer.status": 0,
+          "detector.data": new Uint8Array(416),
+        };
+      }
+      w.writeTrain(10000 + t, data);
+    }
+    await w.close();
+    const files = readdirSync(dir).filter((f) => f.endsWith(".h5")).length;
+    console.log(
+      `\nopening a run of ${files} files (16 modules × ${sequences} sequences; written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    const list = async (useIndex: boolean) => {
+      const t = performance.now();
+      const run = await openRun(dir, { useIndex });
+      let n = 0;
+      for (const s of run.sources) n += run.keys(s).length;
+      run.close();
+      return { ms: performance.now() - t, keys: n, trains: run.trainIds.length };
+    };
+    await list(true); // warm-up: module loading, not part of opening a run
+    const withIndex = await list(true);
+    const without = await list(false);
+    const h = python("open", dir);
+    row(
+      "open + list sources/keys, with run index",
+      `${withIndex.ms.toFixed(1)} ms`,
+      `goal < 100 ms; ${withIndex.keys} keys, ${withIndex.trains} trains`,
+    );
+    row("open + list sources/keys, without index", `${without.ms.toFixed(0)} ms`, "(reads every file)");
+    row("h5py: open every file, read INDEX, list keys", `${(h.seconds * 1000).toFixed(0)} ms`, `${h.n} keys`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await throughput();
+await opening();

@@ -1,0 +1,91 @@
+"""Baselines for bench/files.ts with Debian's h5py (HDF5 1.10, C).
+
+  files_h5py.py write <dir> <modules> <trains> <cells> <chunk_rows>   write image.data like sase does
+  files_h5py.py read <dir>                                            read every image.data back
+  files_h5py.py open <run dir>                                        open every file, read its INDEX, list keys
+
+Each prints one JSON line with the seconds taken and the bytes moved.
+"""
+import json
+import os
+import sys
+import time
+
+import h5py
+import numpy as np
+
+FRAME = (2, 512, 128)
+
+
+def write(d, modules, trains, cells, chunk_rows):
+    t0 = time.perf_counter()
+    nbytes = 0
+    for m in range(modules):
+        src = f"SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf"
+        with h5py.File(os.path.join(d, f"H5PY-R0001-AGIPD{m:02d}-S00000.h5"), "w", libver=("earliest", "v110")) as f:
+            ds = f.create_dataset(f"INSTRUMENT/{src}/image/data", shape=(0,) + FRAME, maxshape=(None,) + FRAME,
+                                  chunks=(chunk_rows,) + FRAME, dtype="u2")
+            tid = f.create_dataset("INDEX/trainId", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
+            first = f.create_dataset(f"INDEX/{src}/image/first", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
+            count = f.create_dataset(f"INDEX/{src}/image/count", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
+            img = (np.arange(cells * np.prod(FRAME), dtype=np.uint32) % 65521).astype(np.uint16).reshape((cells,) + FRAME)
+            for t in range(trains):
+                n = ds.shape[0]
+                ds.resize(n + cells, axis=0)
+                ds[n:] = img
+                for x, v in ((tid, 10000 + t), (first, n), (count, cells)):
+                    x.resize(t + 1, axis=0)
+                    x[t] = v
+                f.flush()
+                nbytes += img.nbytes
+    return time.perf_counter() - t0, nbytes
+
+
+def read(d):
+    t0 = time.perf_counter()
+    nbytes = 0
+    for name in sorted(os.listdir(d)):
+        if not name.startswith("H5PY-"):
+            continue
+        with h5py.File(os.path.join(d, name), "r") as f:
+            for key in f["INSTRUMENT"].keys():
+                pass
+
+            def visit(path, obj):
+                nonlocal nbytes
+                if isinstance(obj, h5py.Dataset) and path.endswith("image/data"):
+                    nbytes += obj[:].nbytes
+
+            f.visititems(visit)
+    return time.perf_counter() - t0, nbytes
+
+
+def open_run(d):
+    t0 = time.perf_counter()
+    keys = set()
+    ntrains = 0
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".h5"):
+            continue
+        with h5py.File(os.path.join(d, name), "r") as f:
+            ntrains += len(f["INDEX/trainId"][:])
+            for sid in f["METADATA/dataSources/dataSourceId"][:]:
+                if not sid:
+                    continue
+                sid = sid.decode()
+                section, _, rest = sid.partition("/")
+                f[f"INDEX/{rest}/first"][:]
+                f[f"INDEX/{rest}/count"][:]
+                f[sid].visititems(lambda p, o: keys.add(rest + "/" + p) if isinstance(o, h5py.Dataset) else None)
+    return time.perf_counter() - t0, len(keys)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "write":
+        s, n = write(sys.argv[2], *map(int, sys.argv[3:7]))
+    elif cmd == "read":
+        s, n = read(sys.argv[2])
+    else:
+        s, n = open_run(sys.argv[2])
+    print(json.dumps({"seconds": s, "n": n}))
