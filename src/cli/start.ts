@@ -24,6 +24,21 @@ export type FacilityAddon = (facility: Facility) => Promise<void>;
 export const FACILITY_ADDONS: FacilityAddon[] = [];
 FACILITY_ADDONS.push(addPipelineDemo); // pipeline: a producer streaming images to a consumer
 
+/** Where the client commands write (stdout/stderr and the exit code by default; tests capture them). */
+export interface CommandIO {
+  out(text: string): void;
+  err(text: string): void;
+  fail(): void;
+}
+
+const processIO: CommandIO = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  fail: () => {
+    process.exitCode = 1;
+  },
+};
+
 interface CallerOptions {
   user?: string;
   accessLevel?: string;
@@ -50,6 +65,7 @@ function withCallerOptions(cmd: Command): Command {
 
 /** Runs a client command, printing `sase: CODE: message` and exiting 1 on failure. */
 async function clientAction(
+  io: CommandIO,
   opts: CallerOptions,
   action: (client: ControlClient) => Promise<void>,
 ): Promise<void> {
@@ -58,8 +74,8 @@ async function clientAction(
     await action(client);
   } catch (err) {
     const code = err instanceof SaseError ? `${err.code}: ` : "";
-    process.stderr.write(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    io.err(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+    io.fail();
   }
 }
 
@@ -82,7 +98,7 @@ function parseKeyValues(pairs: string[], what: string): Record<string, string> {
 }
 
 /** Adds this group's commands to the sase program. */
-export function registerStartCommands(program: Command): void {
+export function registerStartCommands(program: Command, io: CommandIO = processIO): void {
   program
     .command("start")
     .description("run an embedded facility (device server, timing server, two simulated motors) until Ctrl-C")
@@ -122,13 +138,13 @@ export function registerStartCommands(program: Command): void {
   withCallerOptions(
     program.command("devices").description("list servers and devices of the running facility"),
   ).action((opts: CallerOptions) =>
-    clientAction(opts, async (client) => {
+    clientAction(io, opts, async (client) => {
       const topo = await client.send<{
         servers: Record<string, { deviceClasses?: string[] }>;
         devices: Record<string, { classId?: string; serverId?: string; status?: string }>;
       }>({ op: "topology" });
       for (const [id, info] of Object.entries(topo.servers)) {
-        process.stdout.write(`server  ${id}  classes: ${(info.deviceClasses ?? []).join(", ")}\n`);
+        io.out(`server  ${id}  classes: ${(info.deviceClasses ?? []).join(", ")}\n`);
       }
       const rows = [["DEVICE", "CLASS", "STATE", "STATUS"]];
       for (const [id, info] of Object.entries(topo.devices)) {
@@ -141,7 +157,7 @@ export function registerStartCommands(program: Command): void {
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       for (const r of rows)
-        process.stdout.write(
+        io.out(
           `${r
             .map((c, i) => c.padEnd(widths[i]!))
             .join("  ")
@@ -157,7 +173,7 @@ export function registerStartCommands(program: Command): void {
       .argument("<deviceId>", "device id, e.g. SASE_SIM_MOTOR/MOTOR/X")
       .argument("[key]", "property key (dotted for nested keys)"),
   ).action((deviceId: string, key: string | undefined, opts: CallerOptions) =>
-    clientAction(opts, async (client) => {
+    clientAction(io, opts, async (client) => {
       const config = await client.send<{
         values: Record<string, unknown>;
         timestamps: Record<string, { trainId: number }>;
@@ -167,12 +183,12 @@ export function registerStartCommands(program: Command): void {
         keys: key ? [key] : undefined,
       });
       if (key) {
-        process.stdout.write(`${show(config.values[key])}\n`);
+        io.out(`${show(config.values[key])}\n`);
         return;
       }
       const width = Math.max(...Object.keys(config.values).map((k) => k.length));
       for (const [k, v] of Object.entries(config.values)) {
-        process.stdout.write(`${k.padEnd(width)}  ${show(v)}  (train ${config.timestamps[k]?.trainId})\n`);
+        io.out(`${k.padEnd(width)}  ${show(v)}  (train ${config.timestamps[k]?.trainId})\n`);
       }
     }),
   );
@@ -186,13 +202,13 @@ export function registerStartCommands(program: Command): void {
       .argument("<value>", "new value (vectors: a,b,c or a JSON array; tables: JSON)")
       .argument("[more...]", "further KEY VALUE pairs"),
   ).action((deviceId: string, key: string, value: string, more: string[], opts: CallerOptions) =>
-    clientAction(opts, async (client) => {
+    clientAction(io, opts, async (client) => {
       if (more.length % 2 !== 0)
         throw new SaseError("WRONG_TYPE", `'${more.at(-1)}' has no value: give KEY VALUE pairs`);
       const text: Record<string, string> = { [key]: value };
       for (let i = 0; i < more.length; i += 2) text[more[i]!] = more[i + 1]!;
       const reply = await client.send<{ applied: string[] }>({ op: "reconfigure", deviceId, text });
-      process.stdout.write(`set ${reply.applied.join(", ")} on ${deviceId}\n`);
+      io.out(`set ${reply.applied.join(", ")} on ${deviceId}\n`);
     }),
   );
 
@@ -205,7 +221,7 @@ export function registerStartCommands(program: Command): void {
       .argument("[args...]", "slot arguments as KEY=VALUE")
       .option("--timeout <ms>", "give up waiting for the reply after this many ms", "10000"),
   ).action((deviceId: string, slot: string, args: string[], opts: CallerOptions & { timeout: string }) =>
-    clientAction(opts, async (client) => {
+    clientAction(io, opts, async (client) => {
       const timeoutMs = Number(opts.timeout);
       if (!(timeoutMs > 0))
         throw new SaseError("OUT_OF_RANGE", `--timeout ${opts.timeout}: give milliseconds > 0`);
@@ -216,7 +232,7 @@ export function registerStartCommands(program: Command): void {
         text: parseKeyValues(args, "argument"),
         timeoutMs,
       });
-      process.stdout.write(`${slot} on ${deviceId}: ${reply === null ? "done" : show(reply)}\n`);
+      io.out(`${slot} on ${deviceId}: ${reply === null ? "done" : show(reply)}\n`);
     }),
   );
 }

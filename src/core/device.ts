@@ -289,19 +289,23 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
 
   // ---- remote requests (used by the device server) -------------------------------------------------
 
-  /** Answers a call from the broker: built-in slots and the class's own. Commands run one at a time. */
-  handleRequest(request: SlotRequest): Promise<unknown> {
+  /**
+   * Answers a call from the broker: built-in slots and the class's own. Reconfigurations run one at a
+   * time (so each is checked against the state it is applied in); slots run as they come, like
+   * coroutines, so one long slot never blocks `stop`.
+   */
+  async handleRequest(request: SlotRequest): Promise<unknown> {
     switch (request.slot) {
       case "slotGetConfiguration":
-        return Promise.resolve(this.#describeConfiguration(request.args.keys));
+        return this.#describeConfiguration(request.args.keys);
       case "slotGetSchema":
-        return Promise.resolve({ classId: this.classId, schema: this.schema.toData() });
+        return { classId: this.classId, schema: this.schema.toData() };
       case "slotPing":
-        return Promise.resolve({ deviceId: this.id, state: this.state });
+        return { deviceId: this.id, state: this.state };
       case "slotReconfigure":
         return this.#enqueue(() => this.#reconfigure(request.args.configuration, request.caller));
       default:
-        return this.#enqueue(() => this.#callSlot(request));
+        return this.#callSlot(request);
     }
   }
 

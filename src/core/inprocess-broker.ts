@@ -109,8 +109,9 @@ export class InProcessBroker implements Broker {
         );
       }, timeoutMs);
       // Dispatch on a later tick, as a remote call would be: the caller never re-enters the callee.
-      queueMicrotask(() => {
-        instance.handler(request).then(
+      Promise.resolve(request)
+        .then(instance.handler)
+        .then(
           (reply) => {
             clearTimeout(timer);
             resolve(reply as T);
@@ -121,7 +122,6 @@ export class InProcessBroker implements Broker {
             reject(errorFromWire(errorToWire(err)));
           },
         );
-      });
     });
   }
 

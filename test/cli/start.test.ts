@@ -1,0 +1,185 @@
+// Runs the real `sase start` in a child process and talks to it over its control endpoint: a few
+// commands through the real `sase` binary, the rest through the same command definitions in-process
+// (each `sase` process start costs seconds of module loading on a busy machine).
+import assert from "node:assert/strict";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { Command, CommanderError } from "commander";
+import { registerStartCommands } from "../../src/cli/start.ts";
+
+const run = promisify(execFile);
+const home = mkdtempSync(join(tmpdir(), "sase-cli-"));
+const env = { ...process.env, SASE_HOME: home, USER: "tester" };
+const bin = join(import.meta.dirname, "../../bin/sase.js");
+
+/** `sase ARGS` as a separate process. */
+async function saseProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env, timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** `sase ARGS` through the same command definitions, in this process. */
+async function sase(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  let code = 0;
+  const program = new Command("sase").exitOverride();
+  program.configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
+  registerStartCommands(program, {
+    out: (t) => (stdout += t),
+    err: (t) => (stderr += t),
+    fail: () => (code = 1),
+  });
+  const portFile = join(home, "control.json");
+  const needsPortFile = ["devices", "get", "set", "call"].includes(args[0]!) && !args.includes("--help");
+  try {
+    await program.parseAsync(needsPortFile ? [...args, "--port-file", portFile, "--user", "tester"] : args, {
+      from: "user",
+    });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    code = err.exitCode;
+  }
+  return { code, stdout, stderr };
+}
+
+describe("sase start / devices / get / set / call", () => {
+  let facility: ChildProcess;
+  let log = "";
+
+  before(async () => {
+    facility = spawn(process.execPath, [bin, "start", "--rate", "20"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    facility.stderr!.on("data", (d) => {
+      log += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      facility.stdout!.on("data", (d) => {
+        out += d;
+        if (out.includes("control endpoint:")) resolve();
+      });
+      facility.once("exit", (code) => reject(new Error(`sase start exited with ${code}: ${log}`)));
+    });
+  });
+
+  after(async () => {
+    if (facility.exitCode === null) {
+      facility.kill("SIGTERM");
+      await new Promise((r) => facility.once("exit", r));
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("writes a private port file with the endpoint and token", () => {
+    const file = join(home, "control.json");
+    const endpoint = JSON.parse(readFileSync(file, "utf8")) as { url: string; token: string };
+    assert.match(endpoint.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(endpoint.token.length, 48);
+  });
+
+  it("lists the servers and devices with their states", async () => {
+    const r = await saseProcess("devices");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /server {2}sase\/server\/main {2}classes: TimingServer, SimulatedMotor/);
+    assert.match(r.stdout, /SASE_RR_SYS\/TSYS\/TIMESERVER +TimingServer +STARTED/);
+    assert.match(r.stdout, /SASE_SIM_MOTOR\/MOTOR\/X +SimulatedMotor +STATIC/);
+    assert.match(r.stdout, /SASE_SIM_MOTOR\/MOTOR\/Y/);
+  });
+
+  it("gets one property, or all with train IDs", async () => {
+    assert.equal((await sase("get", "SASE_SIM_MOTOR/MOTOR/Y", "velocity")).stdout, "2\n");
+    const all = await sase("get", "SASE_SIM_MOTOR/MOTOR/X");
+    assert.match(all.stdout, /^targetPosition +0 +\(train \d+\)$/m);
+    const train = await sase("get", "SASE_RR_SYS/TSYS/TIMESERVER", "trainId");
+    assert.match(train.stdout, /^\d{6,}\n$/);
+  });
+
+  it("sets several properties at once and calls a slot; the motor moves", async () => {
+    const set = await sase("set", "SASE_SIM_MOTOR/MOTOR/X", "targetPosition", "1.5", "velocity", "50");
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, "set targetPosition, velocity on SASE_SIM_MOTOR/MOTOR/X\n");
+    const call = await sase("call", "SASE_SIM_MOTOR/MOTOR/X", "move");
+    assert.equal(call.stdout, "move on SASE_SIM_MOTOR/MOTOR/X: done\n");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await sase("get", "SASE_SIM_MOTOR/MOTOR/X", "position")).stdout, "1.5\n");
+    const moveTo = await sase("call", "SASE_SIM_MOTOR/MOTOR/Y", "moveTo", "position=0.01");
+    assert.equal(moveTo.code, 0, moveTo.stderr);
+    assert.match(log, /reconfigured user=tester level=operator/, "the facility logs who changed what");
+  });
+
+  it("fails with a clear message and exit code 1 on bad input", async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ["set", "SASE_SIM_MOTOR/MOTOR/X", "velocity", "fast"],
+        /WRONG_TYPE: 'velocity' = "fast": expected a number \(double\)/,
+      ],
+      [
+        ["set", "SASE_SIM_MOTOR/MOTOR/X", "velocity", "500"],
+        /OUT_OF_RANGE: 'velocity' = 500: must be <= 100/,
+      ],
+      [["set", "SASE_SIM_MOTOR/MOTOR/X", "position", "3"], /READ_ONLY/],
+      [
+        ["set", "SASE_SIM_MOTOR/MOTOR/X", "velocty", "3"],
+        /UNKNOWN_KEY: 'velocty' = "3": unknown key \(did you mean 'velocity'\?\)/,
+      ],
+      [
+        ["set", "SASE_SIM_MOTOR/MOTOR/X", "lowerLimit", "-5"],
+        /ACCESS_DENIED: 'lowerLimit' = -5: needs access level expert; caller 'tester' has operator/,
+      ],
+      [["get", "NO/SUCH/DEVICE", "state"], /UNKNOWN_DEVICE: no instance 'NO\/SUCH\/DEVICE'/],
+      [
+        ["call", "SASE_SIM_MOTOR/MOTOR/X", "fly"],
+        /UNKNOWN_SLOT: .*has no slot 'fly'; slots: move, moveTo, stop/,
+      ],
+      [["call", "SASE_SIM_MOTOR/MOTOR/X", "stop"], /WRONG_STATE: .*allowed only in MOVING; device is STATIC/],
+      [["call", "SASE_SIM_MOTOR/MOTOR/X", "moveTo", "position"], /argument 'position': write KEY=VALUE/],
+      [["get", "SASE_SIM_MOTOR/MOTOR/X", "state", "--access-level", "god"], /unknown access level 'god'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await sase(...args);
+      assert.equal(r.code, 1, `${args.join(" ")} should fail`);
+      assert.match(r.stderr, message, args.join(" "));
+    }
+    const expert = await sase(
+      "set",
+      "SASE_SIM_MOTOR/MOTOR/X",
+      "lowerLimit",
+      "-5",
+      "--access-level",
+      "expert",
+    );
+    assert.equal(expert.code, 0, expert.stderr);
+  });
+
+  it("--help describes every command", async () => {
+    const real = await saseProcess("set", "--help");
+    assert.match(real.stdout, /Usage: sase set \[options\] <deviceId> <key> <value> \[more\.\.\.\]/);
+    for (const cmd of ["start", "devices", "get", "set", "call"]) {
+      const r = await sase(cmd, "--help");
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, new RegExp(`Usage: sase ${cmd}`));
+    }
+  });
+
+  it("stops cleanly on SIGTERM and removes its port file", async () => {
+    facility.kill("SIGTERM");
+    const code = await new Promise((r) => facility.once("exit", r));
+    assert.equal(code, 0);
+    assert.equal(existsSync(join(home, "control.json")), false);
+    const r = await saseProcess("devices");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no running facility found .*start one with 'sase start'/);
+  });
+});
