@@ -264,12 +264,6 @@ function writeNode(w: Writer, key: string, node: RawHashNode, path: string): voi
 function writeAttributes(w: Writer, attrs: ReadonlyMap<string, HashAttribute>, path: string): void {
   for (const [name, a] of attrs) {
     w.key(name, `${path}@${name}`);
-    if (a.type === "NDARRAY") {
-      // An attribute cannot carry its own attributes, so an NDArray attribute travels untagged.
-      w.u32(HASH_TYPE_CODES.HASH);
-      writeNDArray(w, a.value as NDArray, `${path}@${name}`);
-      continue;
-    }
     w.u32(HASH_TYPE_CODES[a.type]);
     writeValue(w, a.type, a.value, `${path}@${name}`);
   }

@@ -210,11 +210,15 @@ export class Hash implements Iterable<[string, HashValue]> {
   setAttribute(path: string, name: string, value: HashValue, type?: HashType): this {
     const node = this.#node(path);
     const where = `${path}@${name}`;
-    if (!node.attrs) node.attrs = new Map();
-    const old = node.attrs.get(name);
+    const old = node.attrs?.get(name);
     const v0 = toHashValue(value, where);
     const t = type ?? keptType(old, v0) ?? inferType(v0, where);
+    if (t === "NDARRAY") {
+      // Karabo marks an NDArray by an attribute of its node; an attribute has none, so it could not round-trip.
+      throw new HashTypeError(where, `"${where}": an NDArray cannot be an attribute (store it as a node)`);
+    }
     const v = coerce(v0, t, where);
+    if (!node.attrs) node.attrs = new Map();
     if (t === "HASH" || t === "VECTOR_HASH" || t === "SCHEMA") this.#refuseCycle(path, v, where);
     node.attrs.set(name, { value: v, type: t });
     return this;

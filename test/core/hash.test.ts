@@ -281,6 +281,12 @@ describe("attributes", () => {
     );
   });
 
+  test("an NDArray cannot be an attribute (Karabo's layout could not mark it)", () => {
+    const h = new Hash({ a: 1 });
+    assert.throws(() => h.setAttribute("a", "img", ndarray(new Uint8Array(4), [2, 2])), HashTypeError);
+    assert.deepEqual(h.getAttributes("a"), {});
+  });
+
   test("attribute names like __proto__ stay plain data", () => {
     const h = new Hash({ a: 1 }).setAttribute("a", "__proto__", "x");
     const attrs = h.getAttributes("a");
