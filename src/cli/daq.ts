@@ -1,4 +1,5 @@
 // CLI commands: sase runs, run flag|show, migrate, jobs (DAQ and data management).
+import { join } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { Argument, InvalidArgumentError, Option } from "commander";
@@ -11,6 +12,7 @@ import {
   pumpJobs,
   RUN_QUALITIES,
   resolveDataRoots,
+  saseCorrection,
   SlurmExecutor,
   waitForJobs,
 } from "../daq/index.ts";
@@ -212,6 +214,14 @@ export function registerDaqCommands(program: Command): void {
       )
       .option("--workers <n>", "local worker pool size", intArg("workers"), 2)
       .option("--partition <name>", "SLURM partition")
+      .option(
+        "--store <dir>",
+        "constants store the correction uses (default $SASE_CONSTANTS_STORE or <data-dir>/constants)",
+      )
+      .option(
+        "--correct-args <text>",
+        'further options of sase calibrate correct, e.g. "--rows 32 --workers 1"',
+      )
       .option("--no-calibrate", "migrate only, submit no correction")
       .option("--no-wait", "do not wait for correction jobs to finish"),
   ).action(
@@ -224,6 +234,8 @@ export function registerDaqCommands(program: Command): void {
         partition?: string;
         calibrate: boolean;
         wait: boolean;
+        store?: string;
+        correctArgs?: string;
       },
     ) =>
       withCatalogue(o, async (cat, roots) => {
@@ -241,6 +253,11 @@ export function registerDaqCommands(program: Command): void {
           offlineRoot: roots.offline,
           run: target,
           executor,
+          correctionCommand: saseCorrection([
+            "--store",
+            o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
+            ...(o.correctArgs?.split(/\s+/).filter(Boolean) ?? []),
+          ]),
           onProgress: (e) => {
             if (e.type === "file-corrupt")
               console.error(`corrupt copy: ${e.path} (sha256 ${e.found} != ${e.expected})`);

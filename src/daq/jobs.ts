@@ -14,15 +14,14 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Builds the command that corrects one run: raw folder in, proc folder out. */
 export type CorrectionCommand = (rawDir: string, procDir: string) => string[];
 
-/** The default: `sase calibrate correct RAW_DIR PROC_DIR` with this Node and this checkout. */
-export const defaultCorrectionCommand: CorrectionCommand = (raw, proc) => [
-  process.execPath,
-  SASE_BIN,
-  "calibrate",
-  "correct",
-  raw,
-  proc,
-];
+/** `sase calibrate correct RAW_DIR PROC_DIR [extra...]` with this Node and this checkout; `extra`
+ * carries the correction's options (e.g. ["--store", dir]). */
+export function saseCorrection(extra: readonly string[] = []): CorrectionCommand {
+  return (raw, proc) => [process.execPath, SASE_BIN, "calibrate", "correct", raw, proc, ...extra];
+}
+
+/** The default correction command (no extra options). */
+export const defaultCorrectionCommand: CorrectionCommand = saseCorrection();
 
 function specOf(job: JobRecord): JobSpec {
   return { id: job.id, name: job.kind, command: job.command, cwd: REPO_ROOT, logPath: job.logPath };
