@@ -1,5 +1,105 @@
-// CLI commands: sase gui (web GUI).
+// CLI commands: sase gui (web GUI). The GUI itself is served by `sase start` (see `guiAddon`); these
+// commands manage who may log in.
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
+import { createLogger } from "../core/index.ts";
+import type { Facility } from "../devices/index.ts";
+import {
+  demoUsers,
+  type FacilityGui,
+  hashPassword,
+  loadUsersFile,
+  ROLES,
+  type Role,
+  startFacilityGui,
+  type UserRecord,
+} from "../gui/index.ts";
+import { FACILITY_ADDONS } from "./start.ts";
+
+/**
+ * The `sase start` add-on serving the GUI. Configured by environment: SASE_GUI=off disables it,
+ * SASE_GUI_PORT (default 8080, 0 = any free port), SASE_GUI_HOST (default 127.0.0.1), SASE_GUI_USERS (a
+ * users file made with `sase gui add-user`; default: the demo users), SASE_GUI_AUDIT (change-log file).
+ */
+export async function guiAddon(facility: Facility): Promise<void> {
+  if (process.env.SASE_GUI === "off") return;
+  const gui = await startGuiFromEnv(facility);
+  process.stdout.write(`GUI: ${gui.url}${gui.imageSource ? ` (live image: ${gui.imageSource})` : ""}\n`);
+}
+
+/** Starts the facility's GUI with the settings of the environment (see `guiAddon`). */
+export async function startGuiFromEnv(facility: Facility, env = process.env): Promise<FacilityGui> {
+  const port = Number(env.SASE_GUI_PORT ?? "8080");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`SASE_GUI_PORT=${env.SASE_GUI_PORT}: give a port number 0..65535`);
+  }
+  const log = createLogger("gui");
+  const users = env.SASE_GUI_USERS ? loadUsersFile(env.SASE_GUI_USERS) : demoUsers();
+  if (!env.SASE_GUI_USERS) log.warn("GUI uses the demo users (password = user name); set SASE_GUI_USERS");
+  return startFacilityGui(facility, {
+    port,
+    host: env.SASE_GUI_HOST ?? "127.0.0.1",
+    users,
+    ...(env.SASE_GUI_AUDIT ? { auditFile: env.SASE_GUI_AUDIT } : {}),
+    log,
+  });
+}
+
+function readPassword(given: string | undefined): string {
+  if (given !== undefined) return given;
+  const text = readFileSync(0, "utf8").replace(/\r?\n$/, "");
+  if (!text) throw new Error("no password: pass --password or pipe it on stdin");
+  return text;
+}
 
 /** Adds this group's commands to the sase program. */
-export function registerGuiCommands(_program: Command): void {}
+export function registerGuiCommands(program: Command): void {
+  const gui = program
+    .command("gui")
+    .description(
+      "web GUI user management (the GUI itself runs inside `sase start`; see SASE_GUI_* in `sase gui --help`)",
+    )
+    .addHelpText(
+      "after",
+      `
+The GUI is served by \`sase start\`, which prints its URL. Environment:
+  SASE_GUI=off            do not serve the GUI
+  SASE_GUI_PORT=8080      port (0 = any free port)
+  SASE_GUI_HOST=127.0.0.1 interface to listen on
+  SASE_GUI_USERS=FILE     users file (default: demo users observer/operator/expert, password = name)
+  SASE_GUI_AUDIT=FILE     append every change made through the GUI to this JSON-lines file
+Without logging in, a visitor is an observer: sees everything live, changes nothing.`,
+    );
+
+  gui
+    .command("add-user")
+    .description("add or replace a user in a users file (the password is stored as an scrypt hash)")
+    .argument("<file>", "users file (JSON; created if missing)")
+    .argument("<name>", "user name")
+    .requiredOption("--role <role>", `one of ${ROLES.join(", ")}`)
+    .option("--password <password>", "the password (default: read from stdin)")
+    .action((file: string, name: string, opts: { role: string; password?: string }) => {
+      if (!ROLES.includes(opts.role as Role)) {
+        throw new Error(`--role ${opts.role}: one of ${ROLES.join(", ")}`);
+      }
+      let users: UserRecord[] = [];
+      try {
+        users = loadUsersFile(file);
+      } catch (e) {
+        if ((e as Error).message.includes("ENOENT")) users = [];
+        else throw e;
+      }
+      const record: UserRecord = {
+        name,
+        role: opts.role as Role,
+        hash: hashPassword(readPassword(opts.password)),
+      };
+      users = [...users.filter((u) => u.name !== name), record];
+      writeFileSync(file, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
+      process.stdout.write(`${name} (${opts.role}) saved in ${file}\n`);
+    });
+}
+
+// Registered here rather than in start.ts so the GUI comes after the add-ons of the layers below it
+// (main.ts loads this module after theirs): the GUI then finds their image outputs.
+FACILITY_ADDONS.push(guiAddon);

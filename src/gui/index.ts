@@ -10,3 +10,6 @@ export {
   type RunsBackend,
 } from "./server/backend.ts";
 export { type GuiServer, type GuiServerOptions, startGuiServer } from "./server/server.ts";
+export { type FacilityGui, type FacilityGuiOptions, findDetectorFeed, startFacilityGui } from "./facility.ts";
+export { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
+export { CoreBackend } from "./server/core-backend.ts";

@@ -193,9 +193,76 @@ function flipRows(img: Float32Array, width: number, height: number): Float32Arra
   return out;
 }
 
+/** Per-pulse values as numbers, without the padding (trailing zeros or NaN) of fixed-size vectors. */
 function toNumbers(v: unknown): number[] | null {
-  if (isNDArray(v)) return Array.from(v.data as ArrayLike<number | bigint>, Number);
-  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>, Number);
-  if (Array.isArray(v) && v.every((x) => typeof x === "number")) return v as number[];
-  return null;
+  let out: number[];
+  if (isNDArray(v)) out = Array.from(v.data as ArrayLike<number | bigint>, Number);
+  else if (ArrayBuffer.isView(v)) out = Array.from(v as unknown as ArrayLike<number>, Number);
+  else if (Array.isArray(v) && v.every((x) => typeof x === "number")) out = v as number[];
+  else return null;
+  let n = out.length;
+  while (n > 0 && (out[n - 1] === 0 || Number.isNaN(out[n - 1]))) n--;
+  return out.slice(0, n);
+}
+
+/** Where a single 2D image comes from: one output channel and the key of the image in its tokens. */
+export interface ChannelFeedOptions {
+  label: string;
+  output: string;
+  /** Key of the (rows, columns) image (default "image.data"). */
+  key?: string;
+  inputId?: string;
+}
+
+/** An ImageFeed from one output channel that sends a whole 2D image per train (a camera, a preview). */
+export class ChannelImageFeed implements ImageFeed {
+  readonly source: string;
+  readonly #opts: ChannelFeedOptions;
+  readonly #listeners = new Set<(f: LiveFrame) => void>();
+  #input: InputChannel | null = null;
+
+  constructor(opts: ChannelFeedOptions) {
+    this.#opts = opts;
+    this.source = opts.label;
+  }
+
+  subscribe(listener: (f: LiveFrame) => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#input) {
+      this.#input = new InputChannel(this.#opts.inputId ?? "SASE_GUI/PREVIEW/CAMERA:input", {
+        connectedOutputChannels: [this.#opts.output],
+        onSlowness: "drop",
+      })
+        .onData((t) => this.#onData(t))
+        .connect();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) void this.close();
+    };
+  }
+
+  /** Stops receiving. */
+  async close(): Promise<void> {
+    const i = this.#input;
+    this.#input = null;
+    await i?.close();
+  }
+
+  #onData(t: DataToken): void {
+    const key = this.#opts.key ?? "image.data";
+    const a = t.data.has(key) ? t.data.get(key) : null;
+    if (!isNDArray(a) || a.shape.length !== 2) return;
+    const [height, width] = a.shape as [number, number];
+    const pixels = new Float32Array(width * height);
+    copyModuleFrame(a, 0, pixels);
+    const frame: LiveFrame = {
+      trainId: Number(t.meta.timestamp.trainId),
+      sentMs: timestampToMs(t.meta.timestamp),
+      width,
+      height,
+      pixels,
+    };
+    for (const l of this.#listeners) l(frame);
+  }
 }

@@ -1,0 +1,102 @@
+// The GUI of an embedded facility (what `sase start` serves): the device backend over the facility's
+// broker, and the best live image the facility offers — the assembled detector (corrected modules if
+// a correction pipeline runs, raw otherwise), else a single-image output such as the pipeline demo.
+import { DetectorGeometry } from "../calibration/index.ts";
+import { createLogger, type Logger } from "../core/index.ts";
+import {
+  AGIPD_1M_DETECTOR,
+  corrSourceName,
+  type DetectorDescription,
+  rawSourceName,
+  XGM_OUTPUT,
+} from "../detector/index.ts";
+import type { Facility } from "../devices/index.ts";
+import { channelRegistry, PIPELINE_DEMO_IDS } from "../pipeline/index.ts";
+import type { UserRecord } from "./server/auth.ts";
+import type { ImageFeed, RunsBackend } from "./server/backend.ts";
+import { CoreBackend } from "./server/core-backend.ts";
+import { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
+import { type GuiServer, startGuiServer } from "./server/server.ts";
+
+/** Key of the XGM's per-pulse energies in its output's tokens. */
+export const XGM_ENERGY_KEY = "data.intensityTD";
+
+/** Options of a facility's GUI. */
+export interface FacilityGuiOptions {
+  port?: number;
+  host?: string;
+  users?: UserRecord[];
+  auditFile?: string;
+  /** Override the image source (default: found in the facility). */
+  image?: ImageFeed | null;
+  runs?: RunsBackend;
+  log?: Logger;
+}
+
+/** A facility's running GUI. */
+export interface FacilityGui {
+  readonly server: GuiServer;
+  readonly url: string;
+  /** What the live image shows, or null. */
+  readonly imageSource: string | null;
+  close(): Promise<void>;
+}
+
+/** The detector image feed for `det` if its module outputs (corrected first, then raw) exist here. */
+export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): DetectorImageFeed | null {
+  const modules = Array.from({ length: det.nModules }, (_, m) => m);
+  for (const [kind, name] of [
+    ["corrected", corrSourceName],
+    ["raw", rawSourceName],
+  ] as const) {
+    const outputs = modules.map((m) => name(det, m));
+    if (!outputs.every((o) => channelRegistry.local(o))) continue;
+    const xgm = channelRegistry.local(XGM_OUTPUT) ? { output: XGM_OUTPUT, key: XGM_ENERGY_KEY } : undefined;
+    return new DetectorImageFeed({
+      label: `${det.karaboId} (${kind}, assembled)`,
+      geometry: DetectorGeometry.agipd1mFromQuadPositions(),
+      moduleOutputs: outputs,
+      dataKey: "image.data",
+      ...(xgm ? { xgm } : {}),
+    });
+  }
+  return null;
+}
+
+/** Starts the GUI server for a running facility. */
+export async function startFacilityGui(
+  facility: Facility,
+  options: FacilityGuiOptions = {},
+): Promise<FacilityGui> {
+  const log = options.log ?? createLogger("gui");
+  const backend = await CoreBackend.connect(facility.client);
+  let image: ImageFeed | null | undefined = options.image;
+  if (image === undefined) {
+    image = findDetectorFeed();
+    const demo = `${PIPELINE_DEMO_IDS.producer}:output`;
+    if (!image && channelRegistry.local(demo)) {
+      image = new ChannelImageFeed({ label: `${PIPELINE_DEMO_IDS.producer} (pipeline demo)`, output: demo });
+    }
+  }
+  const server = await startGuiServer({
+    backend,
+    ...(image ? { image } : {}),
+    ...(options.runs ? { runs: options.runs } : {}),
+    ...(options.users ? { users: options.users } : {}),
+    ...(options.auditFile ? { auditFile: options.auditFile } : {}),
+    port: options.port ?? 8080,
+    host: options.host ?? "127.0.0.1",
+    log,
+  });
+  return {
+    server,
+    url: server.url,
+    imageSource: image?.source ?? null,
+    async close() {
+      await server.close();
+      const closable = image as (ImageFeed & { close?: () => Promise<void> }) | null;
+      await closable?.close?.();
+      backend.close();
+    },
+  };
+}
