@@ -313,6 +313,18 @@ function saveIndex(dir: string, json: JsonIndex): string | null {
   }
 }
 
+/** How many of the directory's files an index describes as they are now. */
+function freshCount(j: JsonIndex, dirFiles: readonly DirFile[]): number {
+  const byName = new Map<string, { size: number; mtimeMs: number }>(j.files.map((f) => [f.name, f]));
+  for (const p of j.problems) byName.set(p.file, p);
+  let n = 0;
+  for (const d of dirFiles) {
+    const e = byName.get(d.name);
+    if (e && e.size === d.size && e.mtimeMs === d.mtimeMs) n++;
+  }
+  return n;
+}
+
 /** Loads the run index of `dir`, re-reading only the files it does not describe as they are now. */
 export async function loadRunIndex(dir: string, options: RunIndexOptions = {}): Promise<RunIndex> {
   const useIndex = options.useIndex ?? true;
@@ -321,12 +333,19 @@ export async function loadRunIndex(dir: string, options: RunIndexOptions = {}): 
   let cached: JsonIndex | null = null;
   let cachedAt: string | null = null;
   if (useIndex) {
+    // Beside the files first; the cache folder when that is missing or describes fewer files as they
+    // are now (a stale index left in a run directory that has since become read-only).
+    let best = -1;
     for (const p of [join(dir, RUN_INDEX_NAME), cachePath(dir)]) {
-      cached = readJson(p);
-      if (cached) {
+      const j = readJson(p);
+      if (!j) continue;
+      const fresh = freshCount(j, dirFiles);
+      if (fresh > best) {
+        best = fresh;
+        cached = j;
         cachedAt = p;
-        break;
       }
+      if (fresh === dirFiles.length) break;
     }
   }
   const known = new Map((cached?.files ?? []).map((f) => [f.name, f]));
