@@ -7,6 +7,8 @@ import { type Timestamp, timestampNow } from "./timestamp.ts";
 export class TrainClock {
   #trainId = 0;
   #receivedAt = 0;
+  #last: Timestamp = timestampNow(0, 0);
+  #lastMs = 0;
 
   /** The latest train ID (0 until a timing server has ticked). */
   get trainId(): number {
@@ -26,6 +28,12 @@ export class TrainClock {
 
   /** A timestamp of now carrying the latest train ID. */
   now(): Timestamp {
-    return timestampNow(this.#trainId);
+    // Timestamps are immutable: within one millisecond and one train, every update shares one.
+    const ms = Date.now();
+    if (ms !== this.#lastMs || this.#last.trainId !== this.#trainId) {
+      this.#last = timestampNow(this.#trainId, ms);
+      this.#lastMs = ms;
+    }
+    return this.#last;
   }
 }

@@ -15,7 +15,7 @@ import type { Logger } from "./log.ts";
 import { el, isLeaf, type Props, Schema, type SchemaSpec, type SlotElement } from "./schema.ts";
 import { isDerivedFrom, State } from "./state.ts";
 import type { Timestamp } from "./timestamp.ts";
-import { validateConfiguration } from "./validate.ts";
+import { checkValue, validateConfiguration } from "./validate.ts";
 
 /** The keys every device has, ahead of its own. */
 export const deviceBaseSchema = {
@@ -182,7 +182,15 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     value: DeviceProps<S>[K],
     timestamp?: Timestamp,
   ): void {
-    this.setMany({ [key]: value } as unknown as Partial<DeviceProps<S>>, timestamp);
+    // The hot path of every device: check one leaf directly, without building a configuration.
+    const entry = this.schema.entry(key);
+    if (entry === undefined || !isLeaf(entry.element)) {
+      this.setMany({ [key]: value } as unknown as Partial<DeviceProps<S>>, timestamp);
+      return;
+    }
+    const checked = checkValue(key, value, entry.element, true);
+    if (checked instanceof SaseError) throw new ValidationError([checked]);
+    this.#apply(new Map([[key, checked]]), timestamp ?? this.#ctx.clock.now());
   }
 
   /** Sets several properties at once: validated together, one timestamp, one published message. */

@@ -54,6 +54,7 @@ export class InProcessBroker implements Broker {
   readonly #callTimeoutMs: number;
   readonly #capacity: number;
   #closed = false;
+  #pending: [string, readonly PropertyChange[]][] = [];
 
   constructor(options: InProcessBrokerOptions = {}) {
     this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -130,11 +131,21 @@ export class InProcessBroker implements Broker {
     const direct = this.#listeners.get(deviceId);
     const wild = this.#listeners.get("*");
     if (!direct?.size && !wild?.size) return;
-    queueMicrotask(() => {
+    // Deliver on a later tick (as over a network), batching everything published in this tick.
+    this.#pending.push([deviceId, changes]);
+    if (this.#pending.length === 1) queueMicrotask(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    const batches = this.#pending;
+    this.#pending = [];
+    for (const [deviceId, changes] of batches) {
+      const direct = this.#listeners.get(deviceId);
+      const wild = this.#listeners.get("*");
       if (direct) for (const l of direct) deliver(l, changes);
       if (wild) for (const l of wild) deliver(l, changes);
-    });
-  }
+    }
+  };
 
   subscribe(
     deviceId: string,
