@@ -1,10 +1,22 @@
-// Public API of the files layer: EXDF (European XFEL HDF5) runs.
+// Public API of the files layer: EXDF (European XFEL HDF5) runs, written and read. See README.md here.
 //
-// Reading:   const run = await openRun(dir);  run.trainIds, run.sources, run.keys(source),
-//            run.keyData(source, key).ndarray(), for await (const { trainId, data } of run.trains()) ...
-// Writing:   const w = await createRunWriter(dir, { proposal, run, ... }); w.addSource(...);
-//            w.writeTrain(trainId, data); await w.close();
-// Checking:  const problems = await validateRun(path);
+// Reading (lazy; the structure comes from the run index, data only when asked for):
+//   const run = await openRun(dir);            // or openFile(path); options: { includeSuspectTrains, useIndex }
+//   run.trainIds; run.sources; run.controlSources; run.instrumentSources; run.keys(source);
+//   run.runMetadata(); run.runValues(source);
+//   const sel = run.select("SPB_DET_AGIPD1M-1/DET/*CH0:xtdf", "image.*").selectTrains({ idRange: [a, b] });
+//   const kd = sel.keyData(source, "image.data");  // kd.dtype, kd.entryShape, kd.size, kd.dataCounts()
+//   kd.ndarray();  kd.trainData(trainId);  kd.strings()  (string keys)
+//   for await (const { trainId, data } of sel.trains()) data[source][key]  // NDArray or string[]
+//   run.close();
+// Writing (one sequence file per aggregator at a time; durable after every flush):
+//   const w = await createRunWriter(dir, { proposal, run, trainsPerSequence, flushEvery, compression });
+//   w.addControlSource("SPB_XTD9_XGM/DOOCS/MAIN", { aggregator: "DA01", properties: { "pulseEnergy.photonFlux": { dtype: "float32" } } });
+//   w.addInstrumentSource("SPB_DET_AGIPD1M-1/DET/0CH0:xtdf", { aggregator: "AGIPD00", keys: { "image.data": { dtype: "uint16", entryShape: [2, 512, 128] } } });
+//   w.writeTrain(trainId, { [source]: { [key]: value } });   // value: scalar, TypedArray or NDArray [n, ...entryShape]
+//   await w.close();                                          // also writes the run index
+// Checking: const problems = await validateRun(path);       // [] when sound
+// Describing: runManifest(run)                               // the fixtures' manifest.json shape
 export { FilesError, type FilesErrorContext } from "./errors.ts";
 export type { KeyDType } from "./h5.ts";
 export { type ManifestKey, type ManifestOptions, type RunManifest, runManifest } from "./manifest.ts";
