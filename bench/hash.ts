@@ -152,6 +152,12 @@ function benchArray(): void {
     opsPerSecond(() => src.copy(dst)),
     size,
   );
+  // What encodeHashToBytes and an unaligned decode must also do: take fresh memory for the copy.
+  row(
+    "  allocate + copy (Buffer.allocUnsafeSlow + copy)",
+    opsPerSecond(() => src.copy(Buffer.allocUnsafeSlow(size))),
+    size,
+  );
 }
 
 /** The same bytes starting `by` bytes further into a fresh buffer. */
