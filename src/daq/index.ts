@@ -11,3 +11,4 @@ export * from "./migrate.ts";
 export * from "./recorder.ts";
 export * from "./recover.ts";
 export * from "./sources.ts";
+export * from "./facility.ts";

@@ -1,0 +1,56 @@
+// The DAQ in the embedded facility (`sase start`): a run-control device recording the motors, the
+// XGM and the detector modules it finds. When no detector runs yet, a small simulated AGIPD (a few
+// modules and cells, so one machine keeps up at 10 Hz) is started for it to record.
+import { createLogger } from "../core/index.ts";
+import { AGIPD_1M_DETECTOR, DetectorModuleDevice, rawSourceName } from "../detector/index.ts";
+import { FACILITY_IDS, type Facility } from "../devices/index.ts";
+import { channelRegistry } from "../pipeline/index.ts";
+import { DaqController } from "./device.ts";
+
+/** Device id of the facility's run control. */
+export const DAQ_DEVICE_ID = "SASE_DAQ/RUN/CONTROL";
+
+/** What the facility DAQ starts when the facility has no detector of its own. */
+export interface FacilityDaqOptions {
+  /** Modules of the stand-in detector (default $SASE_SIM_MODULES or 2). */
+  modules?: number;
+  /** Memory cells per train (default $SASE_SIM_CELLS or 16). */
+  cells?: number;
+  /** Pixel rows per module (default $SASE_SIM_ROWS or 0 = all 512). */
+  rows?: number;
+}
+
+function envInt(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v >= 0 ? v : fallback;
+}
+
+/** Adds the DAQ (and, if needed, a small simulated detector) to a running facility. */
+export async function addFacilityDaq(facility: Facility, options: FacilityDaqOptions = {}): Promise<void> {
+  const log = createLogger("daq");
+  const det = AGIPD_1M_DETECTOR;
+  let modules = Array.from({ length: det.nModules }, (_, m) => rawSourceName(det, m)).filter((o) =>
+    channelRegistry.local(o),
+  );
+  if (modules.length === 0) {
+    const n = options.modules ?? envInt("SASE_SIM_MODULES", 2);
+    for (let m = 0; m < n; m++) {
+      await facility.addDevice(DetectorModuleDevice, rawSourceName(det, m).split(":")[0]!, {
+        module: m,
+        cells: options.cells ?? envInt("SASE_SIM_CELLS", 16),
+        rows: options.rows ?? envInt("SASE_SIM_ROWS", 0),
+        rate: 10,
+      });
+    }
+    modules = Array.from({ length: n }, (_, m) => rawSourceName(det, m));
+  }
+  const devices = [...(await facility.client.topology()).devices.keys()];
+  const motors = [FACILITY_IDS.motorX, FACILITY_IDS.motorY].filter((d) => devices.includes(d));
+  const xgm = [
+    ...devices.filter((d) => /XGM/.test(d)),
+    ...channelRegistry.ids().filter((o) => /XGM/.test(o)),
+  ];
+  const dataSources = [...motors, ...xgm, ...modules];
+  await facility.addDevice(DaqController, DAQ_DEVICE_ID, { dataSources });
+  log.info("run control ready", { device: DAQ_DEVICE_ID, dataSources });
+}
