@@ -1,0 +1,328 @@
+// Decodes Karabo binary Hash bytes. Every read checks the bytes left first and every count is checked
+// against them before anything is allocated, so truncated or hostile input throws HashDecodeError (naming
+// the offset, what was expected and where in the Hash) instead of hanging, over-reading or crashing.
+
+import {
+  Hash,
+  HASH_FROM_RAW as FROM_RAW,
+  type HashAttribute,
+  type HashValue,
+  type RawHashNode,
+} from "./hash.ts";
+import type { HashType } from "./hash-types.ts";
+import {
+  CLASS_ID,
+  HASH_TYPE_CODES,
+  LITTLE_ENDIAN_HOST,
+  NDARRAY_CLASS,
+  SCALAR_OF_DTYPE,
+  TYPED_VECTORS,
+} from "./hash-wire.ts";
+import { type DType, itemSize, type NDArray, shapeSize, type TypedArray, viewTyped } from "./ndarray.ts";
+
+/** Bytes that are not a valid Karabo binary Hash; `offset` is where decoding stopped. */
+export class HashDecodeError extends Error {
+  readonly offset: number;
+  constructor(offset: number, message: string) {
+    super(`Hash decode error at offset ${offset}: ${message}`);
+    this.name = "HashDecodeError";
+    this.offset = offset;
+  }
+}
+
+/** Options of decodeHash. */
+export interface DecodeOptions {
+  /** Deepest nesting accepted (default 256): bounds the recursion on hostile input. */
+  readonly maxDepth?: number;
+}
+
+const HASH_FROM_RAW: typeof FROM_RAW = FROM_RAW;
+
+const TYPE_OF_CODE = new Map<number, HashType>();
+for (const [name, code] of Object.entries(HASH_TYPE_CODES) as [HashType, number][]) {
+  if (name !== "NDARRAY") TYPE_OF_CODE.set(code, name);
+}
+TYPE_OF_CODE.set(42, "HASH"); // HASH_POINTER travels like HASH
+TYPE_OF_CODE.set(43, "VECTOR_HASH"); // VECTOR_HASH_POINTER likewise
+const KNOWN_UNSUPPORTED: Record<number, string> = {
+  24: "COMPLEX_FLOAT",
+  25: "VECTOR_COMPLEX_FLOAT",
+  26: "COMPLEX_DOUBLE",
+  27: "VECTOR_COMPLEX_DOUBLE",
+  33: "VECTOR_SCHEMA",
+  34: "ANY",
+  36: "VECTOR_NONE",
+};
+
+/** Element dtype of each NDArray `type` code. */
+const DTYPE_OF_CODE = new Map<number, DType>();
+for (const [dtype, type] of Object.entries(SCALAR_OF_DTYPE) as [DType, HashType][]) {
+  DTYPE_OF_CODE.set(HASH_TYPE_CODES[type], dtype);
+}
+
+const utf8Decoder = new TextDecoder("utf-8");
+
+/** Reads Karabo binary; every read checks bounds first, so bad input throws instead of over-reading. */
+class Reader {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly maxDepth: number;
+  pos = 0;
+  depth = 0;
+  readonly path: string[] = [];
+
+  constructor(bytes: Uint8Array, maxDepth: number) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.maxDepth = maxDepth;
+  }
+
+  fail(message: string, at = this.pos): never {
+    const where = this.path.length ? ` (in "${this.path.join(".")}")` : "";
+    throw new HashDecodeError(at, message + where);
+  }
+  /** Checks `n` bytes remain; `what` (+ `suffix`, joined only on failure: this runs per value) names them. */
+  need(n: number, what: string, suffix = ""): void {
+    const left = this.bytes.length - this.pos;
+    if (n > left) this.fail(`truncated: expected ${what}${suffix} (${n} bytes), ${left} left`);
+  }
+  u8(what: string, suffix = ""): number {
+    this.need(1, what, suffix);
+    return this.bytes[this.pos++]!;
+  }
+  u32(what: string, suffix = ""): number {
+    this.need(4, what, suffix);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  /** A u32 element count, checked against the bytes left (each element needs at least `minBytes`). */
+  count(what: string, minBytes: number): number {
+    const at = this.pos;
+    const n = this.u32(what, " count");
+    const left = this.bytes.length - this.pos;
+    if (n * minBytes > left)
+      this.fail(`${what} count ${n} needs at least ${n * minBytes} bytes, ${left} left`, at);
+    return n;
+  }
+  text(n: number, what: string): string {
+    this.need(n, what);
+    const start = this.pos;
+    this.pos += n;
+    if (n < 48) {
+      let s = "";
+      for (let i = start; i < start + n; i++) {
+        const c = this.bytes[i]!;
+        if (c > 0x7f) return utf8Decoder.decode(this.bytes.subarray(start, start + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8Decoder.decode(this.bytes.subarray(start, start + n));
+  }
+  key(what: string): string {
+    return this.text(this.u8(what, " length"), what);
+  }
+  typeCode(what: string): HashType {
+    const at = this.pos;
+    const code = this.u32(what);
+    const type = TYPE_OF_CODE.get(code);
+    if (type) return type;
+    const name = KNOWN_UNSUPPORTED[code];
+    return this.fail(name ? `type ${name} (${code}) is not supported` : `unknown type code ${code}`, at);
+  }
+  /** `n` elements of `dtype` as a view of the input (copied only when unaligned). */
+  typed(dtype: DType, n: number, what: string): TypedArray {
+    const size = itemSize(dtype);
+    this.need(n * size, what);
+    const a = viewTyped(dtype, this.bytes.buffer, this.bytes.byteOffset + this.pos, n);
+    this.pos += n * size;
+    return a;
+  }
+}
+
+function readHash(r: Reader): Hash {
+  if (++r.depth > r.maxDepth) r.fail(`nesting deeper than ${r.maxDepth}`);
+  const nodes = new Map<string, RawHashNode>();
+  const n = r.count("Hash node", 9);
+  for (let i = 0; i < n; i++) {
+    const key = r.key("node key");
+    r.path.push(key);
+    const type = r.typeCode("node type code");
+    const attrs = readAttributes(r);
+    const at = r.pos;
+    const value = readValue(r, type);
+    if (type === "HASH" && attrs?.get(CLASS_ID)?.value === NDARRAY_CLASS) {
+      attrs.delete(CLASS_ID);
+      nodes.set(key, {
+        value: toNDArray(r, value as Hash, at),
+        type: "NDARRAY",
+        attrs: attrs.size ? attrs : null,
+      });
+    } else nodes.set(key, { value, type, attrs });
+    r.path.pop();
+  }
+  r.depth--;
+  return Hash[HASH_FROM_RAW](nodes);
+}
+
+function readAttributes(r: Reader): Map<string, HashAttribute> | null {
+  const n = r.count("attribute", 6);
+  if (n === 0) return null;
+  const attrs = new Map<string, HashAttribute>();
+  for (let i = 0; i < n; i++) {
+    const name = r.key("attribute key");
+    r.path.push(`@${name}`);
+    const type = r.typeCode("attribute type code");
+    attrs.set(name, { value: readValue(r, type), type });
+    r.path.pop();
+  }
+  return attrs;
+}
+
+function readValue(r: Reader, type: HashType): HashValue {
+  const dtype = TYPED_VECTORS[type];
+  if (dtype) {
+    const n = r.count(type, itemSize(dtype));
+    return r.typed(dtype, n, type);
+  }
+  switch (type) {
+    case "BOOL":
+      return r.u8("BOOL") !== 0;
+    case "CHAR":
+      return String.fromCharCode(r.u8("CHAR"));
+    case "INT8":
+      r.need(1, type);
+      return r.view.getInt8(r.pos++);
+    case "UINT8":
+      return r.u8(type);
+    case "INT16":
+      r.need(2, type);
+      r.pos += 2;
+      return r.view.getInt16(r.pos - 2, true);
+    case "UINT16":
+      r.need(2, type);
+      r.pos += 2;
+      return r.view.getUint16(r.pos - 2, true);
+    case "INT32":
+      r.need(4, type);
+      r.pos += 4;
+      return r.view.getInt32(r.pos - 4, true);
+    case "UINT32":
+      return r.u32(type);
+    case "INT64":
+      r.need(8, type);
+      r.pos += 8;
+      return r.view.getBigInt64(r.pos - 8, true);
+    case "UINT64":
+      r.need(8, type);
+      r.pos += 8;
+      return r.view.getBigUint64(r.pos - 8, true);
+    case "FLOAT":
+      r.need(4, type);
+      r.pos += 4;
+      return r.view.getFloat32(r.pos - 4, true);
+    case "DOUBLE":
+      r.need(8, type);
+      r.pos += 8;
+      return r.view.getFloat64(r.pos - 8, true);
+    case "STRING":
+      return r.text(r.u32("STRING length"), "STRING bytes");
+    case "VECTOR_STRING": {
+      const n = r.count(type, 4);
+      const out = new Array<string>(n);
+      for (let i = 0; i < n; i++) out[i] = r.text(r.u32("STRING length"), "STRING bytes");
+      return out;
+    }
+    case "VECTOR_BOOL": {
+      const n = r.count(type, 1);
+      const out = new Array<boolean>(n);
+      for (let i = 0; i < n; i++) out[i] = r.bytes[r.pos + i] !== 0;
+      r.pos += n;
+      return out;
+    }
+    case "HASH":
+      return readHash(r);
+    case "VECTOR_HASH": {
+      const n = r.count(type, 4);
+      const out = new Array<Hash>(n);
+      for (let i = 0; i < n; i++) out[i] = readHash(r);
+      return out;
+    }
+    case "NONE": {
+      const n = r.u32("NONE size");
+      r.need(n, "NONE payload");
+      r.pos += n;
+      return null;
+    }
+    case "SCHEMA":
+      return readSchema(r);
+    default:
+      return r.fail(`type ${type} cannot appear on the wire`);
+  }
+}
+
+function readSchema(r: Reader): Hash {
+  const size = r.u32("SCHEMA size");
+  const start = r.pos;
+  r.need(size, "SCHEMA bytes");
+  const root = r.key("SCHEMA root name");
+  const params = readHash(r);
+  if (r.pos - start !== size) r.fail(`SCHEMA declared ${size} bytes but held ${r.pos - start}`, start);
+  return Hash[HASH_FROM_RAW](new Map([[root, { value: params, type: "HASH", attrs: null }]]));
+}
+
+/** Turns a decoded Karabo NDArray Hash into an NDArray over the same bytes. */
+function toNDArray(r: Reader, h: Hash, at: number): NDArray {
+  const field = <T extends HashValue>(name: string, type: HashType): T => {
+    if (!h.has(name) || h.typeOf(name) !== type) r.fail(`NDArray needs "${name}" of type ${type}`, at);
+    return h.get<T>(name);
+  };
+  const data = field<Uint8Array>("data", "BYTE_ARRAY");
+  const code = field<number>("type", "INT32");
+  const shapeRaw = field<BigUint64Array>("shape", "VECTOR_UINT64");
+  const bigEndian = h.has("isBigEndian") ? field<boolean>("isBigEndian", "BOOL") : false;
+  const dtype = DTYPE_OF_CODE.get(code);
+  if (!dtype) r.fail(`NDArray element type code ${code} is not supported`, at);
+  const shape = Array.from(shapeRaw, (d) => {
+    if (d > BigInt(Number.MAX_SAFE_INTEGER)) r.fail(`NDArray dimension ${d} is too large`, at);
+    return Number(d);
+  });
+  const n = shapeSize(shape);
+  const size = itemSize(dtype);
+  if (n * size !== data.length)
+    r.fail(`NDArray shape [${shape}] needs ${n * size} bytes, data has ${data.length}`, at);
+  let typed = viewTyped(dtype, data.buffer, data.byteOffset, n);
+  if (bigEndian && size > 1) typed = swapped(typed, size);
+  return { dtype, shape, data: typed };
+}
+
+/** A byte-swapped copy (for NDArrays a big-endian Karabo host sent). */
+function swapped(a: TypedArray, size: number): TypedArray {
+  const copy = a.slice();
+  const b = new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength);
+  for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
+  return copy;
+}
+
+/**
+ * Decodes Karabo binary Hash bytes. Typed arrays and NDArrays are views into `bytes` where aligned (keep
+ * `bytes` unchanged while they are used). Truncated or malformed input throws HashDecodeError.
+ */
+export function decodeHash(bytes: Uint8Array, options: DecodeOptions = {}): Hash {
+  const { hash, length } = decodeHashPrefix(bytes, options);
+  if (length !== bytes.length)
+    throw new HashDecodeError(length, `${bytes.length - length} bytes left after the Hash`);
+  return hash;
+}
+
+/** Decodes the Hash at the start of `bytes` and says how many bytes it took (for Hashes sent back to back). */
+export function decodeHashPrefix(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): { hash: Hash; length: number } {
+  if (!LITTLE_ENDIAN_HOST) throw new Error("decodeHash: big-endian hosts are not supported");
+  const r = new Reader(bytes, options.maxDepth ?? 256);
+  const hash = readHash(r);
+  return { hash, length: r.pos };
+}
