@@ -14,8 +14,9 @@ export interface BridgeClientOptions {
   /** Messages buffered by ZeroMQ before the sender is held back (default 2; trains can be GBs). */
   highWaterMark?: number;
   /**
-   * REQ only: "next" requests kept in flight (default 2). With more than one, the server sends the
-   * next train while this one is decoded and used; 1 behaves exactly like karabo-bridge-py's client.
+   * REQ only: "next" requests in flight while waiting (default 2). With more than one, the server
+   * sends the next train while this one is decoded and used (requestsInFlight - 1 trains asked for
+   * ahead); 1 behaves exactly like karabo-bridge-py's client.
    */
   requestsInFlight?: number;
 }
@@ -134,8 +135,9 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
           );
         }
         frames = frames.slice(1);
+        // The next call tops the requests up again: with requestsInFlight 1 nothing is asked for
+        // before the caller wants it, exactly as karabo-bridge-py's client behaves.
         this.outstanding--;
-        if (!this.closed) this.request(socket);
       }
       let bytes = 0;
       for (const f of frames) bytes += f.byteLength;

@@ -1,0 +1,203 @@
+// The sase bridge commands as a user runs them: real processes, real sockets, real run files.
+import assert from "node:assert/strict";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { BridgeClient, BridgeServer, trainIdOf } from "../../src/bridge/index.ts";
+import { type ExpectedMessage, assertTrainMatches, sampleTrain, within } from "./helpers.ts";
+
+const run = promisify(execFile);
+const sase = new URL("../../bin/sase.js", import.meta.url).pathname;
+const fixtures = new URL("../../../shared/fixtures/", import.meta.url).pathname;
+const runDir = join(fixtures, "exdf/spb_r0238_v1.2");
+const env = { ...process.env, SASE_LOG_LEVEL: "warn" };
+
+function expected(capture: string): ExpectedMessage[] {
+  return (
+    JSON.parse(readFileSync(join(fixtures, "bridge", capture, "index.json"), "utf8")) as {
+      expected: ExpectedMessage[];
+    }
+  ).expected;
+}
+
+/** Starts a sase command and resolves with the endpoint it prints. */
+function startServer(args: string[]): Promise<{ child: ChildProcess; endpoint: string; output: string[] }> {
+  const child = spawn(process.execPath, [sase, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  return within(
+    30_000,
+    `sase ${args.join(" ")}`,
+    new Promise((resolve, reject) => {
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        output.push(line);
+        const m = /on (tcp:\/\/\S+)/.exec(line);
+        if (m) resolve({ child, endpoint: m[1] as string, output });
+      });
+      child.once("exit", (code) => reject(new Error(`exited with ${code} before listening`)));
+    }),
+  );
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+test("sase bridge serve RUN_DIR sends what EXtra-data's server sent, to sase and to Python clients", async () => {
+  const { child, endpoint } = await startServer([
+    "bridge",
+    "serve",
+    runDir,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--source",
+    "*XGM*",
+  ]);
+  const client = new BridgeClient(endpoint, { timeoutMs: 20_000, requestsInFlight: 1 });
+  try {
+    const want = expected("files_xgm_v2.2");
+    for (let i = 0; i < 2; i++)
+      assertTrainMatches(await client.next(), want[i] as ExpectedMessage, `sase client train ${i}`);
+    client.close();
+    // Python, decoding as karabo-bridge-py does, gets the third train exactly as EXtra-data served it.
+    const script = new URL("./py/bridge_client.py", import.meta.url).pathname;
+    const { stdout } = await run("/usr/bin/python3", [script, endpoint, "--count", "1"], { timeout: 30_000 });
+    const [third] = JSON.parse(stdout) as ExpectedMessage[];
+    assert.deepEqual(third, want[2]);
+  } finally {
+    client.close();
+    child.kill("SIGINT");
+    await exited(child);
+  }
+});
+
+test("sase bridge serve --sock PUSH --protocol 1.0 sends every selected train once, then exits", async () => {
+  const args = [
+    "bridge",
+    "serve",
+    runDir,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--sock",
+    "PUSH",
+    "--protocol",
+    "1.0",
+  ];
+  const { child, endpoint, output } = await startServer([
+    ...args,
+    "--source",
+    "SA1_XTD2_XGM/DOOCS/MAIN",
+    "--key",
+    "pulseEnergy.*",
+  ]);
+  const client = new BridgeClient(endpoint, { sock: "PULL", timeoutMs: 20_000 });
+  try {
+    const ids: unknown[] = [];
+    for (let i = 0; i < 64; i++) {
+      const train = await client.next();
+      ids.push(trainIdOf(train));
+      assert.deepEqual(Object.keys(train.data), ["SA1_XTD2_XGM/DOOCS/MAIN"]);
+      assert.ok(
+        Object.keys(train.data["SA1_XTD2_XGM/DOOCS/MAIN"] ?? {}).every(
+          (k) => k.startsWith("pulseEnergy.") || k === "metadata",
+        ),
+      );
+    }
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 64 }, (_, i) => 10000 + i),
+    );
+    assert.equal(await within(20_000, "serve exit", exited(child)), 0);
+    assert.match(output.join("\n"), /Sent 64 trains/);
+  } finally {
+    client.close();
+    child.kill("SIGINT");
+  }
+});
+
+test("sase bridge monitor prints trains, sources, sizes and keys", async () => {
+  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block" });
+  const endpoint = await server.start();
+  try {
+    for (const tid of [5, 6, 7]) void server.feed(sampleTrain(tid));
+    const { stdout } = await run(
+      process.execPath,
+      [sase, "bridge", "monitor", endpoint, "-n", "2", "-vv", "--timeout", "20"],
+      {
+        env,
+        timeout: 60_000,
+      },
+    );
+    assert.match(stdout, /^Train 5 {2}2 sources {2}\d+\.\d kB/m);
+    assert.match(stdout, /^Train 6 /m);
+    assert.match(stdout, / {4}image\.data: array uint16 \[4, 8, 16\]/);
+    assert.match(stdout, / {4}state\.value: "ON"/);
+    assert.match(stdout, /^2 trains, /m);
+  } finally {
+    await server.close();
+  }
+});
+
+test("sase bridge sim serves simulated AGIPD module trains at the asked rate", async () => {
+  const { child, endpoint } = await startServer([
+    "bridge",
+    "sim",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--rate",
+    "50",
+    "--cells",
+    "4",
+    "-n",
+    "1000",
+  ]);
+  const client = new BridgeClient(endpoint, { timeoutMs: 20_000 });
+  try {
+    const train = await client.next();
+    const data = train.data["SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"];
+    const image = data?.["image.data"];
+    assert.ok(image && typeof image === "object" && "shape" in image);
+    assert.deepEqual(image.shape, [128, 512, 4]);
+    assert.equal(image.dtype, "uint16");
+    const meta = train.metadata["SPB_DET_AGIPD1M-1/DET/0CH0:xtdf"];
+    assert.match(meta?.["timestamp.frac"] ?? "", /^\d{18}$/);
+    const first = trainIdOf(train) as number;
+    const t0 = performance.now();
+    let last = first;
+    for (let i = 0; i < 10; i++) last = trainIdOf(await client.next()) as number;
+    const seconds = (performance.now() - t0) / 1000;
+    assert.ok(last > first);
+    assert.ok((last - first) / seconds < 80, `made ${(last - first) / seconds} trains/s, asked 50`);
+  } finally {
+    client.close();
+    child.kill("SIGINT");
+    await exited(child);
+  }
+});
+
+test("bad arguments are refused with a clear message", async () => {
+  await assert.rejects(
+    run(process.execPath, [sase, "bridge", "serve", "/no/such/run"], { env }),
+    (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /^sase: .*\/no\/such\/run/m);
+      return true;
+    },
+  );
+  await assert.rejects(
+    run(process.execPath, [sase, "bridge", "serve", runDir, "--protocol", "3.0"], { env }),
+    (err: { stderr: string }) => {
+      assert.match(err.stderr, /--protocol.*Allowed choices are 1\.0, 2\.2/s);
+      return true;
+    },
+  );
+});
