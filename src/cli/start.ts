@@ -97,6 +97,43 @@ function parseKeyValues(pairs: string[], what: string): Record<string, string> {
   return out;
 }
 
+interface StartOptions {
+  rate: string;
+  port: string;
+  portFile?: string;
+}
+
+/** Runs the embedded facility and its control endpoint until SIGINT/SIGTERM. */
+async function runFacility(opts: StartOptions): Promise<void> {
+  const log = createLogger("sase");
+  const rate = Number(opts.rate);
+  const port = Number(opts.port);
+  if (!(rate > 0 && rate <= 1000))
+    throw new SaseError("OUT_OF_RANGE", `--rate ${opts.rate}: give 0 < Hz <= 1000`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new SaseError("OUT_OF_RANGE", `--port ${opts.port}`);
+  const facility = await Facility.standard({ trainRate: rate, log });
+  for (const addon of FACILITY_ADDONS) await addon(facility);
+  const control = await ControlServer.start(facility.client, {
+    port,
+    portFile: opts.portFile ?? defaultPortFile(),
+  });
+  const devices = (await facility.client.topology()).devices;
+  log.info("facility running", { devices: [...devices.keys()] });
+  process.stdout.write(`control endpoint: ${control.endpoint.url} (port file ${control.portFile})\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    await control.close();
+    await facility.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
 /** Adds this group's commands to the sase program. */
 export function registerStartCommands(program: Command, io: CommandIO = processIO): void {
   program
@@ -105,34 +142,14 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
     .option("--rate <hz>", "train rate of the timing server in Hz", "10")
     .option("--port <n>", "control endpoint port on 127.0.0.1 (0 = any free port)", "0")
     .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
-    .action(async (opts: { rate: string; port: string; portFile?: string }) => {
-      const log = createLogger("sase");
-      const rate = Number(opts.rate);
-      const port = Number(opts.port);
-      if (!(rate > 0 && rate <= 1000))
-        throw new SaseError("OUT_OF_RANGE", `--rate ${opts.rate}: give 0 < Hz <= 1000`);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new SaseError("OUT_OF_RANGE", `--port ${opts.port}`);
-      const facility = await Facility.standard({ trainRate: rate, log });
-      for (const addon of FACILITY_ADDONS) await addon(facility);
-      const control = await ControlServer.start(facility.client, {
-        port,
-        portFile: opts.portFile ?? defaultPortFile(),
-      });
-      const devices = (await facility.client.topology()).devices;
-      log.info("facility running", { devices: [...devices.keys()] });
-      process.stdout.write(`control endpoint: ${control.endpoint.url} (port file ${control.portFile})\n`);
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info("stopping", { signal });
-        await control.close();
-        await facility.stop();
-        process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
+    .action(async (opts: StartOptions) => {
+      try {
+        await runFacility(opts);
+      } catch (err) {
+        const code = err instanceof SaseError ? `${err.code}: ` : "";
+        io.err(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      }
     });
 
   withCallerOptions(
