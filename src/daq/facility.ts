@@ -18,6 +18,9 @@ export interface FacilityDaqOptions {
   cells?: number;
   /** Pixel rows per module (default $SASE_SIM_ROWS or 0 = all 512). */
   rows?: number;
+  /** Online store and catalogue (default: from SASE_DATA_DIR etc., see resolveDataRoots). */
+  onlineRoot?: string;
+  cataloguePath?: string;
 }
 
 function envInt(name: string, fallback: number): number {
@@ -51,6 +54,10 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
     ...channelRegistry.ids().filter((o) => /XGM/.test(o)),
   ];
   const dataSources = [...motors, ...xgm, ...modules];
-  await facility.addDevice(DaqController, DAQ_DEVICE_ID, { dataSources });
+  await facility.addDevice(DaqController, DAQ_DEVICE_ID, {
+    dataSources,
+    onlineRoot: options.onlineRoot ?? "",
+    cataloguePath: options.cataloguePath ?? "",
+  });
   log.info("run control ready", { device: DAQ_DEVICE_ID, dataSources });
 }

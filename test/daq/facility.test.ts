@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { addFacilityDaq, Catalogue, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
+import { FACILITY_IDS, Facility } from "../../src/devices/index.ts";
+import { validateRun } from "../../src/files/index.ts";
+import { tempRoots } from "./helpers.ts";
+
+test("the facility's DAQ records motors and the simulated detector; h5py reads the run", async () => {
+  const roots = tempRoots();
+  const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  try {
+    await addFacilityDaq(facility, {
+      modules: 2,
+      cells: 2,
+      rows: 16,
+      onlineRoot: roots.online,
+      cataloguePath: roots.catalogue,
+    });
+    const c = facility.client;
+    const sources = (await c.get(DAQ_DEVICE_ID, "dataSources")) as string[];
+    assert.deepEqual(sources, [
+      FACILITY_IDS.motorX,
+      FACILITY_IDS.motorY,
+      "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf",
+      "SPB_DET_AGIPD1M-1/DET/1CH0:xtdf",
+    ]);
+    const { directory } = (await c.execute(DAQ_DEVICE_ID, "record")) as { directory: string };
+    await sleep(800);
+    const { trains } = (await c.execute(DAQ_DEVICE_ID, "stopRecording")) as { trains: number };
+    assert.ok(trains >= 3);
+    assert.deepEqual(await validateRun(directory), []);
+    const py = execFileSync(
+      "/usr/bin/python3",
+      [
+        "-c",
+        `import h5py,sys
+f=h5py.File(sys.argv[1]+"/RAW-R0001-AGIPD01-S00000.h5","r")
+g=h5py.File(sys.argv[1]+"/RAW-R0001-DA01-S00000.h5","r")
+print(f["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/1CH0:xtdf/image/data"].shape[1:], len(g["CONTROL/${FACILITY_IDS.motorX}/position/value"]))`,
+        directory,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(py.trim(), `(2, 16, 128) ${trains}`);
+    const cat = Catalogue.open(roots.catalogue);
+    assert.equal(cat.findRun(900001, 1)!.trains, trains);
+    cat.close();
+  } finally {
+    await facility.stop();
+    roots.done();
+  }
+});
