@@ -76,7 +76,7 @@ test("image frames carry train, timing and range; binning averages finite pixels
     { width: 4, height: 3, trainId: 123456789, sentMs: 1.5e12, min: 1, max: 12, binning: 1 },
     px,
   );
-  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const { header, pixels } = decodeImageFrame(copy);
   assert.equal(header.trainId, 123456789);
   assert.equal(header.sentMs, 1.5e12);

@@ -15,6 +15,8 @@ export interface LiveStats {
   latencies: number[];
   /** Time spent colour-mapping and drawing each frame, ms (last 2000). */
   paintMs: number[];
+  /** Train-to-arrival latency of each received frame (before waiting for the next animation frame). */
+  arrivalMs: number[];
 }
 
 const MAX_VIEW_BINNING = 4;
@@ -56,7 +58,7 @@ export class ImageView {
   #roi: { x: number; y: number; w: number; h: number } | null = null;
   #drag: { mode: "pan" | "roi"; x: number; y: number; ox: number; oy: number } | null = null;
   #mouse: { x: number; y: number } | null = null;
-  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [], paintMs: [] };
+  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [], paintMs: [], arrivalMs: [] };
 
   constructor(root: HTMLElement, conn: Connection, source: string) {
     this.#conn = conn;
@@ -142,6 +144,8 @@ export class ImageView {
     this.#wire();
     new ResizeObserver(() => this.#resize()).observe(stage);
     conn.onImage((header, pixels) => {
+      this.stats.arrivalMs.push(performance.timeOrigin + performance.now() - header.sentMs);
+      if (this.stats.arrivalMs.length > 2000) this.stats.arrivalMs.splice(0, 1000);
       this.#pending = { header, pixels };
       this.#schedule();
     });
@@ -275,7 +279,8 @@ export class ImageView {
   /** Asks the server for as many pixels as the view shows: binned when zoomed out. */
   #wantBinning(): void {
     const dpr = window.devicePixelRatio || 1;
-    const b = Math.max(1, Math.min(MAX_VIEW_BINNING, Math.floor(1 / (this.#scale * dpr))));
+    // Round, not floor: a little undersampling while zoomed out halves what travels and is drawn.
+    const b = Math.max(1, Math.min(MAX_VIEW_BINNING, Math.round(1 / (this.#scale * dpr))));
     if (b === this.#binning) return;
     this.#binning = b;
     this.#conn.subscribe({ t: "imageView", binning: b }, (o) => o.t === "imageView");

@@ -1,0 +1,102 @@
+// GUI latency: from a train leaving the detector (the module devices' output tokens, stamped when
+// written) to its assembled image drawn in the page (measured in the page from the frame's train
+// timestamp). Median and p99 at the train rate, frames drawn per second, and trains dropped by the
+// page's flow control. Baseline in the same run: the same trains assembled in the GUI server (no
+// transport, no drawing), i.e. what the browser path adds on top.
+//
+//   npm run bench -- gui          SASE_BENCH_SECONDS=30 (default) SASE_BENCH_DETECTOR=standin|device
+import { cpus, loadavg } from "node:os";
+import { chromium } from "playwright-core";
+import { DetectorGeometry } from "../src/calibration/index.ts";
+import { XGM_OUTPUT } from "../src/detector/index.ts";
+import { Facility } from "../src/devices/index.ts";
+import { CoreBackend, DetectorImageFeed, startGuiServer } from "../src/gui/index.ts";
+import { moduleOutputs, startDetectorStandIn, XGM_KEY } from "../test/gui/fixtures.ts";
+import { CHROMIUM_ARGS } from "../test/gui/harness.ts";
+
+process.env.SASE_LOG_LEVEL ??= "error";
+const seconds = Number(process.env.SASE_BENCH_SECONDS ?? 30);
+const rate = Number(process.env.SASE_BENCH_RATE ?? 10);
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+const facility = await Facility.standard({ trainRate: rate });
+const detector = await startDetectorStandIn(facility, { distinctTrains: 8 });
+const backend = await CoreBackend.connect(facility.client);
+const feed = new DetectorImageFeed({
+  label: "SPB_DET_AGIPD1M-1 (raw, assembled)",
+  geometry: DetectorGeometry.agipd1mFromQuadPositions(),
+  moduleOutputs: moduleOutputs(),
+  xgm: { output: XGM_OUTPUT, key: XGM_KEY },
+});
+const assembled: number[] = [];
+let measuring = false;
+const offBaseline = feed.subscribe((f) => {
+  if (measuring) assembled.push(Date.now() - f.sentMs);
+});
+const gui = await startGuiServer({ backend, image: feed, port: 0 });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: CHROMIUM_ARGS,
+});
+const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+await page.goto(gui.url);
+await page.waitForFunction(() => (window as unknown as { sase: { stats: unknown } }).sase.stats !== null);
+await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, first layout, binning settled
+type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[] };
+const read = () => page.evaluate(() => (window as unknown as { sase: { stats: Stats } }).sase.stats);
+const s0 = await read();
+const live0 = { ...gui.liveStats()! };
+const written0 = detector.written();
+measuring = true;
+const t0 = Date.now();
+const lat: number[] = [];
+const paint: number[] = [];
+const arrival: number[] = [];
+let seen = s0.latencies.length;
+let frames0 = s0.frames;
+while (Date.now() - t0 < seconds * 1000) {
+  await new Promise((r) => setTimeout(r, 1000));
+  const s = await read();
+  // The page keeps the last 2000; read what is new since last time.
+  const fresh = s.frames - frames0;
+  lat.push(...s.latencies.slice(-fresh));
+  paint.push(...s.paintMs.slice(-fresh));
+  arrival.push(...s.arrivalMs.slice(-fresh));
+  frames0 = s.frames;
+  seen = s.latencies.length;
+}
+measuring = false;
+const elapsed = (Date.now() - t0) / 1000;
+const live = gui.liveStats()!;
+const trains = detector.written() - written0;
+void seen;
+
+const row = (name: string, xs: number[]) =>
+  `${name.padEnd(44)} median ${pct(xs, 50).toFixed(1).padStart(7)} ms   p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms   (n=${xs.length})`;
+console.log(
+  `GUI latency: ${feed.source}, ${rate} Hz, ${elapsed.toFixed(0)} s, Chromium headless (software rendering); ` +
+    `${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+);
+console.log(row("baseline: train left detector → assembled", assembled));
+const sent = live.sendLatencyMs.slice(-lat.length);
+console.log(row("train left detector → sent by GUI server", sent));
+console.log(row("train left detector → received by page", arrival));
+console.log(row("train left detector → image drawn in page", lat));
+console.log(row("page: colour-map + draw per frame", paint));
+console.log(
+  `trains sent ${trains} (${(trains / elapsed).toFixed(1)}/s), drawn ${lat.length} (${(lat.length / elapsed).toFixed(1)}/s), ` +
+    `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: median < 100 ms`,
+);
+
+await browser.close();
+offBaseline();
+await gui.close();
+await feed.close();
+backend.close();
+await detector.stop();
+await facility.stop();
