@@ -7,6 +7,7 @@ import type { ModuleConstants } from "./constants.ts";
 import { ConstantsError, validateConstants } from "./constants.ts";
 import type { CorrectionOptions } from "./kernel.ts";
 import { correctFrames, DEFAULT_CORRECTION } from "./kernel.ts";
+import { Arena, SimdKernel, simdAvailable } from "./simd.ts";
 
 /** Error for raw data the corrector cannot take (shape, cell ids). */
 export class RawDataError extends Error {
@@ -58,43 +59,96 @@ export function checkRawFrames(raw: RawFrames, det: DetectorDescription, cells: 
   }
 }
 
+/** Options of a ModuleCorrector beyond the correction switches. */
+export interface CorrectorOptions extends Partial<CorrectionOptions> {
+  /**
+   * Run the WebAssembly SIMD kernel where it applies (default: when the engine supports it). Results
+   * are the same bits either way; the constants are then copied into the kernel's memory.
+   */
+  readonly simd?: boolean;
+}
+
+/** The SIMD kernel with its memory: constants, and one train's raw frames and outputs. */
+interface SimdState {
+  readonly kernel: SimdKernel;
+  readonly constants: ModuleConstants;
+  readonly raw: Uint16Array;
+  readonly out: { data: Float32Array; gain: Uint8Array; mask: Uint32Array };
+}
+
 /** Corrects one module's trains with fixed constants. */
 export class ModuleCorrector {
   readonly options: CorrectionOptions;
+  readonly #simd: SimdState | null;
 
   /** Validates the constants against the description (throws ConstantsError). */
   constructor(
     readonly detector: DetectorDescription,
     readonly module: number,
     readonly constants: ModuleConstants,
-    options: Partial<CorrectionOptions> = {},
+    options: CorrectorOptions = {},
   ) {
     validateConstants(constants, detector);
-    this.options = { ...DEFAULT_CORRECTION, ...options };
+    const { simd, ...correction } = options;
+    this.options = { ...DEFAULT_CORRECTION, ...correction };
     if (this.options.commonMode && detector.asics.length === 0) {
       throw new ConstantsError(`${detector.name} describes no ASICs; common mode needs them`);
     }
+    const useSimd = (simd ?? true) && constants.pixels % 4 === 0 && constants.stages === 3 && simdAvailable();
+    this.#simd = useSimd ? simdState(constants) : null;
+  }
+
+  /** True when trains go through the WebAssembly SIMD kernel. */
+  get usesSimd(): boolean {
+    return this.#simd !== null;
   }
 
   /** Corrects one train into fresh arrays (or into `into`, if given and large enough). */
   correctTrain(raw: RawFrames, into?: CorrectedModuleTrain): CorrectedModuleTrain {
     checkRawFrames(raw, this.detector, this.constants.cells);
     const n = raw.frames * this.constants.pixels;
-    const out =
-      into && into.data.length >= n
-        ? into
-        : { data: new Float32Array(n), gain: new Uint8Array(n), mask: new Uint32Array(n) };
-    correctFrames(
-      this.constants,
-      raw.data,
-      raw.cellId,
-      0,
-      raw.frames,
-      out,
-      this.options,
-      this.detector.asics,
-      this.detector.moduleShape[1],
-    );
+    const s = this.#simd;
+    let out: { data: Float32Array; gain: Uint8Array; mask: Uint32Array };
+    const fsWidth = this.detector.moduleShape[1];
+    if (s && raw.frames <= this.constants.cells) {
+      // Frames are copied into the kernel's memory and the results out of it (memcpy speed).
+      s.raw.set(raw.data);
+      correctFrames(
+        s.constants,
+        s.raw,
+        raw.cellId,
+        0,
+        raw.frames,
+        s.out,
+        this.options,
+        this.detector.asics,
+        fsWidth,
+        s.kernel,
+      );
+      out =
+        into && into.data.length >= n
+          ? into
+          : { data: new Float32Array(n), gain: new Uint8Array(n), mask: new Uint32Array(n) };
+      out.data.set(s.out.data.subarray(0, n));
+      out.gain.set(s.out.gain.subarray(0, n));
+      out.mask.set(s.out.mask.subarray(0, n));
+    } else {
+      out =
+        into && into.data.length >= n
+          ? into
+          : { data: new Float32Array(n), gain: new Uint8Array(n), mask: new Uint32Array(n) };
+      correctFrames(
+        this.constants,
+        raw.data,
+        raw.cellId,
+        0,
+        raw.frames,
+        out,
+        this.options,
+        this.detector.asics,
+        fsWidth,
+      );
+    }
     return {
       trainId: raw.trainId,
       frames: raw.frames,
@@ -105,4 +159,34 @@ export class ModuleCorrector {
       pulseId: raw.pulseId.slice(),
     };
   }
+}
+
+/** Copies constants into an arena sized for them plus one train of `cells` frames. */
+function simdState(c: ModuleConstants): SimdState {
+  const frames = c.cells;
+  const P = c.pixels;
+  const arena = new Arena(
+    4 * (c.thresholds.length + c.offset.length + c.relativeGain.length + c.badPixels.length) +
+      frames * P * 13 +
+      4096,
+  );
+  const constants: ModuleConstants = {
+    cells: c.cells,
+    stages: c.stages,
+    pixels: P,
+    thresholds: arena.floats(c.thresholds.length),
+    offset: arena.floats(c.offset.length),
+    relativeGain: arena.floats(c.relativeGain.length),
+    badPixels: arena.uint32(c.badPixels.length),
+  };
+  constants.thresholds.set(c.thresholds);
+  constants.offset.set(c.offset);
+  constants.relativeGain.set(c.relativeGain);
+  constants.badPixels.set(c.badPixels);
+  return {
+    kernel: SimdKernel.create(arena, P),
+    constants,
+    raw: arena.uint16(frames * 2 * P),
+    out: { data: arena.floats(frames * P), gain: arena.uint8(frames * P), mask: arena.uint32(frames * P) },
+  };
 }

@@ -16,3 +16,4 @@ export * from "./run-io.ts";
 export * from "./offline.ts";
 export * from "./frame-pool.ts";
 export * from "./device.ts";
+export * from "./simd.ts";

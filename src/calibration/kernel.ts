@@ -8,6 +8,7 @@
 // rounding once with Math.fround gives exactly the float32 result numpy produces.
 import { BadPixels } from "./badpixels.ts";
 import type { ModuleConstants } from "./constants.ts";
+import type { SimdKernel } from "./simd.ts";
 
 /** How the gain stage is chosen: from the digital value (adaptive) or fixed for the whole run. */
 export type GainMode = "adaptive" | "fixed-high" | "fixed-medium" | "fixed-low";
@@ -77,9 +78,21 @@ export function correctFrames(
   opt: CorrectionOptions,
   asics: readonly AsicRegion[],
   fsWidth: number,
+  simd?: SimdKernel,
 ): void {
   const P = c.pixels;
   const fixed = FIXED_STAGE[opt.gainMode];
+  if (
+    simd &&
+    fixed < 0 &&
+    c.stages === 3 &&
+    opt.relativeGain &&
+    !opt.commonMode &&
+    simdFits(simd, c, raw, out)
+  ) {
+    simdFrames(simd, c, raw, cellId, first, last, out, opt);
+    return;
+  }
   for (let f = first; f < last; f++) {
     const cell = cellId[f]!;
     const a0 = f * 2 * P;
@@ -268,6 +281,59 @@ function commonModePass(
         const v = Math.fround(data[i]! - cm);
         data[i] = opt.relativeGain ? v * c.relativeGain[k0 + out.gain[i]! * P + px]! : v;
       }
+    }
+  }
+}
+
+/** True when every array lives in the SIMD kernel's memory and the module size matches. */
+function simdFits(k: SimdKernel, c: ModuleConstants, raw: Uint16Array, out: CorrectedFrames): boolean {
+  const a = k.arena;
+  return (
+    k.pixels === c.pixels &&
+    a.holds(raw) &&
+    a.holds(c.thresholds) &&
+    a.holds(c.offset) &&
+    a.holds(c.relativeGain) &&
+    a.holds(c.badPixels) &&
+    a.holds(out.data) &&
+    a.holds(out.gain) &&
+    a.holds(out.mask)
+  );
+}
+
+/** The SIMD path of the hot case, frame by frame (same bits as adaptive3). */
+function simdFrames(
+  k: SimdKernel,
+  c: ModuleConstants,
+  raw: Uint16Array,
+  cellId: ArrayLike<number>,
+  first: number,
+  last: number,
+  out: CorrectedFrames,
+  opt: CorrectionOptions,
+): void {
+  const P = c.pixels;
+  // Raw values are integers: "a >= saturation" is "a >= ceil(saturation)".
+  const sat = Math.min(0x7fffffff, Math.max(0, Math.ceil(opt.saturation)));
+  for (let f = first; f < last; f++) {
+    const cell = cellId[f]!;
+    const a = raw.byteOffset + f * 4 * P;
+    const blk = cell * 3 * P * 4;
+    k.frame(
+      a,
+      a + 2 * P,
+      c.thresholds.byteOffset + cell * 2 * P * 4,
+      c.offset.byteOffset + blk,
+      c.relativeGain.byteOffset + blk,
+      c.badPixels.byteOffset + blk,
+      out.data.byteOffset + f * P * 4,
+      out.gain.byteOffset + f * P,
+      out.mask.byteOffset + f * P * 4,
+      sat,
+    );
+    if (opt.maskedValue !== null) {
+      const v = opt.maskedValue;
+      for (let p = f * P; p < (f + 1) * P; p++) if (out.mask[p] !== 0) out.data[p] = v;
     }
   }
 }

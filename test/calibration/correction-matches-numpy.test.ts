@@ -4,12 +4,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { CorrectionOptions } from "../../src/calibration/index.ts";
+import type { CorrectorOptions } from "../../src/calibration/index.ts";
 import {
   BadPixels,
   constantsFromSensor,
   DEFAULT_CORRECTION,
   ModuleCorrector,
+  simdAvailable,
 } from "../../src/calibration/index.ts";
 import { AGIPD_1M_DETECTOR, reducedDetector, SimulatedDetector } from "../../src/detector/index.ts";
 import { numpyCorrect } from "./numpy-reference.ts";
@@ -41,8 +42,10 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-const cases: [string, Partial<CorrectionOptions>][] = [
-  ["adaptive gain, relative gain", {}],
+const cases: [string, CorrectorOptions][] = [
+  ["adaptive gain, relative gain (SIMD kernel where available)", {}],
+  ["adaptive gain, relative gain, JavaScript kernel", { simd: false }],
+  ["adaptive gain, masked pixels NaN", { maskedValue: Number.NaN }],
   ["common mode, masked pixels NaN", { commonMode: true, maskedValue: Number.NaN }],
   ["fixed medium gain, no relative gain", { gainMode: "fixed-medium", relativeGain: false }],
 ];
@@ -51,10 +54,14 @@ for (const [name, options] of cases) {
   test(`correction equals numpy: ${name}`, () => {
     const corrector = new ModuleCorrector(det, 0, constants, options);
     const ours = corrector.correctTrain(raw);
+    const { simd, ...correction } = options;
     const ref = numpyCorrect(dir, det, constants, raw.data, raw.cellId, {
       ...DEFAULT_CORRECTION,
-      ...options,
+      ...correction,
     });
+    // The hot case runs the WebAssembly SIMD kernel unless told not to.
+    if (!correction.commonMode && !correction.gainMode)
+      assert.equal(corrector.usesSimd, simd !== false && simdAvailable());
     assert.equal(ref.data.length, ours.data.length);
     const diff = maxAbsDiff(ours.data, ref.data);
     assert.ok(diff <= 1e-4, `max |sase - numpy| = ${diff}`);
