@@ -55,7 +55,8 @@ describe("timing server", () => {
       "timestamp carries the train",
     );
     const span = timestampToMs(ticks.at(-1)!.timestamp) - timestampToMs(ticks[0]!.timestamp);
-    assert.ok(span > 150 && span < 300, `10 periods at 50 Hz = 200 ms, got ${span} ms`);
+    // never faster than the rate; the upper bound is loose because a loaded machine delays timers
+    assert.ok(span > 150 && span < 2000, `10 periods at 50 Hz = 200 ms, got ${span} ms`);
     assert.equal(server.clock.trainId >= ids.at(-1)!, true, "the server's clock follows the ticks");
   });
 
@@ -63,10 +64,13 @@ describe("timing server", () => {
     await client.set(ID, "frequency", 200);
     await collect(2); // the tick already scheduled at the old rate
     const ticks = await collect(21);
-    const span = timestampToMs(ticks.at(-1)!.timestamp) - timestampToMs(ticks[0]!.timestamp);
+    const gaps = ticks
+      .slice(1)
+      .map((t, i) => timestampToMs(t.timestamp) - timestampToMs(ticks[i]!.timestamp));
+    const median = gaps.sort((a, b) => a - b)[gaps.length >> 1]!;
     assert.ok(
-      span > 70 && span < 250,
-      `20 periods at 200 Hz = 100 ms (400 ms at the old 50 Hz), got ${span} ms`,
+      median >= 3 && median < 12,
+      `median gap at 200 Hz should be 5 ms (20 ms at 50 Hz), got ${median} ms`,
     );
   });
 
