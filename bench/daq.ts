@@ -1,0 +1,137 @@
+// DAQ recording throughput: 16 AGIPD modules × 64 cells (16.8 MB per module-train, 268 MB per train)
+// through the DAQ's own path — train matching, then the run recorder writing EXDF (an aggregator per
+// module, per-train flush) — paced at the facility's 10 Hz and as fast as it goes. Baseline in the
+// same run: the same bytes written sequentially to one plain file (fs.writeSync).
+// Env: DAQ_BENCH_MODULES=16 DAQ_BENCH_CELLS=64 DAQ_BENCH_TRAINS=12 (as fast as it goes)
+//      DAQ_BENCH_PACED_TRAINS=20 (at 10 Hz) DAQ_BENCH_DIR=<tmp>
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Hash, ndarray } from "../src/core/index.ts";
+import { RunRecorder, TrainMatcher } from "../src/daq/index.ts";
+
+const MODULES = Number(process.env.DAQ_BENCH_MODULES ?? 16);
+const CELLS = Number(process.env.DAQ_BENCH_CELLS ?? 64);
+const TRAINS = Number(process.env.DAQ_BENCH_TRAINS ?? 12);
+const PACED = Number(process.env.DAQ_BENCH_PACED_TRAINS ?? 20);
+const root = mkdtempSync(join(process.env.DAQ_BENCH_DIR ?? tmpdir(), "sase-daq-bench-"));
+const source = (m: number) => `SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`;
+
+// One token per module, built once: the bench measures recording, not simulation.
+const tokens = Array.from({ length: MODULES }, (_, m) => {
+  const data = new Uint16Array(CELLS * 2 * 512 * 128);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + m) & 0x3fff;
+  const h = new Hash();
+  h.set("image.data", ndarray(data, [CELLS, 2, 512, 128]));
+  h.set(
+    "image.cellId",
+    Uint16Array.from({ length: CELLS }, (_, i) => i),
+  );
+  h.set(
+    "image.pulseId",
+    BigUint64Array.from({ length: CELLS }, (_, i) => BigInt(i)),
+  );
+  return h;
+});
+const trainBytes = tokens.reduce(
+  (n, t) => n + (t.get("image.data") as { data: Uint16Array }).data.byteLength,
+  0,
+);
+const mb = (bytes: number) => bytes / 1e6;
+
+interface Result {
+  trains: number;
+  seconds: number;
+  lagMs: number[];
+}
+
+/** Feeds `n` trains (every `periodMs`, 0 = at once) through matcher + recorder. */
+async function record(name: string, n: number, periodMs: number): Promise<Result> {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  const rec = new RunRecorder({
+    dir,
+    proposal: 900000,
+    run: 1,
+    trainsPerSequence: 256,
+    control: [],
+    instrument: tokens.map((_, m) => ({ name: source(m), aggregator: `AGIPD${String(m).padStart(2, "0")}` })),
+    learnTrains: 1,
+  });
+  const matcher = new TrainMatcher<Hash>(
+    tokens.map((_, m) => source(m)),
+    { timeoutMs: 10_000 },
+  );
+  const sentAt = new Map<number, number>();
+  const lagMs: number[] = [];
+  const t0 = performance.now();
+  const producer = (async () => {
+    for (let i = 0; i < n; i++) {
+      const id = 10_000 + i;
+      if (periodMs > 0) {
+        const due = t0 + i * periodMs;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      } else {
+        await new Promise((r) => setImmediate(r));
+      }
+      sentAt.set(id, performance.now());
+      for (let m = 0; m < MODULES; m++) matcher.push(source(m), id, tokens[m]!);
+    }
+    matcher.end();
+  })();
+  for await (const t of matcher) {
+    await rec.add({ trainId: t.trainId, control: new Map(), instrument: t.data });
+    lagMs.push(performance.now() - sentAt.get(t.trainId)!);
+  }
+  await producer;
+  await rec.close();
+  // Paced: n trains occupy n periods (the last one's period ends when it is written).
+  const seconds = (performance.now() - t0 + periodMs) / 1e3;
+  rmSync(dir, { recursive: true, force: true });
+  return { trains: n, seconds, lagMs };
+}
+
+/** The same bytes, train after train, appended to one plain file. */
+function rawWrite(n: number): Result {
+  const file = join(root, "raw.bin");
+  const fd = openSync(file, "w");
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    for (const t of tokens) writeSync(fd, (t.get("image.data") as { data: Uint16Array }).data);
+  }
+  closeSync(fd);
+  const seconds = (performance.now() - t0) / 1e3;
+  rmSync(file, { force: true });
+  return { trains: n, seconds, lagMs: [] };
+}
+
+function line(label: string, r: Result): string {
+  const rate = mb(trainBytes * r.trains) / r.seconds;
+  const lag = r.lagMs.length
+    ? `  lag mean ${(r.lagMs.reduce((a, b) => a + b, 0) / r.lagMs.length).toFixed(0)} ms, max ${Math.max(...r.lagMs).toFixed(0)} ms`
+    : "";
+  return `${label.padEnd(34)} ${rate.toFixed(0).padStart(6)} MB/s  ${(r.trains / r.seconds).toFixed(2).padStart(6)} trains/s${lag}`;
+}
+
+try {
+  console.log(
+    `${MODULES} modules × ${CELLS} cells: ${mb(trainBytes).toFixed(1)} MB per train (10 Hz needs ${(mb(trainBytes) * 10).toFixed(0)} MB/s); files in ${root}`,
+  );
+  await record("warmup", 2, 0); // loads HDF5 (WebAssembly) and JIT-compiles the path
+  const baseline = rawWrite(TRAINS);
+  const fast = await record("fast", TRAINS, 0);
+  const paced = await record("paced", PACED, 100);
+  const baseline2 = rawWrite(TRAINS);
+  console.log(line(`baseline: raw sequential write`, baseline));
+  console.log(line(`DAQ record, as fast as it goes`, fast));
+  console.log(line(`DAQ record, offered at 10 Hz`, paced));
+  console.log(line(`baseline again (after)`, baseline2));
+  const keeps = paced.trains / paced.seconds >= 9.5;
+  console.log(
+    `at 10 Hz: ${keeps ? "keeps up" : "falls behind"} (${(paced.trains / paced.seconds).toFixed(2)} trains/s written); ` +
+      `DAQ / raw write: ${((mb(trainBytes * fast.trains) / fast.seconds / (mb(trainBytes * baseline.trains) / baseline.seconds)) * 100).toFixed(0)}%`,
+  );
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
