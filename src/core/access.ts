@@ -39,3 +39,6 @@ export interface Caller {
 
 /** The caller used by code inside the facility itself (device servers, the timing link). */
 export const SYSTEM_CALLER: Caller = { user: "system", accessLevel: "admin" };
+
+/** The caller assumed when a request names none: may read, may not change anything. */
+export const ANONYMOUS_CALLER: Caller = { user: "anonymous", accessLevel: "observer" };

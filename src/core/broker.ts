@@ -55,7 +55,7 @@ export interface TopologyEvent {
 export interface CallOptions {
   /** Give up after this many milliseconds (default 10 000). */
   readonly timeoutMs?: number;
-  /** Who calls, for access checks and the audit log (default: the broker client's caller). */
+  /** Who calls, for access checks and the audit log (default: anonymous observer). */
   readonly caller?: Caller;
 }
 

@@ -2,7 +2,7 @@
 // subscribe, discover. Every request carries the caller (user + access level) for checks and the audit
 // log. The CLI, the GUI server and DAQ use this, never device objects directly.
 
-import type { Caller } from "./access.ts";
+import { ANONYMOUS_CALLER, type Caller } from "./access.ts";
 import type { Broker, InstanceInfo, PropertySubscription, TopologySubscription } from "./broker.ts";
 import { SaseError } from "./errors.ts";
 import { Schema } from "./schema.ts";
@@ -33,7 +33,7 @@ export class DeviceClient {
 
   constructor(
     readonly broker: Broker,
-    readonly caller: Caller = { user: "anonymous", accessLevel: "observer" },
+    readonly caller: Caller = ANONYMOUS_CALLER,
     readonly options: DeviceClientOptions = {},
   ) {}
 

@@ -3,7 +3,7 @@
 // heartbeat-based presence — so code written against it runs unchanged on a networked broker.
 
 import { hostname } from "node:os";
-import { SYSTEM_CALLER } from "./access.ts";
+import { ANONYMOUS_CALLER } from "./access.ts";
 import type {
   Broker,
   CallOptions,
@@ -99,7 +99,7 @@ export class InProcessBroker implements Broker {
     const instance = this.#instances.get(instanceId);
     if (!instance) throw unknownInstance(instanceId, [...this.#instances.keys()]);
     const timeoutMs = options.timeoutMs ?? this.#callTimeoutMs;
-    const request = { slot, args, caller: options.caller ?? SYSTEM_CALLER };
+    const request = { slot, args, caller: options.caller ?? ANONYMOUS_CALLER };
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(

@@ -161,6 +161,22 @@ describe("device", () => {
     );
   });
 
+  it("treats a request that names no caller as an anonymous observer", async () => {
+    await assert.rejects(
+      broker.call(ID, "slotReconfigure", { configuration: { mode: "a" } }),
+      /caller 'anonymous' has observer/,
+    );
+    await assert.rejects(
+      broker.call(ID, "work", { tag: "x" }),
+      (err: unknown) => err instanceof SaseError && err.code === "ACCESS_DENIED",
+    );
+    assert.equal(
+      ((await broker.call(ID, "slotPing")) as { state: string }).state,
+      State.ON,
+      "reading is allowed",
+    );
+  });
+
   it("calls slots with validated arguments and returns their reply", async () => {
     assert.deepEqual(await client.execute(ID, "work", { n: 4, tag: "t1" }), { did: "t1", n: 4 });
     assert.equal(await client.get(ID, "reading"), 4);
