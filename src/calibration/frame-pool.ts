@@ -5,6 +5,7 @@ import type { DetectorDescription } from "../detector/index.ts";
 import type { ModuleConstants } from "./constants.ts";
 import type { CorrectedFrames, CorrectionOptions } from "./kernel.ts";
 import { startTsWorker } from "./pool.ts";
+import type { Arena } from "./simd.ts";
 import type { Worker } from "node:worker_threads";
 
 /** Messages to a frame worker. */
@@ -15,6 +16,8 @@ export type FrameWorkerRequest =
       constants: ModuleConstants;
       options: CorrectionOptions;
       detector: DetectorDescription;
+      /** The constants live in the pool's arena (run the SIMD kernel on them). */
+      inArena: boolean;
     }
   | {
       type: "correct";
@@ -25,6 +28,8 @@ export type FrameWorkerRequest =
       first: number;
       last: number;
       out: CorrectedFrames;
+      /** Raw frames and outputs live in the pool's arena. */
+      inArena: boolean;
     };
 
 /** Replies of a frame worker. */
@@ -41,7 +46,10 @@ export class FramePool {
   #job = 0;
   readonly #pending = new Map<number, { left: number; resolve: () => void; reject: (e: Error) => void }>();
 
-  private constructor(readonly workers: Worker[]) {
+  private constructor(
+    readonly workers: Worker[],
+    readonly arena: Arena | null,
+  ) {
     for (const w of workers) {
       w.on("message", (m: FrameWorkerReply) => {
         const p = this.#pending.get(m.job);
@@ -57,13 +65,22 @@ export class FramePool {
     }
   }
 
-  /** Starts `n` worker threads. */
-  static async start(n: number): Promise<FramePool> {
+  /**
+   * Starts `n` worker threads. With an arena, constants and frames placed in it are corrected by the
+   * WebAssembly SIMD kernel (where it applies); anything else by the JavaScript kernel.
+   */
+  static async start(n: number, arena: Arena | null = null): Promise<FramePool> {
+    const data = { memory: arena?.memory ?? null };
     const workers = Array.from({ length: n }, () =>
-      startTsWorker(new URL("./frame-worker.ts", import.meta.url)),
+      startTsWorker(new URL("./frame-worker.ts", import.meta.url), data),
     );
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once("online", resolve))));
-    return new FramePool(workers);
+    return new FramePool(workers, arena);
+  }
+
+  #inArena(arrays: ArrayBufferView[]): boolean {
+    const a = this.arena;
+    return a !== null && arrays.every((x) => a.holds(x));
   }
 
   /** Hands every worker a module's constants (shared memory: nothing is copied) under `key`. */
@@ -77,8 +94,22 @@ export class FramePool {
       if (!isShared(a))
         throw new TypeError("FramePool constants must sit on SharedArrayBuffers (shareConstants)");
     }
-    for (const w of this.workers)
-      w.postMessage({ type: "constants", key, constants, options, detector } satisfies FrameWorkerRequest);
+    const inArena = this.#inArena([
+      constants.offset,
+      constants.thresholds,
+      constants.relativeGain,
+      constants.badPixels,
+    ]);
+    for (const w of this.workers) {
+      w.postMessage({
+        type: "constants",
+        key,
+        constants,
+        options,
+        detector,
+        inArena,
+      } satisfies FrameWorkerRequest);
+    }
   }
 
   /** Corrects frames [0, frames) of `raw` into `out`, each worker taking a contiguous share. */
@@ -92,6 +123,7 @@ export class FramePool {
     for (const a of [raw, cellId, out.data, out.gain, out.mask]) {
       if (!isShared(a)) throw new TypeError("FramePool data must sit on SharedArrayBuffers");
     }
+    const inArena = this.#inArena([raw, cellId, out.data, out.gain, out.mask]);
     const job = ++this.#job;
     const n = Math.min(this.workers.length, frames);
     if (n === 0) return Promise.resolve();
@@ -109,6 +141,7 @@ export class FramePool {
           first,
           last,
           out,
+          inArena,
         } satisfies FrameWorkerRequest);
       }
     });

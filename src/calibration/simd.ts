@@ -10,11 +10,24 @@ export class Arena {
   readonly memory: WebAssembly.Memory;
   #top = 64;
 
-  /** Reserves `bytes` (rounded up to 64 KiB pages; the memory cannot grow later). */
-  constructor(bytes: number) {
+  /** Reserves `bytes` (rounded up to 64 KiB pages; the memory cannot grow later), or wraps `memory`. */
+  constructor(bytes: number, memory?: WebAssembly.Memory) {
     const pages = Math.ceil((bytes + 65536) / 65536);
     if (pages > 65536) throw new RangeError(`an Arena holds at most 4 GiB, ${bytes} bytes asked`);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.memory = memory ?? new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    // A wrapped memory belongs to another thread's allocator: this side only reads and writes views.
+    if (memory) this.#top = memory.buffer.byteLength;
+  }
+
+  /** This arena's memory as seen by another thread (views made there with `view`). */
+  static wrap(memory: WebAssembly.Memory): Arena {
+    return new Arena(0, memory);
+  }
+
+  /** The same elements as `a` (a view on this memory made in another thread), viewed from here. */
+  view<T extends Uint8Array | Uint16Array | Uint32Array | Float32Array>(a: T): T {
+    const Ctor = a.constructor as new (b: ArrayBufferLike, offset: number, length: number) => T;
+    return new Ctor(this.memory.buffer, a.byteOffset, a.length);
   }
 
   /** Byte offset of a fresh 64-byte-aligned block of `bytes`. */
