@@ -7,3 +7,4 @@ export { BridgeServer, type BridgeServerOptions, type BridgeServerStats } from "
 export { BridgeClient, type BridgeClientOptions, type RawMessage } from "./client.ts";
 export { type RunTrainsOptions, bridgeTrainFromRun, bridgeTrainsFromRun } from "./files.ts";
 export { type AgipdSimOptions, simulatedAgipdTrains } from "./sim.ts";
+export { KaraboBridge, sourceFromToken } from "./device.ts";

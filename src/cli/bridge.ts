@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   BridgeClient,
   BridgeServer,
+  KaraboBridge,
   type BridgeTrain,
   CLIENT_SOCKET_FOR,
   DROP_POLICIES,
@@ -18,7 +19,28 @@ import {
   trainIdOf,
 } from "../bridge/index.ts";
 import { isNDArray } from "../core/index.ts";
+import type { Facility } from "../devices/index.ts";
 import { openRun } from "../files/index.ts";
+import { channelRegistry } from "../pipeline/index.ts";
+import { FACILITY_ADDONS } from "./start.ts";
+
+/** Device id of the live bridge that `sase start` runs. */
+export const LIVE_BRIDGE_ID = "SASE_BRIDGE/LIVE/MAIN";
+
+/**
+ * `sase start` add-on: a KaraboBridge forwarding every pipeline output of the facility (detector
+ * modules, demo producer, ...) on $SASE_BRIDGE_HOST:$SASE_BRIDGE_PORT (default 127.0.0.1:4545).
+ */
+export async function addLiveBridge(facility: Facility): Promise<void> {
+  const outputs = channelRegistry.ids();
+  const port = Number(process.env.SASE_BRIDGE_PORT ?? 4545);
+  await facility.addDevice(KaraboBridge, LIVE_BRIDGE_ID, {
+    hostname: process.env.SASE_BRIDGE_HOST ?? "127.0.0.1",
+    port: Number.isInteger(port) && port >= 0 ? port : 4545,
+    input: { connectedOutputChannels: outputs },
+  });
+  facility.log.info("live Karabo bridge", { device: LIVE_BRIDGE_ID, sources: outputs, port });
+}
 
 const SOCKETS: ServerSocketType[] = ["REP", "PUB", "PUSH"];
 
@@ -212,6 +234,9 @@ async function monitor(
 
 /** Adds this group's commands to the sase program. */
 export function registerBridgeCommands(program: Command): void {
+  // Registered here rather than on import, so that it runs after the add-ons that create the
+  // detector and other outputs it forwards.
+  FACILITY_ADDONS.push(addLiveBridge);
   const bridge = program
     .command("bridge")
     .description("Karabo bridge: stream trains to analysis clients (ZeroMQ)");
