@@ -10,11 +10,13 @@ import {
   rawSourceName,
   XGM_OUTPUT,
 } from "../detector/index.ts";
+import { DAQ_DEVICE_ID, resolveDataRoots } from "../daq/index.ts";
 import type { Facility } from "../devices/index.ts";
 import { channelRegistry, PIPELINE_DEMO_IDS } from "../pipeline/index.ts";
 import type { UserRecord } from "./server/auth.ts";
 import type { ImageFeed, RunsBackend } from "./server/backend.ts";
 import { CoreBackend } from "./server/core-backend.ts";
+import { DaqRunsBackend } from "./server/daq-runs.ts";
 import { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
 import { type GuiServer, startGuiServer } from "./server/server.ts";
 
@@ -42,18 +44,22 @@ export interface FacilityGui {
   close(): Promise<void>;
 }
 
-/** The detector image feed for `det` if its module outputs (corrected first, then raw) exist here. */
+/**
+ * The detector image feed for `det` if module outputs of it (corrected first, then raw) run in this
+ * process; modules without an output are shown blank.
+ */
 export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): DetectorImageFeed | null {
   const modules = Array.from({ length: det.nModules }, (_, m) => m);
   for (const [kind, name] of [
     ["corrected", corrSourceName],
     ["raw", rawSourceName],
   ] as const) {
-    const outputs = modules.map((m) => name(det, m));
-    if (!outputs.every((o) => channelRegistry.local(o))) continue;
+    const outputs = modules.map((m) => (channelRegistry.local(name(det, m)) ? name(det, m) : null));
+    const present = outputs.filter((o) => o !== null).length;
+    if (present === 0) continue;
     const xgm = channelRegistry.local(XGM_OUTPUT) ? { output: XGM_OUTPUT, key: XGM_ENERGY_KEY } : undefined;
     return new DetectorImageFeed({
-      label: `${det.karaboId} (${kind}, assembled)`,
+      label: `${det.karaboId} (${kind}, ${present === det.nModules ? "assembled" : `${present} of ${det.nModules} modules`})`,
       geometry: DetectorGeometry.agipd1mFromQuadPositions(),
       moduleOutputs: outputs,
       dataKey: "image.data",
@@ -78,10 +84,17 @@ export async function startFacilityGui(
       image = new ChannelImageFeed({ label: `${PIPELINE_DEMO_IDS.producer} (pipeline demo)`, output: demo });
     }
   }
+  let runs: RunsBackend | undefined = options.runs;
+  let ownRuns: DaqRunsBackend | null = null;
+  if (!runs && (await facility.client.topology()).devices.has(DAQ_DEVICE_ID)) {
+    const path = String(await facility.client.get(DAQ_DEVICE_ID, "cataloguePath"));
+    ownRuns = new DaqRunsBackend(facility.client, DAQ_DEVICE_ID, path || resolveDataRoots().catalogue);
+    runs = ownRuns;
+  }
   const server = await startGuiServer({
     backend,
     ...(image ? { image } : {}),
-    ...(options.runs ? { runs: options.runs } : {}),
+    ...(runs ? { runs } : {}),
     ...(options.users ? { users: options.users } : {}),
     ...(options.auditFile ? { auditFile: options.auditFile } : {}),
     port: options.port ?? 8080,
@@ -96,6 +109,7 @@ export async function startFacilityGui(
       await server.close();
       const closable = image as (ImageFeed & { close?: () => Promise<void> }) | null;
       await closable?.close?.();
+      ownRuns?.close();
       backend.close();
     },
   };

@@ -1,48 +1,49 @@
-// The GUI in a real browser (Debian's Chromium through playwright-core) against a real embedded facility:
-// the topology loads, a property edit round-trips, a bad value shows its error beside the field, a slot
-// call changes the state, the live detector image updates with new train IDs, and an observer is refused.
+// The GUI in a real browser (Debian's Chromium through playwright-core) against a real embedded facility
+// with the simulated AGIPD's module devices and the DAQ, set up as `sase start` does: the topology
+// loads, an observer sees the live detector image update with new train IDs but is refused any change,
+// a property edit round-trips, a bad value shows its error beside the field, a slot call changes the
+// state, and a run is recorded and flagged from the runs panel.
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { DetectorGeometry } from "../../src/calibration/index.ts";
-import { XGM_OUTPUT } from "../../src/detector/index.ts";
+import { addFacilityDaq, Catalogue } from "../../src/daq/index.ts";
 import { FACILITY_IDS, Facility } from "../../src/devices/index.ts";
-import { type GuiServer, startGuiServer } from "../../src/gui/index.ts";
-import { CoreBackend } from "../../src/gui/server/core-backend.ts";
-import { DetectorImageFeed } from "../../src/gui/server/detector-feed.ts";
-import { moduleOutputs, startDetectorStandIn, XGM_KEY } from "./fixtures.ts";
+import { type FacilityGui, type GuiServer, startFacilityGui } from "../../src/gui/index.ts";
 import { launchBrowser, login, screenshot } from "./harness.ts";
 
 process.env.SASE_LOG_LEVEL ??= "error";
+const dataDir = mkdtempSync(join(tmpdir(), "sase-gui-test-"));
 const MOTOR = FACILITY_IDS.motorX;
 const VIEWPORT = { width: 1600, height: 1000 };
 
 describe("GUI in Chromium", { timeout: 240_000 }, () => {
   let facility: Facility;
-  let backend: CoreBackend;
-  let feed: DetectorImageFeed;
+  let facilityGui: FacilityGui;
   let gui: GuiServer;
   let browser: Browser;
   let closeBrowser: () => Promise<void>;
 
   before(async () => {
     facility = await Facility.standard();
-    backend = await CoreBackend.connect(facility.client);
-    feed = new DetectorImageFeed({
-      label: "SPB_DET_AGIPD1M-1 (raw, assembled)",
-      geometry: DetectorGeometry.agipd1mFromQuadPositions(),
-      moduleOutputs: moduleOutputs(),
-      xgm: { output: XGM_OUTPUT, key: XGM_KEY },
+    // The real detector path: module devices sending raw trains (4 of 16 modules, one cell, to spare
+    // this 2-core machine), recorded by the DAQ; the GUI finds both as in `sase start`.
+    await addFacilityDaq(facility, {
+      modules: 4,
+      cells: 1,
+      onlineRoot: join(dataDir, "online"),
+      cataloguePath: join(dataDir, "catalogue.sqlite"),
     });
-    gui = await startGuiServer({ backend, image: feed, port: 0 });
+    facilityGui = await startFacilityGui(facility, { port: 0 });
+    gui = facilityGui.server;
     ({ browser, close: closeBrowser } = await launchBrowser());
   });
 
   after(async () => {
     await closeBrowser?.();
-    await gui?.close();
-    await feed?.close();
-    backend?.close();
+    await facilityGui?.close();
     await facility?.stop();
   });
 
@@ -98,17 +99,18 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     const refused = gui.audit.recent().find((e) => e.action === "set" && !e.ok);
     assert.equal(refused?.user, "anonymous");
 
-    // Live image: the detector starts sending; new train IDs keep arriving and are drawn.
-    const detector = await startDetectorStandIn(facility);
-    try {
-      const first = await waitForTrain(page, 0);
-      const later = await waitForTrain(page, first);
-      assert.ok(later > first, `image train ${later} after ${first}`);
-      await page.waitForFunction(() => (document.querySelector(".uplot") as HTMLElement | null) !== null);
-      await screenshot(page, "observer-live");
-    } finally {
-      await detector.stop();
-    }
+    // Live image: the assembled detector, new train IDs keep arriving and are drawn.
+    assert.match(facilityGui.imageSource ?? "", /SPB_DET_AGIPD1M-1 \(raw, 4 of 16 modules\)/);
+    const first = await waitForTrain(page, 0);
+    const later = await waitForTrain(page, first);
+    assert.ok(later > first, `image train ${later} after ${first}`);
+    const shown = Number(await page.getByTestId("image-train").getAttribute("data-train"));
+    assert.ok(shown >= later, "the header shows the train drawn");
+    // Per-pixel readout under the mouse.
+    const box = (await page.getByTestId("image-canvas").boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    assert.match((await page.getByTestId("readout").textContent()) ?? "", /x \d+ {2}y \d+ {2}value /);
+    await screenshot(page, "observer-live");
     await page.close();
   });
 
@@ -176,6 +178,35 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     );
     // Expert-only properties stay locked for an operator.
     assert.ok(await page.getByTestId("input-upperLimit").isDisabled());
+
+    // Runs: record a run with a sample name, stop it, flag it; the catalogue has it.
+    await page.getByTestId("tab-runs").click();
+    await page.getByTestId("run-sample").fill("lysozyme");
+    await page.getByTestId("run-start").click();
+    await page.waitForFunction(() =>
+      document.querySelector("[data-testid=run-state]")?.textContent?.startsWith("RECORDING"),
+    );
+    await page.waitForTimeout(600);
+    await page.getByTestId("run-stop").click();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=run-state]")?.textContent === "ACQUIRING",
+    );
+    await page.getByTestId("quality-1").selectOption("good");
+    await page.waitForFunction(() => {
+      const sel = document.querySelector("[data-testid=quality-1]") as HTMLSelectElement | null;
+      return sel?.value === "good";
+    });
+    await screenshot(page, "runs");
+    const cat = Catalogue.open(join(dataDir, "catalogue.sqlite"));
+    try {
+      const run = cat.runs()[0]!;
+      assert.equal(run.sample, "lysozyme");
+      assert.equal(run.quality, "good");
+      assert.ok(run.trains > 0, `run recorded ${run.trains} trains`);
+    } finally {
+      cat.close();
+    }
+    assert.ok(gui.audit.recent().some((e) => e.action === "quality" && e.user === "operator" && e.ok));
     await page.close();
   });
 });

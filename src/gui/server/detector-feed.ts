@@ -12,15 +12,17 @@ export interface DetectorFeedOptions {
   /** What the page shows as the image's source, e.g. "SPB_DET_AGIPD1M-1 (corrected, assembled)". */
   label: string;
   geometry: DetectorGeometry;
-  /** Output channel of each module, in module order (`deviceId:channelName`, or a TCP address). */
-  moduleOutputs: readonly string[];
+  /** Output channel of each module, in module order (`deviceId:channelName`, or a TCP address); null
+   * for a module that is not read out (shown blank). */
+  moduleOutputs: readonly (string | null)[];
   /** Key of the module's image in each token (default "image.data"). */
   dataKey?: string;
   /** Which frame (memory cell) of a train to show (default 0). */
   frame?: number;
   /** XGM output and the key of its per-pulse energies, for the pulse-energy plot. */
   xgm?: { output: string; key: string };
-  /** How long to wait for the rest of a train's modules after its first arrived (default 60 ms). */
+  /** How long to wait for the rest of a train's modules after its first arrived (default 250 ms; a
+   * complete train is shown at once, so this only delays trains with a module missing). */
   matchWindowMs?: number;
   /** Id of the GUI's input channels (default "SASE_GUI/PREVIEW/ASSEMBLER"). */
   inputDeviceId?: string;
@@ -66,6 +68,7 @@ export class DetectorImageFeed implements ImageFeed {
   #lastShown = 0;
   #out: Float32Array | null = null;
   readonly #modulePixels: number;
+  readonly #readOut: number;
   /** Trains shown with modules missing (for diagnostics). */
   incomplete = 0;
 
@@ -74,6 +77,7 @@ export class DetectorImageFeed implements ImageFeed {
     this.source = opts.label;
     const [, ss, fs] = [0, ...opts.geometry.layout.moduleShape];
     this.#modulePixels = (ss as number) * (fs as number);
+    this.#readOut = opts.moduleOutputs.filter((o) => o !== null).length;
     if (opts.moduleOutputs.length !== opts.geometry.layout.nModules) {
       throw new Error(
         `${opts.geometry.layout.name} has ${opts.geometry.layout.nModules} modules, ${opts.moduleOutputs.length} outputs given`,
@@ -100,11 +104,15 @@ export class DetectorImageFeed implements ImageFeed {
     const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLER";
     // A viewer wants the newest trains: drop what it cannot take rather than slowing the detector.
     const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
-    this.#inputs = this.#opts.moduleOutputs.map((out, m) =>
-      new InputChannel(`${base}:module${m}`, { ...opts, connectedOutputChannels: [out] })
-        .onData((t) => this.#onModule(m, t))
-        .connect(),
-    );
+    this.#inputs = [];
+    this.#opts.moduleOutputs.forEach((out, m) => {
+      if (out === null) return;
+      this.#inputs.push(
+        new InputChannel(`${base}:module${m}`, { ...opts, connectedOutputChannels: [out] })
+          .onData((t) => this.#onModule(m, t))
+          .connect(),
+      );
+    });
     const xgm = this.#opts.xgm;
     if (xgm) {
       this.#inputs.push(
@@ -142,7 +150,7 @@ export class DetectorImageFeed implements ImageFeed {
       const stack = new Float32Array(this.#opts.geometry.layout.nModules * this.#modulePixels).fill(
         Number.NaN,
       );
-      const timer = setTimeout(() => this.#emit(trainId), this.#opts.matchWindowMs ?? 60);
+      const timer = setTimeout(() => this.#emit(trainId), this.#opts.matchWindowMs ?? 250);
       p = { trainId, stack, seen: new Set(), sentMs: 0, timer };
       this.#pending.set(trainId, p);
     }
@@ -154,7 +162,7 @@ export class DetectorImageFeed implements ImageFeed {
     p.seen.add(m);
     // The train has left the detector when its last module has.
     p.sentMs = Math.max(p.sentMs, timestampToMs(t.meta.timestamp));
-    if (p.seen.size === this.#opts.moduleOutputs.length) this.#emit(trainId);
+    if (p.seen.size === this.#readOut) this.#emit(trainId);
   }
 
   #emit(trainId: number): void {
@@ -171,7 +179,7 @@ export class DetectorImageFeed implements ImageFeed {
     }
     if (trainId <= this.#lastShown) return;
     this.#lastShown = trainId;
-    if (p.seen.size < this.#opts.moduleOutputs.length) this.incomplete++;
+    if (p.seen.size < this.#readOut) this.incomplete++;
     const [height, width] = this.#opts.geometry.assembledShape;
     // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top.
     const assembled = this.#opts.geometry.assemble(p.stack, this.#out ?? undefined);

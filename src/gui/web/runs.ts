@@ -119,9 +119,12 @@ export class RunsPanel {
                     });
                 },
               },
+              r.quality === ""
+                ? h("option", { value: "", text: "— not flagged", selected: true, disabled: true })
+                : null,
               ...m.qualities.map((o) => h("option", { value: o, text: o, selected: o === r.quality })),
             )
-          : h("span", { class: `quality q-${r.quality}`, text: r.quality });
+          : h("span", { class: `quality q-${r.quality}`, text: r.quality || "—" });
         const len = r.stopMs ? `${Math.round((r.stopMs - r.startMs) / 1000)} s` : "recording";
         return h(
           "tr",

@@ -135,7 +135,7 @@ export class TopologyTree {
                 onclick: () => this.select(d.id),
               },
               h("span", { class: "state-dot", style: `background:${d.colour}` }),
-              h("span", { class: "dev-id", text: d.id }),
+              h("span", { class: "dev-id", text: shortId(d.id) }),
               h("span", { class: "dev-state", style: `color:${d.colour}`, text: d.state }),
             );
             if (canEdit) {
@@ -233,4 +233,9 @@ export class TopologyTree {
 /** Shows an error in the page's alert bar. */
 export function alertBar(text: string): void {
   document.dispatchEvent(new CustomEvent("sase-alert", { detail: text }));
+}
+
+/** A long device id shortened at the front: the end (member, module number) tells devices apart. */
+function shortId(id: string): string {
+  return id.length > 28 ? `…${id.slice(-27)}` : id;
 }
