@@ -1,7 +1,7 @@
 // Runs for the GUI from the facility's DAQ: run control through the run-control device (as the
 // logged-in user, so the device checks access and logs who), the run list and quality flags from the
 // run catalogue the DAQ writes.
-import { type Caller, type DeviceClient, type PropertySubscription } from "../../core/index.ts";
+import type { Caller, DeviceClient, PropertySubscription } from "../../core/index.ts";
 import { Catalogue, type RunQuality, type RunRecord, RUN_QUALITIES } from "../../daq/index.ts";
 import type { RunInfo } from "../api.ts";
 import type { Identity } from "./auth.ts";
