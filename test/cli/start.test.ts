@@ -13,7 +13,7 @@ import { registerStartCommands } from "../../src/cli/start.ts";
 
 const run = promisify(execFile);
 const home = mkdtempSync(join(tmpdir(), "sase-cli-"));
-const env = { ...process.env, SASE_HOME: home, USER: "tester" };
+const env = { ...process.env, SASE_HOME: home, USER: "tester", SASE_BRIDGE_PORT: "0" };
 const bin = join(import.meta.dirname, "../../bin/sase.js");
 
 /** `sase ARGS` as a separate process. */
