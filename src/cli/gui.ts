@@ -36,13 +36,23 @@ export async function startGuiFromEnv(facility: Facility, env = process.env): Pr
   const log = createLogger("gui");
   const users = env.SASE_GUI_USERS ? loadUsersFile(env.SASE_GUI_USERS) : demoUsers();
   if (!env.SASE_GUI_USERS) log.warn("GUI uses the demo users (password = user name); set SASE_GUI_USERS");
-  return startFacilityGui(facility, {
-    port,
+  const options = {
     host: env.SASE_GUI_HOST ?? "127.0.0.1",
     users,
     ...(env.SASE_GUI_AUDIT ? { auditFile: env.SASE_GUI_AUDIT } : {}),
     log,
-  });
+  };
+  try {
+    return await startFacilityGui(facility, { ...options, port });
+  } catch (e) {
+    const inUse = (e as NodeJS.ErrnoException).code === "EADDRINUSE";
+    if (!inUse) throw e;
+    // A port the user asked for is an error; the default port taken (a second facility) is not.
+    if (env.SASE_GUI_PORT)
+      throw new Error(`SASE_GUI_PORT=${port}: port in use; choose another (0 = any free port)`);
+    log.warn("GUI port 8080 in use; serving on a free port instead", { port });
+    return startFacilityGui(facility, { ...options, port: 0 });
+  }
 }
 
 function readPassword(given: string | undefined): string {

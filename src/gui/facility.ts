@@ -91,16 +91,23 @@ export async function startFacilityGui(
     ownRuns = new DaqRunsBackend(facility.client, DAQ_DEVICE_ID, path || resolveDataRoots().catalogue);
     runs = ownRuns;
   }
-  const server = await startGuiServer({
-    backend,
-    ...(image ? { image } : {}),
-    ...(runs ? { runs } : {}),
-    ...(options.users ? { users: options.users } : {}),
-    ...(options.auditFile ? { auditFile: options.auditFile } : {}),
-    port: options.port ?? 8080,
-    host: options.host ?? "127.0.0.1",
-    log,
-  });
+  let server: GuiServer;
+  try {
+    server = await startGuiServer({
+      backend,
+      ...(image ? { image } : {}),
+      ...(runs ? { runs } : {}),
+      ...(options.users ? { users: options.users } : {}),
+      ...(options.auditFile ? { auditFile: options.auditFile } : {}),
+      port: options.port ?? 8080,
+      host: options.host ?? "127.0.0.1",
+      log,
+    });
+  } catch (e) {
+    ownRuns?.close();
+    backend.close();
+    throw e;
+  }
   return {
     server,
     url: server.url,

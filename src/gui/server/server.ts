@@ -142,7 +142,15 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
 
   const ctx: SessionContext = { backend: opts.backend, runs: opts.runs, live, audit, log };
 
-  await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "127.0.0.1" });
+  try {
+    await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "127.0.0.1" });
+  } catch (e) {
+    offTopology();
+    offAudit();
+    offRuns?.();
+    await app.close();
+    throw e;
+  }
   const port = (app.server.address() as AddressInfo).port;
   const host = opts.host && opts.host !== "0.0.0.0" ? opts.host : "127.0.0.1";
   const url = `http://${host}:${port}/`;
