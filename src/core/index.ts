@@ -12,6 +12,7 @@ export * from "./errors.ts";
 export * from "./units.ts";
 export * from "./schema.ts";
 export * from "./schema-hash.ts";
+export * from "./config-hash.ts";
 export * from "./validate.ts";
 export * from "./stream.ts";
 export * from "./clock.ts";
