@@ -247,14 +247,12 @@ export class DataCollection {
     } else if ("idRange" in sel) {
       ids = this.trainIds.filter((t) => t >= sel.idRange[0] && t < sel.idRange[1]);
     } else if ("indices" in sel) {
-      ids = [...new Set(sel.indices)]
-        .sort((a, b) => a - b)
-        .map((i) => {
-          const t = this.trainIds[i < 0 ? this.trainIds.length + i : i];
-          if (t === undefined)
-            throw new RangeError(`train index ${i} outside 0..${this.trainIds.length - 1}`);
-          return t;
-        });
+      const picked = sel.indices.map((i) => {
+        const t = this.trainIds[i < 0 ? this.trainIds.length + i : i];
+        if (t === undefined) throw new RangeError(`train index ${i} outside 0..${this.trainIds.length - 1}`);
+        return t;
+      });
+      ids = [...new Set(picked)].sort((a, b) => a - b);
     } else {
       ids = this.trainIds.slice(sel.indexRange[0], sel.indexRange[1]);
     }

@@ -166,6 +166,20 @@ describe("round trip: sase writes, h5py and sase read", () => {
     assert.ok(!Array.isArray(t3));
     assert.equal(t3.data[5 * frame + 77], pixel(10003, 5, 77));
     assert.equal(all.data[2 * CELLS * frame + 5 * frame + 77], pixel(10003, 5, 77));
+    // Into a caller's buffer (same element type), and by train position.
+    const buf = new Uint16Array(all.data.length + 10);
+    const into = run.keyData(AGIPD, "image.data").ndarray({ out: buf });
+    assert.equal(into.data.buffer, buf.buffer);
+    assert.equal(into.data[2 * CELLS * frame + 5 * frame + 77], pixel(10003, 5, 77));
+    assert.throws(() => kd.ndarray({ out: new Float32Array(all.data.length) }), /output buffer/);
+    assert.deepEqual(run.selectTrains({ indices: [-1, 0] }).trainIds, [10000, 10004]);
+    assert.deepEqual(
+      run
+        .selectTrains({ indexRange: [1, 3] })
+        .keyData(AGIPD, "header.pulseCount")
+        .dataCounts().counts,
+      new Float64Array([1, 0]),
+    );
     const seen: number[] = [];
     for await (const { trainId, data } of run.select([AGIPD, XGM_OUT], "*trainId").trains({ batch: 2 })) {
       seen.push(trainId);

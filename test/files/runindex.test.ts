@@ -132,7 +132,10 @@ describe("run index", () => {
       assert.equal(dump.sources["DET/0CH0:xtdf"]?.["image.data"]?.total, 20);
       const run = await openRun(t.dir);
       assert.deepEqual(run.trainIds, [30000, 30001, 30002, 30003, 30004]);
-      assert.deepEqual(Array.from(run.keyData("MOTOR/X", "position").ndarray().data as Float64Array), [0, 1.5, 3, 4.5, 6]);
+      assert.deepEqual(
+        Array.from(run.keyData("MOTOR/X", "position").ndarray().data as Float64Array),
+        [0, 1.5, 3, 4.5, 6],
+      );
       const last = run.keyData("DET/0CH0:xtdf", "image.data").trainData(30004);
       assert.ok(!Array.isArray(last) && last.shape[0] === 4 && last.data[1023] === 4);
       run.close();
