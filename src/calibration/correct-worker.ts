@@ -1,5 +1,5 @@
-// Worker thread entry: corrects raw sequence files (tasks from correctRun).
-import { correctSequenceFile } from "./offline.ts";
+// Worker thread entry: corrects one module's raw sequence files (tasks from correctRun).
+import { correctModuleFiles } from "./offline.ts";
 import { serveTasks } from "./pool.ts";
 
-serveTasks(correctSequenceFile);
+serveTasks(correctModuleFiles);

@@ -9,7 +9,6 @@ import h5wasm from "h5wasm/node";
 import type { DetectorDescription } from "../detector/index.ts";
 import { aggregatorName, corrSourceName, rawSourceName } from "../detector/index.ts";
 import { createRunWriter, formatFileName, openFile, openRun, parseFileName } from "../files/index.ts";
-import type { ModuleConstants } from "./constants.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
 import { characteriseDarks, DarkAccumulator } from "./dark.ts";
 import type { CorrectionOptions } from "./kernel.ts";
@@ -19,10 +18,9 @@ import { moduleFrames, readRunConditions } from "./run-io.ts";
 import type { Conditions } from "./store.ts";
 import { ConstantStore } from "./store.ts";
 
-/** One raw sequence file of one module to correct. */
+/** The raw sequence files of one module to correct (in order), each into its CORR file. */
 export interface CorrectTask {
-  readonly rawFile: string;
-  readonly outFile: string;
+  readonly files: readonly { readonly rawFile: string; readonly outFile: string }[];
   readonly detector: DetectorDescription;
   readonly module: number;
   readonly run: number;
@@ -45,42 +43,59 @@ export interface CorrectResult {
   readonly constantIds: readonly number[];
 }
 
-const constantsCache = new Map<string, { constants: ModuleConstants; ids: number[] }>();
+/** Corrects one module's raw sequence files, loading its constants once (runs in a worker). */
+export async function correctModuleFiles(
+  task: CorrectTask,
+  progress?: (trains: number) => void,
+): Promise<CorrectResult[]> {
+  const det = task.detector;
+  const store = await ConstantStore.open(task.storeRoot);
+  let corrector: ModuleCorrector;
+  let ids: number[];
+  try {
+    const { constants, provenance } = loadModuleConstants(
+      store,
+      det,
+      task.module,
+      task.conditions,
+      new Date(task.eventAt),
+    );
+    ids = [provenance.offset.id, provenance.thresholds.id, provenance.badPixels.id];
+    if (provenance.relativeGain) ids.push(provenance.relativeGain.id);
+    corrector = new ModuleCorrector(det, task.module, constants, task.options);
+  } finally {
+    store.close();
+  }
+  const results: CorrectResult[] = [];
+  let before = 0;
+  for (const f of task.files) {
+    const r = await correctSequenceFile(corrector, task, f.rawFile, f.outFile, ids, (n) =>
+      progress?.(before + n),
+    );
+    before += r.trains;
+    results.push(r);
+  }
+  return results;
+}
 
 /** Corrects one raw sequence file into its CORR file (temporary name, renamed when complete). */
 export async function correctSequenceFile(
-  task: CorrectTask,
+  corrector: ModuleCorrector,
+  task: Pick<CorrectTask, "run" | "proposal" | "compression">,
+  rawFile: string,
+  outFile: string,
+  constantIds: readonly number[],
   progress?: (trains: number) => void,
 ): Promise<CorrectResult> {
-  const det = task.detector;
-  const key = `${task.storeRoot}|${task.module}|${JSON.stringify(task.conditions)}|${task.eventAt}`;
-  let cached = constantsCache.get(key);
-  if (!cached) {
-    const store = await ConstantStore.open(task.storeRoot);
-    try {
-      const { constants, provenance } = loadModuleConstants(
-        store,
-        det,
-        task.module,
-        task.conditions,
-        new Date(task.eventAt),
-      );
-      const ids = [provenance.offset.id, provenance.thresholds.id, provenance.badPixels.id];
-      if (provenance.relativeGain) ids.push(provenance.relativeGain.id);
-      cached = { constants, ids };
-      constantsCache.set(key, cached);
-    } finally {
-      store.close();
-    }
-  }
-  const corrector = new ModuleCorrector(det, task.module, cached.constants, task.options);
-  const dc = await openFile(task.rawFile);
-  const outDir = resolve(task.outFile, "..");
+  const det = corrector.detector;
+  const module = corrector.module;
+  const dc = await openFile(rawFile);
+  const outDir = resolve(outFile, "..");
   const tmp = mkdtempSync(join(outDir, ".sase-correct-"));
   let trains = 0;
   let frames = 0;
   try {
-    const agg = aggregatorName(det, task.module);
+    const agg = aggregatorName(det, module);
     const writer = await createRunWriter(tmp, {
       proposal: task.proposal,
       run: task.run,
@@ -91,7 +106,7 @@ export async function correctSequenceFile(
       writeIndex: false,
     });
     const [ns, nf] = det.moduleShape;
-    const source = corrSourceName(det, task.module);
+    const source = corrSourceName(det, module);
     writer.addInstrumentSource(source, {
       aggregator: agg,
       keys: {
@@ -104,7 +119,7 @@ export async function correctSequenceFile(
       },
     });
     try {
-      for await (const raw of moduleFrames(dc, det, task.module)) {
+      for await (const raw of moduleFrames(dc, det, module)) {
         const out = corrector.correctTrain(raw);
         writer.writeTrain(Number(raw.trainId), {
           [source]: {
@@ -128,13 +143,13 @@ export async function correctSequenceFile(
       tmp,
       formatFileName({ category: "CORR", run: task.run, aggregator: agg, sequence: 0 }),
     );
-    const seq = parseFileName(basename(task.outFile))?.sequence ?? 0;
+    const seq = parseFileName(basename(outFile))?.sequence ?? 0;
     await setSequenceNumber(written, seq);
-    renameSync(written, task.outFile);
+    renameSync(written, outFile);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  return { outFile: task.outFile, trains, frames, constantIds: cached.ids };
+  return { outFile, trains, frames, constantIds };
 }
 
 async function setSequenceNumber(file: string, seq: number): Promise<void> {
@@ -171,7 +186,10 @@ export interface CorrectRunSummary {
   readonly skipped: string[];
 }
 
-/** Corrects a raw run directory into `outDir`, one task per raw sequence file of each module. */
+/**
+ * Corrects a raw run directory into `outDir`: one worker task per module (its constants load once),
+ * one output file per raw sequence file; files already corrected are kept unless `force`.
+ */
 export async function correctRun(
   runDir: string,
   outDir: string,
@@ -191,9 +209,9 @@ export async function correctRun(
   const proposal = Number(md["proposalNumber"] ?? 0);
   mkdirSync(outDir, { recursive: true });
   const wanted = new Set(o.modules ?? Array.from({ length: det.nModules }, (_, m) => m));
-  const tasks: CorrectTask[] = [];
+  const byModule = new Map<number, { rawFile: string; outFile: string }[]>();
   const skipped: string[] = [];
-  const trainCounts: number[] = [];
+  let total = 0;
   for (const name of readdirSync(runDir).sort()) {
     const p = parseFileName(name);
     if (p?.category !== "RAW") continue;
@@ -207,28 +225,30 @@ export async function correctRun(
       continue;
     }
     const f = await openFile(join(runDir, name));
-    const n = f.sources.includes(rawSourceName(det, module))
-      ? f
-          .keyData(rawSourceName(det, module), "image.data")
-          .dataCounts()
-          .counts.filter((c) => c > 0).length
-      : 0;
+    const source = rawSourceName(det, module);
+    if (f.sources.includes(source)) {
+      total += f
+        .keyData(source, "image.data")
+        .dataCounts()
+        .counts.filter((c) => c > 0).length;
+    }
     f.close();
-    trainCounts.push(n);
-    tasks.push({
-      rawFile: resolve(runDir, name),
-      outFile,
-      detector: det,
-      module,
-      run,
-      proposal,
-      storeRoot: resolve(o.storeRoot),
-      conditions: rc.conditions,
-      eventAt: rc.eventAt.toISOString(),
-      options: o.options ?? {},
-      compression: o.compression ?? 0,
-    });
+    const list = byModule.get(module) ?? [];
+    list.push({ rawFile: resolve(runDir, name), outFile });
+    byModule.set(module, list);
   }
+  const tasks: CorrectTask[] = [...byModule].map(([module, files]) => ({
+    files,
+    detector: det,
+    module,
+    run,
+    proposal,
+    storeRoot: resolve(o.storeRoot),
+    conditions: rc.conditions,
+    eventAt: rc.eventAt.toISOString(),
+    options: o.options ?? {},
+    compression: o.compression ?? 0,
+  }));
   // Fail before starting any worker when a module's constants are missing.
   const store = await ConstantStore.open(o.storeRoot);
   try {
@@ -251,10 +271,12 @@ export async function correctRun(
       `no raw ${det.name} files (RAW-R####-${aggregatorName(det, 0)}-S#####.h5 ...) in ${runDir}`,
     );
   }
-  o.onPlan?.(tasks.length, skipped.length);
-  const total = trainCounts.reduce((a, b) => a + b, 0);
+  o.onPlan?.(
+    tasks.reduce((n, t) => n + t.files.length, 0),
+    skipped.length,
+  );
   const doneOf = new Array<number>(tasks.length).fill(0);
-  const corrected = await runPool<CorrectTask, CorrectResult>(
+  const perModule = await runPool<CorrectTask, CorrectResult[]>(
     new URL("./correct-worker.ts", import.meta.url),
     tasks,
     {
@@ -268,6 +290,7 @@ export async function correctRun(
       },
     },
   );
+  const corrected = perModule.flat();
   return { corrected, skipped };
 }
 
