@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { Catalogue, CatalogueError } from "../../src/daq/index.ts";
-import { fakeRun, tempRoots } from "./helpers.ts";
+import { fakeRun, saseInProcess, tempRoots } from "./helpers.ts";
 
 test("run numbers count up per proposal and the schema is versioned", () => {
   const roots = tempRoots();
@@ -51,30 +51,39 @@ test("flags are checked, and a run number shared by proposals must be disambigua
   }
 });
 
-test("sase runs / run flag / run show work on the catalogue", () => {
+test("sase runs / run flag / run show work on the catalogue", async () => {
   const roots = tempRoots();
   try {
     const cat = Catalogue.open(roots.catalogue);
     fakeRun(cat, roots, 900005, { "RAW-R0001-DA01-S00000.h5": 100 });
     cat.close();
-    const sase = (...args: string[]) =>
-      execFileSync(process.execPath, ["bin/sase.js", ...args, "--data-dir", roots.dataDir], {
-        encoding: "utf8",
-      });
-    assert.match(sase("run", "flag", "1", "bad", "--comment", "no beam"), /900005 run 1: bad \(no beam\)/);
-    const listed = JSON.parse(sase("runs", "--proposal", "900005", "--json"));
+    const sase = async (...args: string[]) => {
+      const r = await saseInProcess(...args, "--data-dir", roots.dataDir);
+      assert.equal(r.code, 0, r.err);
+      return r.out;
+    };
+    assert.match(
+      await sase("run", "flag", "1", "bad", "--comment", "no beam"),
+      /900005 run 1: bad \(no beam\)/,
+    );
+    assert.match(await sase("runs"), /900005\s+1 .* bad\s+none\s+none\s+no beam/);
+    assert.match(await sase("run", "show", "1"), /sources \(1\): SA1\/XGM\/DOOCS/);
+    const missing = await saseInProcess("run", "show", "2", "--data-dir", roots.dataDir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no proposal has a run 2/);
+    // One real start of the sase command, as a user types it.
+    const listed = JSON.parse(
+      execFileSync(
+        process.execPath,
+        ["bin/sase.js", "runs", "--proposal", "900005", "--json", "--data-dir", roots.dataDir],
+        {
+          encoding: "utf8",
+        },
+      ),
+    );
     assert.equal(listed.length, 1);
     assert.equal(listed[0].quality, "bad");
     assert.equal(listed[0].trains, 10);
-    assert.match(sase("runs"), /900005\s+1 .* bad\s+none\s+none\s+no beam/);
-    assert.match(sase("run", "show", "1"), /sources \(1\): SA1\/XGM\/DOOCS/);
-    assert.throws(
-      () =>
-        execFileSync(process.execPath, ["bin/sase.js", "run", "show", "2", "--data-dir", roots.dataDir], {
-          stdio: "pipe",
-        }),
-      (e: Error & { stderr: Buffer }) => /no proposal has a run 2/.test(e.stderr.toString()),
-    );
   } finally {
     roots.done();
   }

@@ -1,12 +1,10 @@
 // The whole data path on real parts: simulated AGIPD modules stream over pipelines → the DAQ records
-// a run → flagged good → `sase migrate` copies and verifies it and runs the real
+// a run → flagged good → `sase migrate` (in process) copies and verifies it and runs the real
 // `sase calibrate correct` as a job → corrected files appear in proc/ and the catalogue says done.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { characteriseDarkRuns } from "../../src/calibration/index.ts";
 import { Catalogue, DaqController } from "../../src/daq/index.ts";
 import {
@@ -19,7 +17,7 @@ import {
 } from "../../src/detector/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { openRun } from "../../src/files/index.ts";
-import { tempRoots } from "./helpers.ts";
+import { saseInProcess, tempRoots, waitForTrains } from "./helpers.ts";
 
 const ROWS = 16;
 const CELLS = 2;
@@ -70,7 +68,7 @@ test("record → flag → migrate → calibrate, end to end", async () => {
       });
       const c = facility.client;
       ({ directory: runDir } = (await c.execute("SPB_DAQ/RUN/CONTROL", "record")) as { directory: string });
-      await sleep(1000);
+      await waitForTrains(c, "SPB_DAQ/RUN/CONTROL", 4);
       await c.execute("SPB_DAQ/RUN/CONTROL", "stop");
     } finally {
       await facility.stop();
@@ -85,16 +83,21 @@ test("record → flag → migrate → calibrate, end to end", async () => {
     ]);
     raw.close();
 
-    const sase = (...args: string[]) =>
-      execFileSync(process.execPath, ["bin/sase.js", ...args, "--data-dir", roots.dataDir], {
-        encoding: "utf8",
-        env: { ...process.env, SASE_LOG_LEVEL: "warn" },
-      });
     // Flag through the API (the CLI's flag command has its own test; each CLI start costs seconds).
     const flagging = Catalogue.open(roots.catalogue);
     flagging.flagRun(flagging.resolveRun(1, 900042).id, "good", "e2e");
     flagging.close();
-    const out = sase("migrate", "--store", store, "--correct-args", `--rows ${ROWS} --workers 1`);
+    // `sase migrate` in this process; the correction it submits runs as a real child process.
+    const { out, err, code } = await saseInProcess(
+      "migrate",
+      "--store",
+      store,
+      "--correct-args",
+      `--rows ${ROWS} --workers 1`,
+      "--data-dir",
+      roots.dataDir,
+    );
+    assert.equal(code, 0, err);
     assert.match(out, /proposal 900042 run 1: migrated/);
     assert.match(out, /job \d+ correct done local:\d+ exit=0/);
 

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { addFacilityDaq, Catalogue, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
 import { FACILITY_IDS, Facility } from "../../src/devices/index.ts";
 import { validateRun } from "../../src/files/index.ts";
-import { tempRoots } from "./helpers.ts";
+import { tempRoots, waitForTrains } from "./helpers.ts";
 
 test("the facility's DAQ records motors and the simulated detector; h5py reads the run", async () => {
   const roots = tempRoots();
@@ -27,7 +26,7 @@ test("the facility's DAQ records motors and the simulated detector; h5py reads t
       "SPB_DET_AGIPD1M-1/DET/1CH0:xtdf",
     ]);
     const { directory } = (await c.execute(DAQ_DEVICE_ID, "record")) as { directory: string };
-    await sleep(800);
+    await waitForTrains(c, DAQ_DEVICE_ID, 3);
     const { trains } = (await c.execute(DAQ_DEVICE_ID, "stopRecording")) as { trains: number };
     assert.ok(trains >= 3);
     assert.deepEqual(await validateRun(directory), []);

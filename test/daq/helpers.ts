@@ -41,3 +41,46 @@ export function fakeRun(
     sources: ["SA1/XGM/DOOCS"],
   });
 }
+
+/** Waits until the DAQ device reports at least `n` trains recorded (load on CI machines varies). */
+export async function waitForTrains(
+  client: { get(deviceId: string, key: string): Promise<unknown> },
+  daqId: string,
+  n: number,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (((await client.get(daqId, "trainsRecorded")) as number) < n) {
+    if (Date.now() > until) throw new Error(`${daqId} recorded fewer than ${n} trains in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs `sase <args>` of the daq commands in this process (a real CLI start costs seconds per call);
+ * returns what it printed and its exit code. */
+export async function saseInProcess(...args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const { Command } = await import("commander");
+  const { registerDaqCommands } = await import("../../src/cli/daq.ts");
+  const program = new Command("sase").exitOverride();
+  registerDaqCommands(program);
+  let out = "";
+  let err = "";
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => {
+    out += `${a.join(" ")}\n`;
+  };
+  console.error = (...a: unknown[]) => {
+    err += `${a.join(" ")}\n`;
+  };
+  const before = process.exitCode;
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return { out, err, code: Number(process.exitCode ?? 0) };
+  } finally {
+    process.exitCode = before;
+    console.log = log;
+    console.error = error;
+  }
+}

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Catalogue, DaqController } from "../../src/daq/index.ts";
 import { openRun, validateRun } from "../../src/files/index.ts";
-import { tempRoots } from "./helpers.ts";
+import { tempRoots, waitForTrains } from "./helpers.ts";
 import { MOTOR, moduleSource, startSimFacility } from "./simfacility.ts";
 
 const DAQ = "SPB_DAQ/RUN/CONTROL";
@@ -31,11 +31,12 @@ test("run control records motors and two detector modules into a numbered, catal
     const started = (await c.execute(DAQ, "record")) as { run: number; directory: string };
     assert.equal(started.run, 1);
     assert.equal(await c.get(DAQ, "runState"), "RECORDING");
-    await sleep(400);
+    await waitForTrains(c, DAQ, 4);
     await c.execute(MOTOR, "moveTo", { position: 3 });
-    await sleep(600);
+    await c.waitFor(MOTOR, "state", (s) => s === "STATIC", 10_000);
+    await waitForTrains(c, DAQ, 10);
     const stopped = (await c.execute(DAQ, "stopRecording")) as { run: number; trains: number };
-    assert.ok(stopped.trains >= 8, `only ${stopped.trains} trains`);
+    assert.ok(stopped.trains >= 10, `only ${stopped.trains} trains`);
     await sleep(600); // figures are published every 500 ms
     const stats = (await c.get(DAQ, "sourceStats")) as {
       source: string;
