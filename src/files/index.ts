@@ -49,4 +49,4 @@ export {
   type TrainInput,
   WRITTEN_FORMAT_VERSION,
 } from "./writer.ts";
-export { type ValidateOptions, type ValidationProblem, validateRun } from "./validate.ts";
+export { type RunValidationOptions, type ValidationProblem, validateRun } from "./validate.ts";

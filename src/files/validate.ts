@@ -19,7 +19,7 @@ export interface ValidationProblem {
 }
 
 /** Options for validateRun. */
-export interface ValidateOptions {
+export interface RunValidationOptions {
   /** Called after each file: (done, total). */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -167,7 +167,7 @@ function validateOpenFile(h5: H5File, report: Report): Record<string, string | n
 }
 
 /** Validates a run directory or a single file; returns every problem found (empty when valid). */
-export async function validateRun(path: string, options: ValidateOptions = {}): Promise<ValidationProblem[]> {
+export async function validateRun(path: string, options: RunValidationOptions = {}): Promise<ValidationProblem[]> {
   await h5Ready();
   let isDir: boolean;
   try {
