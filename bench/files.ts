@@ -30,7 +30,7 @@ const sequences = Number(process.env.SASE_BENCH_FILES_SEQ ?? 25);
 const MODULES = 4;
 const RUNS = Number(process.env.SASE_BENCH_FILES_RUNS ?? 2);
 const trainsPerModule = Math.max(1, Math.round((totalMB * 1024 * 1024) / trainBytes / MODULES));
-const chunkBytes = 1 << 20;
+const chunkBytes = 4 << 20; // the writer's default for uncompressed data
 const chunkRows = Math.max(1, Math.floor(chunkBytes / (trainBytes / CELLS)));
 const py = join(import.meta.dirname, "files_h5py.py");
 

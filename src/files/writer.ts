@@ -35,7 +35,7 @@ export interface RunWriterOptions {
   readonly flushEvery?: number;
   /** gzip level 1-9 for per-train datasets, 0 for none (default 0). */
   readonly compression?: number;
-  /** Target chunk size in bytes for per-train datasets (default 1 MiB). */
+  /** Target chunk size in bytes for per-train datasets (default 4 MiB, 1 MiB when compressed). */
   readonly chunkBytes?: number;
   readonly runType?: string;
   readonly sample?: string;
@@ -190,7 +190,9 @@ export class RunWriter {
       trainsPerSequence: 256,
       flushEvery: 1,
       compression: 0,
-      chunkBytes: 1 << 20,
+      // Big uncompressed chunks read fastest (HDF5 reads a partial chunk straight from the file);
+      // compressed chunks are decompressed whole, so they stay small.
+      chunkBytes: options.compression ? 1 << 20 : 4 << 20,
       writeIndex: true,
       ...options,
     };
