@@ -193,19 +193,32 @@ describe("in-process broker: topology and heartbeats", () => {
   });
 
   it("declares an instance gone after 3 silent heartbeat intervals, but not one that beats", async () => {
-    const broker = new InProcessBroker({ trackerPeriodMs: 10 });
+    const broker = new InProcessBroker({ trackerPeriodMs: 20 });
     const gone: string[] = [];
     broker.watchTopology((e) => {
       if (e.event === "gone") gone.push(`${e.instanceId}:${e.reason}`);
     });
-    await broker.register("SILENT", info(20), async () => null);
-    const alive = await broker.register("ALIVE", info(20), async () => null);
-    const beat = setInterval(() => alive.heartbeat(), 10);
-    await new Promise((r) => setTimeout(r, 150));
+    await broker.register("SILENT", info(100), async () => null);
+    const alive = await broker.register("ALIVE", info(100), async () => null);
+    const beat = setInterval(() => alive.heartbeat(), 50);
+    await new Promise((r) => setTimeout(r, 700));
     clearInterval(beat);
     assert.deepEqual(gone, ["SILENT:heartbeat timeout"]);
     assert.deepEqual([...(await broker.topology()).keys()], ["ALIVE"]);
     await assert.rejects(broker.call("SILENT", "s"), /no instance 'SILENT'/);
+    await broker.close();
+  });
+
+  it("does not declare instances gone because the whole process stalled", async () => {
+    const broker = new InProcessBroker({ trackerPeriodMs: 10 });
+    const alive = await broker.register("BUSY", info(50), async () => null);
+    await new Promise((r) => setTimeout(r, 30));
+    const until = Date.now() + 400; // a 400 ms stall (GC, busy machine): nobody can beat
+    while (Date.now() < until) {}
+    // the tracker runs before anyone beats again
+    await new Promise((r) => setTimeout(r, 25));
+    alive.heartbeat();
+    assert.ok((await broker.topology()).has("BUSY"));
     await broker.close();
   });
 });
