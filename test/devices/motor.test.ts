@@ -53,7 +53,7 @@ describe("simulated motor", () => {
   it("stops on request mid-way", async () => {
     const id = await fresh({ velocity: 20 });
     await client.execute(id, "moveTo", { position: 50 });
-    await new Promise((r) => setTimeout(r, 60));
+    await client.waitFor(id, "position", (p) => (p as number) > 0.5, 5000);
     await client.execute(id, "stop");
     const pos = (await client.get(id, "position")) as number;
     assert.equal(await client.get(id, "state"), State.STATIC);
