@@ -269,15 +269,7 @@ class Reader {
       this.pos++;
       const n = t & 0x1f;
       this.need(n);
-      const key = cachedKey(this.bytes, this.pos, n);
-      if (key !== undefined) {
-        this.pos += n;
-        return key;
-      }
-      const start = this.pos;
-      const str = this.str(n);
-      rememberKey(this.bytes, start, n, str);
-      return str;
+      return lookupKey(this, this.pos, n);
     }
     const at = this.pos;
     const k = this.value(MAX_DEPTH - 1);
@@ -291,32 +283,49 @@ class Reader {
 // Key names repeat on every train: a direct-mapped cache from key bytes to the same string object
 // saves building and internalising thousands of strings per train.
 const KEY_SLOTS = 1 << 14;
-const KEY_MAX = 31;
-const keyBytes = new Uint8Array(KEY_SLOTS * KEY_MAX);
+const KEY_STRIDE = 32; // keys up to 31 bytes (fixstr) are cached
+const keyBytes = new Uint8Array(KEY_SLOTS * KEY_STRIDE);
+const keyView = new DataView(keyBytes.buffer);
 const keyLengths = new Uint8Array(KEY_SLOTS);
 const keyStrings: (string | undefined)[] = new Array(KEY_SLOTS).fill(undefined);
 
-function keySlot(b: Uint8Array, start: number, n: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < start + n; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
-  return (h >>> 0) & (KEY_SLOTS - 1);
+// Hashing and comparing four bytes at a time: key lookups are the hot loop of control data.
+function keySlot(v: DataView, start: number, n: number): number {
+  let h = 0x811c9dc5 ^ n;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) h = Math.imul(h ^ v.getUint32(start + i, true), 0x01000193);
+  for (; i < n; i++) h = Math.imul(h ^ v.getUint8(start + i), 0x01000193);
+  return (h ^ (h >>> 16)) & (KEY_SLOTS - 1);
 }
 
-function cachedKey(b: Uint8Array, start: number, n: number): string | undefined {
-  const slot = keySlot(b, start, n);
-  if (keyLengths[slot] !== n) return undefined;
-  const str = keyStrings[slot];
-  if (str === undefined) return undefined;
-  const off = slot * KEY_MAX;
-  for (let i = 0; i < n; i++) if (keyBytes[off + i] !== b[start + i]) return undefined;
+function keyAt(v: DataView, start: number, n: number, slot: number): string | undefined {
+  const cached = keyStrings[slot];
+  if (cached === undefined || keyLengths[slot] !== n) return undefined;
+  const off = slot * KEY_STRIDE;
+  let i = 0;
+  for (; i + 4 <= n; i += 4)
+    if (keyView.getUint32(off + i, true) !== v.getUint32(start + i, true)) return undefined;
+  for (; i < n; i++) if (keyBytes[off + i] !== v.getUint8(start + i)) return undefined;
+  return cached;
+}
+
+/** The string of the n-byte key at `start`, from the cache or decoded (and then cached). */
+function lookupKey(r: Reader, start: number, n: number): string {
+  const v = r.view;
+  // Two-way set associative: a key may sit in either slot of its pair.
+  const slot = keySlot(v, start, n) & ~1;
+  const hit = keyAt(v, start, n, slot) ?? keyAt(v, start, n, slot + 1);
+  if (hit !== undefined) {
+    r.pos = start + n;
+    return hit;
+  }
+  r.pos = start;
+  const str = r.str(n);
+  const into = keyStrings[slot] === undefined ? slot : slot + 1;
+  keyBytes.set(r.bytes.subarray(start, start + n), into * KEY_STRIDE);
+  keyLengths[into] = n;
+  keyStrings[into] = str;
   return str;
-}
-
-function rememberKey(b: Uint8Array, start: number, n: number, str: string): void {
-  const slot = keySlot(b, start, n);
-  keyBytes.set(b.subarray(start, start + n), slot * KEY_MAX);
-  keyLengths[slot] = n;
-  keyStrings[slot] = str;
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -365,15 +374,27 @@ export class MsgpackWriter {
 
   /** Encodes `value` and returns a fresh copy of its bytes (the writer's buffer is reused). */
   encode(value: EncodableValue): Uint8Array {
+    if (this.givenAway) {
+      this.buf = new Uint8Array(4096);
+      this.view = new DataView(this.buf.buffer);
+      this.givenAway = false;
+    }
     this.pos = 0;
     this.value(value, 0);
     return this.buf.slice(0, this.pos);
   }
 
   private marks: number[] = [];
+  private lastMessage = 0;
+  private givenAway = false;
 
   /** Starts a message of several frames, written one after another into one buffer. */
   begin(): void {
+    // A fresh buffer per message, sized from the last one: its frames are handed out as views, so
+    // it must never be written again (and no copy is needed at the end).
+    this.buf = new Uint8Array(Math.max(4096, Math.ceil(this.lastMessage * 1.25)));
+    this.view = new DataView(this.buf.buffer);
+    this.givenAway = false;
     this.pos = 0;
     this.marks.length = 0;
   }
@@ -386,29 +407,33 @@ export class MsgpackWriter {
     return this.marks.length / 2 - 1;
   }
 
-  /** Writes one more frame holding the map of `values` minus the entries `skip` picks. */
-  addMapWithout(values: { readonly [key: string]: unknown }, skip: (v: unknown) => boolean): number {
+  /** Writes one more frame holding the map keys[i] → values[i], leaving out the entries `skip` picks. */
+  addMap(
+    keys: readonly string[],
+    values: readonly unknown[],
+    count: number,
+    skip?: (v: unknown) => boolean,
+  ): number {
     const start = this.pos;
-    let n = 0;
-    for (const k in values) if (!skip(values[k])) n++;
-    this.header(n, 0x80, 0xde, 0xdf);
-    for (const k in values) {
-      const v = values[k];
-      if (skip(v)) continue;
-      this.key(k);
+    this.header(count, 0x80, 0xde, 0xdf);
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[i];
+      if (skip?.(v)) continue;
+      this.key(keys[i] as string);
       this.value(v as EncodableValue, 1);
     }
     this.marks.push(start, this.pos);
     return this.marks.length / 2 - 1;
   }
 
-  /** The frames written since begin(), as views of one fresh buffer (one copy per message). */
+  /** The frames written since begin(), as views of the message's buffer. */
   end(): Uint8Array[] {
-    const all = this.buf.slice(0, this.pos);
     const frames: Uint8Array[] = [];
     for (let i = 0; i < this.marks.length; i += 2) {
-      frames.push(all.subarray(this.marks[i] as number, this.marks[i + 1] as number));
+      frames.push(this.buf.subarray(this.marks[i] as number, this.marks[i + 1] as number));
     }
+    this.lastMessage = this.pos;
+    this.givenAway = true;
     return frames;
   }
 
@@ -666,7 +691,7 @@ export class MsgpackWriter {
 
   private raw(bytes: Uint8Array): void {
     this.ensure(bytes.length);
-    if (bytes.length < 64) {
+    if (bytes.length < 16) {
       for (let i = 0; i < bytes.length; i++) this.buf[this.pos + i] = bytes[i] as number;
     } else this.buf.set(bytes, this.pos);
     this.pos += bytes.length;

@@ -93,10 +93,20 @@ function encodeV22(train: BridgeTrain): Frames {
     parts.push(
       writer.add({ source, content: "msgpack", metadata: metadataFor(train, source) as EncodableValue }),
     );
-    parts.push(writer.addMapWithout(values, isNDArray));
-    for (const path in values) {
-      const array = values[path];
+    const keys = Object.keys(values);
+    const vals = new Array<unknown>(keys.length);
+    let arrays = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[keys[i] as string];
+      vals[i] = v;
+      if (isNDArray(v)) arrays++;
+    }
+    parts.push(writer.addMap(keys, vals, keys.length - arrays, arrays > 0 ? isNDArray : undefined));
+    if (arrays === 0) continue;
+    for (let i = 0; i < keys.length; i++) {
+      const array = vals[i];
       if (!isNDArray(array)) continue;
+      const path = keys[i] as string;
       checkArray(source, path, array);
       parts.push(
         writer.add({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),
