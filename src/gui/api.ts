@@ -60,11 +60,6 @@ export interface PropertyInfo {
   allowedStates: string[];
   /** Access level needed to change it (0 observer, 1 operator, 2 expert). */
   requiredAccessLevel: number;
-  /** Warn/alarm limits for colouring a read-only number, when the device declares them. */
-  warnLow?: number;
-  warnHigh?: number;
-  alarmLow?: number;
-  alarmHigh?: number;
 }
 
 /** One device in the topology. */

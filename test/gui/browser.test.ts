@@ -110,6 +110,18 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     const box = (await page.getByTestId("image-canvas").boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     assert.match((await page.getByTestId("readout").textContent()) ?? "", /x \d+ {2}y \d+ {2}value /);
+    // A region of interest (shift-drag; an observer may, it changes nothing in the facility) gets its
+    // sum plotted per train, next to the radial profile.
+    await page.keyboard.down("Shift");
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.7, { steps: 4 });
+    await page.mouse.up();
+    await page.keyboard.up("Shift");
+    await page.waitForFunction(() => {
+      const p = (window as unknown as { sase: { plots: { roi: number; radial: number } } }).sase.plots;
+      return p.roi >= 2 && p.radial > 10;
+    });
     await screenshot(page, "observer-live");
     await page.close();
   });
@@ -155,6 +167,8 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     await page.waitForFunction(
       () => document.querySelector("[data-testid=value-targetPosition]")?.textContent === "20",
     );
+    // Plot the position over time while the motor moves.
+    await page.locator("tr[data-key=position] button.trend").click();
     await page.getByTestId("slot-move").click();
     await page.waitForFunction(
       () => document.querySelector("[data-testid=panel-state]")?.textContent === "MOVING",
@@ -164,6 +178,10 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
       MOTOR,
     );
     assert.ok(await page.getByTestId("slot-move").isDisabled(), "Move is not allowed while MOVING");
+    await page.waitForFunction(
+      () => (window as unknown as { sase: { plots: { trend: number } } }).sase.plots.trend >= 3,
+    );
+    assert.match((await page.getByTestId("trend-label").textContent()) ?? "", /MOTOR\/X\.position/);
     await screenshot(page, "moving");
     await page.getByTestId("slot-stop").click();
     await page.waitForFunction(

@@ -181,6 +181,9 @@ conn.on((m) => {
   get stats() {
     return image?.stats ?? null;
   },
+  get plots() {
+    return plots.counts;
+  },
 };
 
 conn.connect();

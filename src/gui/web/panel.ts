@@ -339,12 +339,27 @@ function allowed(p: PropertyInfo, state: string): boolean {
   return p.allowedStates.length === 0 || p.allowedStates.includes(state);
 }
 
+/**
+ * Limit colouring of a number against its declared range: outside it is an alarm (a read-only value
+ * can drift out of what its schema promises); within 5 % of either end is a warning.
+ */
 function limitLevel(p: PropertyInfo, v: WireValue): "warn" | "alarm" | null {
   if (typeof v !== "number") return null;
-  if ((p.alarmLow !== undefined && v < p.alarmLow) || (p.alarmHigh !== undefined && v > p.alarmHigh))
+  const lo = p.minInc ?? p.minExc;
+  const hi = p.maxInc ?? p.maxExc;
+  if (
+    (p.minInc !== undefined && v < p.minInc) ||
+    (p.maxInc !== undefined && v > p.maxInc) ||
+    (p.minExc !== undefined && v <= p.minExc) ||
+    (p.maxExc !== undefined && v >= p.maxExc)
+  ) {
     return "alarm";
-  if ((p.warnLow !== undefined && v < p.warnLow) || (p.warnHigh !== undefined && v > p.warnHigh))
-    return "warn";
+  }
+  // Near-limit warnings only for measured (read-only) values: a setpoint near its limit is a choice.
+  if (p.accessMode === "read" && lo !== undefined && hi !== undefined && hi > lo) {
+    const margin = 0.05 * (hi - lo);
+    if (v < lo + margin || v > hi - margin) return "warn";
+  }
   return null;
 }
 

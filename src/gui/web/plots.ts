@@ -18,6 +18,8 @@ interface Chart {
   el: HTMLElement;
   data: [number[], number[]];
   dirty: boolean;
+  /** Shown over the chart while it has nothing to draw. */
+  hint: HTMLElement;
 }
 
 function chart(
@@ -26,9 +28,11 @@ function chart(
   xLabel: string,
   yLabel: string,
   colour: string,
+  emptyText: string,
   time = false,
 ): Chart {
-  const el = h("div", { class: "chart" });
+  const hint = h("div", { class: "chart-hint", text: emptyText });
+  const el = h("div", { class: "chart" }, hint);
   parent.append(el);
   const plot = new uPlot(
     {
@@ -47,7 +51,7 @@ function chart(
     [[], []],
     el,
   );
-  return { plot, el, data: [[], []], dirty: false };
+  return { plot, el, data: [[], []], dirty: false, hint };
 }
 
 /** The plot column. */
@@ -72,12 +76,43 @@ export class Plots {
       text: "↗ beside a number to plot it",
     });
     root.append(h("div", { class: "panel-head" }, h("h2", { text: "Per-train plots" })));
-    this.#xgm = chart(root, "XGM pulse energy (latest train)", "pulse", "µJ", "#ffb454");
-    this.#roi = chart(root, "ROI sum (shift-drag on the image)", "train", "sum", "#ff5c8a");
-    this.#radial = chart(root, "Radial profile (latest train)", "radius / px", "mean", "#59c2ff");
+    this.#xgm = chart(
+      root,
+      "XGM pulse energy (latest train)",
+      "pulse",
+      "µJ",
+      "#ffb454",
+      "no XGM data in this train",
+    );
+    this.#roi = chart(root, "ROI sum", "train", "sum", "#ff5c8a", "shift-drag on the image to draw a region");
+    this.#radial = chart(
+      root,
+      "Radial profile (latest train)",
+      "radius / px",
+      "mean",
+      "#59c2ff",
+      "waiting for images",
+    );
     root.append(h("div", { class: "trend-head" }, this.#trendLabel));
-    this.#trend = chart(root, "Trend", "time", "value", "#95e6cb", true);
+    this.#trend = chart(
+      root,
+      "Trend",
+      "time",
+      "value",
+      "#95e6cb",
+      "press ↗ beside a number in the device panel",
+      true,
+    );
     new ResizeObserver(() => this.#resize(root)).observe(root);
+  }
+
+  /** Points in the ROI-sum and trend plots (for tests). */
+  get counts(): { roi: number; trend: number; radial: number } {
+    return {
+      roi: this.#roi.data[0].length,
+      trend: this.#trend.data[0].length,
+      radial: this.#radial.data[0].length,
+    };
   }
 
   /** Adds a train's plots. */
@@ -120,6 +155,7 @@ export class Plots {
       for (const c of [this.#xgm, this.#roi, this.#radial, this.#trend]) {
         if (!c.dirty) continue;
         c.dirty = false;
+        c.hint.hidden = c.data[0].length > 0;
         c.plot.setData(c.data);
       }
     });
