@@ -225,7 +225,12 @@ export function registerDaqCommands(program: Command): void {
         'further options of sase calibrate correct, e.g. "--rows 32 --workers 1"',
       )
       .option("--no-calibrate", "migrate only, submit no correction")
-      .option("--no-wait", "do not wait for correction jobs to finish"),
+      .option("--no-wait", "do not wait for correction jobs to finish")
+      .option(
+        "--watch <seconds>",
+        "keep running: a migration pass every N seconds (Ctrl-C stops)",
+        intArg("watch"),
+      ),
   ).action(
     (
       o: RootFlags & {
@@ -238,11 +243,40 @@ export function registerDaqCommands(program: Command): void {
         wait: boolean;
         store?: string;
         correctArgs?: string;
+        watch?: number;
       },
     ) =>
       withCatalogue(o, async (cat, roots) => {
         const executor = o.calibrate ? makeExecutor(o) : undefined;
         const target = o.run !== undefined ? cat.resolveRun(o.run, o.proposal) : undefined;
+        if (o.watch !== undefined) {
+          // The migration worker: a pass every N seconds until interrupted; jobs are pumped each pass.
+          if (target) throw new CatalogueError("--watch migrates every flagged run: leave out --run");
+          let stop = false;
+          process.once("SIGINT", () => {
+            stop = true;
+          });
+          while (!stop) {
+            const { migrations, jobs } = await migrateAndCalibrate(cat, {
+              offlineRoot: roots.offline,
+              executor,
+              correctionCommand: saseCorrection([
+                "--store",
+                o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
+                ...(o.correctArgs?.split(/\s+/).filter(Boolean) ?? []),
+              ]),
+            });
+            for (const m of migrations) {
+              console.log(
+                `proposal ${m.run.proposal} run ${m.run.number}: ${m.status}${m.error ? `: ${m.error}` : ""}`,
+              );
+            }
+            for (const j of jobs) console.log(`submitted ${jobLine(j)}`);
+            if (executor) await pumpJobs(cat, executor);
+            await new Promise((r) => setTimeout(r, o.watch! * 1000));
+          }
+          return;
+        }
         const bar = new cliProgress.SingleBar(
           {
             format: "migrate {run} [{bar}] {percentage}% {value}/{total} files {file}",

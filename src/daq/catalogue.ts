@@ -327,7 +327,7 @@ export class Catalogue {
     return runFromRow(rows[0]!);
   }
 
-  /** Runs, newest first within each proposal; optionally of one proposal only. */
+  /** Runs by proposal and run number; optionally of one proposal only. */
   runs(proposal?: number): RunRecord[] {
     const rows =
       proposal === undefined

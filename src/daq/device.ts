@@ -254,7 +254,11 @@ export class DaqController
     this.setMany({
       runState: "ACQUIRING",
       trainsRecorded: s.trains,
-      status: `run ${closed.number} closed: ${s.trains} trains${s.unrecorded.length ? `; never sent data: ${s.unrecorded.join(", ")}` : ""}`,
+      status: `run ${closed.number} closed: ${s.trains} trains${s.unrecorded.length ? `; never sent data: ${s.unrecorded.join(", ")}` : ""}${Object.entries(
+        s.rejected,
+      )
+        .map(([src, r]) => `; ${r.count} token(s) of ${src} left out (${r.last})`)
+        .join("")}`,
     });
     return { run: closed.number, trains: s.trains };
   }

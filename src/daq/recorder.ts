@@ -72,6 +72,8 @@ export interface RecordingSummary {
   readonly files: string[];
   /** Instrument sources that never sent a token before keys had to be fixed (not in the files). */
   readonly unrecorded: string[];
+  /** Tokens left out because they did not match their source's keys: count and last reason. */
+  readonly rejected: Record<string, { count: number; last: string }>;
 }
 
 /** Key specs of a token: NDArray keys count entries along their first axis, vectors one per element,
@@ -92,10 +94,27 @@ export function keysOfToken(token: Hash): Record<string, KeySpec> {
 
 type KeyValue = number | bigint | boolean | TypedArray | NDArray;
 
-function tokenValues(token: Hash, keys: Readonly<Record<string, KeySpec>>): Record<string, KeyValue> {
-  const out: Record<string, KeyValue> = {};
-  for (const k of Object.keys(keys)) out[k] = token.get(k) as KeyValue;
-  return out;
+// A token's values for the learnt keys, or the reason it cannot be written as this source's entries
+// (a key missing, another dtype or entry shape): such a token is left out of its train (count 0)
+// rather than stopping the recording.
+function tokenValues(
+  token: Hash,
+  keys: Readonly<Record<string, KeySpec>>,
+): { values: Record<string, KeyValue> } | { problem: string } {
+  const values: Record<string, KeyValue> = {};
+  for (const [k, spec] of Object.entries(keys)) {
+    if (!token.has(k)) return { problem: `key ${k} missing` };
+    const v = token.get(k) as KeyValue;
+    if (isNDArray(v)) {
+      const shape = v.shape.slice(1);
+      const want = spec.entryShape ?? [];
+      if (v.dtype !== spec.dtype || shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+        return { problem: `${k} is ${v.dtype} [${v.shape}], recorded as ${spec.dtype} [n,${want}]` };
+      }
+    }
+    values[k] = v;
+  }
+  return { values };
 }
 
 /** Records trains into one run folder. Use `add(train)` per train, then `close()`. */
@@ -104,6 +123,7 @@ export class RunRecorder {
   private readonly held: TrainToRecord[] = [];
   private readonly learnt = new Map<string, Readonly<Record<string, KeySpec>>>();
   private readonly unrecorded: string[] = [];
+  private readonly rejected = new Map<string, { count: number; last: string }>();
   private count = 0;
   private first: number | null = null;
   private last: number | null = null;
@@ -168,7 +188,10 @@ export class RunRecorder {
     for (const [name, values] of t.control) data[name] = values as Record<string, KeyValue>;
     for (const [name, token] of t.instrument) {
       const keys = this.learnt.get(name);
-      if (keys && !this.unrecorded.includes(name)) data[name] = tokenValues(token, keys);
+      if (!keys || this.unrecorded.includes(name)) continue;
+      const got = tokenValues(token, keys);
+      if ("values" in got) data[name] = got.values;
+      else this.rejected.set(name, { count: (this.rejected.get(name)?.count ?? 0) + 1, last: got.problem });
     }
     this.writer!.writeTrain(t.trainId, data, { timestamp: t.timestamp });
     this.count++;
@@ -231,6 +254,7 @@ export class RunRecorder {
       sources: [...this.options.control.map((c) => c.name), ...recorded],
       files,
       unrecorded: [...this.unrecorded],
+      rejected: Object.fromEntries(this.rejected),
     };
   }
 }

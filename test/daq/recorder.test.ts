@@ -12,11 +12,11 @@ const CELLS = 3;
 const MOD = (m: number) => `SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`;
 const XGM = "SA1_XTD2_XGM/XGM/DOOCS";
 
-function moduleToken(m: number, trainId: number): Hash {
-  const data = new Uint16Array(CELLS * 2 * 4 * 8);
+function moduleToken(m: number, trainId: number, width = 8): Hash {
+  const data = new Uint16Array(CELLS * 2 * 4 * width);
   for (let i = 0; i < data.length; i++) data[i] = (trainId * 7 + m * 100 + i) & 0xffff;
   const h = new Hash();
-  h.set("image.data", ndarray(data, [CELLS, 2, 4, 8]));
+  h.set("image.data", ndarray(data, [CELLS, 2, 4, width]));
   h.set(
     "image.cellId",
     Uint16Array.from({ length: CELLS }, (_, i) => i),
@@ -27,7 +27,8 @@ function moduleToken(m: number, trainId: number): Hash {
 async function* trains(): AsyncGenerator<TrainToRecord> {
   for (let id = 1001; id <= 1007; id++) {
     const instrument = new Map<string, Hash>();
-    instrument.set(MOD(0), moduleToken(0, id));
+    // Module 0 sends a malformed frame size in train 1006: left out of that train, not fatal.
+    instrument.set(MOD(0), moduleToken(0, id, id === 1006 ? 9 : 8));
     if (id !== 1003) instrument.set(MOD(1), moduleToken(1, id)); // module 1 misses train 1003
     yield {
       trainId: id,
@@ -70,6 +71,8 @@ test("matched trains are written as EXDF: one aggregator per module + slow data,
     assert.equal(summary.firstTrain, 1001);
     assert.equal(summary.lastTrain, 1007);
     assert.deepEqual(summary.unrecorded, []);
+    assert.equal(summary.rejected[MOD(0)]!.count, 1);
+    assert.match(summary.rejected[MOD(0)]!.last, /image.data is uint16 \[3,2,4,9\]/);
     // 7 trains at 3 per sequence: S00000..S00002 for each of the three aggregators.
     assert.equal(summary.files.length, 9);
     assert.ok(summary.files.includes("RAW-R0005-AGIPD01-S00002.h5"));
@@ -80,6 +83,7 @@ test("matched trains are written as EXDF: one aggregator per module + slow data,
     assert.deepEqual(run.instrumentSources.sort(), [MOD(0), MOD(1)]);
     const counts = run.keyData(MOD(1), "image.data").dataCounts().counts;
     assert.deepEqual([...counts], [3, 3, 0, 3, 3, 3, 3]);
+    assert.deepEqual([...run.keyData(MOD(0), "image.data").dataCounts().counts], [3, 3, 3, 3, 3, 0, 3]);
     const flux = run.keyData(XGM, "pulseEnergy.photonFlux").ndarray();
     assert.deepEqual([...(flux.data as Float64Array)], [100.1, 100.2, 100.3, 100.4, 100.5, 100.6, 100.7]);
     assert.equal(run.runValues(XGM)["pulseEnergy.photonFlux.value"], 100.1);
@@ -101,7 +105,7 @@ print(d.shape, d.dtype, list(f["INDEX/trainId"][:]), list(f["INDEX/${MOD(0)}/ima
       ],
       { encoding: "utf8" },
     );
-    assert.equal(py.trim(), `(9, 2, 4, 8) uint16 [1004, 1005, 1006] [3, 3, 3] ${(1004 * 7) & 0xffff}`);
+    assert.equal(py.trim(), `(6, 2, 4, 8) uint16 [1004, 1005, 1006] [3, 3, 0] ${(1004 * 7) & 0xffff}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
