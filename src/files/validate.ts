@@ -166,8 +166,17 @@ function validateOpenFile(h5: H5File, report: Report): Record<string, string | n
   return readMetadata(h5, version);
 }
 
+/** First and last (non-zero) train ID of an open file, or null when it has none. */
+function trainSpan(h5: H5File): { first: number; last: number } | null {
+  const ids = readNumbers(h5, "/INDEX/trainId").filter((t) => t !== 0);
+  return ids.length ? { first: ids[0] as number, last: ids[ids.length - 1] as number } : null;
+}
+
 /** Validates a run directory or a single file; returns every problem found (empty when valid). */
-export async function validateRun(path: string, options: RunValidationOptions = {}): Promise<ValidationProblem[]> {
+export async function validateRun(
+  path: string,
+  options: RunValidationOptions = {},
+): Promise<ValidationProblem[]> {
   await h5Ready();
   let isDir: boolean;
   try {
@@ -178,6 +187,7 @@ export async function validateRun(path: string, options: RunValidationOptions = 
   const files = isDir ? listRunFiles(path).map((f) => join(path, f.name)) : [path];
   const problems: ValidationProblem[] = [];
   const runs = new Map<string, string[]>();
+  const sequences = new Map<string, { seq: number; file: string; first: number; last: number }[]>();
   files.forEach((file, i) => {
     const name = basename(file);
     const report: Report = (message, dataset, trainId) =>
@@ -201,6 +211,12 @@ export async function validateRun(path: string, options: RunValidationOptions = 
         );
       }
       runs.set(runKey, [...(runs.get(runKey) ?? []), name]);
+      const span = md ? trainSpan(h5) : null;
+      if (parsed && span) {
+        const list = sequences.get(parsed.aggregator) ?? [];
+        list.push({ seq: parsed.sequence, file: name, ...span });
+        sequences.set(parsed.aggregator, list);
+      }
     } catch (err) {
       const e = err instanceof FilesError ? err : new FilesError((err as Error).message);
       problems.push({
@@ -213,6 +229,22 @@ export async function validateRun(path: string, options: RunValidationOptions = 
     }
     options.onProgress?.(i + 1, files.length);
   });
+  // Sequence files of one aggregator continue each other: each starts after the previous one ends.
+  for (const list of sequences.values()) {
+    list.sort((a, b) => a.seq - b.seq);
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1] as (typeof list)[number];
+      const cur = list[i] as (typeof list)[number];
+      if (cur.first <= prev.last) {
+        problems.push({
+          message: `trains ${cur.first}..${cur.last} overlap or precede sequence ${prev.seq} (${prev.file}, trains ${prev.first}..${prev.last})`,
+          file: cur.file,
+          dataset: "INDEX/trainId",
+          trainId: cur.first,
+        });
+      }
+    }
+  }
   if (runs.size > 1) {
     // The run with most files is the directory's; every file of another run is a problem.
     const sorted = [...runs].sort((a, b) => b[1].length - a[1].length);

@@ -104,4 +104,19 @@ describe("bad input", () => {
     // A sound run validates clean.
     assert.deepEqual(await validateRun(SRC), []);
   });
+
+  test("validate: sequence files of one aggregator must continue each other", async () => {
+    const t = tempDir();
+    try {
+      copyFileSync(join(SRC, file("DA01", 0)), join(t.dir, file("DA01", 0)));
+      copyFileSync(join(SRC, file("DA01", 0)), join(t.dir, file("DA01", 1)));
+      const problems = await validateRun(t.dir);
+      assert.equal(problems.length, 1);
+      assert.equal(problems[0]?.file, file("DA01", 1));
+      assert.equal(problems[0]?.trainId, 10000);
+      assert.match(problems[0]?.message ?? "", /overlap or precede sequence 0/);
+    } finally {
+      t.cleanup();
+    }
+  });
 });
