@@ -90,7 +90,7 @@ export class ModuleCorrector {
   ) {
     validateConstants(constants, detector);
     const { simd, ...correction } = options;
-    this.options = { ...DEFAULT_CORRECTION, ...correction };
+    this.options = { ...DEFAULT_CORRECTION, saturation: detector.sensor.adcMax, ...correction };
     if (this.options.commonMode && detector.asics.length === 0) {
       throw new ConstantsError(`${detector.name} describes no ASICs; common mode needs them`);
     }

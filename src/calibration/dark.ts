@@ -68,7 +68,7 @@ export interface DarkThresholds {
   readonly gainSigma: number;
 }
 
-/** Default limits for AGIPD-like data. */
+/** Default limits (the hard limits are AGIPD's; characteriseDarks takes the description's). */
 export const DEFAULT_DARK_THRESHOLDS: DarkThresholds = {
   offsetSigma: 5,
   noiseSigma: 5,
@@ -119,14 +119,23 @@ function medianStd(values: Float32Array): [number, number] {
   return [median, Math.sqrt(Math.max(0, s2 / n - mean * mean))];
 }
 
-/** Characterises one module from one accumulator per gain stage (high, medium, low). */
+/**
+ * Characterises one module from one accumulator per gain stage (high, medium, low). Hard offset and
+ * noise limits default to the detector description's.
+ */
 export function characteriseDarks(
   runs: readonly DarkAccumulator[],
-  limits: DarkThresholds = DEFAULT_DARK_THRESHOLDS,
+  options: Partial<DarkThresholds> = {},
 ): DarkConstants {
   const first = runs[0];
   if (!first) throw new RangeError("characteriseDarks needs one dark run per gain stage");
   const det = first.detector;
+  const limits: DarkThresholds = {
+    ...DEFAULT_DARK_THRESHOLDS,
+    offsetHard: det.darkLimits.offset,
+    noiseHard: det.darkLimits.noise,
+    ...options,
+  };
   const G = det.gainStages;
   if (runs.length !== G)
     throw new RangeError(`${det.name} has ${G} gain stages: need ${G} dark runs, got ${runs.length}`);

@@ -5,7 +5,7 @@
 // module's output (input dataDistribution "shared") to spread the trains over more cores.
 import { el, Hash, ndarray, type NDArray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import type { DetectorDescription } from "../detector/index.ts";
-import { DETECTORS, detectorByName, reducedDetector } from "../detector/index.ts";
+import { DETECTORS, decodeRaw, detectorByName, reducedDetector } from "../detector/index.ts";
 import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
 import type { CorrectedModuleTrain, RawFrames } from "./corrector.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
@@ -72,7 +72,7 @@ export function correctedTrainHash(out: CorrectedModuleTrain, det: DetectorDescr
 }
 
 /** Raw frames of a pipeline token (throws RawDataError naming what is missing). */
-export function rawFramesOf(data: Hash, trainId: number): RawFrames {
+export function rawFramesOf(data: Hash, trainId: number, det: DetectorDescription): RawFrames {
   const arr = (key: string): NDArray => {
     const v = data.get(key);
     if (typeof v !== "object" || v === null || !("data" in v))
@@ -87,7 +87,7 @@ export function rawFramesOf(data: Hash, trainId: number): RawFrames {
   return {
     trainId: BigInt(trainId),
     frames: image.shape[0] ?? 0,
-    data: image.data as Uint16Array,
+    data: decodeRaw(det, image.data as Uint16Array, image.shape[0] ?? 0),
     cellId: cellId.data as Uint16Array,
     pulseId: pulseId.data as BigUint64Array,
   };
@@ -119,7 +119,7 @@ export class CorrectionDevice
       const t0 = performance.now();
       let out: CorrectedModuleTrain;
       try {
-        out = corrector.correctTrain(rawFramesOf(token.data, trainId));
+        out = corrector.correctTrain(rawFramesOf(token.data, trainId, det));
       } catch (e) {
         // A bad train is dropped and counted; the device keeps correcting the next ones.
         this.log.warn("train rejected", { trainId, error: e instanceof Error ? e.message : String(e) });

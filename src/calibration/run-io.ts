@@ -2,7 +2,7 @@
 // operating conditions (from the detector's control device, else inferred from the data, as the
 // facility's tools fall back to the XTDF pulse ids).
 import type { DetectorDescription } from "../detector/index.ts";
-import { memoryCellsCondition, rawSourceName } from "../detector/index.ts";
+import { decodeRaw, memoryCellsCondition, rawPlanes, rawSourceName } from "../detector/index.ts";
 import type { DataCollection, RunValue } from "../files/index.ts";
 import type { RawFrames } from "./corrector.ts";
 import { RawDataError } from "./corrector.ts";
@@ -86,9 +86,10 @@ export async function* moduleFrames(
   const source = rawSourceName(det, module);
   const kd = dc.keyData(source, "image.data");
   const [ns, nf] = det.moduleShape;
-  if (kd.entryShape.join() !== [2, ns, nf].join()) {
+  const planes = rawPlanes(det);
+  if (kd.entryShape.join() !== [planes, ns, nf].join()) {
     throw new RawDataError(
-      `${source} image.data entries are [${kd.entryShape}], ${det.name} raw data is [2, ${ns}, ${nf}]`,
+      `${source} image.data entries are [${kd.entryShape}], ${det.name} raw data is [${planes}, ${ns}, ${nf}]`,
     );
   }
   const sel = dc.select(source, ["image.data", "image.cellId", "image.pulseId"]);
@@ -104,7 +105,7 @@ export async function* moduleFrames(
     yield {
       trainId: BigInt(trainId),
       frames,
-      data: img.data as Uint16Array,
+      data: decodeRaw(det, img.data as Uint16Array, frames),
       cellId: cell.data as Uint16Array,
       pulseId: pulse.data as BigUint64Array,
     };

@@ -2,7 +2,7 @@
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { characteriseDarkRuns, ConstantStore, correctRun, type GainMode } from "../calibration/index.ts";
-import { type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
+import { DETECTORS, type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
 
 const GAIN_MODES: readonly GainMode[] = ["adaptive", "fixed-high", "fixed-medium", "fixed-low"];
 
@@ -74,7 +74,7 @@ export function registerCalibrateCommands(program: Command): void {
     .argument("<run-medium>", "dark run directory, medium gain")
     .argument("<run-low>", "dark run directory, low gain")
     .requiredOption("--store <dir>", "constants store (created if missing)")
-    .option("--detector <name>", "detector description", "AGIPD1M")
+    .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
     .option("--rows <n>", "the runs hold only the first N pixel rows (simulated test data)", int("rows", 1))
     .option("--modules <list>", "modules to characterise, e.g. 0-3,8 (default: all present)", moduleList)
     .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))
@@ -127,7 +127,7 @@ export function registerCalibrateCommands(program: Command): void {
     .argument("<run-dir>", "raw run directory")
     .argument("<out-dir>", "directory for the corrected files")
     .requiredOption("--store <dir>", "constants store")
-    .option("--detector <name>", "detector description", "AGIPD1M")
+    .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
     .option("--rows <n>", "the run holds only the first N pixel rows (simulated test data)", int("rows", 1))
     .option("--modules <list>", "modules to correct, e.g. 0-3,8 (default: all)", moduleList)
     .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import {
+  DETECTORS,
   GAIN_STAGE_NAMES,
   type GainStageName,
   detectorByName,
@@ -27,8 +28,8 @@ function fail(err: unknown): void {
 interface SimulateOptions {
   run: number;
   trains: number;
-  modules: number;
-  cells: number;
+  modules?: number;
+  cells?: number;
   dark?: string;
   seed: number;
   detector: string;
@@ -49,11 +50,15 @@ export function registerDetectorCommands(program: Command): void {
     .argument("<out-dir>", "run directory to create/fill")
     .requiredOption("--run <n>", "run number", int("run", 0, 9999))
     .option("--trains <n>", "number of trains", int("trains", 1), 10)
-    .option("--modules <n>", "number of modules (first N)", int("modules", 1, 16), 16)
-    .option("--cells <n>", "memory cells (frames) per train", int("cells", 1, 352), 352)
+    .option("--modules <n>", "number of modules (first N; default all)", int("modules", 1, 64))
+    .option(
+      "--cells <n>",
+      "memory cells (frames) per train (default: the detector's most)",
+      int("cells", 1, 4096),
+    )
     .option("--dark <stage>", `dark run with the gain forced: ${GAIN_STAGE_NAMES.join("|")}`)
     .option("--seed <n>", "seed of the simulated sensor (same seed, same detector)", int("seed", 0), 1)
-    .option("--detector <name>", "detector description (AGIPD1M, AGIPD500K)", "AGIPD1M")
+    .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
     .option(
       "--rows <n>",
       "simulate only the first N pixel rows of each module (small test data)",
@@ -74,7 +79,11 @@ export function registerDetectorCommands(program: Command): void {
         }
         let description = detectorByName(o.detector);
         if (o.rows !== undefined) description = reducedDetector(description, { rows: o.rows });
-        if (o.modules > description.nModules)
+        const cells = o.cells ?? description.maxCells;
+        if (cells > description.maxCells)
+          throw new Error(`${description.name} has at most ${description.maxCells} memory cells`);
+        const modules = o.modules ?? description.nModules;
+        if (modules > description.nModules)
           throw new Error(`${description.name} has ${description.nModules} modules`);
         mkdirSync(outDir, { recursive: true });
         const bar = new cliProgress.SingleBar(
@@ -92,8 +101,8 @@ export function registerDetectorCommands(program: Command): void {
           detector: description,
           run: o.run,
           trains: o.trains,
-          modules: o.modules,
-          cells: o.cells,
+          modules,
+          cells,
           seed: o.seed,
           dark: (o.dark as GainStageName | undefined) ?? null,
           firstTrain: o.firstTrain,
@@ -103,7 +112,7 @@ export function registerDetectorCommands(program: Command): void {
         });
         if (showBar) bar.stop();
         process.stdout.write(
-          `wrote run ${o.run} to ${outDir}: ${ids.length} trains × ${o.modules} modules × ${o.cells} cells${o.dark ? ` (dark, ${o.dark} gain)` : ""}\n`,
+          `wrote run ${o.run} to ${outDir}: ${ids.length} trains × ${modules} modules × ${cells} cells${o.dark ? ` (dark, ${o.dark} gain)` : ""}\n`,
         );
       } catch (err) {
         fail(err);

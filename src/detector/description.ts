@@ -30,8 +30,10 @@ export interface SensorModel {
   readonly cellOffsetSpread: number;
   /** Mean read noise per stage, ADU. */
   readonly noise: readonly number[];
-  /** Mean digital (gain) value per stage, ADU. */
+  /** Mean digital (gain) value per stage, ADU (the stage number itself for gain-bit detectors). */
   readonly digitalLevel: readonly number[];
+  /** Pixel-to-pixel spread of the digital levels, ADU. */
+  readonly digitalSpread: number;
   /** Noise of the digital value, ADU. */
   readonly digitalNoise: number;
   /** Relative gain per stage: HG-equivalent ADU per ADU measured in that stage. */
@@ -44,6 +46,21 @@ export interface SensorModel {
   readonly aduPerPhoton: number;
   /** Largest value the ADC delivers (saturation). */
   readonly adcMax: number;
+}
+
+/**
+ * How a raw frame carries the gain: a separate digital plane after the analog plane (AGIPD: image.data
+ * (frames, 2, ss, fs)), or the gain stage in the bits above the analog value (LPD: (frames, 1, ss, fs),
+ * gain in bits 12-13).
+ */
+export type RawEncoding =
+  | { readonly kind: "digital-plane" }
+  | { readonly kind: "gain-bits"; readonly analogBits: number };
+
+/** Limits outside which dark offsets and noise mark a pixel bad, per gain stage, ADU. */
+export interface DarkLimits {
+  readonly offset: readonly (readonly [number, number])[];
+  readonly noise: readonly (readonly [number, number])[];
 }
 
 /** Everything about a detector that code needs; plain data. */
@@ -62,6 +79,10 @@ export interface DetectorDescription {
   readonly cellOptions: readonly number[];
   /** Number of gain stages (3 for adaptive-gain detectors). */
   readonly gainStages: number;
+  /** How raw frames carry analog value and gain. */
+  readonly rawEncoding: RawEncoding;
+  /** Hard limits of dark characterisation. */
+  readonly darkLimits: DarkLimits;
   /** ASICs of one module: the regions common-mode correction works on. */
   readonly asics: readonly PixelRegion[];
   /** Raw source of module m; `{id}` is the karabo id, `{m}` the module number. */
@@ -106,6 +127,7 @@ const AGIPD_SENSOR: SensorModel = {
   cellOffsetSpread: 40,
   noise: [9, 4, 2.5],
   digitalLevel: [4800, 6400, 8000],
+  digitalSpread: 60,
   digitalNoise: 25,
   relativeGain: [1, 28, 28 * 4.48],
   relativeGainSpread: 0.03,
@@ -123,6 +145,19 @@ export const AGIPD_1M_DETECTOR: DetectorDescription = {
   maxCells: 352,
   cellOptions: [4, 32, 64, 76, 128, 176, 202, 250, 352],
   gainStages: 3,
+  rawEncoding: { kind: "digital-plane" },
+  darkLimits: {
+    offset: [
+      [3000, 7000],
+      [5000, 10000],
+      [5000, 10000],
+    ],
+    noise: [
+      [1, 40],
+      [0.5, 30],
+      [0.5, 30],
+    ],
+  },
   asics: asicGrid([512, 128], [64, 64]),
   rawSource: "{id}/DET/{m}CH0:xtdf",
   corrSource: "{id}/CORR/{m}CH0:output",
@@ -141,6 +176,55 @@ export const AGIPD_500K_DETECTOR: DetectorDescription = {
   nModules: 8,
   controlSource: "HED_EXP_AGIPD500K2G/MDL/FPGA_COMP",
   geometry: { pixelSize: 2e-4, modulesPerQuadrant: 4, quadrantPositions: null },
+};
+
+/**
+ * LPD-1M at FXE: 16 modules of 256 × 256 pixels, up to 512 memory cells, 3 gain stages (×1, ×10,
+ * ×100) encoded in bits 12-13 of each raw value, 12-bit analog. Sensor figures are plausible
+ * simulation defaults, not measured values.
+ */
+export const LPD_1M_DETECTOR: DetectorDescription = {
+  name: "LPD1M",
+  karaboId: "FXE_DET_LPD1M-1",
+  nModules: 16,
+  moduleShape: [256, 256],
+  maxCells: 512,
+  cellOptions: [32, 64, 128, 256, 512],
+  gainStages: 3,
+  rawEncoding: { kind: "gain-bits", analogBits: 12 },
+  darkLimits: {
+    offset: [
+      [200, 3000],
+      [200, 3000],
+      [200, 3000],
+    ],
+    noise: [
+      [0.5, 40],
+      [0.5, 40],
+      [0.5, 40],
+    ],
+  },
+  asics: asicGrid([256, 256], [32, 128]),
+  rawSource: "{id}/DET/{m}CH0:xtdf",
+  corrSource: "{id}/CORR/{m}CH0:output",
+  aggregator: "LPD{mm}",
+  controlSource: "FXE_DET_LPD1M-1/FPGA/FEM",
+  trainRate: 10,
+  sensor: {
+    offset: [1100, 1200, 1250],
+    offsetSpread: [80, 80, 80],
+    cellOffsetSpread: 15,
+    noise: [6, 3, 2],
+    digitalLevel: [0, 1, 2],
+    digitalSpread: 0,
+    digitalNoise: 0,
+    relativeGain: [1, 10, 100],
+    relativeGainSpread: 0.03,
+    switchPoint: [2500, 25000],
+    aduPerPhoton: 40,
+    adcMax: 4095,
+  },
+  geometry: { pixelSize: 5e-4, modulesPerQuadrant: 4, quadrantPositions: null },
 };
 
 /**
@@ -166,6 +250,11 @@ export function reducedDetector(
     moduleShape: shape,
     asics,
   };
+}
+
+/** Planes per raw frame in image.data: 2 (analog, digital) or 1 (gain bits inside the value). */
+export function rawPlanes(det: DetectorDescription): number {
+  return det.rawEncoding.kind === "digital-plane" ? 2 : 1;
 }
 
 /** Pixels in one module. */
@@ -215,6 +304,7 @@ export function memoryCellsCondition(det: DetectorDescription, maxCellId: number
 export const DETECTORS: Readonly<Record<string, DetectorDescription>> = {
   AGIPD1M: AGIPD_1M_DETECTOR,
   AGIPD500K: AGIPD_500K_DETECTOR,
+  LPD1M: LPD_1M_DETECTOR,
 };
 
 /** A known detector by name; throws naming the known ones otherwise. */

@@ -1,7 +1,8 @@
 // The whole simulated detector: one ModuleSensor per module, a photon pattern (rings on a
 // background) scaled per pulse by a simulated XGM pulse energy, and raw trains per module.
 import type { DetectorDescription, GainStageName } from "./description.ts";
-import { GAIN_STAGE_NAMES, modulePixels } from "./description.ts";
+import { GAIN_STAGE_NAMES, modulePixels, rawPlanes } from "./description.ts";
+import { encodeRaw } from "./encoding.ts";
 import { hash32, Rng } from "./random.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 import { ModuleSensor } from "./simulate.ts";
@@ -134,7 +135,7 @@ export class SimulatedDetector {
     const data = new Uint16Array(frames * 2 * P);
     const cellId = new Uint16Array(frames);
     const pulseId = new BigUint64Array(frames);
-    const length = new Uint32Array(frames).fill(P * 4);
+    const length = new Uint32Array(frames).fill(rawPlanes(this.detector) * 2 * P);
     const status = new Uint16Array(frames);
     const rng = new Rng(hash32(hash32(this.options.seed, module + 101), Number(trainId & 0xffffffffn)));
     const energies = this.pulseEnergies(trainId);
@@ -161,6 +162,6 @@ export class SimulatedDetector {
         rng,
       );
     }
-    return { trainId, frames, data, cellId, pulseId, length, status };
+    return { trainId, frames, data: encodeRaw(this.detector, data, frames), cellId, pulseId, length, status };
   }
 }

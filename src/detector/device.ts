@@ -5,14 +5,17 @@
 import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import { definePipelineDevice, outputChannel } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
-import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, reducedDetector } from "./description.ts";
+import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
 import { SimulatedDetector } from "./detector.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
 /** Data schema of a raw module train on the `xtdf` channel (keys as in raw EXDF files). */
 export const RAW_TRAIN_SCHEMA = {
   image: el.node({
-    data: el.ndarray({ dtype: "uint16", description: "(frames, 2, ss, fs): analog, digital" }),
+    data: el.ndarray({
+      dtype: "uint16",
+      description: "(frames, planes, ss, fs): analog and digital planes, or values with gain bits",
+    }),
     cellId: el.ndarray({ dtype: "uint16" }),
     pulseId: el.ndarray({ dtype: "uint64" }),
     trainId: el.ndarray({ dtype: "uint64" }),
@@ -27,7 +30,7 @@ const schema = {
   detector: el.string({ displayedName: "Detector", options: Object.keys(DETECTORS), default: "AGIPD1M" }),
   module: el.uint32({ displayedName: "Module", default: 0, max: 15 }),
   rows: el.uint32({ displayedName: "Rows simulated", description: "0 = the whole module", default: 0 }),
-  cells: el.uint32({ displayedName: "Memory cells per train", default: 352, min: 1, max: 352 }),
+  cells: el.uint32({ displayedName: "Memory cells per train", default: 352, min: 1, max: 4096 }),
   seed: el.uint32({ displayedName: "Seed", default: 1 }),
   dark: el.string({ displayedName: "Dark run gain", options: ["", ...GAIN_STAGE_NAMES], default: "" }),
   rate: el.double({ displayedName: "Train rate", unit: "hertz", default: 10, minExc: 0, max: 100 }),
@@ -42,7 +45,7 @@ export function rawTrainHash(tr: RawModuleTrain, det: DetectorDescription): Hash
   const [ns, nf] = det.moduleShape;
   return new Hash({
     image: {
-      data: ndarray(tr.data, [tr.frames, 2, ns, nf]),
+      data: ndarray(tr.data, [tr.frames, rawPlanes(det), ns, nf]),
       cellId: ndarray(tr.cellId, [tr.frames]),
       pulseId: ndarray(tr.pulseId, [tr.frames]),
       trainId: ndarray(new BigUint64Array(tr.frames).fill(tr.trainId), [tr.frames]),

@@ -3,7 +3,7 @@
 // XGM (pulse energies) and the detector's control device (operating conditions) in DA01.
 import { createRunWriter, type RunWriter, type TrainInput } from "../files/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
-import { aggregatorName, rawSourceName } from "./description.ts";
+import { aggregatorName, rawPlanes, rawSourceName } from "./description.ts";
 import { SimulatedDetector } from "./detector.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
@@ -89,7 +89,7 @@ export class RawRunWriter {
       writer.addInstrumentSource(rawSourceName(det, m), {
         aggregator: aggregatorName(det, m),
         keys: {
-          "image.data": { dtype: "uint16", entryShape: [2, ns, nf] },
+          "image.data": { dtype: "uint16", entryShape: [rawPlanes(det), ns, nf] },
           "image.cellId": { dtype: "uint16", entryShape: [1] },
           "image.pulseId": { dtype: "uint64", entryShape: [1] },
           "image.trainId": { dtype: "uint64", entryShape: [1] },
@@ -136,7 +136,7 @@ export class RawRunWriter {
     const data: Record<string, Record<string, unknown>> = {};
     modules.forEach((tr, m) => {
       data[rawSourceName(det, m)] = {
-        "image.data": { dtype: "uint16", shape: [tr.frames, 2, ns, nf], data: tr.data },
+        "image.data": { dtype: "uint16", shape: [tr.frames, rawPlanes(det), ns, nf], data: tr.data },
         "image.cellId": tr.cellId,
         "image.pulseId": tr.pulseId,
         "image.trainId": new BigUint64Array(tr.frames).fill(tid),

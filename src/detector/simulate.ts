@@ -11,7 +11,7 @@ export interface RawModuleTrain {
   readonly trainId: bigint;
   /** Number of frames (memory cells read out). */
   readonly frames: number;
-  /** (frames, 2, ss, fs): analog plane then digital plane per frame. */
+  /** Raw values in the detector's encoding: (frames, 2, ss, fs) analog then digital plane, or (frames, 1, ss, fs) with gain bits. */
   readonly data: Uint16Array;
   /** Memory cell of each frame. */
   readonly cellId: Uint16Array;
@@ -89,7 +89,7 @@ export class ModuleSensor {
         const i = g * P + p;
         this.pixelOffset[i] = s.offset[g]! + s.offsetSpread[g]! * rng.normal();
         this.noise[i] = s.noise[g]! * (1 + 0.1 * rng.normal());
-        this.digital[i] = s.digitalLevel[g]! + 60 * rng.normal();
+        this.digital[i] = s.digitalLevel[g]! + s.digitalSpread * rng.normal();
         this.relativeGain[i] = s.relativeGain[g]! * (g === 0 ? 1 : 1 + s.relativeGainSpread * rng.normal());
       }
       for (let c = 0; c < options.cells; c++)
