@@ -111,6 +111,38 @@ describe("run index", () => {
     }
   });
 
+  test("trains flagged bad in INDEX/flag are left out unless asked for", async () => {
+    const t = tempDir();
+    try {
+      const w = await createRunWriter(t.dir, { proposal: 1, run: 6 });
+      w.addInstrumentSource("DET/0CH0:xtdf", {
+        aggregator: "DET00",
+        keys: { "image.cellId": { dtype: "uint16" } },
+      });
+      for (let i = 0; i < 4; i++) {
+        w.writeTrain(
+          500 + i,
+          { "DET/0CH0:xtdf": { "image.cellId": new Uint16Array([i, i]) } },
+          { flag: i === 2 ? 0 : 1 },
+        );
+      }
+      await w.close();
+      const run = await openRun(t.dir);
+      assert.deepEqual(run.trainIds, [500, 501, 503]);
+      assert.deepEqual(
+        Array.from(run.keyData("DET/0CH0:xtdf", "image.cellId").ndarray().data as Uint16Array),
+        [0, 0, 1, 1, 3, 3],
+      );
+      const all = await openRun(t.dir, { includeSuspectTrains: true });
+      assert.deepEqual(all.trainIds, [500, 501, 502, 503]);
+      assert.equal(all.keyData("DET/0CH0:xtdf", "image.cellId").size, 8);
+      run.close();
+      all.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test("a writer killed between trains leaves readable files up to the last flushed train", async () => {
     const t = tempDir();
     try {
