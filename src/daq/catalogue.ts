@@ -60,6 +60,8 @@ export interface JobRecord {
   readonly state: JobState;
   readonly command: string[];
   readonly logPath: string;
+  /** Folder the job writes (e.g. the run's proc folder), if known. */
+  readonly outputDir: string | null;
   readonly exitCode: number | null;
   readonly error: string | null;
   readonly submittedAt: string;
@@ -102,6 +104,8 @@ const MIGRATIONS: readonly string[] = [
      state TEXT NOT NULL CHECK (state IN ('queued','running','done','failed')),
      command TEXT NOT NULL, log_path TEXT NOT NULL, exit_code INTEGER, error TEXT,
      submitted_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);`,
+  // v2: where a job writes its output (for the lineage written beside it).
+  "ALTER TABLE jobs ADD COLUMN output_dir TEXT",
 ];
 
 type Row = Record<string, unknown>;
@@ -152,6 +156,7 @@ function jobFromRow(r: Row): JobRecord {
     state: r.state as JobState,
     command: JSON.parse(r.command as string) as string[],
     logPath: r.log_path as string,
+    outputDir: (r.output_dir as string | null) ?? null,
     exitCode: (r.exit_code as number | null) ?? null,
     error: (r.error as string | null) ?? null,
     submittedAt: r.submitted_at as string,
@@ -412,13 +417,14 @@ export class Catalogue {
     executor: string;
     command: string[];
     logPath: string;
+    outputDir?: string;
   }): JobRecord {
     const info = this.db
       .prepare(
-        `INSERT INTO jobs (run_id, kind, executor, state, command, log_path, submitted_at)
-         VALUES (?, ?, ?, 'queued', ?, ?, ?)`,
+        `INSERT INTO jobs (run_id, kind, executor, state, command, log_path, output_dir, submitted_at)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)`,
       )
-      .run(j.runId, j.kind, j.executor, JSON.stringify(j.command), j.logPath, now());
+      .run(j.runId, j.kind, j.executor, JSON.stringify(j.command), j.logPath, j.outputDir ?? null, now());
     const job = this.job(Number(info.lastInsertRowid));
     this.syncCalibration(j.runId);
     return job;

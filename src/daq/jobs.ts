@@ -1,11 +1,13 @@
 // Offline jobs on migrated runs: submitting the correction of a run, starting queued jobs as the
 // executor has room, and following their states into the catalogue.
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalogue, JobRecord, RunRecord } from "./catalogue.ts";
 import { CatalogueError } from "./catalogue.ts";
 import { procRunDir, proposalDirName, rawRunDir, runDirName } from "./config.ts";
 import type { Executor, JobSpec } from "./executors.ts";
+import { SASE_VERSION } from "./recorder.ts";
 
 /** The `sase` launcher of this checkout (jobs run the same code as the process that submits them). */
 export const SASE_BIN = fileURLToPath(new URL("../../bin/sase.js", import.meta.url));
@@ -49,6 +51,7 @@ export function submitCorrection(
     kind: "correct",
     executor: executor.name,
     command: command(raw, proc),
+    outputDir: proc,
     logPath: join(logs, `correct-${runDirName(run.number)}-${stamp}.log`),
   });
 }
@@ -59,7 +62,9 @@ export async function pumpJobs(cat: Catalogue, executor: Executor): Promise<JobR
   for (const job of mine()) {
     if (job.externalId === null) continue;
     const s = await executor.status(job.externalId, specOf(job));
-    if (s.state !== job.state) cat.updateJob(job.id, s.state, { exitCode: s.exitCode, error: s.error });
+    if (s.state === job.state) continue;
+    cat.updateJob(job.id, s.state, { exitCode: s.exitCode, error: s.error });
+    if (s.state === "done") await writeLineage(cat, cat.job(job.id));
   }
   let active = mine().filter((j) => j.externalId !== null).length;
   for (const job of mine()) {
@@ -90,4 +95,39 @@ export async function waitForJobs(
     if (Date.now() > deadline) throw new Error(`jobs still unfinished after ${opts.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }
+}
+
+/** Writes `lineage.json` into a finished job's output folder: which raw run (with the SHA-256 of
+ * every file, as migration verified it) went in, and which command, executor and sase made it. */
+export async function writeLineage(cat: Catalogue, job: JobRecord): Promise<string | undefined> {
+  if (!job.outputDir) return undefined;
+  const run = cat.runById(job.runId);
+  const lineage = {
+    producedBy: {
+      kind: job.kind,
+      job: job.id,
+      executor: job.executor,
+      externalId: job.externalId,
+      sase: SASE_VERSION,
+    },
+    command: job.command,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    exitCode: job.exitCode,
+    inputs: [
+      {
+        proposal: run.proposal,
+        run: run.number,
+        raw: run.offlinePath,
+        trains: run.trains,
+        firstTrain: run.firstTrain,
+        lastTrain: run.lastTrain,
+        files: cat.runFiles(run.id).map((f) => ({ path: f.path, size: f.size, sha256: f.sourceSha256 })),
+      },
+    ],
+  };
+  await mkdir(job.outputDir, { recursive: true });
+  const path = join(job.outputDir, "lineage.json");
+  await writeFile(path, `${JSON.stringify(lineage, null, 2)}\n`);
+  return path;
 }

@@ -8,7 +8,7 @@ test("run numbers count up per proposal and the schema is versioned", () => {
   const roots = tempRoots();
   try {
     const cat = Catalogue.open(roots.catalogue);
-    assert.equal(cat.schemaVersion, 1);
+    assert.equal(cat.schemaVersion, 2);
     const a = cat.openRun({ proposal: 900001, onlinePath: "/x/1", runType: "dark", sample: "none" });
     const b = cat.openRun({ proposal: 900001, onlinePath: "/x/2" });
     const c = cat.openRun({ proposal: 900002, onlinePath: "/y/1" });
@@ -18,7 +18,7 @@ test("run numbers count up per proposal and the schema is versioned", () => {
     cat.close();
     // Reopening applies no migration twice and keeps the data.
     const again = Catalogue.open(roots.catalogue);
-    assert.equal(again.schemaVersion, 1);
+    assert.equal(again.schemaVersion, 2);
     assert.equal(again.runs(900001).length, 2);
     assert.deepEqual(
       again.proposals().map((p) => [p.number, p.runs]),
@@ -28,6 +28,25 @@ test("run numbers count up per proposal and the schema is versioned", () => {
       ],
     );
     again.close();
+  } finally {
+    roots.done();
+  }
+});
+
+test("a catalogue of an older schema is migrated forward on open, keeping its runs", () => {
+  const roots = tempRoots();
+  try {
+    const cat = Catalogue.open(roots.catalogue);
+    cat.openRun({ proposal: 900001, onlinePath: "/x/1" });
+    // Make it a version-1 file: the jobs table without output_dir.
+    cat.db.exec("ALTER TABLE jobs DROP COLUMN output_dir; DELETE FROM schema_migrations WHERE version = 2");
+    cat.close();
+    const old = Catalogue.open(roots.catalogue);
+    assert.equal(old.schemaVersion, 2);
+    const cols = old.db.prepare("PRAGMA table_info(jobs)").all() as { name: string }[];
+    assert.ok(cols.some((c) => c.name === "output_dir"));
+    assert.equal(old.runs().length, 1);
+    old.close();
   } finally {
     roots.done();
   }

@@ -2,7 +2,7 @@
 // a run → flagged good → `sase migrate` (in process) copies and verifies it and runs the real
 // `sase calibrate correct` as a job → corrected files appear in proc/ and the catalogue says done.
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { characteriseDarkRuns } from "../../src/calibration/index.ts";
@@ -113,6 +113,15 @@ test("record → flag → migrate → calibrate, end to end", async () => {
       corr.some((f) => f.includes("AGIPD01")),
       corr.join(" "),
     );
+    // Lineage beside the corrected files: the raw run and every file's checksum that went in.
+    const lineage = JSON.parse(readFileSync(join(procDir, "lineage.json"), "utf8"));
+    assert.equal(lineage.inputs[0].run, 1);
+    assert.ok(
+      lineage.inputs[0].files.some(
+        (f: { path: string; sha256: string }) => /AGIPD01/.test(f.path) && /^[0-9a-f]{64}$/.test(f.sha256),
+      ),
+    );
+    assert.equal(lineage.producedBy.kind, "correct");
     const proc = await openRun(procDir);
     assert.equal(proc.trainIds.length, trains);
     proc.close();

@@ -58,6 +58,11 @@ async function migrateThenCorrect(executor: Executor) {
     assert.match(readFileSync(good.logPath, "utf8"), /correcting 1 files/);
     const proc = join(roots.offline, "p900010", "proc", "r0001", "CORR.txt");
     assert.equal(readFileSync(proc, "utf8"), "RAW-R0001-DA01-S00000.h5");
+    const lineage = JSON.parse(
+      readFileSync(join(roots.offline, "p900010", "proc", "r0001", "lineage.json"), "utf8"),
+    );
+    assert.equal(lineage.inputs[0].files[0].path, "RAW-R0001-DA01-S00000.h5");
+    assert.equal(lineage.exitCode, 0);
     assert.equal(bad.state, "failed");
     assert.equal(bad.exitCode, 3);
     assert.match(bad.error!, /exited with status 3/);
