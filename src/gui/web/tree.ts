@@ -237,5 +237,5 @@ export function alertBar(text: string): void {
 
 /** A long device id shortened at the front: the end (member, module number) tells devices apart. */
 function shortId(id: string): string {
-  return id.length > 22 ? `…${id.slice(-21)}` : id;
+  return id.length > 24 ? `…${id.slice(-23)}` : id;
 }
