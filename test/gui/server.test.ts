@@ -236,7 +236,15 @@ describe("GUI server over WebSocket", () => {
     s.ws.close();
   });
 
-  test("an operator starts and stops a device; a bad message gets a notice, not a crash", async () => {
+  test("an expert may change what an operator may not", async () => {
+    const s = await session(await login("expert", "expert"));
+    const r = await s.request({ t: "set", deviceId: MOTOR, values: { upperLimit: 90 } });
+    assert.equal(r.ok, true);
+    assert.equal(await facility.client.get(MOTOR, "upperLimit"), 90);
+    s.ws.close();
+  });
+
+  test("an operator starts and stops a device (a page watching it is told); a bad message gets a notice", async () => {
     const s = await session(await login("operator", "operator"));
     const started = await s.request({
       t: "instantiate",
@@ -255,7 +263,10 @@ describe("GUI server over WebSocket", () => {
       config: {},
     });
     assert.equal(dup.ok, false);
+    s.ws.send(JSON.stringify({ t: "watchDevice", deviceId: "TEST/MOTOR/Z" }));
+    await s.next((m) => m.t === "schema" && m.deviceId === "TEST/MOTOR/Z");
     assert.equal((await s.request({ t: "kill", deviceId: "TEST/MOTOR/Z" })).ok, true);
+    await s.next((m) => m.t === "deviceGone" && m.deviceId === "TEST/MOTOR/Z");
     s.ws.send("not json");
     const notice = await s.next<Extract<ServerMessage, { t: "notice" }>>((m) => m.t === "notice");
     assert.match(notice.text, /not JSON/);

@@ -55,6 +55,7 @@ export interface GuiServer {
 }
 
 const TOKEN_COOKIE = "sase_token";
+const PLOTS_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 function cookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
@@ -132,7 +133,12 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     // Coalesce bursts (a server starting ten devices) into one message.
     topoTimer ??= setTimeout(() => {
       topoTimer = null;
-      broadcast({ t: "topology", topology: opts.backend.topology() });
+      const topology = opts.backend.topology();
+      broadcast({ t: "topology", topology });
+      const present = new Set(
+        topology.hosts.flatMap((h) => h.servers.flatMap((x) => x.devices.map((d) => d.id))),
+      );
+      for (const s of sessions) s.dropGone(present);
     }, 50);
   });
   const offAudit = audit.onEntry((e) => broadcast({ t: "audit", entries: [e] }));
@@ -223,7 +229,21 @@ class Session implements LiveViewer {
   }
 
   sendPlots(plots: TrainPlots): void {
+    // Plots are superseded by the next train: skip them for a page whose socket is backed up rather
+    // than queue stale ones (images have their own flow control; values are never skipped).
+    if (this.#ws.bufferedAmount > PLOTS_BACKLOG_BYTES) return;
     this.send({ t: "plots", plots });
+  }
+
+  /** Tells the page about watched devices that have gone, and stops watching them. */
+  dropGone(present: Set<string>): void {
+    for (const [id, off] of this.#watches) {
+      if (present.has(id)) continue;
+      this.#watches.delete(id);
+      this.#schemas.delete(id);
+      void off.then((f) => f()).catch(() => {});
+      this.send({ t: "deviceGone", deviceId: id });
+    }
   }
 
   async sendRuns(): Promise<void> {
