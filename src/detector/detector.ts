@@ -149,7 +149,32 @@ export class SimulatedDetector {
       let sig: Float32Array | null = null;
       if (this.forcedStage === null) {
         const scale = energies[f]! / this.pulseEnergy;
-        for (let p = 0; p < P; p++) signal[p] = adu * rng.poisson(pattern[p]! * scale);
+        let st = rng.state;
+        for (let p = 0; p < P; p++) {
+          const lambda = pattern[p]! * scale;
+          if (lambda >= 30) {
+            rng.state = st;
+            signal[p] = adu * rng.poisson(lambda);
+            st = rng.state;
+            continue;
+          }
+          // Knuth's method with an inlined xorshift32 (most pixels see < 1 photon: one draw).
+          const limit = Math.exp(-lambda);
+          let k = 0;
+          st ^= st << 13;
+          st ^= st >>> 17;
+          st ^= st << 5;
+          let u = (st >>> 0) / 4294967296;
+          while (u > limit) {
+            k++;
+            st ^= st << 13;
+            st ^= st >>> 17;
+            st ^= st << 5;
+            u *= (st >>> 0) / 4294967296;
+          }
+          signal[p] = adu * k;
+        }
+        rng.state = st;
         sig = signal;
       }
       const base = f * 2 * P;

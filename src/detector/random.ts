@@ -57,6 +57,14 @@ export class Rng {
   constructor(seed: number) {
     this.#s = hash32(seed, 0x5eed) || 0x2545f491;
   }
+  /** The generator's state (hot loops copy it into a local and write it back). */
+  get state(): number {
+    return this.#s;
+  }
+  set state(s: number) {
+    this.#s = s | 0 || 0x2545f491;
+  }
+
   /** 32 random bits as an unsigned integer. */
   next(): number {
     let s = this.#s;

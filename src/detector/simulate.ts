@@ -117,8 +117,13 @@ export class ModuleSensor {
     return this.dead[px] ? 0 : this.noise[stage * this.pixels + px]!;
   }
 
+  /** Hash key of one stage and cell: int32 arithmetic only (large doubles make V8 slow here). */
+  #key(stage: number, cell: number): number {
+    return this.#salt ^ (Math.imul(stage, 0x1000193) + Math.imul(cell, 0x9e3779b1));
+  }
+
   #offset(stage: number, cell: number, px: number): number {
-    const h = hash32(this.#salt ^ (stage * 0x1000193 + cell * 0x9e3779b1), px);
+    const h = hash32(this.#key(stage, cell), px);
     return (
       this.pixelOffset[stage * this.pixels + px]! +
       this.cellOffset[stage * this.options.cells + cell]! +
@@ -146,25 +151,42 @@ export class ModuleSensor {
     const adcMax = this.detector.sensor.adcMax;
     const dNoise = this.detector.sensor.digitalNoise;
     const cells = this.options.cells;
-    const salt = this.#salt;
-    const cellShift = [0, 1, 2].map((g) => this.cellOffset[g * cells + cell] ?? 0);
+    const G = this.stages;
+    const cellShift = new Float64Array(G);
+    const keys = new Int32Array(G);
+    for (let g = 0; g < G; g++) {
+      cellShift[g] = this.cellOffset[g * cells + cell] ?? 0;
+      keys[g] = this.#key(g, cell);
+    }
+    const dead = this.dead;
+    const pixelOffset = this.pixelOffset;
+    const noise = this.noise;
+    const digitalLevel = this.digital;
+    const relGain = this.relativeGain;
+    const table = GAUSS_TABLE;
+    let st = rng.state;
     for (let p = 0; p < P; p++) {
-      if (this.dead[p]) {
+      if (dead[p]) {
         analog[p] = 0;
         digital[p] = 0;
         continue;
       }
       const s = signal === null ? 0 : signal[p]!;
       let g = forcedStage ?? (s > sw1 ? 2 : s > sw0 ? 1 : 0);
-      if (g >= this.stages) g = this.stages - 1;
+      if (g >= G) g = G - 1;
       const i = g * P + p;
-      const h = hash32(salt ^ (g * 0x1000193 + cell * 0x9e3779b1), p);
-      const off = this.pixelOffset[i]! + cellShift[g]! + CELL_PIXEL_AMP * (h / 2147483648 - 1);
-      const r = rng.next();
-      const a = off + s / this.relativeGain[i]! + this.noise[i]! * GAUSS_TABLE[r >>> 16]!;
-      const d = this.digital[i]! + dNoise * GAUSS_TABLE[r & 0xffff]!;
+      const h = hash32(keys[g]!, p);
+      const off = pixelOffset[i]! + cellShift[g]! + CELL_PIXEL_AMP * (h / 2147483648 - 1);
+      // xorshift32, inlined (same sequence as Rng.next)
+      st ^= st << 13;
+      st ^= st >>> 17;
+      st ^= st << 5;
+      const r = st >>> 0;
+      const a = off + s / relGain[i]! + noise[i]! * table[r >>> 16]!;
+      const d = digitalLevel[i]! + dNoise * table[r & 0xffff]!;
       analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : Math.round(a);
       digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : Math.round(d);
     }
+    rng.state = st;
   }
 }
