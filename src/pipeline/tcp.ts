@@ -186,11 +186,7 @@ export interface ConnectTcpOptions {
 
 /** Connects an input to an output over TCP. */
 export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: ConnectionSink): InputLink {
-  const socket = tcpConnect({ host: opts.host, port: opts.port });
   const remote = `${opts.host}:${opts.port}`;
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true, 30_000);
-  socket.setTimeout(opts.connectTimeoutMs ?? 3000, () => fail(new Error(`no answer from ${remote}`)));
   let welcomed = false;
   let closed = false;
   let error: string | undefined;
@@ -238,6 +234,27 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
         throw new PipelineError("PROTOCOL", `unexpected message "${String(reason)}"`);
     }
   });
+  // Reads land where the frame reader wants them: token bodies directly in their final buffer.
+  const socket = tcpConnect({
+    host: opts.host,
+    port: opts.port,
+    onread: {
+      buffer: () => reader.readTarget(),
+      callback: (n: number, target: Uint8Array) => {
+        try {
+          reader.consumed(target, n);
+        } catch (e) {
+          const msg = `protocol error from output at ${remote}: ${errorText(e)}`;
+          opts.log.warn(msg);
+          fail(new Error(msg));
+        }
+        return true;
+      },
+    },
+  });
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 30_000);
+  socket.setTimeout(opts.connectTimeoutMs ?? 3000, () => fail(new Error(`no answer from ${remote}`)));
   socket.on("connect", () => {
     const h = new Hash({
       reason: "hello",
@@ -250,15 +267,6 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     });
     if (opts.outputId) h.set("outputId", opts.outputId);
     writeFrame(socket, h);
-  });
-  socket.on("data", (chunk) => {
-    try {
-      reader.push(chunk);
-    } catch (e) {
-      const msg = `protocol error from output at ${remote}: ${errorText(e)}`;
-      opts.log.warn(msg);
-      fail(new Error(msg));
-    }
   });
   socket.on("error", (e) => {
     error ??= `connection to ${remote}: ${e.message}`;

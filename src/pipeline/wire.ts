@@ -72,6 +72,7 @@ export class FrameReader {
   private header: Hash | undefined;
   private body = new Uint8Array(0);
   private stopped = false;
+  private readonly scratch = new Uint8Array(256 * 1024);
 
   constructor(
     private readonly maxBodyBytes: number,
@@ -89,6 +90,24 @@ export class FrameReader {
       pos += take;
       if (this.filled === this.need) this.advance();
     }
+  }
+
+  /**
+   * Where the socket's next read should land: straight into the body being received (so a token's
+   * bytes are never copied in user space), or into scratch space for headers. Use with `consumed`.
+   */
+  readTarget(): Uint8Array {
+    return this.stage === "body" && !this.stopped ? this.body.subarray(this.filled) : this.scratch;
+  }
+
+  /** Accounts for `n` bytes that a read put into `target` (from `readTarget`). */
+  consumed(target: Uint8Array, n: number): void {
+    if (target === this.scratch) {
+      this.push(target.subarray(0, n));
+      return;
+    }
+    this.filled += n;
+    if (this.filled === this.need) this.advance();
   }
 
   /** Ignores everything pushed from now on (the connection is being closed). */
@@ -136,7 +155,8 @@ export class FrameReader {
         // view it in place instead of copying it again.
         const align = Number(this.header?.getOr("align", 0) ?? 0) & 7;
         const shift = (8 - align) & 7;
-        this.body = new Uint8Array(new ArrayBuffer(n + shift), shift, n);
+        // allocUnsafeSlow: a buffer of its own, not zero-filled (every byte is about to be written).
+        this.body = new Uint8Array(Buffer.allocUnsafeSlow(n + shift).buffer, shift, n);
         this.stage = "body";
         this.need = n;
         return;
