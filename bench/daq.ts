@@ -127,10 +127,15 @@ try {
   console.log(line(`DAQ record, as fast as it goes`, fast));
   console.log(line(`DAQ record, offered at 10 Hz`, paced));
   console.log(line(`baseline again (after)`, baseline2));
-  const keeps = paced.trains / paced.seconds >= 9.5;
+  // Keeping up = the backlog does not grow: the last train is written within a few periods of arriving.
+  const lastLag = paced.lagMs[paced.lagMs.length - 1] ?? Number.POSITIVE_INFINITY;
+  const keeps = lastLag < 500;
+  // The page cache makes plain writes vary run to run: compare with the better of the two baselines.
+  const rate = (r: Result) => mb(trainBytes * r.trains) / r.seconds;
+  const best = Math.max(rate(baseline), rate(baseline2));
   console.log(
-    `at 10 Hz: ${keeps ? "keeps up" : "falls behind"} (${(paced.trains / paced.seconds).toFixed(2)} trains/s written); ` +
-      `DAQ / raw write: ${((mb(trainBytes * fast.trains) / fast.seconds / (mb(trainBytes * baseline.trains) / baseline.seconds)) * 100).toFixed(0)}%`,
+    `at 10 Hz: ${keeps ? "keeps up" : "falls behind"} (last train written ${lastLag.toFixed(0)} ms after it arrived); ` +
+      `DAQ as fast as it goes / best raw write: ${((rate(fast) / best) * 100).toFixed(0)}%`,
   );
 } finally {
   rmSync(root, { recursive: true, force: true });
