@@ -83,6 +83,11 @@ function inputChildren(o: InputChannelElementOptions) {
       default: o.stallTimeoutMs ?? 1000,
     }),
     reconnectIntervalMs: el.uint32({ displayedName: "Reconnect interval (ms)", min: 1, default: 500 }),
+    delayOnInput: el.uint32({
+      displayedName: "Delay on input (ms)",
+      description: "pause before asking for the next token; with onSlowness drop a cheap rate limit",
+      default: 0,
+    }),
     ...healthChildren,
     tokens: el.uint64({ displayedName: "Tokens received", ...ro, default: 0n }),
     latencyMs: el.double({
@@ -347,6 +352,7 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
               respondToEndOfStream: cfg(`${key}.respondToEndOfStream`) as boolean,
               stallTimeoutMs: cfg(`${key}.stallTimeoutMs`) as number,
               reconnectIntervalMs: cfg(`${key}.reconnectIntervalMs`) as number,
+              delayOnInput: cfg(`${key}.delayOnInput`) as number,
             },
             { log: this.log.child(key) },
           );

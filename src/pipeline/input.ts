@@ -422,7 +422,12 @@ export class InputChannel implements AsyncIterable<DataToken> {
   }
 
   private grantFor(item: BufferItem): void {
-    if (item.kind === "data" && item.conn.generation === item.generation) item.conn.link?.grant(1);
+    if (item.kind !== "data") return;
+    const grant = () => {
+      if (item.conn.generation === item.generation) item.conn.link?.grant(1);
+    };
+    if (this.options.delayOnInput > 0) setTimeout(grant, this.options.delayOnInput).unref();
+    else grant();
   }
 
   /** Marks an output's end of stream; true when that completes the stream of the whole input. */

@@ -56,6 +56,8 @@ export interface InputChannelOptions {
   stallTimeoutMs?: number;
   /** Delay between connection attempts to a missing or lost output; default 500 ms. */
   reconnectIntervalMs?: number;
+  /** Wait this long after taking a token before asking for the next; with `drop` a cheap rate limit. Default 0. */
+  delayOnInput?: number;
 }
 
 /** Options of an output channel. */
@@ -157,6 +159,7 @@ export function resolveInputOptions(o: InputChannelOptions): Required<InputChann
     respondToEndOfStream: o.respondToEndOfStream ?? true,
     stallTimeoutMs: o.stallTimeoutMs ?? 1000,
     reconnectIntervalMs: o.reconnectIntervalMs ?? 500,
+    delayOnInput: o.delayOnInput ?? 0,
   };
   if (!DATA_DISTRIBUTIONS.includes(r.dataDistribution)) {
     throw new PipelineError(
@@ -172,6 +175,7 @@ export function resolveInputOptions(o: InputChannelOptions): Required<InputChann
     ["prefetch", 1],
     ["stallTimeoutMs", 1],
     ["reconnectIntervalMs", 1],
+    ["delayOnInput", 0],
   ] as const) {
     const v = r[key];
     if (!Number.isInteger(v) || v < min)

@@ -205,3 +205,21 @@ test("bad options and channel ids are refused with a clear error", () => {
   assert.throws(() => new OutputChannel("A/B/C:out", undefined, { registry: reg }), /already exists/);
   void a.close();
 });
+
+test("delayOnInput with drop limits the rate an input takes, dropping the rest (counted)", async () => {
+  const rig = new Rig();
+  const inp = rig.input("a", { onSlowness: "drop", delayOnInput: 50, prefetch: 1 });
+  await inp.waitConnected();
+  const got = collect(inp);
+  let written = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300) {
+    await rig.output.write(smallData(++written));
+    await sleep(5);
+  }
+  await rig.output.endOfStream();
+  await until(() => got.eos === 1, "end of stream");
+  assert.ok(got.trains.length >= 3 && got.trains.length <= 10, `took ${got.trains.length} of ${written}`);
+  await until(() => inp.stats().dropped === written - got.trains.length, "drops counted");
+  await rig.close();
+});
