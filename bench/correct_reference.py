@@ -5,7 +5,8 @@ Usage: correct_reference.py DIR [--repeat N]
 DIR holds meta.json and raw little-endian arrays written by the caller (test or bench):
   raw.u16 (frames, 2, P), cellid.u16 (frames), thresholds.f32 (cells, stages-1, P),
   offset.f32 / relgain.f32 (cells, stages, P), badpix.u32 (cells, stages, P).
-Writes data.f32, gain.u8, mask.u32 (frames, P) into DIR and prints {"seconds": ...} (best of N).
+Writes data.f32, gain.u8, mask.u32 (frames, P) into DIR and prints {"seconds": ..., "cpu_seconds": ...}
+(best of N; CPU time is what a busy machine cannot inflate).
 """
 import json
 import sys
@@ -86,14 +87,17 @@ def main():
     out_gain = np.empty((F, P), np.uint8)
     out_mask = np.empty((F, P), np.uint32)
     best = float("inf")
+    best_cpu = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
+        c = time.process_time()
         correct(raw, cellid, thr, off, rg, bp, m, out_data, out_gain, out_mask)
         best = min(best, time.perf_counter() - t)
+        best_cpu = min(best_cpu, time.process_time() - c)
     out_data.tofile(f"{d}/data.f32")
     out_gain.tofile(f"{d}/gain.u8")
     out_mask.tofile(f"{d}/mask.u32")
-    print(json.dumps({"seconds": best}))
+    print(json.dumps({"seconds": best, "cpu_seconds": best_cpu}))
 
 
 if __name__ == "__main__":

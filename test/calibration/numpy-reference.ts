@@ -18,6 +18,8 @@ export interface ReferenceResult {
   gain: Uint8Array;
   mask: Uint32Array;
   seconds: number;
+  /** CPU time of the best run (process time), seconds. */
+  cpuSeconds: number;
 }
 
 /** Corrects `raw` with numpy in `dir`; `repeat` > 1 to time it. */
@@ -51,7 +53,7 @@ export function numpyCorrect(
   const stdout = execFileSync("/usr/bin/python3", [SCRIPT, dir, "--repeat", String(repeat)], {
     encoding: "utf8",
   });
-  const { seconds } = JSON.parse(stdout) as { seconds: number };
+  const { seconds, cpu_seconds: cpuSeconds } = JSON.parse(stdout) as { seconds: number; cpu_seconds: number };
   const read = (name: string) => {
     const b = readFileSync(join(dir, name));
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
@@ -61,5 +63,6 @@ export function numpyCorrect(
     gain: new Uint8Array(read("gain.u8")),
     mask: new Uint32Array(read("mask.u32")),
     seconds,
+    cpuSeconds,
   };
 }
