@@ -13,6 +13,13 @@
 // In one process the input receives the very objects written (zero copy; treat them as read-only).
 // Across processes the same API runs over TCP (address from `listen()`, found through the registry or
 // given as `tcp://host:port`). Health figures: `stats()` / `onHealth()` on both ends.
+//
+// On devices: declare `output: outputChannel({ dataSchema })` / `input: inputChannel({ ... })` in the
+// schema of a `definePipelineDevice({...})` class; use `this.output("output")` / `this.input("input")`.
+// Settings are the channel's INIT keys (`input.connectedOutputChannels`, `input.onSlowness`, ...); health
+// is published as read-only keys (`input.rate`, `.latencyMs`, `.queueDepth`, `.dropped`, `.lost`,
+// `.reconnects`, `.lastError`, `.health`, `.alarmCondition`; `output.address`, `.connections`, ...).
+// Ad-hoc consumers (GUI, bridge, DAQ) create an InputChannel with an id of their own and connect it.
 export * from "./data-schema.ts";
 export * from "./input.ts";
 export type { DeliveryInfo, OutputStats, PeerStats, WriteMeta } from "./output.ts";
