@@ -110,11 +110,11 @@ function plainWrite(dir: string, buf: Uint8Array): number {
   return seconds(t0);
 }
 
-function plainRead(dir: string): number {
+function plainRead(dir: string, reused?: Uint8Array): number {
   const t0 = performance.now();
   for (let m = 0; m < MODULES; m++) {
     const path = join(dir, `plain-${m}.bin`);
-    const out = new Uint8Array(statSync(path).size);
+    const out = reused ? reused.subarray(0, statSync(path).size) : new Uint8Array(statSync(path).size);
     const fd = openSync(path, "r");
     for (let off = 0; off < out.length; ) off += readSync(fd, out, off, out.length - off, off);
     closeSync(fd);
@@ -164,11 +164,12 @@ async function throughput(): Promise<void> {
     const reused = new Uint16Array((bytes / MODULES / 2) | 0).fill(1);
     const srr = await best(RUNS + 1, () => saseRead(dirs.sase, bytes, reused));
     const hrr = await best(RUNS + 1, () => python("read", dirs.h5py, "reuse").seconds);
+    const frr = await best(RUNS + 1, () => plainRead(dirs.plain, new Uint8Array(reused.buffer)));
     const fr = await best(RUNS + 1, () => plainRead(dirs.plain));
     const mbs = (s: number) => `${(bytes / MB / s).toFixed(0)} MB/s`;
     row("sase write (flush per train)", mbs(sw), `h5py ${mbs(hw)}, plain fs ${mbs(fw)}`);
     row("sase read (keyData.ndarray, page cache)", mbs(sr), `h5py ${mbs(hr)}, plain fs ${mbs(fr)}`);
-    row("sase read into a reused buffer", mbs(srr), `h5py read_direct ${mbs(hrr)}`);
+    row("sase read into a reused buffer", mbs(srr), `h5py read_direct ${mbs(hrr)}, plain fs ${mbs(frr)}`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
