@@ -347,7 +347,8 @@ export class InputChannel implements AsyncIterable<DataToken> {
       this.wake = undefined;
       w();
     }
-    this.pump();
+    // Not on the sender's stack: a handler must never run inside the output's write().
+    if (this.dataHandler && !this.pumping) queueMicrotask(() => this.pump());
   }
 
   /** @internal */ noteError(message: string): void {

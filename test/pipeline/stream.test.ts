@@ -223,3 +223,25 @@ test("delayOnInput with drop limits the rate an input takes, dropping the rest (
   await until(() => inp.stats().dropped === written - got.trains.length, "drops counted");
   await rig.close();
 });
+
+test("handlers never run inside the sender's write()", async () => {
+  const rig = new Rig();
+  const inp = rig.input("a");
+  await inp.waitConnected();
+  let insideWrite = false;
+  let ranInside = false;
+  let handled = 0;
+  inp.onData(() => {
+    handled++;
+    if (insideWrite) ranInside = true;
+  });
+  for (let i = 1; i <= 3; i++) {
+    insideWrite = true;
+    const p = rig.output.write(smallData(i));
+    insideWrite = false;
+    await p;
+  }
+  await until(() => handled === 3, "tokens handled");
+  assert.equal(ranInside, false);
+  await rig.close();
+});
