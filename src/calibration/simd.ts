@@ -96,6 +96,10 @@ const AV = 14; // local v128: analog as i32
 const DV = 15; // local v128: digital as i32
 const M0 = 16; // local v128: above threshold 0
 const M1 = 17; // local v128: above threshold 1 (and 0)
+const DF = 18; // local v128: digital as f32
+const OFF = 19; // local v128: offsets of the pixels' stages
+const RG = 20; // local v128: relative gains of the pixels' stages
+const BP = 21; // local v128: bad-pixel bits of the pixels' stages
 
 /** Assembles the kernel for modules of `pixels` pixels. */
 function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -128,7 +132,7 @@ function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer>
     ...simd(0x4e),
   ];
   const code = [
-    ...[0x02, 0x03, 0x7f, 0x04, 0x7b], // locals: 3 × i32, 4 × v128
+    ...[0x02, 0x03, 0x7f, 0x08, 0x7b], // locals: 3 × i32, 8 × v128
     ...[0x02, 0x40, 0x03, 0x40], // block, loop
     ...get(I),
     ...get(N),
@@ -149,29 +153,49 @@ function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer>
     ...set(DV),
     ...get(DV),
     ...simd(0xfb), // f32x4.convert_i32x4_u
+    ...tee(DF),
     ...load(T, 0),
     ...simd(0x44), // f32x4.gt
-    ...set(M0),
-    ...get(DV),
-    ...simd(0xfb),
+    ...tee(M0),
+    // Most pixels stay in high gain: only when one of the four switched are the other stages'
+    // planes read at all (the kernel is bound by memory traffic, so this is the speed-up).
+    ...simd(0x53), // v128.any_true
+    ...[0x04, 0x40], // if
+    ...get(DF),
     ...load(T, plane),
     ...simd(0x44),
     ...get(M0),
     ...simd(0x4e), // v128.and
     ...set(M1),
+    ...select(O),
+    ...set(OFF),
+    ...select(R),
+    ...set(RG),
+    ...select(B),
+    ...set(BP),
+    0x05, // else
+    ...splat4(0),
+    ...set(M1),
+    ...load(O, 0),
+    ...set(OFF),
+    ...load(R, 0),
+    ...set(RG),
+    ...load(B, 0),
+    ...set(BP),
+    0x0b, // end if
     // data = (float(analog) − offset) · relative gain
     ...at(OUT, I4),
     ...get(AV),
     ...simd(0xfb),
-    ...select(O),
+    ...get(OFF),
     ...simd(0xe5), // f32x4.sub
-    ...select(R),
+    ...get(RG),
     ...simd(0xe6), // f32x4.mul
     ...simd(0x0b), // v128.store
     ...mem(4, 0),
     // mask = bad pixels | VALUE_OUT_OF_RANGE where analog ≥ sat | WRONG_GAIN_VALUE where digital ≥ sat
     ...at(MASK, I4),
-    ...select(B),
+    ...get(BP),
     ...flag(AV, 0x1000),
     ...simd(0x50), // v128.or
     ...flag(DV, 0x200000),
