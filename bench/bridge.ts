@@ -82,12 +82,11 @@ async function saseServer(which: Case, count: number): Promise<void> {
   console.log(await server.start());
   await server.serve(trains(which, count));
   await server.drain();
-  await new Promise((r) => setTimeout(r, 200));
-  await server.close();
+  await server.close({ flushMs: 60_000 });
 }
 
 async function rawServer(which: Case, count: number): Promise<void> {
-  const socket = new zmq.Reply({ linger: 1000, sendHighWaterMark: 2 });
+  const socket = new zmq.Reply({ linger: 0, sendHighWaterMark: 2 });
   await socket.bind("tcp://127.0.0.1:*");
   console.log(socket.lastEndpoint);
   const frames = encodeTrain(makeTrain(which), "2.2");
@@ -95,7 +94,7 @@ async function rawServer(which: Case, count: number): Promise<void> {
     await socket.receive();
     await socket.send(frames);
   }
-  await new Promise((r) => setTimeout(r, 200));
+  socket.linger = 60_000; // let the last reply leave before the process ends
   socket.close();
 }
 

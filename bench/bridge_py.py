@@ -93,7 +93,7 @@ def server(endpoint, case, mode, count):
             if case == "control":
                 data[src]["group0.key0.value"] = tid
         sock.send_multipart(serialize(data, meta), copy=False)
-    ctx.destroy(linger=1000)
+    ctx.destroy(linger=60000)  # let the last reply leave before the process ends
 
 
 def client(endpoint, mode, count, warmup):

@@ -72,6 +72,13 @@ export class BoundedQueue<T> {
     }
   }
 
+  /** Puts an item back at the head (it was taken but could not be delivered); ignores the capacity. */
+  putBack(item: T): void {
+    const taker = this.takers.shift();
+    if (taker) taker.resolve(item);
+    else this.items.unshift(item);
+  }
+
   /** Waits for and removes the oldest item. */
   take(): Promise<T> {
     const item = this.items.shift();

@@ -59,7 +59,11 @@ interface QueuedTrain {
 export class BridgeServer {
   readonly sock: ServerSocketType;
   readonly protocol: ProtocolVersion;
-  private readonly socket: zmq.Reply | zmq.Publisher | zmq.Push;
+  private readonly socket: zmq.Router | zmq.Publisher | zmq.Push;
+  // REP is served from a ROUTER socket: every request is read at once (a bad one answered at once,
+  // even while others wait for data), waiting clients are served in request order, and a train
+  // meant for a client that has gone away goes to the next one instead of being lost.
+  private readonly waiting = new BoundedQueue<Buffer>(1_000_000, "drop-newest");
   private readonly queue: BoundedQueue<QueuedTrain>;
   private readonly log: Logger;
   private readonly minIntervalMs: number;
@@ -84,7 +88,7 @@ export class BridgeServer {
     this.minIntervalMs = rate > 0 ? 1000 / rate : 0;
     const hwm = options.highWaterMark ?? 2;
     const common = { linger: 0, sendHighWaterMark: hwm };
-    if (this.sock === "REP") this.socket = new zmq.Reply({ ...common, receiveHighWaterMark: hwm });
+    if (this.sock === "REP") this.socket = new zmq.Router({ ...common, mandatory: true });
     else if (this.sock === "PUB") this.socket = new zmq.Publisher(common);
     else if (this.sock === "PUSH") this.socket = new zmq.Push(common);
     else throw new RangeError(`unknown server socket type "${String(this.sock)}" (REP, PUB or PUSH)`);
@@ -154,11 +158,17 @@ export class BridgeServer {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops sending, closes the socket; queued trains are discarded. */
-  async close(): Promise<void> {
+  /**
+   * Stops sending and closes the socket; queued trains are discarded. A train whose send() has
+   * completed may still sit in ZeroMQ's buffers: `flushMs` lets them go out for up to that long
+   * (use it after `drain()` when the last trains matter, e.g. at the end of a replayed run).
+   */
+  async close(options: { flushMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.queue.close();
+    this.waiting.close();
+    this.socket.linger = options.flushMs ?? 0;
     this.socket.close();
     await this.running;
     for (const w of this.idleWaiters) w();
@@ -166,10 +176,18 @@ export class BridgeServer {
   }
 
   private async sendLoop(): Promise<void> {
+    const router = this.socket instanceof zmq.Router ? this.socket : undefined;
+    if (router) {
+      this.requestLoop(router).catch((err: unknown) => {
+        if (!this.closed)
+          this.log.error("bridge server stopped reading requests", { error: (err as Error).message });
+      });
+    }
     while (!this.closed) {
-      if (this.socket instanceof zmq.Reply && !(await this.awaitRequest(this.socket))) continue;
+      let client: Buffer | undefined;
       let item: QueuedTrain;
       try {
+        if (router) client = await this.waiting.take();
         item = await this.queue.take();
       } catch (err) {
         if (err instanceof QueueClosedError) return;
@@ -178,10 +196,14 @@ export class BridgeServer {
       this.inFlight = 1;
       if (this.minIntervalMs > 0) await this.pace();
       try {
-        await this.socket.send(item.frames);
+        await this.socket.send(client ? [client, EMPTY, ...item.frames] : item.frames);
       } catch (err) {
         if (this.closed) return;
-        throw err;
+        if ((err as { code?: string }).code !== "EHOSTUNREACH") throw err;
+        // That client has gone: the train goes to whoever asks next.
+        this.queue.putBack(item);
+        this.inFlight = 0;
+        continue;
       }
       this.inFlight = 0;
       this.counters.trainsSent++;
@@ -193,22 +215,33 @@ export class BridgeServer {
     }
   }
 
-  // REP: one request per train. Anything but "next" gets an error reply (the REP state machine
-  // needs an answer) and the loop goes on serving everyone else.
-  private async awaitRequest(socket: zmq.Reply): Promise<boolean> {
-    let request: Buffer[];
-    try {
-      request = await socket.receive();
-    } catch (err) {
-      if (this.closed) return false;
-      throw err;
+  // Requests as a REP socket would see them ([client id, "", "next"]); anything else is answered
+  // with an error text at once (karabo-bridge-py's servers answer the same way).
+  private async requestLoop(socket: zmq.Router): Promise<void> {
+    while (!this.closed) {
+      let request: Buffer[];
+      try {
+        request = await socket.receive();
+      } catch (err) {
+        if (this.closed) return;
+        throw err;
+      }
+      const [client, delimiter, ...payload] = request as [Buffer, Buffer | undefined, ...Buffer[]];
+      const enveloped = delimiter !== undefined && delimiter.length === 0;
+      if (enveloped && payload.length === 1 && (payload[0] as Buffer).equals(NEXT)) {
+        if (this.closed) return;
+        void this.waiting.put(client);
+        continue;
+      }
+      this.counters.badRequests++;
+      const shown = enveloped ? payload : request.slice(1);
+      const text = shown.length ? shown.map((f) => printable(f)).join(" | ") : "(empty)";
+      this.log.warn("bad bridge request", { request: text });
+      const reply = Buffer.from(`Error: bad request ${text} (send "next" to get a train)`);
+      socket.send([client, EMPTY, reply]).catch(() => {
+        // The client may have gone already; nothing to do.
+      });
     }
-    if (request.length === 1 && (request[0] as Buffer).equals(NEXT)) return true;
-    this.counters.badRequests++;
-    const text = request.map((f) => printable(f)).join(" | ");
-    this.log.warn("bad bridge request", { request: text });
-    await socket.send(Buffer.from(`Error: bad request ${text} (send "next" to get a train)`));
-    return false;
   }
 
   private async pace(): Promise<void> {
@@ -232,6 +265,7 @@ export class BridgeServer {
 }
 
 const NEXT = Buffer.from("next");
+const EMPTY = Buffer.alloc(0);
 
 function printable(frame: Buffer): string {
   const text = frame.subarray(0, 64).toString("latin1");

@@ -143,7 +143,8 @@ async function runServer(
     clearInterval(ticker);
     bar.update(server.stats.trainsSent, payload());
     bar.stop();
-    await server.close();
+    // After a complete replay the last trains may still be in ZeroMQ's buffers: let them go out.
+    await server.close({ flushMs: stopping ? 0 : 10_000 });
     process.removeListener("SIGINT", stop);
     process.removeListener("SIGTERM", stop);
     const s = server.stats;
