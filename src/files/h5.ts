@@ -1,9 +1,11 @@
 // Thin layer over h5wasm (HDF5 compiled to WebAssembly, node build with the host file system): open
 // files, walk groups, describe datasets and move rows between HDF5 and our own typed arrays with one
 // copy. HDF5 errors become FilesError naming the file and the dataset.
+import { closeSync, openSync } from "node:fs";
 import h5wasm, { ready } from "h5wasm/node";
 import type { Dataset, Group } from "h5wasm/node";
 import { allocTyped, type DType, itemSize, shapeSize, type TypedArray } from "../core/index.ts";
+import { readRowsDirect, type RowLayout, rowLayout } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
 type H5Module = Awaited<typeof ready>;
@@ -20,6 +22,15 @@ export async function h5Ready(): Promise<void> {
 function mod(): H5Module {
   if (!module) throw new Error("files: HDF5 not loaded yet (await h5Ready() first)");
   return module;
+}
+
+/** Read big uncompressed row ranges straight from the file (SASE_FILES_DIRECT=0: always through HDF5). */
+let directReads = process.env.SASE_FILES_DIRECT !== "0";
+const DIRECT_MIN_BYTES = 1 << 20;
+
+/** Switches direct reads on or off (for tests and benchmarks comparing both paths). */
+export function setDirectReads(on: boolean): void {
+  directReads = on;
 }
 
 /** Rows move through one reused WebAssembly buffer, in pieces of about this many bytes. */
@@ -50,6 +61,7 @@ export interface DatasetInfo {
   /** Fixed-length string size in bytes, or 0 for variable-length strings and numbers. */
   readonly stringSize: number;
   readonly compression: string | null;
+  readonly littleEndian: boolean;
 }
 
 /** The shortest useful text of an HDF5 error stack (its innermost "minor" line). */
@@ -72,6 +84,9 @@ export class H5File {
   readonly path: string;
   readonly writable: boolean;
   private file: InstanceType<typeof h5wasm.File> | null;
+  /** Row layouts for direct reads, per dataset (null: read through HDF5). */
+  private readonly layouts = new Map<string, RowLayout | null>();
+  private fd = -1;
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
     this.path = path;
@@ -166,6 +181,7 @@ export class H5File {
       chunks: meta.chunks,
       stringSize: meta.type === 3 && !meta.vlen ? meta.size : 0,
       compression: filters.find((f) => f.id === 1) ? "gzip" : null,
+      littleEndian: meta.littleEndian,
     };
   }
 
@@ -193,8 +209,15 @@ export class H5File {
         dataset: path,
       });
     }
-    const m = mod();
     const size = itemSize(info.dtype);
+    // Small reads stay with HDF5: finding the layout would cost more than it saves.
+    const layout = n * size >= DIRECT_MIN_BYTES ? this.rowLayoutOf(path, info) : null;
+    if (layout && this.fd >= 0) {
+      const bytes = new Uint8Array(dest.buffer, dest.byteOffset + outOffset * size, n * size);
+      if (readRowsDirect(this.fd, layout, start, count, bytes)) return dest;
+      this.layouts.set(path, null); // e.g. chunks never written (fill value): HDF5 knows what to return
+    }
+    const m = mod();
     const rank = info.shape.length;
     const rowBytes = rowLen * size;
     const piece = Math.max(1, Math.floor(PIECE_BYTES / rowBytes));
@@ -223,6 +246,26 @@ export class H5File {
       throw h5Error(this.path, path, err);
     }
     return dest;
+  }
+
+  /** The dataset's row layout for direct reads, when it is plain enough (cached per dataset). */
+  private rowLayoutOf(path: string, info: DatasetInfo): RowLayout | null {
+    if (!directReads || this.writable || !info.littleEndian || info.dtype === "object") return null;
+    let layout = this.layouts.get(path);
+    if (layout && layout.rows !== (info.shape[0] ?? 0)) layout = undefined; // the dataset grew: look again
+    if (layout === undefined) {
+      layout = null;
+      try {
+        const ref = Uint8Array.from(mod().create_object_reference(this.id, path));
+        const address = Number(new DataView(ref.buffer).getBigUint64(0, true));
+        if (this.fd < 0) this.fd = openSync(this.path, "r");
+        layout = rowLayout(this.fd, address, info.shape, itemSize(info.dtype));
+      } catch {
+        layout = null;
+      }
+      this.layouts.set(path, layout);
+    }
+    return layout;
   }
 
   /** Reads rows of a string dataset (variable or fixed length). */
@@ -410,6 +453,9 @@ export class H5File {
 
   /** Closes the file (idempotent). */
   close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.layouts.clear();
     if (!this.file) return;
     try {
       this.file.close();

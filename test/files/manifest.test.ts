@@ -93,6 +93,13 @@ describe("reference runs (EXtra-data manifests)", () => {
       assert.deepEqual(cells.shape, [128, 1]);
     }
     assert.equal(n, 10);
+    // Chunks never written (these mock files are sparse) read as the fill value, through HDF5.
+    const frames = run
+      .selectTrains({ indexRange: [0, 2] })
+      .keyData("FXE_DET_LPD1M-1/DET/0CH0:xtdf", "image.data")
+      .ndarray();
+    assert.deepEqual(frames.shape, [256, 1, 256, 256]);
+    assert.ok((frames.data as Uint16Array).every((v) => v === 0));
     // Strings (control state) and RUN values.
     const state = run.keyData("SA1_XTD2_XGM/DOOCS/MAIN", "state.value");
     assert.equal(state.dtype, "object");
