@@ -117,8 +117,6 @@ test("a client that sends something other than 'next' gets an error; other clien
   rogue.connect(endpoint);
   const good = new BridgeClient(endpoint, { timeoutMs: 5000 });
   try {
-    // A REP socket serves one request at a time: while a good client's request waits for data, the
-    // next request is not read. Enough trains queued keep the server from waiting.
     for (let tid = 1; tid <= 6; tid++) void server.feed(sampleTrain(tid));
     assert.equal(trainIdOf(await good.next()), 1);
     await rogue.send(["please", "send data"]);
@@ -132,6 +130,25 @@ test("a client that sends something other than 'next' gets an error; other clien
   } finally {
     rogue.close();
     good.close();
+    await server.close();
+  }
+});
+
+test("a bad request is answered at once even while other clients wait for data", async () => {
+  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0" });
+  const endpoint = await server.start();
+  const waiting = new BridgeClient(endpoint, { timeoutMs: 5000 });
+  const rogue = new zmq.Request({ linger: 0, receiveTimeout: 2000 });
+  rogue.connect(endpoint);
+  try {
+    const pending = waiting.next(); // no train queued: this request waits at the server
+    await rogue.send("gimme");
+    assert.match(String((await rogue.receive())[0]), /^Error: bad request "gimme"/);
+    void server.feed(sampleTrain(8));
+    assert.equal(trainIdOf(await pending), 8);
+  } finally {
+    rogue.close();
+    waiting.close();
     await server.close();
   }
 });

@@ -284,3 +284,19 @@ test("a train's sources arrive in sorted order in protocol 2.2", async () => {
     }
   });
 });
+
+test("a train meant for a client that went away goes to the next client instead of being lost", async () => {
+  await withServer({ dropPolicy: "block" }, async (server, endpoint) => {
+    const gone = new BridgeClient(endpoint, { timeoutMs: 100, requestsInFlight: 1 });
+    await assert.rejects(gone.next(), BridgeTimeoutError); // its request now waits at the server
+    gone.close();
+    await new Promise((r) => setTimeout(r, 300)); // the server notices the disconnection
+    void server.feed(sampleTrain(77));
+    const next = new BridgeClient(endpoint, { timeoutMs: 5000, requestsInFlight: 1 });
+    try {
+      assert.equal(trainIdOf(await next.next()), 77);
+    } finally {
+      next.close();
+    }
+  });
+});
