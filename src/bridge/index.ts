@@ -1,4 +1,16 @@
-// Public API of the bridge layer: the Karabo bridge protocol (1.0 and 2.2), server and client.
+// Public API of the bridge layer: the Karabo bridge protocol (1.0 and 2.2, as karabo-bridge-py and
+// EXtra-data speak it), server, client, run replay, a simulated AGIPD stream and a bridge device.
+//
+//   const server = new BridgeServer({ endpoint: "tcp://*:4545", sock: "REP", protocol: "2.2" });
+//   await server.start();
+//   await server.serve(bridgeTrainsFromRun(await openRun(dir)));   // or server.feed(train) per train
+//
+//   const client = new BridgeClient("tcp://host:4545", { timeoutMs: 5000 });
+//   for await (const { data, metadata } of client) data[source]["image.data"];  // NDArray views
+//
+// A train is { data: source → key → value | NDArray, metadata: source → {source, timestamp, ...} }.
+// "REP" is served from a ROUTER socket and "REQ" clients use a DEALER: both ends stay wire-compatible
+// with karabo-bridge-py's REQ/REP, while bad requests are answered at once and requests can overlap.
 export * from "./types.ts";
 export { MsgpackError, MsgExt, type MsgMap, type MsgValue, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
 export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protocol.ts";
