@@ -116,7 +116,8 @@ export function rowLayout(
     const msgs = headerMessages(fd, base, headerAddress);
     if (!msgs || msgs.some((m) => m.type === MSG_FILTERS)) return null;
     const layout = msgs.find((m) => m.type === MSG_LAYOUT)?.data;
-    if (!layout || layout.getUint8(0) !== 3) return null;
+    if (!layout) return null;
+    if (layout.getUint8(0) !== 3) return null; // layout message version 4 (libver latest): not parsed
     const rows = shape[0] ?? 0;
     const rowBytes = shape.slice(1).reduce((a, b) => a * b, 1) * itemSize;
     const cls = layout.getUint8(1);
