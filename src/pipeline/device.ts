@@ -389,14 +389,18 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
       for (const [key, inp] of this.#inputs) Object.assign(all, inputHealth(key, inp.stats()));
       for (const [key, out] of this.#outputs) Object.assign(all, outputHealth(key, out.stats()));
       const changed: Record<string, unknown> = {};
+      const shownNow = new Map<string, string>();
       for (const [k, v] of Object.entries(all)) {
         const shown = typeof v === "number" ? v.toPrecision(3) : String(v);
         if (this.#published.get(k) !== shown) {
-          this.#published.set(k, shown);
+          shownNow.set(k, shown);
           changed[k] = v;
         }
       }
-      if (Object.keys(changed).length) this.setMany(changed as never);
+      if (!shownNow.size) return;
+      this.setMany(changed as never);
+      // Remembered only once published, so a refused update is retried at the next period.
+      for (const [k, shown] of shownNow) this.#published.set(k, shown);
     }
 
     override async shutdown(): Promise<void> {
