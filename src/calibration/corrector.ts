@@ -79,13 +79,15 @@ interface SimdState {
 /** Corrects one module's trains with fixed constants. */
 export class ModuleCorrector {
   readonly options: CorrectionOptions;
+  /** The constants in use (in the SIMD kernel's memory when it runs; the caller's copy can go). */
+  readonly constants: ModuleConstants;
   readonly #simd: SimdState | null;
 
   /** Validates the constants against the description (throws ConstantsError). */
   constructor(
     readonly detector: DetectorDescription,
     readonly module: number,
-    readonly constants: ModuleConstants,
+    constants: ModuleConstants,
     options: CorrectorOptions = {},
   ) {
     validateConstants(constants, detector);
@@ -96,6 +98,7 @@ export class ModuleCorrector {
     }
     const useSimd = (simd ?? true) && constants.pixels % 4 === 0 && constants.stages === 3 && simdAvailable();
     this.#simd = useSimd ? simdState(constants) : null;
+    this.constants = this.#simd?.constants ?? constants;
   }
 
   /** True when trains go through the WebAssembly SIMD kernel. */
