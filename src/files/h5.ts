@@ -60,7 +60,6 @@ export interface DatasetInfo {
   readonly chunks: readonly number[] | null;
   /** Fixed-length string size in bytes, or 0 for variable-length strings and numbers. */
   readonly stringSize: number;
-  readonly compression: string | null;
   readonly littleEndian: boolean;
 }
 
@@ -168,10 +167,8 @@ export class H5File {
   /** Type, shape and layout of a dataset. */
   info(path: string): DatasetInfo {
     let meta: ReturnType<H5Module["get_dataset_metadata"]>;
-    let filters: ReturnType<H5Module["get_dataset_filters"]> = [];
     try {
       meta = mod().get_dataset_metadata(this.id, path);
-      filters = mod().get_dataset_filters(this.id, path);
     } catch (err) {
       throw h5Error(this.path, path, err);
     }
@@ -180,7 +177,6 @@ export class H5File {
       shape: meta.shape ?? [],
       chunks: meta.chunks,
       stringSize: meta.type === 3 && !meta.vlen ? meta.size : 0,
-      compression: filters.find((f) => f.id === 1) ? "gzip" : null,
       littleEndian: meta.littleEndian,
     };
   }
