@@ -139,8 +139,12 @@ export type ClientMessage =
     }
   | { t: "kill"; req: number; deviceId: string }
   | { t: "watchImage"; on: boolean }
-  /** Server-side binning the page wants (1 = full resolution); it asks for more when zoomed out. */
-  | { t: "imageView"; binning: number }
+  /**
+   * What part of the image the page shows: server-side binning (1 = full resolution; more when zoomed
+   * out) and the region in full-resolution pixels (absent: the whole image). The page never receives
+   * many more pixels than it can display.
+   */
+  | { t: "imageView"; binning: number; region?: ImageRegion }
   /** The page drew the last image and wants the next (flow control: one frame in flight). */
   | { t: "imageDrawn"; trainId: number }
   | { t: "setRoi"; x: number; y: number; w: number; h: number }
@@ -177,12 +181,20 @@ export type ServerMessage =
   | { t: "audit"; entries: AuditEntry[] }
   | { t: "notice"; level: "info" | "warn" | "error"; text: string };
 
+/** A rectangle of the detector image in full-resolution pixels. */
+export interface ImageRegion {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
 // ---------------------------------------------------------------------------------------------------
-// Binary image frames: a fixed 48-byte little-endian header, then width*height float32 pixels (row
+// Binary image frames: a fixed 64-byte little-endian header, then width*height float32 pixels (row
 // major, row 0 at the top). The header is a multiple of 4 bytes so the page views pixels in place.
 
 export const IMAGE_MAGIC = 0x474d4953; // "SIMG"
-export const IMAGE_HEADER_BYTES = 48;
+export const IMAGE_HEADER_BYTES = 64;
 
 /** Metadata of one image frame. */
 export interface ImageHeader {
@@ -197,6 +209,12 @@ export interface ImageHeader {
   /** Binning factor applied on the server (1 = full resolution): pixel (x, y) covers full-resolution
    * pixels x*binning … (x+1)*binning-1, and holds the mean of their finite values. */
   binning: number;
+  /** Full-resolution position of this frame's pixel (0, 0): frames may carry a region only. */
+  x0: number;
+  y0: number;
+  /** Size of the whole image in full-resolution pixels. */
+  fullWidth: number;
+  fullHeight: number;
 }
 
 /** Writes an image frame into one buffer: header followed by the pixels. */
@@ -215,6 +233,10 @@ export function encodeImageFrame(h: ImageHeader, pixels: Float32Array): Uint8Arr
   v.setFloat32(32, h.min, true);
   v.setFloat32(36, h.max, true);
   v.setUint32(40, h.binning, true);
+  v.setUint32(44, h.x0, true);
+  v.setUint32(48, h.y0, true);
+  v.setUint32(52, h.fullWidth, true);
+  v.setUint32(56, h.fullHeight, true);
   out.set(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), IMAGE_HEADER_BYTES);
   return out;
 }
@@ -232,6 +254,10 @@ export function decodeImageFrame(buf: ArrayBuffer): { header: ImageHeader; pixel
     min: v.getFloat32(32, true),
     max: v.getFloat32(36, true),
     binning: v.getUint32(40, true),
+    x0: v.getUint32(44, true),
+    y0: v.getUint32(48, true),
+    fullWidth: v.getUint32(52, true),
+    fullHeight: v.getUint32(56, true),
   };
   const n = header.width * header.height;
   if (buf.byteLength !== IMAGE_HEADER_BYTES + n * 4) {

@@ -69,11 +69,29 @@ test("image frames carry train, timing and range; binning averages finite pixels
   assert.equal(b.width, 2);
   assert.equal(b.height, 1);
   assert.deepEqual(Array.from(b.pixels), [(1 + 2 + 5 + 6) / 4, (3 + 7 + 8) / 3]);
+  // A region (what a zoomed-in page shows) is cut out at full resolution.
+  const cut = binImage(px, 4, 3, 1, { x: 1, y: 1, w: 2, h: 2 });
+  assert.deepEqual([cut.x0, cut.y0, cut.width, cut.height], [1, 1, 2, 2]);
+  assert.deepEqual(Array.from(cut.pixels), [6, 7, 10, 11]);
+  const edge = binImage(px, 4, 3, 2, { x: 3, y: 0, w: 10, h: 10 });
+  assert.deepEqual([edge.x0, edge.width, edge.height], [2, 1, 1], "aligned to the binning, clipped");
   const full = binImage(px, 4, 3, 1);
   assert.equal(full.min, 1);
   assert.equal(full.max, 12);
   const bytes = encodeImageFrame(
-    { width: 4, height: 3, trainId: 123456789, sentMs: 1.5e12, min: 1, max: 12, binning: 1 },
+    {
+      width: 4,
+      height: 3,
+      trainId: 123456789,
+      sentMs: 1.5e12,
+      min: 1,
+      max: 12,
+      binning: 1,
+      x0: 0,
+      y0: 0,
+      fullWidth: 4,
+      fullHeight: 3,
+    },
     px,
   );
   const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -81,7 +99,8 @@ test("image frames carry train, timing and range; binning averages finite pixels
   assert.equal(header.trainId, 123456789);
   assert.equal(header.sentMs, 1.5e12);
   assert.equal(pixels[4], 5);
-  assert.throws(() => decodeImageFrame(copy.slice(0, 60)), /bytes for 4x3/);
+  assert.throws(() => decodeImageFrame(copy.slice(0, 80)), /bytes for 4x3/);
+  assert.throws(() => decodeImageFrame(copy.slice(0, 60)), /too short/);
 });
 
 describe("GUI server over WebSocket", () => {

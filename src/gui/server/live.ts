@@ -3,7 +3,7 @@
 // ("latest data first", as OnDA does). Images are binned here to what each page displays (a zoomed-out
 // 1-Mpixel detector needs a quarter of its pixels), and per-train plots (ROI sum, radial profile, XGM)
 // are computed here once per train, so the page only draws.
-import { encodeImageFrame, type TrainPlots } from "../api.ts";
+import { encodeImageFrame, type ImageRegion, type TrainPlots } from "../api.ts";
 import type { ImageFeed, LiveFrame } from "./backend.ts";
 
 /** A page's end of the live stream. */
@@ -20,6 +20,7 @@ interface ViewerState {
   pending: LiveFrame | null;
   roi: { x: number; y: number; w: number; h: number } | null;
   binning: number;
+  region: ImageRegion | null;
 }
 
 /** Counters for diagnostics and the benchmark. */
@@ -33,24 +34,42 @@ export interface LiveStats {
 
 const RADIAL_BIN_PX = 4;
 
-/** Mean of each `b`×`b` block of finite pixels (NaN where a block has none), with the value range. */
+/**
+ * The `region` (full-resolution pixels, clipped to the image and aligned to `b`) of an image, as the
+ * mean of each `b`×`b` block of finite pixels (NaN where a block has none), with its value range.
+ */
 export function binImage(
   px: Float32Array,
   width: number,
   height: number,
   b: number,
-): { pixels: Float32Array; width: number; height: number; min: number; max: number } {
-  const w = Math.floor(width / b);
-  const h = Math.floor(height / b);
-  const out = b === 1 ? px : new Float32Array(w * h);
-  if (b > 1) {
+  region: ImageRegion | null = null,
+): { pixels: Float32Array; width: number; height: number; x0: number; y0: number; min: number; max: number } {
+  let x0 = 0;
+  let y0 = 0;
+  let x1 = width;
+  let y1 = height;
+  if (region) {
+    x0 = Math.max(0, Math.floor(region.x / b) * b);
+    y0 = Math.max(0, Math.floor(region.y / b) * b);
+    x1 = Math.min(width, Math.ceil((region.x + region.w) / b) * b);
+    y1 = Math.min(height, Math.ceil((region.y + region.h) / b) * b);
+    if (x1 <= x0 || y1 <= y0) [x0, y0, x1, y1] = [0, 0, Math.min(width, b), Math.min(height, b)];
+  }
+  const w = Math.floor((x1 - x0) / b);
+  const h = Math.floor((y1 - y0) / b);
+  const whole = b === 1 && x0 === 0 && y0 === 0 && w === width && h === height;
+  const out = whole ? px : new Float32Array(w * h);
+  if (!whole && b === 1) {
+    for (let y = 0; y < h; y++) out.set(px.subarray((y0 + y) * width + x0, (y0 + y) * width + x0 + w), y * w);
+  } else if (b > 1) {
     const sum = new Float64Array(w);
     const cnt = new Uint16Array(w);
     for (let by = 0; by < h; by++) {
       sum.fill(0);
       cnt.fill(0);
       for (let dy = 0; dy < b; dy++) {
-        const row = (by * b + dy) * width;
+        const row = (y0 + by * b + dy) * width + x0;
         for (let x = 0; x < w * b; x++) {
           const v = px[row + x];
           if (!Number.isNaN(v)) {
@@ -75,7 +94,7 @@ export function binImage(
     min = 0;
     max = 0;
   }
-  return { pixels: out, width: w, height: h, min, max };
+  return { pixels: out, width: w, height: h, x0, y0, min, max };
 }
 
 /** Distributes a feed's frames with drop-oldest flow control. */
@@ -84,7 +103,7 @@ export class LiveHub {
   readonly #viewers = new Map<LiveViewer, ViewerState>();
   #unsubscribe: (() => void) | null = null;
   /** Encoded forms of the newest frame, by binning (viewers at the same zoom share one). */
-  #encoded = new Map<number, Uint8Array>();
+  #encoded = new Map<string, Uint8Array>();
   #encodedTrain = -1;
   #rings: Uint16Array | null = null;
   #ringCount = 0;
@@ -103,7 +122,7 @@ export class LiveHub {
   /** Starts sending frames to `viewer` (subscribes to the feed on the first viewer). */
   add(viewer: LiveViewer): void {
     if (this.#viewers.has(viewer)) return;
-    this.#viewers.set(viewer, { inFlight: false, pending: null, roi: null, binning: 1 });
+    this.#viewers.set(viewer, { inFlight: false, pending: null, roi: null, binning: 1, region: null });
     this.#unsubscribe ??= this.#feed.subscribe((f) => this.#onFrame(f));
   }
 
@@ -134,20 +153,23 @@ export class LiveHub {
     if (st) st.roi = roi;
   }
 
-  /** Sets the binning `viewer` wants (1 = full resolution). */
-  setBinning(viewer: LiveViewer, binning: number): void {
+  /** Sets the binning `viewer` wants (1 = full resolution) and the region it shows (null: all). */
+  setView(viewer: LiveViewer, binning: number, region: ImageRegion | null): void {
     const st = this.#viewers.get(viewer);
-    if (st) st.binning = binning;
+    if (!st) return;
+    st.binning = binning;
+    st.region = region;
   }
 
-  #encode(f: LiveFrame, b: number): Uint8Array {
+  #encode(f: LiveFrame, b: number, region: ImageRegion | null): Uint8Array {
     if (this.#encodedTrain !== f.trainId) {
       this.#encoded = new Map();
       this.#encodedTrain = f.trainId;
     }
-    let e = this.#encoded.get(b);
+    const key = region ? `${b}:${region.x},${region.y},${region.w},${region.h}` : `${b}`;
+    let e = this.#encoded.get(key);
     if (!e) {
-      const bin = binImage(f.pixels, f.width, f.height, b);
+      const bin = binImage(f.pixels, f.width, f.height, b, region);
       e = encodeImageFrame(
         {
           width: bin.width,
@@ -157,10 +179,14 @@ export class LiveHub {
           min: bin.min,
           max: bin.max,
           binning: b,
+          x0: bin.x0,
+          y0: bin.y0,
+          fullWidth: f.width,
+          fullHeight: f.height,
         },
         bin.pixels,
       );
-      this.#encoded.set(b, e);
+      this.#encoded.set(key, e);
     }
     return e;
   }
@@ -168,7 +194,7 @@ export class LiveHub {
   #send(viewer: LiveViewer, st: ViewerState, f: LiveFrame): void {
     st.inFlight = true;
     this.stats.framesSent++;
-    viewer.sendImage(this.#encode(f, st.binning));
+    viewer.sendImage(this.#encode(f, st.binning, st.region));
     const lat = this.stats.sendLatencyMs;
     lat.push(Date.now() - f.sentMs);
     if (lat.length > 1000) lat.splice(0, 500);

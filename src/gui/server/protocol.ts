@@ -84,7 +84,13 @@ export function parseClientMessage(text: string): ClientMessage {
       if (!Number.isInteger(b) || b < 1 || b > MAX_BINNING) {
         throw new ProtocolError(`"binning" must be an integer 1..${MAX_BINNING}`);
       }
-      return { t: "imageView", binning: b };
+      if (o.region === undefined) return { t: "imageView", binning: b };
+      if (typeof o.region !== "object" || o.region === null)
+        throw new ProtocolError(`"region" must be {x, y, w, h}`);
+      const r = o.region as Obj;
+      const region = { x: num(r, "x"), y: num(r, "y"), w: num(r, "w"), h: num(r, "h") };
+      if (region.w <= 0 || region.h <= 0) throw new ProtocolError(`"region" must have a positive size`);
+      return { t: "imageView", binning: b, region };
     }
     case "imageDrawn":
       return { t: "imageDrawn", trainId: num(o, "trainId") };

@@ -370,7 +370,7 @@ class Session implements LiveViewer {
         live?.drawn(this);
         return;
       case "imageView":
-        live?.setBinning(this, m.binning);
+        live?.setView(this, m.binning, m.region ?? null);
         return;
       case "setRoi":
         live?.setRoi(this, m);

@@ -2,7 +2,7 @@
 // (auto percentiles or fixed limits, linear or log), per-pixel readout under the mouse, and a region of
 // interest (shift-drag) whose sum the server plots per train. Frames are drawn on the next animation
 // frame; only then is the server told to send another, so a slow page skips trains instead of lagging.
-import type { ImageHeader } from "../api.ts";
+import type { ClientMessage, ImageHeader, ImageRegion } from "../api.ts";
 import { applyColormap, COLORMAPS, colormapLut, lutCss, percentiles } from "./colormap.ts";
 import type { Connection } from "./conn.ts";
 import { fmt, h } from "./dom.ts";
@@ -23,7 +23,7 @@ const MAX_VIEW_BINNING = 4;
 
 /** Full-resolution size of a (possibly binned) frame. */
 function fullSize(h: ImageHeader): [number, number] {
-  return [h.width * h.binning, h.height * h.binning];
+  return [h.fullWidth, h.fullHeight];
 }
 
 const GAP = (255 << 24) | (0x1c << 16) | (0x18 << 8) | 0x16; // module gaps: the panel background
@@ -49,7 +49,7 @@ export class ImageView {
   #scheduled = false;
   // View transform: screen = image * scale + offset (CSS pixels).
   #scale = 1;
-  #binning = 1;
+  #view: { binning: number; region: ImageRegion | null } = { binning: 1, region: null };
   #fullW = 0;
   #fullH = 0;
   #ox = 0;
@@ -203,9 +203,7 @@ export class ImageView {
     if (!this.#rgba || this.#rgba.width !== width || this.#rgba.height !== height) {
       // A new binning keeps the view; only a new detector shape re-fits it.
       const [fw, fh] = fullSize(f.header);
-      if (Math.abs(fw - this.#fullW) > MAX_VIEW_BINNING || Math.abs(fh - this.#fullH) > MAX_VIEW_BINNING) {
-        this.#fitted = false;
-      }
+      if (fw !== this.#fullW || fh !== this.#fullH) this.#fitted = false;
       this.#fullW = fw;
       this.#fullH = fh;
       this.#rgba = new ImageData(width, height);
@@ -244,17 +242,17 @@ export class ImageView {
   /** Repaints the view (after zoom, pan or a new frame). */
   #redraw(): void {
     if (!this.#fitted && this.#shown) this.#fit(false);
-    this.#wantBinning();
+    this.#wantView();
     const dpr = window.devicePixelRatio || 1;
     const c = this.#ctx;
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
     c.fillStyle = "#121416";
     c.fillRect(0, 0, this.#canvas.width, this.#canvas.height);
     if (!this.#shown) return;
-    const b = this.#shown.header.binning;
+    const { binning: b, x0, y0 } = this.#shown.header;
     c.imageSmoothingEnabled = this.#scale * b < 1;
     c.setTransform(dpr * this.#scale, 0, 0, dpr * this.#scale, dpr * this.#ox, dpr * this.#oy);
-    c.drawImage(this.#bitmap, 0, 0, this.#bitmap.width * b, this.#bitmap.height * b);
+    c.drawImage(this.#bitmap, x0, y0, this.#bitmap.width * b, this.#bitmap.height * b);
     if (this.#roi) {
       c.strokeStyle = "#ff5c8a";
       c.lineWidth = 2 / this.#scale;
@@ -276,14 +274,45 @@ export class ImageView {
     if (redraw) this.#redraw();
   }
 
-  /** Asks the server for as many pixels as the view shows: binned when zoomed out. */
-  #wantBinning(): void {
+  /**
+   * Asks the server for what the view shows: binned when zoomed out, only the visible part (plus a
+   * margin for panning) when zoomed in, so a frame never carries many more pixels than the canvas.
+   */
+  #wantView(): void {
+    const f = this.#shown;
+    if (!f) return;
     const dpr = window.devicePixelRatio || 1;
     // Round, not floor: a little undersampling while zoomed out halves what travels and is drawn.
     const b = Math.max(1, Math.min(MAX_VIEW_BINNING, Math.round(1 / (this.#scale * dpr))));
-    if (b === this.#binning) return;
-    this.#binning = b;
-    this.#conn.subscribe({ t: "imageView", binning: b }, (o) => o.t === "imageView");
+    const [fw, fh] = fullSize(f.header);
+    const vx = Math.max(0, -this.#ox / this.#scale);
+    const vy = Math.max(0, -this.#oy / this.#scale);
+    const vw = Math.min(fw, (this.#canvas.clientWidth - this.#ox) / this.#scale) - vx;
+    const vh = Math.min(fh, (this.#canvas.clientHeight - this.#oy) / this.#scale) - vy;
+    const whole = vw * vh > 0.6 * fw * fh;
+    const cur = this.#view;
+    const inside =
+      cur.region === null ||
+      (vx >= cur.region.x &&
+        vy >= cur.region.y &&
+        vx + vw <= cur.region.x + cur.region.w &&
+        vy + vh <= cur.region.y + cur.region.h);
+    const tooBig = cur.region === null ? !whole : cur.region.w * cur.region.h > 6 * vw * vh;
+    if (b === cur.binning && (whole ? cur.region === null : inside && !tooBig)) return;
+    let region: ImageRegion | null = null;
+    if (!whole) {
+      const mx = vw * 0.25;
+      const my = vh * 0.25;
+      region = {
+        x: Math.floor(Math.max(0, vx - mx)),
+        y: Math.floor(Math.max(0, vy - my)),
+        w: Math.ceil(vw + 2 * mx),
+        h: Math.ceil(vh + 2 * my),
+      };
+    }
+    this.#view = { binning: b, region };
+    const m: ClientMessage = region ? { t: "imageView", binning: b, region } : { t: "imageView", binning: b };
+    this.#conn.subscribe(m, (o) => o.t === "imageView");
   }
 
   #resize(): void {
@@ -309,12 +338,12 @@ export class ImageView {
     const f = this.#shown;
     const m = this.#mouse;
     if (!f || !m) return;
-    const b = f.header.binning;
+    const { binning: b, x0, y0 } = f.header;
     const x = Math.floor(m.x);
     const y = Math.floor(m.y);
-    const bx = Math.floor(x / b);
-    const by = Math.floor(y / b);
-    if (x < 0 || y < 0 || bx >= f.header.width || by >= f.header.height) {
+    const bx = Math.floor((x - x0) / b);
+    const by = Math.floor((y - y0) / b);
+    if (bx < 0 || by < 0 || bx >= f.header.width || by >= f.header.height) {
       this.#readout.textContent = "—";
       return;
     }

@@ -73,7 +73,7 @@ export class Plots {
     this.#trendLabel = h("span", {
       class: "muted",
       "data-testid": "trend-label",
-      text: "↗ beside a number to plot it",
+      text: "",
     });
     root.append(h("div", { class: "panel-head" }, h("h2", { text: "Per-train plots" })));
     this.#xgm = chart(
