@@ -23,7 +23,7 @@ import {
   reducedDetector,
   writeSimulatedRun,
 } from "../../src/detector/index.ts";
-import { openRun } from "../../src/files/index.ts";
+import { openRun, validateRun } from "../../src/files/index.ts";
 
 const det = reducedDetector(AGIPD_1M_DETECTOR, { rows: 32 });
 const root = mkdtempSync(join(tmpdir(), "sase-offline-"));
@@ -89,6 +89,8 @@ test("a run is corrected into CORR files equal to in-process correction, and res
     "CORR-R0020-AGIPD01-S00001.h5",
   ]);
   assert.equal(summary.corrected.length, 4);
+  // The files layer's EXDF checks find nothing wrong with them.
+  assert.deepEqual(await validateRun(out), []);
   assert.deepEqual(lastProgress, [8, 8]);
 
   // h5py reads what the workers wrote; compare with the same correction done here.
