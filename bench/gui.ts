@@ -66,7 +66,7 @@ const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
 await page.goto(gui.url);
 await page.waitForFunction(() => (window as unknown as { sase: { stats: unknown } }).sase.stats !== null);
 await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, first layout, binning settled
-type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[] };
+type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[]; view: string };
 const read = () => page.evaluate(() => (window as unknown as { sase: { stats: Stats } }).sase.stats);
 const s0 = await read();
 const live0 = { ...gui.liveStats()! };
@@ -91,6 +91,7 @@ while (Date.now() - t0 < seconds * 1000) {
 }
 measuring = false;
 const elapsed = (Date.now() - t0) / 1000;
+const view = (await read()).view;
 const live = gui.liveStats()!;
 const trains = trainsSent() - written0;
 void seen;
@@ -111,6 +112,7 @@ console.log(
   `trains sent ${trains} (${(trains / elapsed).toFixed(1)}/s), drawn ${lat.length} (${(lat.length / elapsed).toFixed(1)}/s), ` +
     `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: median < 100 ms`,
 );
+console.log(`frames drawn: ${view} (whole image fitted into a 1600×1000 page)`);
 
 await browser.close();
 offBaseline();

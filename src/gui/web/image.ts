@@ -17,6 +17,8 @@ export interface LiveStats {
   paintMs: number[];
   /** Train-to-arrival latency of each received frame (before waiting for the next animation frame). */
   arrivalMs: number[];
+  /** Size and binning of the last frame drawn, e.g. "364×418 px, 3×3 binned, of 1092×1256". */
+  view: string;
 }
 
 const MAX_VIEW_BINNING = 4;
@@ -58,7 +60,14 @@ export class ImageView {
   #roi: { x: number; y: number; w: number; h: number } | null = null;
   #drag: { mode: "pan" | "roi"; x: number; y: number; ox: number; oy: number } | null = null;
   #mouse: { x: number; y: number } | null = null;
-  readonly stats: LiveStats = { frames: 0, lastTrainId: 0, latencies: [], paintMs: [], arrivalMs: [] };
+  readonly stats: LiveStats = {
+    frames: 0,
+    lastTrainId: 0,
+    latencies: [],
+    paintMs: [],
+    arrivalMs: [],
+    view: "",
+  };
 
   constructor(root: HTMLElement, conn: Connection, source: string) {
     this.#conn = conn;
@@ -173,6 +182,8 @@ export class ImageView {
       this.stats.paintMs.push(performance.now() - t0);
       this.stats.frames++;
       this.stats.lastTrainId = f.header.trainId;
+      const hd = f.header;
+      this.stats.view = `${hd.width}×${hd.height} px, ${hd.binning}×${hd.binning} binned, of ${hd.fullWidth}×${hd.fullHeight}`;
       this.stats.latencies.push(now - f.header.sentMs);
       if (this.stats.latencies.length > 2000) this.stats.latencies.splice(0, 1000);
       if (this.stats.paintMs.length > 2000) this.stats.paintMs.splice(0, 1000);
