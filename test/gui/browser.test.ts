@@ -128,9 +128,11 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
 
   test("an operator edits a property, sees a bad value's error beside the field, and calls slots", async () => {
     const page = await openPage();
+    // Select first, then log in: the panel rebuilds for the new role on the new connection.
+    await page.getByTestId(`device-${MOTOR}`).click();
+    await page.getByTestId("value-velocity").waitFor();
     await login(page, "operator", "operator");
     assert.equal(await page.getByTestId("role").textContent(), "operator");
-    await page.getByTestId(`device-${MOTOR}`).click();
     const velocity = page.getByTestId("input-velocity");
     await velocity.waitFor();
     await page.waitForFunction(() => {

@@ -344,15 +344,26 @@ class Session implements LiveViewer {
     const { backend, live } = this.#ctx;
     switch (m.t) {
       case "watchDevice": {
-        if (this.#watches.has(m.deviceId)) return;
-        this.#schemas.delete(m.deviceId); // a device restarted under the same id may have a new schema
-        const d = await this.#describe(m.deviceId);
-        this.send({ t: "schema", deviceId: m.deviceId, classId: d.classId, properties: d.properties });
-        const off = backend.watch(m.deviceId, (values) =>
-          this.send({ t: "values", deviceId: m.deviceId, values }),
-        );
-        this.#watches.set(m.deviceId, off);
-        await off;
+        // Watching again (a page re-building its panel) re-sends the schema and the current values.
+        // The new watch is chained behind the old one's end and registered at once, so two requests
+        // in a row never leave a subscription behind.
+        const id = m.deviceId;
+        const old = this.#watches.get(id);
+        const next = (async () => {
+          if (old) await old.then((off) => off()).catch(() => {});
+          this.#schemas.delete(id); // a device restarted under the same id may have a new schema
+          const d = await this.#describe(id);
+          this.send({ t: "schema", deviceId: id, classId: d.classId, properties: d.properties });
+          return backend.watch(id, (values) => this.send({ t: "values", deviceId: id, values }));
+        })();
+        this.#watches.set(id, next);
+        try {
+          const off = await next;
+          if (this.#closed) off();
+        } catch (e) {
+          if (this.#watches.get(id) === next) this.#watches.delete(id);
+          throw e;
+        }
         return;
       }
       case "unwatchDevice": {
