@@ -280,3 +280,34 @@ export class SnappedGeometry {
     return image;
   }
 }
+
+/** What `geometryForDetector` needs of a detector description (see src/detector). */
+export interface DescribedDetector {
+  readonly name: string;
+  readonly nModules: number;
+  readonly moduleShape: readonly [number, number];
+  readonly geometry: {
+    readonly pixelSize: number;
+    readonly quadrantPositions: readonly (readonly [number, number])[] | null;
+  };
+}
+
+/**
+ * The geometry of a described detector from its quadrant positions. Only the AGIPD-1M module layout
+ * (16 modules of 512 × 128 pixels) has a quadrant model so far; any other detector needs a `.geom`.
+ */
+export function geometryForDetector(detector: DescribedDetector): DetectorGeometry {
+  const isAgipd1m =
+    detector.nModules === AGIPD_1M.nModules &&
+    detector.moduleShape[0] === AGIPD_1M.moduleShape[0] &&
+    detector.moduleShape[1] === AGIPD_1M.moduleShape[1] &&
+    detector.geometry.pixelSize === AGIPD_1M.pixelSize;
+  if (!isAgipd1m) {
+    throw new GeometryError(
+      `${detector.name}: no quadrant model for this layout; read its geometry from a .geom file`,
+    );
+  }
+  const quads = detector.geometry.quadrantPositions;
+  if (!quads) throw new GeometryError(`${detector.name}: the description has no quadrant positions`);
+  return DetectorGeometry.agipd1mFromQuadPositions(quads);
+}

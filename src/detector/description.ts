@@ -165,7 +165,17 @@ export const AGIPD_1M_DETECTOR: DetectorDescription = {
   controlSource: "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP",
   trainRate: 10,
   sensor: AGIPD_SENSOR,
-  geometry: { pixelSize: 2e-4, modulesPerQuadrant: 4, quadrantPositions: null },
+  // The facility's documented starting layout; refined geometries come from CrystFEL .geom files.
+  geometry: {
+    pixelSize: 2e-4,
+    modulesPerQuadrant: 4,
+    quadrantPositions: [
+      [-525, 625],
+      [-550, -10],
+      [520, -160],
+      [542.5, 475],
+    ],
+  },
 };
 
 /** AGIPD-500K at HED: 8 modules, otherwise as AGIPD-1M. */

@@ -1,7 +1,7 @@
 // The GUI of an embedded facility (what `sase start` serves): the device backend over the facility's
 // broker, and the best live image the facility offers — the assembled detector (corrected modules if
 // a correction pipeline runs, raw otherwise), else a single-image output such as the pipeline demo.
-import { DetectorGeometry } from "../calibration/index.ts";
+import { geometryForDetector } from "../calibration/index.ts";
 import { createLogger, type Logger } from "../core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
@@ -60,7 +60,7 @@ export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): 
     const xgm = channelRegistry.local(XGM_OUTPUT) ? { output: XGM_OUTPUT, key: XGM_ENERGY_KEY } : undefined;
     return new DetectorImageFeed({
       label: `${det.karaboId} (${kind}, ${present === det.nModules ? "assembled" : `${present} of ${det.nModules} modules`})`,
-      geometry: DetectorGeometry.agipd1mFromQuadPositions(),
+      geometry: geometryForDetector(det),
       moduleOutputs: outputs,
       dataKey: "image.data",
       ...(xgm ? { xgm } : {}),

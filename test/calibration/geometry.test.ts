@@ -167,3 +167,12 @@ describe("radial profile", () => {
     assert.throws(() => radialProfile(image, [10, 10], [0, 0]), /shape 10×10/);
   });
 });
+
+describe("geometry of a described detector", () => {
+  it("builds AGIPD-1M from its description and refuses layouts without a quadrant model", async () => {
+    const { AGIPD_1M_DETECTOR, LPD_1M_DETECTOR } = await import("../../src/detector/index.ts");
+    const { geometryForDetector } = await import("../../src/calibration/index.ts");
+    assert.deepEqual(geometryForDetector(AGIPD_1M_DETECTOR).assembledShape, [1256, 1092]);
+    assert.throws(() => geometryForDetector(LPD_1M_DETECTOR), /LPD.*\.geom file/);
+  });
+});
