@@ -68,51 +68,58 @@ await page.waitForFunction(() => (window as unknown as { sase: { stats: unknown 
 await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, first layout, binning settled
 type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[]; view: string };
 const read = () => page.evaluate(() => (window as unknown as { sase: { stats: Stats } }).sase.stats);
-const s0 = await read();
-const live0 = { ...gui.liveStats()! };
-const written0 = trainsSent();
-measuring = true;
-const t0 = Date.now();
-const lat: number[] = [];
-const paint: number[] = [];
-const arrival: number[] = [];
-let seen = s0.latencies.length;
-let frames0 = s0.frames;
-while (Date.now() - t0 < seconds * 1000) {
-  await new Promise((r) => setTimeout(r, 1000));
-  const s = await read();
-  // The page keeps the last 2000; read what is new since last time.
-  const fresh = s.frames - frames0;
-  lat.push(...s.latencies.slice(-fresh));
-  paint.push(...s.paintMs.slice(-fresh));
-  arrival.push(...s.arrivalMs.slice(-fresh));
-  frames0 = s.frames;
-  seen = s.latencies.length;
-}
-measuring = false;
-const elapsed = (Date.now() - t0) / 1000;
-const view = (await read()).view;
-const live = gui.liveStats()!;
-const trains = trainsSent() - written0;
-void seen;
-
 const row = (name: string, xs: number[]) =>
   `${name.padEnd(44)} median ${pct(xs, 50).toFixed(1).padStart(7)} ms   p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms   (n=${xs.length})`;
+
+/** Measures for `secs` seconds and prints the figures of one view of the image. */
+async function phase(title: string, secs: number): Promise<void> {
+  assembled.length = 0;
+  const live0 = { ...gui.liveStats()! };
+  const written0 = trainsSent();
+  let frames0 = (await read()).frames;
+  measuring = true;
+  const t0 = Date.now();
+  const lat: number[] = [];
+  const paint: number[] = [];
+  const arrival: number[] = [];
+  while (Date.now() - t0 < secs * 1000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const s = await read();
+    // The page keeps its last 1000-2000 figures; take what is new since the last read.
+    const fresh = s.frames - frames0;
+    lat.push(...s.latencies.slice(-fresh));
+    paint.push(...s.paintMs.slice(-fresh));
+    arrival.push(...s.arrivalMs.slice(-fresh));
+    frames0 = s.frames;
+  }
+  measuring = false;
+  const elapsed = (Date.now() - t0) / 1000;
+  const view = (await read()).view;
+  const live = gui.liveStats()!;
+  const trains = trainsSent() - written0;
+  console.log(`\n${title}: frames of ${view}`);
+  console.log(row("baseline: train left detector → assembled", assembled));
+  console.log(row("train left detector → sent by GUI server", live.sendLatencyMs.slice(-lat.length)));
+  console.log(row("train left detector → received by page", arrival));
+  console.log(row("train left detector → image drawn in page", lat));
+  console.log(row("page: colour-map + draw per frame", paint));
+  console.log(
+    `trains sent ${trains} (${(trains / elapsed).toFixed(1)}/s), drawn ${lat.length} (${(lat.length / elapsed).toFixed(1)}/s), ` +
+      `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: median < 100 ms`,
+  );
+}
+
 console.log(
-  `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : "16 module devices"}, ${rate} Hz, ${elapsed.toFixed(0)} s, Chromium headless (software rendering); ` +
-    `${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+  `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : "16 module devices"}, ${rate} Hz, ` +
+    `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
 );
-console.log(row("baseline: train left detector → assembled", assembled));
-const sent = live.sendLatencyMs.slice(-lat.length);
-console.log(row("train left detector → sent by GUI server", sent));
-console.log(row("train left detector → received by page", arrival));
-console.log(row("train left detector → image drawn in page", lat));
-console.log(row("page: colour-map + draw per frame", paint));
-console.log(
-  `trains sent ${trains} (${(trains / elapsed).toFixed(1)}/s), drawn ${lat.length} (${(lat.length / elapsed).toFixed(1)}/s), ` +
-    `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: median < 100 ms`,
-);
-console.log(`frames drawn: ${view} (whole image fitted into a 1600×1000 page)`);
+await phase("whole image fitted (binned on the server)", seconds);
+// Zoom in on the image centre until the page asks for full resolution (only the visible region).
+const box = (await page.getByTestId("image-canvas").boundingBox())!;
+await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -300);
+await new Promise((r) => setTimeout(r, 2000));
+await phase("zoomed in to full resolution (visible region only)", Math.max(5, seconds / 2));
 
 await browser.close();
 offBaseline();
