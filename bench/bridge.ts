@@ -99,7 +99,8 @@ async function rawServer(which: Case, count: number): Promise<void> {
 }
 
 async function saseClient(endpoint: string, count: number, warmup: number): Promise<void> {
-  const client = new BridgeClient(endpoint, { timeoutMs: 60_000 });
+  const inFlight = Number(process.env.BRIDGE_BENCH_IN_FLIGHT ?? 2);
+  const client = new BridgeClient(endpoint, { timeoutMs: 60_000, requestsInFlight: inFlight });
   let t0 = 0;
   for (let i = 0; i < warmup + count; i++) {
     if (i === warmup) {

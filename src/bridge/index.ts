@@ -20,3 +20,4 @@ export { BridgeClient, type BridgeClientOptions, type RawMessage } from "./clien
 export { type RunTrainsOptions, bridgeTrainFromRun, bridgeTrainsFromRun } from "./files.ts";
 export { type AgipdSimOptions, simulatedAgipdTrains } from "./sim.ts";
 export { KaraboBridge, sourceFromToken } from "./device.ts";
+export { type PipelineTrainsOptions, pipelineTrains } from "./pipeline.ts";

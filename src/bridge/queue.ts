@@ -25,6 +25,8 @@ export class BoundedQueue<T> {
   private closed = false;
   /** Items thrown away by the drop policy. */
   dropped = 0;
+  /** Items taken and not yet marked `done()` (so "empty" can mean "everything delivered"). */
+  taken = 0;
 
   constructor(
     readonly capacity: number,
@@ -49,6 +51,7 @@ export class BoundedQueue<T> {
       if (!mustWait) {
         const taker = this.takers.shift();
         if (taker) {
+          this.taken++;
           taker.resolve(item);
           return true;
         }
@@ -76,13 +79,22 @@ export class BoundedQueue<T> {
   putBack(item: T): void {
     const taker = this.takers.shift();
     if (taker) taker.resolve(item);
-    else this.items.unshift(item);
+    else {
+      this.taken--;
+      this.items.unshift(item);
+    }
+  }
+
+  /** Marks one taken item as dealt with. */
+  done(): void {
+    this.taken = Math.max(0, this.taken - 1);
   }
 
   /** Waits for and removes the oldest item. */
   take(): Promise<T> {
     const item = this.items.shift();
     if (item !== undefined) {
+      this.taken++;
       // Wake a blocked producer only after the taker has run (e.g. handed the train to the
       // socket), so that encoding the next train never delays sending this one.
       const putter = this.putters.shift();

@@ -74,7 +74,6 @@ export class BridgeServer {
   private closed = false;
   private lastSend = 0;
   private idleWaiters: (() => void)[] = [];
-  private inFlight = 0;
   private readonly counters = { trainsSent: 0, bytesSent: 0, clients: 0, badRequests: 0 };
 
   constructor(options: BridgeServerOptions = {}) {
@@ -154,8 +153,13 @@ export class BridgeServer {
 
   /** Resolves once every queued train has been sent. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  // Nothing queued and nothing taken from the queue that is still on its way.
+  private idle(): boolean {
+    return this.queue.length === 0 && this.queue.taken === 0;
   }
 
   /**
@@ -193,7 +197,6 @@ export class BridgeServer {
         if (err instanceof QueueClosedError) return;
         throw err;
       }
-      this.inFlight = 1;
       if (this.minIntervalMs > 0) await this.pace();
       try {
         await this.socket.send(client ? [client, EMPTY, ...item.frames] : item.frames);
@@ -202,13 +205,12 @@ export class BridgeServer {
         if ((err as { code?: string }).code !== "EHOSTUNREACH") throw err;
         // That client has gone: the train goes to whoever asks next.
         this.queue.putBack(item);
-        this.inFlight = 0;
         continue;
       }
-      this.inFlight = 0;
+      this.queue.done();
       this.counters.trainsSent++;
       this.counters.bytesSent += item.bytes;
-      if (this.queue.length === 0) {
+      if (this.idle()) {
         for (const w of this.idleWaiters) w();
         this.idleWaiters = [];
       }
