@@ -38,6 +38,8 @@ export class ImageView {
   readonly #bitmap = document.createElement("canvas");
   readonly #bctx = this.#bitmap.getContext("2d") as CanvasRenderingContext2D;
   readonly #bar: HTMLCanvasElement;
+  readonly #barHi = h("span", { class: "bar-label", "data-testid": "bar-max" });
+  readonly #barLo = h("span", { class: "bar-label", "data-testid": "bar-min" });
   readonly #readout: HTMLElement;
   readonly #info: HTMLElement;
   readonly #loInput: HTMLInputElement;
@@ -136,7 +138,7 @@ export class ImageView {
       "div",
       { class: "image-stage" },
       this.#canvas,
-      h("div", { class: "bar-wrap" }, this.#bar),
+      h("div", { class: "bar-wrap" }, this.#barHi, this.#bar, this.#barLo),
     );
     root.append(
       h(
@@ -241,6 +243,8 @@ export class ImageView {
       c.fillStyle = lutCss(this.#lut, 255 - i);
       c.fillRect(0, i, 24, 1);
     }
+    this.#barHi.textContent = fmt(hi);
+    this.#barLo.textContent = fmt(lo);
     this.#bar.title = `${fmt(lo)} … ${fmt(hi)}`;
   }
 
@@ -332,7 +336,7 @@ export class ImageView {
     const hgt = this.#canvas.clientHeight;
     this.#canvas.width = Math.max(1, Math.round(w * dpr));
     this.#canvas.height = Math.max(1, Math.round(hgt * dpr));
-    this.#bar.style.height = `${hgt}px`;
+    this.#bar.style.height = `${Math.max(20, hgt - 40)}px`;
     this.#fitted = false;
     this.#redraw();
   }
