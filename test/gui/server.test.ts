@@ -256,7 +256,17 @@ describe("GUI server over WebSocket", () => {
   });
 
   test("an expert may change what an operator may not", async () => {
-    const s = await session(await login("expert", "expert"));
+    const token = await login("expert", "expert");
+    // The cookie alone, sent by a page of another site, does not make its socket an expert's.
+    const foreign = new WebSocket(`${gui.url.replace("http", "ws")}ws`, {
+      headers: { cookie: `sase_token=${token}`, origin: "http://evil.example" },
+    });
+    const first = await new Promise<ServerMessage>((r) =>
+      foreign.once("message", (d) => r(JSON.parse(String(d)))),
+    );
+    assert.equal(first.t === "welcome" && first.role, "observer");
+    foreign.close();
+    const s = await session(token);
     const r = await s.request({ t: "set", deviceId: MOTOR, values: { upperLimit: 90 } });
     assert.equal(r.ok, true);
     assert.equal(await facility.client.get(MOTOR, "upperLimit"), 90);

@@ -116,7 +116,11 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     // Scripts pass ?token=…; the page sends its HttpOnly cookie.
     const q = req.query as { token?: string };
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, "");
-    const identity = auth.identify(q.token ?? bearer ?? cookie(req.headers.cookie, TOKEN_COOKIE));
+    // A page of another site may open a socket here with the user's cookie: its socket only observes.
+    const origin = req.headers.origin;
+    const foreign = origin !== undefined && origin.replace(/^https?:\/\//, "") !== req.headers.host;
+    const fromCookie = foreign ? undefined : cookie(req.headers.cookie, TOKEN_COOKIE);
+    const identity = auth.identify(q.token ?? bearer ?? fromCookie);
     const s = new Session(socket, identity, ctx);
     sessions.add(s);
     socket.on("close", () => {
