@@ -17,3 +17,4 @@ export * from "./offline.ts";
 export * from "./frame-pool.ts";
 export * from "./device.ts";
 export * from "./simd.ts";
+export * from "./assembler.ts";

@@ -1,0 +1,172 @@
+// The assembler device: takes the module streams of a detector (raw or corrected) on one input, matches
+// them by train, and sends one 2D image per train placed with the detector's geometry. This is what
+// online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
+import { el, type NDArray, ndarray, type SchemaSpec, State } from "../core/index.ts";
+import { detectorByName } from "../detector/index.ts";
+import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
+import { type DetectorGeometry, geometryForDetector } from "./geometry.ts";
+
+/** Data schema of an assembled train. */
+export const ASSEMBLED_TRAIN_SCHEMA = {
+  image: el.node({
+    data: el.ndarray({
+      dtype: "float32",
+      description: "(y, x) assembled image, NaN in gaps and missing modules",
+    }),
+    centre: el.ndarray({ dtype: "float64", description: "(y, x) pixel index of the beam centre" }),
+    modulesPresent: el.uint32({ description: "modules that arrived for this train" }),
+  }),
+} satisfies SchemaSpec;
+
+const ro = { access: "readOnly" } as const;
+
+const schema = {
+  input: inputChannel({
+    displayedName: "Module data",
+    description: "connect to the detector's module outputs in module order (module 0 first)",
+    onSlowness: "drop",
+  }),
+  output: outputChannel({ displayedName: "Assembled image", dataSchema: ASSEMBLED_TRAIN_SCHEMA }),
+  detector: el.string({ displayedName: "Detector", default: "AGIPD1M", access: "init" }),
+  frame: el.uint32({
+    displayedName: "Frame",
+    description: "memory-cell frame to show; ignored when reduction is mean or max",
+    default: 0,
+  }),
+  reduction: el.string({ displayedName: "Reduction", options: ["frame", "mean", "max"], default: "frame" }),
+  matchTimeoutMs: el.uint32({
+    displayedName: "Match timeout (ms)",
+    description: "how long a train waits for its missing modules before it is sent incomplete",
+    default: 300,
+    min: 10,
+    max: 10_000,
+  }),
+  trainsAssembled: el.uint64({ displayedName: "Trains assembled", ...ro, default: 0n }),
+  trainsIncomplete: el.uint64({ displayedName: "Trains sent with modules missing", ...ro, default: 0n }),
+  lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
+  assemblyMs: el.double({ displayedName: "Assembly time per train (ms)", ...ro, default: 0 }),
+} satisfies SchemaSpec;
+
+interface PendingTrain {
+  readonly modules: Map<number, NDArray>;
+  readonly firstSeen: number;
+}
+
+/** The (ss, fs) frame `frame` of a module array shaped (frames, [2,] ss, fs), reduced as asked, as float32. */
+export function moduleFrame(
+  array: NDArray,
+  pixels: number,
+  reduction: "frame" | "mean" | "max",
+  frame: number,
+  out: Float32Array,
+): void {
+  // Raw AGIPD data carries (analog, digital) planes per frame; the analog plane is the image.
+  const planes = array.shape.length === 4 ? array.shape[1]! : 1;
+  const frames = array.shape[0] ?? 1;
+  const src = array.data as ArrayLike<number>;
+  const stride = planes * pixels;
+  if (reduction === "frame") {
+    const f = Math.min(frame, frames - 1);
+    const base = f * stride;
+    for (let i = 0; i < pixels; i++) out[i] = src[base + i]!;
+    return;
+  }
+  out.fill(reduction === "max" ? Number.NEGATIVE_INFINITY : 0);
+  for (let f = 0; f < frames; f++) {
+    const base = f * stride;
+    if (reduction === "max") for (let i = 0; i < pixels; i++) out[i] = Math.max(out[i]!, src[base + i]!);
+    else for (let i = 0; i < pixels; i++) out[i]! += src[base + i]!;
+  }
+  if (reduction === "mean") for (let i = 0; i < pixels; i++) out[i]! /= frames;
+}
+
+/** Matches a detector's module trains and sends each train as one assembled image. */
+export class AssemblerDevice extends definePipelineDevice({
+  classId: "DetectorAssembler",
+  description: "Matches module trains and assembles them into one detector image with the geometry",
+  schema,
+}) {
+  #geometry: DetectorGeometry | undefined;
+  #pending = new Map<number, PendingTrain>();
+  #moduleOf = new Map<string, number>();
+  #stack = new Float32Array(0);
+  #assembled = 0n;
+  #incomplete = 0n;
+  #lastSent = -1;
+
+  override async onInit(): Promise<void> {
+    const detector = detectorByName(this.get("detector"));
+    this.#geometry = geometryForDetector(detector);
+    const sources = this.get("input.connectedOutputChannels");
+    sources.forEach((id, m) => {
+      this.#moduleOf.set(id, m);
+    });
+    this.#stack = new Float32Array(detector.nModules * detector.moduleShape[0] * detector.moduleShape[1]);
+    this.input("input").onData(async (token) => {
+      const m = this.#moduleOf.get(token.meta.source);
+      const array = token.data.getOr("image.data", null) as NDArray | null;
+      if (m === undefined || !array) return;
+      const trainId = token.meta.timestamp.trainId;
+      if (trainId <= this.#lastSent) return; // a straggler for a train already sent
+      const pending = this.#pending.get(trainId) ?? { modules: new Map(), firstSeen: performance.now() };
+      pending.modules.set(m, array);
+      this.#pending.set(trainId, pending);
+      if (pending.modules.size === this.#moduleOf.size) await this.#send(trainId);
+    });
+    this.every(50, () => this.#sendTimedOut());
+    this.updateState(State.ON);
+  }
+
+  async #sendTimedOut(): Promise<void> {
+    const now = performance.now();
+    const timeout = this.get("matchTimeoutMs");
+    for (const [trainId, p] of [...this.#pending].sort((a, b) => a[0] - b[0])) {
+      if (now - p.firstSeen >= timeout) await this.#send(trainId);
+    }
+  }
+
+  async #send(trainId: number): Promise<void> {
+    const pending = this.#pending.get(trainId);
+    if (!pending || !this.#geometry) return;
+    // Older trains still waiting are sent first, so the output stays in train order.
+    for (const older of [...this.#pending.keys()].filter((t) => t < trainId).sort((a, b) => a - b)) {
+      await this.#send(older);
+    }
+    this.#pending.delete(trainId);
+    this.#lastSent = trainId;
+    const t0 = performance.now();
+    const geometry = this.#geometry;
+    const pixels = geometry.layout.moduleShape[0] * geometry.layout.moduleShape[1];
+    this.#stack.fill(Number.NaN);
+    const reduction = this.get("reduction") as "frame" | "mean" | "max";
+    for (const [m, array] of pending.modules) {
+      moduleFrame(
+        array,
+        pixels,
+        reduction,
+        this.get("frame"),
+        this.#stack.subarray(m * pixels, (m + 1) * pixels),
+      );
+    }
+    const image = geometry.assemble(this.#stack);
+    const complete = pending.modules.size === this.#moduleOf.size;
+    await this.output("output").write(
+      {
+        image: {
+          data: ndarray(image, geometry.assembledShape),
+          centre: ndarray(new Float64Array(geometry.snapped().centre), [2]),
+          modulesPresent: pending.modules.size,
+        },
+      },
+      { trainId },
+    );
+    this.#assembled += 1n;
+    if (!complete) this.#incomplete += 1n;
+    this.setMany({
+      trainsAssembled: this.#assembled,
+      trainsIncomplete: this.#incomplete,
+      lastTrainId: BigInt(trainId),
+      assemblyMs: performance.now() - t0,
+    });
+  }
+}
