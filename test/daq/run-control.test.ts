@@ -34,7 +34,10 @@ test("run control records motors and two detector modules into a numbered, catal
     await waitForTrains(c, DAQ, 4);
     await c.execute(MOTOR, "moveTo", { position: 3 });
     await c.waitFor(MOTOR, "state", (s) => s === "STATIC", 10_000);
-    await waitForTrains(c, DAQ, 10);
+    // Trains recorded after the move has ended must carry the new position (under load, ten trains
+    // may already be on disk by the time the move ends).
+    const afterMove = (await c.get(DAQ, "trainsRecorded")) as number;
+    await waitForTrains(c, DAQ, Math.max(10, afterMove + 3));
     const stopped = (await c.execute(DAQ, "stopRecording")) as { run: number; trains: number };
     assert.ok(stopped.trains >= 10, `only ${stopped.trains} trains`);
     await sleep(600); // figures are published every 500 ms
