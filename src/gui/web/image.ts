@@ -51,6 +51,7 @@ export class ImageView {
   #pending: { header: ImageHeader; pixels: Float32Array } | null = null;
   #shown: { header: ImageHeader; pixels: Float32Array } | null = null;
   #scheduled = false;
+  #lastDrawn = 0;
   // View transform: screen = image * scale + offset (CSS pixels).
   #scale = 1;
   #view: { binning: number; region: ImageRegion | null } = { binning: 1, region: null };
@@ -154,6 +155,14 @@ export class ImageView {
     );
     this.#wire();
     new ResizeObserver(() => this.#resize()).observe(stage);
+    // No silent failures: say so when trains stop coming, rather than showing an old image as live.
+    setInterval(() => {
+      const idle = (performance.now() - this.#lastDrawn) / 1000;
+      if (this.#lastDrawn > 0 && idle > 2) {
+        this.#info.textContent = `no new trains for ${Math.floor(idle)} s (last ${this.stats.lastTrainId})`;
+        this.#info.classList.add("stale");
+      }
+    }, 500);
     conn.onImage((header, pixels) => {
       this.stats.arrivalMs.push(performance.timeOrigin + performance.now() - header.sentMs);
       if (this.stats.arrivalMs.length > 2000) this.stats.arrivalMs.splice(0, 1000);
@@ -190,6 +199,8 @@ export class ImageView {
       if (this.stats.latencies.length > 2000) this.stats.latencies.splice(0, 1000);
       if (this.stats.paintMs.length > 2000) this.stats.paintMs.splice(0, 1000);
       this.#info.textContent = `train ${f.header.trainId} · ${Math.round(now - f.header.sentMs)} ms`;
+      this.#info.classList.remove("stale");
+      this.#lastDrawn = performance.now();
       this.#info.dataset.train = String(f.header.trainId);
       this.#conn.send({ t: "imageDrawn", trainId: f.header.trainId });
     });
