@@ -26,7 +26,9 @@ export type WireValue =
   | number[]
   | string[]
   | boolean[]
-  | { array: { dtype: string; shape: number[]; head: number[] } };
+  | { array: { dtype: string; shape: number[]; head: number[] } }
+  /** A table (Karabo's vector of Hashes): column names and rows of cells. */
+  | { table: { columns: string[]; rows: (string | number | boolean | null)[][] } };
 
 /** When a value was set: epoch milliseconds and the train ID (0 when unknown). */
 export interface WireStamp {

@@ -71,9 +71,30 @@ export function toWire(v: unknown): WireValue {
     if (v.every((x) => typeof x === "number" || typeof x === "bigint")) return v.map(Number);
     if (v.every((x) => typeof x === "string")) return v as string[];
     if (v.every((x) => typeof x === "boolean")) return v as boolean[];
+    if (v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x)))
+      return toTable(v as object[]);
     return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
   }
   return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+}
+
+/** Rows of a table property (plain objects or Hashes) as columns and cells. */
+function toTable(rows: object[]): WireValue {
+  const plain = rows.map((r) =>
+    typeof (r as { toObject?: unknown }).toObject === "function"
+      ? (r as { toObject(): Record<string, unknown> }).toObject()
+      : (r as Record<string, unknown>),
+  );
+  const columns = [...new Set(plain.flatMap((r) => Object.keys(r)))];
+  const cell = (x: unknown): string | number | boolean | null =>
+    x === undefined || x === null
+      ? null
+      : typeof x === "number" || typeof x === "string" || typeof x === "boolean"
+        ? x
+        : typeof x === "bigint"
+          ? Number(x)
+          : JSON.stringify(x);
+  return { table: { columns, rows: plain.slice(0, 100).map((r) => columns.map((c) => cell(r[c]))) } };
 }
 
 function stampOf(t: Timestamp | undefined): { ms: number; trainId: number } {

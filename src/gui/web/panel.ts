@@ -219,7 +219,9 @@ export class DevicePanel {
       const r = this.#rows.get(key);
       if (!r) continue;
       this.#last.set(key, value);
-      r.value.textContent = show(value);
+      if (value !== null && typeof value === "object" && "table" in value)
+        r.value.replaceChildren(tableOf(value.table));
+      else r.value.textContent = show(value);
       r.stamp.textContent = stamp.ms ? clock(stamp.ms) : "";
       r.train.textContent = stamp.trainId ? String(stamp.trainId) : "";
       r.tr.classList.remove("warn", "alarm");
@@ -375,7 +377,25 @@ function show(v: WireValue): string {
       .map((x) => (typeof x === "number" ? fmt(x) : String(x)));
     return `[${items.join(", ")}${v.length > 8 ? `, … (${v.length})` : ""}]`;
   }
+  if ("table" in v) return `${v.table.rows.length} rows`;
   return `${v.array.dtype}[${v.array.shape.join("×")}] ${v.array.head.map(fmt).join(", ")}…`;
+}
+
+/** A table property as a small table. */
+function tableOf(t: { columns: string[]; rows: (string | number | boolean | null)[][] }): HTMLElement {
+  if (t.rows.length === 0) return h("span", { class: "muted", text: "(empty)" });
+  return h(
+    "table",
+    { class: "mini-table" },
+    h("tr", {}, ...t.columns.map((c) => h("th", { text: c }))),
+    ...t.rows.map((row) =>
+      h(
+        "tr",
+        {},
+        ...row.map((x) => h("td", { text: x === null ? "" : typeof x === "number" ? fmt(x) : String(x) })),
+      ),
+    ),
+  );
 }
 
 function setInput(input: HTMLInputElement | HTMLSelectElement, v: WireValue): void {
