@@ -7,6 +7,7 @@
 // (c) a control-data train of 50 sources × 40 scalar keys.
 // Env: BRIDGE_BENCH_CASES=a,b,c  BRIDGE_BENCH_TRAINS_A=60  BRIDGE_BENCH_TRAINS_B=6
 //      BRIDGE_BENCH_TRAINS_C=3000  BRIDGE_BENCH_ROUNDS=3  BRIDGE_BENCH_PYTHON=0 (skip the Python runs)
+//      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import * as zmq from "zeromq";
