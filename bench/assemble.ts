@@ -1,6 +1,6 @@
 // Assembly of a full AGIPD-1M frame (16 modules × 512 × 128 float32) into the 2D image, the step the
 // live view runs on every train. Baseline: a plain copy of the same pixels (Float32Array.set).
-import { DetectorGeometry } from "../src/calibration/index.ts";
+import { DetectorGeometry } from "../src/detector/index.ts";
 
 const frames = Number(process.env.BENCH_FRAMES ?? 200);
 const geom = DetectorGeometry.agipd1mFromQuadPositions();

@@ -2,9 +2,8 @@
 // them by train, and sends one 2D image per train placed with the detector's geometry. This is what
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
 import { el, type NDArray, ndarray, type SchemaSpec, State } from "../core/index.ts";
-import { detectorByName } from "../detector/index.ts";
+import { type DetectorGeometry, detectorByName, geometryForDetector } from "../detector/index.ts";
 import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
-import { type DetectorGeometry, geometryForDetector } from "./geometry.ts";
 
 /** Data schema of an assembled train. */
 export const ASSEMBLED_TRAIN_SCHEMA = {

@@ -1,8 +1,5 @@
-// Public API of the calibration layer: geometry and assembly, dark characterisation, constants and
-// correction of detector data.
-export * from "./geometry.ts";
-export * from "./geometry-crystfel.ts";
-export * from "./radial.ts";
+// Public API of the calibration layer: dark characterisation, constants, correction of detector data
+// and assembly of the modules into one image (the geometry itself is part of the detector layer).
 export * from "./badpixels.ts";
 export * from "./constants.ts";
 export * from "./kernel.ts";

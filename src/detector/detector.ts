@@ -3,6 +3,7 @@
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { GAIN_STAGE_NAMES, modulePixels, rawPlanes } from "./description.ts";
 import { encodeRaw } from "./encoding.ts";
+import { agipdQuadrantGeometry, GeometryError } from "./geometry.ts";
 import { hash32, Rng } from "./random.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 import { ModuleSensor } from "./simulate.ts";
@@ -50,7 +51,8 @@ export interface DetectorSimOptions {
 }
 
 /**
- * Lab position (pixels from the beam) of each pixel of a module in an idealised pinwheel layout:
+ * Lab position (pixels from the beam) of each pixel of a module in an idealised pinwheel layout, for
+ * detectors without a geometry model:
  * module m points radially outward at angle 2π(m + ½)/n. Only for placing photons; the real
  * geometry lives in calibration.
  */
@@ -69,9 +71,22 @@ function pinwheelRadius(det: DetectorDescription, module: number, nModules: numb
   return out;
 }
 
+/**
+ * Distance from the beam (pixels) of each pixel of a module: from the detector's geometry where the
+ * description places its modules, else from the pinwheel stand-in.
+ */
+function labRadius(det: DetectorDescription, module: number): Float32Array {
+  try {
+    return agipdQuadrantGeometry(det).moduleRadius(module);
+  } catch (e) {
+    if (!(e instanceof GeometryError)) throw e;
+    return pinwheelRadius(det, module, det.nModules);
+  }
+}
+
 /** Expected photons per pixel of one module at nominal pulse energy. */
 export function patternImage(det: DetectorDescription, module: number, pattern: PhotonPattern): Float32Array {
-  const r = pinwheelRadius(det, module, det.nModules);
+  const r = labRadius(det, module);
   const out = new Float32Array(r.length);
   for (let p = 0; p < r.length; p++) {
     let v = pattern.background;

@@ -1,4 +1,5 @@
-// Public API of the detector layer: detectors described as data and the simulated AGIPD-like detector.
+// Public API of the detector layer: detectors described as data (geometry included) and the simulated
+// AGIPD-like detector.
 //
 //   const sim = new SimulatedDetector(AGIPD_1M_DETECTOR, { seed: 1, cells: 64, dark: null });
 //   const train = sim.moduleTrain(module, trainId);        // raw image.data, cellId, pulseId, ...
@@ -11,3 +12,6 @@ export * from "./simulate.ts";
 export * from "./detector.ts";
 export * from "./run.ts";
 export * from "./device.ts";
+export * from "./geometry.ts";
+export * from "./geometry-crystfel.ts";
+export * from "./radial.ts";

@@ -1,7 +1,7 @@
 // The GUI of an embedded facility (what `sase start` serves): the device backend over the facility's
 // broker, and the best live image the facility offers — the assembled detector (corrected modules if
 // a correction pipeline runs, raw otherwise), else a single-image output such as the pipeline demo.
-import { geometryForDetector } from "../calibration/index.ts";
+import { geometryForDetector } from "../detector/index.ts";
 import { createLogger, type Logger } from "../core/index.ts";
 import {
   AGIPD_1M_DETECTOR,

@@ -2,7 +2,8 @@
 // with the AGIPD-1M geometry; a train whose modules do not all come is sent after the match timeout.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AssemblerDevice, DetectorGeometry } from "../../src/calibration/index.ts";
+import { AssemblerDevice } from "../../src/calibration/index.ts";
+import { DetectorGeometry } from "../../src/detector/index.ts";
 import { type NDArray, ndarray } from "../../src/core/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { type DataToken, InputChannel, OutputChannel } from "../../src/pipeline/index.ts";

@@ -2,7 +2,7 @@
 // gathered by train ID, assembled with the detector geometry into one 2D image, plus the XGM's pulse
 // energies of the same train. Like a preview assembler: a train whose modules do not all arrive in time
 // is shown with the missing modules blank rather than holding up the trains behind it.
-import type { DetectorGeometry } from "../../calibration/index.ts";
+import type { DetectorGeometry } from "../../detector/index.ts";
 import { type Hash, isNDArray, type NDArray, timestampToMs } from "../../core/index.ts";
 import { type DataToken, InputChannel } from "../../pipeline/index.ts";
 import type { ImageFeed, LiveFrame } from "./backend.ts";

@@ -169,6 +169,28 @@ export class DetectorGeometry {
     return out;
   }
 
+  /** Distance of each pixel centre of module `m` from the beam, in pixels, shaped (ss, fs). */
+  moduleRadius(m: number): Float32Array {
+    const { moduleShape, tiles, pixelSize } = this.layout;
+    const [nss, nfs] = moduleShape;
+    const moduleTiles = this.modules[m];
+    if (!moduleTiles) throw new GeometryError(`module ${m} is not in this ${this.layout.name} geometry`);
+    const out = new Float32Array(nss * nfs);
+    moduleTiles.forEach((tile, t) => {
+      const slice = tiles[t]!;
+      for (let ss = slice.ssStart; ss < slice.ssStop; ss++) {
+        const s = ss - slice.ssStart + 0.5;
+        for (let fs = slice.fsStart; fs < slice.fsStop; fs++) {
+          const f = fs - slice.fsStart + 0.5;
+          const x = tile.corner[0] + s * tile.ssVec[0] + f * tile.fsVec[0];
+          const y = tile.corner[1] + s * tile.ssVec[1] + f * tile.fsVec[1];
+          out[ss * nfs + fs] = Math.hypot(x, y) / pixelSize;
+        }
+      }
+    });
+    return out;
+  }
+
   /** The geometry snapped to a pixel grid, for fast assembly (computed once). */
   snapped(): SnappedGeometry {
     this.#snapped ??= new SnappedGeometry(this);
@@ -297,8 +319,21 @@ export interface DescribedDetector {
  * (16 modules of 512 × 128 pixels) has a quadrant model so far; any other detector needs a `.geom`.
  */
 export function geometryForDetector(detector: DescribedDetector): DetectorGeometry {
+  if (detector.nModules !== AGIPD_1M.nModules) {
+    throw new GeometryError(
+      `${detector.name}: ${detector.nModules} modules; the AGIPD-1M quadrant model places 16`,
+    );
+  }
+  return agipdQuadrantGeometry(detector);
+}
+
+/**
+ * The AGIPD-1M quadrant geometry for a description with AGIPD modules, also for one that keeps only
+ * the first few modules (a reduced test or demo detector keeps the facility's module numbers).
+ */
+export function agipdQuadrantGeometry(detector: DescribedDetector): DetectorGeometry {
   const isAgipd1m =
-    detector.nModules === AGIPD_1M.nModules &&
+    detector.nModules <= AGIPD_1M.nModules &&
     detector.moduleShape[0] === AGIPD_1M.moduleShape[0] &&
     detector.moduleShape[1] === AGIPD_1M.moduleShape[1] &&
     detector.geometry.pixelSize === AGIPD_1M.pixelSize;

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   AGIPD_1M,
+  AGIPD_1M_DETECTOR,
   DetectorGeometry,
   GeometryError,
+  geometryForDetector,
+  LPD_1M_DETECTOR,
   radialProfile,
   readCrystfelGeom,
   writeCrystfelGeom,
-} from "../../src/calibration/index.ts";
+} from "../../src/detector/index.ts";
 
 const PX = 2e-4;
 
@@ -169,9 +172,7 @@ describe("radial profile", () => {
 });
 
 describe("geometry of a described detector", () => {
-  it("builds AGIPD-1M from its description and refuses layouts without a quadrant model", async () => {
-    const { AGIPD_1M_DETECTOR, LPD_1M_DETECTOR } = await import("../../src/detector/index.ts");
-    const { geometryForDetector } = await import("../../src/calibration/index.ts");
+  it("builds AGIPD-1M from its description and refuses layouts without a quadrant model", () => {
     assert.deepEqual(geometryForDetector(AGIPD_1M_DETECTOR).assembledShape, [1256, 1092]);
     assert.throws(() => geometryForDetector(LPD_1M_DETECTOR), /LPD.*\.geom file/);
   });
