@@ -138,7 +138,9 @@ async function runFacility(opts: StartOptions): Promise<void> {
 export function registerStartCommands(program: Command, io: CommandIO = processIO): void {
   program
     .command("start")
-    .description("run an embedded facility (device server, timing server, two simulated motors) until Ctrl-C")
+    .description(
+      "run the embedded facility until Ctrl-C: timing server, motors, pipeline demo, simulated AGIPD modules, run control + DAQ, live Karabo bridge and the web GUI",
+    )
     .option("--rate <hz>", "train rate of the timing server in Hz", "10")
     .option("--port <n>", "control endpoint port on 127.0.0.1 (0 = any free port)", "0")
     .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
