@@ -22,3 +22,4 @@ export * from "./device.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./control.ts";
+export * from "./names.ts";

@@ -16,7 +16,8 @@ import {
 } from "./schema.ts";
 import { METRIC_PREFIXES, UNITS } from "./units.ts";
 
-const SCALAR_TYPES: Record<ScalarKind, HashType> = {
+/** The Hash type that holds a scalar property of each kind. */
+export const SCALAR_TYPES: Readonly<Record<ScalarKind, HashType>> = {
   bool: "BOOL",
   int32: "INT32",
   uint32: "UINT32",

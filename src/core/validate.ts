@@ -5,6 +5,7 @@
 import { type Caller, hasAccess } from "./access.ts";
 import { SaseError, showValue, ValidationError } from "./errors.ts";
 import { isNDArray } from "./ndarray.ts";
+import { closestName } from "./names.ts";
 import {
   type Element,
   isLeaf,
@@ -187,30 +188,8 @@ function fail(code: SaseError["code"], key: string, value: unknown, rule: string
 }
 
 function unknownKey(schema: Schema, key: string, value: unknown): SaseError {
-  const near = closest(key, schema.propertyKeys());
+  const near = closestName(key, schema.propertyKeys());
   return fail("UNKNOWN_KEY", key, value, `unknown key${near ? ` (did you mean '${near}'?)` : ""}`);
-}
-
-function closest(word: string, choices: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of choices) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) [best, bestDist] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 /** Checks one value against a property element; returns the normalised value or the error. */

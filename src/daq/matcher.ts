@@ -3,6 +3,8 @@
 // passed since its first piece arrived; absent sources are then recorded as missing (count 0).
 // Per-source statistics explain what went wrong when trains come out incomplete.
 
+import { closestName } from "../core/index.ts";
+
 /** A matched train: the data each source delivered; `missing` lists sources without data. */
 export interface MatchedTrain<D = unknown> {
   readonly trainId: number;
@@ -242,26 +244,5 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
 
 /** The candidate nearest to `name` by edit distance (if reasonably near). */
 export function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(name.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return bestD <= Math.max(3, name.length / 3) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
+  return closestName(name, candidates, Math.floor(Math.max(3, name.length / 3)));
 }

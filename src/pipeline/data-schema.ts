@@ -1,7 +1,7 @@
 // The schema of the data an output sends: which keys a token holds, of which type, and for arrays which
 // dtype and shape. Writes are checked against it at the sender, so a bad token never leaves the device.
 
-import { type DType, type Hash, type HashType, isNDArray } from "../core/index.ts";
+import { type DType, type Hash, type HashType, isNDArray, NUMERIC_SCALARS } from "../core/index.ts";
 import { PipelineError } from "./types.ts";
 
 /** One key of a token. */
@@ -22,25 +22,12 @@ export interface DataField {
 /** Dotted key path → field. A HASH field accepts anything below it. */
 export type DataSchema = Readonly<Record<string, DataField>>;
 
-const INT_RANGES: Partial<Record<HashType, [number, number]>> = {
-  INT8: [-128, 127],
-  UINT8: [0, 255],
-  INT16: [-32768, 32767],
-  UINT16: [0, 65535],
-  INT32: [-2147483648, 2147483647],
-  UINT32: [0, 4294967295],
-  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  UINT64: [0, Number.MAX_SAFE_INTEGER],
-};
-
 function scalarFits(type: HashType, value: unknown): boolean {
   if (type === "FLOAT" || type === "DOUBLE") return typeof value === "number";
-  const range = INT_RANGES[type];
-  if (!range) return false;
-  if (typeof value === "bigint") {
-    return type === "INT64" ? true : type === "UINT64" ? value >= 0n : value >= range[0] && value <= range[1];
-  }
-  return typeof value === "number" && Number.isInteger(value) && value >= range[0] && value <= range[1];
+  const info = NUMERIC_SCALARS[type];
+  if (!info || info.min === null || info.max === null) return false;
+  if (typeof value !== "bigint" && !(typeof value === "number" && Number.isSafeInteger(value))) return false;
+  return value >= info.min && value <= info.max;
 }
 
 /** Problems of `data` against `schema`, one readable line each (empty when it conforms). */

@@ -21,6 +21,7 @@ import {
   isLeaf,
   isNode,
   type NodeElement,
+  SCALAR_TYPES,
   SYSTEM_CALLER,
   type SchemaSpec,
   timestampNow,
@@ -177,17 +178,6 @@ export function outputChannel(o: OutputChannelElementOptions = {}) {
   return el.outputChannel({ ...attrs, dataSchema, children: outputChildren(o) });
 }
 
-const SCALAR_TYPES: Record<string, HashType> = {
-  bool: "BOOL",
-  int32: "INT32",
-  uint32: "UINT32",
-  int64: "INT64",
-  uint64: "UINT64",
-  float: "FLOAT",
-  double: "DOUBLE",
-  string: "STRING",
-};
-
 /** The data schema of a core schema declaration (keys required unless declared `mandatory: false`). */
 export function dataSchemaFromSpec(spec: SchemaSpec, prefix = ""): DataSchema {
   const out: Record<string, DataField> = {};
@@ -209,8 +199,9 @@ export function dataSchemaFromSpec(spec: SchemaSpec, prefix = ""): DataSchema {
       out[key] = { type: "HASH", optional, description };
     } else if (e.kind === "table") {
       out[key] = { type: "VECTOR_HASH", optional, description };
-    } else if (SCALAR_TYPES[e.kind]) {
-      out[key] = { type: SCALAR_TYPES[e.kind], optional, description };
+    } else {
+      const scalar = (SCALAR_TYPES as Partial<Record<string, HashType>>)[e.kind];
+      if (scalar) out[key] = { type: scalar, optional, description };
     }
   }
   return out;
