@@ -24,7 +24,8 @@ function envLevel(): LogLevel {
 function fieldText(fields: LogFields): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(fields)) {
-    const text = typeof v === "string" ? v : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+    const text =
+      typeof v === "string" ? v : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
     parts.push(`${k}=${text}`);
   }
   return parts.join(" ");

@@ -99,7 +99,12 @@ export function allocTyped(dtype: DType, length: number): TypedArray {
  * not aligned to the element size (possible inside network frames), the bytes are copied once into an
  * aligned buffer instead, because typed arrays cannot be unaligned.
  */
-export function viewTyped(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray {
+export function viewTyped(
+  dtype: DType,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): TypedArray {
   const Ctor = constructors[dtype];
   if (byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(buffer, byteOffset, length);
   const bytes = new Uint8Array(buffer, byteOffset, length * Ctor.BYTES_PER_ELEMENT).slice();
@@ -110,7 +115,9 @@ export function viewTyped(dtype: DType, buffer: ArrayBufferLike, byteOffset: num
 export function ndarray<T extends TypedArray>(data: T, shape: readonly number[], dtype?: DType): NDArray<T> {
   const n = shapeSize(shape);
   if (n !== data.length) {
-    throw new RangeError(`ndarray: shape [${shape.join(", ")}] needs ${n} elements, the data has ${data.length}`);
+    throw new RangeError(
+      `ndarray: shape [${shape.join(", ")}] needs ${n} elements, the data has ${data.length}`,
+    );
   }
   return { dtype: dtype ?? dtypeOf(data), shape: [...shape], data };
 }
