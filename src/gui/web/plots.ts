@@ -22,6 +22,15 @@ interface Chart {
   hint: HTMLElement;
 }
 
+/** A number in at most about five characters (12.3k, 4.5M) so axis labels never overflow. */
+function compact(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${+(v / 1e9).toPrecision(3)}G`;
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  return `${+v.toPrecision(4)}`;
+}
+
 function chart(
   parent: HTMLElement,
   title: string,
@@ -43,8 +52,28 @@ function chart(
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time } },
       axes: [
-        { ...AXIS, label: xLabel, size: 34, labelSize: 14 },
-        { ...AXIS, label: yLabel, size: 56, labelSize: 14 },
+        {
+          ...AXIS,
+          label: xLabel,
+          size: 34,
+          labelSize: 14,
+          space: 60,
+          // Train IDs are ten digits: the last five tell neighbouring trains apart and fit the axis.
+          ...(xLabel === "train"
+            ? {
+                incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+                values: (_u: uPlot, splits: number[]) =>
+                  splits.map((v) => `…${String(Math.round(v) % 100000).padStart(5, "0")}`),
+              }
+            : {}),
+        },
+        {
+          ...AXIS,
+          label: yLabel,
+          size: 56,
+          labelSize: 14,
+          values: (_u: uPlot, splits: number[]) => splits.map(compact),
+        },
       ],
       series: [{}, { stroke: colour, width: 1.5, fill: `${colour}22`, points: { show: false } }],
     },
