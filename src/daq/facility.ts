@@ -2,7 +2,13 @@
 // XGM and the detector modules it finds. When no detector runs yet, a small simulated AGIPD (a few
 // modules and cells, so one machine keeps up at 10 Hz) is started for it to record.
 import { createLogger } from "../core/index.ts";
-import { AGIPD_1M_DETECTOR, DetectorModuleDevice, rawSourceName } from "../detector/index.ts";
+import {
+  AGIPD_1M_DETECTOR,
+  DetectorModuleDevice,
+  rawSourceName,
+  XGM_OUTPUT,
+  XgmDevice,
+} from "../detector/index.ts";
 import { FACILITY_IDS, type Facility } from "../devices/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
 import { DaqController } from "./device.ts";
@@ -37,10 +43,15 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
   );
   if (modules.length === 0) {
     const n = options.modules ?? envInt("SASE_SIM_MODULES", 2);
+    const cells = options.cells ?? envInt("SASE_SIM_CELLS", 16);
+    // The stand-in detector's XGM, measuring the same seeded pulses that light its modules.
+    if (!channelRegistry.local(XGM_OUTPUT)) {
+      await facility.addDevice(XgmDevice, XGM_OUTPUT.split(":")[0]!, { pulses: cells, rate: 10 });
+    }
     for (let m = 0; m < n; m++) {
       await facility.addDevice(DetectorModuleDevice, rawSourceName(det, m).split(":")[0]!, {
         module: m,
-        cells: options.cells ?? envInt("SASE_SIM_CELLS", 16),
+        cells,
         rows: options.rows ?? envInt("SASE_SIM_ROWS", 0),
         rate: 10,
       });

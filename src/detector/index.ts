@@ -15,3 +15,4 @@ export * from "./device.ts";
 export * from "./geometry.ts";
 export * from "./geometry-crystfel.ts";
 export * from "./radial.ts";
+export * from "./xgm-device.ts";

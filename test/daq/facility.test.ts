@@ -6,7 +6,7 @@ import { FACILITY_IDS, Facility } from "../../src/devices/index.ts";
 import { validateRun } from "../../src/files/index.ts";
 import { tempRoots, waitForTrains } from "./helpers.ts";
 
-test("the facility's DAQ records motors and the simulated detector; h5py reads the run", async () => {
+test("the facility's DAQ records motors, the XGM and the simulated detector; h5py reads the run", async () => {
   const roots = tempRoots();
   const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
   try {
@@ -22,6 +22,8 @@ test("the facility's DAQ records motors and the simulated detector; h5py reads t
     assert.deepEqual(sources, [
       FACILITY_IDS.motorX,
       FACILITY_IDS.motorY,
+      "SA1_XTD2_XGM/DOOCS/MAIN",
+      "SA1_XTD2_XGM/DOOCS/MAIN:output",
       "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf",
       "SPB_DET_AGIPD1M-1/DET/1CH0:xtdf",
     ]);
@@ -37,12 +39,15 @@ test("the facility's DAQ records motors and the simulated detector; h5py reads t
         `import h5py,sys
 f=h5py.File(sys.argv[1]+"/RAW-R0001-AGIPD01-S00000.h5","r")
 g=h5py.File(sys.argv[1]+"/RAW-R0001-DA01-S00000.h5","r")
-print(f["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/1CH0:xtdf/image/data"].shape[1:], len(g["CONTROL/${FACILITY_IDS.motorX}/position/value"]))`,
+print(f["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/1CH0:xtdf/image/data"].shape[1:], len(g["CONTROL/${FACILITY_IDS.motorX}/position/value"]), int((g["CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/pulseEnergy/photonFlux/value"][:] > 0).sum()))`,
         directory,
       ],
       { encoding: "utf8" },
     );
-    assert.equal(py.trim(), `(2, 16, 128) ${trains}`);
+    const [, shape, motorTrains, xgmTrains] = /^(\(.*\)) (\d+) (\d+)$/.exec(py.trim()) ?? [];
+    assert.equal(`${shape} ${motorTrains}`, `(2, 16, 128) ${trains}`, py);
+    // The XGM's mean pulse energy is recorded per train (the first may predate its first reading).
+    assert.ok(Number(xgmTrains) >= trains - 1, `XGM energy in ${xgmTrains} of ${trains} trains`);
     const cat = Catalogue.open(roots.catalogue);
     assert.equal(cat.findRun(900001, 1)!.trains, trains);
     cat.close();
