@@ -7,7 +7,7 @@ import type { ModuleConstants } from "./constants.ts";
 import { ConstantsError, validateConstants } from "./constants.ts";
 import type { CorrectionOptions } from "./kernel.ts";
 import { correctFrames, DEFAULT_CORRECTION } from "./kernel.ts";
-import { Arena, SimdKernel, simdAvailable } from "./simd.ts";
+import { Arena, constantsInArena, SimdKernel, simdAvailable } from "./simd.ts";
 
 /** Error for raw data the corrector cannot take (shape, cell ids). */
 export class RawDataError extends Error {
@@ -173,19 +173,7 @@ function simdState(c: ModuleConstants): SimdState {
       frames * P * 13 +
       4096,
   );
-  const constants: ModuleConstants = {
-    cells: c.cells,
-    stages: c.stages,
-    pixels: P,
-    thresholds: arena.floats(c.thresholds.length),
-    offset: arena.floats(c.offset.length),
-    relativeGain: arena.floats(c.relativeGain.length),
-    badPixels: arena.uint32(c.badPixels.length),
-  };
-  constants.thresholds.set(c.thresholds);
-  constants.offset.set(c.offset);
-  constants.relativeGain.set(c.relativeGain);
-  constants.badPixels.set(c.badPixels);
+  const constants = constantsInArena(arena, c);
   return {
     kernel: SimdKernel.create(arena, P),
     constants,

@@ -5,6 +5,8 @@
 // frames. Arithmetic is IEEE float32 subtract and multiply, as in the JavaScript kernel and numpy,
 // so results are bit-identical.
 
+import type { ModuleConstants } from "./constants.ts";
+
 /** A shared WebAssembly memory with a bump allocator; typed-array views on it work everywhere. */
 export class Arena {
   readonly memory: WebAssembly.Memory;
@@ -247,6 +249,22 @@ function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer>
     ...section(10, [0x01, ...leb(code.length), ...code]),
   ];
   return new Uint8Array(bytes);
+}
+
+/** A copy of `c` whose arrays live in `arena`, where the SIMD kernel and the frame workers read them. */
+export function constantsInArena(arena: Arena, c: ModuleConstants): ModuleConstants {
+  const copy = <T extends Float32Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+    const b = make(a.length);
+    b.set(a);
+    return b;
+  };
+  return {
+    ...c,
+    thresholds: copy(c.thresholds, (n) => arena.floats(n)),
+    offset: copy(c.offset, (n) => arena.floats(n)),
+    relativeGain: copy(c.relativeGain, (n) => arena.floats(n)),
+    badPixels: copy(c.badPixels, (n) => arena.uint32(n)),
+  };
 }
 
 /** True when this engine runs WebAssembly SIMD with shared memory. */

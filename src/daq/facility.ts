@@ -5,7 +5,9 @@ import { createLogger } from "../core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
   DetectorModuleDevice,
+  modulesNearestBeam,
   rawSourceName,
+  reducedDetector,
   XGM_OUTPUT,
   XgmDevice,
 } from "../detector/index.ts";
@@ -48,15 +50,18 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
     if (!channelRegistry.local(XGM_OUTPUT)) {
       await facility.addDevice(XgmDevice, XGM_OUTPUT.split(":")[0]!, { pulses: cells, rate: 10 });
     }
-    for (let m = 0; m < n; m++) {
+    const rows = options.rows ?? envInt("SASE_SIM_ROWS", 0);
+    // The modules nearest the beam see the brightest rings: those are the ones worth simulating.
+    const simulated = modulesNearestBeam(rows > 0 ? reducedDetector(det, { rows }) : det).slice(0, n);
+    for (const m of simulated) {
       await facility.addDevice(DetectorModuleDevice, rawSourceName(det, m).split(":")[0]!, {
         module: m,
         cells,
-        rows: options.rows ?? envInt("SASE_SIM_ROWS", 0),
+        rows,
         rate: 10,
       });
     }
-    modules = Array.from({ length: n }, (_, m) => rawSourceName(det, m));
+    modules = simulated.map((m) => rawSourceName(det, m));
   }
   const devices = [...(await facility.client.topology()).devices.keys()];
   const motors = [FACILITY_IDS.motorX, FACILITY_IDS.motorY].filter((d) => devices.includes(d));

@@ -84,6 +84,25 @@ function labRadius(det: DetectorDescription, module: number): Float32Array {
   }
 }
 
+/**
+ * Module numbers ordered by their distance from the beam, nearest first: the modules that see the
+ * brightest part of a diffraction pattern, so a demo that simulates only a few shows the most.
+ */
+export function modulesNearestBeam(det: DetectorDescription): number[] {
+  try {
+    agipdQuadrantGeometry(det);
+  } catch (e) {
+    if (!(e instanceof GeometryError)) throw e;
+    return Array.from({ length: det.nModules }, (_, m) => m); // not placed: no module is nearer
+  }
+  const nearest = Array.from({ length: det.nModules }, (_, m) => {
+    let min = Number.POSITIVE_INFINITY;
+    for (const r of labRadius(det, m)) min = Math.min(min, r);
+    return { m, min };
+  });
+  return nearest.sort((a, b) => a.min - b.min || a.m - b.m).map((x) => x.m);
+}
+
 /** Expected photons per pixel of one module at nominal pulse energy. */
 export function patternImage(det: DetectorDescription, module: number, pattern: PhotonPattern): Float32Array {
   const r = labRadius(det, module);
@@ -101,8 +120,10 @@ export function patternImage(det: DetectorDescription, module: number, pattern: 
 
 /** A seeded AGIPD-like detector producing raw trains per module. */
 export class SimulatedDetector {
-  readonly sensors: ModuleSensor[];
-  readonly patterns: Float32Array[];
+  // Built on first use: a module device simulates one module and needs only that module's sensor.
+  readonly #sensors = new Map<number, ModuleSensor>();
+  readonly #patterns = new Map<number, Float32Array>();
+  readonly #sensorCells: number;
   readonly forcedStage: number | null;
   readonly pulseEnergy: number;
   readonly nModules: number;
@@ -120,16 +141,33 @@ export class SimulatedDetector {
       throw new RangeError(`${detector.name}: cells must be 1..${detector.maxCells}, got ${options.cells}`);
     }
     this.nModules = n;
-    const sensorCells = detector.cellOptions.find((c) => c >= options.cells) ?? detector.maxCells;
-    this.sensors = Array.from(
-      { length: n },
-      (_, m) => new ModuleSensor(detector, m, { seed: options.seed, cells: sensorCells }),
-    );
-    const pattern = options.pattern ?? DEFAULT_PATTERN;
-    this.patterns = Array.from({ length: n }, (_, m) => patternImage(detector, m, pattern));
+    this.#sensorCells = detector.cellOptions.find((c) => c >= options.cells) ?? detector.maxCells;
     this.forcedStage = options.dark ? GAIN_STAGE_NAMES.indexOf(options.dark) : null;
     this.pulseEnergy = options.pulseEnergy ?? 1500;
     this.#signal = new Float32Array(modulePixels(detector));
+  }
+
+  /** The simulated sensor (offsets, noise, gains) of module `module`. */
+  sensor(module: number): ModuleSensor {
+    if (!Number.isInteger(module) || module < 0 || module >= this.nModules) {
+      throw new RangeError(`module ${module} is not simulated (0..${this.nModules - 1})`);
+    }
+    let sensor = this.#sensors.get(module);
+    if (!sensor) {
+      sensor = new ModuleSensor(this.detector, module, { seed: this.options.seed, cells: this.#sensorCells });
+      this.#sensors.set(module, sensor);
+    }
+    return sensor;
+  }
+
+  /** Expected photons per pixel of module `module` at nominal pulse energy. */
+  pattern(module: number): Float32Array {
+    let pattern = this.#patterns.get(module);
+    if (!pattern) {
+      pattern = patternImage(this.detector, module, this.options.pattern ?? DEFAULT_PATTERN);
+      this.#patterns.set(module, pattern);
+    }
+    return pattern;
   }
 
   /** Pulse energies (µJ) of the frames of one train, as the XGM would measure them. */
@@ -143,8 +181,7 @@ export class SimulatedDetector {
 
   /** Simulates one module's frames of one train into fresh arrays. */
   moduleTrain(module: number, trainId: bigint): RawModuleTrain {
-    const sensor = this.sensors[module];
-    if (!sensor) throw new RangeError(`module ${module} is not simulated (0..${this.nModules - 1})`);
+    const sensor = this.sensor(module);
     const P = sensor.pixels;
     const frames = this.options.cells;
     const data = new Uint16Array(frames * 2 * P);
@@ -155,7 +192,7 @@ export class SimulatedDetector {
     const rng = new Rng(hash32(hash32(this.options.seed, module + 101), Number(trainId & 0xffffffffn)));
     const energies = this.pulseEnergies(trainId);
     const step = BigInt(this.options.pulseStep ?? 1);
-    const pattern = this.patterns[module]!;
+    const pattern = this.pattern(module);
     const adu = this.detector.sensor.aduPerPhoton;
     const signal = this.#signal;
     for (let f = 0; f < frames; f++) {

@@ -17,7 +17,7 @@ import { AGIPD_1M_DETECTOR, reducedDetector, SimulatedDetector } from "../../src
 
 const det = reducedDetector(AGIPD_1M_DETECTOR, { rows: 16, nModules: 1 });
 const sim = new SimulatedDetector(det, { seed: 1, cells: 4, modules: 1 });
-const good = () => constantsFromSensor(sim.sensors[0]!, 4);
+const good = () => constantsFromSensor(sim.sensor(0), 4);
 const root = mkdtempSync(join(tmpdir(), "sase-bad-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 

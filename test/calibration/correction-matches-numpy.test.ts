@@ -22,7 +22,7 @@ const raw = sim.moduleTrain(0, 5000n);
 // Saturate a few pixels so the range flags are exercised too.
 raw.data[10] = 16383;
 raw.data[det.moduleShape[0] * 128 + 20] = 16383;
-const constants = constantsFromSensor(sim.sensors[0]!, cells);
+const constants = constantsFromSensor(sim.sensor(0), cells);
 for (let i = 0; i < constants.badPixels.length; i += 997)
   constants.badPixels[i] = BadPixels.NOISE_OUT_OF_THRESHOLD;
 const dir = mkdtempSync(join(tmpdir(), "sase-numpy-"));

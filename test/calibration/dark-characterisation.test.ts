@@ -27,7 +27,7 @@ test("dark characterisation recovers offsets, noise, thresholds and bad pixels",
     return acc;
   });
   const dark = characteriseDarks(runs);
-  const sensor = new SimulatedDetector(det, { seed: 3, cells, modules: 1 }).sensors[0]!;
+  const sensor = new SimulatedDetector(det, { seed: 3, cells, modules: 1 }).sensor(0);
   const P = sensor.pixels;
   const G = 3;
   const offsetErr: number[] = [];

@@ -7,7 +7,7 @@ import {
   constantsFromSensor,
   DEFAULT_CORRECTION,
   FramePool,
-  type ModuleConstants,
+  constantsInArena,
   ModuleCorrector,
   shareConstants,
 } from "../../src/calibration/index.ts";
@@ -22,21 +22,11 @@ test("a frame pool corrects a train like a single corrector, in and out of its a
 }, async () => {
   const sim = new SimulatedDetector(det, { seed: 21, cells, modules: 1 });
   const train = sim.moduleTrain(0, 9n);
-  const truth = constantsFromSensor(sim.sensors[0]!, cells);
+  const truth = constantsFromSensor(sim.sensor(0), cells);
   const expected = new ModuleCorrector(det, 0, truth, { simd: false }).correctTrain(train);
 
   const arena = new Arena(cells * P * 70);
-  const inArena: ModuleConstants = {
-    ...truth,
-    thresholds: arena.floats(truth.thresholds.length),
-    offset: arena.floats(truth.offset.length),
-    relativeGain: arena.floats(truth.relativeGain.length),
-    badPixels: arena.uint32(truth.badPixels.length),
-  };
-  inArena.thresholds.set(truth.thresholds);
-  inArena.offset.set(truth.offset);
-  inArena.relativeGain.set(truth.relativeGain);
-  inArena.badPixels.set(truth.badPixels);
+  const inArena = constantsInArena(arena, truth);
   const pool = await FramePool.start(2, arena);
   try {
     // In the arena: the workers run the SIMD kernel.

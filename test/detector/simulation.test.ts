@@ -33,7 +33,7 @@ test("dark runs force the gain stage; photon runs switch gain where the signal i
   for (const [stage, name] of GAIN_STAGE_NAMES.entries()) {
     const sim = new SimulatedDetector(det, { seed: 2, cells: 2, modules: 1, dark: name });
     const tr = sim.moduleTrain(0, 5n);
-    const s = sim.sensors[0]!;
+    const s = sim.sensor(0);
     for (let p = 0; p < P; p++) {
       if (s.dead[p]) continue;
       const d = tr.data[P + p]!;
@@ -44,7 +44,7 @@ test("dark runs force the gain stage; photon runs switch gain where the signal i
   const sim = new SimulatedDetector(det, { seed: 2, cells: 8, modules: 4 });
   const counts = [0, 0, 0];
   for (let m = 0; m < 4; m++) {
-    const s = sim.sensors[m]!;
+    const s = sim.sensor(m);
     const tr = sim.moduleTrain(m, 5n);
     for (let f = 0; f < 8; f++) {
       for (let p = 0; p < P; p++) {

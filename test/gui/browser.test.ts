@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { addFacilityDaq, Catalogue } from "../../src/daq/index.ts";
-import { AGIPD_1M_DETECTOR, rawSourceName } from "../../src/detector/index.ts";
+import { AGIPD_1M_DETECTOR, modulesNearestBeam, rawSourceName } from "../../src/detector/index.ts";
 import { FACILITY_IDS, Facility } from "../../src/devices/index.ts";
 import { type FacilityGui, type GuiServer, startFacilityGui } from "../../src/gui/index.ts";
 import { launchBrowser, login, screenshot } from "./harness.ts";
@@ -126,7 +126,10 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     await screenshot(page, "observer-live");
 
     // When the detector stops, the page says so instead of passing the last image off as live.
-    const modules = [0, 1, 2, 3].map((m) => rawSourceName(AGIPD_1M_DETECTOR, m).split(":")[0]!);
+    // The facility simulates the four modules nearest the beam.
+    const modules = modulesNearestBeam(AGIPD_1M_DETECTOR)
+      .slice(0, 4)
+      .map((m) => rawSourceName(AGIPD_1M_DETECTOR, m).split(":")[0]!);
     await Promise.all(modules.map((id) => facility.client.execute(id, "stop")));
     await page.waitForFunction(() =>
       document.querySelector("[data-testid=image-train]")?.textContent?.startsWith("no new trains for"),
