@@ -13,6 +13,7 @@ import {
   METRIC_PREFIXES,
   type PropertyChange,
   SaseError,
+  SCALAR_TYPES,
   type Schema,
   type SchemaEntry,
   STATES,
@@ -28,14 +29,7 @@ import { type DeviceUpdate, type FacilityBackend, GuiRequestError } from "./back
 
 const LEVEL_OF: Record<AccessLevel, number> = { observer: 0, user: 1, operator: 1, expert: 2, admin: 3 };
 const VALUE_TYPE: Record<string, string> = {
-  bool: "BOOL",
-  int32: "INT32",
-  uint32: "UINT32",
-  int64: "INT64",
-  uint64: "UINT64",
-  float: "FLOAT",
-  double: "DOUBLE",
-  string: "STRING",
+  ...SCALAR_TYPES,
   state: "STATE",
   ndarray: "NDARRAY",
   image: "IMAGEDATA",
