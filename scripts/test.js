@@ -21,6 +21,9 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
+// The tests run the `sase` command from the compiled build (see bin/sase.js), so build it first.
+const built = spawnSync(process.execPath, [join(import.meta.dirname, "build.js")], { stdio: "inherit" });
+if (built.status !== 0) process.exit(built.status ?? 1);
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],

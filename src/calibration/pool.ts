@@ -12,6 +12,10 @@ type FromWorker =
 
 /** Starts a worker thread on a TypeScript module (`entry`) with `data` as its workerData.data. */
 export function startTsWorker(entry: URL, data: unknown = null): Worker {
+  // Compiled (dist/, see scripts/build.js), the worker module is the .js beside this one: no tsx.
+  if (import.meta.url.endsWith(".js")) {
+    return new Worker(new URL(entry.href.replace(/\.ts$/, ".js")), { workerData: { data } });
+  }
   const tsx = import.meta.resolve("tsx/esm/api");
   const boot = `const { workerData } = require("node:worker_threads");
 import(workerData.tsx).then((m) => { m.register(); return import(workerData.entry); }).catch((e) => { throw e; });`;

@@ -23,6 +23,8 @@ import type { Facility } from "../devices/index.ts";
 import { openRun } from "../files/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
 import { FACILITY_ADDONS } from "./start.ts";
+import { existingPath } from "./args.ts";
+import { failCommand as fail } from "./errors.ts";
 
 /** Device id of the live bridge that `sase start` runs. */
 export const LIVE_BRIDGE_ID = "SASE_BRIDGE/LIVE/MAIN";
@@ -43,11 +45,6 @@ export async function addLiveBridge(facility: Facility): Promise<void> {
 }
 
 const SOCKETS: ServerSocketType[] = ["REP", "PUB", "PUSH"];
-
-function fail(err: unknown): void {
-  process.stderr.write(`sase: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 2;
-}
 
 function positive(name: string, integer = false): (text: string) => number {
   return (text) => {
@@ -246,7 +243,7 @@ export function registerBridgeCommands(program: Command): void {
     bridge
       .command("serve")
       .description("replay an EXDF run over the Karabo bridge (like karabo-bridge-serve-files)")
-      .argument("<run_dir>", "run directory (or a single .h5 file's directory)")
+      .argument("<run_dir>", "run directory (or a single .h5 file's directory)", existingPath("directory"))
       .option("--source <glob>", "sources to send (repeatable; default all)", collect)
       .option("--key <glob>", "keys to send (repeatable; default all)", collect)
       .option("--loop", "start over after the last train, until interrupted")

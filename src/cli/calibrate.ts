@@ -3,6 +3,7 @@ import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { characteriseDarkRuns, ConstantStore, correctRun, type GainMode } from "../calibration/index.ts";
 import { DETECTORS, type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
+import { failCommand as fail } from "./errors.ts";
 
 const GAIN_MODES: readonly GainMode[] = ["adaptive", "fixed-high", "fixed-medium", "fixed-low"];
 
@@ -25,11 +26,6 @@ function moduleList(text: string): number[] {
     for (let i = a; i <= b; i++) out.push(i);
   }
   return out;
-}
-
-function fail(err: unknown): void {
-  process.stderr.write(`sase: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 2;
 }
 
 function progressBar(

@@ -1,7 +1,7 @@
 // CLI commands: sase detector simulate (a raw AGIPD-like run in EXDF, with an XGM).
-import { mkdirSync } from "node:fs";
-import cliProgress from "cli-progress";
-import type { Command } from "commander";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { type Command, Option } from "commander";
 import {
   DETECTORS,
   GAIN_STAGE_NAMES,
@@ -10,20 +10,9 @@ import {
   reducedDetector,
   writeSimulatedRun,
 } from "../detector/index.ts";
-
-function int(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (text: string): number => {
-    const v = Number(text);
-    if (!Number.isInteger(v) || v < min || v > max)
-      throw new Error(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
-    return v;
-  };
-}
-
-function fail(err: unknown): void {
-  process.stderr.write(`sase: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 2;
-}
+import { integer, invalidOption } from "./args.ts";
+import { forceOption, refuseOverwrite } from "./force.ts";
+import { progressBar } from "./progress.ts";
 
 interface SimulateOptions {
   run: number;
@@ -37,6 +26,7 @@ interface SimulateOptions {
   firstTrain: number;
   trainsPerFile: number;
   biasVoltage: number;
+  force: boolean;
 }
 
 /** Adds this group's commands to the sase program. */
@@ -47,56 +37,61 @@ export function registerDetectorCommands(program: Command): void {
     .description(
       "write a simulated raw run (one file per module and sequence, plus XGM and control data) in EXDF",
     )
-    .argument("<out-dir>", "run directory to create/fill")
-    .requiredOption("--run <n>", "run number", int("run", 0, 9999))
-    .option("--trains <n>", "number of trains", int("trains", 1), 10)
-    .option("--modules <n>", "number of modules (first N; default all)", int("modules", 1, 64))
-    .option(
-      "--cells <n>",
-      "memory cells (frames) per train (default: the detector's most)",
-      int("cells", 1, 4096),
+    .argument("<out-dir>", "run directory to create (or an empty one to fill)")
+    .requiredOption("--run <n>", "run number (required)", integer(0, 9999))
+    .option("--trains <n>", "number of trains", integer(1), 10)
+    .option("--modules <n>", "number of modules (first N; default all)", integer(1))
+    .option("--cells <n>", "memory cells (frames) per train (default: the detector's most)", integer(1))
+    .addOption(new Option("--dark <stage>", "dark run with the gain forced").choices(GAIN_STAGE_NAMES))
+    .option("--seed <n>", "seed of the simulated sensor (same seed, same detector)", integer(0), 1)
+    .addOption(
+      new Option("--detector <name>", "detector description")
+        .choices(Object.keys(DETECTORS))
+        .default("AGIPD1M"),
     )
-    .option("--dark <stage>", `dark run with the gain forced: ${GAIN_STAGE_NAMES.join("|")}`)
-    .option("--seed <n>", "seed of the simulated sensor (same seed, same detector)", int("seed", 0), 1)
-    .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
-    .option(
-      "--rows <n>",
-      "simulate only the first N pixel rows of each module (small test data)",
-      int("rows", 1, 512),
-    )
-    .option("--first-train <id>", "first train id", int("first-train", 1), 10000)
-    .option("--trains-per-file <n>", "trains per sequence file", int("trains-per-file", 1), 256)
+    .option("--rows <n>", "simulate only the first N pixel rows of each module (small test data)", integer(1))
+    .option("--first-train <id>", "first train id", integer(1), 10000)
+    .option("--trains-per-file <n>", "trains per sequence file", integer(1), 256)
     .option(
       "--bias-voltage <V>",
       "sensor bias voltage recorded as operating condition",
-      int("bias-voltage", 0, 1000),
+      integer(0, 1000),
       300,
     )
-    .action(async (outDir: string, o: SimulateOptions) => {
-      try {
-        if (o.dark !== undefined && !GAIN_STAGE_NAMES.includes(o.dark as GainStageName)) {
-          throw new Error(`--dark must be one of ${GAIN_STAGE_NAMES.join(", ")}, got "${o.dark}"`);
-        }
-        let description = detectorByName(o.detector);
-        if (o.rows !== undefined) description = reducedDetector(description, { rows: o.rows });
-        const cells = o.cells ?? description.maxCells;
-        if (cells > description.maxCells)
-          throw new Error(`${description.name} has at most ${description.maxCells} memory cells`);
-        const modules = o.modules ?? description.nModules;
-        if (modules > description.nModules)
-          throw new Error(`${description.name} has ${description.nModules} modules`);
-        mkdirSync(outDir, { recursive: true });
-        const bar = new cliProgress.SingleBar(
-          {
-            format: "simulate [{bar}] {value}/{total} trains",
-            stream: process.stderr,
-            clearOnComplete: true,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
+    .addOption(forceOption("the files of a non-empty <out-dir>"))
+    .action(async (outDir: string, o: SimulateOptions, cmd: Command) => {
+      let description = detectorByName(o.detector);
+      const [rows] = description.moduleShape;
+      if (o.rows !== undefined && o.rows > rows)
+        invalidOption(
+          cmd,
+          "--rows",
+          o.rows,
+          `expected an integer from 1 to ${rows} (${description.name} modules have ${rows} rows)`,
         );
-        const showBar = process.stderr.isTTY && o.trains > 1;
-        if (showBar) bar.start(o.trains, 0);
+      if (o.rows !== undefined) description = reducedDetector(description, { rows: o.rows });
+      if (o.modules !== undefined && o.modules > description.nModules)
+        invalidOption(
+          cmd,
+          "--modules",
+          o.modules,
+          `expected an integer from 1 to ${description.nModules} (${description.name} has ${description.nModules} modules)`,
+        );
+      if (o.cells !== undefined && o.cells > description.maxCells)
+        invalidOption(
+          cmd,
+          "--cells",
+          o.cells,
+          `expected an integer from 1 to ${description.maxCells} (${description.name} has ${description.maxCells} memory cells)`,
+        );
+      const cells = o.cells ?? description.maxCells;
+      const modules = o.modules ?? description.nModules;
+      // Never a run mixed from two simulations: with --force the old files go first.
+      const existing = refuseOverwrite(outDir, o.force, "files");
+      for (const name of existing) rmSync(join(outDir, name), { recursive: true, force: true });
+      mkdirSync(outDir, { recursive: true });
+      const bar = progressBar("simulate", "trains");
+      try {
         const ids = await writeSimulatedRun(outDir, {
           detector: description,
           run: o.run,
@@ -108,14 +103,14 @@ export function registerDetectorCommands(program: Command): void {
           firstTrain: o.firstTrain,
           trainsPerSequence: o.trainsPerFile,
           operating: { biasVoltage: o.biasVoltage },
-          onTrain: (done) => showBar && bar.update(done),
+          onTrain: (done) => bar.update(done, o.trains),
         });
-        if (showBar) bar.stop();
+        bar.stop();
         process.stdout.write(
           `wrote run ${o.run} to ${outDir}: ${ids.length} trains × ${modules} modules × ${cells} cells${o.dark ? ` (dark, ${o.dark} gain)` : ""}\n`,
         );
-      } catch (err) {
-        fail(err);
+      } finally {
+        bar.stop();
       }
     });
 }

@@ -11,6 +11,8 @@ import {
   runManifest,
   validateRun,
 } from "../files/index.ts";
+import { existingPath } from "./args.ts";
+import { failCommand as fail } from "./errors.ts";
 
 /** A progress bar on stderr that appears only once there is enough work to be worth showing. */
 function progress(
@@ -89,17 +91,12 @@ function printRun(path: string, run: DataCollection, showKeys: boolean): void {
   process.stdout.write(`${out.join("\n")}\n`);
 }
 
-function fail(err: unknown): void {
-  process.stderr.write(`sase: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 2;
-}
-
 /** Adds this group's commands to the sase program. */
 export function registerFilesCommands(program: Command): void {
   program
     .command("ls")
     .description("list an EXDF run directory or file: trains, sources, keys with dtype and shape")
-    .argument("<path>", "run directory or .h5 file")
+    .argument("<path>", "run directory or .h5 file", existingPath())
     .option(
       "--json",
       "print the run's structure as JSON (manifest.json shape: first and sum read from the data)",
@@ -132,7 +129,7 @@ export function registerFilesCommands(program: Command): void {
     .description(
       "check an EXDF run or file (index consistency, train order, one run); exit code 1 on problems",
     )
-    .argument("<path>", "run directory or .h5 file")
+    .argument("<path>", "run directory or .h5 file", existingPath())
     .option("--json", "print problems as JSON")
     .action(async (path: string, opts: { json?: boolean }) => {
       const bar = progress("validating");

@@ -1,24 +1,38 @@
-// Entry point of the `sase` command: each capability registers its own sub-commands, each with --help.
+// Entry point of the `sase` command. Only the module defining the command being run is loaded (see
+// commands.ts), so `sase --help` answers at once and `sase ls` never loads the device framework.
 import { Command } from "commander";
-import { registerBridgeCommands } from "./bridge.ts";
-import { registerCalibrateCommands } from "./calibrate.ts";
-import { registerDaqCommands } from "./daq.ts";
-import { registerDetectorCommands } from "./detector.ts";
-import { registerFilesCommands } from "./files.ts";
-import { registerGuiCommands } from "./gui.ts";
-import { registerStartCommands } from "./start.ts";
+import { COMMAND_GROUPS, groupOf } from "./commands.ts";
+import { runCommandLine } from "./errors.ts";
 
-const program = new Command("sase")
-  .description("sase: control and data system for X-ray free-electron laser experiments")
-  .version("0.1.0")
-  .showHelpAfterError();
+/** The sase program with the commands needed for `argv` (all of them: `all`). */
+export async function saseProgram(argv: readonly string[], all = false): Promise<Command> {
+  const program = new Command("sase")
+    .description("sase: control and data system for X-ray free-electron laser experiments")
+    .version("0.1.0")
+    .option("--debug", "print the stack trace of a failure (also SASE_DEBUG=1)");
+  const name = invokedCommand(argv);
+  // `sase start` composes the facility from every layer's add-on, which the modules register.
+  const group = all || name === "start" ? undefined : name && groupOf(name);
+  if (group) {
+    (await group.load())(program);
+  } else if (all || name === "start") {
+    for (const g of COMMAND_GROUPS) (await g.load())(program);
+  } else {
+    // Help or an unknown command: list every command without loading any.
+    program.configureHelp({ subcommandTerm: (cmd) => `${cmd.name()} ${cmd.usage()}`.trimEnd() });
+    for (const g of COMMAND_GROUPS)
+      for (const [cmd, [args, description]] of Object.entries(g.commands))
+        program.command(cmd).usage(args).description(description);
+  }
+  return program;
+}
 
-registerStartCommands(program);
-registerFilesCommands(program);
-registerBridgeCommands(program);
-registerDetectorCommands(program);
-registerCalibrateCommands(program);
-registerDaqCommands(program);
-registerGuiCommands(program);
+/** The top-level command `argv` (user arguments) runs: its first word, or the one after `help`. */
+function invokedCommand(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  return words[0] === "help" ? words[1] : words[0];
+}
 
-await program.parseAsync(process.argv);
+const argv = process.argv.slice(2);
+const program = await saseProgram(argv);
+process.exitCode = await runCommandLine(program, process.argv);

@@ -186,6 +186,9 @@ export async function validateRun(
   }
   const files = isDir ? listRunFiles(path).map((f) => join(path, f.name)) : [path];
   const problems: ValidationProblem[] = [];
+  // A directory without EXDF files is not a valid run (a mistyped path must not pass).
+  if (isDir && files.length === 0)
+    problems.push({ message: "no HDF5 files (*.h5) in run directory", file: path });
   const runs = new Map<string, string[]>();
   const sequences = new Map<string, { seq: number; file: string; first: number; last: number }[]>();
   files.forEach((file, i) => {

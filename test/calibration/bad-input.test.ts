@@ -70,7 +70,10 @@ test("the command explains bad arguments; correcting a folder without raw data f
     },
   );
   assert.equal(a.status, 2);
-  assert.match(a.stderr, /^sase: --dark must be one of high, medium, low, got "bright"/m);
+  assert.match(
+    a.stderr,
+    /^sase: option '--dark <stage>' argument 'bright' is invalid\. Allowed choices are high, medium, low\.$/m,
+  );
   await assert.rejects(
     correctRun(root, join(root, "out"), { detector: det, storeRoot: join(root, "store") }),
     /no HDF5 files/,

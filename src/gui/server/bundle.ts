@@ -1,11 +1,16 @@
 // Builds the browser bundle with esbuild when the server starts: no CDN, no separate install, no build
 // step to forget. The result lives in memory (about 100 kB); building takes a fraction of a second.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
-const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "web");
+// The browser sources are TypeScript under src/gui/web, also when this module runs compiled from
+// dist/gui/server (see scripts/build.js).
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEB_DIR = [join(HERE, "..", "web"), join(HERE, "..", "..", "..", "src", "gui", "web")].find((d) =>
+  existsSync(join(d, "main.ts")),
+) as string;
 
 /** The files the page needs, keyed by URL path. */
 export interface WebBundle {

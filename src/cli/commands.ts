@@ -1,0 +1,88 @@
+// The table of sase's top-level commands: which module defines each, with the line `sase --help`
+// shows. main.ts loads a module only when one of its commands runs, so `sase --help` and `sase ls`
+// never load the device framework, the GUI or ZeroMQ. A test checks this table against the modules.
+import type { Command } from "commander";
+
+/** A module of commands: registers them on the program. */
+export type Registrar = (program: Command) => void;
+
+/** One module and the top-level commands it defines. */
+export interface CommandGroup {
+  /** name → [arguments as help shows them, description] */
+  readonly commands: Readonly<Record<string, readonly [string, string]>>;
+  readonly load: () => Promise<Registrar>;
+}
+
+/** Every command group, in the order `sase --help` lists them. */
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  {
+    commands: {
+      start: [
+        "[options]",
+        "run the embedded facility until Ctrl-C: timing server, motors, pipeline demo, simulated AGIPD modules, run control + DAQ, live Karabo bridge and the web GUI",
+      ],
+      devices: ["[options]", "list servers and devices of the running facility"],
+      get: [
+        "[options] <deviceId> [key]",
+        "print a device property (or, without KEY, every property with its train ID)",
+      ],
+      set: [
+        "[options] <deviceId> <key> <value> [more...]",
+        "reconfigure a device; with several KEY VALUE pairs, all are applied or none",
+      ],
+      call: ["[options] <deviceId> <slot> [args...]", "call a device slot (command) and print its reply"],
+    },
+    load: async () => (await import("./start.ts")).registerStartCommands,
+  },
+  {
+    commands: {
+      ls: [
+        "[options] <path>",
+        "list an EXDF run directory or file: trains, sources, keys with dtype and shape",
+      ],
+      validate: [
+        "[options] <path>",
+        "check an EXDF run or file (index consistency, train order, one run); exit code 1 on problems",
+      ],
+    },
+    load: async () => (await import("./files.ts")).registerFilesCommands,
+  },
+  {
+    commands: { bridge: ["", "Karabo bridge: stream trains to analysis clients (ZeroMQ)"] },
+    load: async () => (await import("./bridge.ts")).registerBridgeCommands,
+  },
+  {
+    commands: { detector: ["", "simulated megapixel detector (AGIPD-like)"] },
+    load: async () => (await import("./detector.ts")).registerDetectorCommands,
+  },
+  {
+    commands: { calibrate: ["", "detector calibration: dark characterisation, constants, correction"] },
+    load: async () => (await import("./calibrate.ts")).registerCalibrateCommands,
+  },
+  {
+    commands: {
+      runs: ["[options]", "list the runs in the catalogue"],
+      run: ["", "one run: flag its quality, show its details"],
+      migrate: [
+        "[options]",
+        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction",
+      ],
+      jobs: ["[options]", "list offline jobs (calibration) and refresh their states"],
+    },
+    load: async () => (await import("./daq.ts")).registerDaqCommands,
+  },
+  {
+    commands: {
+      gui: [
+        "",
+        "web GUI user management (the GUI itself runs inside `sase start`; see SASE_GUI_* in `sase gui --help`)",
+      ],
+    },
+    load: async () => (await import("./gui.ts")).registerGuiCommands,
+  },
+];
+
+/** The group defining top-level command `name`, if any. */
+export function groupOf(name: string): CommandGroup | undefined {
+  return COMMAND_GROUPS.find((g) => Object.hasOwn(g.commands, name));
+}
