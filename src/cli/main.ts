@@ -1,6 +1,8 @@
 // Entry point of the `sase` command. Only the module defining the command being run is loaded (see
 // commands.ts), so `sase --help` answers at once and `sase ls` never loads the device framework.
 import { Command } from "commander";
+// The version module alone, not core's index: `sase --help` must not load the device framework.
+import { SASE_VERSION } from "../core/version.ts";
 import { COMMAND_GROUPS, groupOf } from "./commands.ts";
 import { runCommandLine } from "./errors.ts";
 
@@ -8,14 +10,13 @@ import { runCommandLine } from "./errors.ts";
 export async function saseProgram(argv: readonly string[], all = false): Promise<Command> {
   const program = new Command("sase")
     .description("sase: control and data system for X-ray free-electron laser experiments")
-    .version("0.1.0")
+    .version(SASE_VERSION)
     .option("--debug", "print the stack trace of a failure (also SASE_DEBUG=1)");
   const name = invokedCommand(argv);
-  // `sase start` composes the facility from every layer's add-on, which the modules register.
-  const group = all || name === "start" ? undefined : name && groupOf(name);
+  const group = all ? undefined : name && groupOf(name);
   if (group) {
     (await group.load())(program);
-  } else if (all || name === "start") {
+  } else if (all) {
     for (const g of COMMAND_GROUPS) (await g.load())(program);
   } else {
     // Help or an unknown command: list every command without loading any.

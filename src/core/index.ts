@@ -23,3 +23,4 @@ export * from "./server.ts";
 export * from "./client.ts";
 export * from "./control.ts";
 export * from "./names.ts";
+export * from "./version.ts";

@@ -8,6 +8,7 @@ import {
   defineDevice,
   type DeviceProps,
   el,
+  SASE_VERSION,
   type SchemaSpec,
   type Slots,
   State,
@@ -16,7 +17,6 @@ import type { Acquisition } from "./acquisition.ts";
 import { Acquisition as AcquisitionImpl, DataSourceError } from "./acquisition.ts";
 import { Catalogue, type RunRecord } from "./catalogue.ts";
 import { rawRunDir, resolveDataRoots } from "./config.ts";
-import { SASE_VERSION } from "./recorder.ts";
 import { recoverRuns } from "./recover.ts";
 
 const editable = [State.STOPPED, State.ACQUIRING];

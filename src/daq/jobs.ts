@@ -3,11 +3,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SASE_VERSION } from "../core/index.ts";
 import type { Catalogue, JobRecord, RunRecord } from "./catalogue.ts";
 import { CatalogueError } from "./catalogue.ts";
 import { procRunDir, proposalDirName, rawRunDir, runDirName } from "./config.ts";
 import type { Executor, JobSpec } from "./executors.ts";
-import { SASE_VERSION } from "./recorder.ts";
 
 /** The `sase` launcher of this checkout (jobs run the same code as the process that submits them). */
 export const SASE_BIN = fileURLToPath(new URL("../../bin/sase.js", import.meta.url));

@@ -7,12 +7,9 @@ import { readdir, stat, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Hash, NDArray, Timestamp, TypedArray } from "../core/index.ts";
-import { dtypeOf, isNDArray } from "../core/index.ts";
+import { dtypeOf, isNDArray, SASE_VERSION } from "../core/index.ts";
 import type { ControlSourceSpec, KeySpec, RunWriter } from "../files/index.ts";
 import { createRunWriter } from "../files/index.ts";
-
-/** The sase version recorded as the run's DAQ library and in its provenance. */
-export const SASE_VERSION = "0.1.0";
 
 /** A control source to record: its properties as they are written per train. */
 export interface RecordedControl {

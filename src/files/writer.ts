@@ -9,6 +9,7 @@ import {
   type DType,
   isNDArray,
   type NDArray,
+  SASE_VERSION,
   shapeSize,
   type Timestamp,
   type TypedArray,
@@ -430,8 +431,8 @@ class Aggregator {
     h5.createStrings("/METADATA/creationDate", [dateText(this.writer.created)]);
     // Fixed-length so that it can be rewritten at every flush.
     h5.createStrings("/METADATA/updateDate", [dateText(new Date())], 16);
-    h5.createStrings("/METADATA/daqLibrary", [o.daqLibrary ?? "sase-0.1.0"]);
-    h5.createStrings("/METADATA/karaboFramework", [o.karaboFramework ?? "sase-0.1.0"]);
+    h5.createStrings("/METADATA/daqLibrary", [o.daqLibrary ?? `sase-${SASE_VERSION}`]);
+    h5.createStrings("/METADATA/karaboFramework", [o.karaboFramework ?? `sase-${SASE_VERSION}`]);
     h5.createStrings("/METADATA/runType", [o.runType ?? ""]);
     h5.createStrings("/METADATA/sample", [o.sample ?? ""]);
     h5.createFixed("/METADATA/proposalNumber", "uint32", new Uint32Array([o.proposal]), [1]);

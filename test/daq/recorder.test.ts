@@ -89,7 +89,9 @@ test("matched trains are written as EXDF: one aggregator per module + slow data,
     assert.equal(run.runValues(XGM)["pulseEnergy.photonFlux.value"], 100.1);
     run.close();
     const prov = JSON.parse(readFileSync(join(runDir, "provenance.json"), "utf8"));
-    assert.equal(prov.sase, "0.1.0");
+    // The version recorded is the package's (one constant, read from package.json).
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    assert.equal(prov.sase, pkg.version);
     assert.equal(prov.devices[XGM].pulseEnergy.photonFlux, 100.1);
 
     // The Python tools read the same thing.
