@@ -22,7 +22,6 @@ import { isNDArray } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
 import { openRun } from "../files/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
-import { FACILITY_ADDONS } from "./start.ts";
 import { existingPath } from "./args.ts";
 import { failCommand as fail } from "./errors.ts";
 
@@ -232,9 +231,6 @@ async function monitor(
 
 /** Adds this group's commands to the sase program. */
 export function registerBridgeCommands(program: Command): void {
-  // Registered here rather than on import, so that it runs after the add-ons that create the
-  // detector and other outputs it forwards.
-  FACILITY_ADDONS.push(addLiveBridge);
   const bridge = program
     .command("bridge")
     .description("Karabo bridge: stream trains to analysis clients (ZeroMQ)");

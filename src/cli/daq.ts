@@ -4,9 +4,7 @@ import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { Argument, InvalidArgumentError, Option } from "commander";
 import type { Catalogue, DataRoots, Executor, JobRecord, RunRecord } from "../daq/index.ts";
-import { FACILITY_ADDONS } from "./start.ts";
 import {
-  addFacilityDaq,
   Catalogue as CatalogueDb,
   CatalogueError,
   LocalExecutor,
@@ -342,6 +340,3 @@ export function registerDaqCommands(program: Command): void {
     }),
   );
 }
-
-// sase start: run control + DAQ join the embedded facility (after the detector's add-on, before the GUI).
-FACILITY_ADDONS.push((facility) => addFacilityDaq(facility));

@@ -14,7 +14,6 @@ import {
   startFacilityGui,
   type UserRecord,
 } from "../gui/index.ts";
-import { FACILITY_ADDONS } from "./start.ts";
 
 /**
  * The `sase start` add-on serving the GUI. Configured by environment: SASE_GUI=off disables it,
@@ -109,7 +108,3 @@ Without logging in, a visitor is an observer: sees everything live, changes noth
       process.stdout.write(`${name} (${opts.role}) saved in ${file}\n`);
     });
 }
-
-// Registered here rather than in start.ts so the GUI comes after the add-ons of the layers below it
-// (main.ts loads this module after theirs): the GUI then finds their image outputs.
-FACILITY_ADDONS.push(guiAddon);

@@ -14,15 +14,7 @@ import {
   SaseError,
   toJsonSafe,
 } from "../core/index.ts";
-import { Facility } from "../devices/index.ts";
-import { addPipelineDemo } from "../pipeline/index.ts";
-
-/** Adds further devices to the embedded facility; later layers append theirs to `FACILITY_ADDONS`. */
-export type FacilityAddon = (facility: Facility) => Promise<void>;
-
-/** Devices beyond the standard set (timing server + two motors) that `sase start` brings up. */
-export const FACILITY_ADDONS: FacilityAddon[] = [];
-FACILITY_ADDONS.push(addPipelineDemo); // pipeline: a producer streaming images to a consumer
+import { composeFacility } from "./facility.ts";
 
 /** Where the client commands write (stdout/stderr and the exit code by default; tests capture them). */
 export interface CommandIO {
@@ -112,8 +104,7 @@ async function runFacility(opts: StartOptions): Promise<void> {
     throw new SaseError("OUT_OF_RANGE", `--rate ${opts.rate}: give 0 < Hz <= 1000`);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new SaseError("OUT_OF_RANGE", `--port ${opts.port}`);
-  const facility = await Facility.standard({ trainRate: rate, log });
-  for (const addon of FACILITY_ADDONS) await addon(facility);
+  const facility = await composeFacility(rate, log);
   const control = await ControlServer.start(facility.client, {
     port,
     portFile: opts.portFile ?? defaultPortFile(),

@@ -1,0 +1,37 @@
+// What `sase start` runs, in order. The standard facility (timing server, two motors) comes first;
+// each part below then joins it. The order matters and is written here once: the DAQ starts the
+// stand-in detector that the GUI and the live bridge look for, so both come after it.
+import type { Logger } from "../core/index.ts";
+import { Facility } from "../devices/index.ts";
+import { addFacilityDaq } from "../daq/index.ts";
+import { addPipelineDemo } from "../pipeline/index.ts";
+import { addLiveBridge } from "./bridge.ts";
+import { guiAddon } from "./gui.ts";
+
+/** One part of the embedded facility: a name for the logs and how it joins a running facility. */
+export interface FacilityPart {
+  readonly name: string;
+  add(facility: Facility): Promise<void>;
+}
+
+/** The parts of `sase start` beyond the standard facility, in the order they start. */
+export const FACILITY_PARTS: readonly FacilityPart[] = [
+  { name: "pipeline demo", add: addPipelineDemo }, // a producer streaming images to a consumer
+  { name: "run control + DAQ", add: (facility) => addFacilityDaq(facility) }, // and its stand-in detector
+  { name: "web GUI", add: guiAddon }, // finds the detector outputs started above
+  { name: "live Karabo bridge", add: addLiveBridge }, // forwards every pipeline output started above
+];
+
+/** Starts the standard facility at `trainRate` Hz and adds `parts` to it, one after the other. */
+export async function composeFacility(
+  trainRate: number,
+  log: Logger,
+  parts: readonly FacilityPart[] = FACILITY_PARTS,
+): Promise<Facility> {
+  const facility = await Facility.standard({ trainRate, log });
+  for (const part of parts) {
+    log.debug("starting", { part: part.name });
+    await part.add(facility);
+  }
+  return facility;
+}
