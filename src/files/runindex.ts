@@ -1,7 +1,9 @@
-// The run index: a small JSON file beside the HDF5 files (or in a cache folder when the run directory
-// is read-only) holding everything the reader needs to open a run without touching every file: per
-// file its trains, sources, first/count per train and keys; per source its RUN values. Each file's
-// entry is keyed by name, size and mtime, so a stale entry is noticed and only that file is re-read.
+// The run index: a small JSON file holding everything the reader needs to open a run without touching
+// every file: per file its trains, sources, first/count per train and keys; per source its RUN values.
+// Each file's entry is keyed by name, size and mtime, so a stale entry is noticed and only that file is
+// re-read. Only the writer puts it beside the HDF5 files, at acquisition; readers keep theirs in the
+// user's cache folder (keyed by the run's path), because read commands never write into data folders:
+// a migrated copy is checksummed, and an extra or changed file there would fail its verification.
 import { createHash } from "node:crypto";
 import {
   accessSync,
@@ -60,6 +62,9 @@ export interface RunIndexOptions {
   /** Called while files are being read: (done, total). */
   readonly onProgress?: (done: number, total: number) => void;
 }
+
+/** Where a (re)built index is saved: beside the files (the writer, at acquisition) or in the cache. */
+type IndexHome = "beside" | "cache";
 
 interface DirFile {
   readonly name: string;
@@ -290,11 +295,14 @@ function dirWritable(dir: string): boolean {
   }
 }
 
-/** Writes the index beside the files, or in the user's cache folder; returns where (null if nowhere). */
-function saveIndex(dir: string, json: JsonIndex): string | null {
+/**
+ * Writes the index beside the files (only for the writer, and only into a writable directory), else in
+ * the user's cache folder; returns where (null if nowhere).
+ */
+function saveIndex(dir: string, json: JsonIndex, home: IndexHome): string | null {
   const text = JSON.stringify(json);
   const beside = join(dir, RUN_INDEX_NAME);
-  if (dirWritable(dir)) {
+  if (home === "beside" && dirWritable(dir)) {
     try {
       writeAtomic(beside, text);
       return beside;
@@ -325,8 +333,15 @@ function freshCount(j: JsonIndex, dirFiles: readonly DirFile[]): number {
   return n;
 }
 
-/** Loads the run index of `dir`, re-reading only the files it does not describe as they are now. */
+/**
+ * Loads the run index of `dir`, re-reading only the files it does not describe as they are now. A
+ * rebuilt index is saved in the cache folder; nothing is written into `dir`.
+ */
 export async function loadRunIndex(dir: string, options: RunIndexOptions = {}): Promise<RunIndex> {
+  return loadIndex(dir, options, "cache");
+}
+
+async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome): Promise<RunIndex> {
   const useIndex = options.useIndex ?? true;
   const dirFiles = listRunFiles(dir);
   if (dirFiles.length === 0) throw new FilesError("no HDF5 files (*.h5) in run directory", { file: dir });
@@ -419,14 +434,18 @@ export async function loadRunIndex(dir: string, options: RunIndexOptions = {}): 
     indexPath: cachedAt,
   };
   if (useIndex && (dirty || !cached || bySourceFile.size)) {
-    return { ...index, origin: "built", indexPath: saveIndex(dir, encode(index, dirFiles)) };
+    return { ...index, origin: "built", indexPath: saveIndex(dir, encode(index, dirFiles), home) };
   }
   return index;
 }
 
-/** Rebuilds the run index of `dir` from its files and writes it (what the writer calls on close). */
+/** Builds the run index of `dir` and writes it beside the files (the writer, on close, at acquisition). */
 export async function writeRunIndex(dir: string): Promise<RunIndex> {
-  return loadRunIndex(dir, { useIndex: true });
+  const index = await loadIndex(dir, { useIndex: true }, "beside");
+  if (index.indexPath === join(dir, RUN_INDEX_NAME)) return index;
+  // Already valid in the cache (or not writable beside): write it beside the files now, if we may.
+  const saved = saveIndex(dir, encode(index, listRunFiles(dir)), "beside");
+  return { ...index, indexPath: saved };
 }
 
 /** The run index of a single file (never cached). */

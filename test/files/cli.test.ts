@@ -1,11 +1,14 @@
 // sase ls / sase validate as a user runs them: real processes on the reference runs and a broken run.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import type { RunManifest } from "../../src/files/index.ts";
-import { fixturesDir, jsonDiffs, repoRoot, tempDir } from "./helpers.ts";
+import { Catalogue, migrateRun, rawRunDir } from "../../src/daq/index.ts";
+import { RUN_INDEX_NAME, type RunManifest } from "../../src/files/index.ts";
+import { tempRoots } from "../daq/helpers.ts";
+import { fixturesDir, jsonDiffs, repoRoot, tempDir, writeSampleRun, XGM } from "./helpers.ts";
 
 const cache = tempDir("sase-cache-");
 
@@ -19,8 +22,6 @@ function sase(...args: string[]): { code: number | null; out: string; err: strin
 }
 
 describe("sase ls / validate", () => {
-  after(() => cache.cleanup());
-
   test("ls --json prints the manifest EXtra-data gives", () => {
     const dir = join(fixturesDir, "jf_r0012");
     const r = sase("ls", dir, "--json");
@@ -63,5 +64,63 @@ describe("sase ls / validate", () => {
     const missing = sase("ls", "/no/such/run");
     assert.equal(missing.code, 2);
     assert.match(missing.err, /no such file or directory/);
+  });
+});
+
+/** Every file of a directory with its size, mtime and SHA-256: what must not change under a reader. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const st = statSync(join(dir, name));
+    const sha = createHash("sha256").update(readFileSync(join(dir, name))).digest("hex");
+    out[name] = `${st.size} ${st.mtimeMs} ${sha}`;
+  }
+  return out;
+}
+
+describe("read commands never write into run directories", () => {
+  after(() => cache.cleanup());
+
+  test("sase ls and bridge-style opens of a recorded and a migrated run leave both untouched; migration stays good", async () => {
+    const roots = tempRoots();
+    try {
+      const cat = Catalogue.open(roots.catalogue);
+      const open = cat.openRun({ proposal: 900002, onlinePath: (n) => rawRunDir(roots.online, 900002, n) });
+      mkdirSync(open.onlinePath, { recursive: true });
+      // The writer at acquisition is the one allowed to leave the run index beside the files.
+      await writeSampleRun(open.onlinePath, 3, { proposal: 900002, run: open.number });
+      assert.ok(readdirSync(open.onlinePath).includes(RUN_INDEX_NAME));
+      const closed = cat.closeRun(open.id, {
+        firstTrain: 10000,
+        lastTrain: 10002,
+        trains: 3,
+        sizeBytes: 1,
+        sources: [XGM],
+      });
+      const run = cat.flagRun(closed.id, "good");
+      const first = await migrateRun(cat, run, { offlineRoot: roots.offline });
+      assert.equal(first.status, "migrated", first.error);
+      const offline = cat.runById(run.id).offlinePath as string;
+      const before = { online: snapshot(open.onlinePath), offline: snapshot(offline) };
+      // The copy has new mtimes, so the writer's index is stale there: it is rebuilt, in the cache.
+      for (const dir of [offline, open.onlinePath]) {
+        const r = sase("ls", dir);
+        assert.equal(r.code, 0, r.err);
+        assert.match(r.out, /3 trains: 10000 … 10002/);
+      }
+      chmodSync(offline, 0o555);
+      try {
+        assert.equal(sase("ls", offline).code, 0);
+      } finally {
+        chmodSync(offline, 0o755);
+      }
+      assert.deepEqual({ online: snapshot(open.onlinePath), offline: snapshot(offline) }, before);
+      // Migrating again re-verifies every copy against the source checksums: still good.
+      const again = await migrateRun(cat, cat.runById(run.id), { offlineRoot: roots.offline });
+      assert.equal(again.status, "migrated", again.error);
+      cat.close();
+    } finally {
+      roots.done();
+    }
   });
 });

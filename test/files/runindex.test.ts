@@ -3,7 +3,7 @@
 // between trains leaves files that h5py and sase read up to the last flushed train.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createRunWriter, openRun, RUN_INDEX_NAME } from "../../src/files/index.ts";
@@ -61,12 +61,16 @@ describe("run index", () => {
       assert.equal(c.indexOrigin, "index");
       assert.equal(c.trainIds.length, 7);
       c.close();
-      // A damaged index is ignored and replaced.
+      // A damaged index beside the files is ignored (the cache's is used), and left as it is: readers
+      // never write into the run directory.
       writeFileSync(join(t.dir, RUN_INDEX_NAME), "{ not json");
       const d = await openRun(t.dir);
-      assert.equal(d.indexOrigin, "built");
       assert.equal(d.trainIds.length, 7);
+      assert.equal(readFileSync(join(t.dir, RUN_INDEX_NAME), "utf8"), "{ not json");
       d.close();
+      const e = await openRun(t.dir, { useIndex: false });
+      assert.deepEqual(e.trainIds, d.trainIds);
+      e.close();
     } finally {
       t.cleanup();
     }
