@@ -24,3 +24,7 @@ export * from "./client.ts";
 export * from "./control.ts";
 export * from "./names.ts";
 export * from "./version.ts";
+export * from "./karabo-wire.ts";
+export * from "./karabo-schema.ts";
+export * from "./karabo-calls.ts";
+export * from "./amqp-broker.ts";

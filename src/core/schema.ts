@@ -312,8 +312,12 @@ export class Schema {
         continue;
       }
       if (element.kind === "slot") {
-        if (prefix !== "") throw bad(key, "slots are declared at the top level");
-        if ((element as SlotElement).args) new Schema((element as SlotElement).args!);
+        // Slots may sit in nodes (Karabo's PropertyTest has node.increment), never among slot arguments.
+        const args = (element as SlotElement).args;
+        if (args) {
+          const compiled = new Schema(args);
+          if (compiled.slotNames().length > 0) throw bad(key, "slots are not arguments of a slot");
+        }
       } else if (isLeaf(element)) {
         checkLeaf(key, element);
       } else {

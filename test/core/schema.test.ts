@@ -103,7 +103,7 @@ describe("schema declaration", () => {
     ],
     ["unknown unit", { a: { kind: "double", unit: "furlong" } }, /unknown unit "furlong"/],
     ["vector without element kind", { v: { kind: "vector" } }, /a vector needs `of`/],
-    ["nested slot", { n: el.node({ go: el.slot() }) }, /slots are declared at the top level/],
+    ["slot inside slot arguments", { s: el.slot({ args: { go: el.slot() } }) }, /slots are not arguments/],
     [
       "bad access level",
       { a: { kind: "double", requiredAccessLevel: "god" } },

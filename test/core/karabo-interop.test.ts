@@ -1,0 +1,243 @@
+// sase and Karabo 3's middlelayer on one RabbitMQ topic, both ways: Karabo's own client operates a sase
+// device server, and sase's client operates Karabo's PeerDevice and stock PropertyTest device.
+
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import {
+  type AmqpBroker,
+  connectAmqpBroker,
+  createLogger,
+  DeviceClient,
+  DeviceServer,
+  defineDevice,
+  el,
+  type SaseError,
+  State,
+} from "../../src/core/index.ts";
+import {
+  BROKER_URL,
+  PEER_DIR,
+  runPeerPython,
+  SKIP_NO_BROKER,
+  startPeerProcess,
+  stopProcess,
+  uniqueTopic,
+} from "./amqp-helpers.ts";
+
+const quiet = createLogger("test", () => {});
+
+class TestMotor extends defineDevice({
+  classId: "TestMotor",
+  schema: {
+    position: el.double({ access: "reconfigurable", default: 0, min: -100, max: 100, unit: "meter" }),
+    speed: el.float({ access: "reconfigurable", default: 1.5 }),
+    count: el.int64({ access: "readOnly", default: 0n }),
+    label: el.string({ access: "reconfigurable", default: "m1", options: ["m1", "m2"] }),
+    offsets: el.vector("int32", { access: "reconfigurable", default: [1, 2] }),
+    table: el.table(
+      { a: el.int32({ default: 0 }), b: el.string({ default: "" }) },
+      { access: "reconfigurable", default: [{ a: 1, b: "x" }] },
+    ),
+    sub: el.node({ gain: el.uint32({ access: "reconfigurable", default: 3 }) }),
+    move: el.slot({ allowedStates: [State.ON] }),
+  },
+}) {
+  override onInit(): void {
+    this.updateState(State.ON);
+  }
+  move(): void {
+    this.setMany({ count: this.get("count") + 1n, position: this.get("position") + 1 });
+  }
+}
+
+describe("Karabo's middlelayer client drives a sase device server", { skip: SKIP_NO_BROKER }, () => {
+  const topic = uniqueTopic("k2s");
+  let broker: AmqpBroker;
+  let server: DeviceServer;
+
+  before(async () => {
+    broker = await connectAmqpBroker({ urls: BROKER_URL, topic, defaultAccessLevel: "operator", log: quiet });
+    server = new DeviceServer({ serverId: "SASE_K2S", broker, classes: [TestMotor], log: quiet });
+    await server.start();
+    await server.instantiate("TestMotor", "SASE/K2S/MOTOR");
+  });
+  after(async () => {
+    await server?.stop();
+    await broker?.close();
+  });
+
+  it("reads, sets, calls, is refused, starts and kills devices through Karabo's own API", async () => {
+    const out = JSON.parse(
+      await runPeerPython(
+        [
+          `${new URL("fixtures/karabo_drives_sase.py", import.meta.url).pathname}`,
+          PEER_DIR,
+          "SASE_K2S",
+          "SASE/K2S/MOTOR",
+          "SASE/K2S/NEW",
+        ],
+        topic,
+      ),
+    );
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.server_info.type, "server");
+    assert.deepEqual(out.server_info.deviceClasses, ["TestMotor"]);
+    assert.deepEqual(out.initial, {
+      state: "ON",
+      position: 0,
+      speed: 1.5,
+      count: 0,
+      label: "m1",
+      offsets: [1, 2],
+      "sub.gain": 3,
+    });
+    assert.deepEqual(out.table, [[1, "x"]], "Karabo reads the table as records of (a, b)");
+    assert.equal(out.after_set, 5.5);
+    assert.match(out.refused, /position.*must be <= 100/);
+    assert.deepEqual(out.after_move, { count: 1, position: 6.5 });
+    assert.equal(out.started, "SASE/K2S/NEW");
+    assert.equal(out.new_position, 2);
+    assert.equal(out.gone, true);
+    assert.deepEqual(server.deviceIds, ["SASE/K2S/MOTOR"]);
+  });
+});
+
+describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SKIP_NO_BROKER }, () => {
+  const topic = uniqueTopic("s2k");
+  let broker: AmqpBroker;
+  let client: DeviceClient;
+  const peers: ChildProcess[] = [];
+
+  before(async () => {
+    peers.push(
+      startPeerProcess(
+        [`${PEER_DIR}run_mdl.py`, "--server-id", "K_PEER_SRV", "--device-id", "K/PEER/1"],
+        topic,
+      ),
+      startPeerProcess(
+        [
+          "-c",
+          "import sys; from karabo.middlelayer.device_server import DeviceServer; sys.exit(DeviceServer.main())",
+          "serverId=K_PT_SRV",
+          'init={"K/PT/1":{"classId":"PropertyTest"}}',
+        ],
+        topic,
+      ),
+    );
+    broker = await connectAmqpBroker({ urls: BROKER_URL, topic, log: quiet });
+    client = new DeviceClient(broker);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const topo = await client.topology();
+      if (topo.devices.has("K/PEER/1") && topo.devices.has("K/PT/1")) break;
+      if (Date.now() > deadline) throw new Error(`Karabo peers did not appear: ${[...topo.devices.keys()]}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  after(async () => {
+    await Promise.all(peers.map((p) => stopProcess(p)));
+    await broker?.close();
+  });
+
+  it("sees Karabo's servers and devices with their instanceInfo", async () => {
+    const topo = await client.topology();
+    assert.equal(topo.servers.get("K_PEER_SRV")?.deviceClasses?.includes("PeerDevice"), true);
+    const peer = topo.devices.get("K/PEER/1");
+    assert.equal(peer?.classId, "PeerDevice");
+    assert.equal(peer?.serverId, "K_PEER_SRV");
+    assert.equal(peer?.heartbeatIntervalMs, 10_000);
+  });
+
+  it("reads the PeerDevice's schema and values, sets them, calls its slots and hears the changes", async () => {
+    const schema = await client.getSchema("K/PEER/1");
+    assert.deepEqual(schema.slotNames().sort(), ["increment", "reset", "slotClearLock"]);
+    assert.equal(schema.entry("value")?.access, "reconfigurable");
+    assert.equal(schema.entry("state")?.element.kind, "state");
+    await client.execute("K/PEER/1", "reset");
+    const changes = client.subscribe("K/PEER/1", ["value", "counter"]);
+    await broker.settled();
+    await client.set("K/PEER/1", "value", 2.25);
+    await client.execute("K/PEER/1", "increment");
+    const seen = new Map<string, unknown>();
+    for await (const c of changes) {
+      seen.set(c.key, c.value);
+      assert.ok(c.timestamp.sec > 1_700_000_000, "Karabo's sec attribute is carried");
+      if (seen.get("counter") === 1 && seen.get("value") === 2.25) break;
+    }
+    changes.close();
+    assert.equal(await client.get("K/PEER/1", "value"), 2.25);
+    assert.equal(await client.get("K/PEER/1", "counter"), 1);
+    assert.equal(await client.get("K/PEER/1", "state"), "ON");
+  });
+
+  it("gets Karabo's error replies as errors", async () => {
+    await assert.rejects(client.execute("K/PEER/1", "nosuchslot"), (e: SaseError) => {
+      assert.equal(e.code, "UNKNOWN_SLOT");
+      return /nosuchslot/.test(e.message);
+    });
+    await assert.rejects(client.set("K/PT/1", "floatProperty", 5000), /not in allowed range/);
+  });
+
+  it("round-trips every PropertyTest property type it can set, and names what it cannot show", async () => {
+    const reply = await broker.call<{ unsupported: Record<string, string> }>("K/PT/1", "slotGetSchema");
+    for (const reason of Object.values(reply.unsupported)) assert.match(reason, /\w/);
+    const schema = await client.getSchema("K/PT/1");
+    const kinds = new Set(schema.entries().map((e) => e.element.kind));
+    for (const k of [
+      "bool",
+      "int32",
+      "uint32",
+      "int64",
+      "uint64",
+      "float",
+      "double",
+      "string",
+      "vector",
+      "table",
+      "state",
+      "node",
+      "slot",
+    ])
+      assert.ok(kinds.has(k as never), `PropertyTest shows a ${k}`);
+    const values: Record<string, unknown> = {
+      boolProperty: true,
+      int32Property: -7,
+      uint32Property: 7,
+      int64Property: -(2n ** 40n),
+      uint64Property: 2n ** 40n,
+      floatProperty: 2.5,
+      doubleProperty: 1e-3,
+      stringProperty: "sase",
+      "vectors.boolProperty": [true, true],
+      "vectors.int32Property": [-1, 0, 1],
+      "vectors.uint32Property": [4, 5],
+      "vectors.int64Property": [3n, -4n],
+      "vectors.uint64Property": [8n],
+      "vectors.floatProperty": [0.5, 1.5],
+      "vectors.doubleProperty": [1.25, 2.5],
+      "vectors.stringProperty": ["x", "y"],
+      table: [
+        {
+          intProperty: 3,
+          stringProperty: "eggs",
+          bool: true,
+          boolReadOnly: false,
+          floatProperty: 1.5,
+          doubleProperty: 2.5,
+        },
+      ],
+      "node.counter": 11,
+    };
+    await client.reconfigure("K/PT/1", values);
+    const conf = await client.getConfiguration("K/PT/1", Object.keys(values));
+    for (const [key, want] of Object.entries(values)) {
+      const got = conf.values[key];
+      if (key === "table") assert.deepEqual((got as Record<string, unknown>[])[0]?.stringProperty, "eggs");
+      else assert.deepEqual(got, want, key);
+    }
+    await client.execute("K/PT/1", "node.increment");
+    assert.equal(await client.get("K/PT/1", "node.counterReadOnly"), 12);
+    assert.equal(await client.get("K/PT/1", "alarmCondition"), "none");
+  });
+});
