@@ -7,3 +7,4 @@ export * from "./calibration/index.ts";
 export * from "./files/index.ts";
 export * from "./bridge/index.ts";
 export * from "./daq/index.ts";
+export * from "./table/index.ts";

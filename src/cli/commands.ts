@@ -73,6 +73,15 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
+      table: [
+        "[options]",
+        "the run table: a row per run, a column per variable of the proposal's context.ts (recompute: fill it)",
+      ],
+    },
+    load: async () => (await import("./table.ts")).registerTableCommands,
+  },
+  {
+    commands: {
       gui: [
         "",
         "web GUI user management (the GUI itself runs inside `sase start`; see SASE_GUI_* in `sase gui --help`)",

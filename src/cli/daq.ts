@@ -4,6 +4,7 @@ import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { Argument, InvalidArgumentError, Option } from "commander";
 import type { Catalogue, DataRoots, Executor, JobRecord, RunRecord } from "../daq/index.ts";
+import { submitTableJob } from "../table/index.ts";
 import {
   Catalogue as CatalogueDb,
   CatalogueError,
@@ -17,14 +18,15 @@ import {
   waitForJobs,
 } from "../daq/index.ts";
 
-interface RootFlags {
+export interface RootFlags {
   dataDir?: string;
   online?: string;
   offline?: string;
   catalogue?: string;
 }
 
-function rootOptions(cmd: Command): Command {
+/** Adds the data-root options (--data-dir, --online, --offline, --catalogue) to a command. */
+export function rootOptions(cmd: Command): Command {
   return cmd
     .option("--data-dir <dir>", "data directory (default $SASE_DATA_DIR or ~/.sase/data)")
     .option("--online <dir>", "online raw store (default $SASE_ONLINE_ROOT or <data-dir>/online)")
@@ -35,7 +37,8 @@ function rootOptions(cmd: Command): Command {
     );
 }
 
-function intArg(name: string) {
+/** Parses a positive integer option or argument, naming it when it is not one. */
+export function intArg(name: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0)
@@ -44,7 +47,8 @@ function intArg(name: string) {
   };
 }
 
-async function withCatalogue<T>(
+/** Opens the catalogue for a command; catalogue errors become one-line messages and exit code 1. */
+export async function withCatalogue<T>(
   flags: RootFlags,
   fn: (cat: Catalogue, roots: DataRoots) => Promise<T> | T,
 ): Promise<T> {
@@ -203,7 +207,7 @@ export function registerDaqCommands(program: Command): void {
     program
       .command("migrate")
       .description(
-        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction",
+        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction and run-table jobs",
       )
       .option("--run <number>", "only this run (also retries a failed one)", intArg("run"))
       .option("--proposal <number>", "proposal of --run", intArg("proposal"))
@@ -222,7 +226,7 @@ export function registerDaqCommands(program: Command): void {
         "--correct-args <text>",
         'further options of sase calibrate correct, e.g. "--rows 32 --workers 1"',
       )
-      .option("--no-calibrate", "migrate only, submit no correction")
+      .option("--no-calibrate", "submit no correction (run-table jobs still run when the proposal has a context.ts)")
       .option("--no-wait", "do not wait for correction jobs to finish")
       .option(
         "--watch <seconds>",
@@ -245,7 +249,9 @@ export function registerDaqCommands(program: Command): void {
       },
     ) =>
       withCatalogue(o, async (cat, roots) => {
-        const executor = o.calibrate ? makeExecutor(o) : undefined;
+        // The executor also runs the run table's jobs, so there is one even with --no-calibrate.
+        const executor = makeExecutor(o);
+        const onMigrated = (r: RunRecord) => submitTableJob(cat, roots, r, executor.name);
         const target = o.run !== undefined ? cat.resolveRun(o.run, o.proposal) : undefined;
         if (o.watch !== undefined) {
           // The migration worker: a pass every N seconds until interrupted; jobs are pumped each pass.
@@ -258,6 +264,8 @@ export function registerDaqCommands(program: Command): void {
             const { migrations, jobs } = await migrateAndCalibrate(cat, {
               offlineRoot: roots.offline,
               executor,
+              calibrate: o.calibrate,
+              onMigrated,
               correctionCommand: saseCorrection([
                 "--store",
                 o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
@@ -270,7 +278,7 @@ export function registerDaqCommands(program: Command): void {
               );
             }
             for (const j of jobs) console.log(`submitted ${jobLine(j)}`);
-            if (executor) await pumpJobs(cat, executor);
+            await pumpJobs(cat, executor);
             await new Promise((r) => setTimeout(r, o.watch! * 1000));
           }
           return;
@@ -287,6 +295,8 @@ export function registerDaqCommands(program: Command): void {
           offlineRoot: roots.offline,
           run: target,
           executor,
+          calibrate: o.calibrate,
+          onMigrated,
           correctionCommand: saseCorrection([
             "--store",
             o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
@@ -313,7 +323,7 @@ export function registerDaqCommands(program: Command): void {
           }
         }
         for (const j of jobs) console.log(`submitted ${jobLine(j)}`);
-        if (executor && o.wait && jobs.length > 0) {
+        if (o.wait && jobs.length > 0) {
           const done = await waitForJobs(cat, executor);
           for (const j of done.filter((d) => jobs.some((s) => s.id === d.id))) {
             console.log(jobLine(j));

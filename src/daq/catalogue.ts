@@ -477,12 +477,13 @@ export class Catalogue {
     this.syncCalibration(this.job(id).runId);
   }
 
-  // A run's calibration status is that of its newest job.
+  // A run's calibration status is that of its newest correction job (other kinds, e.g. the run
+  // table's, run on the same executors but say nothing about calibration).
   private syncCalibration(runId: number): void {
     this.db
       .prepare(
-        `UPDATE runs SET calibration = COALESCE((SELECT state FROM jobs WHERE run_id = ? ORDER BY id DESC LIMIT 1),
-         'none') WHERE id = ?`,
+        `UPDATE runs SET calibration = COALESCE((SELECT state FROM jobs WHERE run_id = ? AND kind = 'correct'
+         ORDER BY id DESC LIMIT 1), 'none') WHERE id = ?`,
       )
       .run(runId, runId);
   }

@@ -1,5 +1,6 @@
 // Data management after a run: migrate what is flagged for it, and have every run that migrated
-// successfully corrected offline (the "triggered calibration").
+// successfully corrected offline (the "triggered calibration") and processed by whatever else asks
+// (the run table) through the same executor.
 import type { Catalogue, JobRecord, RunRecord } from "./catalogue.ts";
 import type { Executor } from "./executors.ts";
 import type { CorrectionCommand } from "./jobs.ts";
@@ -13,6 +14,10 @@ export interface ManageOptions extends MigrateOptions {
   correctionCommand?: CorrectionCommand;
   /** Only this run (else every run waiting for migration). */
   run?: RunRecord;
+  /** Submit the correction of each migrated run (default true when an executor is given). */
+  calibrate?: boolean;
+  /** Further jobs to queue for each migrated run (e.g. the run table's); started with the rest. */
+  onMigrated?: (run: RunRecord) => JobRecord[];
 }
 
 /** Migrates (one run or all pending), submits a correction job for each run that migrated, and
@@ -25,9 +30,10 @@ export async function migrateAndCalibrate(
   const jobs: JobRecord[] = [];
   if (opts.executor) {
     for (const m of migrations) {
-      if (m.status === "migrated") {
+      if (m.status !== "migrated") continue;
+      if (opts.calibrate !== false)
         jobs.push(submitCorrection(cat, m.run, opts.offlineRoot, opts.executor, opts.correctionCommand));
-      }
+      jobs.push(...(opts.onMigrated?.(m.run) ?? []));
     }
     await pumpJobs(cat, opts.executor);
   }
