@@ -65,7 +65,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
       run: ["", "one run: flag its quality, show its details"],
       migrate: [
         "[options]",
-        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction",
+        "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction and run-table jobs",
       ],
       jobs: ["[options]", "list offline jobs (calibration) and refresh their states"],
     },

@@ -12,7 +12,8 @@ import {
   tableOf,
   tableText,
 } from "../table/index.ts";
-import { intArg, type RootFlags, rootOptions, withCatalogue } from "./daq.ts";
+import { integer } from "./args.ts";
+import { type RootFlags, rootOptions, withCatalogue } from "./daq.ts";
 
 // A proposal named by the user, or the only one the catalogue has.
 function pickProposal(cat: Catalogue, proposal?: number): number {
@@ -58,7 +59,7 @@ export function registerTableCommands(program: Command): void {
     program
       .command("table")
       .description("the run table: one row per run, a column per variable of the proposal's context.ts")
-      .option("--proposal <number>", "proposal (needed when the catalogue has several)", intArg("proposal"))
+      .option("--proposal <number>", "proposal (needed when the catalogue has several)", integer(1))
       .option("--csv", "print CSV"),
   ).action((o: RootFlags & { proposal?: number; csv?: boolean }) =>
     withCatalogue(o, (cat, roots) => {
@@ -75,13 +76,16 @@ export function registerTableCommands(program: Command): void {
     .description(
       "compute the table's variables for runs whose context or data changed (the job migration queues runs this)",
     )
-    .option("--run <number>", "only this run", intArg("run"))
+    .option("--run <number>", "only this run", integer(1))
     .option("--all", "every closed run of the proposal (the default)")
-    .option("--proposal <number>", "proposal of the runs", intArg("proposal"))
+    .option("--proposal <number>", "proposal of the runs", integer(1))
     .addOption(new Option("--var <name...>", "only these variables (their dependencies are used as stored)"))
     .option("--context <file>", "context file (default <offline>/p<proposal>/context.ts)")
     .option("--force", "compute even where nothing changed")
-    .addHelpText("after", "\n--proposal and the data roots (--data-dir, --online, --offline, --catalogue) as for sase table.")
+    .addHelpText(
+      "after",
+      "\n--proposal and the data roots (--data-dir, --online, --offline, --catalogue) as for sase table.",
+    )
     .action((_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<
         RootFlags & {

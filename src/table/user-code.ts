@@ -13,10 +13,19 @@ import { ContextError, orderVariables, type RunContext, type Variable } from "./
 
 let registered = false;
 
+// This library as the running process has it: the TypeScript sources (under tsx) or dist's build.
+const SASE_ENTRY = new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url);
+
+// A module resolution hook (as source, so it needs no file of its own in src or dist). It passes
+// "sase" on down the chain as the entry's URL, so that tsx, where registered, resolves and loads it.
+const RESOLVE_HOOK = `export async function resolve(specifier, context, next) {
+  return next(specifier === "sase" ? ${JSON.stringify(SASE_ENTRY.href)} : specifier, context);
+}`;
+
 /** Makes `import ... from "sase"` work in user code loaded after this call (idempotent). */
 export function registerSaseImports(): void {
   if (registered) return;
-  register(new URL("./sase-resolve.mjs", import.meta.url));
+  register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`);
   registered = true;
 }
 
