@@ -3,7 +3,7 @@
 // (source SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf). Data depend only on seed, module and train id, so any
 // number of module devices stay consistent without talking to each other.
 import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
-import { definePipelineDevice, outputChannel } from "../pipeline/index.ts";
+import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
 import { SimulatedDetector } from "./detector.ts";
@@ -65,12 +65,13 @@ export class DetectorModuleDevice
   })
   implements Slots<typeof schema>
 {
-  #cancel: (() => void) | undefined;
   #sim: SimulatedDetector | undefined;
   #det: DetectorDescription | undefined;
-  #lastTrain = 0;
-  #sent = 0;
-  #busy = false;
+  readonly #producer = new TrainProducer(this, async (trainId, sent) => {
+    const tr = this.#sim!.moduleTrain(this.get("module"), BigInt(trainId));
+    await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
+    this.set("trainsSent", sent);
+  });
 
   override onInit(): void {
     let det = detectorByName(this.get("detector"));
@@ -93,25 +94,11 @@ export class DetectorModuleDevice
       State.ACQUIRING,
       `sending ${this.get("cells")} frames per train at ${this.get("rate")} Hz`,
     );
-    this.#cancel = this.every(1000 / this.get("rate"), async () => {
-      // A train that takes longer than the period is not overtaken by the next one.
-      if (this.#busy) return;
-      const trainId = Math.max(this.trainId, this.#lastTrain + 1);
-      this.#lastTrain = trainId;
-      this.#busy = true;
-      try {
-        const tr = this.#sim!.moduleTrain(this.get("module"), BigInt(trainId));
-        await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
-        this.set("trainsSent", BigInt(++this.#sent));
-      } finally {
-        this.#busy = false;
-      }
-    });
+    this.#producer.start(this.get("rate"));
   }
 
   async stop(): Promise<void> {
-    this.#cancel?.();
-    this.#cancel = undefined;
+    this.#producer.stop();
     await this.output("xtdf").endOfStream();
     this.updateState(State.STOPPED, "stopped; stream ended");
   }

@@ -2,7 +2,7 @@
 // as the simulated detector's photons, so a bright train is bright in both. Slow data (the mean pulse
 // energy) is a property; the per-pulse energies go out on a pipeline, as the facility's XGMs send them.
 import { el, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
-import { definePipelineDevice, outputChannel } from "../pipeline/index.ts";
+import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import { DETECTORS, detectorByName } from "./description.ts";
 import { SimulatedDetector } from "./detector.ts";
 import { XGM_PULSES } from "./run.ts";
@@ -40,9 +40,16 @@ export class XgmDevice
   implements Slots<typeof schema>
 {
   #sim: SimulatedDetector | undefined;
-  #cancel: (() => void) | undefined;
-  #lastTrain = 0;
-  #sent = 0n;
+  readonly #producer = new TrainProducer(this, async (trainId, sent) => {
+    const energies = this.#sim!.pulseEnergies(BigInt(trainId));
+    let mean = 0;
+    for (const e of energies) mean += e / energies.length;
+    await this.output("output").write(
+      { data: { intensityTD: ndarray(energies, [energies.length]) } },
+      { trainId },
+    );
+    this.setMany({ "pulseEnergy.photonFlux": mean, trainsSent: sent });
+  });
 
   override onInit(): void {
     this.#sim = new SimulatedDetector(detectorByName(this.get("detector")), {
@@ -55,23 +62,11 @@ export class XgmDevice
 
   start(): void {
     this.updateState(State.ACQUIRING, `measuring ${this.get("pulses")} pulses per train`);
-    this.#cancel = this.every(1000 / this.get("rate"), async () => {
-      const trainId = Math.max(this.trainId, this.#lastTrain + 1);
-      this.#lastTrain = trainId;
-      const energies = this.#sim!.pulseEnergies(BigInt(trainId));
-      let mean = 0;
-      for (const e of energies) mean += e / energies.length;
-      await this.output("output").write(
-        { data: { intensityTD: ndarray(energies, [energies.length]) } },
-        { trainId },
-      );
-      this.setMany({ "pulseEnergy.photonFlux": mean, trainsSent: ++this.#sent });
-    });
+    this.#producer.start(this.get("rate"));
   }
 
   stop(): void {
-    this.#cancel?.();
-    this.#cancel = undefined;
+    this.#producer.stop();
     this.updateState(State.STOPPED, "stopped");
   }
 }

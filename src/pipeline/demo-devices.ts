@@ -4,6 +4,7 @@
 import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
 import { definePipelineDevice, inputChannel, outputChannel } from "./device.ts";
+import { TrainProducer } from "./producer.ts";
 
 const imageData = {
   trainId: el.uint64({ description: "train the image belongs to" }),
@@ -37,8 +38,18 @@ export class StreamProducer
   })
   implements Slots<typeof producerSchema>
 {
-  #cancel: (() => void) | undefined;
-  #sent = 0;
+  readonly #producer = new TrainProducer(this, async (train, sent) => {
+    const rows = this.get("rows");
+    const columns = this.get("columns");
+    // A fresh buffer per train: in-process consumers get this very buffer.
+    const pixels = new Uint16Array(rows * columns);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (train + i) & 0xfff;
+    await this.output("output").write(
+      new Hash({ trainId: train, image: { data: ndarray(pixels, [rows, columns]) } }),
+      { trainId: train },
+    );
+    this.set("sent", sent);
+  });
 
   override onInit(): void {
     this.updateState(State.STOPPED, "stopped");
@@ -46,25 +57,13 @@ export class StreamProducer
   }
 
   start(): void {
-    const rows = this.get("rows");
-    const columns = this.get("columns");
-    this.updateState(State.ACQUIRING, `sending ${rows}×${columns} images at ${this.get("rate")} Hz`);
-    this.#cancel = this.every(1000 / this.get("rate"), async () => {
-      const train = this.trainId || this.#sent + 1;
-      // A fresh buffer per train: in-process consumers get this very buffer.
-      const pixels = new Uint16Array(rows * columns);
-      for (let i = 0; i < pixels.length; i++) pixels[i] = (train + i) & 0xfff;
-      await this.output("output").write(
-        new Hash({ trainId: train, image: { data: ndarray(pixels, [rows, columns]) } }),
-        { trainId: train },
-      );
-      this.set("sent", BigInt(++this.#sent));
-    });
+    const size = `${this.get("rows")}×${this.get("columns")}`;
+    this.updateState(State.ACQUIRING, `sending ${size} images at ${this.get("rate")} Hz`);
+    this.#producer.start(this.get("rate"));
   }
 
   async stop(): Promise<void> {
-    this.#cancel?.();
-    this.#cancel = undefined;
+    this.#producer.stop();
     await this.output("output").endOfStream();
     this.updateState(State.STOPPED, "stopped; stream ended");
   }

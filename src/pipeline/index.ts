@@ -28,4 +28,5 @@ export * from "./registry.ts";
 export type { AlarmLevel } from "./stats.ts";
 export * from "./types.ts";
 export * from "./device.ts";
+export * from "./producer.ts";
 export * from "./demo-devices.ts";
