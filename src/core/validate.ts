@@ -4,6 +4,7 @@
 
 import { type Caller, hasAccess } from "./access.ts";
 import { SaseError, showValue, ValidationError } from "./errors.ts";
+import { NUMERIC_SCALARS } from "./hash-types.ts";
 import { isNDArray } from "./ndarray.ts";
 import { closestName } from "./names.ts";
 import {
@@ -16,6 +17,7 @@ import {
   Schema,
   type SchemaSpec,
 } from "./schema.ts";
+import { SCALAR_TYPES } from "./schema-hash.ts";
 import { isDerivedFrom, isState, type State } from "./state.ts";
 
 /** Why a configuration is being validated: it decides which access modes may be written. */
@@ -32,14 +34,11 @@ export interface ValidateOptions {
   readonly state?: State;
 }
 
-const INT_RANGE: Partial<Record<ScalarKind, readonly [number, number]>> = {
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-};
-const BIG_RANGE: Partial<Record<ScalarKind, readonly [bigint, bigint]>> = {
-  int64: [-(2n ** 63n), 2n ** 63n - 1n],
-  uint64: [0n, 2n ** 64n - 1n],
-};
+/** The range of an integer kind, from core's one numeric-type table (bigints for the 64-bit kinds). */
+function rangeOf<T extends number | bigint>(kind: ScalarKind): readonly [T, T] {
+  const info = NUMERIC_SCALARS[SCALAR_TYPES[kind]]!;
+  return [info.min as T, info.max as T];
+}
 
 /**
  * Checks `input` (nested objects or dotted keys) against `schema`; returns the normalised values by
@@ -234,7 +233,7 @@ function checkScalar(key: string, value: unknown, kind: ScalarKind, e: AnyLeaf, 
     case "int32":
     case "uint32": {
       if (typeof v === "bigint") v = Number(v);
-      const [lo, hi] = INT_RANGE[kind]!;
+      const [lo, hi] = rangeOf<number>(kind);
       if (typeof v !== "number" || !Number.isInteger(v))
         return fail("WRONG_TYPE", key, value, `expected an integer (${kind})`);
       if (v < lo || v > hi) return fail("OUT_OF_RANGE", key, value, `outside the ${kind} range ${lo}..${hi}`);
@@ -243,7 +242,7 @@ function checkScalar(key: string, value: unknown, kind: ScalarKind, e: AnyLeaf, 
     case "int64":
     case "uint64": {
       if (typeof v === "number" && Number.isSafeInteger(v)) v = BigInt(v);
-      const [lo, hi] = BIG_RANGE[kind]!;
+      const [lo, hi] = rangeOf<bigint>(kind);
       if (typeof v !== "bigint") return fail("WRONG_TYPE", key, value, `expected an integer (${kind})`);
       if (v < lo || v > hi) return fail("OUT_OF_RANGE", key, value, `outside the ${kind} range ${lo}..${hi}`);
       break;

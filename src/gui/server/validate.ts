@@ -1,18 +1,24 @@
 // Checks a reconfiguration against the device's schema before it is sent: every value is checked and
 // the first fault is reported with the key it concerns, so nothing is applied unless all of it can be.
+import { NUMERIC_SCALARS } from "../../core/index.ts";
 import { type JsonValue, type PropertyInfo, type Role, roleLevel } from "../api.ts";
 import { GuiRequestError } from "./backend.ts";
 
-const INT_RANGE: Record<string, [number, number]> = {
-  INT8: [-128, 127],
-  UINT8: [0, 255],
-  INT16: [-32768, 32767],
-  UINT16: [0, 65535],
-  INT32: [-2147483648, 2147483647],
-  UINT32: [0, 4294967295],
-  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  UINT64: [0, Number.MAX_SAFE_INTEGER],
-};
+/**
+ * Integer ranges of core's numeric-type table as JSON numbers can carry them: the 64-bit types are
+ * limited to the safe integers, since the GUI's values arrive as JSON.
+ */
+const INT_RANGE: Readonly<Record<string, readonly [number, number]>> = Object.fromEntries(
+  Object.entries(NUMERIC_SCALARS)
+    .filter(([, info]) => info.min !== null && info.max !== null)
+    .map(([type, info]) => [
+      type,
+      [
+        Math.max(Number(info.min), Number.MIN_SAFE_INTEGER),
+        Math.min(Number(info.max), Number.MAX_SAFE_INTEGER),
+      ],
+    ]),
+);
 
 /** Checks the number `v` for property `p`; returns an error text or null. */
 function checkNumber(p: PropertyInfo, type: string, v: number): string | null {
