@@ -1,7 +1,6 @@
 // CLI commands: sase bridge serve|monitor|sim — Karabo bridge servers replaying runs or simulating an
 // AGIPD module, and a monitor that prints what a bridge endpoint sends.
-import cliProgress from "cli-progress";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import {
   BridgeClient,
   BridgeServer,
@@ -22,8 +21,9 @@ import { isNDArray } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
 import { openRun } from "../files/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
-import { existingPath } from "./args.ts";
+import { existingPath, integer, number, port } from "./args.ts";
 import { failCommand as fail } from "./errors.ts";
+import { progressBar } from "./progress.ts";
 
 /** Device id of the live bridge that `sase start` runs. */
 export const LIVE_BRIDGE_ID = "SASE_BRIDGE/LIVE/MAIN";
@@ -45,16 +45,6 @@ export async function addLiveBridge(facility: Facility): Promise<void> {
 
 const SOCKETS: ServerSocketType[] = ["REP", "PUB", "PUSH"];
 
-function positive(name: string, integer = false): (text: string) => number {
-  return (text) => {
-    const v = Number(text);
-    if (!Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
-      throw new InvalidArgumentError(`${name} must be a ${integer ? "non-negative integer" : "number ≥ 0"}`);
-    }
-    return v;
-  };
-}
-
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
@@ -72,7 +62,7 @@ interface ServeOptions {
 
 function serverOptions(cmd: Command): Command {
   return cmd
-    .option("-p, --port <port>", "TCP port to listen on (0: any free port)", positive("port", true), 4545)
+    .option("-p, --port <port>", "TCP port to listen on (0: any free port)", port({ anyFree: true }), 4545)
     .option("--host <host>", "interface to listen on (* for all)", "*")
     .addOption(new Option("--sock <type>", "server socket type").choices(SOCKETS).default("REP"))
     .addOption(
@@ -80,13 +70,7 @@ function serverOptions(cmd: Command): Command {
         .choices([...PROTOCOL_VERSIONS])
         .default("2.2"),
     )
-    .option(
-      "--rate <hz>",
-      "trains per second (serve: at most, 0 = as fast as clients take them; sim: made, default 10)",
-      positive("rate"),
-      0,
-    )
-    .option("--queue <n>", "trains held while no client takes them", positive("queue", true), 10);
+    .option("--queue <n>", "trains held while no client takes them", integer(0), 10);
 }
 
 async function runServer(
@@ -108,22 +92,19 @@ async function runServer(
   process.stdout.write(
     `Serving ${what} on ${endpoint} (${opts.sock}, protocol ${opts.protocol}; clients use ${client})\n`,
   );
-  const bar = new cliProgress.SingleBar(
-    {
-      format: "trains sent {value}{of} | {rate} trains/s | clients {clients} | dropped {dropped}",
-      stream: process.stderr,
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = progressBar("serve", "trains", {
+    format: "trains sent {value}{of} | {rate} trains/s | clients {clients} | dropped {dropped}",
+    minTotal: 0,
+    keep: true,
+  });
   const t0 = performance.now();
   const payload = () => {
     const s = server.stats;
     const rate = (s.trainsSent / ((performance.now() - t0) / 1000)).toFixed(1);
     return { of: total === undefined ? "" : `/${total}`, rate, clients: s.clients, dropped: s.trainsDropped };
   };
-  bar.start(total ?? 0, 0, payload());
-  const ticker = setInterval(() => bar.update(server.stats.trainsSent, payload()), 250);
+  bar.update(0, total ?? 0, payload());
+  const ticker = setInterval(() => bar.update(server.stats.trainsSent, total ?? 0, payload()), 250);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -137,7 +118,7 @@ async function runServer(
     if (!stopping) await server.drain();
   } finally {
     clearInterval(ticker);
-    bar.update(server.stats.trainsSent, payload());
+    bar.update(server.stats.trainsSent, total ?? 0, payload());
     bar.stop();
     // After a complete replay the last trains may still be in ZeroMQ's buffers: let them go out.
     await server.close({ flushMs: stopping ? 0 : 10_000 });
@@ -243,7 +224,13 @@ export function registerBridgeCommands(program: Command): void {
       .option("--source <glob>", "sources to send (repeatable; default all)", collect)
       .option("--key <glob>", "keys to send (repeatable; default all)", collect)
       .option("--loop", "start over after the last train, until interrupted")
-      .option("--dummy-timestamps", "add wall-clock timestamps to the metadata (OnDA needs them)"),
+      .option("--dummy-timestamps", "add wall-clock timestamps to the metadata (OnDA needs them)")
+      .option(
+        "--rate <hz>",
+        "trains per second at most (0: as fast as clients take them)",
+        number({ min: 0 }),
+        0,
+      ),
   )
     .addOption(
       new Option("--drop <policy>", "full queue policy").choices([...DROP_POLICIES]).default("block"),
@@ -279,8 +266,8 @@ export function registerBridgeCommands(program: Command): void {
     )
     .argument("<endpoint>", "ZeroMQ endpoint, e.g. tcp://localhost:4545")
     .addOption(new Option("-z, --sock <type>", "the server's socket type").choices(SOCKETS).default("REP"))
-    .option("-n, --ntrains <n>", "stop after N trains", positive("ntrains", true))
-    .option("--timeout <s>", "fail when no train comes for this many seconds", positive("timeout"), 30)
+    .option("-n, --ntrains <n>", "stop after N trains", integer(1))
+    .option("--timeout <s>", "fail when no train comes for this many seconds", number({ above: 0 }), 30)
     .option("-v, --verbose", "list sources (-vv: and every key)", (_v: string, prev: number) => prev + 1, 0)
     .action(
       async (
@@ -299,19 +286,16 @@ export function registerBridgeCommands(program: Command): void {
     bridge
       .command("sim")
       .description("serve a simulated AGIPD module raw stream (like karabo-bridge-server-sim AGIPDModule -r)")
-      .option("--modules <n>", "modules (sources) per train", positive("modules", true), 1)
-      .option("--cells <n>", "memory cells per train", positive("cells", true), 64)
+      .option("--modules <n>", "modules (sources) per train", integer(1), 1)
+      .option("--cells <n>", "memory cells per train", integer(1), 64)
       .addOption(
         new Option("--data-like <order>", "image.data axis order")
           .choices(["online", "file"])
           .default("online"),
       )
       .addOption(new Option("--gen <kind>", "pixel values").choices(["random", "zeros"]).default("random"))
-      .option(
-        "-n, --ntrains <n>",
-        "stop after N trains (default: run until interrupted)",
-        positive("ntrains", true),
-      ),
+      .option("-n, --ntrains <n>", "stop after N trains (default: run until interrupted)", integer(1))
+      .option("--rate <hz>", "trains made per second", number({ above: 0 }), 10),
   )
     .addOption(
       new Option("--drop <policy>", "full queue policy").choices([...DROP_POLICIES]).default("drop-oldest"),
@@ -335,7 +319,7 @@ export function registerBridgeCommands(program: Command): void {
           });
           // A live source: trains are made at the train rate (default the facility's 10 Hz) whether
           // or not clients keep up; the queue's drop policy deals with slow clients.
-          const rate = opts.rate || 10;
+          const rate = opts.rate;
           const paced = async function* () {
             let t0 = 0;
             let n = 0;

@@ -1,59 +1,14 @@
 // CLI commands: sase calibrate dark|correct|constants.
-import cliProgress from "cli-progress";
-import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import { type Command, Option } from "commander";
 import { characteriseDarkRuns, ConstantStore, correctRun, type GainMode } from "../calibration/index.ts";
 import { DETECTORS, type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
-import { failCommand as fail } from "./errors.ts";
+import { existingPath, integer, integerList } from "./args.ts";
+import { CliError, failCommand as fail } from "./errors.ts";
+import { forceOption } from "./force.ts";
+import { progressBar } from "./progress.ts";
 
 const GAIN_MODES: readonly GainMode[] = ["adaptive", "fixed-high", "fixed-medium", "fixed-low"];
-
-function int(name: string, min: number) {
-  return (text: string): number => {
-    const v = Number(text);
-    if (!Number.isInteger(v) || v < min)
-      throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
-    return v;
-  };
-}
-
-function moduleList(text: string): number[] {
-  const out: number[] = [];
-  for (const part of text.split(",")) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new Error(`--modules takes a list like 0-3,8: bad part "${part}"`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let i = a; i <= b; i++) out.push(i);
-  }
-  return out;
-}
-
-function progressBar(
-  label: string,
-  unit: string,
-): { update: (done: number, total: number) => void; stop: () => void } {
-  let bar: cliProgress.SingleBar | null = null;
-  return {
-    update(done, total) {
-      if (!process.stderr.isTTY) return;
-      if (!bar) {
-        bar = new cliProgress.SingleBar(
-          {
-            format: `${label} [{bar}] {value}/{total} ${unit}`,
-            stream: process.stderr,
-            clearOnComplete: true,
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(total, 0);
-      }
-      bar.setTotal(total);
-      bar.update(done);
-    },
-    stop: () => bar?.stop(),
-  };
-}
 
 /** Adds this group's commands to the sase program. */
 export function registerCalibrateCommands(program: Command): void {
@@ -66,14 +21,19 @@ export function registerCalibrateCommands(program: Command): void {
     .description(
       "characterise three dark runs (forced high, medium, low gain) and store Offset, Noise, ThresholdsDark, BadPixelsDark",
     )
-    .argument("<run-high>", "dark run directory, high gain")
-    .argument("<run-medium>", "dark run directory, medium gain")
-    .argument("<run-low>", "dark run directory, low gain")
-    .requiredOption("--store <dir>", "constants store (created if missing)")
+    .argument("<run-high>", "dark run directory, high gain", existingPath("directory"))
+    .argument("<run-medium>", "dark run directory, medium gain", existingPath("directory"))
+    .argument("<run-low>", "dark run directory, low gain", existingPath("directory"))
+    .requiredOption("--store <dir>", "constants store (required; must exist unless --create)")
+    .option("--create", "create the constants store if it does not exist", false)
     .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
-    .option("--rows <n>", "the runs hold only the first N pixel rows (simulated test data)", int("rows", 1))
-    .option("--modules <list>", "modules to characterise, e.g. 0-3,8 (default: all present)", moduleList)
-    .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))
+    .option("--rows <n>", "the runs hold only the first N pixel rows (simulated test data)", integer(1))
+    .option(
+      "--modules <list>",
+      "modules to characterise, e.g. 0-3,8 (default: all present)",
+      integerList(0, 63),
+    )
+    .option("--workers <n>", "worker threads (default: all cores)", integer(1, 1024))
     .option(
       "--begin-validity <iso>",
       "validity start of the new constants (default: start of the high-gain run)",
@@ -85,6 +45,7 @@ export function registerCalibrateCommands(program: Command): void {
         low: string,
         o: {
           store: string;
+          create: boolean;
           detector: string;
           rows?: number;
           modules?: number[];
@@ -93,6 +54,11 @@ export function registerCalibrateCommands(program: Command): void {
         },
       ) => {
         try {
+          if (!o.create && !existsSync(o.store))
+            throw new CliError(
+              "NO_STORE",
+              `constants store ${o.store} does not exist; give --create to make a new one`,
+            );
           const det = describe(o.detector, o.rows);
           const begin = o.beginValidity ? new Date(o.beginValidity) : undefined;
           if (begin && Number.isNaN(begin.getTime()))
@@ -120,19 +86,19 @@ export function registerCalibrateCommands(program: Command): void {
     .description(
       "correct a raw run into CORR-R####-<module>-S#####.h5 files (resumes: finished files are kept)",
     )
-    .argument("<run-dir>", "raw run directory")
+    .argument("<run-dir>", "raw run directory", existingPath("directory"))
     .argument("<out-dir>", "directory for the corrected files")
-    .requiredOption("--store <dir>", "constants store")
+    .requiredOption("--store <dir>", "constants store (required; must exist)", existingPath("directory"))
     .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
-    .option("--rows <n>", "the run holds only the first N pixel rows (simulated test data)", int("rows", 1))
-    .option("--modules <list>", "modules to correct, e.g. 0-3,8 (default: all)", moduleList)
-    .option("--workers <n>", "worker threads (default: all cores)", int("workers", 1))
-    .option("--gain-mode <mode>", `gain stage from ${GAIN_MODES.join("|")}`, "adaptive")
+    .option("--rows <n>", "the run holds only the first N pixel rows (simulated test data)", integer(1))
+    .option("--modules <list>", "modules to correct, e.g. 0-3,8 (default: all)", integerList(0, 63))
+    .option("--workers <n>", "worker threads (default: all cores)", integer(1, 1024))
+    .addOption(new Option("--gain-mode <mode>", "gain stage").choices(GAIN_MODES).default("adaptive"))
     .option("--common-mode", "per-ASIC common-mode correction", false)
     .option("--no-relative-gain", "leave medium/low gain pixels in their own ADU")
     .option("--mask-nan", "write NaN where the mask is non-zero (default: keep values)", false)
-    .option("--compression <level>", "gzip level of the output (0 = none)", int("compression", 0), 0)
-    .option("--force", "re-correct files that already exist", false)
+    .option("--compression <level>", "gzip level of the output (0 = none)", integer(0, 9), 0)
+    .addOption(forceOption("corrected files that already exist", "keep them and resume"))
     .action(
       async (
         runDir: string,
@@ -152,8 +118,6 @@ export function registerCalibrateCommands(program: Command): void {
         },
       ) => {
         try {
-          if (!GAIN_MODES.includes(o.gainMode as GainMode))
-            throw new Error(`--gain-mode must be one of ${GAIN_MODES.join(", ")}`);
           const det = describe(o.detector, o.rows);
           const bar = progressBar("correct", "module-trains");
           const summary = await correctRun(runDir, outDir, {
@@ -188,7 +152,7 @@ export function registerCalibrateCommands(program: Command): void {
   cal
     .command("constants")
     .description("list the constants in a store")
-    .requiredOption("--store <dir>", "constants store")
+    .requiredOption("--store <dir>", "constants store (required; must exist)", existingPath("directory"))
     .option("--json", "one JSON record per line", false)
     .action(async (o: { store: string; json: boolean }) => {
       try {

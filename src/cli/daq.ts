@@ -2,7 +2,9 @@
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { Argument, InvalidArgumentError, Option } from "commander";
+import { Argument, Option } from "commander";
+import { integer } from "./args.ts";
+import { failCommand } from "./errors.ts";
 import type { Catalogue, DataRoots, Executor, JobRecord, RunRecord } from "../daq/index.ts";
 import { submitTableJob } from "../table/index.ts";
 import {
@@ -37,14 +39,9 @@ export function rootOptions(cmd: Command): Command {
     );
 }
 
-/** Parses a positive integer option or argument, naming it when it is not one. */
-export function intArg(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive integer, not "${v}"`);
-    return n;
-  };
+/** Parses a positive integer option or argument (the shared parser; kept for the commands using it). */
+export function intArg(_name: string): (v: string) => number {
+  return integer(1);
 }
 
 /** Opens the catalogue for a command; catalogue errors become one-line messages and exit code 1. */
@@ -58,8 +55,7 @@ export async function withCatalogue<T>(
     return await fn(cat, roots);
   } catch (e) {
     if (e instanceof CatalogueError) {
-      console.error(`error: ${e.message}`);
-      process.exitCode = 1;
+      failCommand(e);
       return undefined as T;
     }
     throw e;
@@ -131,7 +127,7 @@ export function registerDaqCommands(program: Command): void {
     program
       .command("runs")
       .description("list the runs in the catalogue")
-      .option("--proposal <number>", "only this proposal", intArg("proposal"))
+      .option("--proposal <number>", "only this proposal", integer(1))
       .option("--json", "print JSON"),
   ).action((o: RootFlags & { proposal?: number; json?: boolean }) =>
     withCatalogue(o, (cat) => {
@@ -147,14 +143,10 @@ export function registerDaqCommands(program: Command): void {
     run
       .command("flag")
       .description("set a run's quality flag (good and unclear runs are migrated, bad ones never)")
-      .argument("<run>", "run number", intArg("run"))
+      .argument("<run>", "run number", integer(1))
       .addArgument(new Argument("<quality>", "good, unclear or bad").choices(RUN_QUALITIES))
       .option("--comment <text>", "comment stored with the flag")
-      .option(
-        "--proposal <number>",
-        "proposal of the run (needed if several have that run)",
-        intArg("proposal"),
-      ),
+      .option("--proposal <number>", "proposal of the run (needed if several have that run)", integer(1)),
   ).action(
     (
       n: number,
@@ -172,8 +164,8 @@ export function registerDaqCommands(program: Command): void {
     run
       .command("show")
       .description("show a run: times, trains, sources, files with checksums, jobs")
-      .argument("<run>", "run number", intArg("run"))
-      .option("--proposal <number>", "proposal of the run", intArg("proposal"))
+      .argument("<run>", "run number", integer(1))
+      .option("--proposal <number>", "proposal of the run", integer(1))
       .option("--json", "print JSON"),
   ).action((n: number, o: RootFlags & { proposal?: number; json?: boolean }) =>
     withCatalogue(o, (cat) => {
@@ -209,14 +201,14 @@ export function registerDaqCommands(program: Command): void {
       .description(
         "copy runs flagged good/unclear to the offline store, verify SHA-256 checksums, then submit their correction and run-table jobs",
       )
-      .option("--run <number>", "only this run (also retries a failed one)", intArg("run"))
-      .option("--proposal <number>", "proposal of --run", intArg("proposal"))
+      .option("--run <number>", "only this run (also retries a failed one)", integer(1))
+      .option("--proposal <number>", "proposal of --run", integer(1))
       .addOption(
         new Option("--executor <name>", "where correction jobs run")
           .choices(["local", "slurm"])
           .default("local"),
       )
-      .option("--workers <n>", "local worker pool size", intArg("workers"), 2)
+      .option("--workers <n>", "local worker pool size", integer(1), 2)
       .option("--partition <name>", "SLURM partition")
       .option(
         "--store <dir>",
@@ -226,12 +218,15 @@ export function registerDaqCommands(program: Command): void {
         "--correct-args <text>",
         'further options of sase calibrate correct, e.g. "--rows 32 --workers 1"',
       )
-      .option("--no-calibrate", "submit no correction (run-table jobs still run when the proposal has a context.ts)")
+      .option(
+        "--no-calibrate",
+        "submit no correction (run-table jobs still run when the proposal has a context.ts)",
+      )
       .option("--no-wait", "do not wait for correction jobs to finish")
       .option(
         "--watch <seconds>",
         "keep running: a migration pass every N seconds (Ctrl-C stops)",
-        intArg("watch"),
+        integer(1),
       ),
   ).action(
     (

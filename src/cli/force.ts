@@ -4,11 +4,9 @@ import { readdirSync, statSync } from "node:fs";
 import { Option } from "commander";
 import { CliError } from "./errors.ts";
 
-/** The --force option of a command that writes; `what` says what it replaces. */
-export function forceOption(what: string): Option {
-  return new Option("--force", `replace ${what} (default: refuse to write over existing data)`).default(
-    false,
-  );
+/** The --force option of a command that writes: `what` it replaces, and what happens `otherwise`. */
+export function forceOption(what: string, otherwise = "refuse to write over existing data"): Option {
+  return new Option("--force", `replace ${what} (without: ${otherwise})`).default(false);
 }
 
 /** What `path` holds now: null when it does not exist, [] for an empty directory, [path] for a file. */
@@ -28,6 +26,8 @@ export function existingEntries(path: string): string[] | null {
  */
 export function refuseOverwrite(path: string, force: boolean, what = "data"): string[] {
   const entries = existingEntries(path) ?? [];
+  if (entries.length === 1 && entries[0] === path && !force)
+    throw new CliError("TARGET_EXISTS", `${path} exists; give --force to replace it`);
   if (entries.length > 0 && !force) {
     const some = entries.slice(0, 3).join(", ") + (entries.length > 3 ? ", …" : "");
     throw new CliError(

@@ -1,7 +1,7 @@
 // CLI commands: sase gui (web GUI). The GUI itself is served by `sase start` (see `guiAddon`); these
 // commands manage who may log in.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { createLogger } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
 import {
@@ -85,12 +85,11 @@ Without logging in, a visitor is an observer: sees everything live, changes noth
     .description("add or replace a user in a users file (the password is stored as an scrypt hash)")
     .argument("<file>", "users file (JSON; created if missing)")
     .argument("<name>", "user name")
-    .requiredOption("--role <role>", `one of ${ROLES.join(", ")}`)
+    .addOption(
+      new Option("--role <role>", "what the user may do (required)").choices(ROLES).makeOptionMandatory(),
+    )
     .option("--password <password>", "the password (default: read from stdin)")
     .action((file: string, name: string, opts: { role: string; password?: string }) => {
-      if (!ROLES.includes(opts.role as Role)) {
-        throw new Error(`--role ${opts.role}: one of ${ROLES.join(", ")}`);
-      }
       let users: UserRecord[] = [];
       try {
         users = loadUsersFile(file);

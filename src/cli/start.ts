@@ -15,6 +15,8 @@ import {
   toJsonSafe,
 } from "../core/index.ts";
 import { composeFacility } from "./facility.ts";
+import { number, port as portArg } from "./args.ts";
+import { reportFailure } from "./errors.ts";
 
 /** Where the client commands write (stdout/stderr and the exit code by default; tests capture them). */
 export interface CommandIO {
@@ -65,8 +67,7 @@ async function clientAction(
     const client = ControlClient.fromPortFile(callerFrom(opts), opts.portFile ?? defaultPortFile());
     await action(client);
   } catch (err) {
-    const code = err instanceof SaseError ? `${err.code}: ` : "";
-    io.err(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+    reportFailure(err, (t) => io.err(t));
     io.fail();
   }
 }
@@ -90,20 +91,15 @@ function parseKeyValues(pairs: string[], what: string): Record<string, string> {
 }
 
 interface StartOptions {
-  rate: string;
-  port: string;
+  rate: number;
+  port: number;
   portFile?: string;
 }
 
 /** Runs the embedded facility and its control endpoint until SIGINT/SIGTERM. */
 async function runFacility(opts: StartOptions): Promise<void> {
   const log = createLogger("sase");
-  const rate = Number(opts.rate);
-  const port = Number(opts.port);
-  if (!(rate > 0 && rate <= 1000))
-    throw new SaseError("OUT_OF_RANGE", `--rate ${opts.rate}: give 0 < Hz <= 1000`);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new SaseError("OUT_OF_RANGE", `--port ${opts.port}`);
+  const { rate, port } = opts;
   const facility = await composeFacility(rate, log);
   const control = await ControlServer.start(facility.client, {
     port,
@@ -132,15 +128,19 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
     .description(
       "run the embedded facility until Ctrl-C: timing server, motors, pipeline demo, simulated AGIPD modules, run control + DAQ, live Karabo bridge and the web GUI",
     )
-    .option("--rate <hz>", "train rate of the timing server in Hz", "10")
-    .option("--port <n>", "control endpoint port on 127.0.0.1 (0 = any free port)", "0")
+    .option("--rate <hz>", "train rate of the timing server in Hz", number({ above: 0, max: 1000 }), 10)
+    .option(
+      "--port <n>",
+      "control endpoint port on 127.0.0.1 (0 = any free port)",
+      portArg({ anyFree: true }),
+      0,
+    )
     .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
     .action(async (opts: StartOptions) => {
       try {
         await runFacility(opts);
       } catch (err) {
-        const code = err instanceof SaseError ? `${err.code}: ` : "";
-        io.err(`sase: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+        reportFailure(err, (t) => io.err(t));
         process.exit(1);
       }
     });
@@ -229,12 +229,15 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
       .argument("<deviceId>", "device id")
       .argument("<slot>", "slot name, e.g. move")
       .argument("[args...]", "slot arguments as KEY=VALUE")
-      .option("--timeout <ms>", "give up waiting for the reply after this many ms", "10000"),
-  ).action((deviceId: string, slot: string, args: string[], opts: CallerOptions & { timeout: string }) =>
+      .option(
+        "--timeout <ms>",
+        "give up waiting for the reply after this many ms",
+        number({ above: 0 }),
+        10000,
+      ),
+  ).action((deviceId: string, slot: string, args: string[], opts: CallerOptions & { timeout: number }) =>
     clientAction(io, opts, async (client) => {
-      const timeoutMs = Number(opts.timeout);
-      if (!(timeoutMs > 0))
-        throw new SaseError("OUT_OF_RANGE", `--timeout ${opts.timeout}: give milliseconds > 0`);
+      const timeoutMs = opts.timeout;
       const reply = await client.send({
         op: "call",
         deviceId,

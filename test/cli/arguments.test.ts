@@ -1,7 +1,8 @@
 // Bad arguments as users type them: each is refused in one line that names the option, the value and
 // what is allowed, with exit code 2 and no stack trace; runtime failures are one line with exit code 1.
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { sase, tempDir } from "./helpers.ts";
@@ -103,5 +104,62 @@ describe("sase validate / ls paths", () => {
       refuses(["lss"], 2, "sase: unknown command 'lss' (Did you mean ls?)"),
       refuses(["ls", "--bogus", "x"], 2, "sase: unknown option '--bogus'"),
     ]);
+  });
+});
+
+describe("calibrate and bridge arguments", () => {
+  test("calibrate correct --workers 0, a missing --store and bridge --port 70000 are usage errors", async () => {
+    const store = join(tmp.dir, "store");
+    mkdirSync(store, { recursive: true });
+    await Promise.all([
+      refuses(
+        ["calibrate", "correct", tmp.dir, join(tmp.dir, "out"), "--store", store, "--workers", "0"],
+        2,
+        "sase: option '--workers <n>' argument '0' is invalid. expected an integer from 1 to 1024",
+      ),
+      refuses(
+        ["calibrate", "correct", tmp.dir, join(tmp.dir, "out"), "--store", join(tmp.dir, "stor")],
+        2,
+        `sase: option '--store <dir>' argument '${join(tmp.dir, "stor")}' is invalid. no such directory; expected an existing directory`,
+      ),
+      refuses(
+        ["bridge", "serve", tmp.dir, "--port", "70000"],
+        2,
+        "sase: option '-p, --port <port>' argument '70000' is invalid. expected a port from 1 to 65535, or 0 for any free port",
+      ),
+    ]);
+  });
+
+  test("calibrate dark makes no constants store unless --create", async () => {
+    const missing = join(tmp.dir, "typo-store");
+    await refuses(
+      ["calibrate", "dark", tmp.dir, tmp.dir, tmp.dir, "--store", missing],
+      1,
+      `sase: NO_STORE: constants store ${missing} does not exist; give --create to make a new one`,
+    );
+    assert.equal(existsSync(missing), false);
+  });
+
+  test("bridge sim --cells 0 fails before binding its port; --rate shows the rate it runs at", async () => {
+    // The port is taken: had sase bound it first, the failure would be about the port.
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, "127.0.0.1", ok));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      await refuses(
+        ["bridge", "sim", "--cells", "0", "--port", String(port), "--host", "127.0.0.1"],
+        2,
+        "sase: option '--cells <n>' argument '0' is invalid. expected an integer ≥ 1",
+      );
+    } finally {
+      taken.close();
+    }
+    const help = await sase(["bridge", "sim", "--help"]);
+    assert.match(help.stdout, /^ {2}--rate <hz> +trains made per second \(default: 10\)$/m);
+    const serveHelp = await sase(["bridge", "serve", "--help"]);
+    assert.match(
+      serveHelp.stdout,
+      /--rate <hz> +trains per second at most \(0: as fast as clients take\s+them\) \(default: 0\)/,
+    );
   });
 });
