@@ -8,3 +8,4 @@ export * from "./files/index.ts";
 export * from "./bridge/index.ts";
 export * from "./daq/index.ts";
 export * from "./table/index.ts";
+export * from "./analysis/index.ts";

@@ -1,0 +1,43 @@
+// The detector image as the graph sees it, built the same way live and offline: modules assembled with
+// the snapped geometry, rows flipped so row 0 is at the top (as the GUI shows it), the beam centre and
+// the map of covered pixels in those coordinates.
+import type { DetectorGeometry } from "../detector/index.ts";
+import type { ImageGeometry, ImageValue } from "./types.ts";
+
+const cache = new WeakMap<DetectorGeometry, ImageGeometry>();
+
+/** A row-major image upside down (into `out` when given). */
+export function flipRows(img: Float32Array, width: number, height: number, out?: Float32Array): Float32Array {
+  const o = out ?? new Float32Array(img.length);
+  for (let y = 0; y < height; y++) o.set(img.subarray(y * width, (y + 1) * width), (height - 1 - y) * width);
+  return o;
+}
+
+/**
+ * Where the assembled image's pixels are, in the graph's coordinates (row 0 at the top). One object per
+ * geometry, so nodes that precompute from it (azimuthal integration) do so once.
+ */
+export function imageGeometry(geometry: DetectorGeometry): ImageGeometry {
+  let g = cache.get(geometry);
+  if (!g) {
+    const snapped = geometry.snapped();
+    const [height, width] = snapped.shape;
+    const covered = new Uint8Array(height * width);
+    for (const d of snapped.destination) if (d >= 0) covered[d] = 1;
+    const flipped = new Uint8Array(covered.length);
+    for (let y = 0; y < height; y++) {
+      flipped.set(covered.subarray(y * width, (y + 1) * width), (height - 1 - y) * width);
+    }
+    const [cy, cx] = snapped.centre;
+    g = { centre: [height - cy, cx], pixelSize: geometry.layout.pixelSize, covered: flipped };
+    cache.set(geometry, g);
+  }
+  return g;
+}
+
+/** The assembled image of a (modules, ss, fs) stack, row 0 at the top; gaps and missing modules NaN. */
+export function assembleImage(geometry: DetectorGeometry, stack: Float32Array): ImageValue {
+  const [height, width] = geometry.assembledShape;
+  const assembled = geometry.assemble(stack);
+  return { width, height, data: flipRows(assembled, width, height) };
+}

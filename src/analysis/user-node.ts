@@ -1,0 +1,153 @@
+// The user node: a TypeScript function in one file, loaded and reloaded while the graph runs (edit the
+// file during a shift and the next train uses the new code). The file declares its ports and exports
+// its function as default:
+//
+//   import type { UserNode } from "sase";
+//   export default {
+//     inputs: { image: "image" },
+//     outputs: { brightest: "scalar" },
+//     run: ({ image }) => ({ brightest: Math.max(...image.data.filter((v) => !Number.isNaN(v))) }),
+//   } satisfies UserNode;
+import { copyFileSync, rmSync, statSync, unwatchFile, watchFile } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { NodeInputs, NodeOutputs } from "./node.ts";
+import { GraphError } from "./params.ts";
+import type { AnalysisTrain, PortType } from "./types.ts";
+
+/** What a user node's file exports as default. */
+export interface UserNode {
+  readonly inputs: Readonly<Record<string, PortType>>;
+  readonly outputs: Readonly<Record<string, PortType>>;
+  /** Outputs for one train, or null to skip it; `state` persists across trains until reset. */
+  run(inputs: NodeInputs, train: AnalysisTrain, state: Record<string, unknown>): NodeOutputs | null;
+}
+
+const PORT_TYPES: readonly string[] = ["scalar", "vector", "image"];
+
+function checkPorts(v: unknown, path: string): Record<string, PortType> {
+  if (typeof v !== "object" || v === null) throw new GraphError(path, "expected an object of port types");
+  for (const [k, t] of Object.entries(v)) {
+    if (!PORT_TYPES.includes(t as string)) {
+      throw new GraphError(
+        `${path}.${k}`,
+        `port type must be scalar, vector or image, got ${JSON.stringify(t)}`,
+      );
+    }
+  }
+  return v as Record<string, PortType>;
+}
+
+let copies = 0;
+
+/**
+ * Imports a user node file and checks its exports. The TypeScript loader caches modules by path (a
+ * query string does not defeat it), so each load imports a fresh copy beside the file — relative
+ * imports still resolve — and removes the copy once imported.
+ */
+export async function importUserNode(file: string): Promise<UserNode> {
+  let mod: { default?: unknown };
+  const copy = join(dirname(file), `.${basename(file, ".ts")}.sase-${process.pid}-${++copies}.ts`);
+  try {
+    copyFileSync(file, copy);
+    mod = (await import(pathToFileURL(copy).href)) as { default?: unknown };
+  } catch (e) {
+    throw new GraphError(file, `cannot load the user node: ${(e as Error).message.split("\n")[0]}`);
+  } finally {
+    rmSync(copy, { force: true });
+  }
+  const d = mod.default as Partial<UserNode> | undefined;
+  if (!d || typeof d !== "object" || typeof d.run !== "function") {
+    throw new GraphError(file, "a user node file must export default { inputs, outputs, run }");
+  }
+  return {
+    inputs: checkPorts(d.inputs, `${file}: inputs`),
+    outputs: checkPorts(d.outputs, `${file}: outputs`),
+    run: d.run,
+  };
+}
+
+/**
+ * A user node file kept current: loaded once, then reloaded whenever it changes on disk. A reload
+ * that fails (a syntax error mid-edit) keeps the previous code and reports the error.
+ */
+export class UserNodeFile {
+  readonly path: string;
+  #node: UserNode;
+  #version: number;
+  #watching = false;
+  #loading: Promise<void> | null = null;
+  #dirty = false;
+  /** The last reload error, or null. */
+  error: string | null = null;
+  /** Reloads so far (for the GUI and tests). */
+  reloads = 0;
+  onReload: ((file: UserNodeFile) => void) | null = null;
+
+  private constructor(path: string, node: UserNode, version: number) {
+    this.path = path;
+    this.#node = node;
+    this.#version = version;
+  }
+
+  /** Loads `file` (relative paths from `baseDir`). */
+  static async load(file: string, baseDir: string): Promise<UserNodeFile> {
+    const path = isAbsolute(file) ? file : resolve(baseDir, file);
+    let version: number;
+    try {
+      version = statSync(path).mtimeMs;
+    } catch {
+      throw new GraphError(file, `no user node file at ${path}`);
+    }
+    return new UserNodeFile(path, await importUserNode(path), version);
+  }
+
+  /** The current code. */
+  get node(): UserNode {
+    return this.#node;
+  }
+
+  /** Starts reloading on change (polls the file's time stamp: works on every file system). */
+  watch(intervalMs = 200): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    watchFile(this.path, { interval: intervalMs }, (cur) => {
+      if (cur.mtimeMs === this.#version || cur.mtimeMs === 0) return;
+      void this.reload();
+    });
+  }
+
+  /**
+   * Loads the file again. Reloads never overlap: a change seen while one is under way loads again after
+   * it, so the code in use is always the file's latest content.
+   */
+  reload(): Promise<void> {
+    if (this.#loading) {
+      this.#dirty = true;
+      return this.#loading;
+    }
+    this.#loading = (async () => {
+      do {
+        this.#dirty = false;
+        const version = statSync(this.path).mtimeMs;
+        try {
+          this.#node = await importUserNode(this.path);
+          this.error = null;
+          this.reloads++;
+        } catch (e) {
+          this.error = (e as Error).message;
+        }
+        this.#version = version;
+      } while (this.#dirty);
+      this.#loading = null;
+      this.onReload?.(this);
+    })();
+    return this.#loading;
+  }
+
+  /** Stops watching. */
+  close(): void {
+    if (this.#watching) unwatchFile(this.path);
+    this.#watching = false;
+  }
+}
