@@ -8,9 +8,12 @@
 //     outputs: { brightest: "scalar" },
 //     run: ({ image }) => ({ brightest: Math.max(...image.data.filter((v) => !Number.isNaN(v))) }),
 //   } satisfies UserNode;
-import { copyFileSync, rmSync, statSync, unwatchFile, watchFile } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, statSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { transform } from "esbuild";
 import type { NodeInputs, NodeOutputs } from "./node.ts";
 import { GraphError } from "./params.ts";
 import type { AnalysisTrain, PortType } from "./types.ts";
@@ -38,23 +41,25 @@ function checkPorts(v: unknown, path: string): Record<string, PortType> {
   return v as Record<string, PortType>;
 }
 
-let copies = 0;
-
 /**
- * Imports a user node file and checks its exports. The TypeScript loader caches modules by path (a
- * query string does not defeat it), so each load imports a fresh copy beside the file — relative
- * imports still resolve — and removes the copy once imported.
+ * Imports a user node file and checks its exports. The file is compiled to an ES module (esbuild, as
+ * tsx does) in a temporary folder, named by its content: an edited file is a new module, which neither
+ * node's nor tsx's module cache can hide, and nothing is written beside the user's file. Type-only
+ * imports (`import type … from "sase"`) vanish in compilation; the file imports only node's modules.
  */
 export async function importUserNode(file: string): Promise<UserNode> {
   let mod: { default?: unknown };
-  const copy = join(dirname(file), `.${basename(file, ".ts")}.sase-${process.pid}-${++copies}.ts`);
   try {
-    copyFileSync(file, copy);
-    mod = (await import(pathToFileURL(copy).href)) as { default?: unknown };
+    const text = readFileSync(file, "utf8");
+    const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
+    const js = await transform(text, { loader: "ts", format: "esm", sourcefile: file, target: "node20" });
+    const dir = join(tmpdir(), "sase-user-nodes");
+    mkdirSync(dir, { recursive: true });
+    const compiled = join(dir, `node-${hash}.mjs`);
+    writeFileSync(compiled, js.code);
+    mod = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
   } catch (e) {
     throw new GraphError(file, `cannot load the user node: ${(e as Error).message.split("\n")[0]}`);
-  } finally {
-    rmSync(copy, { force: true });
   }
   const d = mod.default as Partial<UserNode> | undefined;
   if (!d || typeof d !== "object" || typeof d.run !== "function") {

@@ -188,7 +188,7 @@ test("a user node is a TypeScript file; editing it changes the next train's resu
   const dir = mkdtempSync(join(tmpdir(), "sase-user-node-"));
   const file = join(dir, "brightest.ts");
   const code = (factor: number) => `
-import type { UserNode } from "${join(import.meta.dirname, "../../src/analysis/index.ts")}";
+import type { UserNode } from "sase";
 const node: UserNode = {
   inputs: { image: "image" },
   outputs: { top: "scalar" },
@@ -221,7 +221,10 @@ export default node;
     // A broken edit keeps the last good code and reports why.
     writeFileSync(file, "export default {");
     utimesSync(file, new Date(), new Date(Date.now() + 4000));
-    await until(() => user.error !== null, () => `${user.reloads} ${user.error} ${readFileSync(file, "utf8")}`);
+    await until(
+      () => user.error !== null,
+      () => `${user.reloads} ${user.error} ${readFileSync(file, "utf8")}`,
+    );
     assert.match(user.error ?? "", /cannot load the user node/);
     assert.equal(num(runner.process(makeTrain(3, (x) => x)).get("u.top")), 150);
   } finally {
