@@ -100,6 +100,42 @@ export interface RunInfo {
   quality: string;
 }
 
+/** A column of the run table: one variable of a proposal's context. */
+export interface TableColumnInfo {
+  name: string;
+  title: string;
+  unit: string;
+}
+
+/** A cell of the run table: the value as text (numbers as numbers), or the variable's error. */
+export interface TableCellInfo {
+  kind: "number" | "string" | "array" | "image" | "error";
+  value: number | string | null;
+  error?: string;
+}
+
+/** A row of the run table. */
+export interface TableRowInfo {
+  run: number;
+  quality: string;
+  comment: string;
+  cells: Record<string, TableCellInfo>;
+}
+
+/** One proposal's run table. */
+export interface RunTableInfo {
+  proposal: number;
+  columns: TableColumnInfo[];
+  rows: TableRowInfo[];
+}
+
+/** What clicking a cell shows: a variable over the proposal's runs (numbers), or the array or image. */
+export type TableCellDetail =
+  | { kind: "series"; title: string; runs: number[]; values: (number | null)[] }
+  | { kind: "array"; title: string; values: number[] }
+  | { kind: "image"; title: string; width: number; height: number; values: number[] }
+  | { kind: "text"; title: string; text: string };
+
 /** One entry of the change log: who changed what. */
 export interface AuditEntry {
   ms: number;
@@ -153,7 +189,11 @@ export type ClientMessage =
   | { t: "trend"; deviceId: string; key: string; on: boolean }
   | { t: "runs"; req: number }
   | { t: "runControl"; req: number; action: "start" | "stop"; runType: string; sample: string }
-  | { t: "setQuality"; req: number; proposal: number; run: number; quality: string };
+  | { t: "setQuality"; req: number; proposal: number; run: number; quality: string }
+  /** The run table: sent now and whenever it changes (jobs finishing, comments). */
+  | { t: "runTable"; req: number }
+  | { t: "tableCell"; req: number; proposal: number; run: number; name: string }
+  | { t: "tableComment"; req: number; proposal: number; run: number; comment: string };
 
 /** The error of a refused request: `field` names the property at fault, when there is one. */
 export interface WireError {
@@ -170,6 +210,7 @@ export type ServerMessage =
       role: Role;
       imageSource: string | null;
       runsAvailable: boolean;
+      tableAvailable?: boolean;
     }
   | { t: "topology"; topology: Topology }
   | { t: "schema"; deviceId: string; classId: string; properties: PropertyInfo[] }
@@ -181,6 +222,7 @@ export type ServerMessage =
   | { t: "trend"; deviceId: string; key: string; points: { ms: number; trainId: number; value: number }[] }
   | { t: "runs"; runs: RunInfo[]; state: string; current: RunInfo | null; qualities: string[] }
   | { t: "audit"; entries: AuditEntry[] }
+  | { t: "runTable"; tables: RunTableInfo[] }
   | { t: "notice"; level: "info" | "warn" | "error"; text: string };
 
 /** A rectangle of the detector image in full-resolution pixels. */

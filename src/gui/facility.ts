@@ -17,6 +17,7 @@ import type { UserRecord } from "./server/auth.ts";
 import type { ImageFeed, RunsBackend } from "./server/backend.ts";
 import { CoreBackend } from "./server/core-backend.ts";
 import { DaqRunsBackend } from "./server/daq-runs.ts";
+import { RunTableBackend } from "./server/run-table.ts";
 import { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
 import { type GuiServer, startGuiServer } from "./server/server.ts";
 
@@ -32,6 +33,8 @@ export interface FacilityGuiOptions {
   /** Override the image source (default: found in the facility). */
   image?: ImageFeed | null;
   runs?: RunsBackend;
+  /** The run table (default: over the DAQ's catalogue, when the facility has a DAQ). */
+  table?: RunTableBackend;
   log?: Logger;
 }
 
@@ -91,12 +94,20 @@ export async function startFacilityGui(
     ownRuns = new DaqRunsBackend(facility.client, DAQ_DEVICE_ID, path || resolveDataRoots().catalogue);
     runs = ownRuns;
   }
+  let table = options.table;
+  let ownTable: RunTableBackend | null = null;
+  if (!table && ownRuns) {
+    const path = String(await facility.client.get(DAQ_DEVICE_ID, "cataloguePath"));
+    ownTable = new RunTableBackend(path || resolveDataRoots().catalogue);
+    table = ownTable;
+  }
   let server: GuiServer;
   try {
     server = await startGuiServer({
       backend,
       ...(image ? { image } : {}),
       ...(runs ? { runs } : {}),
+      ...(table ? { table } : {}),
       ...(options.users ? { users: options.users } : {}),
       ...(options.auditFile ? { auditFile: options.auditFile } : {}),
       port: options.port ?? 8080,
@@ -105,6 +116,7 @@ export async function startFacilityGui(
     });
   } catch (e) {
     ownRuns?.close();
+    ownTable?.close();
     backend.close();
     throw e;
   }
@@ -117,6 +129,7 @@ export async function startFacilityGui(
       const closable = image as (ImageFeed & { close?: () => Promise<void> }) | null;
       await closable?.close?.();
       ownRuns?.close();
+      ownTable?.close();
       backend.close();
     },
   };

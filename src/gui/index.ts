@@ -13,3 +13,4 @@ export { type GuiServer, type GuiServerOptions, startGuiServer } from "./server/
 export { type FacilityGui, type FacilityGuiOptions, findDetectorFeed, startFacilityGui } from "./facility.ts";
 export { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
 export { CoreBackend } from "./server/core-backend.ts";
+export { RunTableBackend } from "./server/run-table.ts";

@@ -120,6 +120,24 @@ export function parseClientMessage(text: string): ClientMessage {
         run: num(o, "run"),
         quality: str(o, "quality"),
       };
+    case "runTable":
+      return { t: "runTable", req: num(o, "req") };
+    case "tableCell":
+      return {
+        t: "tableCell",
+        req: num(o, "req"),
+        proposal: num(o, "proposal"),
+        run: num(o, "run"),
+        name: str(o, "name"),
+      };
+    case "tableComment":
+      return {
+        t: "tableComment",
+        req: num(o, "req"),
+        proposal: num(o, "proposal"),
+        run: num(o, "run"),
+        comment: anyStr(o, "comment", 2000),
+      };
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(o.t)}`);
   }

@@ -12,6 +12,7 @@ import {
   type JsonValue,
   type PropertyInfo,
   type Role,
+  type RunTableInfo,
   roleLevel,
   type ServerMessage,
   type TrainPlots,
@@ -21,6 +22,7 @@ import { Auth, demoUsers, type Identity, type UserRecord } from "./auth.ts";
 import { type FacilityBackend, GuiRequestError, type ImageFeed, type RunsBackend } from "./backend.ts";
 import { webBundle } from "./bundle.ts";
 import { LiveHub, type LiveStats, type LiveViewer } from "./live.ts";
+import type { RunTableBackend } from "./run-table.ts";
 import { ProtocolError, parseClientMessage } from "./protocol.ts";
 import { validateReconfiguration, validateSlotCall } from "./validate.ts";
 
@@ -32,6 +34,8 @@ export interface GuiServerOptions {
   image?: ImageFeed;
   /** Run control and catalogue, when the DAQ is present. */
   runs?: RunsBackend;
+  /** The run table (variables per run from the catalogue), when there is a catalogue. */
+  table?: RunTableBackend;
   /** Who may log in; default: the demo users observer/operator/expert (password = name). */
   users?: UserRecord[];
   /** TCP port (default 8080; 0 picks a free one). */
@@ -150,7 +154,30 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     for (const s of sessions) void s.sendRuns();
   });
 
-  const ctx: SessionContext = { backend: opts.backend, runs: opts.runs, live, audit, log };
+  const offTable = opts.table?.onChange(() => {
+    const tables = opts.table?.tables() ?? [];
+    for (const s of sessions) s.sendTable(tables);
+  });
+  // The run table as CSV (observers may read it, like everything else).
+  app.get("/api/table.csv", async (req, reply) => {
+    const proposal = Number((req.query as { proposal?: string }).proposal);
+    if (!opts.table) return reply.code(404).send({ error: "no run table in this facility" });
+    if (!Number.isInteger(proposal) || proposal <= 0)
+      return reply.code(400).send({ error: "expected ?proposal=N (a positive integer)" });
+    reply
+      .type("text/csv; charset=utf-8")
+      .header("content-disposition", `attachment; filename="run-table-p${proposal}.csv"`);
+    return opts.table.csv(proposal);
+  });
+
+  const ctx: SessionContext = {
+    backend: opts.backend,
+    runs: opts.runs,
+    table: opts.table,
+    live,
+    audit,
+    log,
+  };
 
   try {
     await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "127.0.0.1" });
@@ -158,6 +185,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     offTopology();
     offAudit();
     offRuns?.();
+    offTable?.();
     await app.close();
     throw e;
   }
@@ -175,6 +203,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
       offTopology();
       offAudit();
       offRuns?.();
+      offTable?.();
       if (topoTimer) clearTimeout(topoTimer);
       for (const s of sessions) s.close();
       await app.close();
@@ -185,6 +214,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
 interface SessionContext {
   backend: FacilityBackend;
   runs: RunsBackend | undefined;
+  table: RunTableBackend | undefined;
   live: LiveHub | null;
   audit: AuditLog;
   log: Logger;
@@ -199,6 +229,7 @@ class Session implements LiveViewer {
   readonly #trends = new Map<string, Promise<() => void>>();
   readonly #schemas = new Map<string, Promise<{ classId: string; properties: PropertyInfo[] }>>();
   #closed = false;
+  #wantsTable = false;
 
   constructor(ws: WebSocket, who: Identity, ctx: SessionContext) {
     this.#ws = ws;
@@ -215,6 +246,7 @@ class Session implements LiveViewer {
       role: who.role,
       imageSource: ctx.live?.source ?? null,
       runsAvailable: ctx.runs !== undefined,
+      tableAvailable: ctx.table !== undefined,
     });
     this.send({ t: "topology", topology: ctx.backend.topology() });
     this.send({ t: "audit", entries: ctx.audit.recent() });
@@ -259,6 +291,11 @@ class Session implements LiveViewer {
     } catch (e) {
       this.#notice("error", `run catalogue: ${(e as Error).message}`);
     }
+  }
+
+  /** Sends the run table, if the page asked for it. */
+  sendTable(tables: RunTableInfo[]): void {
+    if (this.#wantsTable) this.send({ t: "runTable", tables });
   }
 
   close(): void {
@@ -415,7 +452,7 @@ class Session implements LiveViewer {
 
   /** Requests that get a reply; changes are role-checked, validated and logged. */
   async #request(m: ClientMessage & { req: number }): Promise<JsonValue | undefined> {
-    const { backend, runs, audit } = this.#ctx;
+    const { backend, runs, table, audit } = this.#ctx;
     const who = this.#who;
     const logged = async <T>(
       action: string,
@@ -488,6 +525,21 @@ class Session implements LiveViewer {
             throw new GuiRequestError(`quality must be one of ${runs.qualities().join(", ")}`, "quality");
           }
           await runs.setQuality(m.proposal, m.run, m.quality, who);
+          return undefined;
+        });
+      case "runTable":
+        if (!table) throw new GuiRequestError("no run table in this facility");
+        this.#wantsTable = true;
+        this.sendTable(table.tables());
+        return undefined;
+      case "tableCell":
+        if (!table) throw new GuiRequestError("no run table in this facility");
+        return (await table.cell(m.proposal, m.run, m.name)) as unknown as JsonValue;
+      case "tableComment":
+        return logged("comment", `run ${m.proposal}/${m.run}`, m.comment, async () => {
+          this.#require("operator", "commenting a run");
+          if (!table) throw new GuiRequestError("no run table in this facility");
+          table.setComment(m.proposal, m.run, m.comment, who);
           return undefined;
         });
       default:

@@ -6,6 +6,7 @@ import { h } from "./dom.ts";
 import { ImageView } from "./image.ts";
 import { DevicePanel } from "./panel.ts";
 import { Plots } from "./plots.ts";
+import { RunTablePanel } from "./run-table.ts";
 import { AuditPanel, RunsPanel } from "./runs.ts";
 import "./style.css";
 import { TopologyTree } from "./tree.ts";
@@ -18,6 +19,7 @@ const panel = new DevicePanel($("tab-device"), conn);
 const plots = new Plots($("plots"));
 new AuditPanel($("tab-log"), conn);
 let runs: RunsPanel | null = null;
+let runTable: RunTablePanel | null = null;
 let image: ImageView | null = null;
 let topology: Topology = { hosts: [] };
 
@@ -70,6 +72,7 @@ function showUser(name: string, role: Role): void {
   tree.setRole(role);
   panel.setRole(role);
   runs?.setRole(role);
+  runTable?.setRole(role);
   const badge = h("span", { class: `role role-${role}`, "data-testid": "role", text: role });
   if (name === "anonymous") {
     const u = h("input", {
@@ -142,6 +145,11 @@ conn.on((m) => {
   switch (m.t) {
     case "welcome":
       if (!runs) runs = new RunsPanel($("tab-runs"), conn, m.runsAvailable);
+      if (m.tableAvailable) {
+        runTable ??= new RunTablePanel($("tab-table"), conn);
+        (document.querySelector('[data-tab="table"]') as HTMLElement).hidden = false;
+        runTable.start();
+      }
       if (!image && m.imageSource) image = new ImageView($("image"), conn, m.imageSource);
       if (!m.imageSource)
         $("image").replaceChildren(h("div", { class: "empty", text: "No detector image in this facility" }));
