@@ -11,8 +11,9 @@
 //   // or: inp.onData(async (token) => ...).onEndOfStream(() => ...)
 //
 // In one process the input receives the very objects written (zero copy; treat them as read-only).
-// Across processes the same API runs over TCP (address from `listen()`, found through the registry or
-// given as `tcp://host:port`). Health figures: `stats()` / `onHealth()` on both ends.
+// Across processes the same API runs over TCP in Karabo's pipeline protocol, so Karabo's devices connect
+// to sase outputs and sase inputs to Karabo outputs (address from `listen()`, found through the registry
+// or given as `tcp://host:port`). Health figures: `stats()` / `onHealth()` on both ends.
 //
 // On devices: declare `output: outputChannel({ dataSchema })` / `input: inputChannel({ ... })` in the
 // schema of a `definePipelineDevice({...})` class; use `this.output("output")` / `this.input("input")`.

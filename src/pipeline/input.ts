@@ -104,12 +104,11 @@ class Connection implements ConnectionSink {
     return this.droppedBefore + this.droppedLink;
   }
 
-  onOpen(session: string, memoryLocation: "local" | "remote", remoteAddress: string): void {
+  onOpen(session: string | undefined, memoryLocation: "local" | "remote", remoteAddress: string): void {
     this.state = "CONNECTED";
     this.memoryLocation = memoryLocation;
     this.remoteAddress = remoteAddress;
-    if (session !== this.session) this.lastSeq = 0; // a new output lifetime: its numbering starts over
-    this.session = session;
+    if (session !== undefined) this.enterSession(session);
     this.droppedBefore += this.droppedLink;
     this.droppedLink = 0;
     this.droppedAccounted = 0;
@@ -119,14 +118,14 @@ class Connection implements ConnectionSink {
 
   onData(token: DataToken, info: DeliveryInfo): void {
     this.account(info, info.seq - 1);
-    this.lastSeq = info.seq;
+    if (info.seq) this.lastSeq = info.seq;
     this.tokens++;
     this.input.received(this, token);
   }
 
   onEndOfStream(info: DeliveryInfo): void {
     this.account(info, info.seq);
-    this.lastSeq = info.seq;
+    if (info.seq) this.lastSeq = info.seq;
     this.input.enqueue({ kind: "eos", conn: this });
   }
 
@@ -151,10 +150,18 @@ class Connection implements ConnectionSink {
     this.input.enqueue({ kind: "check" });
   }
 
+  /** A new output lifetime starts its numbering over. */
+  private enterSession(session: string): void {
+    if (session !== this.session) this.lastSeq = 0;
+    this.session = session;
+  }
+
   /** Counts tokens that never arrived: the sequence gap up to `upTo` less what the output says it dropped. */
   private account(info: DeliveryInfo, upTo: number): void {
+    if (info.session !== undefined) this.enterSession(info.session);
     this.droppedLink = info.dropped;
     this.senderQueue = info.queued;
+    if (info.seq === 0) return; // an output that does not number its tokens (Karabo's)
     if (this.input.options.dataDistribution === "copy" && this.lastSeq > 0) {
       const missing = upTo - this.lastSeq;
       const dropped = info.dropped - this.droppedAccounted;

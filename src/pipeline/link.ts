@@ -5,8 +5,11 @@ import type { DeliveryInfo, PeerHello } from "./output.ts";
 
 /** What a transport reports to the input connection that opened it. */
 export interface ConnectionSink {
-  /** The output accepted the input; `session` identifies the output's lifetime. */
-  onOpen(session: string, memoryLocation: "local" | "remote", remoteAddress: string): void;
+  /**
+   * The connection is open; `session` identifies the output's lifetime (over TCP it comes later, with
+   * the first token: Karabo's protocol has no greeting from the output).
+   */
+  onOpen(session: string | undefined, memoryLocation: "local" | "remote", remoteAddress: string): void;
   onData(token: DataToken, info: DeliveryInfo): void;
   onEndOfStream(info: DeliveryInfo): void;
   onDropped(info: DeliveryInfo): void;

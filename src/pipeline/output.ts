@@ -31,18 +31,22 @@ export interface PeerHello {
 
 /** Per-token bookkeeping sent with each token, so the input can count drops and see the sender's queue. */
 export interface DeliveryInfo {
-  /** Sequence number of the token in this output's session (1, 2, ...). */
+  /** Sequence number of the token in this output's session (1, 2, ...); 0 = not known (Karabo's outputs). */
   readonly seq: number;
   /** Tokens dropped for this input since it attached (cumulative). */
   readonly dropped: number;
   /** Tokens waiting for this input on the sender. */
   readonly queued: number;
+  /** The output's session, where the transport carries it with each token. */
+  readonly session?: string;
 }
 
 /** The transport toward one attached input: in-process hand-over or a TCP connection. */
 export interface PeerLink {
   readonly memoryLocation: "local" | "remote";
   readonly remoteAddress: string;
+  /** End of stream answers one of the input's requests, as a token does (Karabo's protocol). */
+  readonly endOfStreamTakesCredit?: boolean;
   deliver(token: DataToken, info: DeliveryInfo): void;
   deliverEndOfStream(info: DeliveryInfo): void;
   /** Tells the input its drop count when it changed without a token to carry it. */
@@ -443,8 +447,15 @@ export class OutputChannel {
       if (!item) break;
       this.send(peer, item);
     }
-    if (peer.eosPending && peer.queue.length === 0 && !(fromPool && this.pool.length)) {
+    if (
+      peer.eosPending &&
+      peer.queue.length === 0 &&
+      !(fromPool && this.pool.length) &&
+      (!peer.link.endOfStreamTakesCredit || peer.credits > 0) &&
+      this.peers.get(peer.hello.inputId) === peer
+    ) {
       peer.eosPending = false;
+      if (peer.link.endOfStreamTakesCredit) peer.credits--;
       peer.reportedDropped = peer.dropped;
       peer.link.deliverEndOfStream({ seq: this.seq, dropped: peer.dropped, queued: 0 });
     }

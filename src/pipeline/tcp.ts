@@ -1,20 +1,26 @@
-// The TCP transport: an output listens, inputs connect and say hello, then the output sends tokens as
-// credits arrive. Any bytes that do not follow the protocol close that one connection (logged, counted in
-// lastError); the device on either side carries on.
+// The TCP transport, speaking Karabo's pipeline protocol as the middlelayer does (pipeline.py): an
+// output listens; an input connects and says hello; from then on every request of the input (the hello,
+// then each `update`) lets the output send one message: a data chunk or the end of stream. Any bytes
+// that do not follow the protocol close that one connection (logged, counted in lastError); the device
+// on either side carries on.
 //
-// Protocol "sase-pipeline/1" (framing in wire.ts; every header is a binary Hash with a `reason`):
-//   input  → output  hello       {protocol, inputId, outputId?, dataDistribution, onSlowness, maxQueueLength, credits}
-//   output → input   welcome     {session, outputId}        or  close {message} (refused)
-//   input  → output  update      {credits}                  "I can take n more tokens"
-//   output → input   data        {seq, dropped, queued, source, sec, frac, trainId, align} + body = token Hash
-//   output → input   endOfStream {seq, dropped, queued}     (never dropped; sent after the queued tokens)
-//   output → input   dropped     {seq, dropped, queued}     drop count changed with no token to carry it
-//   output → input   close       {message}                  before the output closes the connection
-// `seq` numbers the output's tokens within its `session`, `dropped` counts the tokens dropped for this
-// input by its slowness policy: together they let the input count tokens lost with a broken connection.
+//   input  → output  {reason: "hello", instanceId, memoryLocation, dataDistribution, onSlowness, maxQueueLength}
+//   input  → output  {reason: "update", instanceId}                      "send me the next one"
+//   output → input   header {nData, byteSizes, sourceInfo: [{source, timestamp @sec @frac @tid}]}
+//                    + body = the data Hashes back to back (byteSizes says where each ends)
+//   output → input   header {endOfStream: true, byteSizes: []} + empty body
+//
+// Karabo's peers ignore keys they do not know; sase's outputs add `seq` (the token's number in the
+// output's `session`), `dropped` (tokens dropped for this input by its slowness policy), `queued` and
+// `align` (where the body's largest array sits). With them a sase input counts exactly the tokens lost
+// with a broken connection and receives arrays aligned; from a Karabo output it still gets every token.
+// A sase input also puts `welcome: true` in its hello; a sase output then answers at once with an empty
+// chunk carrying `welcome` and its session (Karabo's inputs never ask, so never see one). That tells the
+// input it is attached before any data flows; from a Karabo output, which never answers, the input counts
+// itself attached after a short wait or with the first chunk.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { Hash, type Logger } from "../core/index.ts";
+import { Hash, type HashValue, type Logger, type Timestamp, timestampNow } from "../core/index.ts";
 import type { ConnectionSink, InputHello, InputLink } from "./link.ts";
 import type { DeliveryInfo, OutputChannel, PeerHandle, PeerLink } from "./output.ts";
 import { DATA_DISTRIBUTIONS, type ListenOptions, PipelineError, SLOWNESS_POLICIES } from "./types.ts";
@@ -25,32 +31,98 @@ import {
   headerCount,
   headerString,
   optionalString,
-  PROTOCOL,
   writeFrame,
+  writeMessage,
 } from "./wire.ts";
 
 const DEFAULT_MAX_TOKEN_BYTES = 1024 * 1024 * 1024;
-const MAX_CREDITS = 1_000_000;
+/** Karabo's default queue length when a hello does not give one. */
+const DEFAULT_MAX_QUEUE_LENGTH = 2;
+/** How long an input waits for a sase output's welcome before taking the output for a Karabo one. */
+const WELCOME_WAIT_MS = 200;
 
-function infoHeader(reason: string, info: DeliveryInfo): Hash {
-  const h = new Hash();
-  h.set("reason", reason);
-  h.set("seq", info.seq);
-  h.set("dropped", info.dropped);
-  h.set("queued", info.queued);
+/** sase's bookkeeping keys beside Karabo's in a header. */
+function withInfo(h: Hash, info: DeliveryInfo, session: string): Hash {
+  h.set("seq", BigInt(info.seq), "UINT64");
+  h.set("dropped", BigInt(info.dropped), "UINT64");
+  h.set("queued", info.queued, "UINT32");
+  h.set("session", session);
   return h;
 }
 
+/** sase's bookkeeping from a header; seq 0 when the output is not sase's (no loss counting then). */
 function readInfo(h: Hash): DeliveryInfo {
-  return { seq: headerCount(h, "seq"), dropped: headerCount(h, "dropped"), queued: headerCount(h, "queued") };
+  if (!h.has("seq") || !h.has("session")) return { seq: 0, dropped: 0, queued: 0 };
+  return {
+    seq: headerCount(h, "seq"),
+    dropped: headerCount(h, "dropped"),
+    queued: headerCount(h, "queued"),
+    session: headerString(h, "session"),
+  };
 }
 
-function parseHello(h: Hash): InputHello & { outputId: string } {
+/** One `sourceInfo` row: the source name and the timestamp as attributes of `timestamp`. */
+function sourceInfo(source: string, ts: Timestamp): Hash {
+  const h = new Hash();
+  h.set("source", source);
+  h.set("timestamp", true);
+  h.setAttribute("timestamp", "sec", BigInt(ts.sec), "UINT64");
+  h.setAttribute("timestamp", "frac", ts.frac, "UINT64");
+  h.setAttribute("timestamp", "tid", BigInt(ts.trainId), "UINT64");
+  return h;
+}
+
+function asCount(v: HashValue | undefined): number | undefined {
+  const n = typeof v === "bigint" ? Number(v) : v;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Source and timestamp of one `sourceInfo` row; a row without a timestamp is stamped on arrival. */
+function readSourceInfo(
+  row: HashValue | undefined,
+  fallbackSource: string,
+): { source: string; timestamp: Timestamp } {
+  if (!(row instanceof Hash)) return { source: fallbackSource, timestamp: timestampNow() };
+  const source = optionalString(row, "source") || fallbackSource;
+  if (!row.has("timestamp") || !row.hasAttribute("timestamp", "sec"))
+    return { source, timestamp: timestampNow() };
+  const a = row.getAttributes("timestamp");
+  const sec = asCount(a.sec);
+  const frac =
+    typeof a.frac === "bigint"
+      ? a.frac
+      : asCount(a.frac) !== undefined
+        ? BigInt(a.frac as number)
+        : undefined;
+  const tid = asCount(a.tid) ?? 0;
+  if (sec === undefined || frac === undefined) {
+    throw new PipelineError("PROTOCOL", "sourceInfo timestamp has no valid sec/frac attributes");
+  }
+  return { source, timestamp: { sec, frac, trainId: tid } };
+}
+
+/** Byte sizes of a data header's items, checked against the body length. */
+function byteSizes(h: Hash, bodyLength: number): number[] {
+  const v = h.has("byteSizes") ? h.get("byteSizes") : undefined;
+  const list = ArrayBuffer.isView(v)
+    ? Array.from(v as unknown as ArrayLike<number | bigint>)
+    : Array.isArray(v)
+      ? v
+      : undefined;
+  const sizes = list?.map((x) => asCount(x as HashValue));
+  if (!sizes || sizes.some((x) => x === undefined)) {
+    throw new PipelineError("PROTOCOL", 'data header has no "byteSizes" list of sizes');
+  }
+  const total = (sizes as number[]).reduce((a, b) => a + b, 0);
+  if (total !== bodyLength) {
+    throw new PipelineError("PROTOCOL", `byteSizes add up to ${total} bytes, the body has ${bodyLength}`);
+  }
+  return sizes as number[];
+}
+
+function parseHello(h: Hash): InputHello & { outputId: string; welcome: boolean } {
   if (optionalString(h, "reason") !== "hello")
     throw new PipelineError("PROTOCOL", "first message is not a hello");
-  if (optionalString(h, "protocol") !== PROTOCOL) {
-    throw new PipelineError("PROTOCOL", `protocol "${optionalString(h, "protocol")}" is not ${PROTOCOL}`);
-  }
   const dataDistribution = headerString(h, "dataDistribution");
   const onSlowness = headerString(h, "onSlowness");
   if (!(DATA_DISTRIBUTIONS as readonly string[]).includes(dataDistribution)) {
@@ -59,17 +131,19 @@ function parseHello(h: Hash): InputHello & { outputId: string } {
   if (!(SLOWNESS_POLICIES as readonly string[]).includes(onSlowness)) {
     throw new PipelineError("PROTOCOL", `hello: onSlowness "${onSlowness}" is unknown`);
   }
-  const maxQueueLength = headerCount(h, "maxQueueLength");
-  const credits = headerCount(h, "credits");
-  if (maxQueueLength < 1 || credits > MAX_CREDITS)
-    throw new PipelineError("PROTOCOL", "hello: bad queue length or credits");
+  const maxQueueLength = h.has("maxQueueLength")
+    ? headerCount(h, "maxQueueLength")
+    : DEFAULT_MAX_QUEUE_LENGTH;
+  if (maxQueueLength < 1) throw new PipelineError("PROTOCOL", "hello: maxQueueLength must be at least 1");
   return {
-    inputId: headerString(h, "inputId"),
-    outputId: h.has("outputId") ? headerString(h, "outputId") : "",
+    inputId: headerString(h, "instanceId"),
+    outputId: optionalString(h, "outputId"),
+    welcome: h.has("welcome") && h.get("welcome") === true,
     dataDistribution: dataDistribution as InputHello["dataDistribution"],
     onSlowness: onSlowness as InputHello["onSlowness"],
     maxQueueLength,
-    credits,
+    // The hello is the input's first request.
+    credits: 1,
   };
 }
 
@@ -120,44 +194,61 @@ function serveInput(output: OutputChannel, socket: Socket, maxBody: number, sock
     handle?.detach();
     socket.destroy();
   };
+  const session = () => handle?.session ?? output.session;
   const link: PeerLink = {
     memoryLocation: "remote",
     remoteAddress: remote,
+    endOfStreamTakesCredit: true,
     deliver(token, info) {
-      const h = infoHeader("data", info);
-      const ts = token.meta.timestamp;
-      h.set("source", token.meta.source);
-      h.set("sec", ts.sec);
-      h.set("frac", ts.frac);
-      h.set("trainId", ts.trainId);
-      writeFrame(socket, h, encodeCached(token.data));
+      const chunks = encodeCached(token.data);
+      let size = 0;
+      for (const c of chunks) size += c.byteLength;
+      const h = new Hash();
+      h.set("nData", 1, "UINT32");
+      h.set("byteSizes", Uint32Array.of(size));
+      h.set("sourceInfo", [sourceInfo(token.meta.source, token.meta.timestamp)]);
+      writeFrame(socket, withInfo(h, info, session()), chunks);
     },
-    deliverEndOfStream: (info) => writeFrame(socket, infoHeader("endOfStream", info)),
-    reportDropped: (info) => writeFrame(socket, infoHeader("dropped", info)),
-    close(reason) {
+    deliverEndOfStream(info) {
+      const h = new Hash();
+      h.set("endOfStream", true);
+      h.set("byteSizes", new Uint32Array(0));
+      writeFrame(socket, withInfo(h, info, session()));
+    },
+    // Karabo's protocol has no message for it: the count travels with the next token or end of stream.
+    reportDropped: () => {},
+    close() {
       if (closing) return;
       closing = true;
       reader.stop();
-      writeFrame(socket, new Hash({ reason: "close", message: reason }));
       socket.end();
     },
   };
-  const reader = new FrameReader(maxBody, (header) => {
-    if (!handle) {
-      const hello = parseHello(header);
-      if (hello.outputId && hello.outputId !== output.id) {
-        throw new PipelineError("PROTOCOL", `input asked for output ${hello.outputId}, this is ${output.id}`);
+  const reader = new FrameReader(
+    maxBody,
+    (message) => {
+      if (!handle) {
+        const hello = parseHello(message);
+        if (hello.outputId && hello.outputId !== output.id) {
+          throw new PipelineError(
+            "PROTOCOL",
+            `input asked for output ${hello.outputId}, this is ${output.id}`,
+          );
+        }
+        handle = output.attach(hello, link);
+        if (hello.welcome) {
+          const w = new Hash({ welcome: true, session: handle.session, nData: 0, sourceInfo: [] });
+          w.set("byteSizes", new Uint32Array(0));
+          writeFrame(socket, w);
+        }
+        return;
       }
-      handle = output.attach(hello, link);
-      writeFrame(socket, new Hash({ reason: "welcome", session: handle.session, outputId: output.id }));
-      return;
-    }
-    const reason = optionalString(header, "reason");
-    if (reason !== "update") throw new PipelineError("PROTOCOL", `unexpected message "${String(reason)}"`);
-    const n = headerCount(header, "credits");
-    if (n > MAX_CREDITS) throw new PipelineError("PROTOCOL", `credit grant ${n} is absurd`);
-    handle.grant(n);
-  });
+      const reason = optionalString(message, "reason");
+      if (reason !== "update") throw new PipelineError("PROTOCOL", `unexpected message "${String(reason)}"`);
+      handle.grant(1);
+    },
+    false,
+  );
   socket.on("data", (chunk) => {
     try {
       reader.push(chunk);
@@ -177,19 +268,40 @@ function serveInput(output: OutputChannel, socket: Socket, maxBody: number, sock
 export interface ConnectTcpOptions {
   host: string;
   port: number;
-  /** The output the input means to reach; the output refuses if it is another. */
+  /** The output the input means to reach; a sase output refuses if it is another. */
   outputId?: string;
   maxTokenBytes?: number;
   connectTimeoutMs?: number;
   log: Logger;
 }
 
-/** Connects an input to an output over TCP. */
+/**
+ * Connects an input to an output over TCP. Karabo's outputs take one request at a time, so the link
+ * keeps at most one outstanding: the input's credits are spent one request after the other, the next
+ * going out as soon as the previous one is answered (Karabo's input does the same before it processes).
+ */
 export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: ConnectionSink): InputLink {
   const remote = `${opts.host}:${opts.port}`;
-  let welcomed = false;
+  let connected = false;
   let closed = false;
   let error: string | undefined;
+  let credits = hello.credits;
+  let outstanding = false;
+  let opened = false;
+  let welcomeTimer: NodeJS.Timeout | undefined;
+  const open = (session: string | undefined) => {
+    clearTimeout(welcomeTimer);
+    if (opened || closed) return;
+    opened = true;
+    sink.onOpen(session, "remote", remote);
+  };
+  const fallbackSource = opts.outputId ?? remote;
+  const request = () => {
+    if (closed || !connected || outstanding || credits <= 0) return;
+    credits--;
+    outstanding = true;
+    writeMessage(socket, new Hash({ reason: "update", instanceId: hello.inputId }));
+  };
   const fail = (e: unknown) => {
     if (closed) return;
     error = errorText(e);
@@ -197,41 +309,43 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     socket.destroy();
   };
   const reader = new FrameReader(opts.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, (header, body) => {
-    const reason = optionalString(header, "reason");
-    if (!welcomed) {
-      if (reason === "close")
-        throw new PipelineError("PROTOCOL", `output refused: ${optionalString(header, "message")}`);
-      if (reason !== "welcome")
-        throw new PipelineError("PROTOCOL", `expected a welcome, got "${String(reason)}"`);
-      welcomed = true;
-      socket.setTimeout(0);
-      sink.onOpen(headerString(header, "session"), "remote", remote);
+    if (header.has("welcome")) {
+      if (opened) throw new PipelineError("PROTOCOL", "a second welcome");
+      open(headerString(header, "session"));
       return;
     }
-    switch (reason) {
-      case "data": {
-        const info = readInfo(header);
-        const data = decodeBody(body);
-        const frac = header.get("frac");
-        const timestamp = {
-          sec: headerCount(header, "sec"),
-          frac: typeof frac === "bigint" ? frac : BigInt(Number(frac)),
-          trainId: headerCount(header, "trainId"),
-        };
-        sink.onData({ data, meta: { source: headerString(header, "source"), timestamp } }, info);
-        return;
-      }
-      case "endOfStream":
-        sink.onEndOfStream(readInfo(header));
-        return;
-      case "dropped":
-        sink.onDropped(readInfo(header));
-        return;
-      case "close":
-        error = `output closed the connection: ${optionalString(header, "message")}`;
-        return;
-      default:
-        throw new PipelineError("PROTOCOL", `unexpected message "${String(reason)}"`);
+    open(undefined);
+    if (!outstanding) throw new PipelineError("PROTOCOL", "the output sent a message nobody asked for");
+    outstanding = false;
+    const info = readInfo(header);
+    if (header.has("endOfStream")) {
+      // End of stream answers a request without being a token: the credit stays with the input.
+      credits++;
+      request();
+      sink.onEndOfStream(info);
+      return;
+    }
+    const sizes = byteSizes(header, body.byteLength);
+    const rows = header.has("sourceInfo") ? header.get("sourceInfo") : [];
+    if (!Array.isArray(rows) || rows.length !== sizes.length) {
+      throw new PipelineError(
+        "PROTOCOL",
+        `data header has ${sizes.length} byteSizes but not as many sourceInfo rows`,
+      );
+    }
+    // Every item takes a credit (the consumer gives one back per item); the request took the first.
+    credits -= sizes.length - 1;
+    // Asking for the next chunk before handing this one over keeps the output busy while we work.
+    request();
+    let pos = 0;
+    for (let i = 0; i < sizes.length; i++) {
+      const data = decodeBody(body.subarray(pos, pos + sizes[i]));
+      pos += sizes[i];
+      const meta = readSourceInfo(rows[i], fallbackSource);
+      sink.onData(
+        { data, meta },
+        sizes.length === 1 ? info : { seq: 0, dropped: info.dropped, queued: info.queued },
+      );
     }
   });
   // Reads land where the frame reader wants them: token bodies directly in their final buffer.
@@ -256,31 +370,40 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   socket.setKeepAlive(true, 30_000);
   socket.setTimeout(opts.connectTimeoutMs ?? 3000, () => fail(new Error(`no answer from ${remote}`)));
   socket.on("connect", () => {
+    socket.setTimeout(0);
     const h = new Hash({
       reason: "hello",
-      protocol: PROTOCOL,
-      inputId: hello.inputId,
+      instanceId: hello.inputId,
+      memoryLocation: "remote",
       dataDistribution: hello.dataDistribution,
       onSlowness: hello.onSlowness,
-      maxQueueLength: hello.maxQueueLength,
-      credits: hello.credits,
     });
+    h.set("maxQueueLength", hello.maxQueueLength, "UINT32");
     if (opts.outputId) h.set("outputId", opts.outputId);
-    writeFrame(socket, h);
+    h.set("welcome", true);
+    connected = true;
+    credits--;
+    outstanding = true;
+    writeMessage(socket, h);
+    welcomeTimer = setTimeout(() => open(undefined), WELCOME_WAIT_MS);
+    welcomeTimer.unref();
   });
   socket.on("error", (e) => {
     error ??= `connection to ${remote}: ${e.message}`;
   });
   socket.on("close", () => {
+    clearTimeout(welcomeTimer);
     if (closed) return;
     closed = true;
     sink.onClose(error ?? `connection to ${remote} closed`);
   });
   return {
     grant(n) {
-      if (!closed && welcomed) writeFrame(socket, new Hash({ reason: "update", credits: n }));
+      credits += n;
+      request();
     },
     close() {
+      clearTimeout(welcomeTimer);
       if (closed) return;
       closed = true;
       reader.stop();

@@ -1,19 +1,29 @@
-// Framing of the pipeline's TCP protocol. Every message is
-//   u32 LE header length | header (Karabo binary Hash) | u32 LE body length | body
-// The header says what the message is (`reason`); a data token's body is its Hash in Karabo binary form,
-// written as the encoder's chunks so that arrays go to the socket without being copied. The reader copies
-// each body once, from the socket's buffers into one allocation placed so that the largest array in it is
-// 8-byte aligned, and the decoded token's arrays are views of that allocation.
+// Framing of Karabo's pipeline protocol (karabo/middlelayer/pipeline.py, `Channel`). The input sends
+// size-prefixed Hashes:                 u32 LE length | Karabo binary Hash
+// the output sends a header and a body:  u32 LE header length | header Hash | u32 LE body length | body
+// A data body is the concatenated Karabo binary Hashes of the header's `byteSizes`, written as the
+// encoder's chunks so that arrays go to the socket without being copied. The reader copies each body
+// once, from the socket's buffers into one allocation placed so that the largest array in it is 8-byte
+// aligned (sase's outputs say where in an extra header key, `align`), and the decoded token's arrays are
+// views of that allocation.
 
 import type { Socket } from "node:net";
 import { decodeHash, encodeHash, encodeHashToBytes, type Hash } from "../core/index.ts";
 import { PipelineError } from "./types.ts";
 
-/** Protocol name and version, checked in the first message of every connection. */
-export const PROTOCOL = "sase-pipeline/1";
+/** Headers are small (one `sourceInfo` row per item); anything longer is garbage, not a header. */
+export const MAX_HEADER_BYTES = 1024 * 1024;
 
-/** Headers are small; anything longer is garbage, not a header. */
-export const MAX_HEADER_BYTES = 64 * 1024;
+/** Writes one size-prefixed Hash (what an input sends: hello, update). */
+export function writeMessage(socket: Socket, message: Hash): void {
+  const h = encodeHashToBytes(message);
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32LE(h.byteLength, 0);
+  socket.cork();
+  socket.write(prefix);
+  socket.write(h);
+  socket.uncork();
+}
 
 /** Writes one message; `body` chunks are passed to the socket without copying. */
 export function writeFrame(socket: Socket, header: Hash, body: readonly Uint8Array[] = []): void {
@@ -67,16 +77,21 @@ export function encodeCached(data: Hash): Uint8Array[] {
 export class FrameReader {
   private stage: "headerLength" | "header" | "bodyLength" | "body" = "headerLength";
   private need = 4;
-  private small = Buffer.allocUnsafe(MAX_HEADER_BYTES);
+  private small = Buffer.allocUnsafe(4096);
   private filled = 0;
   private header: Hash | undefined;
   private body = new Uint8Array(0);
   private stopped = false;
   private readonly scratch = new Uint8Array(256 * 1024);
 
+  /**
+   * `onFrame` gets each message; with `bodies` false (the output's side, reading an input's requests)
+   * messages are single Hashes without a body.
+   */
   constructor(
     private readonly maxBodyBytes: number,
     private readonly onFrame: (header: Hash, body: Uint8Array) => void,
+    private readonly bodies = true,
   ) {}
 
   /** Feeds bytes read from the socket. */
@@ -124,6 +139,7 @@ export class FrameReader {
         if (n < 4 || n > MAX_HEADER_BYTES) {
           throw new PipelineError("PROTOCOL", `frame header length ${n} is outside 4..${MAX_HEADER_BYTES}`);
         }
+        if (n > this.small.byteLength) this.small = Buffer.allocUnsafe(n);
         this.stage = "header";
         this.need = n;
         return;
@@ -135,6 +151,10 @@ export class FrameReader {
           });
         } catch (e) {
           throw new PipelineError("PROTOCOL", `frame header is not a binary Hash: ${(e as Error).message}`);
+        }
+        if (!this.bodies) {
+          this.emit(new Uint8Array(0));
+          return;
         }
         this.stage = "bodyLength";
         this.need = 4;
