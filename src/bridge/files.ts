@@ -3,7 +3,7 @@
 // a train is sent as that entry (a scalar, or an array without the entry axis), several entries as
 // one array; strings as bytes (as h5py reads them); each source's metadata also under "metadata".
 import { type NDArray, timestampNow, viewTyped } from "../core/index.ts";
-import type { DataCollection, TrainData } from "../files/index.ts";
+import { type DataCollection, isRecordData, type TrainData } from "../files/index.ts";
 import type { BridgeTrain, BridgeValue, SourceData, SourceMetadata } from "./types.ts";
 
 /** Options for turning a run into bridge trains. */
@@ -52,6 +52,12 @@ export function bridgeTrainFromRun(
       if (Array.isArray(value)) {
         const bytes = value.map((s) => utf8.encode(s));
         values[key] = bytes.length === 1 ? (bytes[0] as Uint8Array) : bytes;
+      } else if (isRecordData(value)) {
+        // A record (compound) key goes out as one key per field, "<key>.<field>", each as above.
+        for (const [field, v] of Object.entries(value.fields)) {
+          if (Array.isArray(v)) values[`${key}.${field}`] = v.map((s) => utf8.encode(s));
+          else values[`${key}.${field}`] = v.shape[0] === 1 ? firstEntry(v) : v;
+        }
       } else {
         values[key] = value.shape[0] === 1 ? firstEntry(value) : value;
       }

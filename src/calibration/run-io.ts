@@ -1,6 +1,7 @@
 // Reading what calibration needs from raw EXDF runs: a module's frames train by train, and the
 // operating conditions (from the detector's control device, else inferred from the data, as the
 // facility's tools fall back to the XTDF pulse ids).
+import { isNDArray } from "../core/index.ts";
 import type { DetectorDescription } from "../detector/index.ts";
 import { decodeRaw, memoryCellsCondition, rawPlanes, rawSourceName } from "../detector/index.ts";
 import type { DataCollection, RunValue } from "../files/index.ts";
@@ -98,8 +99,7 @@ export async function* moduleFrames(
     const img = d?.["image.data"];
     const cell = d?.["image.cellId"];
     const pulse = d?.["image.pulseId"];
-    if (!img || Array.isArray(img) || !cell || Array.isArray(cell) || !pulse || Array.isArray(pulse))
-      continue;
+    if (!isNDArray(img) || !isNDArray(cell) || !isNDArray(pulse)) continue;
     const frames = img.shape[0] ?? 0;
     if (frames === 0) continue;
     yield {

@@ -4,7 +4,15 @@
 import { closeSync, openSync } from "node:fs";
 import h5wasm, { ready } from "h5wasm/node";
 import type { Dataset, Group } from "h5wasm/node";
-import { allocTyped, type DType, itemSize, shapeSize, type TypedArray } from "../core/index.ts";
+import {
+  allocTyped,
+  type DType,
+  itemSize,
+  type NDArray,
+  ndarray,
+  shapeSize,
+  type TypedArray,
+} from "../core/index.ts";
 import { readRowsDirect, type RowLayout, rowLayout } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
@@ -49,8 +57,23 @@ function scratch(n: number): number {
   return scratchPtr;
 }
 
-/** Element type of a dataset as the files layer reports it ("object" for strings, like numpy). */
-export type KeyDType = DType | "object";
+/**
+ * Element type of a dataset as the files layer reports it: "object" for strings (like numpy), "record"
+ * for HDF5 compound types (read as one typed array per field, see RecordField).
+ */
+export type KeyDType = DType | "object" | "record";
+
+/** One field of a compound (record) type: numbers, booleans or fixed-length strings. */
+export interface RecordField {
+  readonly name: string;
+  /** Element type ("object": a fixed-length string of `size` bytes). */
+  readonly dtype: DType | "object";
+  /** Shape of the field within one record ([] for a scalar, [3] for an array member). */
+  readonly shape: readonly number[];
+  /** Byte offset of the field within a record, and its size in bytes (all elements). */
+  readonly offset: number;
+  readonly size: number;
+}
 
 /** Shape, type and layout of one dataset. */
 export interface DatasetInfo {
@@ -61,6 +84,10 @@ export interface DatasetInfo {
   /** Fixed-length string size in bytes, or 0 for variable-length strings and numbers. */
   readonly stringSize: number;
   readonly littleEndian: boolean;
+  /** Bytes of one element as HDF5 hands it over (a whole record for compound types). */
+  readonly elementBytes: number;
+  /** Fields of a compound type, in the file's order (only for dtype "record"). */
+  readonly fields?: readonly RecordField[];
 }
 
 /** The shortest useful text of an HDF5 error stack (its innermost "minor" line). */
@@ -172,12 +199,15 @@ export class H5File {
     } catch (err) {
       throw h5Error(this.path, path, err);
     }
+    const dtype = dtypeOfMeta(meta, this.path, path);
     return {
-      dtype: dtypeOfMeta(meta, this.path, path),
+      dtype,
       shape: meta.shape ?? [],
       chunks: meta.chunks,
       stringSize: meta.type === 3 && !meta.vlen ? meta.size : 0,
       littleEndian: meta.littleEndian,
+      elementBytes: meta.size,
+      ...(dtype === "record" ? { fields: recordFields(meta, this.path, path) } : {}),
     };
   }
 
@@ -193,8 +223,11 @@ export class H5File {
     out?: TypedArray,
     outOffset = 0,
   ): TypedArray {
-    if (info.dtype === "object")
-      throw new FilesError("string dataset read as numbers", { file: this.path, dataset: path });
+    if (info.dtype === "object" || info.dtype === "record")
+      throw new FilesError(`${info.dtype === "object" ? "string" : "record"} dataset read as numbers`, {
+        file: this.path,
+        dataset: path,
+      });
     const rowLen = shapeSize(info.shape.slice(1));
     const n = count * rowLen;
     const dest = out ?? allocTyped(info.dtype, n);
@@ -246,7 +279,14 @@ export class H5File {
 
   /** The dataset's row layout for direct reads, when it is plain enough (cached per dataset). */
   private rowLayoutOf(path: string, info: DatasetInfo): RowLayout | null {
-    if (!directReads || this.writable || !info.littleEndian || info.dtype === "object") return null;
+    if (
+      !directReads ||
+      this.writable ||
+      !info.littleEndian ||
+      info.dtype === "object" ||
+      info.dtype === "record"
+    )
+      return null;
     let layout = this.layouts.get(path);
     if (layout && layout.rows !== (info.shape[0] ?? 0)) layout = undefined; // the dataset grew: look again
     if (layout === undefined) {
@@ -262,6 +302,83 @@ export class H5File {
       this.layouts.set(path, layout);
     }
     return layout;
+  }
+
+  /**
+   * Reads rows [start, start+count) of a compound dataset and splits the records into one array per
+   * field: [count, ...entry shape, ...field shape] (numbers) or the strings in C order.
+   */
+  readRecords(
+    path: string,
+    info: DatasetInfo,
+    start: number,
+    count: number,
+  ): Record<string, NDArray | string[]> {
+    const fields = info.fields ?? [];
+    const rowLen = shapeSize(info.shape.slice(1));
+    const n = count * rowLen;
+    const rec = info.elementBytes;
+    const out: Record<string, NDArray | string[]> = {};
+    const typed = fields.map((f) =>
+      f.dtype === "object" ? null : allocTyped(f.dtype, n * shapeSize(f.shape)),
+    );
+    if (n > 0) {
+      if (start < 0 || start + count > (info.shape[0] ?? 0))
+        throw new FilesError(
+          `rows ${start}..${start + count} outside dataset of ${info.shape[0] ?? 0} rows`,
+          {
+            file: this.path,
+            dataset: path,
+          },
+        );
+      const m = mod();
+      const rank = info.shape.length;
+      const ptr = scratch(n * rec);
+      try {
+        const status = m.get_dataset_data(
+          this.id,
+          path,
+          [BigInt(count), ...info.shape.slice(1).map(BigInt)],
+          [BigInt(start), ...new Array<bigint>(rank - 1).fill(0n)],
+          new Array<bigint>(rank).fill(1n),
+          BigInt(ptr),
+        );
+        if (status < 0) throw new Error("H5Dread failed");
+      } catch (err) {
+        throw h5Error(this.path, path, err);
+      }
+      const src = m.HEAPU8.subarray(ptr, ptr + n * rec);
+      fields.forEach((f, j) => {
+        const dest = typed[j];
+        // HDF5 converts to the machine's byte order but keeps the file's (packed) record layout, so
+        // each field is gathered record by record; a byte view also handles unaligned members.
+        const bytes = dest ? new Uint8Array(dest.buffer, dest.byteOffset, dest.byteLength) : null;
+        if (bytes)
+          for (let i = 0; i < n; i++)
+            bytes.set(src.subarray(i * rec + f.offset, i * rec + f.offset + f.size), i * f.size);
+      });
+      for (const f of fields) {
+        if (f.dtype !== "object") continue;
+        const width = f.size / Math.max(1, shapeSize(f.shape));
+        const dec = new TextDecoder();
+        const strs: string[] = [];
+        for (let i = 0; i < n; i++)
+          for (let e = 0; e < shapeSize(f.shape); e++) {
+            const at = i * rec + f.offset + e * width;
+            const b = src.subarray(at, at + width);
+            const end = b.indexOf(0);
+            strs.push(dec.decode(end < 0 ? b : b.subarray(0, end)));
+          }
+        out[f.name] = strs;
+      }
+    }
+    fields.forEach((f, j) => {
+      const t = typed[j];
+      if (t && f.dtype !== "object")
+        out[f.name] = ndarray(t, [count, ...info.shape.slice(1), ...f.shape], f.dtype);
+      else if (!out[f.name]) out[f.name] = [];
+    });
+    return out;
   }
 
   /** Reads rows of a string dataset (variable or fixed length). */
@@ -484,10 +601,47 @@ interface MetaLike {
   signed: boolean;
   vlen: boolean;
   enum_type?: { members: Record<string, number>; type: number };
+  compound_type?: { members: (MetaLike & { name: string; offset: number })[] };
+  array_type?: MetaLike & { shape: number[] | null };
+}
+
+/** Field types a record may hold: numbers, booleans, (integer) enums, fixed strings, arrays of them. */
+function fieldOf(
+  member: MetaLike & { name: string; offset: number },
+  file: string,
+  path: string,
+): RecordField {
+  let base: MetaLike = member;
+  let shape: number[] = [];
+  if (member.type === 10 && member.array_type) {
+    base = member.array_type;
+    shape = [...(member.array_type.shape ?? [])];
+  }
+  const where = `record field "${member.name}"`;
+  if (base.type === 3 && !base.vlen)
+    return { name: member.name, dtype: "object", shape, offset: member.offset, size: member.size };
+  if (base.type === 6 || base.type === 3 || base.type === 9 || base.type === 10)
+    throw new FilesError(
+      `unsupported HDF5 element type in ${where} (class ${base.type}, ${base.size} bytes)`,
+      {
+        file,
+        dataset: path,
+      },
+    );
+  const dtype = dtypeOfMeta(base, file, `${path} (${where})`);
+  return { name: member.name, dtype: dtype as DType, shape, offset: member.offset, size: member.size };
+}
+
+function recordFields(meta: MetaLike, file: string, path: string): RecordField[] {
+  return (meta.compound_type?.members ?? []).map((m) => fieldOf(m, file, path));
 }
 
 function dtypeOfMeta(meta: MetaLike, file: string, path: string): KeyDType {
   const { type, size, signed } = meta;
+  if (type === 6 && meta.compound_type) {
+    recordFields(meta, file, path); // throws for fields we cannot decode
+    return "record";
+  }
   if (type === 0) {
     const bits = size * 8;
     const name = `${signed ? "int" : "uint"}${bits}`;
@@ -502,6 +656,8 @@ function dtypeOfMeta(meta: MetaLike, file: string, path: string): KeyDType {
     // h5py stores numpy bools as an 8-bit enum {FALSE: 0, TRUE: 1}.
     const names = Object.keys(meta.enum_type.members).sort().join(",");
     if (names === "FALSE,TRUE" && size === 1) return "bool";
+    // Other enums read as their integer base type, as h5py and EXtra-data give them.
+    if (meta.enum_type.type === 0) return dtypeOfMeta({ type: 0, size, signed, vlen: false }, file, path);
   }
   throw new FilesError(`unsupported HDF5 element type (class ${type}, ${size} bytes)`, {
     file,

@@ -6,7 +6,8 @@
 //   run.runMetadata(); run.runValues(source);
 //   const sel = run.select("SPB_DET_AGIPD1M-1/DET/*CH0:xtdf", "image.*").selectTrains({ idRange: [a, b] });
 //   const kd = sel.keyData(source, "image.data");  // kd.dtype, kd.entryShape, kd.size, kd.dataCounts()
-//   kd.ndarray();  kd.trainData(trainId);  kd.strings()  (string keys)
+//   kd.ndarray();  kd.trainData(trainId);  kd.strings()  (string keys);  kd.records()  (compound keys:
+//   one array per field, kd.fields names them);  run.skippedKeys: datasets of types sase cannot decode
 //   for await (const { trainId, data } of sel.trains()) data[source][key]  // NDArray or string[]
 //   run.close();
 // Writing (one sequence file per aggregator at a time; durable after every flush):
@@ -18,16 +19,25 @@
 // Checking: const problems = await validateRun(path);       // [] when sound
 // Describing: runManifest(run)                               // the fixtures' manifest.json shape
 export { FilesError, type FilesErrorContext } from "./errors.ts";
-export type { KeyDType } from "./h5.ts";
-export { type ManifestKey, type ManifestOptions, type RunManifest, runManifest } from "./manifest.ts";
-export type { FileProblem, KeyInfo, RunMetadata, RunValue, Section } from "./model.ts";
+export type { KeyDType, RecordField } from "./h5.ts";
+export {
+  dtypeText,
+  type ManifestKey,
+  type ManifestOptions,
+  type RunManifest,
+  runManifest,
+} from "./manifest.ts";
+export type { FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 export { type ExdfFileName, formatFileName, parseFileName } from "./naming.ts";
 export {
   DataCollection,
+  isRecordData,
   KeyData,
+  type KeyValues,
   type OpenOptions,
   openFile,
   openRun,
+  type RecordData,
   type TrainData,
   type TrainSelection,
 } from "./reader.ts";

@@ -2,6 +2,8 @@
 // EXtra-data reports): files, train IDs, run metadata, and per source its section and per key the
 // dtype, entry shape, number of entries, and for numeric keys with entries of at most one dimension
 // the first entry and the float64 sum of all entries.
+import { type DType, shapeSize } from "../core/index.ts";
+import type { KeyDType, RecordField } from "./h5.ts";
 import type { RunMetadata, Section } from "./model.ts";
 import type { DataCollection, KeyData } from "./reader.ts";
 
@@ -30,10 +32,37 @@ export interface ManifestOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
+const NUMPY_CODE: Record<DType, string> = {
+  bool: "?",
+  int8: "i1",
+  uint8: "u1",
+  int16: "<i2",
+  uint16: "<u2",
+  int32: "<i4",
+  uint32: "<u4",
+  int64: "<i8",
+  uint64: "<u8",
+  float32: "<f4",
+  float64: "<f8",
+};
+
+/** A key's element type as numpy (and so EXtra-data) prints it: "uint16", or a record's field list. */
+export function dtypeText(kd: { dtype: KeyDType; fields: readonly RecordField[] }): string {
+  if (kd.dtype !== "record") return kd.dtype;
+  const fields = kd.fields.map((f) => {
+    const code = f.dtype === "object" ? `S${f.size / Math.max(1, shapeSize(f.shape))}` : NUMPY_CODE[f.dtype];
+    const shape =
+      f.shape.length === 1 ? `, (${f.shape[0]},)` : f.shape.length ? `, (${f.shape.join(", ")})` : "";
+    return `('${f.name}', '${code}'${shape})`;
+  });
+  return `[${fields.join(", ")}]`;
+}
+
 function describeKey(kd: KeyData, values: boolean): ManifestKey {
   const total = kd.size;
-  const out: ManifestKey = { dtype: kd.dtype, entry_shape: [...kd.entryShape], total };
-  if (!values || kd.dtype === "object" || kd.entryShape.length > 1 || total === 0) return out;
+  const out: ManifestKey = { dtype: dtypeText(kd), entry_shape: [...kd.entryShape], total };
+  if (!values || kd.dtype === "object" || kd.dtype === "record" || kd.entryShape.length > 1 || total === 0)
+    return out;
   const arr = kd.ndarray();
   const rowLen = kd.entryShape.length ? (kd.entryShape[0] as number) : 1;
   const d = arr.data;

@@ -1,6 +1,6 @@
 // What the reader knows about a run without reading its data: per file, the trains, the sources and
 // their index (first/count per train), and per source the keys with dtype and entry shape.
-import type { KeyDType } from "./h5.ts";
+import type { KeyDType, RecordField } from "./h5.ts";
 
 /** The two sections whose data is per train. */
 export type Section = "CONTROL" | "INSTRUMENT";
@@ -9,6 +9,16 @@ export type Section = "CONTROL" | "INSTRUMENT";
 export interface KeyInfo {
   readonly dtype: KeyDType;
   readonly entryShape: readonly number[];
+  /** The fields of a record (compound) key. */
+  readonly fields?: readonly RecordField[];
+}
+
+/** A dataset the reader cannot decode: left out of the keys, reported once per source and key. */
+export interface SkippedKey {
+  readonly file: string;
+  readonly source: string;
+  readonly key: string;
+  readonly message: string;
 }
 
 /** INDEX/<source>/<group>: for each train of the file, where its entries start and how many there are. */
@@ -43,6 +53,8 @@ export interface FileEntry {
   readonly valid: Uint8Array;
   readonly metadata: RunMetadata;
   readonly sources: ReadonlyMap<string, FileSource>;
+  /** Datasets left out because sase cannot decode their type. */
+  readonly skipped: readonly SkippedKey[];
 }
 
 /** A file that could not be read, and why. */

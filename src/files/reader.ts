@@ -6,8 +6,8 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { allocTyped, type DType, type NDArray, ndarray, shapeSize, type TypedArray } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { type DatasetInfo, H5File, h5Ready, type KeyDType } from "./h5.ts";
-import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section } from "./model.ts";
+import { type DatasetInfo, H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
+import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";
 
 /** Options for openRun / openFile. */
@@ -23,8 +23,26 @@ export type TrainSelection =
   | { readonly indices: readonly number[] }
   | { readonly indexRange: readonly [number, number] };
 
+/**
+ * The entries of a record (HDF5 compound) key: one array per field, [entries, ...entry shape, ...field
+ * shape], or the strings of a fixed-length string field.
+ */
+export interface RecordData {
+  readonly kind: "records";
+  readonly count: number;
+  readonly fields: Readonly<Record<string, NDArray | string[]>>;
+}
+
+/** What one key holds over some trains: numbers, strings or records. */
+export type KeyValues = NDArray | string[] | RecordData;
+
 /** The data of one train: source → key → entries of that train. */
-export type TrainData = Record<string, Record<string, NDArray | string[]>>;
+export type TrainData = Record<string, Record<string, KeyValues>>;
+
+/** True for the entries of a record key. */
+export function isRecordData(v: unknown): v is RecordData {
+  return typeof v === "object" && v !== null && (v as RecordData).kind === "records";
+}
 
 const MAX_OPEN_FILES = 64;
 
@@ -160,6 +178,18 @@ export class DataCollection {
   /** Files of the run that could not be read, with the reason. */
   get problems(): readonly FileProblem[] {
     return this.state.index.problems;
+  }
+
+  /** Datasets of the selected sources left out because sase cannot decode them (once per source and key). */
+  get skippedKeys(): SkippedKey[] {
+    const seen = new Map<string, SkippedKey>();
+    const selected = new Set(this.sources);
+    for (const f of this.state.index.files)
+      for (const k of f.skipped) {
+        const id = `${k.source}\0${k.key}`;
+        if (selected.has(k.source) && !seen.has(id)) seen.set(id, k);
+      }
+    return [...seen.values()];
   }
 
   /** Whether the structure came from a valid run index ("index") or was (partly) read from the files. */
@@ -308,7 +338,7 @@ export class DataCollection {
 
 /** Rows read for a range of trains, with per-train offsets. */
 interface TrainRangeData {
-  train(i: number): NDArray | string[] | null;
+  train(i: number): KeyValues | null;
 }
 
 /** One key of one source over the selected trains. */
@@ -316,8 +346,10 @@ export class KeyData {
   readonly source: string;
   readonly key: string;
   readonly section: Section;
-  /** Element type ("object" for strings). */
+  /** Element type ("object" for strings, "record" for compound types: see `fields`). */
   readonly dtype: KeyDType;
+  /** The fields of a record key (empty for others). */
+  readonly fields: readonly RecordField[];
   /** Shape of one entry (e.g. [2, 512, 128] for one AGIPD frame, [] for a scalar). */
   readonly entryShape: readonly number[];
   readonly trainIds: readonly number[];
@@ -344,6 +376,7 @@ export class KeyData {
     this.key = key;
     this.section = section;
     this.dtype = info.dtype;
+    this.fields = info.fields ?? [];
     this.entryShape = info.entryShape;
     this.trainIds = trainIds;
     this.files = files;
@@ -409,10 +442,33 @@ export class KeyData {
     return runs;
   }
 
-  private readInto(a: number, b: number, out?: TypedArray): NDArray | string[] {
+  private readInto(a: number, b: number, out?: TypedArray): KeyValues {
     const rowLen = shapeSize(this.entryShape);
     const runs = this.runs(a, b);
     const total = runs.reduce((s, r) => s + r.count, 0);
+    if (this.dtype === "record") {
+      const parts = runs.map((r) => {
+        const f = this.files[r.file] as FileEntry;
+        const h5 = this.state.handles.get(f.name);
+        return h5.readRecords(this.datasetPath, this.checkedInfo(h5, f, r), r.start, r.count);
+      });
+      const fields: Record<string, NDArray | string[]> = {};
+      for (const field of this.fields) {
+        const pieces = parts.map((p) => p[field.name] ?? []);
+        if (field.dtype === "object") fields[field.name] = (pieces as string[][]).flat();
+        else {
+          const arrays = pieces as NDArray[];
+          const data = allocTyped(field.dtype, total * rowLen * shapeSize(field.shape));
+          let at = 0;
+          for (const p of arrays) {
+            (data as Uint8Array).set(p.data as Uint8Array, at);
+            at += p.data.length;
+          }
+          fields[field.name] = ndarray(data, [total, ...this.entryShape, ...field.shape], field.dtype);
+        }
+      }
+      return { kind: "records", count: total, fields };
+    }
     if (this.dtype === "object") {
       const out: string[] = [];
       for (const r of runs) {
@@ -432,7 +488,7 @@ export class KeyData {
       }
       data = out.subarray(0, total * rowLen);
     } else {
-      data = allocTyped(this.dtype, total * rowLen);
+      data = allocTyped(this.dtype as DType, total * rowLen);
     }
     for (const r of runs) {
       const f = this.files[r.file] as FileEntry;
@@ -479,20 +535,30 @@ export class KeyData {
    * buffer spares the page faults of fresh memory, which dominate reading from the page cache.
    */
   ndarray(options: { out?: TypedArray } = {}): NDArray {
+    if (this.dtype === "record")
+      throw new FilesError(`${this.source} ${this.key} holds records: use records()`);
     const r = this.readInto(0, this.trainIds.length, options.out);
     if (Array.isArray(r)) throw new FilesError(`${this.source} ${this.key} holds strings: use strings()`);
-    return r;
+    return r as NDArray;
   }
 
   /** All entries of a string key. */
   strings(): string[] {
     const r = this.readInto(0, this.trainIds.length);
-    if (!Array.isArray(r)) throw new FilesError(`${this.source} ${this.key} holds numbers: use ndarray()`);
+    if (!Array.isArray(r))
+      throw new FilesError(`${this.source} ${this.key} holds ${this.dtype}: use ndarray()`);
+    return r;
+  }
+
+  /** All entries of a record (compound) key: one array per field. */
+  records(): RecordData {
+    const r = this.readInto(0, this.trainIds.length);
+    if (!isRecordData(r)) throw new FilesError(`${this.source} ${this.key} holds ${this.dtype}, not records`);
     return r;
   }
 
   /** The entries of one train ([count, ...entryShape]; count 0 when the source has nothing for it). */
-  trainData(trainId: number): NDArray | string[] {
+  trainData(trainId: number): KeyValues {
     const i = this.trainIds.indexOf(trainId);
     if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId });
     return this.readInto(i, i + 1);
@@ -513,6 +579,21 @@ export class KeyData {
         const s = offsets[i] as number;
         const e = offsets[i + 1] as number;
         if (Array.isArray(all)) return all.slice(s, e);
+        if (isRecordData(all)) {
+          const fields: Record<string, NDArray | string[]> = {};
+          for (const f of this.fields) {
+            const v = all.fields[f.name] as NDArray | string[];
+            const per = rowLen * Math.max(1, shapeSize(f.shape));
+            fields[f.name] = Array.isArray(v)
+              ? v.slice(s * per, e * per)
+              : ndarray(
+                  v.data.subarray(s * per, e * per) as TypedArray,
+                  [e - s, ...v.shape.slice(1)],
+                  v.dtype,
+                );
+          }
+          return { kind: "records", count: e - s, fields };
+        }
         return ndarray(
           all.data.subarray(s * rowLen, e * rowLen) as TypedArray,
           [e - s, ...this.entryShape],

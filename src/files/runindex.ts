@@ -22,7 +22,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { H5File, h5Ready, type KeyDType } from "./h5.ts";
+import { H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
 import type {
   FileEntry,
   FileProblem,
@@ -32,6 +32,7 @@ import type {
   RunMetadata,
   RunValue,
   Section,
+  SkippedKey,
 } from "./model.ts";
 import { readRunValues, scanFile } from "./scan.ts";
 
@@ -39,7 +40,7 @@ const log = createLogger("files.runindex");
 
 /** File name of the run index; not *.h5, so EXtra-data and other readers ignore it. */
 export const RUN_INDEX_NAME = ".sase-run-index.json";
-const FORMAT = "sase-run-index/1";
+const FORMAT = "sase-run-index/2";
 
 /** What a run index holds once loaded. */
 export interface RunIndex {
@@ -157,26 +158,29 @@ interface JsonFile {
   bad: number[];
   md: RunMetadata;
   src: Record<string, JsonSource>;
+  skip?: SkippedKey[];
 }
 interface JsonIndex {
   format: string;
   files: JsonFile[];
-  keyTables: [string, KeyDType, number[]][][];
+  keyTables: JsonKey[][];
   problems: (FileProblem & { size: number; mtimeMs: number })[];
   runValues: Record<string, Record<string, RunValue>>;
 }
 
+/** A key in a key table: name, dtype, entry shape and, for records, the fields. */
+type JsonKey = [string, KeyDType, number[]] | [string, KeyDType, number[], RecordField[]];
+
 function encode(index: RunIndex, dirFiles: readonly DirFile[]): JsonIndex {
-  const tables: [string, KeyDType, number[]][][] = [];
+  const tables: JsonKey[][] = [];
   const tableIds = new Map<string, number>();
   const files = index.files.map((f): JsonFile => {
     const src: Record<string, JsonSource> = {};
     for (const [name, s] of f.sources) {
-      const table = [...s.keys].map(([k, i]): [string, KeyDType, number[]] => [
-        k,
-        i.dtype,
-        [...i.entryShape],
-      ]);
+      const table = [...s.keys].map(
+        ([k, i]): JsonKey =>
+          i.fields ? [k, i.dtype, [...i.entryShape], [...i.fields]] : [k, i.dtype, [...i.entryShape]],
+      );
       const text = JSON.stringify(table);
       let id = tableIds.get(text);
       if (id === undefined) {
@@ -201,6 +205,7 @@ function encode(index: RunIndex, dirFiles: readonly DirFile[]): JsonIndex {
       bad,
       md: f.metadata,
       src,
+      ...(f.skipped.length ? { skip: [...f.skipped] } : {}),
     };
   });
   const stat = new Map(dirFiles.map((d) => [d.name, d]));
@@ -235,7 +240,10 @@ function decodeFile(j: JsonFile, tables: JsonIndex["keyTables"]): FileEntry {
     }
     const table = tables[s.k] ?? [];
     const keys = new Map<string, KeyInfo>(
-      table.map(([k, dtype, shape]) => [k, { dtype, entryShape: shape }]),
+      table.map(([k, dtype, shape, fields]) => [
+        k,
+        { dtype, entryShape: shape, ...(fields ? { fields } : {}) },
+      ]),
     );
     sources.set(name, { section: s.s, groups, keys });
   }
@@ -251,6 +259,7 @@ function decodeFile(j: JsonFile, tables: JsonIndex["keyTables"]): FileEntry {
     valid,
     metadata: j.md,
     sources,
+    skipped: j.skip ?? [],
   };
 }
 

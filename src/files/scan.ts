@@ -5,7 +5,16 @@ import { basename } from "node:path";
 import type { TypedArray } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
 import { type DatasetInfo, H5File } from "./h5.ts";
-import type { FileEntry, FileSource, GroupIndex, KeyInfo, RunMetadata, RunValue, Section } from "./model.ts";
+import type {
+  FileEntry,
+  FileSource,
+  GroupIndex,
+  KeyInfo,
+  RunMetadata,
+  RunValue,
+  Section,
+  SkippedKey,
+} from "./model.ts";
 
 function toFloat64(a: TypedArray): Float64Array {
   const out = new Float64Array(a.length);
@@ -122,13 +131,28 @@ function readIndexGroup(h5: H5File, path: string, ntrains: number, file: string)
   return { first, count };
 }
 
-/** Keys of a source: dotted paths of its datasets. Names that contain a dot cannot be addressed, so are left out. */
-function readKeys(h5: H5File, root: string): Map<string, KeyInfo> {
+/**
+ * Keys of a source: dotted paths of its datasets. Names that contain a dot cannot be addressed, so are
+ * left out; datasets of a type we cannot decode are left out and reported in `skipped`.
+ */
+function readKeys(h5: H5File, root: string, source: string, skipped: SkippedKey[]): Map<string, KeyInfo> {
   const keys = new Map<string, KeyInfo>();
   for (const rel of h5.datasetsBelow(root).sort()) {
     if (rel.includes(".")) continue;
-    const info = h5.info(`${root}/${rel}`);
-    keys.set(rel.replaceAll("/", "."), { dtype: info.dtype, entryShape: info.shape.slice(1) });
+    const key = rel.replaceAll("/", ".");
+    let info: DatasetInfo;
+    try {
+      info = h5.info(`${root}/${rel}`);
+    } catch (err) {
+      if (!(err instanceof FilesError)) throw err;
+      skipped.push({ file: basename(h5.path), source, key, message: err.message });
+      continue;
+    }
+    keys.set(key, {
+      dtype: info.dtype,
+      entryShape: info.shape.slice(1),
+      ...(info.fields ? { fields: info.fields } : {}),
+    });
   }
   return keys;
 }
@@ -157,6 +181,7 @@ export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: nu
     for (let i = 0; i < ntrains; i++) valid[i] = (flag[i] ?? 0) !== 0 ? (inverted ? 0 : 1) : inverted ? 1 : 0;
   }
   const sources = new Map<string, FileSource>();
+  const skipped: SkippedKey[] = [];
   for (const [source, decl] of declaredSources(h5, formatVersion, file)) {
     const groups = new Map<string, GroupIndex>();
     if (decl.section === "CONTROL") {
@@ -164,7 +189,7 @@ export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: nu
     } else {
       for (const g of decl.groups) groups.set(g, readIndexGroup(h5, `/INDEX/${source}/${g}`, ntrains, file));
     }
-    const all = readKeys(h5, `/${decl.section}/${source}`);
+    const all = readKeys(h5, `/${decl.section}/${source}`, source, skipped);
     // Instrument keys belong to an index group by their first component; keep only indexed ones.
     const keys =
       decl.section === "CONTROL"
@@ -181,7 +206,14 @@ export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: nu
     valid,
     metadata: readMetadata(h5, formatVersion),
     sources,
+    skipped: skipped.filter((k) => isKeyOf(sources, k)),
   };
+}
+
+/** Whether a skipped dataset would have been a key (instrument keys only in indexed groups). */
+function isKeyOf(sources: ReadonlyMap<string, FileSource>, k: SkippedKey): boolean {
+  const s = sources.get(k.source);
+  return !!s && (s.section === "CONTROL" || s.groups.has(k.key.split(".", 1)[0] as string));
 }
 
 /** Opens and scans one file on disk. */
@@ -202,9 +234,14 @@ export function readRunValues(h5: H5File, source: string): Record<string, RunVal
   for (const rel of h5.datasetsBelow(root).sort()) {
     if (rel.includes(".")) continue;
     const path = `${root}/${rel}`;
-    const info = h5.info(path);
+    let info: DatasetInfo;
+    try {
+      info = h5.info(path);
+    } catch {
+      continue; // an undecodable type: reported with the keys
+    }
     const n = info.shape.slice(1).reduce((a, b) => a * b, 1);
-    if ((info.shape[0] ?? 0) < 1 || n > 64) continue;
+    if ((info.shape[0] ?? 0) < 1 || n > 64 || info.dtype === "record") continue;
     const key = rel.replaceAll("/", ".");
     if (info.dtype === "object") {
       const s = h5.readStrings(path, info, 0, 1);

@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Catalogue, migrateRun, rawRunDir } from "../../src/daq/index.ts";
@@ -72,7 +80,9 @@ function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(dir).sort()) {
     const st = statSync(join(dir, name));
-    const sha = createHash("sha256").update(readFileSync(join(dir, name))).digest("hex");
+    const sha = createHash("sha256")
+      .update(readFileSync(join(dir, name)))
+      .digest("hex");
     out[name] = `${st.size} ${st.mtimeMs} ${sha}`;
   }
   return out;

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { isNDArray } from "../../src/core/index.ts";
 import { createRunWriter, openRun, RUN_INDEX_NAME } from "../../src/files/index.ts";
 import { repoRoot, tempDir, writeSampleRun, XGM } from "./helpers.ts";
 
@@ -173,7 +174,7 @@ describe("run index", () => {
         [0, 1.5, 3, 4.5, 6],
       );
       const last = run.keyData("DET/0CH0:xtdf", "image.data").trainData(30004);
-      assert.ok(!Array.isArray(last) && last.shape[0] === 4 && last.data[1023] === 4);
+      assert.ok(isNDArray(last) && last.shape[0] === 4 && last.data[1023] === 4);
       run.close();
     } finally {
       t.cleanup();
