@@ -2,30 +2,16 @@
 // corrected in parallel, one task per message. Workers load TypeScript through tsx's API (a worker
 // started on a .ts file does not inherit the parent's --import tsx loader).
 import { availableParallelism } from "node:os";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { isMainThread, parentPort, type Worker } from "node:worker_threads";
+import { startTsWorker, workerInput } from "../core/index.ts";
+
+export { startTsWorker, workerInput };
 
 /** Messages a worker sends back. */
 type FromWorker =
   | { type: "progress"; id: number; value: unknown }
   | { type: "done"; id: number; result: unknown }
   | { type: "error"; id: number; message: string; name: string };
-
-/** Starts a worker thread on a TypeScript module (`entry`) with `data` as its workerData.data. */
-export function startTsWorker(entry: URL, data: unknown = null): Worker {
-  // Compiled (dist/, see scripts/build.js), the worker module is the .js beside this one: no tsx.
-  if (import.meta.url.endsWith(".js")) {
-    return new Worker(new URL(entry.href.replace(/\.ts$/, ".js")), { workerData: { data } });
-  }
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const boot = `const { workerData } = require("node:worker_threads");
-import(workerData.tsx).then((m) => { m.register(); return import(workerData.entry); }).catch((e) => { throw e; });`;
-  return new Worker(boot, { eval: true, workerData: { tsx, entry: entry.href, data } });
-}
-
-/** The workerData.data given to startTsWorker (inside a worker). */
-export function workerInput<T>(): T {
-  return (workerData as { data: T }).data;
-}
 
 /** Default worker count: every core. */
 export function defaultWorkers(): number {

@@ -28,3 +28,4 @@ export * from "./karabo-wire.ts";
 export * from "./karabo-schema.ts";
 export * from "./karabo-calls.ts";
 export * from "./amqp-broker.ts";
+export * from "./worker.ts";

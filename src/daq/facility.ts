@@ -1,9 +1,11 @@
 // The DAQ in the embedded facility (`sase start`): a run-control device recording the motors, the
-// XGM and the detector modules it finds. When no detector runs yet, a small simulated AGIPD (a few
-// modules and cells, so one machine keeps up at 10 Hz) is started for it to record.
+// XGM and the detector modules it finds. When no detector runs yet, a simulated AGIPD-1M is started
+// for it to record: its control device (operating conditions) and its module devices, which follow the
+// control device and simulate in worker threads, off the event loop.
 import { createLogger } from "../core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
+  DetectorControlDevice,
   DetectorModuleDevice,
   modulesNearestBeam,
   rawSourceName,
@@ -20,9 +22,9 @@ export const DAQ_DEVICE_ID = "SASE_DAQ/RUN/CONTROL";
 
 /** What the facility DAQ starts when the facility has no detector of its own. */
 export interface FacilityDaqOptions {
-  /** Modules of the stand-in detector (default $SASE_SIM_MODULES or 2). */
+  /** Modules of the stand-in detector (default $SASE_SIM_MODULES or all 16). */
   modules?: number;
-  /** Memory cells per train (default $SASE_SIM_CELLS or 16). */
+  /** Memory cells per train to start with (default $SASE_SIM_CELLS or 4; set on the control device). */
   cells?: number;
   /** Pixel rows per module (default $SASE_SIM_ROWS or 0 = all 512). */
   rows?: number;
@@ -44,8 +46,13 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
     channelRegistry.local(o),
   );
   if (modules.length === 0) {
-    const n = options.modules ?? envInt("SASE_SIM_MODULES", 2);
-    const cells = options.cells ?? envInt("SASE_SIM_CELLS", 16);
+    const n = options.modules ?? envInt("SASE_SIM_MODULES", det.nModules);
+    const cells = options.cells ?? envInt("SASE_SIM_CELLS", 4);
+    if (!(await facility.client.topology()).devices.has(det.controlSource)) {
+      await facility.addDevice(DetectorControlDevice, det.controlSource, {
+        "bunchStructure.nPulses": cells,
+      });
+    }
     // The stand-in detector's XGM, measuring the same seeded pulses that light its modules.
     if (!channelRegistry.local(XGM_OUTPUT)) {
       await facility.addDevice(XgmDevice, XGM_OUTPUT.split(":")[0]!, { pulses: cells, rate: 10 });
@@ -59,6 +66,7 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
         cells,
         rows,
         rate: 10,
+        control: det.controlSource,
       });
     }
     modules = simulated.map((m) => rawSourceName(det, m));
@@ -69,7 +77,8 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
     ...devices.filter((d) => /XGM/.test(d)),
     ...channelRegistry.ids().filter((o) => /XGM/.test(o)),
   ];
-  const dataSources = [...motors, ...xgm, ...modules];
+  const control = devices.includes(det.controlSource) ? [det.controlSource] : [];
+  const dataSources = [...motors, ...xgm, ...control, ...modules];
   await facility.addDevice(DaqController, DAQ_DEVICE_ID, {
     dataSources,
     onlineRoot: options.onlineRoot ?? "",

@@ -2,11 +2,13 @@
 // (SPB_DET_AGIPD1M-1/DET/{m}CH0), each sending its module's raw train on output channel `xtdf`
 // (source SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf). Data depend only on seed, module and train id, so any
 // number of module devices stay consistent without talking to each other.
-import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import { DeviceClient, el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
+import { fixedStage } from "./control-device.ts";
 import { SimulatedDetector } from "./detector.ts";
+import { type SimulationKey, SimulationThreads } from "./sim-threads.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
 /** Data schema of a raw module train on the `xtdf` channel (keys as in raw EXDF files). */
@@ -30,9 +32,32 @@ const schema = {
   detector: el.string({ displayedName: "Detector", options: Object.keys(DETECTORS), default: "AGIPD1M" }),
   module: el.uint32({ displayedName: "Module", default: 0, max: 15 }),
   rows: el.uint32({ displayedName: "Rows simulated", description: "0 = the whole module", default: 0 }),
-  cells: el.uint32({ displayedName: "Memory cells per train", default: 352, min: 1, max: 4096 }),
+  cells: el.uint32({
+    displayedName: "Memory cells per train",
+    default: 352,
+    min: 1,
+    max: 4096,
+    access: "reconfigurable",
+  }),
   seed: el.uint32({ displayedName: "Seed", default: 1 }),
-  dark: el.string({ displayedName: "Dark run gain", options: ["", ...GAIN_STAGE_NAMES], default: "" }),
+  dark: el.string({
+    displayedName: "Dark run gain",
+    description: "a gain stage: no photons, every pixel fixed in that stage; empty: photons, adaptive gain",
+    options: ["", ...GAIN_STAGE_NAMES],
+    default: "",
+    access: "reconfigurable",
+  }),
+  control: el.string({
+    displayedName: "Control device",
+    description:
+      "the detector's control device to follow (memory cells from bunchStructure.nPulses, fixed gain from gainModeIndex); empty: none",
+    default: "",
+  }),
+  threaded: el.bool({
+    displayedName: "Simulate off the event loop",
+    description: "simulate trains in worker threads shared by the process's module devices",
+    default: true,
+  }),
   rate: el.double({ displayedName: "Train rate", unit: "hertz", default: 10, minExc: 0, max: 100 }),
   autoStart: el.bool({ displayedName: "Start on init", default: true }),
   trainsSent: el.uint64({ displayedName: "Trains sent", access: "readOnly", default: 0n }),
@@ -66,27 +91,71 @@ export class DetectorModuleDevice
   implements Slots<typeof schema>
 {
   #sim: SimulatedDetector | undefined;
+  #threads: SimulationThreads | null = null;
   #det: DetectorDescription | undefined;
   readonly #producer = new TrainProducer(this, async (trainId, sent) => {
-    const tr = this.#sim!.moduleTrain(this.get("module"), BigInt(trainId));
+    const tr = await this.#simulate(BigInt(trainId));
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
     this.set("trainsSent", sent);
   });
+  #stopFollowing: (() => void) | undefined;
 
-  override onInit(): void {
+  override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
     if (this.get("rows") > 0) det = reducedDetector(det, { rows: this.get("rows") });
     if (this.get("module") >= det.nModules) this.refuse(`${det.name} has modules 0..${det.nModules - 1}`);
     this.#det = det;
-    const dark = this.get("dark");
-    this.#sim = new SimulatedDetector(det, {
-      seed: this.get("seed"),
-      cells: this.get("cells"),
-      modules: this.get("module") + 1,
-      dark: dark === "" ? null : (dark as GainStageName),
-    });
+    if (this.get("threaded")) this.#threads = SimulationThreads.acquire();
+    const control = this.get("control");
+    if (control) await this.#follow(control);
     this.updateState(State.STOPPED, "stopped");
     if (this.get("autoStart")) this.start();
+  }
+
+  /** Takes memory cells and fixed gain from the control device now and whenever they change there. */
+  async #follow(control: string): Promise<void> {
+    const apply = (key: string, value: unknown) => {
+      if (key === "bunchStructure.nPulses" && typeof value === "number" && value !== this.get("cells")) {
+        this.set("cells", value);
+      } else if (key === "gainModeIndex" && typeof value === "number") {
+        const dark = fixedStage(value) ?? "";
+        if (dark !== this.get("dark")) this.set("dark", dark);
+      }
+    };
+    const keys = ["bunchStructure.nPulses", "gainModeIndex"];
+    const sub = this.broker.subscribe(control, keys, (c) => apply(c.key, c.value));
+    this.#stopFollowing = () => sub.close();
+    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
+    const now = await client.getConfiguration(control, keys);
+    for (const k of keys) apply(k, now.values[k]);
+  }
+
+  /** What the simulation is now (cells and dark gain may change while the device runs). */
+  #key(): SimulationKey {
+    const dark = this.get("dark");
+    return {
+      detector: this.get("detector"),
+      rows: this.get("rows"),
+      seed: this.get("seed"),
+      cells: this.get("cells"),
+      dark: dark === "" ? null : (dark as GainStageName),
+    };
+  }
+
+  /** One train, simulated in this thread (threaded = false) or in the shared simulation threads. */
+  async #simulate(trainId: bigint): Promise<RawModuleTrain> {
+    const key = this.#key();
+    if (this.#threads) return this.#threads.moduleTrain(key, this.get("module"), trainId);
+    const o = this.#sim?.options;
+    if (!this.#sim || o?.cells !== key.cells || (o.dark ?? null) !== key.dark) {
+      this.#sim = new SimulatedDetector(this.#det!, {
+        seed: key.seed,
+        cells: key.cells,
+        modules: this.get("module") + 1,
+        dark: key.dark,
+      });
+    }
+    return this.#sim.moduleTrain(this.get("module"), trainId);
   }
 
   start(): void {
@@ -101,5 +170,12 @@ export class DetectorModuleDevice
     this.#producer.stop();
     await this.output("xtdf").endOfStream();
     this.updateState(State.STOPPED, "stopped; stream ended");
+  }
+
+  override async onShutdown(): Promise<void> {
+    this.#stopFollowing?.();
+    this.#producer.stop();
+    if (this.#threads) await SimulationThreads.release();
+    this.#threads = null;
   }
 }

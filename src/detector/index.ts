@@ -12,6 +12,8 @@ export * from "./simulate.ts";
 export * from "./detector.ts";
 export * from "./run.ts";
 export * from "./device.ts";
+export * from "./control-device.ts";
+export * from "./sim-threads.ts";
 export * from "./geometry.ts";
 export * from "./geometry-crystfel.ts";
 export * from "./radial.ts";

@@ -13,7 +13,15 @@ import { registerStartCommands } from "../../src/cli/start.ts";
 
 const run = promisify(execFile);
 const home = mkdtempSync(join(tmpdir(), "sase-cli-"));
-const env = { ...process.env, SASE_HOME: home, USER: "tester", SASE_BRIDGE_PORT: "0" };
+// A small simulated detector (2 modules, 1 cell): the demo default of 16 modules would load this machine.
+const env = {
+  ...process.env,
+  SASE_HOME: home,
+  USER: "tester",
+  SASE_BRIDGE_PORT: "0",
+  SASE_SIM_MODULES: "2",
+  SASE_SIM_CELLS: "1",
+};
 const bin = join(import.meta.dirname, "../../bin/sase.js");
 
 /** `sase ARGS` as a separate process. */

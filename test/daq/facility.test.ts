@@ -24,9 +24,14 @@ test("the facility's DAQ records motors, the XGM and the simulated detector; h5p
       FACILITY_IDS.motorY,
       "SA1_XTD2_XGM/DOOCS/MAIN",
       "SA1_XTD2_XGM/DOOCS/MAIN:output",
+      "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP",
       "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf",
       "SPB_DET_AGIPD1M-1/DET/1CH0:xtdf",
     ]);
+    // The modules simulate in worker threads: wait for their first trains (threads start in seconds).
+    for (const m of [0, 1]) {
+      await c.waitFor(`SPB_DET_AGIPD1M-1/DET/${m}CH0`, "trainsSent", (n) => Number(n) > 0, 60_000);
+    }
     const { directory } = (await c.execute(DAQ_DEVICE_ID, "record")) as { directory: string };
     await waitForTrains(c, DAQ_DEVICE_ID, 3);
     const { trains } = (await c.execute(DAQ_DEVICE_ID, "stopRecording")) as { trains: number };
@@ -39,12 +44,14 @@ test("the facility's DAQ records motors, the XGM and the simulated detector; h5p
         `import h5py,sys
 f=h5py.File(sys.argv[1]+"/RAW-R0001-AGIPD01-S00000.h5","r")
 g=h5py.File(sys.argv[1]+"/RAW-R0001-DA01-S00000.h5","r")
-print(f["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/1CH0:xtdf/image/data"].shape[1:], len(g["CONTROL/${FACILITY_IDS.motorX}/position/value"]), int((g["CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/pulseEnergy/photonFlux/value"][:] > 0).sum()))`,
+print(f["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/1CH0:xtdf/image/data"].shape[1:], len(g["CONTROL/${FACILITY_IDS.motorX}/position/value"]), int((g["CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/pulseEnergy/photonFlux/value"][:] > 0).sum()), int(g["CONTROL/SPB_IRU_AGIPD1M1/MDL/FPGA_COMP/bunchStructure/nPulses/value"][0]))`,
         directory,
       ],
       { encoding: "utf8" },
     );
-    const [, shape, motorTrains, xgmTrains] = /^(\(.*\)) (\d+) (\d+)$/.exec(py.trim()) ?? [];
+    const [, shape, motorTrains, xgmTrains, nPulses] = /^(\(.*\)) (\d+) (\d+) (\d+)$/.exec(py.trim()) ?? [];
+    // The operating conditions are recorded where calibration reads them (the control device).
+    assert.equal(nPulses, "2", py);
     assert.equal(`${shape} ${motorTrains}`, `(2, 16, 128) ${trains}`, py);
     // The XGM's mean pulse energy is recorded per train (the first may predate its first reading).
     assert.ok(Number(xgmTrains) >= trains - 1, `XGM energy in ${xgmTrains} of ${trains} trains`);

@@ -10,7 +10,14 @@ import { loadUsersFile } from "../../src/gui/index.ts";
 import { verifyPassword } from "../../src/gui/server/auth.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sase-gui-cli-"));
-const env = { ...process.env, SASE_HOME: dir, SASE_DATA_DIR: join(dir, "data"), SASE_LOG_LEVEL: "warn" };
+const env = {
+  ...process.env,
+  SASE_HOME: dir,
+  SASE_DATA_DIR: join(dir, "data"),
+  SASE_LOG_LEVEL: "warn",
+  SASE_SIM_MODULES: "2",
+  SASE_SIM_CELLS: "1",
+};
 
 test("sase gui add-user stores a hashed password and refuses an unknown role", () => {
   const file = join(dir, "users.json");
