@@ -1,17 +1,48 @@
 // Online correction: one device per detector module (as the facility's calng correction devices),
 // fed raw trains by a pipeline input, sending corrected trains on its output. It finds its constants
-// in the constants store for the conditions it is configured with and corrects through the same
-// ModuleCorrector as the offline command, so both give the same bits. Several devices may share one
-// module's output (input dataDistribution "shared") to spread the trains over more cores.
-import { el, Hash, ndarray, type NDArray, type SchemaSpec, type Slots, State } from "../core/index.ts";
+// in the constants store for the detector's current conditions (its own properties, or those of the
+// detector's control device it follows) and corrects through the same ModuleCorrector as the offline
+// command, so both give the same bits. The work runs in correction threads shared by the process's
+// devices (off the event loop). A newer constant version in the store, or changed conditions, are
+// picked up while running; without matching constants the raw signal passes through, flagged, with a
+// warning, so the chain downstream keeps running. Several devices may share one module's output
+// (input dataDistribution "shared") to spread the trains over more cores.
+import {
+  DeviceClient,
+  el,
+  Hash,
+  ndarray,
+  type NDArray,
+  type SchemaSpec,
+  type Slots,
+  State,
+} from "../core/index.ts";
 import type { DetectorDescription } from "../detector/index.ts";
-import { DETECTORS, decodeRaw, detectorByName, reducedDetector } from "../detector/index.ts";
+import {
+  aggregatorName,
+  DETECTORS,
+  decodeRaw,
+  detectorByName,
+  GAIN_MODES,
+  memoryCellsCondition,
+  modulePixels,
+  reducedDetector,
+} from "../detector/index.ts";
+import { BadPixels } from "./badpixels.ts";
+import { ConstantsError } from "./constants.ts";
 import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
 import type { CorrectedModuleTrain, RawFrames } from "./corrector.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
 import type { GainMode } from "./kernel.ts";
 import { loadModuleConstants } from "./module-constants.ts";
-import { agipdConditions, ConstantStore } from "./store.ts";
+import {
+  type ConstantUse,
+  CorrectionThreads,
+  MissingConstantsError,
+  type OnlineSetup,
+  USED_CALIBRATIONS,
+} from "./online-threads.ts";
+import { agipdConditions, type Conditions, ConstantStore } from "./store.ts";
 
 /** Data schema of a corrected module train (keys as in CORR files). */
 export const CORRECTED_TRAIN_SCHEMA = {
@@ -26,6 +57,18 @@ export const CORRECTED_TRAIN_SCHEMA = {
 } satisfies SchemaSpec;
 
 const ro = { access: "readOnly" } as const;
+/** Operating conditions: set by hand, or followed from the control device. */
+const cond = { access: "reconfigurable" } as const;
+
+/** Control-device keys (AGIPD FPGA_COMP) and the condition property each one sets. */
+const CONTROL_KEYS = {
+  "bunchStructure.nPulses": "memoryCells",
+  "bunchStructure.repetitionRate": "acquisitionRate",
+  "highVoltage.target": "biasVoltage",
+  gain: "gainSetting",
+  gainModeIndex: "gainMode",
+  integrationTime: "integrationTime",
+} as const;
 
 const schema = {
   input: inputChannel({ displayedName: "Raw module data", onSlowness: "wait" }),
@@ -34,24 +77,59 @@ const schema = {
   module: el.uint32({ displayedName: "Module", default: 0, max: 15 }),
   rows: el.uint32({ displayedName: "Rows", description: "0 = the whole module", default: 0 }),
   constantsStore: el.string({ displayedName: "Constants store", description: "directory of the store" }),
-  memoryCells: el.uint32({ displayedName: "Memory cells", default: 352 }),
-  acquisitionRate: el.double({ displayedName: "Acquisition rate", unit: "hertz", default: 4.5 }),
-  biasVoltage: el.double({ displayedName: "Sensor bias voltage", default: 300 }),
-  gainSetting: el.uint32({ displayedName: "Gain setting", default: 0, max: 1 }),
+  control: el.string({
+    displayedName: "Control device",
+    description:
+      "the detector's control device whose operating conditions select the constants; empty: the condition properties below",
+    default: "",
+  }),
+  memoryCells: el.uint32({ displayedName: "Memory cells", default: 352, ...cond }),
+  acquisitionRate: el.double({ displayedName: "Acquisition rate", unit: "hertz", default: 4.5, ...cond }),
+  biasVoltage: el.double({ displayedName: "Sensor bias voltage", default: 300, ...cond }),
+  gainSetting: el.uint32({ displayedName: "Gain setting", default: 0, max: 1, ...cond }),
   gainMode: el.string({
     displayedName: "Gain mode",
     options: ["adaptive", "fixed-high", "fixed-medium", "fixed-low"],
     default: "adaptive",
+    ...cond,
   }),
-  integrationTime: el.uint32({ displayedName: "Integration time", default: 12 }),
+  integrationTime: el.uint32({ displayedName: "Integration time", default: 12, ...cond }),
   commonMode: el.bool({ displayedName: "Common-mode correction", default: false }),
   relativeGain: el.bool({ displayedName: "Relative gain", default: true }),
   maskNaN: el.bool({ displayedName: "NaN where masked", default: false }),
+  threaded: el.bool({
+    displayedName: "Correct off the event loop",
+    description: "in correction threads shared by the process's correction devices",
+    default: true,
+  }),
+  constantsPollMs: el.uint32({
+    displayedName: "New-constants check (ms)",
+    description: "how often the store is asked for newer constant versions (0 = never)",
+    default: 2000,
+  }),
   trainsCorrected: el.uint64({ displayedName: "Trains corrected", ...ro, default: 0n }),
+  trainsPassedRaw: el.uint64({ displayedName: "Trains passed through raw", ...ro, default: 0n }),
   trainsRejected: el.uint64({ displayedName: "Trains rejected", ...ro, default: 0n }),
   lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
   processingMs: el.double({ displayedName: "Correction time per train", unit: "second", ...ro, default: 0 }),
   constantIds: el.string({ displayedName: "Constant versions used", ...ro, default: "" }),
+  constants: el.table(
+    {
+      calibration: el.string({ default: "" }),
+      id: el.uint32({ default: 0 }),
+      origin: el.string({ default: "" }),
+      createdAt: el.string({ default: "" }),
+      beginValidity: el.string({ default: "" }),
+    },
+    { displayedName: "Constants in use", ...ro, default: [] },
+  ),
+  passThrough: el.bool({
+    displayedName: "Passing raw data through",
+    description: "no constants match the conditions: the output carries the raw signal, masked NO_DARK_DATA",
+    ...ro,
+    default: false,
+  }),
+  warning: el.string({ displayedName: "Warning", ...ro, default: "" }),
   loadConstants: el.slot({ displayedName: "Reload constants", allowedStates: [State.ON, State.ERROR] }),
 } satisfies SchemaSpec;
 
@@ -93,7 +171,27 @@ export function rawFramesOf(data: Hash, trainId: number, det: DetectorDescriptio
   };
 }
 
-/** Corrects one module's raw trains online; ON once its constants are loaded, ERROR without them. */
+/** The raw analog signal as a "corrected" train: what passes through when no constants match. */
+export function passThroughTrain(raw: RawFrames, det: DetectorDescription): CorrectedModuleTrain {
+  const P = modulePixels(det);
+  const n = raw.frames * P;
+  const data = new Float32Array(n);
+  for (let f = 0; f < raw.frames; f++) {
+    const from = raw.data.subarray(f * 2 * P, f * 2 * P + P);
+    data.set(from, f * P);
+  }
+  return {
+    trainId: raw.trainId,
+    frames: raw.frames,
+    data,
+    gain: new Uint8Array(n),
+    mask: new Uint32Array(n).fill(BadPixels.NO_DARK_DATA),
+    cellId: Uint16Array.from(raw.cellId),
+    pulseId: raw.pulseId.slice(),
+  };
+}
+
+/** Corrects one module's raw trains online; ON while running (passing raw data through, with a warning, without constants). */
 export class CorrectionDevice
   extends definePipelineDevice({
     classId: "ModuleCorrection",
@@ -103,23 +201,43 @@ export class CorrectionDevice
   implements Slots<typeof schema>
 {
   #corrector: ModuleCorrector | undefined;
+  #threads: CorrectionThreads | null = null;
+  /** Constants are loaded (in this thread or the correction thread). */
+  #ready = false;
+  #used: readonly ConstantUse[] = [];
   #det: DetectorDescription | undefined;
+  #store: ConstantStore | null = null;
+  #stopFollowing: (() => void) | undefined;
+  #reload: Promise<void> | null = null;
+  #reloadAgain = false;
   #done = 0;
+  #raw = 0;
   #rejected = 0;
 
   override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
     if (this.get("rows") > 0) det = reducedDetector(det, { rows: this.get("rows") });
     this.#det = det;
+    if (this.get("threaded")) this.#threads = CorrectionThreads.acquire();
+    const control = this.get("control");
+    if (control) await this.#follow(control);
     await this.loadConstants();
+    const poll = this.get("constantsPollMs");
+    if (poll > 0) this.every(poll, () => this.#checkForNewConstants());
     this.input("input").onData(async (token) => {
-      const corrector = this.#corrector;
-      if (!corrector) return;
       const trainId = token.meta.timestamp.trainId;
       const t0 = performance.now();
       let out: CorrectedModuleTrain;
       try {
-        out = corrector.correctTrain(rawFramesOf(token.data, trainId, det));
+        const raw = rawFramesOf(token.data, trainId, det);
+        if (!this.#ready) {
+          out = passThroughTrain(raw, det);
+          this.set("trainsPassedRaw", BigInt(++this.#raw));
+        } else if (this.#threads) {
+          out = await this.#threads.correct(this.id, this.get("module"), raw);
+        } else {
+          out = this.#corrector!.correctTrain(raw);
+        }
       } catch (e) {
         // A bad train is dropped and counted; the device keeps correcting the next ones.
         this.log.warn("train rejected", { trainId, error: e instanceof Error ? e.message : String(e) });
@@ -128,53 +246,194 @@ export class CorrectionDevice
       }
       await this.output("output").write(correctedTrainHash(out, det), { trainId });
       this.setMany({
-        trainsCorrected: BigInt(++this.#done),
+        ...(this.#ready ? { trainsCorrected: BigInt(++this.#done) } : {}),
         lastTrainId: BigInt(trainId),
         processingMs: performance.now() - t0,
       });
     });
   }
 
-  async loadConstants(): Promise<void> {
-    const det = this.#det!;
-    const root = this.get("constantsStore");
-    if (!root) {
-      this.fault("no constants store configured");
+  /** Takes the operating conditions from the control device, now and whenever they change there. */
+  async #follow(control: string): Promise<void> {
+    const apply = (key: string, value: unknown): boolean => {
+      const prop = CONTROL_KEYS[key as keyof typeof CONTROL_KEYS];
+      if (!prop || typeof value !== "number") return false;
+      const det = this.#det!;
+      const v =
+        prop === "gainMode"
+          ? (GAIN_MODES[value] ?? "adaptive")
+          : prop === "memoryCells"
+            ? memoryCellsCondition(det, Math.max(0, value - 1))
+            : value;
+      if (this.get(prop) === v) return false;
+      this.set(prop, v as never);
+      return true;
+    };
+    const keys = Object.keys(CONTROL_KEYS);
+    const sub = this.broker.subscribe(control, keys, (c) => {
+      if (apply(c.key, c.value)) this.#scheduleReload();
+    });
+    this.#stopFollowing = () => sub.close();
+    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
+    const now = await client.getConfiguration(control, keys);
+    for (const k of keys) apply(k, now.values[k]);
+  }
+
+  override onReconfigure(changes: Record<string, unknown>): void {
+    if (Object.values(CONTROL_KEYS).some((k) => k in changes)) this.after(0, () => this.#scheduleReload());
+  }
+
+  /** One reload at a time; changes during a reload load once more afterwards. */
+  #scheduleReload(): void {
+    if (this.#reload) {
+      this.#reloadAgain = true;
       return;
     }
-    const conditions = agipdConditions({
+    this.#reload = this.loadConstants().finally(() => {
+      this.#reload = null;
+      if (this.#reloadAgain) {
+        this.#reloadAgain = false;
+        this.#scheduleReload();
+      }
+    });
+  }
+
+  #conditions(): Conditions {
+    const det = this.#det!;
+    return agipdConditions({
       memoryCells: this.get("memoryCells"),
       acquisitionRate: this.get("acquisitionRate"),
       biasVoltage: this.get("biasVoltage"),
       gainSetting: this.get("gainSetting"),
-      gainMode: ["adaptive", "fixed-high", "fixed-medium", "fixed-low"].indexOf(this.get("gainMode")),
+      gainMode: (GAIN_MODES as readonly string[]).indexOf(this.get("gainMode")),
       integrationTime: this.get("integrationTime"),
       pixelsX: det.moduleShape[0],
       pixelsY: det.moduleShape[1],
     });
-    const store = await ConstantStore.open(root);
+  }
+
+  /** Reloads when the store holds other versions for the conditions now than those in use. */
+  #checkForNewConstants(): void {
+    const root = this.get("constantsStore");
+    if (!root || this.#reload) return;
+    const det = this.#det!;
+    const conditions = this.#conditions();
+    const eventAt = new Date();
+    const store = this.#openStore(root);
+    if (!store) return;
+    const ids = USED_CALIBRATIONS.map(
+      (calibration) =>
+        store.find({
+          detector: det.karaboId,
+          module: this.#aggregator(),
+          calibration,
+          conditions,
+          eventAt,
+        })?.id ?? 0,
+    );
+    const inUse = USED_CALIBRATIONS.map((c) => this.#used.find((u) => u.calibration === c)?.id ?? 0);
+    if (ids.join() !== inUse.join()) this.#scheduleReload();
+  }
+
+  #aggregator(): string {
+    return aggregatorName(this.#det!, this.get("module"));
+  }
+
+  #openStore(root: string): ConstantStore | null {
+    if (this.#store && this.#store.root === root) return this.#store;
+    this.#store?.close();
+    this.#store = null;
     try {
-      const { constants, provenance } = loadModuleConstants(
-        store,
-        det,
-        this.get("module"),
-        conditions,
-        new Date(),
-      );
-      this.#corrector = new ModuleCorrector(det, this.get("module"), constants, {
-        gainMode: this.get("gainMode") as GainMode,
-        commonMode: this.get("commonMode"),
-        relativeGain: this.get("relativeGain"),
-        maskedValue: this.get("maskNaN") ? Number.NaN : null,
-      });
-      const ids = [provenance.offset, provenance.thresholds, provenance.badPixels, provenance.relativeGain];
-      this.set("constantIds", ids.flatMap((r) => (r ? [String(r.id)] : [])).join(","));
-      this.updateState(State.ON, `correcting with constants from ${root}`);
-    } catch (e) {
-      this.#corrector = undefined;
-      this.fault(e instanceof Error ? e.message : String(e));
-    } finally {
-      store.close();
+      this.#store = ConstantStore.catalogueOnly(root);
+    } catch {
+      return null;
     }
+    return this.#store;
+  }
+
+  async loadConstants(): Promise<void> {
+    const det = this.#det!;
+    const root = this.get("constantsStore");
+    const module = this.get("module");
+    const conditions = this.#conditions();
+    const options = {
+      gainMode: this.get("gainMode") as GainMode,
+      commonMode: this.get("commonMode"),
+      relativeGain: this.get("relativeGain"),
+      maskedValue: this.get("maskNaN") ? Number.NaN : null,
+    };
+    try {
+      if (!root) throw new MissingConstantsError("no constants store configured");
+      if (this.#threads) {
+        const setup: OnlineSetup = {
+          detector: this.get("detector"),
+          rows: this.get("rows"),
+          module,
+          storeRoot: root,
+          conditions,
+          eventAt: Date.now(),
+          options,
+        };
+        this.#used = await this.#threads.load(this.id, setup);
+      } else {
+        const store = await ConstantStore.open(root);
+        try {
+          const { constants, provenance } = loadModuleConstants(store, det, module, conditions, new Date());
+          this.#corrector = new ModuleCorrector(det, module, constants, options);
+          const recs = [
+            provenance.offset,
+            provenance.thresholds,
+            provenance.badPixels,
+            provenance.relativeGain,
+          ];
+          this.#used = recs.flatMap((r) => (r ? [r] : []));
+        } finally {
+          store.close();
+        }
+      }
+      this.#ready = true;
+      this.setMany({
+        constantIds: this.#used.map((r) => String(r.id)).join(","),
+        constants: this.#used.map((u) => ({
+          calibration: u.calibration,
+          id: u.id,
+          origin: u.origin,
+          createdAt: u.createdAt,
+          beginValidity: u.beginValidity,
+        })),
+        passThrough: false,
+        warning: "",
+      });
+      const origin = this.#used[0]?.origin;
+      this.updateState(
+        State.ON,
+        `correcting with constants ${this.get("constantIds")}${origin ? ` (${origin})` : ""}`,
+      );
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (!(e instanceof MissingConstantsError) && !(e instanceof ConstantsError)) {
+        this.#ready = false;
+        this.fault(message);
+        return;
+      }
+      // No constants for these conditions: the chain keeps running on raw data, and says so.
+      this.#ready = false;
+      this.#corrector = undefined;
+      this.#used = [];
+      this.setMany({ constantIds: "", constants: [], passThrough: true, warning: message });
+      this.updateState(State.ON, `WARNING: passing raw data through: ${message}`);
+      this.log.warn("no constants: passing raw data through", { error: message });
+    }
+  }
+
+  override async onShutdown(): Promise<void> {
+    this.#stopFollowing?.();
+    this.#store?.close();
+    this.#store = null;
+    if (this.#threads) {
+      await this.#threads.drop(this.id, this.get("module")).catch(() => undefined);
+      await CorrectionThreads.release();
+    }
+    this.#threads = null;
   }
 }

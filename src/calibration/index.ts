@@ -12,6 +12,7 @@ export * from "./pool.ts";
 export * from "./run-io.ts";
 export * from "./offline.ts";
 export * from "./frame-pool.ts";
+export * from "./online-threads.ts";
 export * from "./device.ts";
 export * from "./simd.ts";
 export * from "./assembler.ts";

@@ -17,6 +17,7 @@ export function storeDarkConstants(
   dark: DarkConstants,
   conditions: Conditions,
   beginValidity: Date,
+  origin = "",
 ): ConstantRecord[] {
   const [ns, nf] = det.moduleShape;
   const G = dark.stages;
@@ -32,6 +33,7 @@ export function storeDarkConstants(
       data: dst,
       shape: [nf, ns, dark.cells, planes],
       dims: DIMS,
+      origin,
     });
   };
   return [
@@ -51,6 +53,7 @@ export function storeRelativeGain(
   cells: number,
   conditions: Conditions,
   beginValidity: Date,
+  origin = "",
 ): ConstantRecord {
   const [ns, nf] = det.moduleShape;
   const dst = new Float32Array(relativeGain.length);
@@ -64,6 +67,7 @@ export function storeRelativeGain(
     data: dst,
     shape: [nf, ns, cells, det.gainStages],
     dims: DIMS,
+    origin,
   });
 }
 

@@ -302,6 +302,13 @@ export interface DarkTask {
   readonly storeRoot: string;
   readonly conditions: Conditions;
   readonly beginValidity: string;
+  /** What the constants are characterised from, stored with them (default: the run directories). */
+  readonly origin?: string;
+}
+
+/** How constants from dark runs name their origin: "dark runs r0003, r0004, r0005". */
+export function darkOrigin(runDirs: readonly string[]): string {
+  return `dark runs ${runDirs.map((d) => basename(resolve(d))).join(", ")}`;
 }
 
 /** Characterises one module from its three dark runs and stores the constants; returns their ids. */
@@ -336,6 +343,7 @@ export async function characteriseModule(
       dark,
       task.conditions,
       new Date(task.beginValidity),
+      task.origin ?? darkOrigin(task.runDirs),
     ).map((r) => r.id);
   } finally {
     store.close();

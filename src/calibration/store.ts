@@ -59,6 +59,10 @@ export interface ConstantRecord {
   readonly dataset: string;
   readonly shape: readonly number[];
   readonly dtype: "float32" | "uint32";
+  /** When the version was stored, ISO 8601 UTC. */
+  readonly createdAt: string;
+  /** What it was characterised from, e.g. "dark runs p900001 r0003, r0004, r0005" ("" if unknown). */
+  readonly origin: string;
 }
 
 /** What to look for. */
@@ -84,6 +88,8 @@ export interface NewConstant {
   readonly shape: readonly number[];
   /** Axis names, e.g. ["fast_scan", "slow_scan", "cell", "gain"]. */
   readonly dims: readonly string[];
+  /** What it was characterised from (shown where the constant is used). */
+  readonly origin?: string;
 }
 
 interface Row {
@@ -97,6 +103,8 @@ interface Row {
   dataset: string;
   shape: string;
   dtype: string;
+  created_at: string;
+  origin: string | null;
 }
 
 function conditionsMatch(stored: Conditions, asked: Conditions): boolean {
@@ -132,6 +140,8 @@ function toRecord(r: Row): ConstantRecord {
     dataset: r.dataset,
     shape: JSON.parse(r.shape) as number[],
     dtype: r.dtype === "uint32" ? "uint32" : "float32",
+    createdAt: r.created_at,
+    origin: r.origin ?? "",
   };
 }
 
@@ -151,6 +161,11 @@ export class ConstantStore {
       conditions TEXT NOT NULL, begin_at TEXT NOT NULL,
       file TEXT NOT NULL, dataset TEXT NOT NULL, shape TEXT NOT NULL, dtype TEXT NOT NULL,
       created_at TEXT NOT NULL)`);
+    // Stores made before constants recorded their origin get the column (empty for old rows).
+    const columns = this.#db.prepare("PRAGMA table_info(constants)").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "origin")) {
+      this.#db.exec("ALTER TABLE constants ADD COLUMN origin TEXT NOT NULL DEFAULT ''");
+    }
     this.#db.exec(
       "CREATE INDEX IF NOT EXISTS constants_lookup ON constants (detector, module, calibration, begin_at)",
     );
@@ -159,6 +174,11 @@ export class ConstantStore {
   /** Opens (creating if needed) the store at `root`. */
   static async open(root: string): Promise<ConstantStore> {
     await h5wasm.ready;
+    return new ConstantStore(root);
+  }
+
+  /** Opens the store for catalogue queries only (find, list, get): no HDF5, so no waiting for h5wasm. */
+  static catalogueOnly(root: string): ConstantStore {
     return new ConstantStore(root);
   }
 
@@ -209,8 +229,8 @@ export class ConstantStore {
     }
     const info = this.#db
       .prepare(
-        `INSERT INTO constants (detector, module, calibration, conditions, begin_at, file, dataset, shape, dtype, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO constants (detector, module, calibration, conditions, begin_at, file, dataset, shape, dtype, created_at, origin)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         c.detector,
@@ -223,6 +243,7 @@ export class ConstantStore {
         JSON.stringify(c.shape),
         c.data instanceof Uint32Array ? "uint32" : "float32",
         new Date().toISOString(),
+        c.origin ?? "",
       );
     return this.get(Number(info.lastInsertRowid))!;
   }
