@@ -36,6 +36,15 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
+      server: [
+        "[options]",
+        "run one device server on a RabbitMQ topic (Karabo 3's protocol): sase devices beside Karabo's",
+      ],
+    },
+    load: async () => (await import("./server.ts")).registerServerCommands,
+  },
+  {
+    commands: {
       ls: [
         "[options] <path>",
         "list an EXDF run directory or file: trains, sources, keys with dtype and shape",
@@ -84,7 +93,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     commands: {
       gui: [
         "",
-        "web GUI user management (the GUI itself runs inside `sase start`; see SASE_GUI_* in `sase gui --help`)",
+        "web GUI: with --broker/--topic serves it for a RabbitMQ topic; add-user manages who may log in (see `sase gui --help`)",
       ],
     },
     load: async () => (await import("./gui.ts")).registerGuiCommands,

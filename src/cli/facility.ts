@@ -1,7 +1,7 @@
 // What `sase start` runs, in order. The standard facility (timing server, two motors) comes first;
 // each part below then joins it. The order matters and is written here once: the DAQ starts the
 // stand-in detector that the GUI and the live bridge look for, so both come after it.
-import type { Logger } from "../core/index.ts";
+import type { Broker, Logger } from "../core/index.ts";
 import { Facility } from "../devices/index.ts";
 import { addFacilityDaq } from "../daq/index.ts";
 import { addPipelineDemo } from "../pipeline/index.ts";
@@ -22,13 +22,14 @@ export const FACILITY_PARTS: readonly FacilityPart[] = [
   { name: "live Karabo bridge", add: addLiveBridge }, // forwards every pipeline output started above
 ];
 
-/** Starts the standard facility at `trainRate` Hz and adds `parts` to it, one after the other. */
+/** Starts the standard facility at `trainRate` Hz (on `broker`, else in-process) and adds `parts`. */
 export async function composeFacility(
   trainRate: number,
   log: Logger,
   parts: readonly FacilityPart[] = FACILITY_PARTS,
+  broker?: Broker,
 ): Promise<Facility> {
-  const facility = await Facility.standard({ trainRate, log });
+  const facility = await Facility.standard({ trainRate, log, ...(broker && { broker }) });
   for (const part of parts) {
     log.debug("starting", { part: part.name });
     await part.add(facility);

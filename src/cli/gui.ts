@@ -1,9 +1,10 @@
-// CLI commands: sase gui (web GUI). The GUI itself is served by `sase start` (see `guiAddon`); these
-// commands manage who may log in.
+// CLI commands: sase gui (web GUI). The GUI is served by `sase start` (see `guiAddon`), or with --broker by
+// `sase gui` itself for every device on a RabbitMQ topic; `sase gui add-user` manages who may log in.
 import { readFileSync, writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { createLogger } from "../core/index.ts";
+import { createLogger, DeviceClient } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
+import { type BrokerOptions, connectBroker, wantsBroker, withBrokerOptions } from "./broker.ts";
 import {
   demoUsers,
   type FacilityGui,
@@ -27,7 +28,10 @@ export async function guiAddon(facility: Facility): Promise<void> {
 }
 
 /** Starts the facility's GUI with the settings of the environment (see `guiAddon`). */
-export async function startGuiFromEnv(facility: Facility, env = process.env): Promise<FacilityGui> {
+export async function startGuiFromEnv(
+  facility: Pick<Facility, "client">,
+  env = process.env,
+): Promise<FacilityGui> {
   const port = Number(env.SASE_GUI_PORT ?? "8080");
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`SASE_GUI_PORT=${env.SASE_GUI_PORT}: give a port number 0..65535`);
@@ -66,7 +70,7 @@ export function registerGuiCommands(program: Command): void {
   const gui = program
     .command("gui")
     .description(
-      "web GUI user management (the GUI itself runs inside `sase start`; see SASE_GUI_* in `sase gui --help`)",
+      "web GUI: with --broker/--topic serves it for a RabbitMQ topic; add-user manages who may log in (see `sase gui --help`)",
     )
     .addHelpText(
       "after",
@@ -79,6 +83,25 @@ The GUI is served by \`sase start\`, which prints its URL. Environment:
   SASE_GUI_AUDIT=FILE     append every change made through the GUI to this JSON-lines file
 Without logging in, a visitor is an observer: sees everything live, changes nothing.`,
     );
+
+  withBrokerOptions(gui).action(async (opts: BrokerOptions) => {
+    if (!wantsBroker(opts)) {
+      gui.help();
+      return;
+    }
+    const broker = await connectBroker(opts, createLogger("gui"));
+    const served = await startGuiFromEnv({
+      client: new DeviceClient(broker, { user: "gui", accessLevel: "operator" }),
+    });
+    process.stdout.write(`GUI: ${served.url} (topic ${broker.topic} on ${broker.url})\n`);
+    const stop = async () => {
+      await served.close();
+      await broker.close();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop());
+    process.on("SIGTERM", () => void stop());
+  });
 
   gui
     .command("add-user")

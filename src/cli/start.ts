@@ -1,19 +1,28 @@
 // CLI commands: sase start, devices, get, set, call (device framework).
-// `start` runs the embedded facility and its local control endpoint; the others talk to that endpoint.
+// `start` runs the embedded facility and its local control endpoint; the others talk to that endpoint, or
+// with --broker/--topic to any device (sase's or Karabo's) on a RabbitMQ topic.
 
 import type { Command } from "commander";
 import {
-  type AccessLevel,
-  ACCESS_LEVELS,
+  type Broker,
   type Caller,
   ControlClient,
+  type ControlRequest,
   ControlServer,
   createLogger,
+  DeviceClient,
   defaultPortFile,
-  isAccessLevel,
+  runControlRequest,
   SaseError,
   toJsonSafe,
 } from "../core/index.ts";
+import {
+  type BrokerOptions,
+  connectBroker,
+  loadBrokerUsers,
+  wantsBroker,
+  withBrokerOptions,
+} from "./broker.ts";
 import { composeFacility } from "./facility.ts";
 import { number, port as portArg } from "./args.ts";
 import { reportFailure } from "./errors.ts";
@@ -33,42 +42,52 @@ const processIO: CommandIO = {
   },
 };
 
-interface CallerOptions {
+interface CallerOptions extends BrokerOptions {
   user?: string;
-  accessLevel?: string;
   portFile?: string;
 }
 
+/** Who the commands act for; the level is granted by whoever hosts the device, never claimed here. */
 function callerFrom(opts: CallerOptions): Caller {
-  const level = opts.accessLevel ?? "operator";
-  if (!isAccessLevel(level)) {
-    throw new SaseError(
-      "ACCESS_DENIED",
-      `unknown access level '${level}'; one of ${ACCESS_LEVELS.join(", ")}`,
-    );
-  }
-  return { user: opts.user ?? process.env.USER ?? "sase", accessLevel: level as AccessLevel };
+  return { user: opts.user ?? process.env.USER ?? "sase", accessLevel: "admin" };
 }
 
 function withCallerOptions(cmd: Command): Command {
-  return cmd
-    .option("--user <name>", "user name recorded in the device logs (default: $USER)")
-    .option("--access-level <level>", `access level: ${ACCESS_LEVELS.join("|")}`, "operator")
-    .option("--port-file <path>", "port file of the running facility (default: $SASE_HOME/control.json)");
+  return withBrokerOptions(
+    cmd
+      .option("--user <name>", "user name recorded in the device logs (default: $USER)")
+      .option("--port-file <path>", "port file of the running facility (default: $SASE_HOME/control.json)"),
+  );
+}
+
+/** What the client commands send their requests to: the local facility or a broker. */
+interface Control {
+  send<T = unknown>(request: ControlRequest): Promise<T>;
 }
 
 /** Runs a client command, printing `sase: CODE: message` and exiting 1 on failure. */
 async function clientAction(
   io: CommandIO,
   opts: CallerOptions,
-  action: (client: ControlClient) => Promise<void>,
+  action: (client: Control) => Promise<void>,
 ): Promise<void> {
+  let broker: Broker | undefined;
   try {
-    const client = ControlClient.fromPortFile(callerFrom(opts), opts.portFile ?? defaultPortFile());
-    await action(client);
+    if (wantsBroker(opts)) {
+      broker = await connectBroker(
+        opts,
+        createLogger("sase", () => {}),
+      );
+      const client = new DeviceClient(broker, callerFrom(opts));
+      await action({ send: async <T>(r: ControlRequest) => (await runControlRequest(client, r)) as T });
+    } else {
+      await action(ControlClient.fromPortFile(callerFrom(opts), opts.portFile ?? defaultPortFile()));
+    }
   } catch (err) {
     reportFailure(err, (t) => io.err(t));
     io.fail();
+  } finally {
+    await broker?.close();
   }
 }
 
@@ -90,7 +109,7 @@ function parseKeyValues(pairs: string[], what: string): Record<string, string> {
   return out;
 }
 
-interface StartOptions {
+interface StartOptions extends BrokerOptions {
   rate: number;
   port: number;
   portFile?: string;
@@ -100,11 +119,17 @@ interface StartOptions {
 async function runFacility(opts: StartOptions): Promise<void> {
   const log = createLogger("sase");
   const { rate, port } = opts;
-  const facility = await composeFacility(rate, log);
+  const broker = wantsBroker(opts) ? await connectBroker(opts, log.child("broker")) : undefined;
+  const facility = await composeFacility(rate, log, undefined, broker);
+  // The local endpoint's token is readable by the facility's owner only: it acts with the level
+  // SASE_BROKER_USERS gives that user (operator when unlisted), whatever level a request claims.
+  const owner = process.env.USER ?? "";
   const control = await ControlServer.start(facility.client, {
     port,
     portFile: opts.portFile ?? defaultPortFile(),
+    accessLevel: loadBrokerUsers(process.env.SASE_BROKER_USERS).levels[owner] ?? "operator",
   });
+  if (broker) process.stdout.write(`broker: ${broker.url} topic ${broker.topic}\n`);
   const devices = (await facility.client.topology()).devices;
   log.info("facility running", { devices: [...devices.keys()] });
   process.stdout.write(`control endpoint: ${control.endpoint.url} (port file ${control.portFile})\n`);
@@ -115,6 +140,7 @@ async function runFacility(opts: StartOptions): Promise<void> {
     log.info("stopping", { signal });
     await control.close();
     await facility.stop();
+    await broker?.close();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
@@ -123,11 +149,13 @@ async function runFacility(opts: StartOptions): Promise<void> {
 
 /** Adds this group's commands to the sase program. */
 export function registerStartCommands(program: Command, io: CommandIO = processIO): void {
-  program
-    .command("start")
-    .description(
-      "run the embedded facility until Ctrl-C: timing server, motors, pipeline demo, simulated AGIPD modules, run control + DAQ, live Karabo bridge and the web GUI",
-    )
+  withBrokerOptions(
+    program
+      .command("start")
+      .description(
+        "run the embedded facility until Ctrl-C: timing server, motors, pipeline demo, simulated AGIPD modules, run control + DAQ, live Karabo bridge and the web GUI",
+      ),
+  )
     .option("--rate <hz>", "train rate of the timing server in Hz", number({ above: 0, max: 1000 }), 10)
     .option(
       "--port <n>",

@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { type Caller, isAccessLevel } from "./access.ts";
+import { type AccessLevel, type Caller, hasAccess, isAccessLevel } from "./access.ts";
 import type { DeviceClient } from "./client.ts";
 import { errorFromWire, errorToWire, SaseError, type WireError } from "./errors.ts";
 import { isNDArray } from "./ndarray.ts";
@@ -99,11 +99,12 @@ export class ControlServer {
   /** Listens on 127.0.0.1:`port` (0 = any free port) and writes the port file. */
   static async start(
     client: DeviceClient,
-    options: { port?: number; portFile?: string } = {},
+    options: { port?: number; portFile?: string; accessLevel?: AccessLevel } = {},
   ): Promise<ControlServer> {
     const token = randomBytes(24).toString("hex");
+    const granted = options.accessLevel ?? "operator";
     const server = createServer((req, res) => {
-      void handle(client, token, req, res);
+      void handle(client, token, granted, req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -140,6 +141,7 @@ export class ControlServer {
 async function handle(
   client: DeviceClient,
   token: string,
+  granted: AccessLevel,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -165,8 +167,10 @@ async function handle(
       caller?: Partial<Caller>;
       request?: ControlRequest;
     };
-    const caller = checkCaller(body.caller);
-    const result = await run(client.as(caller), body.request);
+    // Holding the token grants `granted`; a request may act with less (an observer view), never more.
+    const claimed = checkCaller(body.caller);
+    const caller = hasAccess(granted, claimed.accessLevel) ? claimed : { ...claimed, accessLevel: granted };
+    const result = await runControlRequest(client.as(caller), body.request);
     reply(200, { result: toJsonSafe(result) });
   } catch (err) {
     const wire =
@@ -185,7 +189,11 @@ function checkCaller(c: Partial<Caller> | undefined): Caller {
   return { user: c.user, accessLevel: c.accessLevel };
 }
 
-async function run(client: DeviceClient, r: ControlRequest | undefined): Promise<unknown> {
+/** Carries out one control operation with `client` (the endpoint's, or one on a networked broker). */
+export async function runControlRequest(
+  client: DeviceClient,
+  r: ControlRequest | undefined,
+): Promise<unknown> {
   switch (r?.op) {
     case "topology": {
       const t = await client.topology();

@@ -53,7 +53,9 @@ function specToKarabo(spec: SchemaSpec): Hash {
   for (const [key, e] of Object.entries(spec)) {
     if (e.kind === "slot") {
       const slot = e as SlotElement;
-      h.set(key, new Hash());
+      // Karabo's slots take no arguments and its proxies ignore a slot node's children: sase keeps its
+      // slot arguments there, so a sase client sees them.
+      h.set(key, slot.args ? specToKarabo(slot.args) : new Hash());
       attrs(h, key, e, NODE, 4);
       h.setAttribute(key, "displayType", "Slot");
       h.setAttribute(key, "classId", "Slot");
@@ -247,6 +249,8 @@ function specFromKarabo(h: Hash, prefix: string, unsupported: Record<string, str
       if (classId === "Slot") {
         const slot: Record<string, unknown> = { ...common, kind: "slot" };
         if (Array.isArray(a.allowedStates)) slot.allowedStates = a.allowedStates;
+        const args = h.get(key);
+        if (args instanceof Hash && args.size > 0) slot.args = specFromKarabo(args, `${path}.`, unsupported);
         spec[key] = slot as unknown as Element;
       } else if (classId === "NDArray") {
         spec[key] = { ...common, kind: "ndarray", access: "readOnly" } as unknown as Element;

@@ -74,7 +74,7 @@ export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): 
 
 /** Starts the GUI server for a running facility. */
 export async function startFacilityGui(
-  facility: Facility,
+  facility: Pick<Facility, "client">,
   options: FacilityGuiOptions = {},
 ): Promise<FacilityGui> {
   const log = options.log ?? createLogger("gui");

@@ -136,6 +136,8 @@ describe("AMQP broker between sase processes", { skip: SKIP_NO_BROKER }, () => {
     const schema = await client.getSchema("S2S/VALVE/1");
     assert.equal(schema.entry("opening")?.access, "reconfigurable");
     assert.deepEqual(schema.slotNames(), ["open"]);
+    const open = schema.entry("open")?.element as { args?: Record<string, unknown> } | undefined;
+    assert.ok(open?.args?.to, "slot arguments cross the wire");
     const changes = client.subscribe("S2S/VALVE/1", "state");
     await remote.settled();
     assert.deepEqual(await client.set("S2S/VALVE/1", "opening", 0.25), { applied: ["opening"] });

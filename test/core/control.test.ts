@@ -68,6 +68,27 @@ describe("control endpoint", () => {
     await client.send({ op: "kill", deviceId: "T/TIME/2" });
   });
 
+  it("acts with the level the endpoint grants, whatever level a request claims", async () => {
+    const claimsAdmin = new ControlClient(control.endpoint, { user: "eve", accessLevel: "admin" });
+    const set = {
+      op: "reconfigure",
+      deviceId: "SASE_SIM_MOTOR/MOTOR/X",
+      text: { lowerLimit: "-7" },
+    } as const;
+    await assert.rejects(claimsAdmin.send(set), /needs access level expert; caller 'eve' has operator/);
+    const expertFile = join(dir, "expert.json");
+    const expert = await ControlServer.start(facility.client, {
+      portFile: expertFile,
+      accessLevel: "expert",
+    });
+    try {
+      await new ControlClient(expert.endpoint, { user: "eve", accessLevel: "admin" }).send(set);
+      assert.equal(await facility.client.get("SASE_SIM_MOTOR/MOTOR/X", "lowerLimit"), -7);
+    } finally {
+      await expert.close();
+    }
+  });
+
   it("parses typed text against the device schema", async () => {
     const r = await client.send<{ applied: string[] }>({
       op: "reconfigure",

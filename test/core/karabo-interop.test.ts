@@ -41,6 +41,7 @@ class TestMotor extends defineDevice({
     ),
     sub: el.node({ gain: el.uint32({ access: "reconfigurable", default: 3 }) }),
     move: el.slot({ allowedStates: [State.ON] }),
+    moveBy: el.slot({ args: { step: el.double({ default: 1 }) } }),
   },
 }) {
   override onInit(): void {
@@ -48,6 +49,9 @@ class TestMotor extends defineDevice({
   }
   move(): void {
     this.setMany({ count: this.get("count") + 1n, position: this.get("position") + 1 });
+  }
+  moveBy({ step }: { step?: number }): void {
+    this.set("position", this.get("position") + (step ?? 1));
   }
 }
 

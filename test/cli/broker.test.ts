@@ -1,0 +1,137 @@
+// `sase server` as a real process on RabbitMQ, operated by `sase devices/get/set/call --broker`; killed
+// with SIGKILL it leaves the topology within its heartbeats and comes back when restarted.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Command, CommanderError } from "commander";
+import { registerStartCommands } from "../../src/cli/start.ts";
+import {
+  type AmqpBroker,
+  connectAmqpBroker,
+  createLogger,
+  type TopologyEvent,
+} from "../../src/core/index.ts";
+import { BROKER_URL, SKIP_NO_BROKER, stopProcess, uniqueTopic } from "../core/amqp-helpers.ts";
+
+const bin = join(import.meta.dirname, "../../bin/sase.js");
+const dir = mkdtempSync(join(tmpdir(), "sase-broker-cli-"));
+const users = join(dir, "users.json");
+writeFileSync(users, JSON.stringify({ [new URL(BROKER_URL).username]: "operator" }));
+const HEARTBEAT_S = 1;
+
+/** Starts `sase server` and resolves once it printed READY. */
+async function startServer(topic: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      "server",
+      "--broker",
+      BROKER_URL,
+      "--topic",
+      topic,
+      "--id",
+      "CLI_SRV",
+      "--heartbeat",
+      String(HEARTBEAT_S),
+      "--device",
+      'SimulatedMotor=CLI/MOTOR/1:{"velocity":2}',
+    ],
+    { env: { ...process.env, SASE_BROKER_USERS: users }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stderr?.resume();
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d;
+      if (out.includes("READY")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`sase server exited ${code}: ${out}`)));
+  });
+  return child;
+}
+
+/** `sase ARGS` through the command definitions, in this process. */
+async function sase(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  let code = 0;
+  const program = new Command("sase").exitOverride();
+  program.configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
+  registerStartCommands(program, {
+    out: (t) => (stdout += t),
+    err: (t) => (stderr += t),
+    fail: () => (code = 1),
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    code = err.exitCode;
+  }
+  return { code, stdout, stderr };
+}
+
+describe("sase server and the client commands on RabbitMQ", { skip: SKIP_NO_BROKER }, () => {
+  const topic = uniqueTopic("cli");
+  const on = ["--broker", BROKER_URL, "--topic", topic];
+  let server: ChildProcess | undefined;
+  let watcher: AmqpBroker;
+  const events: TopologyEvent[] = [];
+
+  before(async () => {
+    watcher = await connectAmqpBroker({
+      urls: BROKER_URL,
+      topic,
+      trackerPeriodMs: 100,
+      log: createLogger("w", () => {}),
+    });
+    watcher.watchTopology((e) => events.push(e));
+    server = await startServer(topic);
+  });
+  after(async () => {
+    await stopProcess(server);
+    await watcher?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists, reads, sets and calls through the broker", async () => {
+    const devices = await sase("devices", ...on);
+    assert.equal(devices.code, 0, devices.stderr);
+    assert.match(devices.stdout, /server {2}CLI_SRV {2}classes: .*SimulatedMotor/);
+    assert.match(devices.stdout, /CLI\/MOTOR\/1 +SimulatedMotor +STATIC/);
+    const set = await sase("set", "CLI/MOTOR/1", "velocity", "3.5", ...on);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((await sase("get", "CLI/MOTOR/1", "velocity", ...on)).stdout, "3.5\n");
+    const call = await sase("call", "CLI/MOTOR/1", "moveTo", "position=0.5", ...on);
+    assert.equal(call.code, 0, call.stderr);
+    const denied = await sase("set", "CLI/MOTOR/1", "lowerLimit", "-5", ...on);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /ACCESS_DENIED: .*needs access level expert; caller '\w+' has operator/);
+  });
+
+  it("leaves the topology within its missed heartbeats when killed, and returns on restart", async () => {
+    server?.kill("SIGKILL");
+    const killedAt = Date.now();
+    if (server && server.exitCode === null && server.signalCode === null) await once(server, "exit");
+    const gone = (id: string) => events.some((e) => e.event === "gone" && e.instanceId === id);
+    while (!(gone("CLI_SRV") && gone("CLI/MOTOR/1")) && Date.now() - killedAt < 10_000)
+      await new Promise((r) => setTimeout(r, 50));
+    const took = Date.now() - killedAt;
+    assert.ok(gone("CLI_SRV") && gone("CLI/MOTOR/1"), "server and device gone");
+    assert.ok(took <= 3 * HEARTBEAT_S * 1000 + 1500, `gone after ${took} ms`);
+    assert.equal(
+      events.find((e) => e.instanceId === "CLI_SRV" && e.event === "gone")?.reason,
+      "heartbeat timeout",
+    );
+    events.length = 0;
+    server = await startServer(topic);
+    while (!events.some((e) => e.event === "new" && e.instanceId === "CLI/MOTOR/1"))
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await sase("get", "CLI/MOTOR/1", "velocity", ...on)).stdout, "2\n");
+  });
+});
