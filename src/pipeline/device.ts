@@ -10,6 +10,7 @@
 //     override onInit() { this.input("input").onData((t) => this.output("output").write(correct(t.data))); }
 //   }
 
+import { hostname } from "node:os";
 import {
   type Broker,
   type CommonAttrs,
@@ -17,20 +18,27 @@ import {
   type DeviceContext,
   defineDevice,
   el,
+  Hash,
   type HashType,
   isLeaf,
   isNode,
   type NodeElement,
   SCALAR_TYPES,
-  SYSTEM_CALLER,
   type SchemaSpec,
+  type SlotRequest,
+  SYSTEM_CALLER,
   timestampNow,
 } from "../core/index.ts";
 import type { DataField, DataSchema } from "./data-schema.ts";
 import { InputChannel, type InputStats } from "./input.ts";
 import { OutputChannel, type OutputStats } from "./output.ts";
 import { channelRegistry } from "./registry.ts";
-import type { DataDistribution, SharedSelection, SlownessPolicy } from "./types.ts";
+import {
+  type DataDistribution,
+  parseTcpAddress,
+  type SharedSelection,
+  type SlownessPolicy,
+} from "./types.ts";
 
 const policies = ["drop", "queueDrop", "wait"] as const;
 const ro = { access: "readOnly", archive: "noArchiving" } as const;
@@ -221,22 +229,36 @@ export interface PipelineDeviceMethods<S extends SchemaSpec> {
 
 const resolverInstalled = new WeakSet<Broker>();
 
-/** Teaches the process registry to ask devices over `broker` for their outputs' TCP addresses. */
+/**
+ * Teaches the process registry to find outputs over `broker` the way Karabo's inputs do: by asking the
+ * output's device (sase's or Karabo's) `slotGetOutputChannelInformation`, which answers its hostname
+ * and port.
+ */
 export function resolveOutputsThrough(broker: Broker): void {
   if (resolverInstalled.has(broker)) return;
   resolverInstalled.add(broker);
   channelRegistry.addResolver(async (channelId) => {
     const colon = channelId.lastIndexOf(":");
-    const key = `${channelId.slice(colon + 1)}.address`;
-    const reply = await broker.call<{ values: Record<string, unknown> }>(
+    const reply = await broker.call<unknown>(
       channelId.slice(0, colon),
-      "slotGetConfiguration",
-      { keys: [key] },
+      "slotGetOutputChannelInformation",
+      { channelId: channelId.slice(colon + 1) },
       { timeoutMs: 2000, caller: SYSTEM_CALLER },
     );
-    const address = reply.values[key];
-    return typeof address === "string" && address ? address : undefined;
+    return addressOfInformation(reply);
   });
+}
+
+/** `tcp://host:port` from a slotGetOutputChannelInformation reply (a Hash or its plain form). */
+export function addressOfInformation(reply: unknown): string | undefined {
+  const r = (reply instanceof Hash ? reply.toObject() : reply) as Record<string, unknown> | null;
+  if (!r || typeof r !== "object" || r.success !== true) return undefined;
+  const info = r.info as Record<string, unknown> | undefined;
+  const host = info?.hostname;
+  const port = Number(info?.port);
+  if (typeof host !== "string" || !host || !Number.isInteger(port) || port < 1 || port > 65535)
+    return undefined;
+  return `tcp://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
 function big(n: number): bigint {
@@ -299,6 +321,7 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
     readonly #outputs = new Map<string, OutputChannel>();
     readonly #inputs = new Map<string, InputChannel>();
     readonly #published = new Map<string, string>();
+    readonly #listenHosts = new Map<string, string>();
 
     constructor(context: DeviceContext) {
       super(context);
@@ -328,6 +351,7 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
               this.#publishHealth();
             }
           });
+          this.#listenHosts.set(key, cfg(`${key}.hostname`) as string);
           this.background(`listening on ${key}`, async () => {
             await out.listen({ host: cfg(`${key}.hostname`) as string, port: cfg(`${key}.port`) as number });
           });
@@ -360,6 +384,24 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
         }
       }
       if (this.#outputs.size || this.#inputs.size) this.every(HEALTH_PERIOD_MS, () => this.#publishHealth());
+    }
+
+    /** Answers Karabo's `slotGetOutputChannelInformation` (how inputs anywhere find an output). */
+    override async handleRequest(request: SlotRequest): Promise<unknown> {
+      if (request.slot !== "slotGetOutputChannelInformation") return super.handleRequest(request);
+      const name = request.args.channelId;
+      const out = typeof name === "string" ? this.#outputs.get(name) : undefined;
+      if (!out?.address || out.isClosed) return new Hash({ success: false, info: new Hash() });
+      const { host, port } = parseTcpAddress(out.address);
+      const bound = this.#listenHosts.get(name as string);
+      const info = new Hash({
+        connectionType: "tcp",
+        // Bound to every interface: inputs on other hosts reach it by this host's name (as Karabo's "default").
+        hostname: bound === "0.0.0.0" || bound === "::" ? hostname() : host,
+        memoryLocation: "remote",
+      });
+      info.set("port", port, "UINT32");
+      return new Hash({ success: true, info });
     }
 
     output(key: ChannelKeys<S, "outputChannel">): OutputChannel {

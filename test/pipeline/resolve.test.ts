@@ -1,9 +1,9 @@
 // Finding an output of another process by `deviceId:channelName`: the input asks the output's device,
-// over the broker, for the address its channel listens on.
+// over the broker, for the address its channel listens on (Karabo's slotGetOutputChannelInformation).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InProcessBroker } from "../../src/core/index.ts";
+import { Hash, InProcessBroker } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel, resolveOutputsThrough } from "../../src/pipeline/index.ts";
 import { collect, smallData, until } from "./helpers.ts";
 
@@ -18,8 +18,12 @@ test("an input finds a remote output through the broker by its channel id", asyn
     { type: "device", host: "elsewhere", pid: 1, heartbeatIntervalMs: 60_000 },
     async (req) => {
       asked++;
-      assert.equal(req.slot, "slotGetConfiguration");
-      return { values: { "output.address": address }, timestamps: {} };
+      assert.equal(req.slot, "slotGetOutputChannelInformation");
+      assert.deepEqual(req.args, { channelId: "output" });
+      const [host, port] = address.replace("tcp://", "").split(":");
+      const info = new Hash({ connectionType: "tcp", hostname: host, memoryLocation: "remote" });
+      info.set("port", Number(port), "UINT32");
+      return new Hash({ success: true, info });
     },
   );
   resolveOutputsThrough(broker);
