@@ -8,7 +8,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hash, ndarray } from "../src/core/index.ts";
-import { RunRecorder, TrainMatcher } from "../src/daq/index.ts";
+import { RunRecorder } from "../src/daq/index.ts";
+import { TrainMatcher } from "../src/pipeline/index.ts";
 
 const MODULES = Number(process.env.DAQ_BENCH_MODULES ?? 16);
 const CELLS = Number(process.env.DAQ_BENCH_CELLS ?? 64);

@@ -11,7 +11,15 @@ import {
   ndarray,
   type TypedArray,
 } from "../core/index.ts";
-import { type DataToken, definePipelineDevice, inputChannel } from "../pipeline/index.ts";
+import {
+  type DataToken,
+  definePipelineDevice,
+  inputChannel,
+  MATCH_STATS_SCHEMA,
+  type MatchedTrain,
+  matchStatsValues,
+  TrainMatcher,
+} from "../pipeline/index.ts";
 import { DROP_POLICIES, type DropPolicy } from "./queue.ts";
 import { BridgeServer } from "./server.ts";
 import type {
@@ -68,6 +76,7 @@ const bridgeSchema = {
   trainsDropped: el.uint64({ displayedName: "Trains dropped", ...ro, default: 0n }),
   clients: el.uint32({ displayedName: "Clients", ...ro, default: 0 }),
   bytesSent: el.uint64({ displayedName: "Bytes sent", unit: "byte", ...ro, default: 0n }),
+  matching: MATCH_STATS_SCHEMA,
 } satisfies SchemaSpec;
 
 function fromHashValue(value: unknown): BridgeValue | NDArray | undefined {
@@ -80,12 +89,15 @@ function fromHashValue(value: unknown): BridgeValue | NDArray | undefined {
   return undefined; // nested Hash lists have no bridge form
 }
 
+/** One source's part of a bridge train. */
+export interface BridgeSource {
+  readonly source: string;
+  readonly data: SourceData;
+  readonly metadata: SourceMetadata;
+}
+
 /** One pipeline token as one bridge source: dotted keys, arrays as they are, metadata from its timestamp. */
-export function sourceFromToken(token: DataToken): {
-  source: string;
-  data: SourceData;
-  metadata: SourceMetadata;
-} {
+export function sourceFromToken(token: DataToken): BridgeSource {
   const data: SourceData = {};
   const hash: Hash = token.data;
   for (const path of hash.paths()) {
@@ -104,9 +116,14 @@ export function sourceFromToken(token: DataToken): {
   return { source: token.meta.source, data, metadata };
 }
 
-interface Pending {
-  train: BridgeTrain;
-  since: number;
+/** The sources of one matched train as one bridge train. */
+export function bridgeTrainOf(matched: MatchedTrain<BridgeSource>): BridgeTrain {
+  const train: BridgeTrain = { data: {}, metadata: {} };
+  for (const { source, data, metadata } of matched.data.values()) {
+    train.data[source] = data;
+    train.metadata[source] = metadata;
+  }
+  return train;
 }
 
 /** A Karabo bridge fed by pipeline data: `sase start` runs one for live analysis clients. */
@@ -116,7 +133,7 @@ export class KaraboBridge extends definePipelineDevice({
   schema: bridgeSchema,
 }) {
   #server: BridgeServer | undefined;
-  readonly #pending = new Map<number, Pending>();
+  #matcher: TrainMatcher<BridgeSource> | undefined;
 
   override onInit(): void {
     this.updateState(State.INIT, "binding");
@@ -134,46 +151,32 @@ export class KaraboBridge extends definePipelineDevice({
       this.set("endpoint", endpoint);
       this.updateState(State.ON, `serving on ${endpoint}`);
     });
-    this.input("input").onData((token) => this.#add(token));
+    // One bridge train per train ID, matched by the pipeline's one rule (complete, or timed out).
+    const sources = this.get("input.connectedOutputChannels");
+    const matcher =
+      sources.length > 0
+        ? new TrainMatcher<BridgeSource>(sources, { timeoutMs: this.get("trainTimeoutMs") }).onTrain(
+            (matched) => void server.feed(bridgeTrainOf(matched)),
+          )
+        : undefined;
+    this.#matcher = matcher;
+    this.input("input").onData((token) => {
+      void matcher?.push(token.meta.source, token.meta.timestamp.trainId, sourceFromToken(token));
+    });
     this.every(250, () => {
-      this.#flush(performance.now() - this.get("trainTimeoutMs"));
       const s = server.stats;
       this.setMany({
         trainsSent: BigInt(s.trainsSent),
         trainsDropped: BigInt(s.trainsDropped),
         clients: s.clients,
         bytesSent: BigInt(s.bytesSent),
+        ...(matcher ? matchStatsValues("matching", matcher.counts) : {}),
       });
     });
   }
 
-  // Gathers the sources of one train; a train is sent once every connected source has arrived, or
-  // when a newer train completes, or after the assembly timeout.
-  #add(token: DataToken): void {
-    const { source, data, metadata } = sourceFromToken(token);
-    const tid = token.meta.timestamp.trainId;
-    let p = this.#pending.get(tid);
-    if (!p) {
-      p = { train: { data: {}, metadata: {} }, since: performance.now() };
-      this.#pending.set(tid, p);
-    }
-    p.train.data[source] = data;
-    p.train.metadata[source] = metadata;
-    const expected = Math.max(1, this.get("input.connectedOutputChannels").length);
-    if (Object.keys(p.train.data).length >= expected) this.#flush(Number.POSITIVE_INFINITY, tid);
-  }
-
-  #flush(olderThan: number, upToTrain = Number.NEGATIVE_INFINITY): void {
-    const ready = [...this.#pending.entries()]
-      .filter(([tid, p]) => tid <= upToTrain || p.since <= olderThan)
-      .sort((a, b) => a[0] - b[0]);
-    for (const [tid, p] of ready) {
-      this.#pending.delete(tid);
-      void this.#server?.feed(p.train);
-    }
-  }
-
   override async onShutdown(): Promise<void> {
+    this.#matcher?.close();
     await this.#server?.close();
   }
 }

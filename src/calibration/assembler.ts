@@ -3,7 +3,15 @@
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
 import { el, type NDArray, ndarray, type SchemaSpec, State } from "../core/index.ts";
 import { type DetectorGeometry, detectorByName, geometryForDetector } from "../detector/index.ts";
-import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
+import {
+  definePipelineDevice,
+  inputChannel,
+  MATCH_STATS_SCHEMA,
+  type MatchedTrain,
+  matchStatsValues,
+  outputChannel,
+  TrainMatcher,
+} from "../pipeline/index.ts";
 
 /** Data schema of an assembled train. */
 export const ASSEMBLED_TRAIN_SCHEMA = {
@@ -44,12 +52,8 @@ const schema = {
   trainsIncomplete: el.uint64({ displayedName: "Trains sent with modules missing", ...ro, default: 0n }),
   lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
   assemblyMs: el.double({ displayedName: "Assembly time per train (ms)", ...ro, default: 0 }),
+  matching: MATCH_STATS_SCHEMA,
 } satisfies SchemaSpec;
-
-interface PendingTrain {
-  readonly modules: Map<number, NDArray>;
-  readonly firstSeen: number;
-}
 
 /** The (ss, fs) frame `frame` of a module array shaped (frames, [2,] ss, fs), reduced as asked, as float32. */
 export function moduleFrame(
@@ -86,12 +90,11 @@ export class AssemblerDevice extends definePipelineDevice({
   schema,
 }) {
   #geometry: DetectorGeometry | undefined;
-  #pending = new Map<number, PendingTrain>();
+  #matcher: TrainMatcher<NDArray> | undefined;
   #moduleOf = new Map<string, number>();
   #stack = new Float32Array(0);
   #assembled = 0n;
   #incomplete = 0n;
-  #lastSent = -1;
 
   override async onInit(): Promise<void> {
     const detector = detectorByName(this.get("detector"));
@@ -101,44 +104,35 @@ export class AssemblerDevice extends definePipelineDevice({
       this.#moduleOf.set(id, m);
     });
     this.#stack = new Float32Array(detector.nModules * detector.moduleShape[0] * detector.moduleShape[1]);
-    this.input("input").onData(async (token) => {
-      const m = this.#moduleOf.get(token.meta.source);
-      const array = token.data.getOr("image.data", null) as NDArray | null;
-      if (m === undefined || !array) return;
-      const trainId = token.meta.timestamp.trainId;
-      if (trainId <= this.#lastSent) return; // a straggler for a train already sent
-      const pending = this.#pending.get(trainId) ?? { modules: new Map(), firstSeen: performance.now() };
-      pending.modules.set(m, array);
-      this.#pending.set(trainId, pending);
-      if (pending.modules.size === this.#moduleOf.size) await this.#send(trainId);
-    });
-    this.every(50, () => this.#sendTimedOut());
     this.updateState(State.ON);
+    if (sources.length === 0) return; // nothing connected: nothing to match
+    const matcher = new TrainMatcher<NDArray>(sources, {
+      timeoutMs: this.get("matchTimeoutMs"),
+      onError: (err) => this.fault(`assembling a train failed: ${String(err)}`),
+    }).onTrain((train) => this.#send(train));
+    this.#matcher = matcher;
+    this.input("input").onData((token) => {
+      const array = token.data.getOr("image.data", null) as NDArray | null;
+      if (!array) return undefined;
+      return matcher.push(token.meta.source, token.meta.timestamp.trainId, array);
+    });
+    this.every(250, () => this.setMany(matchStatsValues("matching", matcher.counts)));
   }
 
-  async #sendTimedOut(): Promise<void> {
-    const now = performance.now();
-    const timeout = this.get("matchTimeoutMs");
-    for (const [trainId, p] of [...this.#pending].sort((a, b) => a[0] - b[0])) {
-      if (now - p.firstSeen >= timeout) await this.#send(trainId);
-    }
+  override onShutdown(): void {
+    this.#matcher?.close();
   }
 
-  async #send(trainId: number): Promise<void> {
-    const pending = this.#pending.get(trainId);
-    if (!pending || !this.#geometry) return;
-    // Older trains still waiting are sent first, so the output stays in train order.
-    for (const older of [...this.#pending.keys()].filter((t) => t < trainId).sort((a, b) => a - b)) {
-      await this.#send(older);
-    }
-    this.#pending.delete(trainId);
-    this.#lastSent = trainId;
+  async #send(train: MatchedTrain<NDArray>): Promise<void> {
+    if (!this.#geometry) return;
+    const trainId = train.trainId;
     const t0 = performance.now();
     const geometry = this.#geometry;
     const pixels = geometry.layout.moduleShape[0] * geometry.layout.moduleShape[1];
     this.#stack.fill(Number.NaN);
     const reduction = this.get("reduction") as "frame" | "mean" | "max";
-    for (const [m, array] of pending.modules) {
+    for (const [source, array] of train.data) {
+      const m = this.#moduleOf.get(source)!;
       moduleFrame(
         array,
         pixels,
@@ -148,13 +142,13 @@ export class AssemblerDevice extends definePipelineDevice({
       );
     }
     const image = geometry.assemble(this.#stack);
-    const complete = pending.modules.size === this.#moduleOf.size;
+    const complete = train.missing.length === 0;
     await this.output("output").write(
       {
         image: {
           data: ndarray(image, geometry.assembledShape),
           centre: ndarray(new Float64Array(geometry.snapped().centre), [2]),
-          modulesPresent: pending.modules.size,
+          modulesPresent: train.data.size,
         },
       },
       { trainId },

@@ -6,7 +6,6 @@ export * from "./device.ts";
 export * from "./executors.ts";
 export * from "./jobs.ts";
 export * from "./manage.ts";
-export * from "./matcher.ts";
 export * from "./migrate.ts";
 export * from "./recorder.ts";
 export * from "./recover.ts";

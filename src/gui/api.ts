@@ -147,6 +147,15 @@ export interface AuditEntry {
   ok: boolean;
 }
 
+/** Train matching of the live image: modules missing from this train, and the feed's counts so far. */
+export interface TrainMatching {
+  missing: number;
+  trains: number;
+  incomplete: number;
+  /** Module frames that came after their train was shown. */
+  late: number;
+}
+
 /** Per-train scalars and curves the live plots draw. */
 export interface TrainPlots {
   trainId: number;
@@ -157,6 +166,8 @@ export interface TrainPlots {
   roiSum: number | null;
   /** Radial profile of the assembled image: mean intensity per radius bin (pixels from the centre). */
   radial: number[];
+  /** How the image's modules were matched (absent for single-source images). */
+  matching?: TrainMatching;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -29,5 +29,6 @@ export * from "./registry.ts";
 export type { AlarmLevel } from "./stats.ts";
 export * from "./types.ts";
 export * from "./device.ts";
+export * from "./matcher.ts";
 export * from "./producer.ts";
 export * from "./demo-devices.ts";

@@ -20,7 +20,7 @@ test("pipeline tokens of two sources become one bridge train per train ID", asyn
   const client = new BridgeClient(await server.start(), { timeoutMs: 10_000 });
   try {
     await input.waitConnected();
-    const serving = server.serve(pipelineTrains(input, { sources: 2 }));
+    const serving = server.serve(pipelineTrains(input, { sources: [a.id, b.id] }));
     for (let tid = 1; tid <= 3; tid++) {
       await a.write(
         { trainId: tid, image: { data: ndarray(new Uint16Array(6).fill(tid), [2, 3]) } },

@@ -1,7 +1,15 @@
 // What the GUI server needs from the facility, in the GUI's own terms. The server and the page never
 // touch devices themselves: an adapter (core-backend.ts) implements these interfaces over the broker,
 // so the viewer never knows where data comes from.
-import type { JsonValue, PropertyInfo, RunInfo, Topology, WireStamp, WireValue } from "../api.ts";
+import type {
+  JsonValue,
+  PropertyInfo,
+  RunInfo,
+  Topology,
+  TrainMatching,
+  WireStamp,
+  WireValue,
+} from "../api.ts";
 import type { Identity } from "./auth.ts";
 
 /** One changed property value. */
@@ -60,6 +68,8 @@ export interface LiveFrame {
   pulseEnergy?: number[];
   /** Beam position (y, x) in pixels, for the radial profile; default the image centre. */
   centre?: [number, number];
+  /** The feed's train matching: modules missing from this train, and its counts so far. */
+  matching?: TrainMatching;
 }
 
 /** A source of live images (the assembled detector). */

@@ -1,10 +1,17 @@
 // The live detector image for the GUI: one pipeline input per detector module, frames of one train
 // gathered by train ID, assembled with the detector geometry into one 2D image, plus the XGM's pulse
-// energies of the same train. Like a preview assembler: a train whose modules do not all arrive in time
-// is shown with the missing modules blank rather than holding up the trains behind it.
+// energies of the same train. Trains are matched by the pipeline's TrainMatcher (the DAQ's rule): a
+// train whose modules do not all arrive in time is shown with the missing modules blank, and when a
+// late train and newer ones come out together only the newest is drawn.
 import type { DetectorGeometry } from "../../detector/index.ts";
 import { type Hash, isNDArray, type NDArray, timestampToMs } from "../../core/index.ts";
-import { type DataToken, InputChannel } from "../../pipeline/index.ts";
+import {
+  type DataToken,
+  InputChannel,
+  type MatchCounts,
+  type MatchedTrain,
+  TrainMatcher,
+} from "../../pipeline/index.ts";
 import type { ImageFeed, LiveFrame } from "./backend.ts";
 
 /** Where the detector's data come from. */
@@ -28,12 +35,11 @@ export interface DetectorFeedOptions {
   inputDeviceId?: string;
 }
 
-interface Pending {
-  trainId: number;
-  stack: Float32Array;
-  seen: Set<number>;
-  sentMs: number;
-  timer: NodeJS.Timeout;
+/** What the feed keeps of a module's train until its train is matched: the frame shown, and when it left. */
+interface ModuleFrame {
+  readonly module: number;
+  readonly pixels: Float32Array;
+  readonly sentMs: number;
 }
 
 /** Copies frame `frame` of a module's data (2D, 3D frames×ss×fs, or raw 4D frames×2×ss×fs) into `out`. */
@@ -62,22 +68,21 @@ export class DetectorImageFeed implements ImageFeed {
   readonly source: string;
   readonly #opts: DetectorFeedOptions;
   readonly #listeners = new Set<(f: LiveFrame) => void>();
-  readonly #pending = new Map<number, Pending>();
+  #matcher: TrainMatcher<ModuleFrame> | null = null;
+  #stack: Float32Array;
   readonly #energies = new Map<number, number[]>();
   #inputs: InputChannel[] = [];
-  #lastShown = 0;
   #out: Float32Array | null = null;
   readonly #modulePixels: number;
-  readonly #readOut: number;
-  /** Trains shown with modules missing (for diagnostics). */
-  incomplete = 0;
+  #missing = 0;
+  #lastCounts: MatchCounts = { trains: 0, complete: 0, incomplete: 0, late: 0, matchRatio: 1 };
 
   constructor(opts: DetectorFeedOptions) {
     this.#opts = opts;
     this.source = opts.label;
     const [, ss, fs] = [0, ...opts.geometry.layout.moduleShape];
     this.#modulePixels = (ss as number) * (fs as number);
-    this.#readOut = opts.moduleOutputs.filter((o) => o !== null).length;
+    this.#stack = new Float32Array(opts.geometry.layout.nModules * this.#modulePixels);
     if (opts.moduleOutputs.length !== opts.geometry.layout.nModules) {
       throw new Error(
         `${opts.geometry.layout.name} has ${opts.geometry.layout.nModules} modules, ${opts.moduleOutputs.length} outputs given`,
@@ -94,6 +99,16 @@ export class DetectorImageFeed implements ImageFeed {
     };
   }
 
+  /** Trains matched so far: how many came out incomplete, how many module frames came too late. */
+  get matching(): MatchCounts {
+    return this.#matcher?.counts ?? this.#lastCounts;
+  }
+
+  /** Trains shown with modules missing (for diagnostics). */
+  get incomplete(): number {
+    return this.matching.incomplete;
+  }
+
   /** Stops receiving. */
   close(): Promise<void> {
     this.#listeners.clear();
@@ -105,11 +120,17 @@ export class DetectorImageFeed implements ImageFeed {
     // A viewer wants the newest trains: drop what it cannot take rather than slowing the detector.
     const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
     this.#inputs = [];
+    const outputs = this.#opts.moduleOutputs.filter((o): o is string => o !== null);
+    if (outputs.length > 0) {
+      this.#matcher = new TrainMatcher<ModuleFrame>(outputs, {
+        timeoutMs: this.#opts.matchWindowMs ?? 250,
+      }).onTrain((train) => this.#emit(train));
+    }
     this.#opts.moduleOutputs.forEach((out, m) => {
       if (out === null) return;
       this.#inputs.push(
         new InputChannel(`${base}:module${m}`, { ...opts, connectedOutputChannels: [out] })
-          .onData((t) => this.#onModule(m, t))
+          .onData((t) => this.#onModule(m, out, t))
           .connect(),
       );
     });
@@ -126,8 +147,9 @@ export class DetectorImageFeed implements ImageFeed {
   async #stop(): Promise<void> {
     const inputs = this.#inputs;
     this.#inputs = [];
-    for (const p of this.#pending.values()) clearTimeout(p.timer);
-    this.#pending.clear();
+    if (this.#matcher) this.#lastCounts = this.#matcher.counts;
+    this.#matcher?.close();
+    this.#matcher = null;
     await Promise.all(inputs.map((i) => i.close()));
   }
 
@@ -139,54 +161,51 @@ export class DetectorImageFeed implements ImageFeed {
     if (this.#energies.size > 50) this.#energies.delete(this.#energies.keys().next().value as number);
   }
 
-  #onModule(m: number, t: DataToken): void {
-    const trainId = Number(t.meta.timestamp.trainId);
-    if (trainId <= this.#lastShown) return; // already shown (or superseded): late data is useless here
+  #onModule(m: number, output: string, t: DataToken): void {
     const key = this.#opts.dataKey ?? "image.data";
     const value = (t.data as Hash).has(key) ? (t.data as Hash).get(key) : null;
-    if (!isNDArray(value)) return;
-    let p = this.#pending.get(trainId);
-    if (!p) {
-      const stack = new Float32Array(this.#opts.geometry.layout.nModules * this.#modulePixels).fill(
-        Number.NaN,
-      );
-      const timer = setTimeout(() => this.#emit(trainId), this.#opts.matchWindowMs ?? 250);
-      p = { trainId, stack, seen: new Set(), sentMs: 0, timer };
-      this.#pending.set(trainId, p);
-    }
-    copyModuleFrame(
-      value,
-      this.#opts.frame ?? 0,
-      p.stack.subarray(m * this.#modulePixels, (m + 1) * this.#modulePixels),
-    );
-    p.seen.add(m);
-    // The train has left the detector when its last module has.
-    p.sentMs = Math.max(p.sentMs, timestampToMs(t.meta.timestamp));
-    if (p.seen.size === this.#readOut) this.#emit(trainId);
+    if (!isNDArray(value) || !this.#matcher) return;
+    // Only the frame shown is kept: a raw module train is megabytes, the frame a fraction of it.
+    const pixels = new Float32Array(this.#modulePixels);
+    copyModuleFrame(value, this.#opts.frame ?? 0, pixels);
+    const sentMs = timestampToMs(t.meta.timestamp);
+    void this.#matcher.push(output, Number(t.meta.timestamp.trainId), { module: m, pixels, sentMs });
   }
 
-  #emit(trainId: number): void {
-    const p = this.#pending.get(trainId);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.#pending.delete(trainId);
-    // Older trains still waiting are now stale: newer data wins.
-    for (const [id, q] of this.#pending) {
-      if (id < trainId) {
-        clearTimeout(q.timer);
-        this.#pending.delete(id);
-      }
+  #emit(train: MatchedTrain<ModuleFrame>): void {
+    // A newer train came out with this one: drawing this one would only delay the newer one.
+    if (train.stale) return;
+    this.#missing = train.missing.length;
+    const stack = this.#stack;
+    stack.fill(Number.NaN);
+    let sentMs = 0;
+    for (const f of train.data.values()) {
+      stack.set(f.pixels, f.module * this.#modulePixels);
+      // The train has left the detector when its last module has.
+      sentMs = Math.max(sentMs, f.sentMs);
     }
-    if (trainId <= this.#lastShown) return;
-    this.#lastShown = trainId;
-    if (p.seen.size < this.#readOut) this.incomplete++;
+    const trainId = train.trainId;
     const [height, width] = this.#opts.geometry.assembledShape;
     // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top.
-    const assembled = this.#opts.geometry.assemble(p.stack, this.#out ?? undefined);
+    const assembled = this.#opts.geometry.assemble(stack, this.#out ?? undefined);
     this.#out = assembled;
     const pixels = flipRows(assembled, width, height);
     const [cy, cx] = this.#opts.geometry.snapped().centre;
-    const frame: LiveFrame = { trainId, sentMs: p.sentMs, width, height, pixels, centre: [height - cy, cx] };
+    const counts = this.matching;
+    const frame: LiveFrame = {
+      trainId,
+      sentMs,
+      width,
+      height,
+      pixels,
+      centre: [height - cy, cx],
+      matching: {
+        missing: this.#missing,
+        trains: counts.trains,
+        incomplete: counts.incomplete,
+        late: counts.late,
+      },
+    };
     const e = this.#energies.get(trainId);
     if (e) frame.pulseEnergy = e;
     for (const l of this.#listeners) l(frame);

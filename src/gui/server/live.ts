@@ -219,6 +219,7 @@ export class LiveHub {
         pulseEnergy: f.pulseEnergy ?? [],
         roiSum: st.roi ? roiSum(f, st.roi) : null,
         radial,
+        ...(f.matching ? { matching: f.matching } : {}),
       });
     }
   }

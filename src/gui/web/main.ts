@@ -1,6 +1,6 @@
 // The page: header (connection, train, user), topology on the left, live image in the middle, plots on
 // the right, and below the image tabs for the device panel, runs and the change log.
-import type { Role, Topology } from "../api.ts";
+import type { Role, Topology, TrainMatching } from "../api.ts";
 import { Connection } from "./conn.ts";
 import { h } from "./dom.ts";
 import { ImageView } from "./image.ts";
@@ -171,7 +171,7 @@ conn.on((m) => {
     }
     case "plots":
       plots.train(m.plots);
-      $("train").textContent = `train ${m.plots.trainId}`;
+      $("train").textContent = `train ${m.plots.trainId}${missingText(m.plots.matching)}`;
       break;
     case "trend":
       plots.trend(m.deviceId, m.key, m.points);
@@ -195,3 +195,9 @@ conn.on((m) => {
 };
 
 conn.connect();
+
+/** " · 2 modules missing" when the live image's train came out incomplete (the matcher's figures). */
+function missingText(m: TrainMatching | undefined): string {
+  if (!m || m.missing === 0) return "";
+  return ` · ${m.missing} module${m.missing === 1 ? "" : "s"} missing (${m.incomplete} of ${m.trains} trains incomplete, ${m.late} late)`;
+}

@@ -1,9 +1,12 @@
-// Train matching: data of one train arrives from many sources at different times. A train is handed
-// on (in train order) once every configured source has delivered it, or once the train timeout has
-// passed since its first piece arrived; absent sources are then recorded as missing (count 0).
-// Per-source statistics explain what went wrong when trains come out incomplete.
+// Train matching, the one rule every consumer of several sources uses (DAQ, assembler, GUI image feed,
+// Karabo bridge): data of one train arrives from many sources at different times. A train is handed on
+// in train order once every configured source has delivered it, or once the train timeout has passed
+// since its first piece arrived (absent sources are then recorded as missing); a newer complete train
+// waits behind an older one still filling up. A piece for a train already handed on is a straggler:
+// counted late, not kept. Per-source statistics explain what went wrong when trains come out
+// incomplete; `counts` and `MATCH_STATS_SCHEMA` publish them on the device that runs the matcher.
 
-import { closestName } from "../core/index.ts";
+import { closestName, el, SaseError } from "../core/index.ts";
 
 /** A matched train: the data each source delivered; `missing` lists sources without data. */
 export interface MatchedTrain<D = unknown> {
@@ -12,6 +15,48 @@ export interface MatchedTrain<D = unknown> {
   readonly missing: readonly string[];
   /** True when it was handed on because the timeout passed, not because it was complete. */
   readonly timedOut: boolean;
+  /** True when a newer train was handed on together with it: a live view may skip it. */
+  readonly stale: boolean;
+}
+
+/** Receives matched trains in train order; the next train waits until a returned promise settles. */
+export type TrainHandler<D> = (train: MatchedTrain<D>) => void | Promise<void>;
+
+/** What a matcher has handed on: trains, complete ones, and pieces that came after their train. */
+export interface MatchCounts {
+  readonly trains: number;
+  readonly complete: number;
+  readonly incomplete: number;
+  readonly late: number;
+  /** complete / trains (1 before the first train). */
+  readonly matchRatio: number;
+}
+
+const ro = { access: "readOnly", archive: "noArchiving" } as const;
+
+/** Read-only properties under which a device publishes its matcher's counts (see `matchStatsValues`). */
+export const MATCH_STATS_SCHEMA = el.node(
+  {
+    trains: el.uint64({ displayedName: "Trains matched", ...ro, default: 0n }),
+    incomplete: el.uint64({ displayedName: "Trains handed on incomplete", ...ro, default: 0n }),
+    late: el.uint64({ displayedName: "Pieces too late for their train", ...ro, default: 0n }),
+    matchRatio: el.double({ displayedName: "Complete trains / trains", ...ro, default: 1 }),
+  },
+  { displayedName: "Train matching" },
+);
+
+/** The values of `MATCH_STATS_SCHEMA` under `key`, keyed as a device's setMany takes them. */
+export type MatchStatsValues<K extends string> = Record<`${K}.${"trains" | "incomplete" | "late"}`, bigint> &
+  Record<`${K}.matchRatio`, number>;
+
+/** The values of `MATCH_STATS_SCHEMA` under `key`, for a device's setMany. */
+export function matchStatsValues<K extends string>(key: K, counts: MatchCounts): MatchStatsValues<K> {
+  return {
+    [`${key}.trains`]: BigInt(counts.trains),
+    [`${key}.incomplete`]: BigInt(counts.incomplete),
+    [`${key}.late`]: BigInt(counts.late),
+    [`${key}.matchRatio`]: counts.matchRatio,
+  } as MatchStatsValues<K>;
 }
 
 /** Live figures of one source. */
@@ -42,6 +87,8 @@ export interface MatcherOptions {
   now?: () => number;
   /** Names that exist in the facility, to tell a typo from a silent source. */
   knownSources?: () => readonly string[];
+  /** Where a failure of an `onTrain` handler goes (default: thrown out of the timer, i.e. unhandled). */
+  onError?: (err: unknown) => void;
 }
 
 interface Pending<D> {
@@ -73,36 +120,59 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
   private ended = false;
   private handed = 0;
   private complete = 0;
+  private lateTotal = 0;
+  private handler: TrainHandler<D> | null = null;
+  private delivering: Promise<void> | null = null;
+  private takenWaiters: (() => void)[] = [];
 
   constructor(
     sources: readonly string[],
     private readonly opts: MatcherOptions = {},
   ) {
-    if (sources.length === 0) throw new Error("train matcher: configure at least one source");
+    if (sources.length === 0)
+      throw new SaseError("MISSING_KEY", "train matcher: configure at least one source", { key: "sources" });
     const dup = sources.find((s, i) => sources.indexOf(s) !== i);
-    if (dup) throw new Error(`train matcher: source "${dup}" is configured twice`);
+    if (dup)
+      throw new SaseError("BAD_SCHEMA", `train matcher: source "${dup}" is configured twice`, {
+        key: "sources",
+        value: dup,
+      });
     this.sources = [...sources];
     this.timeoutMs = opts.timeoutMs ?? 500;
-    if (!(this.timeoutMs > 0)) throw new Error(`train matcher: timeoutMs must be > 0, not ${opts.timeoutMs}`);
+    if (!(this.timeoutMs > 0))
+      throw new SaseError("OUT_OF_RANGE", `train matcher: timeoutMs must be > 0, not ${opts.timeoutMs}`, {
+        key: "timeoutMs",
+        value: String(opts.timeoutMs),
+      });
     this.now = opts.now ?? (() => performance.now());
     for (const s of sources)
       this.tally.set(s, { received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
     // Timeouts must fire even when no more data arrives at all.
-    this.timer = setInterval(() => this.flush(false), Math.max(5, Math.min(100, this.timeoutMs / 4)));
+    this.timer = setInterval(() => this.tick(), Math.max(5, Math.min(100, this.timeoutMs / 4)));
     this.timer.unref();
   }
 
+  /**
+   * Delivers matched trains to `handler` instead of the async iterator, one at a time in train order.
+   * `push` then returns the delivery of the trains it completed, so an input can wait for it.
+   */
+  onTrain(handler: TrainHandler<D>): this {
+    this.handler = handler;
+    return this;
+  }
+
   /** One source's piece of one train. Late pieces (train already handed on) are counted, not kept. */
-  push(source: string, trainId: number, data: D): void {
-    if (this.ended) return;
+  push(source: string, trainId: number, data: D): Promise<void> | undefined {
+    if (this.ended) return undefined;
     const t = this.tally.get(source);
     if (!t) {
       this.unexpected.set(source, (this.unexpected.get(source) ?? 0) + 1);
-      return;
+      return undefined;
     }
     if (trainId <= this.lastHanded) {
       t.late++;
-      return;
+      this.lateTotal++;
+      return undefined;
     }
     const at = this.now();
     let p = this.pending.get(trainId);
@@ -110,20 +180,25 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       p = { firstAt: at, data: new Map() };
       this.pending.set(trainId, p);
     }
-    if (p.data.has(source)) return; // a second piece for the same train: keep the first
+    if (p.data.has(source)) return undefined; // a second piece for the same train: keep the first
     p.data.set(source, data);
     const lat = at - p.firstAt;
     t.received++;
     t.latLast = lat;
     t.latSum += lat;
     t.latMax = Math.max(t.latMax, lat);
-    this.flush(false);
+    // Only a complete train can be handed on before the timer's next look.
+    if (p.data.size === this.sources.length) return this.flush(false);
+    return undefined;
   }
 
   /** Hands on every train that is complete or timed out, oldest first; `all` hands on everything. */
-  flush(all: boolean): void {
-    const ids = [...this.pending.keys()].sort((a, b) => a - b);
+  flush(all: boolean): Promise<void> | undefined {
+    if (this.pending.size === 0) return undefined;
+    const ids =
+      this.pending.size === 1 ? [...this.pending.keys()] : [...this.pending.keys()].sort((a, b) => a - b);
     const at = this.now();
+    const first = this.ready.length;
     for (const id of ids) {
       const p = this.pending.get(id)!;
       const complete = p.data.size === this.sources.length;
@@ -131,36 +206,71 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       // Keep train order: a newer complete train waits behind an older one still filling up.
       if (!complete && !expired && !all) break;
       this.pending.delete(id);
-      const missing = this.sources.filter((s) => !p.data.has(s));
+      const missing = complete ? [] : this.sources.filter((s) => !p.data.has(s));
       for (const s of missing) this.tally.get(s)!.missing++;
       this.handed++;
-      if (missing.length === 0) this.complete++;
+      if (complete) this.complete++;
       this.lastHanded = id;
-      this.ready.push({ trainId: id, data: p.data, missing, timedOut: !complete });
+      this.ready.push({ trainId: id, data: p.data, missing, timedOut: !complete, stale: false });
     }
-    if (this.ready.length && this.waiter) {
+    // Trains handed on together: all but the newest are stale for a viewer.
+    for (let i = first; i < this.ready.length - 1; i++) (this.ready[i] as { stale: boolean }).stale = true;
+    if (this.ready.length === 0) return undefined;
+    if (this.handler) return this.deliver();
+    if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
       w();
     }
+    // Iterated: resolves once the reader has taken every ready train (a pump may wait for it).
+    return new Promise<void>((r) => this.takenWaiters.push(r));
   }
 
-  /** No more data: hands on what is pending and ends iteration. */
-  end(): void {
-    if (this.ended) return;
-    this.flush(true);
+  /** Hands the ready trains to the handler one after the other (one delivery loop at a time). */
+  private deliver(): Promise<void> {
+    this.delivering ??= (async () => {
+      try {
+        while (this.ready.length) await this.handler!(this.ready.shift()!);
+      } finally {
+        this.delivering = null;
+      }
+    })();
+    return this.delivering;
+  }
+
+  /** Flush from the timer: a handler's failure goes to `onError`. */
+  private tick(): void {
+    const delivery = this.flush(false);
+    if (delivery && this.opts.onError) delivery.catch(this.opts.onError);
+  }
+
+  /** No more data: hands on what is pending and ends iteration (and returns the last delivery). */
+  end(): Promise<void> | undefined {
+    if (this.ended) return undefined;
+    const delivery = this.flush(true);
     this.ended = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.waiter?.();
     this.waiter = null;
+    return delivery;
   }
 
-  /** Trains handed on so far, and how many of them were complete. */
-  get counts(): { trains: number; complete: number; matchRatio: number } {
+  /** Stops matching and drops what is pending (shutdown: nothing more is handed on). */
+  close(): void {
+    this.pending.clear();
+    this.ready.length = 0;
+    this.end();
+    this.releaseTaken();
+  }
+
+  /** Trains handed on so far, how many were complete, and the stragglers that came too late. */
+  get counts(): MatchCounts {
     return {
       trains: this.handed,
       complete: this.complete,
+      incomplete: this.handed - this.complete,
+      late: this.lateTotal,
       matchRatio: this.handed ? this.complete / this.handed : 1,
     };
   }
@@ -232,13 +342,24 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<MatchedTrain<D>> {
-    for (;;) {
-      while (this.ready.length) yield this.ready.shift()!;
-      if (this.ended) return;
-      await new Promise<void>((r) => {
-        this.waiter = r;
-      });
+    try {
+      for (;;) {
+        while (this.ready.length) yield this.ready.shift()!;
+        this.releaseTaken();
+        if (this.ended) return;
+        await new Promise<void>((r) => {
+          this.waiter = r;
+        });
+      }
+    } finally {
+      this.releaseTaken();
     }
+  }
+
+  private releaseTaken(): void {
+    const waiters = this.takenWaiters;
+    this.takenWaiters = [];
+    for (const w of waiters) w();
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
-import { type MatchedTrain, TrainMatcher } from "../../src/daq/index.ts";
+import { type MatchedTrain, TrainMatcher } from "../../src/pipeline/index.ts";
 
 async function collect<D>(m: TrainMatcher<D>): Promise<MatchedTrain<D>[]> {
   const out: MatchedTrain<D>[] = [];
@@ -87,4 +87,57 @@ test("a timeout shorter than a source's latency loses its data and says how long
   const p = m.problems().find((x) => x.source === "slow")!;
   assert.equal(p.problem, "too-slow");
   assert.match(p.fix, /raise the train timeout to at least \d+ ms/);
+});
+
+test("a handler gets trains one at a time in order; trains handed on together mark all but the newest stale", async () => {
+  const m = new TrainMatcher<number>(["A", "B"], { timeoutMs: 10_000 });
+  const got: [number, boolean][] = [];
+  let inHandler = 0;
+  m.onTrain(async (t) => {
+    assert.equal(++inHandler, 1, "one train at a time");
+    await sleep(5);
+    got.push([t.trainId, t.stale]);
+    inHandler--;
+  });
+  m.push("A", 1, 10);
+  m.push("A", 2, 20);
+  m.push("B", 2, 21);
+  await m.push("B", 1, 11); // completes 1, and 2 behind it: 1 is stale
+  await m.push("A", 3, 30);
+  m.push("B", 0, 0); // a straggler: its train is gone
+  await m.push("B", 3, 31);
+  assert.deepEqual(got, [
+    [1, true],
+    [2, false],
+    [3, false],
+  ]);
+  assert.deepEqual(m.counts, { trains: 3, complete: 3, incomplete: 0, late: 1, matchRatio: 1 });
+  assert.equal(m.stats()[1]!.late, 1);
+  m.close();
+});
+
+test("a reader's pace reaches the pump: push resolves once the iterator has taken the trains", async () => {
+  const m = new TrainMatcher<number>(["A"], { timeoutMs: 10_000 });
+  let taken = false;
+  const pushed = m.push("A", 1, 1)!.then(() => assert.ok(taken, "resolved before the train was read"));
+  await sleep(10);
+  const it = m[Symbol.asyncIterator]();
+  const first = await it.next();
+  taken = true;
+  assert.equal((first.value as { trainId: number }).trainId, 1);
+  const second = it.next(); // the reader comes back for more: the first is taken
+  await pushed;
+  m.end();
+  assert.equal((await second).done, true);
+});
+
+test("bad configuration names what was wrong, with the offending value", () => {
+  assert.throws(
+    () => new TrainMatcher(["A", "A"]),
+    (e: Error & { code?: string }) => e.code === "BAD_SCHEMA" && /"A" is configured twice/.test(e.message),
+  );
+  assert.throws(
+    () => new TrainMatcher(["A"], { timeoutMs: 0 }),
+    (e: Error & { code?: string }) => e.code === "OUT_OF_RANGE" && /not 0/.test(e.message),
+  );
 });
