@@ -59,7 +59,7 @@ const dir = mkdtempSync(join(tmpdir(), "sase-bench-analysis-"));
 const framePath = join(dir, "frame.f32");
 writeFileSync(framePath, Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
 const py = spawnSync(
-  "python3",
+  "/usr/bin/python3",
   [
     join(import.meta.dirname, "analysis_numpy.py"),
     framePath,

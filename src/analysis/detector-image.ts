@@ -41,3 +41,37 @@ export function assembleImage(geometry: DetectorGeometry, stack: Float32Array): 
   const assembled = geometry.assemble(stack);
   return { width, height, data: flipRows(assembled, width, height) };
 }
+
+/** The (frames, …) module array of one train, as the pipeline and the files give it. */
+export interface ModuleArray {
+  readonly shape: readonly number[];
+  readonly data: ArrayLike<number | bigint>;
+}
+
+/**
+ * Copies frame `frame` of a module's train data into `out` (ss × fs): 2D (one image), 3D (frames,
+ * ss, fs) or raw 4D (frames, 2, ss, fs), whose plane 0 holds the data — the GUI's live feed reads
+ * modules the same way, so live and offline images agree pixel for pixel.
+ */
+export function copyModuleFrame(a: ModuleArray, frame: number, out: Float32Array): void {
+  const n = out.length;
+  const shape = a.shape;
+  let offset: number;
+  if (shape.length === 2) offset = 0;
+  else if (shape.length === 3) offset = frame * n;
+  else if (shape.length === 4) offset = frame * shape[1]! * n;
+  else throw new RangeError(`module data of shape [${shape.join(", ")}] is not an image stack`);
+  const frames = shape.length === 2 ? 1 : shape[0]!;
+  if (frame >= frames) throw new RangeError(`frame ${frame} asked for, the module has ${frames}`);
+  if (offset + n > a.data.length)
+    throw new RangeError(`module data [${shape.join(", ")}] smaller than a module`);
+  const d = a.data;
+  for (let i = 0; i < n; i++) out[i] = Number(d[offset + i]!);
+}
+
+/** Per-pulse values without the padding (trailing zeros or NaN) of the facility's fixed-size vectors. */
+export function trimPulses(values: ArrayLike<number>): Float64Array {
+  let n = values.length;
+  while (n > 0 && (values[n - 1] === 0 || Number.isNaN(values[n - 1]!))) n--;
+  return Float64Array.from({ length: n }, (_, i) => values[i]!);
+}

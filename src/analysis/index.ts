@@ -17,4 +17,14 @@ export { pulsePattern } from "./pulse-nodes.ts";
 export { binOf } from "./train-nodes.ts";
 export { type UserNode, UserNodeFile, importUserNode } from "./user-node.ts";
 export { GraphRunner, type NodeStats, type RunnerOptions, graphBaseDir } from "./runner.ts";
-export { assembleImage, flipRows, imageGeometry } from "./detector-image.ts";
+export {
+  assembleImage,
+  copyModuleFrame,
+  flipRows,
+  imageGeometry,
+  type ModuleArray,
+  trimPulses,
+} from "./detector-image.ts";
+export { analyseRun, graphProperties, moduleSources, type RunAnalysisOptions, runTrains } from "./offline.ts";
+export { PER_TRAIN_IMAGE_PIXELS, ResultCollector } from "./results.ts";
+export { type LiveImage, LiveGraph, type LiveUpdate, liveTrain, type PropertyLookup } from "./live.ts";

@@ -91,6 +91,15 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
+      analyse: [
+        "[options] <run>",
+        "run an analysis graph (as the GUI saves it) on a recorded run: HDF5 and CSV results",
+      ],
+    },
+    load: async () => (await import("./analysis.ts")).registerAnalysisCommands,
+  },
+  {
+    commands: {
       gui: [
         "",
         "web GUI: with --broker/--topic serves it for a RabbitMQ topic; add-user manages who may log in (see `sase gui --help`)",

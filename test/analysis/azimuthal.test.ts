@@ -36,7 +36,7 @@ function numpyIq(
       ...range,
     ];
     const r = spawnSync(
-      "python3",
+      "/usr/bin/python3",
       [join(import.meta.dirname, "azimuthal_reference.py"), path, `${path}.covered`, ...args.map(String)],
       {
         encoding: "utf8",
