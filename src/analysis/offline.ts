@@ -10,6 +10,7 @@ import {
   rawSourceName,
   XGM_OUTPUT,
 } from "../detector/index.ts";
+import { isNDArray } from "../core/index.ts";
 import type { DataCollection } from "../files/index.ts";
 import { assembleImage, copyModuleFrame, imageGeometry, trimPulses } from "./detector-image.ts";
 import type { GraphRunner } from "./runner.ts";
@@ -77,13 +78,13 @@ export async function* runTrains(
     moduleData.forEach((kd, m) => {
       if (!kd || m >= geometry.layout.nModules) return;
       const a = kd.trainData(trainId);
-      if (Array.isArray(a) || a.shape[0] === 0) return; // no data for this train: blank, as live
+      if (!isNDArray(a) || a.shape[0] === 0) return; // no data for this train: blank, as live
       copyModuleFrame(a, frame, stack.subarray(m * modulePixels, (m + 1) * modulePixels));
     });
     let pulseEnergy: Float64Array = new Float64Array(0);
     if (xgm?.trainIds.includes(trainId)) {
       const e = xgm.trainData(trainId);
-      if (!Array.isArray(e)) pulseEnergy = trimPulses(e.data as ArrayLike<number>);
+      if (isNDArray(e)) pulseEnergy = trimPulses(e.data as ArrayLike<number>);
     }
     yield {
       trainId,

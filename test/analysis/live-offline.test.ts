@@ -16,7 +16,7 @@ import {
   type PortValue,
   type TrainResults,
 } from "../../src/analysis/index.ts";
-import { ndarray } from "../../src/core/index.ts";
+import { isNDArray, ndarray } from "../../src/core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
   agipdQuadrantGeometry,
@@ -83,13 +83,12 @@ function same(a: PortValue | undefined, b: PortValue | undefined, what: string):
     a !== undefined && b !== undefined,
     `${what}: live ${a === undefined ? "missing" : "present"}, offline ${b === undefined ? "missing" : "present"}`,
   );
-  if (typeof a === "number") return assert.ok(Object.is(a, b), `${what}: live ${a}, offline ${String(b)}`);
-  if (isImage(a) && isImage(b)) return assert.deepEqual(a.data, b.data, what);
-  if (isVector(a) && isVector(b)) {
+  if (typeof a === "number") assert.ok(Object.is(a, b), `${what}: live ${a}, offline ${String(b)}`);
+  else if (isImage(a) && isImage(b)) assert.deepEqual(a.data, b.data, what);
+  else if (isVector(a) && isVector(b)) {
     assert.deepEqual(a.x, b.x, `${what} x`);
-    return assert.deepEqual(a.y, b.y, `${what} y`);
-  }
-  assert.fail(`${what}: different types`);
+    assert.deepEqual(a.y, b.y, `${what} y`);
+  } else assert.fail(`${what}: different types`);
 }
 
 test("live (pipeline → assembled feed) and offline (run files) give identical results train by train", {
@@ -126,12 +125,12 @@ test("live (pipeline → assembled feed) and offline (run files) give identical 
         waiting = resolve;
       });
       const e = pulses.trainData(trainId);
-      await xgm.write({ data: { intensityTD: Array.isArray(e) ? [] : e.data } }, { trainId });
+      await xgm.write({ data: { intensityTD: isNDArray(e) ? e.data : [] } }, { trainId });
       await new Promise((r) => setTimeout(r, 20)); // the energies reach the feed before the modules
       await Promise.all(
         outputs.map((out, m) => {
           const a = modules[m]!.trainData(trainId);
-          if (Array.isArray(a)) throw new Error("string data");
+          if (!isNDArray(a)) throw new Error("module data is not an array");
           return out.write({ image: { data: ndarray(a.data, [...a.shape]) } }, { trainId });
         }),
       );
