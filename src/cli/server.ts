@@ -7,7 +7,7 @@ import { KaraboBridge } from "../bridge/index.ts";
 import { AssemblerDevice, CorrectionDevice } from "../calibration/index.ts";
 import { createLogger, type DeviceClass, DeviceServer, SaseError } from "../core/index.ts";
 import { DaqController } from "../daq/index.ts";
-import { DetectorModuleDevice, XgmDevice } from "../detector/index.ts";
+import { DetectorControlDevice, DetectorModuleDevice, XgmDevice } from "../detector/index.ts";
 import { SimulatedMotor, TimingServer } from "../devices/index.ts";
 import { StreamConsumer, StreamProducer } from "../pipeline/index.ts";
 import { integer } from "./args.ts";
@@ -19,6 +19,7 @@ export const SERVER_CLASSES: readonly DeviceClass[] = [
   SimulatedMotor,
   StreamProducer,
   StreamConsumer,
+  DetectorControlDevice,
   DetectorModuleDevice,
   XgmDevice,
   CorrectionDevice,

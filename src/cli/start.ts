@@ -24,6 +24,7 @@ import {
   withBrokerOptions,
 } from "./broker.ts";
 import { composeFacility } from "./facility.ts";
+import { runSplitFacility } from "./split.ts";
 import { number, port as portArg } from "./args.ts";
 import { reportFailure } from "./errors.ts";
 
@@ -113,6 +114,9 @@ interface StartOptions extends BrokerOptions {
   rate: number;
   port: number;
   portFile?: string;
+  config?: string;
+  host?: string;
+  logDir?: string;
 }
 
 /** Runs the embedded facility and its control endpoint until SIGINT/SIGTERM. */
@@ -164,9 +168,19 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
       0,
     )
     .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
+    .option(
+      "--config <file>",
+      "facility description (JSON: servers, their devices and hosts): run one supervised `sase server` process per server of this host on RabbitMQ (see examples/facility-agipd.json)",
+    )
+    .option(
+      "--host <name>",
+      "with --config: run the servers of this host (default: this machine and localhost)",
+    )
+    .option("--log-dir <dir>", "with --config: one log file per server here (default: $SASE_HOME/logs/TOPIC)")
     .action(async (opts: StartOptions) => {
       try {
-        await runFacility(opts);
+        if (opts.config) await runSplitFacility({ ...opts, config: opts.config });
+        else await runFacility(opts);
       } catch (err) {
         reportFailure(err, (t) => io.err(t));
         process.exit(1);

@@ -1,0 +1,101 @@
+// `sase start --config FILE`: the facility split over processes. Every server of the description meant
+// for this host runs as its own `sase server` process on RabbitMQ (and the GUI as a `sase gui`), kept
+// alive by the supervisor, each logging to its own file; Ctrl-C stops them all.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { createLogger, resolveBrokerEnv, SaseError } from "../core/index.ts";
+import type { BrokerOptions } from "./broker.ts";
+import { initFileOf, isThisHost, readFacilityFile } from "./facility-file.ts";
+import { type ProgramSpec, Supervisor } from "./supervisor.ts";
+
+/** Options of a split start. */
+export interface SplitOptions extends BrokerOptions {
+  config: string;
+  host?: string;
+  logDir?: string;
+}
+
+function fileSafe(id: string): string {
+  return id.replace(/[^A-Za-z0-9_.-]+/g, "_");
+}
+
+/** The programs `sase start --config` runs on this host, with their log and init files written. */
+export function planSplitFacility(opts: SplitOptions): {
+  programs: ProgramSpec[];
+  elsewhere: string[];
+  topic: string;
+} {
+  const facility = readFacilityFile(opts.config);
+  const { urls, topic } = resolveBrokerEnv(process.env, {
+    urls: opts.broker ?? facility.broker,
+    topic: opts.topic ?? facility.topic,
+  });
+  const logDir =
+    opts.logDir ?? join(process.env.SASE_HOME ?? join(homedir(), ".sase"), "logs", fileSafe(topic));
+  mkdirSync(logDir, { recursive: true });
+  // The password stays out of the process list: children read the broker from Karabo's variables.
+  const env = { ...process.env, KARABO_BROKER: urls.join(","), KARABO_BROKER_TOPIC: topic };
+  const sase = process.argv[1];
+  if (!sase) throw new SaseError("REFUSED", "cannot tell how this sase was started (no script path)");
+  const here = (host: string) => (opts.host ? host === opts.host : isThisHost(host));
+  const programs: ProgramSpec[] = [];
+  const elsewhere: string[] = [];
+  for (const server of facility.servers) {
+    if (!here(server.host)) {
+      elsewhere.push(`${server.serverId} (${server.host})`);
+      continue;
+    }
+    const init = join(logDir, `${fileSafe(server.serverId)}.devices.json`);
+    writeFileSync(init, `${JSON.stringify(initFileOf(server), null, 2)}\n`);
+    const args = [sase, "server", "--id", server.serverId, "--topic", topic, "--config", init];
+    if (facility.timeServer) args.push("--time-server", facility.timeServer);
+    programs.push({
+      name: server.serverId,
+      command: process.execPath,
+      args,
+      logFile: join(logDir, `${fileSafe(server.serverId)}.log`),
+      env,
+    });
+  }
+  if (facility.gui && !opts.host) {
+    programs.push({
+      name: "gui",
+      command: process.execPath,
+      args: [sase, "gui", "--topic", topic],
+      logFile: join(logDir, "gui.log"),
+      env: { ...env, SASE_GUI_PORT: String(facility.gui.port) },
+    });
+  }
+  if (programs.length === 0)
+    throw new SaseError(
+      "REFUSED",
+      `${opts.config}: no server is meant for this host (${elsewhere.join(", ")})`,
+    );
+  return { programs, elsewhere, topic };
+}
+
+/** Runs the split facility until SIGINT/SIGTERM. */
+export async function runSplitFacility(opts: SplitOptions): Promise<void> {
+  const log = createLogger("sase");
+  const { programs, elsewhere, topic } = planSplitFacility(opts);
+  const supervisor = new Supervisor(programs, log);
+  supervisor.start();
+  for (const p of supervisor.status())
+    process.stdout.write(`started ${p.name} (pid ${p.pid}) log ${p.logFile}\n`);
+  for (const e of elsewhere) process.stdout.write(`not here: ${e}\n`);
+  process.stdout.write(
+    `facility on topic ${topic}: ${programs.length} processes supervised; Ctrl-C stops them\n`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping every server", { signal });
+    await supervisor.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}

@@ -1,0 +1,133 @@
+// `sase start --config FILE`: the facility split over supervised `sase server` processes on RabbitMQ.
+// A producer on one server streams to a consumer on another (found by name through the broker); the
+// consumer's server killed with -9 comes back by itself; Ctrl-C stops every process.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { parseFacilityFile, readFacilityFile } from "../../src/cli/facility-file.ts";
+import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/index.ts";
+import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
+import { repoRoot, saseBin, tempDir } from "./helpers.ts";
+
+describe("facility description files", () => {
+  it("are checked, naming what is wrong", () => {
+    const bad = (data: unknown, re: RegExp) => assert.throws(() => parseFacilityFile(data, "f.json"), re);
+    bad({ servers: {} }, /"servers" must be an object/);
+    bad({ servers: { A: { devices: {} } }, extra: 1 }, /unknown key "extra"/);
+    bad({ servers: { A: { devices: { "X/Y/Z": {} } } } }, /device X\/Y\/Z needs a "classId"/);
+    bad(
+      { servers: { A: { devices: { D: { classId: "C" } } }, B: { devices: { D: { classId: "C" } } } } },
+      /device D is on two servers: A and B/,
+    );
+    bad({ servers: { A: { devices: {} } }, gui: { port: -1 } }, /"gui.port" must be a port number/);
+  });
+
+  it("the shipped AGIPD demo splits 16 modules over detector and correction servers", () => {
+    const f = readFacilityFile(join(repoRoot, "examples", "facility-agipd.json"));
+    const classes = (id: RegExp) =>
+      f.servers
+        .filter((s) => id.test(s.serverId))
+        .flatMap((s) => [...s.devices.values()].map((d) => d.classId));
+    assert.equal(classes(/SRV\/DET\d/).filter((c) => c === "DetectorModule").length, 16);
+    assert.equal(classes(/SRV\/CORR\d/).filter((c) => c === "ModuleCorrection").length, 16);
+    assert.ok(f.servers.filter((s) => /SRV\/CORR\d/.test(s.serverId)).length >= 2);
+    for (const c of ["DetectorAssembler", "DaqController", "KaraboBridge"])
+      assert.ok(classes(/./).includes(c), c);
+    assert.ok(f.gui);
+  });
+});
+
+describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
+  const tmp = tempDir("sase-split-");
+  let supervisor: ChildProcess | undefined;
+  after(() => {
+    supervisor?.kill("SIGKILL");
+    tmp.cleanup();
+  });
+
+  it("runs one process per server, restarts a killed one, and stops them all on Ctrl-C", {
+    timeout: 120_000,
+  }, async () => {
+    const topic = uniqueTopic("split");
+    const config = join(tmp.dir, "facility.json");
+    writeFileSync(
+      config,
+      JSON.stringify({
+        topic,
+        servers: {
+          "T/SRV/PRODUCER": {
+            devices: { "T/PIPE/PRODUCER": { classId: "StreamProducer", rate: 20, rows: 8, columns: 8 } },
+          },
+          "T/SRV/CONSUMER": {
+            devices: {
+              "T/PIPE/CONSUMER": {
+                classId: "StreamConsumer",
+                input: { connectedOutputChannels: ["T/PIPE/PRODUCER:output"] },
+              },
+            },
+          },
+          "T/SRV/ELSEWHERE": { host: "another-host", devices: { "T/X/Y": { classId: "SimulatedMotor" } } },
+        },
+      }),
+    );
+    const logDir = join(tmp.dir, "logs");
+    supervisor = spawn(process.execPath, [saseBin, "start", "--config", config, "--log-dir", logDir], {
+      cwd: repoRoot,
+      env: { ...process.env, KARABO_BROKER: BROKER_URL },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    supervisor.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    supervisor.stderr!.resume();
+    const broker = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
+    const client = new DeviceClient(broker);
+    try {
+      const received = async () => {
+        try {
+          return Number(await client.get("T/PIPE/CONSUMER", "received"));
+        } catch {
+          return -1;
+        }
+      };
+      const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
+        const end = Date.now() + ms;
+        while (!(await cond())) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}; supervisor said:\n${out}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await until(async () => (await received()) >= 5, "images across two server processes");
+      assert.match(out, /not here: T\/SRV\/ELSEWHERE \(another-host\)/);
+      const pid = Number(/started T\/SRV\/CONSUMER \(pid (\d+)\)/.exec(out)?.[1]);
+      assert.ok(pid > 0, out);
+      process.kill(pid, "SIGKILL");
+      const log = () => readFileSync(join(logDir, "T_SRV_CONSUMER.log"), "utf8");
+      await until(
+        async () => /starting T\/SRV\/CONSUMER \(run 2\)/.test(log()),
+        "the supervisor restarting it",
+      );
+      // Only a live process answers: these counts come from the restarted consumer.
+      await until(async () => (await received()) >= 5, "the restarted consumer receiving again");
+      const producerPid = Number(/started T\/SRV\/PRODUCER \(pid (\d+)\)/.exec(out)?.[1]);
+      const exited = new Promise<number | null>((r) => supervisor!.once("exit", (code) => r(code)));
+      supervisor.kill("SIGINT");
+      assert.equal(await exited, 0);
+      const alive = (p: number) => {
+        try {
+          process.kill(p, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      assert.equal(alive(producerPid), false, "the producer's server was stopped");
+    } finally {
+      await broker.close();
+    }
+  });
+});
