@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The sase command. It runs the compiled JavaScript in dist/ (built by `npm ci` and `npm pack`
-// through the prepare script, and by `npm test`), which starts in a fraction of a second. While a
-// source under src/ is newer than that build (a checkout being edited) or there is none, it runs
-// the TypeScript sources through tsx instead, so a checkout never runs stale code.
-import { readdirSync, statSync } from "node:fs";
+// through the prepare script, and by `npm test`), which starts in a fraction of a second. In a git
+// checkout, while a source under src/ is newer than that build (it is being edited) or there is no
+// build, it runs the TypeScript sources through tsx instead, so a checkout never runs stale code.
+// An installed package (no .git; npm does not keep file times) always runs its dist.
+import { existsSync, readdirSync, statSync } from "node:fs";
 
 const src = new URL("../src/", import.meta.url);
 
@@ -25,7 +26,8 @@ function sourcesNewerThan(time) {
 }
 
 const built = builtAt();
-if (built >= 0 && !sourcesNewerThan(built)) {
+const checkout = existsSync(new URL("../.git", import.meta.url));
+if (built >= 0 && !(checkout && sourcesNewerThan(built))) {
   await import("../dist/cli/main.js");
 } else {
   const { register } = await import("tsx/esm/api");
