@@ -83,8 +83,8 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   {
     commands: {
       table: [
-        "[options]",
-        "the run table: a row per run, a column per variable of the proposal's context.ts (recompute: fill it)",
+        "[options] [command]",
+        "the run table: one row per run, a column per variable of the proposal's context.ts",
       ],
     },
     load: async () => (await import("./table.ts")).registerTableCommands,
@@ -106,6 +106,10 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
       ],
     },
     load: async () => (await import("./gui.ts")).registerGuiCommands,
+  },
+  {
+    commands: { completion: ["", "print a shell completion script: source <(sase completion bash)"] },
+    load: async () => (await import("./completion.ts")).registerCompletionCommands,
   },
 ];
 

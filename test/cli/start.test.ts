@@ -106,6 +106,16 @@ describe("sase start / devices / get / set / call", () => {
     assert.match(r.stdout, /SASE_SIM_MOTOR\/MOTOR\/Y/);
   });
 
+  it("completes device ids from the running facility (sase completion devices)", async () => {
+    const r = await saseProcess("completion", "devices");
+    assert.equal(r.code, 0, r.stderr);
+    const ids = r.stdout.trim().split("\n");
+    assert.ok(
+      ids.includes("SASE_SIM_MOTOR/MOTOR/X") && ids.includes("SASE_RR_SYS/TSYS/TIMESERVER"),
+      r.stdout,
+    );
+  });
+
   it("gets one property, or all with train IDs", async () => {
     assert.equal((await sase("get", "SASE_SIM_MOTOR/MOTOR/Y", "velocity")).stdout, "2\n");
     const all = await sase("get", "SASE_SIM_MOTOR/MOTOR/X");
