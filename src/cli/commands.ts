@@ -36,10 +36,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
-      server: [
-        "[options]",
-        "run one device server on a RabbitMQ topic (Karabo 3's protocol): sase devices beside Karabo's",
-      ],
+      server: ["[options]", "run one device server on a RabbitMQ topic (Karabo 3's protocol) until Ctrl-C"],
     },
     load: async () => (await import("./server.ts")).registerServerCommands,
   },
