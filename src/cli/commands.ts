@@ -90,7 +90,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     commands: {
       analyse: [
         "[options] <run>",
-        "run an analysis graph (as the GUI saves it) on a recorded run: HDF5 and CSV results",
+        "run an analysis graph (JSON, as the GUI saves it) on a recorded run; results as HDF5 and CSV (without --out: CSV on stdout)",
       ],
     },
     load: async () => (await import("./analysis.ts")).registerAnalysisCommands,
