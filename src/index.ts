@@ -9,3 +9,4 @@ export * from "./bridge/index.ts";
 export * from "./daq/index.ts";
 export * from "./table/index.ts";
 export * from "./analysis/index.ts";
+export * from "./notebook/index.ts";

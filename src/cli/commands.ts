@@ -97,6 +97,12 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
+      notebook: ["", "Jupyter notebooks in TypeScript: kernel setup, headless runs with provenance"],
+    },
+    load: async () => (await import("./notebook.ts")).registerNotebookCommands,
+  },
+  {
+    commands: {
       gui: [
         "",
         "web GUI: with --broker/--topic serves it for a RabbitMQ topic; add-user manages who may log in (see `sase gui --help`)",
