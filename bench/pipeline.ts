@@ -1,17 +1,23 @@
 // Pipeline throughput: one AGIPD module train per token (64 memory cells × 2 (data, gain) × 512 × 128
 // uint16 = 16 MiB, as raw AGIPD image.data is stored), handed over in one process and sent across two
-// processes over TCP, beside memcpy of the same buffer and raw loopback TCP measured in the same run.
+// processes over TCP, beside memcpy of the same buffer and raw loopback TCP measured in the same run; and
+// across the boundary with Karabo's own middlelayer (../shared/peers/karabo, its InputChannel and
+// OutputChannel in separate processes): sase → middlelayer, middlelayer → sase, and middlelayer →
+// middlelayer as its baseline (skipped, saying why, without RabbitMQ and the peer).
 //
 //   npm run bench -- pipeline
 //   PIPELINE_BENCH_CELLS=16 PIPELINE_BENCH_TOKENS=50 npm run bench -- pipeline   (smaller)
+//   PIPELINE_BENCH_MDL_TOKENS=50   trains per middlelayer run
 //
-// Goals: in-process ≥ 80 % of memcpy, across processes ≥ 50 % of raw loopback TCP.
+// Goals: in-process ≥ 80 % of memcpy, across processes ≥ 80 % of raw loopback TCP, every path with sase
+// on one side ≥ 2× middlelayer → middlelayer.
 
 import { spawn } from "node:child_process";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Hash, type NDArray, ndarray } from "../src/core/index.ts";
 import { ChannelRegistry, InputChannel, OutputChannel } from "../src/pipeline/index.ts";
+import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
 const TOKENS = Number(process.env.PIPELINE_BENCH_TOKENS ?? 200);
@@ -22,6 +28,7 @@ const PREFETCH = Number(process.env.PIPELINE_BENCH_PREFETCH ?? 2);
 const SHAPE = [CELLS, 2, 512, 128];
 const BYTES = CELLS * 2 * 512 * 128 * 2;
 const SELF = fileURLToPath(import.meta.url);
+const MDL_TOKENS = Number(process.env.PIPELINE_BENCH_MDL_TOKENS ?? 50);
 
 /** A few distinct trains, so nothing is trivially cached; each gets its own buffer. */
 function trains(n: number): Uint16Array[] {
@@ -155,6 +162,98 @@ async function acrossProcesses(): Promise<number> {
   return ms;
 }
 
+/** Karabo's middlelayer processes for the interop rows: inputs and outputs, two processes. */
+interface MdlPeers {
+  a: KaraboPipePeer;
+  b: KaraboPipePeer;
+  toSase: OutputChannel;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startMdl(): Promise<MdlPeers> {
+  const topic = `sase_bench_${process.pid}`;
+  const toSase = new OutputChannel("BENCH/SASE/M0:output", undefined, { registry: null });
+  const address = (await toSase.listen()).replace("tcp://", "");
+  const src2Port = await freePort();
+  const [a, b] = await Promise.all([
+    KaraboPipePeer.start(
+      {
+        "BENCH/KMDL/SINK": { input: [toSase.id], slowness: "wait", quiet: true },
+        "BENCH/KMDL/SRC1": {},
+        "BENCH/KMDL/SRC2": { port: src2Port },
+      },
+      { topic, resolve: { [toSase.id]: address } },
+    ),
+    KaraboPipePeer.start(
+      { "BENCH/KMDL/SINK2": { input: ["BENCH/KMDL/SRC2:output"], slowness: "wait", quiet: true } },
+      { topic, resolve: { "BENCH/KMDL/SRC2:output": `127.0.0.1:${src2Port}` } },
+    ),
+  ]);
+  return { a, b, toSase };
+}
+
+/** Resolves with ms from the first to the `n`th item a quiet Karabo input counted (scaled to n items). */
+function timeCounts(peer: KaraboPipePeer, device: string, n: number): Promise<number> {
+  const base = peer.counts.get(device) ?? 0;
+  let t0 = 0;
+  return new Promise((resolve) => {
+    peer.onCount = (d, count) => {
+      if (d !== device) return;
+      if (count === base + 1) t0 = performance.now();
+      if (count === base + n) resolve(((performance.now() - t0) * n) / Math.max(1, n - 1));
+    };
+  });
+}
+
+async function saseToMdl(m: MdlPeers): Promise<number> {
+  while (m.toSase.stats().connections === 0) await new Promise((r) => setTimeout(r, 10));
+  const buffers = trains(4);
+  const timed = timeCounts(m.a, "BENCH/KMDL/SINK", MDL_TOKENS);
+  for (let i = 0; i < MDL_TOKENS; i++) {
+    await m.toSase.write(new Hash({ image: { data: ndarray(buffers[i % 4], SHAPE) } }), { trainId: i + 1 });
+  }
+  return timed;
+}
+
+async function mdlToSase(m: MdlPeers): Promise<number> {
+  const inp = new InputChannel("BENCH/CAL/M0:input", {
+    connectedOutputChannels: [`BENCH/KMDL/SRC1:output@tcp://127.0.0.1:${m.a.ports.get("BENCH/KMDL/SRC1")}`],
+    onSlowness: "wait",
+    prefetch: PREFETCH,
+  }).connect();
+  await inp.waitConnected(10_000);
+  let seen = 0;
+  let t0 = 0;
+  let sum = 0;
+  const done = new Promise<number>((resolve) =>
+    inp.onData((t) => {
+      if (seen++ === 0) t0 = performance.now();
+      sum += t.data.get<NDArray>("image.data").data[0] as number;
+      if (seen === MDL_TOKENS) resolve(((performance.now() - t0) * MDL_TOKENS) / (MDL_TOKENS - 1));
+    }),
+  );
+  m.a.send("BENCH/KMDL/SRC1", { awaitInputs: 1 });
+  m.a.send("BENCH/KMDL/SRC1", { bench: MDL_TOKENS, shape: SHAPE });
+  const ms = await done;
+  if (sum === 0) throw new Error("consumer saw no data");
+  await inp.close();
+  return ms;
+}
+
+async function mdlToMdl(m: MdlPeers): Promise<number> {
+  const timed = timeCounts(m.b, "BENCH/KMDL/SINK2", MDL_TOKENS);
+  m.a.send("BENCH/KMDL/SRC2", { awaitInputs: 1 });
+  m.a.send("BENCH/KMDL/SRC2", { bench: MDL_TOKENS, shape: SHAPE });
+  return timed;
+}
+
 const childAt = process.argv.indexOf("--child");
 if (childAt >= 0) {
   await child(process.argv[childAt + 1], Number(process.argv[childAt + 2]));
@@ -187,6 +286,41 @@ if (childAt >= 0) {
   row("baseline: raw loopback TCP", raw);
   row("pipeline across processes (TCP)", tcp);
   console.log(
-    `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); TCP / raw TCP: ${((raw / tcp) * 100).toFixed(0)} % (goal ≥ 50 %)`,
+    `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); TCP / raw TCP: ${((raw / tcp) * 100).toFixed(0)} % (goal ≥ 80 %)`,
+  );
+  let m: MdlPeers | undefined;
+  try {
+    m = await startMdl();
+  } catch (err) {
+    console.log(`Karabo middlelayer rows skipped: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (m) {
+    const mdlTotal = MDL_TOKENS * BYTES;
+    const mrow = (name: string, ms: number) =>
+      console.log(
+        `${name.padEnd(34)} ${gbps(mdlTotal, ms).toFixed(2).padStart(8)} GB/s ${((MDL_TOKENS / ms) * 1000).toFixed(1).padStart(10)} tokens/s`,
+      );
+    let s2m = Number.POSITIVE_INFINITY;
+    let m2s = Number.POSITIVE_INFINITY;
+    let m2m = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < RUNS; i++) {
+      m2m = Math.min(m2m, await mdlToMdl(m));
+      s2m = Math.min(s2m, await saseToMdl(m));
+      m2s = Math.min(m2s, await mdlToSase(m));
+    }
+    console.log(`Karabo middlelayer (${MDL_TOKENS} tokens per run, separate processes, best of ${RUNS}):`);
+    mrow("baseline: middlelayer → middlelayer", m2m);
+    mrow("sase output → middlelayer input", s2m);
+    mrow("middlelayer output → sase input", m2s);
+    console.log(
+      `sase → MDL / MDL → MDL: ${(m2m / s2m).toFixed(1)}×; MDL → sase / MDL → MDL: ${(m2m / m2s).toFixed(1)}× (goal ≥ 2×)`,
+    );
+    await m.a.kill();
+    await m.b.kill();
+    await m.toSase.close();
+  }
+  const mem = process.memoryUsage();
+  console.log(
+    `memory of this process: rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`,
   );
 }

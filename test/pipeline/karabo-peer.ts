@@ -22,6 +22,8 @@ export interface PeerEvent {
   connect?: string;
   close?: string;
   wrote?: number;
+  /** Items received so far (devices configured `quiet`). */
+  n?: number;
   error?: string;
 }
 
@@ -32,11 +34,17 @@ export interface PeerDeviceConfig {
   slowness?: "drop" | "wait" | "queueDrop";
   delay?: number;
   port?: number;
+  /** Report a count per item instead of its content (benchmarks). */
+  quiet?: boolean;
 }
 
 /** A running middlelayer device server with PipePeer devices. */
 export class KaraboPipePeer {
   readonly events: PeerEvent[] = [];
+  /** Items counted by `quiet` devices. */
+  readonly counts = new Map<string, number>();
+  /** Called with each count a `quiet` device reports (benchmarks time arrivals with it). */
+  onCount: ((device: string, n: number) => void) | undefined;
   private constructor(
     readonly child: ChildProcess,
     readonly ports: Map<string, number>,
@@ -70,7 +78,10 @@ export class KaraboPipePeer {
         if (!line.startsWith("{")) continue;
         const e = JSON.parse(line) as PeerEvent;
         if (e.ready) peer.ports.set(e.device, e.port!);
-        peer.events.push(e);
+        if (e.n !== undefined) {
+          peer.counts.set(e.device, e.n);
+          peer.onCount?.(e.device, e.n);
+        } else peer.events.push(e);
       }
     });
     await new Promise<void>((ok, fail) => {
