@@ -1,6 +1,8 @@
 // Slot calls/s and property updates/s through the in-process broker, each beside a baseline measured
-// in the same run (a plain async function call, a Node EventEmitter).
-// Sizes: BENCH_CALLS (default 200 000), BENCH_UPDATES (default 1 000 000).
+// in the same run (a plain async function call, a Node EventEmitter). Then the same over RabbitMQ with
+// separate processes (bench/lib/broker-amqp.ts): sase → sase beside Karabo's middlelayer client → middlelayer
+// device and a raw amqplib round trip, plus the memory of an idle device server.
+// Sizes: BENCH_CALLS (default 200 000), BENCH_UPDATES (default 1 000 000); over RabbitMQ see lib/broker-amqp.ts.
 
 import { EventEmitter } from "node:events";
 import {
@@ -128,3 +130,6 @@ row("device.setMany (2 keys), no subscriber", UPDATES / 10, setMany, "EventEmitt
 
 await server.stop();
 await broker.close();
+
+// ---- over RabbitMQ, separate processes ---------------------------------------------------------
+await (await import("./lib/broker-amqp.ts")).amqpRows();

@@ -201,7 +201,11 @@ export class AmqpBroker implements Broker {
     const errors: string[] = [];
     for (const url of this.#urls) {
       try {
-        const conn = await amqpConnect(url, { clientProperties: { connection_name: this.clientId } });
+        const conn = await amqpConnect(url, {
+          clientProperties: { connection_name: this.clientId },
+          // Calls are small messages waiting on each other: Nagle's algorithm would hold each one back.
+          noDelay: true,
+        });
         this.#conn = conn;
         this.#url = url;
         this.#user = brokerUser(url);
