@@ -16,3 +16,4 @@ export * from "./online-threads.ts";
 export * from "./device.ts";
 export * from "./simd.ts";
 export * from "./assembler.ts";
+export * from "./facility.ts";

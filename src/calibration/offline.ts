@@ -350,6 +350,43 @@ export async function characteriseModule(
   }
 }
 
+/**
+ * The conditions constants from three dark runs are stored under. The runs must agree on everything
+ * but the gain mode, which is either adaptive in all three (gain switching forced another way) or
+ * fixed high, medium and low gain, in that order. The constants then serve adaptive-gain operation:
+ * they are stored without "Gain mode", as CalCat leaves out gain mode 0.
+ */
+export function darkConditions(
+  runs: readonly { conditions: Conditions; gainMode: number }[],
+  runDirs: readonly string[],
+): Conditions {
+  const modes = runs.map((r) => r.gainMode);
+  const fixed = modes.join() === "1,2,3";
+  if (!fixed && modes.some((m) => m !== 0)) {
+    const names = ["adaptive", "fixed high", "fixed medium", "fixed low"];
+    const wanted = ["high", "medium", "low"];
+    const wrong = modes.findIndex((m, k) => m !== k + 1);
+    const i = Math.max(wrong, 0);
+    throw new RawDataError(
+      `dark run ${runDirs[i] ?? runDirs[0]} was taken in ${names[modes[i] ?? 0] ?? `gain mode ${modes[i]}`} gain; the ${wanted[i] ?? "?"}-gain dark run must be fixed ${wanted[i] ?? "?"} gain (or all three adaptive)`,
+    );
+  }
+  const strip = (c: Conditions): Conditions => {
+    const { "Gain mode": _mode, ...rest } = c;
+    return rest;
+  };
+  const c0 = strip(runs[0]!.conditions);
+  for (let i = 1; i < runs.length; i++) {
+    const ci = strip(runs[i]!.conditions);
+    if (JSON.stringify(ci) !== JSON.stringify(c0)) {
+      throw new RawDataError(
+        `dark runs disagree on conditions: ${runDirs[0]} ${JSON.stringify(c0)} vs ${runDirs[i]} ${JSON.stringify(ci)}`,
+      );
+    }
+  }
+  return c0;
+}
+
 /** Options of a dark characterisation. */
 export interface DarkRunsOptions {
   readonly detector: DetectorDescription;
@@ -386,14 +423,7 @@ export async function characteriseDarkRuns(
       dc.close();
     }
   }
-  const c0 = conds[0]!;
-  for (let i = 1; i < 3; i++) {
-    if (JSON.stringify(conds[i]!.conditions) !== JSON.stringify(c0.conditions)) {
-      throw new RawDataError(
-        `dark runs disagree on conditions: ${runDirs[0]} ${JSON.stringify(c0.conditions)} vs ${runDirs[i]} ${JSON.stringify(conds[i]!.conditions)}`,
-      );
-    }
-  }
+  const c0 = { ...conds[0]!, conditions: darkConditions(conds, runDirs) };
   const inAll = present[0]!.filter((m) => present[1]!.includes(m) && present[2]!.includes(m));
   const modules = o.modules ? o.modules.filter((m) => inAll.includes(m)) : inAll;
   if (modules.length === 0) throw new RawDataError(`no ${det.name} module is present in all three dark runs`);

@@ -3,7 +3,8 @@
 // stand-in detector that the GUI and the live bridge look for, so both come after it.
 import type { Broker, Logger } from "../core/index.ts";
 import { Facility } from "../devices/index.ts";
-import { addFacilityDaq } from "../daq/index.ts";
+import { addOnlineCorrection } from "../calibration/index.ts";
+import { addFacilityDaq, resolveDataRoots } from "../daq/index.ts";
 import { addPipelineDemo } from "../pipeline/index.ts";
 import { addLiveBridge } from "./bridge.ts";
 import { guiAddon } from "./gui.ts";
@@ -18,6 +19,13 @@ export interface FacilityPart {
 export const FACILITY_PARTS: readonly FacilityPart[] = [
   { name: "pipeline demo", add: addPipelineDemo }, // a producer streaming images to a consumer
   { name: "run control + DAQ", add: (facility) => addFacilityDaq(facility) }, // and its stand-in detector
+  {
+    // one correction device per module, constants from SASE_CONSTANTS_STORE or <data-dir>/constants
+    name: "online correction",
+    add: async (facility) => {
+      await addOnlineCorrection(facility, { storeRoot: resolveDataRoots().constants });
+    },
+  },
   { name: "web GUI", add: guiAddon }, // finds the detector outputs started above
   { name: "live Karabo bridge", add: addLiveBridge }, // forwards every pipeline output started above
 ];

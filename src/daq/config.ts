@@ -14,6 +14,8 @@ export interface DataRoots {
   readonly offline: string;
   /** Path of the SQLite catalogue file. */
   readonly catalogue: string;
+  /** Calibration constants store (SASE_CONSTANTS_STORE, default `<data-dir>/constants`). */
+  readonly constants: string;
 }
 
 /** Roots given explicitly (e.g. from CLI flags); missing ones fall back to env, then defaults. */
@@ -36,6 +38,7 @@ export function resolveDataRoots(
     online: resolve(opts.online ?? env.SASE_ONLINE_ROOT ?? join(dataDir, "online")),
     offline: resolve(opts.offline ?? env.SASE_OFFLINE_ROOT ?? join(dataDir, "offline")),
     catalogue: resolve(opts.catalogue ?? env.SASE_CATALOGUE ?? join(dataDir, "catalogue.sqlite")),
+    constants: resolve(env.SASE_CONSTANTS_STORE ?? join(dataDir, "constants")),
   };
 }
 

@@ -3,6 +3,7 @@
 // entered in the catalogue). Karabo's state set has no RECORDING, so the device state stays
 // ACQUIRING while recording and `runState` tells the two apart.
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import {
   DeviceClient,
   defineDevice,
@@ -16,7 +17,9 @@ import {
 import type { Acquisition } from "./acquisition.ts";
 import { Acquisition as AcquisitionImpl, DataSourceError } from "./acquisition.ts";
 import { Catalogue, type RunRecord } from "./catalogue.ts";
-import { rawRunDir, resolveDataRoots } from "./config.ts";
+import { proposalDirName, rawRunDir, resolveDataRoots, runDirName } from "./config.ts";
+import { LocalExecutor } from "./executors.ts";
+import { SASE_BIN, waitForJobs } from "./jobs.ts";
 import { recoverRuns } from "./recover.ts";
 
 const editable = [State.STOPPED, State.ACQUIRING];
@@ -104,6 +107,46 @@ const schema = {
     access: "readOnly",
     default: [],
   }),
+  detectorControl: el.string({
+    displayedName: "Detector control device",
+    description: "the detector's control device (gain mode, conditions) that takeDarks switches",
+    access: "reconfigurable",
+    default: "",
+    allowedStates: editable,
+  }),
+  darkTrains: el.uint32({
+    displayedName: "Trains per dark run",
+    access: "reconfigurable",
+    default: 20,
+    min: 2,
+    allowedStates: editable,
+  }),
+  constantsStore: el.string({
+    displayedName: "Constants store",
+    description:
+      "where takeDarks stores the constants (default: SASE_CONSTANTS_STORE or <data-dir>/constants)",
+    default: "",
+  }),
+  darkState: el.string({
+    displayedName: "Dark runs",
+    description: "progress of the dark-run procedure (takeDarks), or how it failed",
+    access: "readOnly",
+    default: "idle",
+  }),
+  darkProgress: el.double({
+    displayedName: "Dark runs progress",
+    access: "readOnly",
+    default: 0,
+    min: 0,
+    max: 1,
+  }),
+  darkRuns: el.vector("uint32", { displayedName: "Last dark runs", access: "readOnly", default: [] }),
+  takeDarks: el.slot({
+    displayedName: "Take darks",
+    description:
+      "fixed high, medium, low gain in turn: one dark run each, characterised in a job; constants stored; back to adaptive gain",
+    allowedStates: editable,
+  }),
   monitor: el.slot({
     displayedName: "Monitor",
     description: "Start acquiring without writing",
@@ -131,6 +174,7 @@ export class DaqController
   #run: RunRecord | null = null;
   #cat: Catalogue | null = null;
   #stopFigures: (() => void) | null = null;
+  #darks: Promise<void> | null = null;
 
   override async onInit(): Promise<void> {
     const roots = this.#roots();
@@ -270,6 +314,111 @@ export class DaqController
     await this.#acq?.stop();
     this.#acq = null;
     this.setMany({ state: State.STOPPED, runState: "STOPPED", status: "stopped" });
+  }
+
+  /**
+   * The dark-run procedure: the detector to fixed high, medium and low gain in turn, a dark run of
+   * `darkTrains` trains each (catalogued as run type "dark"), then the characterisation as a job and
+   * the detector back to adaptive gain. Returns at once; `darkState` and `darkProgress` follow it.
+   */
+  takeDarks(): { started: string } {
+    if (this.#darks) this.refuse(`dark runs are being taken already (${this.get("darkState")})`);
+    if (this.get("runState") === "RECORDING")
+      this.refuse(`run ${this.get("runNumber")} is being recorded; stop it before taking darks`);
+    const control = this.get("detectorControl");
+    if (!control) this.refuse("no detector control device configured: set detectorControl first");
+    const modules = this.get("dataSources")
+      .filter((s) => s.endsWith(":xtdf"))
+      .map((s) => s.split(":")[0]!);
+    if (modules.length === 0) this.refuse("no detector modules among the data sources");
+    this.setMany({ darkState: "starting", darkProgress: 0 });
+    this.#darks = this.#takeDarks(control, modules)
+      .catch((e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        this.setMany({ darkState: `failed: ${message}` });
+        this.log.error("dark runs failed", { error: message });
+      })
+      .finally(() => {
+        this.#darks = null;
+      });
+    return { started: `dark runs with ${this.get("darkTrains")} trains each` };
+  }
+
+  async #takeDarks(control: string, modules: string[]): Promise<void> {
+    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
+    const trains = this.get("darkTrains");
+    const stages = ["high", "medium", "low"] as const;
+    const runs: RunRecord[] = [];
+    const saved = { runType: this.get("runType"), sample: this.get("sample") };
+    const step = (done: number, text: string) =>
+      this.setMany({ darkState: text, darkProgress: Math.min(1, done / (stages.length + 1)) });
+    try {
+      for (const [i, stage] of stages.entries()) {
+        step(i, `${stage} gain: switching the detector to fixed ${stage} gain`);
+        await client.set(control, "gainModeIndex", i + 1);
+        // Recording starts once every module sends trains taken in the fixed gain.
+        for (const m of modules) {
+          await client.waitFor(m, "lastTrainGain", (g) => g === stage, 120_000);
+        }
+        this.setMany({ runType: "dark", sample: `dark, fixed ${stage} gain` });
+        const { run } = await this.record();
+        step(i, `${stage} gain: recording dark run ${run}`);
+        while ((this.#acq?.recording?.trainsWritten ?? 0) < trains) {
+          if (!this.#acq?.recording) throw new Error(`dark run ${run} stopped before ${trains} trains`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await this.stopRecording();
+        runs.push(this.#cat!.findRun(this.get("proposal"), run)!);
+      }
+    } finally {
+      this.setMany(saved);
+      // Whatever happened, the detector goes back to adaptive gain.
+      await client.set(control, "gainModeIndex", 0).catch(() => undefined);
+    }
+    this.set(
+      "darkRuns",
+      runs.map((r) => r.number),
+    );
+    step(3, `characterising dark runs ${runs.map((r) => r.number).join(", ")} (job)`);
+    const job = await this.#characterise(runs, modules[0]!, client);
+    step(4, `done: constants from dark runs ${runs.map((r) => r.number).join(", ")} stored (job ${job})`);
+  }
+
+  /** Runs `sase calibrate dark` on the three runs as a job; resolves with the job id once it is done. */
+  async #characterise(runs: RunRecord[], someModule: string, client: DeviceClient): Promise<number> {
+    const roots = this.#roots();
+    const store = this.get("constantsStore") || roots.constants;
+    const rows = Number(await client.get(someModule, "rows").catch(() => 0));
+    const high = runs[0]!;
+    const logs = join(roots.dataDir, "logs", proposalDirName(high.proposal));
+    mkdirSync(logs, { recursive: true });
+    const command = [
+      process.execPath,
+      SASE_BIN,
+      "calibrate",
+      "dark",
+      ...runs.map((r) => r.onlinePath),
+      "--store",
+      store,
+      "--create",
+      ...(rows > 0 ? ["--rows", String(rows)] : []),
+    ];
+    const job = this.#cat!.addJob({
+      runId: high.id,
+      kind: "dark",
+      executor: "local",
+      command,
+      logPath: join(logs, `dark-${runDirName(high.number)}-${Date.now().toString(36)}.log`),
+    });
+    const executor = new LocalExecutor(1);
+    const jobs = await waitForJobs(this.#cat!, executor, { intervalMs: 500 });
+    const done = jobs.find((j) => j.id === job.id);
+    if (done?.state !== "done") {
+      throw new Error(
+        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""} (log ${job.logPath})`,
+      );
+    }
+    return job.id;
   }
 
   override async onShutdown(): Promise<void> {

@@ -81,6 +81,7 @@ export async function addFacilityDaq(facility: Facility, options: FacilityDaqOpt
   const dataSources = [...motors, ...xgm, ...control, ...modules];
   await facility.addDevice(DaqController, DAQ_DEVICE_ID, {
     dataSources,
+    detectorControl: control[0] ?? "",
     onlineRoot: options.onlineRoot ?? "",
     cataloguePath: options.cataloguePath ?? "",
   });

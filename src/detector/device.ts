@@ -61,6 +61,12 @@ const schema = {
   rate: el.double({ displayedName: "Train rate", unit: "hertz", default: 10, minExc: 0, max: 100 }),
   autoStart: el.bool({ displayedName: "Start on init", default: true }),
   trainsSent: el.uint64({ displayedName: "Trains sent", access: "readOnly", default: 0n }),
+  lastTrainGain: el.string({
+    displayedName: "Gain of the last train",
+    description: "the fixed gain stage of the last train sent (a dark train), or empty for adaptive gain with photons",
+    access: "readOnly",
+    default: "",
+  }),
   start: el.slot({ displayedName: "Start", allowedStates: [State.STOPPED] }),
   stop: el.slot({ displayedName: "Stop (ends the stream)", allowedStates: [State.ACQUIRING] }),
 } satisfies SchemaSpec;
@@ -94,9 +100,10 @@ export class DetectorModuleDevice
   #threads: SimulationThreads | null = null;
   #det: DetectorDescription | undefined;
   readonly #producer = new TrainProducer(this, async (trainId, sent) => {
-    const tr = await this.#simulate(BigInt(trainId));
+    const key = this.#key();
+    const tr = await this.#simulate(BigInt(trainId), key);
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
-    this.set("trainsSent", sent);
+    this.setMany({ trainsSent: sent, lastTrainGain: key.dark ?? "" });
   });
   #stopFollowing: (() => void) | undefined;
 
@@ -143,8 +150,7 @@ export class DetectorModuleDevice
   }
 
   /** One train, simulated in this thread (threaded = false) or in the shared simulation threads. */
-  async #simulate(trainId: bigint): Promise<RawModuleTrain> {
-    const key = this.#key();
+  async #simulate(trainId: bigint, key: SimulationKey): Promise<RawModuleTrain> {
     if (this.#threads) return this.#threads.moduleTrain(key, this.get("module"), trainId);
     const o = this.#sim?.options;
     if (!this.#sim || o?.cells !== key.cells || (o.dark ?? null) !== key.dark) {

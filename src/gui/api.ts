@@ -194,6 +194,8 @@ export type ClientMessage =
    * many more pixels than it can display.
    */
   | { t: "imageView"; binning: number; region?: ImageRegion }
+  /** Switches the live image between the feed's views (raw or corrected detector data). */
+  | { t: "imageSelect"; view: string }
   /** The page drew the last image and wants the next (flow control: one frame in flight). */
   | { t: "imageDrawn"; trainId: number }
   | { t: "setRoi"; x: number; y: number; w: number; h: number }
@@ -220,6 +222,9 @@ export type ServerMessage =
       user: string;
       role: Role;
       imageSource: string | null;
+      /** Views the image switches between ("corrected", "raw"), and the one shown. */
+      imageViews?: string[];
+      imageView?: string;
       runsAvailable: boolean;
       tableAvailable?: boolean;
     }

@@ -18,7 +18,7 @@ import type { ImageFeed, RunsBackend } from "./server/backend.ts";
 import { CoreBackend } from "./server/core-backend.ts";
 import { DaqRunsBackend } from "./server/daq-runs.ts";
 import { RunTableBackend } from "./server/run-table.ts";
-import { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
+import { ChannelImageFeed, DetectorImageFeed, SelectableImageFeed } from "./server/detector-feed.ts";
 import { type GuiServer, startGuiServer } from "./server/server.ts";
 
 /** Key of the XGM's per-pulse energies in its output's tokens. */
@@ -48,10 +48,22 @@ export interface FacilityGui {
 }
 
 /**
- * The detector image feed for `det` if module outputs of it (corrected first, then raw) run in this
- * process; modules without an output are shown blank.
+ * The detector image for `det` if module outputs of it run in this process: corrected and raw modules
+ * as two views to switch between (corrected shown first) when both run, else the one that runs.
+ * Modules without an output are shown blank.
  */
-export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): DetectorImageFeed | null {
+export function findDetectorFeed(
+  det: DetectorDescription = AGIPD_1M_DETECTOR,
+): DetectorImageFeed | SelectableImageFeed | null {
+  const feeds = detectorFeeds(det);
+  if (feeds.size === 0) return null;
+  if (feeds.size === 1) return [...feeds.values()][0]!;
+  return new SelectableImageFeed(feeds, "corrected");
+}
+
+/** One image feed per kind of module output of `det` running in this process (corrected, raw). */
+export function detectorFeeds(det: DetectorDescription = AGIPD_1M_DETECTOR): Map<string, DetectorImageFeed> {
+  const found = new Map<string, DetectorImageFeed>();
   const modules = Array.from({ length: det.nModules }, (_, m) => m);
   for (const [kind, name] of [
     ["corrected", corrSourceName],
@@ -61,15 +73,20 @@ export function findDetectorFeed(det: DetectorDescription = AGIPD_1M_DETECTOR): 
     const present = outputs.filter((o) => o !== null).length;
     if (present === 0) continue;
     const xgm = channelRegistry.local(XGM_OUTPUT) ? { output: XGM_OUTPUT, key: XGM_ENERGY_KEY } : undefined;
-    return new DetectorImageFeed({
-      label: `${det.karaboId} (${kind}, ${present === det.nModules ? "assembled" : `${present} of ${det.nModules} modules`})`,
-      geometry: geometryForDetector(det),
-      moduleOutputs: outputs,
-      dataKey: "image.data",
-      ...(xgm ? { xgm } : {}),
-    });
+    found.set(
+      kind,
+      new DetectorImageFeed({
+        label: `${det.karaboId} (${kind}, ${present === det.nModules ? "assembled" : `${present} of ${det.nModules} modules`})`,
+        geometry: geometryForDetector(det),
+        moduleOutputs: outputs,
+        dataKey: "image.data",
+        // Each view has its own inputs: switching closes one set while the other connects.
+        inputDeviceId: `SASE_GUI/PREVIEW/${kind.toUpperCase()}`,
+        ...(xgm ? { xgm } : {}),
+      }),
+    );
   }
-  return null;
+  return found;
 }
 
 /** Starts the GUI server for a running facility. */

@@ -10,7 +10,13 @@ export {
   type RunsBackend,
 } from "./server/backend.ts";
 export { type GuiServer, type GuiServerOptions, startGuiServer } from "./server/server.ts";
-export { type FacilityGui, type FacilityGuiOptions, findDetectorFeed, startFacilityGui } from "./facility.ts";
-export { ChannelImageFeed, DetectorImageFeed } from "./server/detector-feed.ts";
+export {
+  detectorFeeds,
+  type FacilityGui,
+  type FacilityGuiOptions,
+  findDetectorFeed,
+  startFacilityGui,
+} from "./facility.ts";
+export { ChannelImageFeed, DetectorImageFeed, SelectableImageFeed } from "./server/detector-feed.ts";
 export { CoreBackend } from "./server/core-backend.ts";
 export { RunTableBackend } from "./server/run-table.ts";

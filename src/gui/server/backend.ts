@@ -78,6 +78,12 @@ export interface ImageFeed {
   readonly source: string;
   /** Calls `listener` for every train; returns the unsubscribe. */
   subscribe(listener: (frame: LiveFrame) => void): () => void;
+  /** Views the feed switches between (e.g. "corrected", "raw"), when it offers more than one. */
+  readonly views?: readonly string[];
+  /** The view shown now (one of `views`). */
+  readonly view?: string;
+  /** Shows another of `views` from the next train on. */
+  selectView?(view: string): void;
 }
 
 /** Run control and the run catalogue. */

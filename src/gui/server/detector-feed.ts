@@ -293,3 +293,66 @@ export class ChannelImageFeed implements ImageFeed {
     for (const l of this.#listeners) l(frame);
   }
 }
+
+/**
+ * Several feeds of the same detector (corrected and raw modules) behind one image: frames come from
+ * the selected one only, and only that one receives data (switching closes the other's inputs).
+ */
+export class SelectableImageFeed implements ImageFeed {
+  readonly views: readonly string[];
+  #view: string;
+  #listeners = new Set<(f: LiveFrame) => void>();
+  #off: (() => void) | null = null;
+
+  constructor(
+    readonly feeds: ReadonlyMap<string, ImageFeed & { close?: () => Promise<void> }>,
+    initial?: string,
+  ) {
+    this.views = [...feeds.keys()];
+    if (this.views.length === 0) throw new Error("a selectable image feed needs at least one feed");
+    this.#view = initial && feeds.has(initial) ? initial : this.views[0]!;
+  }
+
+  get view(): string {
+    return this.#view;
+  }
+
+  get source(): string {
+    return this.feeds.get(this.#view)!.source;
+  }
+
+  subscribe(listener: (f: LiveFrame) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#attach();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#detach();
+    };
+  }
+
+  selectView(view: string): void {
+    if (!this.feeds.has(view)) throw new Error(`no view "${view}" (${this.views.join(", ")})`);
+    if (view === this.#view) return;
+    const active = this.#off !== null;
+    this.#detach();
+    this.#view = view;
+    if (active) this.#attach();
+  }
+
+  #attach(): void {
+    this.#off = this.feeds.get(this.#view)!.subscribe((f) => {
+      for (const l of this.#listeners) l(f);
+    });
+  }
+
+  #detach(): void {
+    this.#off?.();
+    this.#off = null;
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    this.#detach();
+    await Promise.all([...this.feeds.values()].map((f) => f.close?.()));
+  }
+}

@@ -119,6 +119,23 @@ export class LiveHub {
     return this.#feed.source;
   }
 
+  /** Views the feed switches between (empty when it has one). */
+  get views(): readonly string[] {
+    return this.#feed.views ?? [];
+  }
+
+  /** The view shown now ("" when the feed has one). */
+  get view(): string {
+    return this.#feed.view ?? "";
+  }
+
+  /** Switches the feed's view for every viewer; false when `view` is not one of `views`. */
+  selectView(view: string): boolean {
+    if (!this.#feed.selectView || !this.views.includes(view)) return false;
+    this.#feed.selectView(view);
+    return true;
+  }
+
   /** Starts sending frames to `viewer` (subscribes to the feed on the first viewer). */
   add(viewer: LiveViewer): void {
     if (this.#viewers.has(viewer)) return;

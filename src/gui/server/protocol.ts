@@ -79,6 +79,8 @@ export function parseClientMessage(text: string): ClientMessage {
       return { t: "kill", req: num(o, "req"), deviceId: str(o, "deviceId") };
     case "watchImage":
       return { t: "watchImage", on: bool(o, "on") };
+    case "imageSelect":
+      return { t: "imageSelect", view: str(o, "view", 32) };
     case "imageView": {
       const b = num(o, "binning");
       if (!Number.isInteger(b) || b < 1 || b > MAX_BINNING) {

@@ -245,6 +245,8 @@ class Session implements LiveViewer {
       user: who.user,
       role: who.role,
       imageSource: ctx.live?.source ?? null,
+      imageViews: [...(ctx.live?.views ?? [])],
+      imageView: ctx.live?.view ?? "",
       runsAvailable: ctx.runs !== undefined,
       tableAvailable: ctx.table !== undefined,
     });
@@ -423,6 +425,13 @@ class Session implements LiveViewer {
         return;
       case "imageView":
         live?.setView(this, m.binning, m.region ?? null);
+        return;
+      case "imageSelect":
+        if (!live?.selectView(m.view))
+          return this.#notice(
+            "warn",
+            `the live image has no view "${m.view}" (${live?.views.join(", ") || "none"})`,
+          );
         return;
       case "setRoi":
         live?.setRoi(this, m);

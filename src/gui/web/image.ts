@@ -72,7 +72,7 @@ export class ImageView {
     view: "",
   };
 
-  constructor(root: HTMLElement, conn: Connection, source: string) {
+  constructor(root: HTMLElement, conn: Connection, source: string, views: string[] = [], view = "") {
     this.#conn = conn;
     this.#canvas = h("canvas", { class: "image-canvas", "data-testid": "image-canvas" });
     this.#ctx = this.#canvas.getContext("2d", { alpha: false }) as CanvasRenderingContext2D;
@@ -141,12 +141,22 @@ export class ImageView {
       this.#canvas,
       h("div", { class: "bar-wrap" }, this.#barHi, this.#bar, this.#barLo),
     );
+    const sourceLabel = h("span", { class: "muted", "data-testid": "image-source", text: source });
+    // Raw or corrected detector data: the server switches its feed for every viewer.
+    const viewSwitch = h("select", { "data-testid": "image-view", title: "raw or corrected data" });
+    for (const v of views) viewSwitch.append(h("option", { value: v, text: v }));
+    viewSwitch.value = view || views[0] || "";
+    viewSwitch.addEventListener("change", () => {
+      conn.send({ t: "imageSelect", view: viewSwitch.value });
+      sourceLabel.textContent = source.replace(/\((corrected|raw)\b/, `(${viewSwitch.value}`);
+    });
     root.append(
       h(
         "div",
         { class: "panel-head" },
         h("h2", { text: "Live image" }),
-        h("span", { class: "muted", text: source }),
+        sourceLabel,
+        ...(views.length > 1 ? [viewSwitch] : []),
         this.#info,
       ),
       controls,

@@ -150,7 +150,8 @@ conn.on((m) => {
         (document.querySelector('[data-tab="table"]') as HTMLElement).hidden = false;
         runTable.start();
       }
-      if (!image && m.imageSource) image = new ImageView($("image"), conn, m.imageSource);
+      if (!image && m.imageSource)
+        image = new ImageView($("image"), conn, m.imageSource, m.imageViews ?? [], m.imageView ?? "");
       if (!m.imageSource)
         $("image").replaceChildren(h("div", { class: "empty", text: "No detector image in this facility" }));
       showUser(m.user, m.role);
