@@ -28,3 +28,4 @@ export {
 export { analyseRun, graphProperties, moduleSources, type RunAnalysisOptions, runTrains } from "./offline.ts";
 export { PER_TRAIN_IMAGE_PIXELS, ResultCollector } from "./results.ts";
 export { type LiveImage, LiveGraph, type LiveUpdate, liveTrain, type PropertyLookup } from "./live.ts";
+export { GraphStore } from "./store.ts";

@@ -1,10 +1,9 @@
 // The graph on the live stream: trains from the assembled detector feed become AnalysisTrains, run
 // through the graph at most at the train rate (10 Hz), latest first: a train arriving while the graph
 // is still due to wait replaces one not yet processed (counted as dropped) rather than queueing.
-import type { DetectorGeometry } from "../detector/index.ts";
-import { imageGeometry, trimPulses } from "./detector-image.ts";
+import { trimPulses } from "./detector-image.ts";
 import type { GraphRunner, NodeStats } from "./runner.ts";
-import type { AnalysisTrain, TrainResults } from "./types.ts";
+import type { AnalysisTrain, ImageGeometry, TrainResults } from "./types.ts";
 
 /** One assembled live image, as the GUI's detector feed delivers it (row 0 at the top). */
 export interface LiveImage {
@@ -18,16 +17,19 @@ export interface LiveImage {
 /** Device properties as last seen live, by device and key. */
 export type PropertyLookup = (device: string, key: string) => number | undefined;
 
-/** The AnalysisTrain of a live image: the same image, geometry and pulses the offline reader gives. */
+/**
+ * The AnalysisTrain of a live image: the same image, geometry and pulses the offline reader gives.
+ * `geometry` is `imageGeometry(detectorGeometry)` (one object per detector: nodes cache on it).
+ */
 export function liveTrain(
   frame: LiveImage,
-  geometry: DetectorGeometry,
+  geometry: ImageGeometry,
   property: PropertyLookup,
 ): AnalysisTrain {
   return {
     trainId: frame.trainId,
     image: { width: frame.width, height: frame.height, data: frame.pixels },
-    geometry: imageGeometry(geometry),
+    geometry,
     pulseEnergy: trimPulses(frame.pulseEnergy ?? []),
     property,
   };

@@ -2,6 +2,10 @@
 // binary layout of image frames. Both sides import this file, so a change that breaks the protocol
 // breaks the type check. Pure data: no Node or DOM imports, so esbuild can bundle it for the page.
 
+import type { AnalysisMessage, AnalysisRequest } from "./analysis-api.ts";
+
+export type * from "./analysis-api.ts";
+
 /** Protocol version; the page refuses a server that speaks another one. */
 export const GUI_PROTOCOL = 1;
 
@@ -206,7 +210,8 @@ export type ClientMessage =
   /** The run table: sent now and whenever it changes (jobs finishing, comments). */
   | { t: "runTable"; req: number }
   | { t: "tableCell"; req: number; proposal: number; run: number; name: string }
-  | { t: "tableComment"; req: number; proposal: number; run: number; comment: string };
+  | { t: "tableComment"; req: number; proposal: number; run: number; comment: string }
+  | AnalysisRequest;
 
 /** The error of a refused request: `field` names the property at fault, when there is one. */
 export interface WireError {
@@ -239,7 +244,8 @@ export type ServerMessage =
   | { t: "runs"; runs: RunInfo[]; state: string; current: RunInfo | null; qualities: string[] }
   | { t: "audit"; entries: AuditEntry[] }
   | { t: "runTable"; tables: RunTableInfo[] }
-  | { t: "notice"; level: "info" | "warn" | "error"; text: string };
+  | { t: "notice"; level: "info" | "warn" | "error"; text: string }
+  | AnalysisMessage;
 
 /** A rectangle of the detector image in full-resolution pixels. */
 export interface ImageRegion {

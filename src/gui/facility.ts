@@ -2,6 +2,8 @@
 // broker, and the best live image the facility offers — the assembled detector (corrected modules if
 // a correction pipeline runs, raw otherwise), else a single-image output such as the pipeline demo.
 import { geometryForDetector } from "../detector/index.ts";
+import { join } from "node:path";
+import { GraphStore } from "../analysis/index.ts";
 import { createLogger, type Logger } from "../core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
@@ -35,6 +37,10 @@ export interface FacilityGuiOptions {
   runs?: RunsBackend;
   /** The run table (default: over the DAQ's catalogue, when the facility has a DAQ). */
   table?: RunTableBackend;
+  /** Folder of the analysis graphs (default SASE_ANALYSIS_DIR, else <data dir>/analysis). */
+  analysisDir?: string;
+  /** Proposal whose analysis graph runs (default: the DAQ's proposal, else SASE_PROPOSAL or 900001). */
+  proposal?: number;
   log?: Logger;
 }
 
@@ -118,6 +124,12 @@ export async function startFacilityGui(
     ownTable = new RunTableBackend(path || resolveDataRoots().catalogue);
     table = ownTable;
   }
+  let proposal = options.proposal ?? Number(process.env.SASE_PROPOSAL ?? 900001);
+  if (options.proposal === undefined && (await facility.client.topology()).devices.has(DAQ_DEVICE_ID)) {
+    proposal = Number(await facility.client.get(DAQ_DEVICE_ID, "proposal"));
+  }
+  const analysisDir =
+    options.analysisDir ?? process.env.SASE_ANALYSIS_DIR ?? join(resolveDataRoots().dataDir, "analysis");
   let server: GuiServer;
   try {
     server = await startGuiServer({
@@ -125,6 +137,7 @@ export async function startFacilityGui(
       ...(image ? { image } : {}),
       ...(runs ? { runs } : {}),
       ...(table ? { table } : {}),
+      analysis: { store: new GraphStore(analysisDir), proposal },
       ...(options.users ? { users: options.users } : {}),
       ...(options.auditFile ? { auditFile: options.auditFile } : {}),
       port: options.port ?? 8080,

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import {
   analyseRun,
   GraphRunner,
+  imageGeometry,
   isImage,
   isVector,
   liveTrain,
@@ -136,7 +137,7 @@ test("live (pipeline → assembled feed) and offline (run files) give identical 
       );
       const f = await frame;
       assert.equal(f.trainId, trainId);
-      liveResults.set(trainId, live.process(liveTrain(f, geometry, () => undefined)));
+      liveResults.set(trainId, live.process(liveTrain(f, imageGeometry(geometry), () => undefined)));
     }
   } finally {
     unsubscribe();

@@ -90,6 +90,11 @@ export class DetectorImageFeed implements ImageFeed {
     }
   }
 
+  /** The detector geometry the feed assembles with (the analysis graph integrates with it). */
+  get geometry(): DetectorGeometry {
+    return this.#opts.geometry;
+  }
+
   subscribe(listener: (f: LiveFrame) => void): () => void {
     this.#listeners.add(listener);
     if (this.#listeners.size === 1) this.#start();

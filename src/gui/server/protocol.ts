@@ -1,5 +1,6 @@
 // Checks messages from the browser before anything acts on them: the page is untrusted input.
 import type { ClientMessage, JsonValue } from "../api.ts";
+import { parseAnalysisRequest } from "./analysis.ts";
 
 /** A message that is not a valid ClientMessage; the text says what was wrong. */
 export class ProtocolError extends Error {
@@ -124,6 +125,12 @@ export function parseClientMessage(text: string): ClientMessage {
       };
     case "runTable":
       return { t: "runTable", req: num(o, "req") };
+    case "analysis":
+      try {
+        return parseAnalysisRequest(o);
+      } catch (e) {
+        throw new ProtocolError((e as Error).message);
+      }
     case "tableCell":
       return {
         t: "tableCell",

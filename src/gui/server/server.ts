@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { createLogger, type Logger } from "../../core/index.ts";
 import {
+  type AnalysisRequest,
   type ClientMessage,
   GUI_PROTOCOL,
   type JsonValue,
@@ -21,6 +22,7 @@ import { AuditLog } from "./audit.ts";
 import { Auth, demoUsers, type Identity, type UserRecord } from "./auth.ts";
 import { type FacilityBackend, GuiRequestError, type ImageFeed, type RunsBackend } from "./backend.ts";
 import { webBundle } from "./bundle.ts";
+import { type AnalysisOptions, AnalysisService, type AnalysisViewer } from "./analysis.ts";
 import { LiveHub, type LiveStats, type LiveViewer } from "./live.ts";
 import type { RunTableBackend } from "./run-table.ts";
 import { ProtocolError, parseClientMessage } from "./protocol.ts";
@@ -32,6 +34,8 @@ export interface GuiServerOptions {
   backend: FacilityBackend;
   /** The live detector image, when there is one. */
   image?: ImageFeed;
+  /** The analysis graph store and proposal (needs `image`): the graph runs on the live image. */
+  analysis?: AnalysisOptions;
   /** Run control and catalogue, when the DAQ is present. */
   runs?: RunsBackend;
   /** The run table (variables per run from the catalogue), when there is a catalogue. */
@@ -76,6 +80,10 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
   const auth = new Auth(opts.users ?? demoUsers());
   const audit = new AuditLog(log.child("audit"), opts.auditFile);
   const live = opts.image ? new LiveHub(opts.image) : null;
+  const analysis =
+    opts.image && opts.analysis
+      ? await AnalysisService.start(opts.analysis, opts.image, opts.backend, log.child("analysis"))
+      : null;
   const bundle = await webBundle();
   const sessions = new Set<Session>();
 
@@ -175,6 +183,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     runs: opts.runs,
     table: opts.table,
     live,
+    analysis,
     audit,
     log,
   };
@@ -186,6 +195,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
     offAudit();
     offRuns?.();
     offTable?.();
+    analysis?.close();
     await app.close();
     throw e;
   }
@@ -206,6 +216,7 @@ export async function startGuiServer(opts: GuiServerOptions): Promise<GuiServer>
       offTable?.();
       if (topoTimer) clearTimeout(topoTimer);
       for (const s of sessions) s.close();
+      analysis?.close();
       await app.close();
     },
   };
@@ -216,12 +227,13 @@ interface SessionContext {
   runs: RunsBackend | undefined;
   table: RunTableBackend | undefined;
   live: LiveHub | null;
+  analysis: AnalysisService | null;
   audit: AuditLog;
   log: Logger;
 }
 
 /** One page's connection: what it watches, and its requests. */
-class Session implements LiveViewer {
+class Session implements LiveViewer, AnalysisViewer {
   readonly #ws: WebSocket;
   readonly #who: Identity;
   readonly #ctx: SessionContext;
@@ -304,11 +316,41 @@ class Session implements LiveViewer {
     if (this.#closed) return;
     this.#closed = true;
     this.#ctx.live?.remove(this);
+    this.#ctx.analysis?.watch(this, false);
     for (const off of [...this.#watches.values(), ...this.#trends.values()]) {
       void off.then((f) => f()).catch(() => {});
     }
     this.#watches.clear();
     this.#trends.clear();
+  }
+
+  backedUp(): boolean {
+    return this.#ws.bufferedAmount > PLOTS_BACKLOG_BYTES;
+  }
+
+  /** The analysis graph: watching is for everyone, saving and resetting for operators. */
+  async #analysis(
+    m: AnalysisRequest,
+    logged: <T>(action: string, target: string, detail: string, fn: () => Promise<T>) => Promise<T>,
+  ): Promise<JsonValue | undefined> {
+    const service = this.#ctx.analysis;
+    if (!service) throw new GuiRequestError("no live image to analyse in this facility");
+    if (m.op === "watch") {
+      service.watch(this, m.on);
+      return undefined;
+    }
+    if (m.op === "save") {
+      const name = String((m.graph as { name?: unknown }).name ?? "");
+      return logged("analysis save", `graph ${name}`, "", async () => {
+        this.#require("operator", "saving an analysis graph");
+        return { revision: await service.save(m.graph) };
+      });
+    }
+    return logged("analysis reset", m.node ?? "all nodes", "", async () => {
+      this.#require("operator", "resetting accumulations");
+      service.reset(m.node);
+      return undefined;
+    });
   }
 
   #notice(level: "info" | "warn" | "error", text: string): void {
@@ -536,6 +578,8 @@ class Session implements LiveViewer {
           await runs.setQuality(m.proposal, m.run, m.quality, who);
           return undefined;
         });
+      case "analysis":
+        return this.#analysis(m, logged);
       case "runTable":
         if (!table) throw new GuiRequestError("no run table in this facility");
         this.#wantsTable = true;

@@ -1,6 +1,7 @@
 // The page: header (connection, train, user), topology on the left, live image in the middle, plots on
 // the right, and below the image tabs for the device panel, runs and the change log.
 import type { Role, Topology, TrainMatching } from "../api.ts";
+import { AnalysisPanel } from "./analysis.ts";
 import { Connection } from "./conn.ts";
 import { h } from "./dom.ts";
 import { ImageView } from "./image.ts";
@@ -18,6 +19,7 @@ const tree = new TopologyTree($("topology"), conn);
 const panel = new DevicePanel($("tab-device"), conn);
 const plots = new Plots($("plots"));
 new AuditPanel($("tab-log"), conn);
+new AnalysisPanel($("tab-analysis"), conn);
 let runs: RunsPanel | null = null;
 let runTable: RunTablePanel | null = null;
 let image: ImageView | null = null;
