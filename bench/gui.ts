@@ -6,11 +6,33 @@
 //
 //   npm run bench -- gui     SASE_BENCH_SECONDS=30  SASE_BENCH_DETECTOR=standin (default: the simulated
 //   AGIPD-1M's trains precomputed and written by the module outputs on every tick) | device (16 module
-//   devices simulating every train in this same process: their simulation then shares the event loop
-//   and the 2 cores with the GUI, which a real detector, on its own machines, would not)
+//   devices simulating every train, in worker threads of this process) | corrected (as `sase start`
+//   runs it: 16 module devices following the control device, one correction device per module in
+//   correction threads, constants from the simulator's truth in a store; the corrected view is measured
+//   first, then the same run switched to the raw view). SASE_BENCH_CELLS=4: memory cells per train
+//   (device and corrected modes).
 import { cpus, loadavg } from "node:os";
 import { chromium } from "playwright-core";
-import { AGIPD_1M_DETECTOR, DetectorModuleDevice, rawSourceName } from "../src/detector/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  addOnlineCorrection,
+  agipdConditions,
+  ConstantStore,
+  constantsFromSensor,
+  type DarkConstants,
+  storeDarkConstants,
+} from "../src/calibration/index.ts";
+import {
+  AGIPD_1M_DETECTOR,
+  DetectorControlDevice,
+  DetectorModuleDevice,
+  memoryCellsCondition,
+  modulePixels,
+  rawSourceName,
+  SimulatedDetector,
+} from "../src/detector/index.ts";
 import { Facility } from "../src/devices/index.ts";
 import { CoreBackend, findDetectorFeed, startGuiServer } from "../src/gui/index.ts";
 import { startDetectorStandIn } from "../test/gui/fixtures.ts";
@@ -27,6 +49,39 @@ function pct(xs: number[], p: number): number {
 }
 
 const mode = process.env.SASE_BENCH_DETECTOR ?? "standin";
+const cells = Number(process.env.SASE_BENCH_CELLS ?? 4);
+const det = AGIPD_1M_DETECTOR;
+let storeDir: string | null = null;
+
+/** A store holding every module's dark constants as a perfect characterisation would find them. */
+async function truthStore(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "sase-bench-gui-"));
+  const store = await ConstantStore.open(dir);
+  const sim = new SimulatedDetector(det, { seed: 1, cells, dark: null });
+  const memoryCells = memoryCellsCondition(det, cells - 1);
+  const conditions = agipdConditions({ memoryCells, acquisitionRate: 4.5, biasVoltage: 300, gainSetting: 0 });
+  const P = modulePixels(det);
+  const G = det.gainStages;
+  for (let m = 0; m < det.nModules; m++) {
+    const truth = constantsFromSensor(sim.sensor(m), memoryCells);
+    const thresholds = new Float32Array(memoryCells * (2 * G - 1) * P);
+    for (let c = 0; c < memoryCells; c++) {
+      thresholds.set(truth.thresholds.subarray(c * (G - 1) * P, (c + 1) * (G - 1) * P), c * (2 * G - 1) * P);
+    }
+    const dark: DarkConstants = {
+      cells: memoryCells,
+      stages: G,
+      pixels: P,
+      offset: truth.offset,
+      noise: new Float32Array(truth.offset.length).fill(1),
+      thresholds,
+      badPixels: truth.badPixels,
+    };
+    storeDarkConstants(store, det, m, dark, conditions, new Date(0), "simulator truth");
+  }
+  store.close();
+  return dir;
+}
 const facility = await Facility.standard({ trainRate: rate });
 let trainsSent: () => number;
 let stopDetector: () => Promise<void>;
@@ -35,9 +90,19 @@ if (mode === "standin") {
   trainsSent = d.written;
   stopDetector = d.stop;
 } else {
-  const ids = Array.from({ length: 16 }, (_, m) => rawSourceName(AGIPD_1M_DETECTOR, m).split(":")[0]!);
+  const ids = Array.from({ length: 16 }, (_, m) => rawSourceName(det, m).split(":")[0]!);
+  await facility.addDevice(DetectorControlDevice, det.controlSource, { "bunchStructure.nPulses": cells });
   for (const [m, id] of ids.entries()) {
-    await facility.addDevice(DetectorModuleDevice, id, { module: m, cells: 1, rate });
+    await facility.addDevice(DetectorModuleDevice, id, {
+      module: m,
+      cells,
+      rate,
+      control: det.controlSource,
+    });
+  }
+  if (mode === "corrected") {
+    storeDir = await truthStore();
+    await addOnlineCorrection(facility, { storeRoot: storeDir });
   }
   // Trains sent, as module 0 counts them (polled: the bench must not wait on the device in its loop).
   let sent = 0;
@@ -110,10 +175,20 @@ async function phase(title: string, secs: number): Promise<void> {
 }
 
 console.log(
-  `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : "16 module devices"}, ${rate} Hz, ` +
+  `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : `16 module devices (${cells} cells, simulated in worker threads)`}, ${rate} Hz, ` +
     `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
 );
-await phase("whole image fitted (binned on the server)", seconds);
+await phase(
+  `whole image fitted (binned on the server)${mode === "corrected" ? ", corrected modules" : ""}`,
+  seconds,
+);
+if (mode === "corrected" && "selectView" in feed) {
+  // The same run, the same page: the raw view beside the corrected one.
+  feed.selectView("raw");
+  await new Promise((r) => setTimeout(r, 2000));
+  await phase("whole image fitted (binned on the server), raw modules", seconds);
+  feed.selectView("corrected");
+}
 // Zoom in on the image centre until the page asks for full resolution (only the visible region).
 const box = (await page.getByTestId("image-canvas").boundingBox())!;
 await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -128,3 +203,4 @@ await feed.close();
 backend.close();
 await stopDetector();
 await facility.stop();
+if (storeDir) rmSync(storeDir, { recursive: true, force: true });
