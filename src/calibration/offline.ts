@@ -11,6 +11,7 @@ import { aggregatorName, corrSourceName, rawSourceName } from "../detector/index
 import { createRunWriter, formatFileName, openFile, openRun, parseFileName } from "../files/index.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
 import { characteriseDarks, DarkAccumulator } from "./dark.ts";
+import { checkDarkRun } from "./dark-check.ts";
 import type { CorrectionOptions } from "./kernel.ts";
 import { loadModuleConstants, storeDarkConstants } from "./module-constants.ts";
 import { runPool } from "./pool.ts";
@@ -413,7 +414,9 @@ export async function characteriseDarkRuns(
   for (const dir of runDirs) {
     const dc = await openRun(dir);
     try {
-      conds.push(readRunConditions(dc, det));
+      const rc = readRunConditions(dc, det);
+      await checkDarkRun(dc, det, conds.length, rc.gainMode, dir);
+      conds.push(rc);
       const sources = new Set(dc.sources);
       present.push(
         Array.from({ length: det.nModules }, (_, m) => m).filter((m) => sources.has(rawSourceName(det, m))),

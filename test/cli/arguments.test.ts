@@ -163,3 +163,42 @@ describe("calibrate and bridge arguments", () => {
     );
   });
 });
+
+describe("calibrate dark checks its runs", () => {
+  test("a run with beam, or a dark of another gain stage, is refused saying what was expected", async () => {
+    const small = ["--run", "1", "--trains", "2", "--modules", "1", "--cells", "2", "--rows", "8"];
+    const dir = (name: string) => join(tmp.dir, "darks", name);
+    const made = await Promise.all([
+      ...["high", "medium", "low"].map((stage) =>
+        sase(["detector", "simulate", dir(stage), ...small, "--dark", stage]),
+      ),
+      sase(["detector", "simulate", dir("beam"), ...small]),
+    ]);
+    for (const r of made) assert.equal(r.code, 0, r.stderr);
+    const dark = (...runs: string[]) => [
+      "calibrate",
+      "dark",
+      ...runs.map(dir),
+      "--store",
+      join(tmp.dir, "darks", "store"),
+      "--create",
+      "--rows",
+      "8",
+      "--workers",
+      "1",
+    ];
+    await Promise.all([
+      refuses(
+        dark("beam", "medium", "low"),
+        1,
+        `sase: ${dir("beam")}: pixels are in high 81.0%, medium 9.7%, low 9.4% gain (adaptive gain mode); a high-gain dark has them all in high gain, without beam`,
+      ),
+      refuses(
+        dark("high", "low", "low"),
+        1,
+        `sase: ${dir("low")}: pixels are in high 0.1%, medium 0.0%, low 99.9% gain (adaptive gain mode); a medium-gain dark has them all in medium gain, without beam`,
+      ),
+    ]);
+    assert.equal(existsSync(join(tmp.dir, "darks", "store")), false, "no store made for refused runs");
+  });
+});
