@@ -2,7 +2,6 @@
 // (one JS representation per type), and deep equality and copying of values.
 
 import { HashRangeError, HashTypeError } from "./hash-errors.ts";
-import type { Hash, HashAttribute, HashValue } from "./hash.ts";
 import {
   HASH_TYPES,
   type HashType,
@@ -13,20 +12,52 @@ import {
   TYPED_VECTORS,
   VECTOR_OF_DTYPE,
 } from "./hash-types.ts";
-import { allocTyped, dtypeOf } from "./ndarray.ts";
+import { allocTyped, dtypeOf, type NDArray, type TypedArray } from "./ndarray.ts";
 
 /** Marks Hash instances (on Hash.prototype), so value rules can recognise them without importing the class. */
 export const HASH_BRAND: unique symbol = Symbol.for("sase.Hash");
 
+/** What the value rules need of a Hash: hash.ts builds the class on these rules, so they see it only so. */
+export interface HashLike {
+  readonly [HASH_BRAND]: true;
+  readonly size: number;
+  keys(): string[];
+  typeOf(path: string): HashType;
+  equals(other: HashLike): boolean;
+  clone(): HashLike;
+}
+
+/** A Hash value as the rules see it (hash.ts's HashValue, with the Hash seen as HashLike). */
+type Value =
+  | boolean
+  | number
+  | bigint
+  | string
+  | null
+  | HashLike
+  | HashLike[]
+  | boolean[]
+  | number[]
+  | bigint[]
+  | string[]
+  | TypedArray
+  | NDArray;
+
+/** A typed attribute as the rules see it. */
+interface Attribute {
+  readonly value: Value;
+  readonly type: HashType;
+}
+
 /** True when `value` is a Hash. */
-export function isHash(value: unknown): value is Hash {
+export function isHash(value: unknown): value is HashLike {
   return typeof value === "object" && value !== null && HASH_BRAND in value;
 }
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** The HashType sase infers for a JS value (see the Hash contract). */
-export function inferType(value: HashValue, path = "<value>"): HashType {
+export function inferType(value: Value, path = "<value>"): HashType {
   switch (typeof value) {
     case "boolean":
       return "BOOL";
@@ -88,7 +119,7 @@ function checkInteger(v: number | bigint, type: HashType, path: string): void {
 }
 
 /** Validates `value` against `type` and returns it in the type's one representation. */
-export function coerce(value: HashValue, type: HashType, path = "<value>"): HashValue {
+export function coerce(value: Value, type: HashType, path = "<value>"): Value {
   const wrongKind = (): never => {
     throw new HashTypeError(path, `"${path}": ${describeKind(value)} cannot be stored as ${type}`);
   };
@@ -178,12 +209,12 @@ function bytesEqual(a: ArrayBufferView, b: ArrayBufferView): boolean {
 }
 
 /** Deep equality of two values of the same HashType. */
-export function valuesEqual(a: HashValue, b: HashValue): boolean {
+export function valuesEqual(a: Value, b: Value): boolean {
   if (isHash(a)) return isHash(b) && a.equals(b);
   if (isTypedArray(a)) return isTypedArray(b) && a.constructor === b.constructor && bytesEqual(a, b);
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i] as HashValue, b[i] as HashValue)) return false;
+    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i] as Value, b[i] as Value)) return false;
     return true;
   }
   if (isNDArrayValue(a)) {
@@ -200,10 +231,7 @@ export function valuesEqual(a: HashValue, b: HashValue): boolean {
 }
 
 /** Equality of two attribute maps (order does not matter). */
-export function attrsEqual(
-  a: Map<string, HashAttribute> | null,
-  b: Map<string, HashAttribute> | null,
-): boolean {
+export function attrsEqual(a: Map<string, Attribute> | null, b: Map<string, Attribute> | null): boolean {
   const na = a?.size ?? 0;
   if (na !== (b?.size ?? 0)) return false;
   if (na === 0) return true;
@@ -215,10 +243,10 @@ export function attrsEqual(
 }
 
 /** A deep copy of a value (typed arrays and NDArray data copied too). */
-export function cloneValue(v: HashValue): HashValue {
+export function cloneValue(v: Value): Value {
   if (isHash(v)) return v.clone();
   if (isTypedArray(v)) return v.slice();
-  if (Array.isArray(v)) return v.map((x) => cloneValue(x as HashValue)) as HashValue;
+  if (Array.isArray(v)) return v.map((x) => cloneValue(x as Value)) as Value;
   if (isNDArrayValue(v)) return { dtype: v.dtype, shape: [...v.shape], data: v.data.slice() };
   return v;
 }

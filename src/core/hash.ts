@@ -4,12 +4,19 @@
 
 import { HashKeyError, HashTypeError } from "./hash-errors.ts";
 import { type HashType, isNDArrayValue, NUMERIC_SCALARS, TYPED_VECTORS } from "./hash-types.ts";
-import { attrsEqual, cloneValue, coerce, HASH_BRAND, inferType, valuesEqual } from "./hash-values.ts";
+import {
+  attrsEqual,
+  cloneValue as cloneAny,
+  coerce as coerceAny,
+  HASH_BRAND,
+  inferType,
+  valuesEqual,
+} from "./hash-values.ts";
 import type { NDArray, TypedArray } from "./ndarray.ts";
 
 export type { HashType } from "./hash-types.ts";
 export { HashError, HashKeyError, HashRangeError, HashTypeError } from "./hash-errors.ts";
-export { coerce, inferType } from "./hash-values.ts";
+export { inferType } from "./hash-values.ts";
 
 /**
  * Every value a Hash node or attribute may hold. One JS representation per HashType: INT64/UINT64 are
@@ -58,6 +65,10 @@ interface Node {
 }
 
 const EMPTY_ATTRS: ReadonlyMap<string, HashAttribute> = new Map();
+
+/** Converts a value to a type (the value rules, typed for Hash values: a Hash in, a Hash out). */
+export const coerce = coerceAny as (value: HashValue, type: HashType, path?: string) => HashValue;
+const cloneValue = cloneAny as (v: HashValue) => HashValue;
 
 /** Symbol of the unchecked factory decoders use: their node values are typed by construction. */
 export const HASH_FROM_RAW: unique symbol = Symbol("sase.Hash.fromRaw");

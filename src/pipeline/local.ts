@@ -1,11 +1,10 @@
 // The in-process transport: the output hands the very token object (same Hash, same ArrayBuffers) to the
 // input; nothing is serialised or copied.
 
-import type { ConnectionSink, InputHello, InputLink } from "./link.ts";
-import type { OutputChannel, PeerLink } from "./output.ts";
+import type { ConnectionSink, InputHello, InputLink, OutputEndpoint, PeerLink } from "./link.ts";
 
 /** Attaches an input to an output of this process. */
-export function attachLocal(output: OutputChannel, hello: InputHello, sink: ConnectionSink): InputLink {
+export function attachLocal(output: OutputEndpoint, hello: InputHello, sink: ConnectionSink): InputLink {
   let open = true;
   const link: PeerLink = {
     memoryLocation: "local",

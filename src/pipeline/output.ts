@@ -5,9 +5,11 @@
 import { randomBytes } from "node:crypto";
 import { createLogger, Hash, type Logger, type Timestamp, timestampNow } from "../core/index.ts";
 import { checkDataSchema, type DataSchema, payloadBytes } from "./data-schema.ts";
+import type { OutputEndpoint, PeerHandle, PeerHello, PeerLink } from "./link.ts";
 import { type ChannelRegistry, channelRegistry } from "./registry.ts";
 import { type AlarmLevel, RateMeter } from "./stats.ts";
 import { listenTcp } from "./tcp.ts";
+export type { DeliveryInfo, PeerHandle, PeerHello, PeerLink } from "./link.ts";
 import {
   type DataDistribution,
   type DataToken,
@@ -17,52 +19,6 @@ import {
   parseChannelId,
   type SlownessPolicy,
 } from "./types.ts";
-
-/** What an input says about itself when it attaches (Karabo's "hello"). */
-export interface PeerHello {
-  /** `deviceId:inputName` of the input; unique per output (a second attach replaces the first). */
-  readonly inputId: string;
-  readonly dataDistribution: DataDistribution;
-  readonly onSlowness: SlownessPolicy;
-  readonly maxQueueLength: number;
-  /** Credits granted up front. */
-  readonly credits: number;
-}
-
-/** Per-token bookkeeping sent with each token, so the input can count drops and see the sender's queue. */
-export interface DeliveryInfo {
-  /** Sequence number of the token in this output's session (1, 2, ...); 0 = not known (Karabo's outputs). */
-  readonly seq: number;
-  /** Tokens dropped for this input since it attached (cumulative). */
-  readonly dropped: number;
-  /** Tokens waiting for this input on the sender. */
-  readonly queued: number;
-  /** The output's session, where the transport carries it with each token. */
-  readonly session?: string;
-}
-
-/** The transport toward one attached input: in-process hand-over or a TCP connection. */
-export interface PeerLink {
-  readonly memoryLocation: "local" | "remote";
-  readonly remoteAddress: string;
-  /** End of stream answers one of the input's requests, as a token does (Karabo's protocol). */
-  readonly endOfStreamTakesCredit?: boolean;
-  deliver(token: DataToken, info: DeliveryInfo): void;
-  deliverEndOfStream(info: DeliveryInfo): void;
-  /** Tells the input its drop count when it changed without a token to carry it. */
-  reportDropped(info: DeliveryInfo): void;
-  close(reason: string): void;
-}
-
-/** Handle an attached input uses to talk back to the output. */
-export interface PeerHandle {
-  /** The input can take `n` more tokens. */
-  grant(n: number): void;
-  /** The input went away. */
-  detach(): void;
-  /** The output's session id (changes when the output is re-created), to tell restarts apart. */
-  readonly session: string;
-}
 
 /** One row of the output's connection table. */
 export interface PeerStats {
@@ -135,7 +91,7 @@ export interface WriteMeta {
 }
 
 /** An output channel `deviceId:channelName` that sends data tokens to every attached input. */
-export class OutputChannel {
+export class OutputChannel implements OutputEndpoint {
   readonly id: string;
   readonly session = randomBytes(8).toString("hex");
   /** TCP address inputs in other processes connect to, once listening (`tcp://host:port`). */

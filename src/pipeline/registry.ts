@@ -2,7 +2,7 @@
 // same process take the zero-copy shortcut), and the TCP addresses of outputs elsewhere are learnt here
 // (published by a broker integration or given explicitly).
 
-import type { OutputChannel } from "./output.ts";
+import type { OutputEndpoint } from "./link.ts";
 import { PipelineError } from "./types.ts";
 
 /** Looks up the `tcp://host:port` of an output in another process (e.g. by asking its device over the broker). */
@@ -10,13 +10,13 @@ export type AddressResolver = (channelId: string) => Promise<string | undefined>
 
 /** The outputs of this process and the known addresses of outputs elsewhere. */
 export class ChannelRegistry {
-  private readonly outputs = new Map<string, OutputChannel>();
+  private readonly outputs = new Map<string, OutputEndpoint>();
   private readonly addresses = new Map<string, string>();
   private readonly resolvers = new Set<AddressResolver>();
   private readonly listeners = new Set<(channelId: string) => void>();
 
   /** Makes an output findable; throws DUPLICATE_CHANNEL if a live output already has its id. */
-  register(output: OutputChannel): void {
+  register(output: OutputEndpoint): void {
     const old = this.outputs.get(output.id);
     if (old && old !== output && !old.isClosed) {
       throw new PipelineError(
@@ -29,13 +29,13 @@ export class ChannelRegistry {
   }
 
   /** Forgets an output (its address too). */
-  unregister(output: OutputChannel): void {
+  unregister(output: OutputEndpoint): void {
     if (this.outputs.get(output.id) === output) this.outputs.delete(output.id);
     if (this.addresses.get(output.id) === output.address) this.addresses.delete(output.id);
   }
 
   /** The output of this process with that id, if any. */
-  local(channelId: string): OutputChannel | undefined {
+  local(channelId: string): OutputEndpoint | undefined {
     const o = this.outputs.get(channelId);
     return o && !o.isClosed ? o : undefined;
   }

@@ -21,8 +21,15 @@
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { Hash, type HashValue, type Logger, type Timestamp, timestampNow } from "../core/index.ts";
-import type { ConnectionSink, InputHello, InputLink } from "./link.ts";
-import type { DeliveryInfo, OutputChannel, PeerHandle, PeerLink } from "./output.ts";
+import type {
+  ConnectionSink,
+  DeliveryInfo,
+  InputHello,
+  InputLink,
+  OutputEndpoint,
+  PeerHandle,
+  PeerLink,
+} from "./link.ts";
 import { DATA_DISTRIBUTIONS, type ListenOptions, PipelineError, SLOWNESS_POLICIES } from "./types.ts";
 import {
   decodeBody,
@@ -152,7 +159,7 @@ function errorText(e: unknown): string {
 }
 
 /** Starts the TCP side of an output; resolves to its address `tcp://host:port`. */
-export function listenTcp(output: OutputChannel, options: ListenOptions = {}): Promise<string> {
+export function listenTcp(output: OutputEndpoint, options: ListenOptions = {}): Promise<string> {
   const host = options.host ?? "127.0.0.1";
   const maxBody = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const sockets = new Set<Socket>();
@@ -177,7 +184,7 @@ export function listenTcp(output: OutputChannel, options: ListenOptions = {}): P
   });
 }
 
-function serveInput(output: OutputChannel, socket: Socket, maxBody: number, sockets: Set<Socket>): void {
+function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, sockets: Set<Socket>): void {
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   sockets.add(socket);
   socket.setNoDelay(true);
