@@ -2,6 +2,8 @@
 // demo): one train per period, train IDs that only go up, and a train that takes longer than the
 // period is not overtaken by the next one (the tick is skipped instead).
 
+import { SaseError } from "../core/index.ts";
+
 /** What the producer needs of its device: its periodic timer and the current train ID. */
 export interface ProducerHost {
   /** The latest train ID the device's server knows (0 before the first). */
@@ -39,7 +41,11 @@ export class TrainProducer {
 
   /** Starts sending at `rateHz` (restarts at the new rate if already running). */
   start(rateHz: number): void {
-    if (!(rateHz > 0)) throw new RangeError(`train rate ${rateHz} Hz: give a rate > 0`);
+    if (!(rateHz > 0))
+      throw new SaseError("OUT_OF_RANGE", `train rate ${rateHz} Hz: give a rate > 0`, {
+        key: "rate",
+        value: String(rateHz),
+      });
     this.stop();
     this.#cancel = this.#clock.every(1000 / rateHz, () => this.#tick());
   }
