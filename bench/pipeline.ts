@@ -8,15 +8,25 @@
 //   npm run bench -- pipeline
 //   PIPELINE_BENCH_CELLS=16 PIPELINE_BENCH_TOKENS=50 npm run bench -- pipeline   (smaller)
 //   PIPELINE_BENCH_MDL_TOKENS=50   trains per middlelayer run
+//   PIPELINE_BENCH_SPLIT_S=60      seconds the split facility (examples/facility-agipd.json, 16 modules at
+//                                  10 Hz, one process per server) is measured; 0 skips it
 //
 // Goals: in-process ≥ 80 % of memcpy, across processes ≥ 80 % of raw loopback TCP, every path with sase
 // on one side ≥ 2× middlelayer → middlelayer.
 
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Hash, type NDArray, ndarray } from "../src/core/index.ts";
-import { ChannelRegistry, InputChannel, OutputChannel } from "../src/pipeline/index.ts";
+import { connectAmqpBroker, createLogger, Hash, type NDArray, ndarray } from "../src/core/index.ts";
+import {
+  ChannelRegistry,
+  InputChannel,
+  OutputChannel,
+  resolveOutputsThrough,
+} from "../src/pipeline/index.ts";
 import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
@@ -29,6 +39,10 @@ const SHAPE = [CELLS, 2, 512, 128];
 const BYTES = CELLS * 2 * 512 * 128 * 2;
 const SELF = fileURLToPath(import.meta.url);
 const MDL_TOKENS = Number(process.env.PIPELINE_BENCH_MDL_TOKENS ?? 50);
+const SPLIT_S = Number(process.env.PIPELINE_BENCH_SPLIT_S ?? 60);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Train IDs count 100 ms periods from this instant (the timing server's epoch). */
+const TRAIN_EPOCH_MS = Date.UTC(2017, 0, 1);
 
 /** A few distinct trains, so nothing is trivially cached; each gets its own buffer. */
 function trains(n: number): Uint16Array[] {
@@ -254,6 +268,95 @@ async function mdlToMdl(m: MdlPeers): Promise<number> {
   return timed;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length
+    ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+    : Number.NaN;
+}
+
+/**
+ * The AGIPD chain split over processes (`sase start --config examples/facility-agipd.json`): train
+ * creation (its ID's slot on the 10 Hz clock) → corrected, assembled image arriving at a viewer; trains
+ * lost on the way; CPU per server process.
+ */
+async function splitFacility(seconds: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "sase-split-bench-"));
+  const topic = `sase_split_bench_${process.pid}`;
+  const config = JSON.parse(readFileSync(join(ROOT, "examples", "facility-agipd.json"), "utf8"));
+  config.topic = topic;
+  config.gui = { port: 0 };
+  writeFileSync(join(dir, "facility.json"), JSON.stringify(config));
+  const url = process.env.KARABO_BROKER ?? "amqp://xfel:karabo@127.0.0.1:5672";
+  const sup = spawn(
+    process.execPath,
+    [join(ROOT, "bin", "sase.js"), "start", "--config", join(dir, "facility.json"), "--log-dir", dir],
+    { env: { ...process.env, KARABO_BROKER: url }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  sup.stdout!.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  sup.stderr!.resume();
+  const broker = await connectAmqpBroker({ urls: url, topic, log: createLogger("bench", () => {}) });
+  resolveOutputsThrough(broker);
+  const view = new InputChannel("BENCH/SPLIT/VIEW:input", {
+    connectedOutputChannels: ["SPB_DET_AGIPD1M-1/CAL/ASSEMBLER:output"],
+  }).connect();
+  const latencies: number[] = [];
+  const trainIds: number[] = [];
+  let measuring = false;
+  view.onData((t) => {
+    if (!measuring) return;
+    latencies.push(Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100));
+    trainIds.push(t.meta.timestamp.trainId);
+  });
+  try {
+    // Warm-up: servers start, connect by name through the broker, and settle.
+    const warm = performance.now();
+    while (view.stats().tokens < 20) {
+      if (performance.now() - warm > 180_000) throw new Error("no assembled trains within 180 s of start");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const pids = [...out.matchAll(/started (\S+) \(pid (\d+)\)/g)].map((m) => ({
+      name: m[1]!,
+      pid: Number(m[2]),
+    }));
+    const cpu0 = pids.map((p) => cpuSeconds(p.pid));
+    measuring = true;
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    measuring = false;
+    const cpu1 = pids.map((p) => cpuSeconds(p.pid));
+    latencies.sort((a, b) => a - b);
+    const span = trainIds.length ? Math.max(...trainIds) - Math.min(...trainIds) + 1 : 0;
+    console.log(
+      `split facility (16 modules at 10 Hz, ${pids.length} processes, ${seconds} s): detector → assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
+    );
+    for (let i = 0; i < pids.length; i++) {
+      const pct = ((cpu1[i]! - cpu0[i]!) / seconds) * 100;
+      console.log(
+        `  CPU ${pids[i]!.name.padEnd(34)} ${Number.isFinite(pct) ? pct.toFixed(0).padStart(4) : "   ?"} %`,
+      );
+    }
+  } finally {
+    await view.close();
+    await broker.close();
+    const exited = new Promise((r) => sup.once("exit", r));
+    sup.kill("SIGINT");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const childAt = process.argv.indexOf("--child");
 if (childAt >= 0) {
   await child(process.argv[childAt + 1], Number(process.argv[childAt + 2]));
@@ -318,6 +421,13 @@ if (childAt >= 0) {
     await m.a.kill();
     await m.b.kill();
     await m.toSase.close();
+  }
+  if (SPLIT_S > 0) {
+    try {
+      await splitFacility(SPLIT_S);
+    } catch (err) {
+      console.log(`split facility row failed: ${(err as Error).message}`);
+    }
   }
   const mem = process.memoryUsage();
   console.log(
