@@ -295,6 +295,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   let credits = hello.credits;
   let outstanding = false;
   let opened = false;
+  let welcomed = false;
   let welcomeTimer: NodeJS.Timeout | undefined;
   const open = (session: string | undefined) => {
     clearTimeout(welcomeTimer);
@@ -317,7 +318,9 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   };
   const reader = new FrameReader(opts.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, (header, body) => {
     if (header.has("welcome")) {
-      if (opened) throw new PipelineError("PROTOCOL", "a second welcome");
+      if (welcomed) throw new PipelineError("PROTOCOL", "a second welcome");
+      welcomed = true;
+      // Late (after the wait, on a loaded machine) it changes nothing: the session comes with each token.
       open(headerString(header, "session"));
       return;
     }

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Hash } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
-import { writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
+import { encodeCached, writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
 import { collect, Rig, sleep, smallData, until } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.ts", import.meta.url));
@@ -252,4 +252,32 @@ test("a sender held back by a hung consumer raises its alarm, and resumes when t
     await kill9(child).catch(() => {});
     await out.close();
   }
+});
+
+test("a welcome that comes after the input stopped waiting for it (a loaded machine) is taken, not refused", async () => {
+  const fake = createServer((sock) => {
+    sock.on("error", () => {});
+    sock.once("data", () => {
+      setTimeout(() => {
+        const w = new Hash({ welcome: true, session: "s1", nData: 0, sourceInfo: [] });
+        w.set("byteSizes", new Uint32Array(0));
+        writeFrame(sock, w);
+        const chunks = encodeCached(smallData(3));
+        const h = new Hash({ nData: 1, sourceInfo: [new Hash({ source: "TEST/LATE/1:output" })] });
+        h.set("byteSizes", Uint32Array.of(chunks.reduce((n, c) => n + c.byteLength, 0)));
+        writeFrame(sock, h, chunks);
+      }, 500);
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, "127.0.0.1", r));
+  const port = (fake.address() as { port: number }).port;
+  const inp = new InputChannel("TEST/SINK/late:input", {
+    connectedOutputChannels: [`tcp://127.0.0.1:${port}`],
+  }).connect();
+  const got = collect(inp);
+  await until(() => got.trains.length === 1, "the token after a late welcome");
+  assert.equal(inp.stats().lastError, "");
+  assert.equal(inp.stats().reconnects, 0);
+  await inp.close();
+  fake.close();
 });
