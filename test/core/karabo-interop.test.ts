@@ -116,15 +116,13 @@ describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SK
   before(async () => {
     peers.push(
       startPeerProcess(
-        [`${PEER_DIR}run_mdl.py`, "--server-id", "K_PEER_SRV", "--device-id", "K/PEER/1"],
-        topic,
-      ),
-      startPeerProcess(
         [
-          "-c",
-          "import sys; from karabo.middlelayer.device_server import DeviceServer; sys.exit(DeviceServer.main())",
-          "serverId=K_PT_SRV",
-          'init={"K/PT/1":{"classId":"PropertyTest"}}',
+          new URL("fixtures/karabo_server.py", import.meta.url).pathname,
+          PEER_DIR,
+          topic,
+          "K_PEER_SRV",
+          "K/PEER/1",
+          "K/PT/1",
         ],
         topic,
       ),
