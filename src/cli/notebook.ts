@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { NotebookError, runKernel, runNotebook, userKernelsDir, writeKernelSpec } from "../notebook/index.ts";
 import { existingPath, integer } from "./args.ts";
 import { CliError, failCommand } from "./errors.ts";
@@ -10,7 +10,7 @@ import { forceOption } from "./force.ts";
 
 function collectParam(text: string, all: Record<string, string>): Record<string, string> {
   const i = text.indexOf("=");
-  if (i <= 0) throw new CliError("BAD_PARAMETER", `--param takes NAME=VALUE, not "${text}"`);
+  if (i <= 0) throw new InvalidArgumentError("expected NAME=VALUE");
   return { ...all, [text.slice(0, i)]: text.slice(i + 1) };
 }
 
@@ -57,7 +57,7 @@ export function registerNotebookCommands(program: Command): void {
     .addOption(
       new Option("--param <name=value>", "set a parameter (after the cell tagged 'parameters'); repeatable")
         .argParser(collectParam)
-        .default({}),
+        .default({}, "none"),
     )
     .option(
       "--out <file>",
