@@ -22,6 +22,7 @@ export class BoundedQueue<T> {
   private readonly items: T[] = [];
   private takers: { resolve: (v: T) => void; reject: (e: Error) => void }[] = [];
   private putters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private roomWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closed = false;
   /** Items thrown away by the drop policy. */
   dropped = 0;
@@ -90,11 +91,23 @@ export class BoundedQueue<T> {
     this.taken = Math.max(0, this.taken - 1);
   }
 
+  /**
+   * Resolves once a put would not wait: so that a producer makes its next item (reads a train) only
+   * when it can be queued, and memory holds the queue's items and no more.
+   */
+  room(): Promise<void> {
+    if (this.closed) return Promise.reject(new QueueClosedError());
+    if (this.policy !== "block" || (this.items.length < this.capacity && this.putters.length === 0))
+      return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.roomWaiters.push({ resolve, reject }));
+  }
+
   /** Waits for and removes the oldest item. */
   take(): Promise<T> {
     const item = this.items.shift();
     if (item !== undefined) {
       this.taken++;
+      if (this.putters.length === 0) for (const w of this.roomWaiters.splice(0)) setImmediate(w.resolve);
       // Wake a blocked producer only after the taker has run (e.g. handed the train to the
       // socket), so that encoding the next train never delays sending this one.
       const putter = this.putters.shift();
@@ -110,8 +123,10 @@ export class BoundedQueue<T> {
     this.closed = true;
     for (const t of this.takers) t.reject(new QueueClosedError());
     for (const p of this.putters) p.reject(new QueueClosedError());
+    for (const w of this.roomWaiters) w.reject(new QueueClosedError());
     this.takers = [];
     this.putters = [];
+    this.roomWaiters = [];
   }
 
   private drop(item: T): void {

@@ -143,11 +143,29 @@ export class BridgeServer {
     return this.queue.put({ frames, bytes });
   }
 
-  /** Feeds every train of `trains` (a pipeline input, a run's trains...); resolves when it ends. */
+  /**
+   * Feeds every train of `trains` (a pipeline input, a run's trains...); resolves when it ends, or
+   * when the server is closed. With the "block" policy the next train is pulled only when the queue
+   * has room for it, so a replayed run holds the queued trains and the one on the wire, no more.
+   */
   async serve(trains: AsyncIterable<BridgeTrain> | Iterable<BridgeTrain>): Promise<void> {
-    for await (const train of trains) {
-      if (this.closed) return;
-      await this.feed(train);
+    const it =
+      Symbol.asyncIterator in trains
+        ? (trains as AsyncIterable<BridgeTrain>)[Symbol.asyncIterator]()
+        : (trains as Iterable<BridgeTrain>)[Symbol.iterator]();
+    try {
+      for (;;) {
+        await this.queue.room();
+        if (this.closed) return;
+        const next = await it.next();
+        if (next.done || this.closed) return;
+        await this.feed(next.value);
+      }
+    } catch (err) {
+      if (err instanceof QueueClosedError && this.closed) return;
+      throw err;
+    } finally {
+      await it.return?.();
     }
   }
 

@@ -56,7 +56,7 @@ interface ServeOptions {
   sock: ServerSocketType;
   protocol: ProtocolVersion;
   rate: number;
-  queue: number;
+  queue?: number;
   drop: DropPolicy;
 }
 
@@ -78,13 +78,14 @@ async function runServer(
   trains: AsyncIterable<BridgeTrain> | Iterable<BridgeTrain>,
   what: string,
   total: number | undefined,
+  defaultQueue: number,
 ): Promise<void> {
   const server = new BridgeServer({
     endpoint: `tcp://${opts.host}:${opts.port === 0 ? "*" : opts.port}`,
     sock: opts.sock,
     protocol: opts.protocol,
     rate: opts.rate,
-    queueSize: opts.queue,
+    queueSize: opts.queue || defaultQueue,
     dropPolicy: opts.drop,
   });
   const endpoint = await server.start();
@@ -114,6 +115,7 @@ async function runServer(
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   try {
+    // Closing the server on a signal ends serve() (and drain()) quietly: an interrupted replay exits 0.
     await server.serve(trains);
     if (!stopping) await server.drain();
   } finally {
@@ -249,7 +251,7 @@ export function registerBridgeCommands(program: Command): void {
               dummyTimestamps: opts.dummyTimestamps,
             });
             const what = `${runDir} (${sel.trainIds.length} trains, ${sel.sources.length} sources)`;
-            await runServer(opts, trains, what, opts.loop ? undefined : sel.trainIds.length);
+            await runServer(opts, trains, what, opts.loop ? undefined : sel.trainIds.length, 1);
           } finally {
             run.close();
           }
@@ -333,7 +335,7 @@ export function registerBridgeCommands(program: Command): void {
             }
           };
           const what = `simulated AGIPD (${opts.modules} module(s), ${opts.cells} cells, ${rate} Hz)`;
-          await runServer({ ...opts, rate: 0 }, paced(), what, opts.ntrains);
+          await runServer({ ...opts, rate: 0 }, paced(), what, opts.ntrains, 10);
         } catch (err) {
           fail(err);
         }

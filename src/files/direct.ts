@@ -1,8 +1,9 @@
 // Direct reads of uncompressed HDF5 datasets: find where each chunk (or the contiguous block) of a
 // dataset sits in the file by reading its object header and version-1 chunk B-tree ourselves, then
 // read rows with pread straight into the caller's typed array. This skips the WebAssembly heap (one
-// copy instead of two). Anything unexpected (filters, version-2 headers or newer chunk indexes,
-// chunks that split rows, chunks never written) gives null, and the caller reads through HDF5.
+// copy instead of two). Chunks never written are zeros when the fill value is zero (sparse files, e.g.
+// detectors that sent nothing). Anything unexpected (filters, version-2 headers or newer chunk indexes,
+// chunks that split rows, a non-zero fill value) gives null, and the caller reads through HDF5.
 import { readSync } from "node:fs";
 
 /** Where the rows of a dataset are in the file. */
@@ -15,8 +16,12 @@ export interface RowLayout {
   readonly chunkRows: number;
   /** Chunk number along axis 0 → file position. */
   readonly chunks: ReadonlyMap<number, number>;
+  /** Chunks never written read as zeros (the fill value is 0 or undefined); else HDF5 must fill them. */
+  readonly fillZero: boolean;
 }
 
+const MSG_FILL_OLD = 0x0004;
+const MSG_FILL = 0x0005;
 const MSG_LAYOUT = 0x0008;
 const MSG_FILTERS = 0x000b;
 const MSG_CONTINUATION = 0x0010;
@@ -103,6 +108,27 @@ function walkBTree(
   return true;
 }
 
+/** True when chunks never written read as zeros: no fill value, an empty one, or one of zero bytes. */
+function fillIsZero(msgs: readonly { type: number; data: DataView }[]): boolean {
+  const zeros = (v: DataView, at: number): boolean => {
+    if (at + 4 > v.byteLength) return true;
+    const size = v.getUint32(at, true);
+    for (let i = 0; i < size && at + 4 + i < v.byteLength; i++)
+      if (v.getUint8(at + 4 + i) !== 0) return false;
+    return true;
+  };
+  const fill = msgs.find((m) => m.type === MSG_FILL)?.data;
+  if (fill) {
+    const version = fill.getUint8(0);
+    if (version === 1) return zeros(fill, 4);
+    if (version === 2) return fill.getUint8(3) === 0 || zeros(fill, 4);
+    if (version === 3) return (fill.getUint8(1) & 0x20) === 0 || zeros(fill, 2);
+    return false;
+  }
+  const old = msgs.find((m) => m.type === MSG_FILL_OLD)?.data;
+  return old ? zeros(old, 0) : true;
+}
+
 /** The row layout of the dataset whose object header is at `headerAddress`, or null. */
 export function rowLayout(
   fd: number,
@@ -120,10 +146,16 @@ export function rowLayout(
     if (layout.getUint8(0) !== 3) return null; // layout message version 4 (libver latest): not parsed
     const rows = shape[0] ?? 0;
     const rowBytes = shape.slice(1).reduce((a, b) => a * b, 1) * itemSize;
+    const fillZero = fillIsZero(msgs);
     const cls = layout.getUint8(1);
     if (cls === 1) {
-      if (layout.getBigUint64(2, true) === UNDEFINED || u64(layout, 10) < rows * rowBytes) return null;
-      return { rows, rowBytes, contiguous: base + u64(layout, 2), chunkRows: 0, chunks: new Map() };
+      // Never written: every row is the fill value (one "chunk" of all rows, missing).
+      if (layout.getBigUint64(2, true) === UNDEFINED)
+        return fillZero
+          ? { rows, rowBytes, contiguous: null, chunkRows: Math.max(1, rows), chunks: new Map(), fillZero }
+          : null;
+      if (u64(layout, 10) < rows * rowBytes) return null;
+      return { rows, rowBytes, contiguous: base + u64(layout, 2), chunkRows: 0, chunks: new Map(), fillZero };
     }
     if (cls !== 2) return null;
     const dims = layout.getUint8(2);
@@ -139,19 +171,23 @@ export function rowLayout(
       if (!walkBTree(fd, base, u64(layout, 3), dims, chunkRows * rowBytes, byOffset)) return null;
       for (const [off, addr] of byOffset) chunks.set(off / chunkRows, addr);
     }
-    return { rows, rowBytes, contiguous: null, chunkRows, chunks };
+    return { rows, rowBytes, contiguous: null, chunkRows, chunks, fillZero };
   } catch {
     return null;
   }
 }
 
-/** Reads rows [start, start+count) into `dest` with pread, merging neighbouring chunks; false if a chunk is missing. */
+/**
+ * Reads rows [start, start+count) into `dest` with pread, merging neighbouring chunks. Chunks never
+ * written become zeros when the fill value is zero; otherwise false (HDF5 knows what to return).
+ */
 export function readRowsDirect(
   fd: number,
   layout: RowLayout,
   start: number,
   count: number,
   dest: Uint8Array,
+  destZeroed = false,
 ): boolean {
   const { rowBytes } = layout;
   const reads: [number, number, number][] = []; // file position, dest offset, length
@@ -161,9 +197,15 @@ export function readRowsDirect(
     for (let row = start; row < start + count; ) {
       const c = Math.floor(row / layout.chunkRows);
       const addr = layout.chunks.get(c);
-      if (addr === undefined) return false;
       const inChunk = row - c * layout.chunkRows;
       const rows = Math.min(layout.chunkRows - inChunk, start + count - row);
+      if (addr === undefined) {
+        if (!layout.fillZero) return false;
+        const off = (row - start) * rowBytes;
+        if (!destZeroed) dest.fill(0, off, off + rows * rowBytes); // fresh memory is zeros already
+        row += rows;
+        continue;
+      }
       const pos = addr + inChunk * rowBytes;
       const off = (row - start) * rowBytes;
       const last = reads[reads.length - 1];

@@ -243,7 +243,7 @@ export class H5File {
     const layout = n * size >= DIRECT_MIN_BYTES ? this.rowLayoutOf(path, info) : null;
     if (layout && this.fd >= 0) {
       const bytes = new Uint8Array(dest.buffer, dest.byteOffset + outOffset * size, n * size);
-      if (readRowsDirect(this.fd, layout, start, count, bytes)) return dest;
+      if (readRowsDirect(this.fd, layout, start, count, bytes, out === undefined)) return dest;
       this.layouts.set(path, null); // e.g. chunks never written (fill value): HDF5 knows what to return
     }
     const m = mod();

@@ -4,7 +4,15 @@
 // index.
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { allocTyped, type DType, type NDArray, ndarray, shapeSize, type TypedArray } from "../core/index.ts";
+import {
+  allocTyped,
+  type DType,
+  itemSize,
+  type NDArray,
+  ndarray,
+  shapeSize,
+  type TypedArray,
+} from "../core/index.ts";
 import { FilesError } from "./errors.ts";
 import { type DatasetInfo, H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
 import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
@@ -304,11 +312,18 @@ export class DataCollection {
 
   /**
    * Iterates over trains in order, yielding each train's data for every selected source and key.
-   * Reads `batch` trains at a time per key, so iterating costs about as much as reading whole keys.
+   * Reads several trains at a time per key (at most `batch`, default 32, and about `batchBytes`,
+   * default 64 MB, of data), so iterating costs about as much as reading whole keys while memory
+   * stays near one batch: a detector run of hundreds of MB per train is read one train at a time.
    */
-  async *trains(options: { batch?: number } = {}): AsyncGenerator<{ trainId: number; data: TrainData }> {
-    const batch = Math.max(1, options.batch ?? 32);
+  async *trains(
+    options: { batch?: number; batchBytes?: number } = {},
+  ): AsyncGenerator<{ trainId: number; data: TrainData }> {
     const kds = this.sources.flatMap((s) => this.keys(s).map((k) => this.keyData(s, k)));
+    const ntrains = Math.max(1, this.trainIds.length);
+    const bytesPerTrain = kds.reduce((sum, kd) => sum + (kd.size * kd.entryBytes) / ntrains, 0);
+    const byBytes = Math.floor((options.batchBytes ?? 64 << 20) / Math.max(1, bytesPerTrain));
+    const batch = Math.max(1, Math.min(options.batch ?? 32, byBytes));
     for (let a = 0; a < this.trainIds.length; a += batch) {
       const b = Math.min(a + batch, this.trainIds.length);
       const parts = kds.map((kd) => kd.readTrainRange(a, b));
@@ -406,6 +421,14 @@ export class KeyData {
   /** HDF5 path of the key's dataset in a file. */
   get datasetPath(): string {
     return `/${this.section}/${this.source}/${this.key.replaceAll(".", "/")}`;
+  }
+
+  /** Bytes of one entry (a whole record for record keys; strings count as 16 bytes each). */
+  get entryBytes(): number {
+    const n = shapeSize(this.entryShape);
+    if (this.dtype === "object") return n * 16;
+    if (this.dtype === "record") return n * this.fields.reduce((s, f) => s + f.size, 0);
+    return n * itemSize(this.dtype);
   }
 
   /** Number of entries over the selected trains. */
