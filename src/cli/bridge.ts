@@ -70,7 +70,11 @@ function serverOptions(cmd: Command): Command {
         .choices([...PROTOCOL_VERSIONS])
         .default("2.2"),
     )
-    .option("--queue <n>", "trains held while no client takes them", integer(0), 10);
+    .option(
+      "--queue <n>",
+      "trains held while no client takes them (default: serve 1, so memory stays near 2 trains; sim 10)",
+      integer(1),
+    );
 }
 
 async function runServer(
