@@ -129,7 +129,14 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
 await page.goto(gui.url);
-await page.waitForFunction(() => (window as unknown as { sase: { stats: unknown } }).sase.stats !== null);
+// First frame: generous on a loaded machine (16 simulated modules start their threads first).
+await page.waitForFunction(
+  () => (window as unknown as { sase: { stats: unknown } }).sase.stats !== null,
+  null,
+  {
+    timeout: 180_000,
+  },
+);
 await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, first layout, binning settled
 type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[]; view: string };
 const read = () => page.evaluate(() => (window as unknown as { sase: { stats: Stats } }).sase.stats);
@@ -190,7 +197,7 @@ if (mode === "corrected" && "selectView" in feed) {
   feed.selectView("corrected");
 }
 // Zoom in on the image centre until the page asks for full resolution (only the visible region).
-const box = (await page.getByTestId("image-canvas").boundingBox())!;
+const box = (await page.getByTestId("image-canvas").boundingBox({ timeout: 120_000 }))!;
 await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
 for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -300);
 await new Promise((r) => setTimeout(r, 2000));
