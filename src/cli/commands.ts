@@ -97,7 +97,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   {
     commands: {
-      notebook: ["", "Jupyter notebooks in TypeScript: kernel setup, headless runs with provenance"],
+      notebook: ["", "Jupyter notebooks in TypeScript: setup, kernel, headless runs"],
     },
     load: async () => (await import("./notebook.ts")).registerNotebookCommands,
   },
