@@ -74,7 +74,8 @@ function printRun(path: string, run: DataCollection, showKeys: boolean): void {
     ["Instrument sources", run.instrumentSources],
   ] as const) {
     out.push("", `${sources.length} ${title.toLowerCase()}:`);
-    for (const s of sources) {
+    // Natural order, so that detector modules read 1CH0, 2CH0 ... 10CH0 as lsxfel lists them.
+    for (const s of [...sources].sort((a, b) => a.localeCompare(b, "en", { numeric: true }))) {
       const keys = run.keys(s);
       out.push(`  - ${s} (${keys.length} keys)`);
       if (!showKeys) continue;
@@ -88,6 +89,7 @@ function printRun(path: string, run: DataCollection, showKeys: boolean): void {
     }
   }
   for (const p of run.problems) out.push(`! skipped ${p.file}: ${p.message}`);
+  for (const k of run.skippedKeys) out.push(`! skipped ${k.source} ${k.key} (${k.file}): ${k.message}`);
   process.stdout.write(`${out.join("\n")}\n`);
 }
 
