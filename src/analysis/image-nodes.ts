@@ -57,26 +57,33 @@ export const maskNode: NodeKind = {
     const keepInside = p.keepInside as boolean;
     const low = p.low as number;
     const high = p.high as number;
-    let drawn: Uint8Array | null = null;
+    // The drawn mask as a list of pixel indices, built once per image size: a train is then a copy,
+    // NaN written over the listed pixels, and a value-range pass only when a range is set.
+    let drawn: Int32Array = new Int32Array(0);
     let size = "";
+    const ranged = low > -1e30 || high < 1e30;
     return {
       run(inputs, train) {
         const img = inputs.image as ImageValue;
         const { width, height } = img;
         if (size !== `${width}x${height}`) {
           size = `${width}x${height}`;
-          drawn = new Uint8Array(width * height);
-          for (const s of shapes) rasterise(s, width, height, drawn);
-          if (keepInside) for (let i = 0; i < drawn.length; i++) drawn[i] = drawn[i] ? 0 : 1;
+          const m = new Uint8Array(width * height);
+          for (const s of shapes) rasterise(s, width, height, m);
+          const list: number[] = [];
+          for (let i = 0; i < m.length; i++) if (m[i] !== (keepInside ? 1 : 0)) list.push(i);
+          drawn = Int32Array.from(list);
         }
-        const m = drawn as Uint8Array;
-        const bad = p.badPixels && train.badPixels?.length === m.length ? train.badPixels : null;
-        const src = img.data;
-        const data = new Float32Array(src.length);
-        for (let i = 0; i < src.length; i++) {
-          const v = src[i]!;
-          data[i] = m[i] || v < low || v > high || bad?.[i] ? Number.NaN : v;
+        const data = img.data.slice();
+        if (ranged) {
+          for (let i = 0; i < data.length; i++) {
+            const v = data[i]!;
+            if (v < low || v > high) data[i] = Number.NaN;
+          }
         }
+        for (let k = 0; k < drawn.length; k++) data[drawn[k]!] = Number.NaN;
+        const bad = p.badPixels && train.badPixels?.length === data.length ? train.badPixels : null;
+        if (bad) for (let i = 0; i < bad.length; i++) if (bad[i]) data[i] = Number.NaN;
         return { image: { width, height, data } };
       },
     };
