@@ -9,7 +9,7 @@
 //     run: ({ image }) => ({ brightest: Math.max(...image.data.filter((v) => !Number.isNaN(v))) }),
 //   } satisfies UserNode;
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, statSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -80,7 +80,7 @@ export class UserNodeFile {
   readonly path: string;
   #node: UserNode;
   #version: number;
-  #watching = false;
+  #timer: NodeJS.Timeout | null = null;
   #loading: Promise<void> | null = null;
   #dirty = false;
   /** The last reload error, or null. */
@@ -112,14 +112,22 @@ export class UserNodeFile {
     return this.#node;
   }
 
-  /** Starts reloading on change (polls the file's time stamp: works on every file system). */
+  /**
+   * Starts reloading on change: polls the file's time stamp (works on every file system) against the
+   * version loaded, so a change made before the first poll is not missed.
+   */
   watch(intervalMs = 200): void {
-    if (this.#watching) return;
-    this.#watching = true;
-    watchFile(this.path, { interval: intervalMs }, (cur) => {
-      if (cur.mtimeMs === this.#version || cur.mtimeMs === 0) return;
-      void this.reload();
-    });
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      let mtime: number;
+      try {
+        mtime = statSync(this.path).mtimeMs;
+      } catch {
+        return; // being replaced by an editor: look again next time
+      }
+      if (mtime !== this.#version && !this.#loading) void this.reload();
+    }, intervalMs);
+    this.#timer.unref();
   }
 
   /**
@@ -152,7 +160,7 @@ export class UserNodeFile {
 
   /** Stops watching. */
   close(): void {
-    if (this.#watching) unwatchFile(this.path);
-    this.#watching = false;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
   }
 }
