@@ -67,6 +67,12 @@ export async function saseInProcess(...args: string[]): Promise<{ out: string; e
   let err = "";
   const log = console.log;
   const error = console.error;
+  // Failures are reported with process.stderr.write (src/cli/errors.ts), the rest with console.
+  const stderrWrite = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    err += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    return true;
+  }) as typeof process.stderr.write;
   console.log = (...a: unknown[]) => {
     out += `${a.join(" ")}\n`;
   };
@@ -82,5 +88,6 @@ export async function saseInProcess(...args: string[]): Promise<{ out: string; e
     process.exitCode = before;
     console.log = log;
     console.error = error;
+    process.stderr.write = stderrWrite;
   }
 }
