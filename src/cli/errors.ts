@@ -1,18 +1,15 @@
 // The one rule for how sase reports failures:
 // - usage errors (a bad argument, an unknown option or command): one line, exit code 2;
-// - runtime failures: one line `sase: CODE: message` (the error's code where it has one), exit code 1;
+// - runtime failures: one line `sase: CODE: message` (the SaseError's code; a Node system error's own
+//   code such as ENOENT), exit code 1;
 // - a stack trace only with --debug or SASE_DEBUG=1.
 import { type Command, CommanderError } from "commander";
+// core/errors.ts, not core/index.ts: the CLI starts fast by loading only what a command needs.
+import { SaseError } from "../core/errors.ts";
 
 /** A runtime failure of a command, with a code that names its kind (e.g. TARGET_EXISTS). */
-export class CliError extends Error {
+export class CliError extends SaseError {
   override readonly name = "CliError";
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Exit code of a usage error (bad arguments), as with most Unix tools. */
@@ -31,7 +28,8 @@ export function debugWanted(argv: readonly string[] = process.argv, env = proces
 /** One line for a failure: its code (unless the message starts with it) and its message. */
 export function describeFailure(err: unknown): string {
   if (!(err instanceof Error)) return String(err).replace(/\s*\n\s*/g, "; ");
-  const code = (err as { code?: unknown }).code;
+  // Every sase error has a code; other libraries' errors may have one of their own (ENOENT, ...).
+  const code = err instanceof SaseError ? err.code : (err as { code?: unknown }).code;
   const message = err.message.trim().replace(/\s*\n\s*/g, "; ");
   const prefix = typeof code === "string" && code !== "" && !message.startsWith(code) ? `${code}: ` : "";
   return `${prefix}${message}`;

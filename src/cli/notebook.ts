@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
-import { NotebookError, runKernel, runNotebook, userKernelsDir, writeKernelSpec } from "../notebook/index.ts";
+import { runKernel, runNotebook, userKernelsDir, writeKernelSpec } from "../notebook/index.ts";
 import { existingPath, integer } from "./args.ts";
 import { CliError, failCommand } from "./errors.ts";
 import { forceOption } from "./force.ts";
@@ -84,9 +84,7 @@ export function registerNotebookCommands(program: Command): void {
           });
           console.log(`ran ${path} in ${r.seconds.toFixed(1)} s: ${r.ipynb}, ${r.html}`);
         } catch (e) {
-          if (e instanceof NotebookError)
-            failCommand(new CliError(e.cell === undefined ? "NOTEBOOK" : "CELL_FAILED", e.message));
-          else failCommand(e);
+          failCommand(e);
         }
       },
     );

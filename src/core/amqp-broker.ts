@@ -628,7 +628,7 @@ export class AmqpBroker implements Broker {
       case "slotInstanceUpdated":
       case "slotDiscoverAnswer": {
         const [id, info] = msg.args;
-        if (typeof id !== "string" || !(info instanceof Hash)) throw new Error(`${slot} without (id, info)`);
+        if (typeof id !== "string" || !(info instanceof Hash)) throw new SaseError("BAD_MESSAGE", `${slot} without (id, info)`);
         this.#seen(id, infoFromKarabo(info, id), slot === "slotInstanceUpdated");
         return;
       }

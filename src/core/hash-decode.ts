@@ -19,13 +19,14 @@ import {
   TYPED_VECTORS,
 } from "./hash-wire.ts";
 import { type DType, itemSize, type NDArray, shapeSize, type TypedArray, viewTyped } from "./ndarray.ts";
+import { SaseError } from "./errors.ts";
 
 /** Bytes that are not a valid Karabo binary Hash; `offset` is where decoding stopped. */
-export class HashDecodeError extends Error {
+export class HashDecodeError extends SaseError {
+  override name = "HashDecodeError";
   readonly offset: number;
   constructor(offset: number, message: string) {
-    super(`Hash decode error at offset ${offset}: ${message}`);
-    this.name = "HashDecodeError";
+    super("HASH_DECODE", `Hash decode error at offset ${offset}: ${message}`);
     this.offset = offset;
   }
 }
@@ -321,7 +322,7 @@ export function decodeHashPrefix(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): { hash: Hash; length: number } {
-  if (!LITTLE_ENDIAN_HOST) throw new Error("decodeHash: big-endian hosts are not supported");
+  if (!LITTLE_ENDIAN_HOST) throw new SaseError("UNSUPPORTED_HOST", "decodeHash: big-endian hosts are not supported");
   const r = new Reader(bytes, options.maxDepth ?? 256);
   const hash = readHash(r);
   return { hash, length: r.pos };

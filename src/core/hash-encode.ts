@@ -21,6 +21,7 @@ import {
   TYPED_VECTORS,
 } from "./hash-wire.ts";
 import { type NDArray, shapeSize, type TypedArray } from "./ndarray.ts";
+import { SaseError } from "./errors.ts";
 
 /** Options of encodeHash. */
 export interface EncodeOptions {
@@ -122,7 +123,7 @@ class Writer {
         this.#pos += 8;
         return;
     }
-    throw new Error(`not a scalar type: ${type}`);
+    throw new SaseError("HASH_TYPE", `not a scalar type: ${type}`, { value: type });
   }
   /** UTF-8 text with a u32 byte length in front. */
   string(s: string): void {
@@ -334,7 +335,7 @@ function writeSchema(w: Writer, schema: Hash, path: string): void {
 
 /** Encodes a Hash in Karabo's binary layout as chunks to write in order; big arrays are views, not copies. */
 export function encodeHash(h: Hash, options: EncodeOptions = {}): Uint8Array[] {
-  if (!LITTLE_ENDIAN_HOST) throw new Error("encodeHash: big-endian hosts are not supported");
+  if (!LITTLE_ENDIAN_HOST) throw new SaseError("UNSUPPORTED_HOST", "encodeHash: big-endian hosts are not supported");
   const w = new Writer(options.chunkThreshold ?? 1024);
   writeHash(w, h, "");
   w.flush();

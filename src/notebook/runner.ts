@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { SASE_VERSION } from "../core/index.ts";
+import { SASE_VERSION, SaseError } from "../core/index.ts";
 import { KERNEL_NAME, writeKernelSpec } from "./kernelspec.ts";
 
 /** A cell of an .ipynb file (the fields we read and write). */
@@ -27,14 +27,14 @@ interface Notebook {
 }
 
 /** Thrown when a notebook cannot be run or a cell of it failed. */
-export class NotebookError extends Error {
+export class NotebookError extends SaseError {
   override readonly name = "NotebookError";
   constructor(
     message: string,
     /** Index (0-based, in the notebook as given) of the failing cell, when a cell failed. */
     readonly cell?: number,
   ) {
-    super(message);
+    super(cell === undefined ? "NOTEBOOK" : "CELL_FAILED", message);
   }
 }
 

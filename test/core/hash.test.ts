@@ -10,6 +10,7 @@ import {
   HashTypeError,
   type HashValue,
   ndarray,
+  SaseError,
 } from "../../src/core/index.ts";
 
 describe("paths", () => {
@@ -156,12 +157,14 @@ describe("types", () => {
     assert.deepEqual(h.get("f"), new Float64Array([1.5]));
   });
 
-  test("an explicit type out of range is a HashRangeError (a RangeError and a HashError) naming the path", () => {
+  test("an explicit type out of range is a HashRangeError (a SaseError coded HASH_RANGE) naming the path", () => {
     const h = new Hash();
     assert.throws(
       () => h.set("cfg.gain", 300, "UINT8"),
       (e: unknown) =>
-        e instanceof RangeError &&
+        e instanceof SaseError &&
+        e.code === "HASH_RANGE" &&
+        e.details.key === "cfg.gain" &&
         e instanceof HashRangeError &&
         e instanceof HashError &&
         e.path === "cfg.gain" &&
@@ -215,7 +218,7 @@ describe("types", () => {
       assert.throws(
         () => new Hash().set("p.q", value, type),
         (e: unknown) =>
-          e instanceof HashTypeError && e instanceof TypeError && e instanceof HashError && e.path === "p.q",
+          e instanceof HashTypeError && e.code === "HASH_TYPE" && e instanceof HashError && e.path === "p.q",
       );
     });
   }
