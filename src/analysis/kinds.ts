@@ -5,6 +5,7 @@ import type { NodeKind } from "./node.ts";
 import { pumpProbeNode } from "./pulse-nodes.ts";
 import { detectorNode, propertyNode } from "./sources.ts";
 import { bin1dNode, bin2dNode, correlationNode, histogramNode, statisticsNode } from "./train-nodes.ts";
+import { SaseError } from "../core/index.ts";
 
 /** The user node's description; its ports come from its file (see user-node.ts). */
 export const userNodeKind: NodeKind = {
@@ -18,7 +19,7 @@ export const userNodeKind: NodeKind = {
   },
   accumulates: true,
   create: () => {
-    throw new Error("user nodes are created by the graph runner");
+    throw new SaseError("BAD_GRAPH", "user nodes are created by the graph runner");
   },
 };
 

@@ -4,6 +4,7 @@
 import * as zmq from "zeromq";
 import { decodeTrain } from "./protocol.ts";
 import { type BridgeTrain, BridgeProtocolError, BridgeTimeoutError, type ClientSocketType } from "./types.ts";
+import { SaseError } from "../core/index.ts";
 
 /** Options of a bridge client; every field has a default. */
 export interface BridgeClientOptions {
@@ -83,7 +84,10 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
       socket.connect(this.endpoint);
     } catch (err) {
       socket.close();
-      throw new Error(`bridge client cannot connect to ${this.endpoint}: ${(err as Error).message}`);
+      throw new SaseError(
+        "CANNOT_CONNECT",
+        `bridge client cannot connect to ${this.endpoint}: ${(err as Error).message}`,
+      );
     }
     return socket;
   }
@@ -108,8 +112,9 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
 
   /** Receives the next message's frames without decoding them. */
   async nextRaw(): Promise<RawMessage> {
-    if (this.closed) throw new Error("bridge client is closed");
-    if (this.busy) throw new Error("bridge client: next() called again before the previous call finished");
+    if (this.closed) throw new SaseError("CLOSED", "bridge client is closed");
+    if (this.busy)
+      throw new SaseError("BUSY", "bridge client: next() called again before the previous call finished");
     this.busy = true;
     try {
       const socket = this.socket;
@@ -124,7 +129,7 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
           if (this.sock === "REQ") this.reconnect();
           throw new BridgeTimeoutError(`no train from ${this.endpoint} within ${this.timeoutMs} ms`);
         }
-        if (this.closed) throw new Error("bridge client is closed");
+        if (this.closed) throw new SaseError("CLOSED", "bridge client is closed");
         throw err;
       }
       if (socket instanceof zmq.Dealer) {

@@ -1,3 +1,4 @@
+import { SaseError } from "../core/index.ts";
 // A bounded FIFO between whoever produces trains and the socket that sends them. When it is full
 // the drop policy decides: "block" makes the producer wait (file replay: never lose a train),
 // "drop-oldest" keeps the freshest trains (live data: a slow client must not stall the facility),
@@ -10,10 +11,10 @@ export type DropPolicy = "block" | "drop-oldest" | "drop-newest";
 export const DROP_POLICIES: readonly DropPolicy[] = ["block", "drop-oldest", "drop-newest"];
 
 /** Raised to waiters when the queue is closed. */
-export class QueueClosedError extends Error {
+export class QueueClosedError extends SaseError {
+  override name = "QueueClosedError";
   constructor() {
-    super("queue closed");
-    this.name = "QueueClosedError";
+    super("CLOSED", "queue closed");
   }
 }
 

@@ -3,7 +3,7 @@
 // "next" request with one train; PUB sends every train to every subscriber; PUSH hands each train
 // to one puller. Arrays leave as views of their memory (ZeroMQ sends them without a copy).
 import * as zmq from "zeromq";
-import { type Logger, createLogger, timestampNow } from "../core/index.ts";
+import { createLogger, type Logger, SaseError, timestampNow } from "../core/index.ts";
 import { type Frames, encodeTrain } from "./protocol.ts";
 import { BoundedQueue, type DropPolicy, QueueClosedError } from "./queue.ts";
 import {
@@ -105,7 +105,10 @@ export class BridgeServer {
       } catch (err) {
         const inUse = (err as { code?: string }).code === "EADDRINUSE";
         if (!inUse || attempt >= 10) {
-          throw new Error(`bridge server cannot bind ${this.requested}: ${(err as Error).message}`);
+          throw new SaseError(
+            "CANNOT_BIND",
+            `bridge server cannot bind ${this.requested}: ${(err as Error).message}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -125,7 +128,7 @@ export class BridgeServer {
 
   /** The endpoint clients connect to (after start). */
   get endpoint(): string {
-    if (this.boundEndpoint === undefined) throw new Error("bridge server not started");
+    if (this.boundEndpoint === undefined) throw new SaseError("WRONG_STATE", "bridge server not started");
     return this.boundEndpoint;
   }
 

@@ -2,6 +2,7 @@
 // arrays, plus per-source metadata (source name, timestamp and train ID).
 import type { NDArray } from "../core/index.ts";
 import type { MsgExt } from "./msgpack.ts";
+import { SaseError } from "../core/index.ts";
 
 /** Protocol versions the bridge speaks: 1.0 (one msgpack frame) and 2.2 (header/payload pairs). */
 export type ProtocolVersion = "1.0" | "2.2";
@@ -58,22 +59,21 @@ export interface BridgeTrain {
 }
 
 /** Malformed or unexpected bridge messages; `code` says which kind. */
-export class BridgeProtocolError extends Error {
+export class BridgeProtocolError extends SaseError {
+  override name = "BridgeProtocolError";
   constructor(
     message: string,
-    readonly code: "BAD_MESSAGE" | "BAD_VERSION" | "BAD_REQUEST" | "SERVER_ERROR" = "BAD_MESSAGE",
+    code: "BAD_MESSAGE" | "BAD_VERSION" | "BAD_REQUEST" | "SERVER_ERROR" = "BAD_MESSAGE",
   ) {
-    super(message);
-    this.name = "BridgeProtocolError";
+    super(code, message);
   }
 }
 
 /** No train arrived within the client's timeout. */
-export class BridgeTimeoutError extends Error {
-  readonly code = "TIMEOUT";
+export class BridgeTimeoutError extends SaseError {
+  override name = "BridgeTimeoutError";
   constructor(message: string) {
-    super(message);
-    this.name = "BridgeTimeoutError";
+    super("TIMEOUT", message);
   }
 }
 

@@ -4,10 +4,14 @@
 // so for the common case (most pixels in high gain) the kernel streams one plane per constant.
 import type { DetectorDescription } from "../detector/index.ts";
 import { modulePixels } from "../detector/index.ts";
+import { type ErrorDetails, SaseError } from "../core/index.ts";
 
 /** Error for constants that cannot be used: wrong shape, non-finite values, wrong conditions. */
-export class ConstantsError extends Error {
+export class ConstantsError extends SaseError {
   override readonly name = "ConstantsError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("BAD_CONSTANTS", message, details);
+  }
 }
 
 /** One module's constants, kernel layout. All arrays may sit on SharedArrayBuffers. */

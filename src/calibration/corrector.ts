@@ -8,10 +8,14 @@ import { ConstantsError, validateConstants } from "./constants.ts";
 import type { CorrectionOptions } from "./kernel.ts";
 import { correctFrames, DEFAULT_CORRECTION } from "./kernel.ts";
 import { Arena, constantsInArena, SimdKernel, simdAvailable } from "./simd.ts";
+import { type ErrorDetails, SaseError } from "../core/index.ts";
 
 /** Error for raw data the corrector cannot take (shape, cell ids). */
-export class RawDataError extends Error {
+export class RawDataError extends SaseError {
   override readonly name = "RawDataError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("BAD_RAW_DATA", message, details);
+  }
 }
 
 /** The image part of a raw module train. */

@@ -4,7 +4,7 @@
 // back without copying. Each correction device keeps to one thread, chosen by its module number.
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
-import { startTsWorker } from "../core/index.ts";
+import { type ErrorDetails, SaseError, startTsWorker } from "../core/index.ts";
 import type { CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
 import type { CalibrationType, Conditions, ConstantRecord } from "./store.ts";
 
@@ -41,8 +41,11 @@ export type OnlineReply =
   | { readonly id: number; readonly error: string; readonly constants: boolean };
 
 /** A failure of loading constants (none match, wrong shape, bad values), as opposed to a crash. */
-export class MissingConstantsError extends Error {
+export class MissingConstantsError extends SaseError {
   override readonly name = "MissingConstantsError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("NO_CONSTANTS", message, details);
+  }
 }
 
 /** Threads for online correction: $SASE_CORR_THREADS, else one per core. */
@@ -95,14 +98,14 @@ export class CorrectionThreads {
   async load(slot: string, setup: OnlineSetup): Promise<readonly ConstantUse[]> {
     const r = await this.#send(setup.module, { type: "load", slot, setup });
     if ("loaded" in r) return r.loaded;
-    throw new Error("unexpected reply to load");
+    throw new SaseError("BAD_MESSAGE", "unexpected reply to load from a correction thread");
   }
 
   /** Corrects one train with the constants loaded for `slot`. */
   async correct(slot: string, module: number, raw: RawFrames): Promise<CorrectedModuleTrain> {
     const r = await this.#send(module, { type: "correct", slot, raw });
     if ("out" in r) return r.out;
-    throw new Error("unexpected reply to correct");
+    throw new SaseError("BAD_MESSAGE", "unexpected reply to correct from a correction thread");
   }
 
   /** Forgets `slot`'s corrector (its constants' memory goes). */

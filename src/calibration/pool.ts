@@ -3,7 +3,7 @@
 // started on a .ts file does not inherit the parent's --import tsx loader).
 import { availableParallelism } from "node:os";
 import { isMainThread, parentPort, type Worker } from "node:worker_threads";
-import { startTsWorker, workerInput } from "../core/index.ts";
+import { type ErrorDetails, SaseError, startTsWorker, workerInput } from "../core/index.ts";
 
 export { startTsWorker, workerInput };
 
@@ -19,8 +19,11 @@ export function defaultWorkers(): number {
 }
 
 /** Error a task threw inside a worker, with the worker's message. */
-export class WorkerTaskError extends Error {
+export class WorkerTaskError extends SaseError {
   override readonly name = "WorkerTaskError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("TASK_FAILED", message, details);
+  }
 }
 
 /**
@@ -81,7 +84,8 @@ export async function runPool<T, R>(
 export function serveTasks<T, R>(
   handler: (task: T, progress: (value: unknown) => void) => Promise<R> | R,
 ): void {
-  if (isMainThread || !parentPort) throw new Error("serveTasks runs inside a worker thread");
+  if (isMainThread || !parentPort)
+    throw new SaseError("WRONG_THREAD", "serveTasks runs inside a worker thread");
   const port = parentPort;
   port.on("message", async ({ id, task }: { id: number; task: T }) => {
     try {

@@ -62,7 +62,7 @@ export function registerCalibrateCommands(program: Command): void {
           const det = describe(o.detector, o.rows);
           const begin = o.beginValidity ? new Date(o.beginValidity) : undefined;
           if (begin && Number.isNaN(begin.getTime()))
-            throw new Error(`--begin-validity is not a time: "${o.beginValidity}"`);
+            throw new CliError("BAD_OPTION", `--begin-validity is not a time: "${o.beginValidity}"`);
           const bar = progressBar("darks", "module-trains");
           const out = await characteriseDarkRuns([high, medium, low], {
             detector: det,

@@ -52,7 +52,7 @@ async function openPath(
   try {
     isDir = statSync(path).isDirectory();
   } catch {
-    throw new FilesError("no such file or directory", { file: path });
+    throw new FilesError("no such file or directory", { file: path, code: "NOT_FOUND" });
   }
   return isDir ? openRun(path, { useIndex, onProgress }) : openFile(path);
 }

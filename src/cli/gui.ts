@@ -15,6 +15,7 @@ import {
   startFacilityGui,
   type UserRecord,
 } from "../gui/index.ts";
+import { CliError } from "./errors.ts";
 
 /**
  * The `sase start` add-on serving the GUI. Configured by environment: SASE_GUI=off disables it,
@@ -34,7 +35,7 @@ export async function startGuiFromEnv(
 ): Promise<FacilityGui> {
   const port = Number(env.SASE_GUI_PORT ?? "8080");
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`SASE_GUI_PORT=${env.SASE_GUI_PORT}: give a port number 0..65535`);
+    throw new CliError("BAD_ENV", `SASE_GUI_PORT=${env.SASE_GUI_PORT}: give a port number 0..65535`);
   }
   const log = createLogger("gui");
   const users = env.SASE_GUI_USERS ? loadUsersFile(env.SASE_GUI_USERS) : demoUsers();
@@ -52,7 +53,10 @@ export async function startGuiFromEnv(
     if (!inUse) throw e;
     // A port the user asked for is an error; the default port taken (a second facility) is not.
     if (env.SASE_GUI_PORT)
-      throw new Error(`SASE_GUI_PORT=${port}: port in use; choose another (0 = any free port)`);
+      throw new CliError(
+        "PORT_IN_USE",
+        `SASE_GUI_PORT=${port}: port in use; choose another (0 = any free port)`,
+      );
     log.warn("GUI port 8080 in use; serving on a free port instead", { port });
     return startFacilityGui(facility, { ...options, port: 0 });
   }
@@ -61,7 +65,7 @@ export async function startGuiFromEnv(
 function readPassword(given: string | undefined): string {
   if (given !== undefined) return given;
   const text = readFileSync(0, "utf8").replace(/\r?\n$/, "");
-  if (!text) throw new Error("no password: pass --password or pipe it on stdin");
+  if (!text) throw new CliError("NO_PASSWORD", "no password: pass --password or pipe it on stdin");
   return text;
 }
 

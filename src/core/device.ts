@@ -10,7 +10,7 @@
 import { type Caller, hasAccess } from "./access.ts";
 import type { Broker, PropertyChange, SlotRequest } from "./broker.ts";
 import type { TrainClock } from "./clock.ts";
-import { SaseError, showValue, ValidationError } from "./errors.ts";
+import { isFrameworkError, SaseError, showValue, ValidationError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { el, isLeaf, type Props, Schema, type SchemaSpec, type SlotElement } from "./schema.ts";
 import { isDerivedFrom, State } from "./state.ts";
@@ -367,7 +367,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     try {
       await this.onReconfigure(Object.fromEntries(checked) as Partial<DeviceProps<S>>);
     } catch (err) {
-      if (err instanceof SaseError) throw err;
+      if (isFrameworkError(err)) throw err;
       throw new SaseError("REFUSED", `${this.id}: reconfiguration refused: ${(err as Error).message}`);
     }
     this.#apply(checked, this.#ctx.clock.now());
@@ -418,7 +418,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     try {
       return (await method.call(this, args)) ?? null;
     } catch (err) {
-      if (err instanceof SaseError) throw err;
+      if (isFrameworkError(err)) throw err;
       // A bug or hardware failure inside a slot: the device reports ERROR; its server carries on.
       const reason = `slot '${slot}' failed: ${err instanceof Error ? err.message : String(err)}`;
       this.fault(reason);

@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   NOT_EXDF: "an HDF5 file without the EXDF structure (METADATA, INDEX)",
   HDF5_FAILED: "the HDF5 library failed a call",
   BAD_DATA: "data for a file writer that does not fit its declaration",
+  // devices
+  DEVICE_FAULT: "hardware or a device that failed",
   // pipeline
   BAD_CHANNEL_ID: "a channel ID not of the form device:channel",
   SCHEMA_MISMATCH: "data that does not match the channel's schema",
@@ -93,6 +95,37 @@ export const ERROR_CODES = {
 
 /** Codes of every sase error. */
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Codes of the device framework's own checks and calls. A device passes these on as they are (the
+ * request was wrong); any other error thrown inside a slot is a failure of the device (it goes to ERROR).
+ */
+export const FRAMEWORK_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "UNKNOWN_KEY",
+  "WRONG_TYPE",
+  "OUT_OF_RANGE",
+  "NOT_IN_OPTIONS",
+  "READ_ONLY",
+  "INIT_ONLY",
+  "WRONG_STATE",
+  "ACCESS_DENIED",
+  "MISSING_KEY",
+  "BAD_SCHEMA",
+  "BAD_ID",
+  "UNKNOWN_DEVICE",
+  "UNKNOWN_SLOT",
+  "UNKNOWN_CLASS",
+  "DEVICE_EXISTS",
+  "REFUSED",
+  "SLOT_FAILED",
+  "TIMEOUT",
+  "BROKER_CLOSED",
+]);
+
+/** Whether `err` is one of the device framework's own errors (see FRAMEWORK_CODES). */
+export function isFrameworkError(err: unknown): err is SaseError {
+  return err instanceof SaseError && FRAMEWORK_CODES.has(err.code);
+}
 
 /** What an error concerns, as printable strings; `value` is the offending value (see `showValue`). */
 export interface ErrorDetails {

@@ -4,7 +4,7 @@
 // slot passes its named arguments as one Hash (a1) and its reply as a1.
 
 import type { InstanceInfo } from "./broker.ts";
-import { type ErrorCode, SaseError, ValidationError } from "./errors.ts";
+import { type ErrorCode, FRAMEWORK_CODES, isFrameworkError, SaseError, ValidationError } from "./errors.ts";
 import { Hash, type HashType, type HashValue } from "./hash.ts";
 import { IMAGE_ENCODINGS } from "./karabo-schema.ts";
 import { flattenConfiguration, fromPlain, type TypedArg, toPlain } from "./karabo-wire.ts";
@@ -239,7 +239,7 @@ function* flatEntries(obj: Record<string, unknown>, prefix = ""): Generator<[str
 
 /** The two strings of a Karabo error reply: message and details (sase puts its error code first there). */
 export function errorReply(err: unknown): [string, string] {
-  if (err instanceof SaseError) {
+  if (isFrameworkError(err)) {
     const details =
       err instanceof ValidationError ? err.errors.map((e) => `${e.code}: ${e.message}`).join("\n") : "";
     return [err.message, `sase:${err.code}\n${details}`];
@@ -248,35 +248,13 @@ export function errorReply(err: unknown): [string, string] {
   return [e.message, `sase:SLOT_FAILED\n${e.stack ?? ""}`];
 }
 
-const CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  "UNKNOWN_KEY",
-  "WRONG_TYPE",
-  "OUT_OF_RANGE",
-  "NOT_IN_OPTIONS",
-  "READ_ONLY",
-  "INIT_ONLY",
-  "WRONG_STATE",
-  "ACCESS_DENIED",
-  "MISSING_KEY",
-  "BAD_SCHEMA",
-  "BAD_ID",
-  "UNKNOWN_DEVICE",
-  "UNKNOWN_SLOT",
-  "UNKNOWN_CLASS",
-  "DEVICE_EXISTS",
-  "REFUSED",
-  "SLOT_FAILED",
-  "TIMEOUT",
-  "BROKER_CLOSED",
-]);
-
 /** A Karabo error reply as a SaseError (code from sase's details line, else REFUSED or UNKNOWN_SLOT). */
 export function errorFromReply(target: string, slot: string, params: readonly HashValue[]): SaseError {
   const message = typeof params[0] === "string" ? params[0] : `${target}.${slot} failed`;
   const details = typeof params[1] === "string" ? params[1] : "";
   const tagged = /^sase:([A-Z_]+)/.exec(details)?.[1];
   const code: ErrorCode =
-    tagged && CODES.has(tagged)
+    tagged && FRAMEWORK_CODES.has(tagged as ErrorCode)
       ? (tagged as ErrorCode)
       : message.startsWith("Slot does not exist")
         ? "UNKNOWN_SLOT"

@@ -2,7 +2,7 @@
 // being recorded) handing every matched train to a run recorder. Monitoring and recording differ only
 // in whether a recorder is attached, so the live figures are the same in both.
 import type { DeviceClient, Hash, Timestamp } from "../core/index.ts";
-import { timestampNow } from "../core/index.ts";
+import { type ErrorDetails, SaseError, timestampNow } from "../core/index.ts";
 import type { DataToken } from "../pipeline/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
 import { closest, type MatchedTrain, type SourceProblem, TrainMatcher } from "../pipeline/index.ts";
@@ -26,8 +26,11 @@ export interface AcquisitionOptions {
 }
 
 /** Thrown when the configured data sources cannot be used, with what to change. */
-export class DataSourceError extends Error {
+export class DataSourceError extends SaseError {
   override readonly name = "DataSourceError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("BAD_SOURCE", message, details);
+  }
 }
 
 type Piece = { data: Hash; timestamp: Timestamp };
@@ -132,7 +135,7 @@ export class Acquisition {
 
   /** Starts recording into a run folder: trains matched from now on are written. */
   startRecording(run: Omit<RecorderOptions, "control" | "instrument">): RunRecorder {
-    if (this.recorder) throw new Error("already recording");
+    if (this.recorder) throw new SaseError("WRONG_STATE", "already recording");
     this.failed = null;
     this.recorder = new RunRecorder({
       ...run,
@@ -154,7 +157,7 @@ export class Acquisition {
   /** Stops recording: writes what is queued, closes the files. */
   async stopRecording(): Promise<RecordingSummary> {
     const rec = this.recorder;
-    if (!rec) throw new Error("not recording");
+    if (!rec) throw new SaseError("WRONG_STATE", "not recording");
     this.recorder = null;
     await this.writing;
     return rec.close();

@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { type ErrorDetails, SaseError } from "../core/index.ts";
 
 /** Quality flag an operator gives a run. */
 export type RunQuality = "good" | "unclear" | "bad";
@@ -70,8 +71,11 @@ export interface JobRecord {
 }
 
 /** Thrown when a proposal, run or value the caller named does not exist or is invalid. */
-export class CatalogueError extends Error {
+export class CatalogueError extends SaseError {
   override readonly name = "CatalogueError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("CATALOGUE", message, details);
+  }
 }
 
 // Each entry moves the schema one version up; never edit an entry once released, append a new one.

@@ -5,11 +5,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  DeviceClient,
   defineDevice,
+  DeviceClient,
   type DeviceProps,
   el,
   SASE_VERSION,
+  SaseError,
   type SchemaSpec,
   type Slots,
   State,
@@ -364,7 +365,8 @@ export class DaqController
         const { run } = await this.record();
         step(i, `${stage} gain: recording dark run ${run}`);
         while ((this.#acq?.recording?.trainsWritten ?? 0) < trains) {
-          if (!this.#acq?.recording) throw new Error(`dark run ${run} stopped before ${trains} trains`);
+          if (!this.#acq?.recording)
+            throw new SaseError("RUN_STOPPED", `dark run ${run} stopped before ${trains} trains`);
           await new Promise((r) => setTimeout(r, 100));
         }
         await this.stopRecording();
@@ -414,7 +416,8 @@ export class DaqController
     const jobs = await waitForJobs(this.#cat!, executor, { intervalMs: 500 });
     const done = jobs.find((j) => j.id === job.id);
     if (done?.state !== "done") {
-      throw new Error(
+      throw new SaseError(
+        "JOB_FAILED",
         `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""} (log ${job.logPath})`,
       );
     }

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { promisify } from "node:util";
 import type { JobState } from "./catalogue.ts";
+import { SaseError } from "../core/index.ts";
 
 const run = promisify(execFile);
 
@@ -83,7 +84,8 @@ export class LocalExecutor implements Executor {
     try {
       const child = spawn("/bin/sh", [script], { detached: true, stdio: ["ignore", fd, fd], cwd: job.cwd });
       child.unref();
-      if (child.pid === undefined) throw new Error(`could not start job ${job.id} (${job.command[0]})`);
+      if (child.pid === undefined)
+        throw new SaseError("JOB_FAILED", `could not start job ${job.id} (${job.command[0]})`);
       return String(child.pid);
     } finally {
       closeSync(fd);
@@ -145,12 +147,17 @@ export class SlurmExecutor implements Executor {
     try {
       const { stdout } = await run(this.bin("sbatch"), this.sbatchArgs(job, script));
       const id = stdout.trim().split(";")[0]!;
-      if (!/^\d+$/.test(id)) throw new Error(`sbatch printed "${stdout.trim()}" instead of a job id`);
+      if (!/^\d+$/.test(id))
+        throw new SaseError("JOB_FAILED", `sbatch printed "${stdout.trim()}" instead of a job id`);
       return id;
     } catch (e) {
       const err = e as Error & { stderr?: string; code?: string };
-      if (err.code === "ENOENT") throw new Error(`sbatch not found (is SLURM installed and on PATH?)`);
-      throw new Error(`sbatch failed for job ${job.id}: ${(err.stderr ?? err.message).trim()}`);
+      if (err.code === "ENOENT")
+        throw new SaseError("JOB_FAILED", "sbatch not found (is SLURM installed and on PATH?)");
+      throw new SaseError(
+        "JOB_FAILED",
+        `sbatch failed for job ${job.id}: ${(err.stderr ?? err.message).trim()}`,
+      );
     }
   }
 

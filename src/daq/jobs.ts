@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SASE_VERSION } from "../core/index.ts";
+import { SASE_VERSION, SaseError } from "../core/index.ts";
 import type { Catalogue, JobRecord, RunRecord } from "./catalogue.ts";
 import { CatalogueError } from "./catalogue.ts";
 import { procRunDir, proposalDirName, rawRunDir, runDirName } from "./config.ts";
@@ -92,7 +92,8 @@ export async function waitForJobs(
     const jobs = await pumpJobs(cat, executor);
     opts.onPoll?.(jobs);
     if (!jobs.some((j) => j.state === "queued" || j.state === "running")) return jobs;
-    if (Date.now() > deadline) throw new Error(`jobs still unfinished after ${opts.timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new SaseError("TIMEOUT", `jobs still unfinished after ${opts.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }
 }

@@ -7,7 +7,7 @@ import { readdir, stat, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Hash, NDArray, Timestamp, TypedArray } from "../core/index.ts";
-import { dtypeOf, isNDArray, SASE_VERSION } from "../core/index.ts";
+import { dtypeOf, isNDArray, SASE_VERSION, SaseError } from "../core/index.ts";
 import type { ControlSourceSpec, KeySpec, RunWriter } from "../files/index.ts";
 import { createRunWriter } from "../files/index.ts";
 
@@ -137,7 +137,7 @@ export class RunRecorder {
 
   /** Records one train (train IDs must increase). */
   async add(train: TrainToRecord): Promise<void> {
-    if (this.closed) throw new Error("recorder is closed");
+    if (this.closed) throw new SaseError("CLOSED", "recorder is closed");
     if (!this.writer) {
       for (const [name, token] of train.instrument)
         if (!this.learnt.has(name)) this.learnt.set(name, keysOfToken(token));

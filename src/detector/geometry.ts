@@ -1,3 +1,4 @@
+import { type ErrorDetails, SaseError } from "../core/index.ts";
 // Detector geometry: where every pixel of every module sits in space, and how to assemble the modules
 // into one 2D image. Coordinates follow the facility's convention (as EXtra-geom and CrystFEL use it):
 // metres, origin at the detector centre, x to the LEFT and y UP when looking along the beam.
@@ -61,8 +62,11 @@ export interface Tile {
 }
 
 /** Error raised for a geometry that cannot be built or read; names the file/panel where known. */
-export class GeometryError extends Error {
+export class GeometryError extends SaseError {
   override readonly name = "GeometryError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("BAD_GEOMETRY", message, details);
+  }
 }
 
 /** Round half to even, as numpy's `around` does, so snapped positions agree with EXtra-geom. */

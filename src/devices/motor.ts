@@ -1,7 +1,15 @@
 // A simulated motor: a position that moves toward a target at a set velocity, within soft limits.
 // Copy this file to write a new device: declare the schema (the data sheet), then the slot methods.
 
-import { defineDevice, type DeviceProps, el, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import {
+  defineDevice,
+  type DeviceProps,
+  el,
+  SaseError,
+  type SchemaSpec,
+  type Slots,
+  State,
+} from "../core/index.ts";
 
 const schema = {
   position: el.double({
@@ -145,7 +153,7 @@ export class SimulatedMotor
 
   simulateFault(): void {
     this.#halt();
-    throw new Error("simulated drive fault");
+    throw new SaseError("DEVICE_FAULT", "simulated drive fault");
   }
 
   #halt(): void {

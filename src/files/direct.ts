@@ -5,6 +5,7 @@
 // detectors that sent nothing). Anything unexpected (filters, version-2 headers or newer chunk indexes,
 // chunks that split rows, a non-zero fill value) gives null, and the caller reads through HDF5.
 import { readSync } from "node:fs";
+import { FilesError } from "./errors.ts";
 
 /** Where the rows of a dataset are in the file. */
 export interface RowLayout {
@@ -32,7 +33,7 @@ function bytesAt(fd: number, position: number, length: number): DataView {
   let got = 0;
   while (got < length) {
     const n = readSync(fd, buf, got, length - got, position + got);
-    if (n <= 0) throw new Error("short read");
+    if (n <= 0) throw new FilesError(`file ends before byte ${position + length}`, { code: "BAD_FILE" });
     got += n;
   }
   return new DataView(buf.buffer);

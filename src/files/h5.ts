@@ -28,7 +28,7 @@ export async function h5Ready(): Promise<void> {
 }
 
 function mod(): H5Module {
-  if (!module) throw new Error("files: HDF5 not loaded yet (await h5Ready() first)");
+  if (!module) throw new FilesError("HDF5 not loaded yet (await h5Ready() first)", { code: "WRONG_STATE" });
   return module;
 }
 
@@ -102,7 +102,7 @@ function h5Message(err: unknown): string {
 /** An HDF5 error as a FilesError naming file and dataset. */
 export function h5Error(file: string, dataset: string | undefined, err: unknown): FilesError {
   if (err instanceof FilesError) return err;
-  return new FilesError(`HDF5: ${h5Message(err)}`, { file, dataset });
+  return new FilesError(`HDF5: ${h5Message(err)}`, { file, dataset, code: "HDF5_FAILED" });
 }
 
 /** An open HDF5 file. */
@@ -266,7 +266,7 @@ export class H5File {
           strides,
           BigInt(ptr),
         );
-        if (status < 0) throw new Error("H5Dread failed");
+        if (status < 0) throw new FilesError("H5Dread failed", { code: "HDF5_FAILED" });
         // HEAPU8 is looked up after the read: the heap may have grown (and moved) meanwhile.
         const src = new Uint8Array(m.HEAPU8.buffer, ptr, nbytes);
         new Uint8Array(dest.buffer, dest.byteOffset + (outOffset + done * rowLen) * size, nbytes).set(src);
@@ -343,7 +343,7 @@ export class H5File {
           new Array<bigint>(rank).fill(1n),
           BigInt(ptr),
         );
-        if (status < 0) throw new Error("H5Dread failed");
+        if (status < 0) throw new FilesError("H5Dread failed", { code: "HDF5_FAILED" });
       } catch (err) {
         throw h5Error(this.path, path, err);
       }
@@ -403,7 +403,7 @@ export class H5File {
         rank ? strides : null,
         BigInt(ptr),
       );
-      if (status < 0) throw new Error("H5Dread failed");
+      if (status < 0) throw new FilesError("H5Dread failed", { code: "HDF5_FAILED" });
       const heap = m.HEAPU8;
       if (info.stringSize > 0) {
         const dec = new TextDecoder();
@@ -512,7 +512,7 @@ export class H5File {
   resize(path: string, rows: number, entryShape: readonly number[]): void {
     try {
       const status = mod().resize_dataset(this.id, path, [BigInt(rows), ...entryShape.map(BigInt)]);
-      if (status < 0) throw new Error("H5Dset_extent failed");
+      if (status < 0) throw new FilesError("H5Dset_extent failed", { code: "HDF5_FAILED" });
     } catch (err) {
       throw h5Error(this.path, path, err);
     }
@@ -548,7 +548,7 @@ export class H5File {
           strides,
           BigInt(ptr),
         );
-        if (status < 0) throw new Error("H5Dwrite failed");
+        if (status < 0) throw new FilesError("H5Dwrite failed", { code: "HDF5_FAILED" });
       }
     } catch (err) {
       throw h5Error(this.path, path, err);

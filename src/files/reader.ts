@@ -130,7 +130,7 @@ export async function openRun(dir: string, options: OpenOptions = {}): Promise<D
   try {
     st = statSync(dir);
   } catch {
-    throw new FilesError("run directory not found", { file: dir });
+    throw new FilesError("run directory not found", { file: dir, code: "NOT_FOUND" });
   }
   if (!st.isDirectory()) throw new FilesError("not a directory (use openFile for one file)", { file: dir });
   await h5Ready();
@@ -224,7 +224,7 @@ export class DataCollection {
   private sourceInfo(source: string): { section: Section; files: FileEntry[] } {
     const s = this.state.sources.get(source);
     if (!s || (this.selection && !this.selection.has(source))) {
-      throw new FilesError(`source not in this data: ${source}`);
+      throw new FilesError(`source not in this data: ${source}`, { code: "NOT_FOUND" });
     }
     return s;
   }
@@ -305,7 +305,7 @@ export class DataCollection {
       (src.section === "CONTROL" ? this.allKeys(source).get(`${key}.value`) : undefined);
     const fullKey = this.allKeys(source).has(key) ? key : `${key}.value`;
     if (!info || (this.selection?.get(source) && !this.selection.get(source)?.has(fullKey))) {
-      throw new FilesError(`key not in source ${source}: ${key}`);
+      throw new FilesError(`key not in source ${source}: ${key}`, { code: "NOT_FOUND" });
     }
     return new KeyData(this.state, source, fullKey, src.section, info, src.files, this.trainIds);
   }
@@ -583,7 +583,7 @@ export class KeyData {
   /** The entries of one train ([count, ...entryShape]; count 0 when the source has nothing for it). */
   trainData(trainId: number): KeyValues {
     const i = this.trainIds.indexOf(trainId);
-    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId });
+    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId, code: "NOT_FOUND" });
     return this.readInto(i, i + 1);
   }
 

@@ -161,9 +161,13 @@ function readKeys(h5: H5File, root: string, source: string, skipped: SkippedKey[
 export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: number): FileEntry {
   const file = name;
   if (!h5.isGroup("/METADATA"))
-    throw new FilesError("METADATA group missing: not an EXDF file", { file, dataset: "METADATA" });
+    throw new FilesError("METADATA group missing: not an EXDF file", {
+      file,
+      dataset: "METADATA",
+      code: "NOT_EXDF",
+    });
   if (!h5.isDataset("/INDEX/trainId"))
-    throw new FilesError("INDEX/trainId missing", { file, dataset: "INDEX/trainId" });
+    throw new FilesError("INDEX/trainId missing", { file, dataset: "INDEX/trainId", code: "NOT_EXDF" });
   const formatVersion = formatVersionOf(h5);
   const allIds = readNumbers(h5, "/INDEX/trainId");
   // Sequence files are padded with train ID 0 at the end; those entries are not trains.

@@ -182,7 +182,7 @@ export async function validateRun(
   try {
     isDir = statSync(path).isDirectory();
   } catch {
-    throw new FilesError("no such file or directory", { file: path });
+    throw new FilesError("no such file or directory", { file: path, code: "NOT_FOUND" });
   }
   const files = isDir ? listRunFiles(path).map((f) => join(path, f.name)) : [path];
   const problems: ValidationProblem[] = [];

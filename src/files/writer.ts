@@ -134,7 +134,9 @@ function toEntries(v: KeyValue, plan: DatasetPlan, where: string): { data: Typed
   const big = plan.dtype === "int64" || plan.dtype === "uint64";
   if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") {
     if (plan.rowLen !== 1)
-      throw new FilesError(`${where}: a scalar given for entries of shape [${plan.entryShape}]`);
+      throw new FilesError(`${where}: a scalar given for entries of shape [${plan.entryShape}]`, {
+        code: "BAD_DATA",
+      });
     const a = allocTyped(plan.dtype, 1);
     if (big) (a as BigInt64Array)[0] = BigInt(typeof v === "boolean" ? Number(v) : v);
     else (a as Float64Array)[0] = Number(v);
@@ -147,6 +149,7 @@ function toEntries(v: KeyValue, plan: DatasetPlan, where: string): { data: Typed
     if (shape.length < plan.entryShape.length || tail.some((d, i) => d !== plan.entryShape[i])) {
       throw new FilesError(
         `${where}: array of shape [${shape}] does not end with the entry shape [${plan.entryShape}]`,
+        { code: "BAD_DATA" },
       );
     }
     data = v.data;
@@ -156,6 +159,7 @@ function toEntries(v: KeyValue, plan: DatasetPlan, where: string): { data: Typed
   if (data.length % plan.rowLen !== 0) {
     throw new FilesError(
       `${where}: ${data.length} elements is not a whole number of entries of ${plan.rowLen}`,
+      { code: "BAD_DATA" },
     );
   }
   const target = allocTyped(plan.dtype, 0).constructor as { name: string };
@@ -225,8 +229,9 @@ export class RunWriter {
   }
 
   private register(name: string, plan: SourcePlan): void {
-    if (this.lastTrain >= 0) throw new FilesError(`source ${name} added after the first train`);
-    if (this.sources.has(name)) throw new FilesError(`source ${name} added twice`);
+    if (this.lastTrain >= 0)
+      throw new FilesError(`source ${name} added after the first train`, { code: "BAD_DATA" });
+    if (this.sources.has(name)) throw new FilesError(`source ${name} added twice`, { code: "BAD_DATA" });
     this.sources.set(name, plan);
     let agg = this.aggregators.get(plan.aggregator);
     if (!agg) {
@@ -238,7 +243,8 @@ export class RunWriter {
 
   /** Declares a control source (before the first train). */
   addControlSource(name: string, spec: ControlSourceSpec): void {
-    if (name.includes(":")) throw new FilesError(`control source names have no output channel: ${name}`);
+    if (name.includes(":"))
+      throw new FilesError(`control source names have no output channel: ${name}`, { code: "BAD_DATA" });
     const datasets = new Map<string, DatasetPlan>();
     const keyMap = new Map<string, { group: string; dataset: string }>();
     for (const [prop, ks] of Object.entries(spec.properties)) {
@@ -268,13 +274,15 @@ export class RunWriter {
   /** Declares an instrument source "<device>:<channel>" (before the first train). */
   addInstrumentSource(name: string, spec: InstrumentSourceSpec): void {
     if (!/^[^:]+:[^:/]+$/.test(name))
-      throw new FilesError(`instrument source must be "<device>:<channel>": ${name}`);
+      throw new FilesError(`instrument source must be "<device>:<channel>": ${name}`, { code: "BAD_DATA" });
     const groups = new Map<string, GroupPlan>();
     const keyMap = new Map<string, { group: string; dataset: string }>();
     for (const [key, ks] of Object.entries(spec.keys)) {
       const dot = key.indexOf(".");
       if (dot <= 0)
-        throw new FilesError(`instrument key needs a group prefix ("image.data"): ${key} of ${name}`);
+        throw new FilesError(`instrument key needs a group prefix ("image.data"): ${key} of ${name}`, {
+          code: "BAD_DATA",
+        });
       const g = key.slice(0, dot);
       let gp = groups.get(g);
       if (!gp) {
@@ -296,12 +304,16 @@ export class RunWriter {
 
   /** Buffers one train (train IDs must increase); writes and flushes every `flushEvery` trains. */
   writeTrain(trainId: number, data: TrainInput, options: { timestamp?: Timestamp; flag?: 0 | 1 } = {}): void {
-    if (this.closed) throw new FilesError("writer is closed");
-    if (!Number.isSafeInteger(trainId) || trainId <= 0) throw new FilesError(`bad train ID ${trainId}`);
+    if (this.closed) throw new FilesError("writer is closed", { code: "CLOSED" });
+    if (!Number.isSafeInteger(trainId) || trainId <= 0)
+      throw new FilesError(`bad train ID ${trainId}`, { code: "BAD_DATA" });
     if (trainId <= this.lastTrain)
-      throw new FilesError(`train IDs must increase: ${trainId} after ${this.lastTrain}`, { trainId });
+      throw new FilesError(`train IDs must increase: ${trainId} after ${this.lastTrain}`, {
+        code: "BAD_DATA",
+        trainId,
+      });
     for (const s of Object.keys(data))
-      if (!this.sources.has(s)) throw new FilesError(`unknown source ${s}`, { trainId });
+      if (!this.sources.has(s)) throw new FilesError(`unknown source ${s}`, { code: "BAD_DATA", trainId });
     // Check and convert everything before touching any buffer, so a bad train leaves no trace.
     const converted = new Map<DatasetPlan, TypedArray>();
     const counts = new Map<GroupPlan, number>();
@@ -310,21 +322,26 @@ export class RunWriter {
       for (const g of src.groups.values()) counts.set(g, 0);
       if (!given) continue;
       for (const k of Object.keys(given)) {
-        if (!src.keyMap.has(k)) throw new FilesError(`unknown key ${k} of source ${src.name}`, { trainId });
+        if (!src.keyMap.has(k))
+          throw new FilesError(`unknown key ${k} of source ${src.name}`, { code: "BAD_DATA", trainId });
       }
       for (const [key, where] of src.keyMap) {
         const g = src.groups.get(where.group) as GroupPlan;
         const plan = g.datasets.get(where.dataset) as DatasetPlan;
         const v = given[key];
         const label = `source ${src.name} key ${key} train ${trainId}`;
-        if (v === undefined) throw new FilesError(`${label}: missing (every key of a source must be given)`);
+        if (v === undefined)
+          throw new FilesError(`${label}: missing (every key of a source must be given)`, {
+            code: "BAD_DATA",
+          });
         const { data: arr, rows } = toEntries(v, plan, label);
         if (src.section === "CONTROL" && rows !== 1)
-          throw new FilesError(`${label}: control keys take one entry per train`);
+          throw new FilesError(`${label}: control keys take one entry per train`, { code: "BAD_DATA" });
         const prev = counts.get(g) ?? 0;
         if (prev !== 0 && prev !== rows)
           throw new FilesError(
             `${label}: ${rows} entries, other keys of group "${where.group}" have ${prev}`,
+            { code: "BAD_DATA" },
           );
         counts.set(g, rows);
         converted.set(plan, arr);

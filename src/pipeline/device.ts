@@ -35,6 +35,7 @@ import { OutputChannel, type OutputStats } from "./output.ts";
 import { channelRegistry } from "./registry.ts";
 import {
   type DataDistribution,
+  PipelineError,
   parseTcpAddress,
   type SharedSelection,
   type SlownessPolicy,
@@ -406,13 +407,13 @@ export function definePipelineDevice<const S extends SchemaSpec>(definition: {
 
     output(key: ChannelKeys<S, "outputChannel">): OutputChannel {
       const out = this.#outputs.get(key);
-      if (!out) throw new Error(`${this.id} has no output channel '${key}'`);
+      if (!out) throw new PipelineError("NOT_FOUND", `${this.id} has no output channel '${key}'`, { key });
       return out;
     }
 
     input(key: ChannelKeys<S, "inputChannel">): InputChannel {
       const inp = this.#inputs.get(key);
-      if (!inp) throw new Error(`${this.id} has no input channel '${key}'`);
+      if (!inp) throw new PipelineError("NOT_FOUND", `${this.id} has no input channel '${key}'`, { key });
       return inp;
     }
 

@@ -1,7 +1,7 @@
 // Names and shapes shared by output and input channels: channel ids, options with their defaults, the
 // data token, and the errors the pipeline layer throws.
 
-import type { Hash, Timestamp } from "../core/index.ts";
+import { type ErrorDetails, type Hash, SaseError, type Timestamp } from "../core/index.ts";
 
 /** How an input wants tokens: every token (`copy`) or its share of a pool of inputs (`shared`). */
 export type DataDistribution = "copy" | "shared";
@@ -83,9 +83,10 @@ export interface ListenOptions {
 }
 
 /** Errors of the pipeline layer carry a code that callers can branch on. */
-export class PipelineError extends Error {
+export class PipelineError extends SaseError {
+  override name = "PipelineError";
   constructor(
-    readonly code:
+    code:
       | "BAD_CHANNEL_ID"
       | "BAD_OPTION"
       | "SCHEMA_MISMATCH"
@@ -94,9 +95,9 @@ export class PipelineError extends Error {
       | "DUPLICATE_CHANNEL"
       | "NOT_FOUND",
     message: string,
+    details?: ErrorDetails,
   ) {
-    super(message);
-    this.name = "PipelineError";
+    super(code, message, details);
   }
 }
 

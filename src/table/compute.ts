@@ -9,6 +9,7 @@ import { type DataCollection, openRun } from "../files/index.ts";
 import type { TableStore } from "./store.ts";
 import type { LoadedContext } from "./user-code.ts";
 import { ContextError, normaliseResult, type StoredResult, variableVersions } from "./variables.ts";
+import { SaseError } from "../core/index.ts";
 
 /** Where a run's data is read from: the offline copy once migrated, else the online folder. */
 export function runDataDir(run: RunRecord): string {
@@ -107,13 +108,15 @@ export async function computeRun(
         const deps: Record<string, StoredResult> = {};
         for (const d of v.dependsOn ?? []) {
           const dv = values.get(d);
-          if (!dv) throw new Error(`depends on ${d}, which has no value for this run`);
-          if (dv.kind === "error") throw new Error(`depends on ${d}, which failed: ${dv.message}`);
+          if (!dv) throw new SaseError("MISSING_INPUT", `depends on ${d}, which has no value for this run`);
+          if (dv.kind === "error")
+            throw new SaseError("MISSING_INPUT", `depends on ${d}, which failed: ${dv.message}`);
           deps[d] = dv;
         }
         const dc = await openData();
         const missing = (v.sources ?? []).filter((s) => !hasSource(dc, s));
-        if (missing.length > 0) throw new Error(`the run has no source ${missing.join(", ")}`);
+        if (missing.length > 0)
+          throw new SaseError("MISSING_INPUT", `the run has no source ${missing.join(", ")}`);
         result = normaliseResult(
           name,
           await v.compute(dc, { proposal: run.proposal, run: run.number, deps }),

@@ -8,6 +8,7 @@ import h5wasm from "h5wasm/node";
 import type { Catalogue } from "../daq/index.ts";
 import { proposalDirName, runDirName } from "../daq/index.ts";
 import type { StoredResult } from "./variables.ts";
+import { SaseError } from "../core/index.ts";
 
 /** One cell of the table as stored. */
 export interface CellRecord {
@@ -198,12 +199,16 @@ export class TableStore {
 
   /** Reads an array or image cell's data back. */
   async readArray(cell: CellRecord): Promise<{ data: Float64Array; shape: number[] }> {
-    if (!cell.h5Path || !cell.shape) throw new Error(`${cell.name} is a ${cell.kind}, not an array or image`);
+    if (!cell.h5Path || !cell.shape)
+      throw new SaseError("WRONG_TYPE", `${cell.name} is a ${cell.kind}, not an array or image`, {
+        key: cell.name,
+      });
     await h5wasm.ready;
     const f = new h5wasm.File(cell.h5Path, "r");
     try {
       const ds = f.get("value");
-      if (!(ds instanceof h5wasm.Dataset)) throw new Error(`${cell.h5Path} has no dataset "value"`);
+      if (!(ds instanceof h5wasm.Dataset))
+        throw new SaseError("BAD_FILE", `${cell.h5Path} has no dataset "value"`);
       return { data: Float64Array.from(ds.value as Float64Array), shape: [...(ds.shape ?? [])] };
     } finally {
       f.close();

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import type { NDArray, TypedArray } from "../core/index.ts";
 import type { DataCollection } from "../files/index.ts";
+import { type ErrorDetails, SaseError } from "../core/index.ts";
 
 /** What a variable's function may return. Arrays are 1-D; an NDArray may be 1-D or 2-D (an image). */
 export type VariableResult = number | string | readonly number[] | TypedArray | NDArray;
@@ -44,8 +45,11 @@ export type StoredResult =
   | { readonly kind: "array" | "image"; readonly value: Float64Array; readonly shape: readonly number[] };
 
 /** Thrown when a context file or a variable in it is malformed. */
-export class ContextError extends Error {
+export class ContextError extends SaseError {
   override readonly name = "ContextError";
+  constructor(message: string, details?: ErrorDetails) {
+    super("BAD_CONTEXT", message, details);
+  }
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
