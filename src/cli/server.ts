@@ -3,30 +3,30 @@
 // and killed at run time with slotStartDevice/slotKillDevice, from Karabo's client or sase's GUI/CLI.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { KaraboBridge } from "../bridge/index.ts";
-import { AssemblerDevice, CorrectionDevice } from "../calibration/index.ts";
 import { createLogger, type DeviceClass, DeviceServer, SaseError } from "../core/index.ts";
-import { DaqController } from "../daq/index.ts";
-import { DetectorControlDevice, DetectorModuleDevice, XgmDevice } from "../detector/index.ts";
-import { SimulatedMotor, TimingServer } from "../devices/index.ts";
-import { StreamConsumer, StreamProducer } from "../pipeline/index.ts";
 import { integer } from "./args.ts";
 import { type BrokerOptions, connectBroker, withBrokerOptions } from "./broker.ts";
 
-/** The device classes a `sase server` can host. */
-export const SERVER_CLASSES: readonly DeviceClass[] = [
-  TimingServer,
-  SimulatedMotor,
-  StreamProducer,
-  StreamConsumer,
-  DetectorControlDevice,
-  DetectorModuleDevice,
-  XgmDevice,
-  CorrectionDevice,
-  AssemblerDevice,
-  DaqController,
-  KaraboBridge,
-] as unknown as DeviceClass[];
+const cls = (c: unknown) => c as DeviceClass;
+
+/**
+ * The device classes a `sase server` can host, by class id, each loaded on first use: an idle server
+ * with a motor does not carry the detector simulation, HDF5 or the correction kernels in memory.
+ * test/cli/server-classes.test.ts checks that every loader gives the class its key names.
+ */
+export const SERVER_CLASSES: Readonly<Record<string, () => Promise<DeviceClass>>> = {
+  TimingServer: async () => cls((await import("../devices/index.ts")).TimingServer),
+  SimulatedMotor: async () => cls((await import("../devices/index.ts")).SimulatedMotor),
+  StreamProducer: async () => cls((await import("../pipeline/index.ts")).StreamProducer),
+  StreamConsumer: async () => cls((await import("../pipeline/index.ts")).StreamConsumer),
+  AgipdControl: async () => cls((await import("../detector/index.ts")).DetectorControlDevice),
+  DetectorModule: async () => cls((await import("../detector/index.ts")).DetectorModuleDevice),
+  SimulatedXgm: async () => cls((await import("../detector/index.ts")).XgmDevice),
+  ModuleCorrection: async () => cls((await import("../calibration/index.ts")).CorrectionDevice),
+  DetectorAssembler: async () => cls((await import("../calibration/index.ts")).AssemblerDevice),
+  DaqController: async () => cls((await import("../daq/index.ts")).DaqController),
+  KaraboBridge: async () => cls((await import("../bridge/index.ts")).KaraboBridge),
+};
 
 /** A device to start: class, id, configuration. */
 export interface DeviceToStart {
@@ -106,7 +106,7 @@ export function registerServerCommands(program: Command): void {
     .option("--time-server <deviceId>", "timing server whose train IDs stamp every update")
     .addHelpText(
       "after",
-      `\nClasses: ${SERVER_CLASSES.map((c) => c.classId).join(", ")}\nAccess: SASE_BROKER_USERS=FILE maps broker users to access levels ({"alice": "expert", "*": "observer"}).`,
+      `\nClasses: ${Object.keys(SERVER_CLASSES).join(", ")}\nAccess: SASE_BROKER_USERS=FILE maps broker users to access levels ({"alice": "expert", "*": "observer"}).`,
     )
     .action(async (opts: ServerOptions) => {
       const devices = [
@@ -118,7 +118,7 @@ export function registerServerCommands(program: Command): void {
       const server = new DeviceServer({
         serverId: opts.id,
         broker,
-        classes: [...SERVER_CLASSES],
+        classLoaders: SERVER_CLASSES,
         heartbeatIntervalMs: opts.heartbeat * 1000,
         ...(opts.timeServer && { timeServerId: opts.timeServer }),
         log,

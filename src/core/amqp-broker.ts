@@ -156,6 +156,8 @@ export class AmqpBroker implements Broker {
   #beat: NodeJS.Timeout | undefined;
   #lastCheck = Date.now();
   #seq = 0;
+  /** Karabo's replyTo is `<senderId>-<hex>`: a random part chosen once, then a counter. */
+  #replyPrefix = "";
 
   constructor(options: AmqpBrokerOptions) {
     if (options.urls.length === 0) throw new SaseError("BAD_ID", "no broker URL given");
@@ -173,6 +175,7 @@ export class AmqpBroker implements Broker {
     if (!ID_RE.test(this.clientId))
       throw new SaseError("BAD_ID", `client id ${JSON.stringify(this.clientId)}`);
     this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
+    this.#replyPrefix = `${this.clientId}-${randomBytes(4).toString("hex")}`;
     this.log = options.log ?? createLogger(`amqp:${this.topic}`);
   }
 
@@ -542,7 +545,9 @@ export class AmqpBroker implements Broker {
         }),
       );
     }
-    const replyTo = `${this.clientId}-${(++this.#seq).toString(16)}${randomBytes(3).toString("hex")}`;
+    // Unique per process is enough (replies come back on our own queue); the random part keeps a
+    // restarted process with the same client id from taking an old reply as its own.
+    const replyTo = `${this.#replyPrefix}${(++this.#seq).toString(16)}`;
     return new Promise<HashValue[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(replyTo);

@@ -3,5 +3,11 @@
 // payloads leave the encoder as views of the caller's memory and come out of the decoder as views of the
 // input bytes where alignment allows.
 
-export { concatChunks, type EncodeOptions, encodeHash, encodeHashToBytes } from "./hash-encode.ts";
+export {
+  concatChunks,
+  type EncodeOptions,
+  encodeHash,
+  encodeHashesToBuffer,
+  encodeHashToBytes,
+} from "./hash-encode.ts";
 export { type DecodeOptions, decodeHash, decodeHashPrefix, HashDecodeError } from "./hash-decode.ts";

@@ -42,10 +42,10 @@ class Writer {
   #chunkStart = 0;
   readonly threshold: number;
 
-  constructor(threshold: number, initial = 4096) {
+  constructor(threshold: number, initial: number | Uint8Array = 4096) {
     this.threshold = threshold;
-    this.#buf = new Uint8Array(initial);
-    this.#view = new DataView(this.#buf.buffer);
+    this.#buf = typeof initial === "number" ? new Uint8Array(initial) : initial;
+    this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   }
 
   /** Makes room for `n` more bytes. Bytes already handed out as chunks stay where they are. */
@@ -340,6 +340,30 @@ export function encodeHash(h: Hash, options: EncodeOptions = {}): Uint8Array[] {
   writeHash(w, h, "");
   w.flush();
   return w.chunks;
+}
+
+// Scratch space for encodeHashesToBuffer: small messages (slot calls, replies, property changes) are
+// encoded here and copied out once, instead of allocating a 4 KB writer per Hash and joining the pieces.
+const SCRATCH = new Uint8Array(16 * 1024);
+
+/**
+ * Encodes Hashes back to back (e.g. a message's header and body) into one Buffer. The result is a
+ * copy, so it may come from Node's small-buffer pool and no scratch memory is kept alive by it.
+ */
+export function encodeHashesToBuffer(hashes: readonly Hash[], options: EncodeOptions = {}): Buffer {
+  if (!LITTLE_ENDIAN_HOST) throw new Error("encodeHash: big-endian hosts are not supported");
+  const w = new Writer(options.chunkThreshold ?? 1024, SCRATCH);
+  for (const h of hashes) writeHash(w, h, "");
+  w.flush();
+  let n = 0;
+  for (const c of w.chunks) n += c.length;
+  const out = Buffer.allocUnsafe(n);
+  let at = 0;
+  for (const c of w.chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Encodes a Hash in Karabo's binary layout as one contiguous byte array. */

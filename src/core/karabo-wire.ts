@@ -4,7 +4,7 @@
 
 import { SaseError } from "./errors.ts";
 import { Hash, type HashType, type HashValue } from "./hash.ts";
-import { decodeHashPrefix, encodeHashToBytes } from "./hash-binary.ts";
+import { decodeHashPrefix, encodeHashesToBuffer } from "./hash-binary.ts";
 import { isNDArrayValue } from "./hash-types.ts";
 import type { Timestamp } from "./timestamp.ts";
 
@@ -46,12 +46,7 @@ export function encodeMessage(senderId: string, fields: HeaderFields, body: Hash
   if (fields.replyFrom !== undefined) header.set("replyFrom", fields.replyFrom, "STRING");
   header.set("MQTimestamp", BigInt(Date.now()), "INT64");
   header.set("signalInstanceId", senderId, "STRING");
-  const h = encodeHashToBytes(header);
-  const b = encodeHashToBytes(body);
-  const out = Buffer.allocUnsafe(h.length + b.length);
-  out.set(h, 0);
-  out.set(b, h.length);
-  return out;
+  return encodeHashesToBuffer([header, body]);
 }
 
 /** Decodes a message body; malformed bytes throw (the caller logs and drops the message). */

@@ -18,6 +18,11 @@ export interface DeviceServerOptions {
   readonly broker: Broker;
   /** Classes it can instantiate (more with `register`). */
   readonly classes?: readonly DeviceClass[];
+  /**
+   * Classes loaded on first use, by class id: a server process only pays the memory of the classes it
+   * hosts (a detector class pulls in HDF5 and simulation code), yet lists and starts all of them.
+   */
+  readonly classLoaders?: Readonly<Record<string, () => Promise<DeviceClass>>>;
   /** Heartbeat period of the server and its devices (default 10 000 ms). */
   readonly heartbeatIntervalMs?: number;
   /** Device id of the timing server whose `trainId` stamps every update. */
@@ -41,6 +46,7 @@ export class DeviceServer {
   readonly log: Logger;
   readonly #broker: Broker;
   readonly #classes = new Map<string, DeviceClass>();
+  readonly #loaders = new Map<string, () => Promise<DeviceClass>>();
   readonly #devices = new Map<string, Hosted>();
   readonly #heartbeatMs: number;
   readonly #timeServerId: string | undefined;
@@ -61,10 +67,13 @@ export class DeviceServer {
     this.#timeServerId = options.timeServerId;
     this.log = options.log ?? createLogger(this.id);
     for (const cls of options.classes ?? []) this.register(cls);
+    for (const [classId, load] of Object.entries(options.classLoaders ?? {}))
+      if (!this.#classes.has(classId)) this.#loaders.set(classId, load);
   }
 
   /** Makes classes available for instantiation (checks that every declared slot has its method). */
   register(...classes: DeviceClass[]): this {
+    const before = this.classIds.length;
     for (const cls of classes) {
       for (const slot of cls.schema.slotNames()) {
         if (typeof (cls.prototype as unknown as Record<string, unknown>)[slot] !== "function") {
@@ -75,14 +84,29 @@ export class DeviceServer {
         }
       }
       this.#classes.set(cls.classId, cls);
+      this.#loaders.delete(cls.classId);
     }
-    this.#handle?.update({ deviceClasses: [...this.#classes.keys()] });
+    // A lazily loaded class was listed already: only a new class id is news to the topology.
+    if (this.classIds.length !== before) this.#handle?.update({ deviceClasses: this.classIds });
     return this;
   }
 
-  /** Class ids this server can instantiate. */
+  /** Class ids this server can instantiate (loaded or not). */
   get classIds(): string[] {
-    return [...this.#classes.keys()];
+    return [...new Set([...this.#classes.keys(), ...this.#loaders.keys()])];
+  }
+
+  /** A class by id, loading it when it is one of `classLoaders`; undefined when the server has none. */
+  async deviceClass(classId: string): Promise<DeviceClass | undefined> {
+    const known = this.#classes.get(classId);
+    if (known) return known;
+    const load = this.#loaders.get(classId);
+    if (!load) return undefined;
+    const cls = await load();
+    if (cls.classId !== classId)
+      throw new SaseError("BAD_SCHEMA", `the loader of class '${classId}' gave class '${cls.classId}'`);
+    this.register(cls);
+    return cls;
   }
 
   /** Ids of the devices running here. */
@@ -130,7 +154,7 @@ export class DeviceServer {
     caller: Caller = SYSTEM_CALLER,
   ): Promise<Device> {
     if (!this.#handle) throw new SaseError("REFUSED", `server ${this.id} is not started`);
-    const deviceClass = typeof cls === "string" ? this.#classes.get(cls) : cls;
+    const deviceClass = typeof cls === "string" ? await this.deviceClass(cls) : cls;
     if (!deviceClass) {
       throw new SaseError(
         "UNKNOWN_CLASS",
@@ -226,7 +250,7 @@ export class DeviceServer {
           trainId: this.clock.trainId,
         };
       case "slotGetClassSchema": {
-        const cls = this.#classes.get(String(args.classId));
+        const cls = await this.deviceClass(String(args.classId));
         if (!cls)
           throw new SaseError("UNKNOWN_CLASS", `server ${this.id} has no class '${String(args.classId)}'`);
         return { classId: cls.classId, description: cls.description, schema: cls.schema.toData() };

@@ -171,4 +171,35 @@ describe("device server", () => {
     assert.throws(() => server.register(Broken), /class Broken declares slot 'go' but has no method go\(\)/);
     assert.throws(() => new DeviceServer({ serverId: "bad id", broker: new InProcessBroker() }), /server id/);
   });
+  it("loads a class given as a loader only when it is first used, and lists it before that", async () => {
+    const broker = new InProcessBroker();
+    let loads = 0;
+    const server = new DeviceServer({
+      serverId: "srv/lazy",
+      broker,
+      classLoaders: {
+        Lamp: async () => {
+          loads++;
+          return Lamp;
+        },
+        Wrong: async () => Lamp,
+      },
+      log: quiet,
+    });
+    await server.start();
+    assert.deepEqual(server.classIds, ["Lamp", "Wrong"]);
+    assert.deepEqual((await broker.topology()).get("srv/lazy")?.deviceClasses, ["Lamp", "Wrong"]);
+    assert.equal(loads, 0);
+    const client = new DeviceClient(broker, { user: "olga", accessLevel: "operator" });
+    const cls = await client.request<{ classId: string }>("srv/lazy", "slotGetClassSchema", {
+      classId: "Lamp",
+    });
+    assert.equal(cls.classId, "Lamp");
+    await client.instantiate("srv/lazy", "Lamp", "L/LAZY", { bulb: "x" });
+    assert.equal(loads, 1);
+    await assert.rejects(server.instantiate("Wrong", "L/W"), /the loader of class 'Wrong' gave class 'Lamp'/);
+    await assert.rejects(server.instantiate("Nope", "L/N"), /has no class 'Nope'; classes: Lamp, Wrong/);
+    await server.stop();
+    await broker.close();
+  });
 });
