@@ -1,23 +1,24 @@
 // Karabo bridge throughput: a sase server and a sase client in separate processes (REQ/REP, protocol
-// 2.2, every array decoded), beside, in the same run and for the same frames: a raw ZeroMQ REQ/REP
-// transfer in Node (zeromq, frames built once), a raw pyzmq transfer, and the Python pair
-// (pyzmq + msgpack + numpy following karabo-bridge-py's serializer and deserializer).
+// 2.2, every array decoded), beside, in the same run and for the same trains:
+//  - raw pyzmq: the frames serialized once and sent again and again (the transport's own speed);
+//  - the Python pair: pyzmq + msgpack + numpy following karabo-bridge-py's serializer/deserializer;
+//  - what users run: karabo-bridge-py's own Client reading a sase server, beside the same Client
+//    reading karabo-bridge-py's own server (its Sender, behind karabo-bridge-serve-files).
+// (A raw Node zeromq transfer is no baseline: it is slower than sase itself.)
 //
 // Cases: (a) one AGIPD module raw train (64 cells, 16.8 MB); (b) 16 such modules (268 MB);
 // (c) a control-data train of 50 sources × 40 scalar keys.
 // Env: BRIDGE_BENCH_CASES=a,b,c  BRIDGE_BENCH_TRAINS_A=60  BRIDGE_BENCH_TRAINS_B=6
 //      BRIDGE_BENCH_TRAINS_C=3000  BRIDGE_BENCH_ROUNDS=3  BRIDGE_BENCH_PYTHON=0 (skip the Python runs)
 //      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
-import { type ChildProcess, spawn } from "node:child_process";
+//      KARABO_BRIDGE_PY: a directory holding karabo-bridge-py's karabo_bridge package, or a bare git
+//      repository of it (default /work/.mirror/European-XFEL+karabo-bridge-py/repo); rows need it.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import * as zmq from "zeromq";
-import {
-  BridgeClient,
-  BridgeServer,
-  type BridgeTrain,
-  type SourceData,
-  encodeTrain,
-} from "../src/bridge/index.ts";
+import { BridgeClient, BridgeServer, type BridgeTrain, type SourceData } from "../src/bridge/index.ts";
 import { ndarray } from "../src/core/index.ts";
 
 type Case = "agipd" | "agipd16" | "control";
@@ -25,6 +26,8 @@ interface Result {
   trains: number;
   bytes: number;
   seconds: number;
+  /** Peak resident memory of the client process, bytes. */
+  maxrss?: number;
 }
 
 const self = new URL(import.meta.url).pathname;
@@ -86,19 +89,6 @@ async function saseServer(which: Case, count: number): Promise<void> {
   await server.close({ flushMs: 60_000 });
 }
 
-async function rawServer(which: Case, count: number): Promise<void> {
-  const socket = new zmq.Reply({ linger: 0, sendHighWaterMark: 2 });
-  await socket.bind("tcp://127.0.0.1:*");
-  console.log(socket.lastEndpoint);
-  const frames = encodeTrain(makeTrain(which), "2.2");
-  for (let i = 0; i < count; i++) {
-    await socket.receive();
-    await socket.send(frames);
-  }
-  socket.linger = 60_000; // let the last reply leave before the process ends
-  socket.close();
-}
-
 async function saseClient(endpoint: string, count: number, warmup: number): Promise<void> {
   const inFlight = Number(process.env.BRIDGE_BENCH_IN_FLIGHT ?? 2);
   const client = new BridgeClient(endpoint, { timeoutMs: 60_000, requestsInFlight: inFlight });
@@ -111,25 +101,9 @@ async function saseClient(endpoint: string, count: number, warmup: number): Prom
     await client.next();
   }
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ trains: count, bytes: client.stats.bytes, seconds }));
+  const maxrss = process.resourceUsage().maxRSS * 1024;
+  console.log(JSON.stringify({ trains: count, bytes: client.stats.bytes, seconds, maxrss }));
   client.close();
-}
-
-async function rawClient(endpoint: string, count: number, warmup: number): Promise<void> {
-  const socket = new zmq.Request({ linger: 0, receiveHighWaterMark: 2 });
-  socket.connect(endpoint);
-  let t0 = 0;
-  let bytes = 0;
-  for (let i = 0; i < warmup + count; i++) {
-    if (i === warmup) {
-      t0 = performance.now();
-      bytes = 0;
-    }
-    await socket.send("next");
-    for (const f of await socket.receive()) bytes += f.byteLength;
-  }
-  console.log(JSON.stringify({ trains: count, bytes, seconds: (performance.now() - t0) / 1000 }));
-  socket.close();
 }
 
 // ---- orchestration ---------------------------------------------------------------------------
@@ -151,8 +125,35 @@ function waitExit(child: ChildProcess, what: string): Promise<void> {
 }
 
 type Command = readonly [string, string[]];
-const node = (args: string[]): Command => [process.execPath, ["--import", "tsx", self, ...args]];
+const untranspiled = new URL("../scripts/untranspiled.mjs", import.meta.url).pathname;
+const node = (args: string[]): Command => [
+  process.execPath,
+  ["--import", "tsx", "--import", untranspiled, self, ...args],
+];
 const py = (args: string[]): Command => ["/usr/bin/python3", [pyHelper, ...args]];
+
+const KB_DEFAULT = "/work/.mirror/European-XFEL+karabo-bridge-py/repo";
+
+/**
+ * A directory holding karabo-bridge-py's karabo_bridge package ($KARABO_BRIDGE_PY or the default
+ * place), extracted into a temporary directory when that is a bare git repository; or why not.
+ */
+function karaboBridgePy(): { dir: string; cleanup?: () => void } | { skipped: string } {
+  const where = process.env.KARABO_BRIDGE_PY ?? KB_DEFAULT;
+  if (!existsSync(where)) return { skipped: `no karabo-bridge-py at ${where} (set KARABO_BRIDGE_PY)` };
+  if (existsSync(join(where, "karabo_bridge", "client.py"))) return { dir: where };
+  try {
+    const tmp = mkdtempSync(join(tmpdir(), "sase-bench-kbp-"));
+    const archive = execFileSync("git", ["--git-dir", where, "archive", "HEAD", "karabo_bridge"], {
+      maxBuffer: 64 << 20,
+    });
+    execFileSync("tar", ["-x", "-C", tmp], { input: archive });
+    return { dir: tmp, cleanup: () => rmSync(tmp, { recursive: true, force: true }) };
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    return { skipped: `${where} holds no karabo_bridge package (${why})` };
+  }
+}
 
 async function pair(server: Command, client: (endpoint: string) => Command, what: string): Promise<Result> {
   const s = spawn(server[0], server[1], { stdio: ["ignore", "pipe", "inherit"] });
@@ -169,10 +170,11 @@ async function pair(server: Command, client: (endpoint: string) => Command, what
   }
 }
 
-function fmt(r: Result): string {
-  const mbps = r.bytes / r.seconds / 1e6;
+function fmt(r: Result, bytesPerTrain: number): string {
   const rate = r.trains / r.seconds;
-  return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s`;
+  const mbps = (rate * bytesPerTrain) / 1e6;
+  const rss = r.maxrss ? `${(r.maxrss / 1e6).toFixed(0).padStart(6)} MB` : "";
+  return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss}`;
 }
 
 async function orchestrate(): Promise<void> {
@@ -180,84 +182,87 @@ async function orchestrate(): Promise<void> {
   const wanted = (env.BRIDGE_BENCH_CASES ?? "a,b,c").split(",");
   const withPython = env.BRIDGE_BENCH_PYTHON !== "0";
   const rounds = Number(env.BRIDGE_BENCH_ROUNDS ?? 3);
+  const kb = withPython ? karaboBridgePy() : { skipped: "BRIDGE_BENCH_PYTHON=0" };
+  if ("dir" in kb) process.env.KARABO_BRIDGE_PY = kb.dir;
   const cases: [string, Case, number, number][] = [
     ["a", "agipd", Number(env.BRIDGE_BENCH_TRAINS_A ?? 60), 5],
     ["b", "agipd16", Number(env.BRIDGE_BENCH_TRAINS_B ?? 6), 1],
     ["c", "control", Number(env.BRIDGE_BENCH_TRAINS_C ?? 3000), 200],
   ];
   console.log(
-    "Karabo bridge, REQ/REP over tcp://127.0.0.1, protocol 2.2, server and client in separate processes",
+    "Karabo bridge, REQ/REP over tcp://127.0.0.1, protocol 2.2, server and client in separate processes;",
   );
-  for (const [label, which, count, warmup] of cases) {
-    if (!wanted.includes(label)) continue;
-    const total = String(count + warmup);
-    const cArgs = (ep: string) => [ep, String(count), String(warmup)];
-    const title = {
-      agipd: "one AGIPD module, 64 cells",
-      agipd16: "16 AGIPD modules, 64 cells",
-      control: "control data, 50 sources × 40 keys",
-    }[which];
-    console.log(
-      `\n(${label}) ${title}: ${count} trains after ${warmup} warm-up, best of ${rounds} interleaved rounds`,
-    );
-    const contenders: [string, () => Promise<Result>][] = [
-      [
-        "sase server → sase client",
-        () => pair(node(["server", which, total]), (ep) => node(["client", ...cArgs(ep)]), "sase"),
-      ],
-      [
-        "raw ZeroMQ (Node zeromq)",
-        () => pair(node(["raw-server", which, total]), (ep) => node(["raw-client", ...cArgs(ep)]), "raw"),
-      ],
-    ];
-    if (withPython) {
-      const pyArgs = (mode: string) => ["server", "tcp://127.0.0.1:*", which, mode, total];
-      contenders.push(
-        [
-          "raw ZeroMQ (pyzmq)",
-          () =>
-            pair(
-              py(pyArgs("raw")),
-              (ep) => py(["client", ep, "raw", String(count), String(warmup)]),
-              "pyzmq",
-            ),
-        ],
-        [
-          "Python pair (pyzmq+msgpack)",
-          () =>
-            pair(
-              py(pyArgs("protocol")),
-              (ep) => py(["client", ep, "protocol", String(count), String(warmup)]),
-              "python",
-            ),
-        ],
+  console.log("columns: trains/s, MB/s, the client's peak resident memory");
+  try {
+    for (const [label, which, count, warmup] of cases) {
+      if (!wanted.includes(label)) continue;
+      const total = String(count + warmup);
+      const cArgs = (ep: string) => [ep, String(count), String(warmup)];
+      const title = {
+        agipd: "one AGIPD module, 64 cells",
+        agipd16: "16 AGIPD modules, 64 cells",
+        control: "control data, 50 sources × 40 keys",
+      }[which];
+      console.log(
+        `\n(${label}) ${title}: ${count} trains after ${warmup} warm-up, best of ${rounds} interleaved rounds`,
       );
-    }
-    // Rounds interleave the contenders so that load from elsewhere on the machine hits them alike;
-    // each reports its best round.
-    const best = new Map<string, Result>();
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, runOnce] of contenders) {
-        const r = await runOnce();
-        const prev = best.get(name);
-        if (!prev || r.trains / r.seconds > prev.trains / prev.seconds) best.set(name, r);
+      const pyServer = (mode: string) => py(["server", "tcp://127.0.0.1:*", which, mode, total]);
+      const pyClient = (mode: string) => (ep: string) =>
+        py(["client", ep, mode, String(count), String(warmup)]);
+      const saseServer = node(["server", which, total]);
+      const contenders: [string, () => Promise<Result>][] = [
+        ["sase server → sase client", () => pair(saseServer, (ep) => node(["client", ...cArgs(ep)]), "sase")],
+      ];
+      if (withPython) {
+        contenders.push(
+          ["raw pyzmq (frames built once)", () => pair(pyServer("raw"), pyClient("raw"), "pyzmq")],
+          ["Python pair (pyzmq+msgpack)", () => pair(pyServer("protocol"), pyClient("protocol"), "python")],
+        );
       }
+      if ("dir" in kb) {
+        contenders.push(
+          ["sase server → karabo-bridge-py Client", () => pair(saseServer, pyClient("kb"), "sase → kb")],
+          ["karabo-bridge-py server → its Client", () => pair(pyServer("kb"), pyClient("kb"), "kb → kb")],
+        );
+      }
+      // Rounds interleave the contenders so that load from elsewhere on the machine hits them alike;
+      // each reports its best round.
+      const best = new Map<string, Result>();
+      for (let round = 0; round < rounds; round++) {
+        for (const [name, runOnce] of contenders) {
+          const r = await runOnce();
+          const prev = best.get(name);
+          if (!prev || r.trains / r.seconds > prev.trains / prev.seconds) best.set(name, r);
+        }
+      }
+      const rate = (name: string) => {
+        const r = best.get(name);
+        return r ? r.trains / r.seconds : Number.NaN;
+      };
+      const sase = best.get("sase server → sase client") as Result;
+      const bytesPerTrain = sase.bytes / sase.trains; // the same train in every row
+      const vs: Record<string, [string, string]> = {
+        "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
+        "Python pair (pyzmq+msgpack)": ["sase server → sase client", "sase → sase"],
+        "karabo-bridge-py server → its Client": [
+          "sase server → karabo-bridge-py Client",
+          "sase → its Client",
+        ],
+      };
+      for (const [name, r] of best) {
+        const cmp = vs[name];
+        const ratio = cmp ? `   ${cmp[1]} = ${((rate(cmp[0]) / rate(name)) * 100).toFixed(0)}% of this` : "";
+        console.log(`  ${name.padEnd(38)} ${fmt(r, bytesPerTrain)}${ratio}`);
+      }
+      if ("skipped" in kb)
+        console.log(`  ${"karabo-bridge-py Client rows".padEnd(38)} skipped: ${kb.skipped}`);
     }
-    const rows = [...best.entries()];
-    const sase = rows[0]?.[1] as Result;
-    const rate = (r: Result) => r.trains / r.seconds;
-    for (const [name, r] of rows) {
-      const ratio = name.startsWith("sase")
-        ? ""
-        : `   sase = ${((rate(sase) / rate(r)) * 100).toFixed(0)}% of this`;
-      console.log(`  ${name.padEnd(30)} ${fmt(r)}${ratio}`);
-    }
+  } finally {
+    if ("cleanup" in kb) kb.cleanup?.();
   }
 }
 
 const [role, ...args] = process.argv.slice(2);
 if (role === "server") await saseServer(args[0] as Case, Number(args[1]));
-else if (role === "raw-server") await rawServer(args[0] as Case, Number(args[1]));
 else if (role === "client") await saseClient(args[0] as string, Number(args[1]), Number(args[2]));
-else if (role === "raw-client") await rawClient(args[0] as string, Number(args[1]), Number(args[2]));
 else await orchestrate();

@@ -4,13 +4,21 @@ following the protocol as karabo-bridge-py implements it (serialize 2.2 per trai
 memoryviews without copy; deserialize with np.frombuffer), and a raw pyzmq REQ/REP transfer of the
 same frames (serialized once) as the transport baseline.
 
-  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw; serves COUNT requests
-  bridge_py.py client ENDPOINT MODE COUNT WARMUP # prints {"trains", "bytes", "seconds"} as JSON
+It also runs karabo-bridge-py's own code (its Client, and its Sender: the server behind
+karabo-bridge-serve-files and ServerInThread), loaded from the directory in $KARABO_BRIDGE_PY that holds
+the karabo_bridge package; bench/bridge.ts sets it.
+
+  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw | kb (karabo-bridge-py's Sender)
+  bridge_py.py client ENDPOINT MODE COUNT WARMUP # MODE: protocol | raw | kb (karabo-bridge-py's Client);
+                                                 # prints {"trains", "bytes", "seconds", "maxrss"} as JSON
 CASE: agipd | agipd16 | control
 """
 import json
+import os
+import resource
 import sys
 import time
+import types
 
 import msgpack
 import numpy as np
@@ -75,7 +83,60 @@ def deserialize(frames):
     return data, meta
 
 
+def karabo_bridge():
+    """karabo-bridge-py from $KARABO_BRIDGE_PY. Its serializer imports msgpack_numpy, used only for
+    protocol 1.0 (not in Debian): protocol 2.2 runs without it, so a placeholder stands in."""
+    sys.path.insert(0, os.environ["KARABO_BRIDGE_PY"])
+    if "msgpack_numpy" not in sys.modules:
+        try:
+            import msgpack_numpy  # noqa: F401
+        except ImportError:
+            placeholder = types.ModuleType("msgpack_numpy")
+
+            def protocol_1_only(*_args, **_kwargs):
+                raise RuntimeError("msgpack_numpy is needed for protocol 1.0 only")
+
+            placeholder.encode = placeholder.decode = protocol_1_only
+            sys.modules["msgpack_numpy"] = placeholder
+    import karabo_bridge.client
+    import karabo_bridge.server
+
+    return karabo_bridge
+
+
+def kb_server(endpoint, case, count):
+    sender = karabo_bridge().server.Sender(endpoint)
+    print(sender.server_socket.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    data, meta = make_train(case)
+    for tid in range(count):
+        for src in data:
+            meta[src]["timestamp.tid"] = tid
+            if case == "control":
+                data[src]["group0.key0.value"] = tid
+        sender.send(data, meta)
+    sender.zmq_context.destroy(linger=60000)
+
+
+def kb_client(endpoint, count, warmup):
+    client = karabo_bridge().client.Client(endpoint)
+    t0 = None
+    for i in range(warmup + count):
+        if i == warmup:
+            t0 = time.perf_counter()
+        client.next()
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"trains": count, "bytes": 0, "seconds": seconds, "maxrss": maxrss()}), flush=True)
+    client._context.destroy(linger=0)
+
+
+def maxrss():
+    """Peak resident memory of this process in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def server(endpoint, case, mode, count):
+    if mode == "kb":
+        return kb_server(endpoint, case, count)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
@@ -97,6 +158,8 @@ def server(endpoint, case, mode, count):
 
 
 def client(endpoint, mode, count, warmup):
+    if mode == "kb":
+        return kb_client(endpoint, count, warmup)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -113,7 +176,7 @@ def client(endpoint, mode, count, warmup):
         if mode == "protocol":
             deserialize(frames)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds}), flush=True)
+    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss()}), flush=True)
     ctx.destroy(linger=0)
 
 

@@ -32,5 +32,7 @@ if (built >= 0 && !(checkout && sourcesNewerThan(built))) {
 } else {
   const { register } = await import("tsx/esm/api");
   register();
+  // After tsx, so that h5wasm's 4 MB build loads as it is (see that file).
+  await import("../scripts/untranspiled.mjs");
   await import("../src/cli/main.ts");
 }

@@ -10,6 +10,10 @@ const all = readdirSync("bench")
 const chosen = wanted.length ? all.filter((f) => wanted.some((w) => f.startsWith(w))) : all;
 for (const file of chosen) {
   console.log(`\n=== bench/${file}`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", `bench/${file}`], { stdio: "inherit" });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--import", "./scripts/untranspiled.mjs", `bench/${file}`],
+    { stdio: "inherit" },
+  );
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

@@ -2,7 +2,7 @@
 // files, walk groups, describe datasets and move rows between HDF5 and our own typed arrays with one
 // copy. HDF5 errors become FilesError naming the file and the dataset.
 import { closeSync, openSync } from "node:fs";
-import h5wasm, { ready } from "h5wasm/node";
+import type * as H5wasm from "h5wasm/node";
 import type { Dataset, Group } from "h5wasm/node";
 import {
   allocTyped,
@@ -16,13 +16,18 @@ import {
 import { readRowsDirect, type RowLayout, rowLayout } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
-type H5Module = Awaited<typeof ready>;
+type H5Module = Awaited<typeof H5wasm.ready>;
 let module: H5Module | undefined;
+// h5wasm is loaded on first use, not when this layer is imported: its 4 MB of JavaScript take a
+// while to load, and many users of the files layer (the bridge, most CLI commands) may never open HDF5.
+let h5wasm: typeof H5wasm.default;
 
 /** Loads the HDF5 WebAssembly module once; every other function here needs it. */
 export async function h5Ready(): Promise<void> {
   if (module) return;
-  module = await ready;
+  const loaded = await import("h5wasm/node");
+  module = await loaded.ready;
+  h5wasm = loaded.default;
   // Turn HDF5's error stack into thrown exceptions instead of text printed on stderr.
   module.activate_throwing_error_handler();
 }
