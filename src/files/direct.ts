@@ -164,6 +164,12 @@ export function rowLayout(
     const chunkDims: number[] = [];
     for (let d = 0; d < dims; d++) chunkDims.push(layout.getUint32(11 + 4 * d, true));
     if (chunkDims[dims - 1] !== itemSize) return null;
+    // No chunk written at all (a detector that sent nothing): every row is the fill value, whatever
+    // the chunk shape. HDF5 would fill each chunk of the selection in turn, at ~10× the cost.
+    if (layout.getBigUint64(3, true) === UNDEFINED)
+      return fillZero
+        ? { rows, rowBytes, contiguous: null, chunkRows: Math.max(1, rows), chunks: new Map(), fillZero }
+        : null;
     for (let d = 1; d < shape.length; d++) if (chunkDims[d] !== shape[d]) return null;
     const chunkRows = chunkDims[0] as number;
     const chunks = new Map<number, number>();

@@ -218,7 +218,8 @@ export class H5File {
 
   /**
    * Reads rows [start, start+count) of a numeric dataset into `out` at element `outOffset`
-   * (or a new typed array). One copy, from the WebAssembly heap into `out`.
+   * (or a new typed array). One copy, from the WebAssembly heap into `out`. `outZeroed`: `out` is fresh
+   * memory (all zeros), so rows of chunks never written need no filling (nor page faults, nor memory).
    */
   readRows(
     path: string,
@@ -227,6 +228,7 @@ export class H5File {
     count: number,
     out?: TypedArray,
     outOffset = 0,
+    outZeroed = out === undefined,
   ): TypedArray {
     if (info.dtype === "object" || info.dtype === "record")
       throw new FilesError(`${info.dtype === "object" ? "string" : "record"} dataset read as numbers`, {
@@ -248,7 +250,7 @@ export class H5File {
     const layout = n * size >= DIRECT_MIN_BYTES ? this.rowLayoutOf(path, info) : null;
     if (layout && this.fd >= 0) {
       const bytes = new Uint8Array(dest.buffer, dest.byteOffset + outOffset * size, n * size);
-      if (readRowsDirect(this.fd, layout, start, count, bytes, out === undefined)) return dest;
+      if (readRowsDirect(this.fd, layout, start, count, bytes, outZeroed)) return dest;
       this.layouts.set(path, null); // e.g. chunks never written (fill value): HDF5 knows what to return
     }
     const m = mod();

@@ -517,7 +517,7 @@ export class KeyData {
       const f = this.files[r.file] as FileEntry;
       const h5 = this.state.handles.get(f.name);
       const info = this.checkedInfo(h5, f, r);
-      h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen);
+      h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen, !out);
     }
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
   }
