@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
+import { setDirectReads } from "../../src/files/h5.ts";
 import { openFile, openRun, type RunManifest, runManifest } from "../../src/files/index.ts";
 import { FIXTURE_RUNS, fixturesDir, jsonDiffs, tempDir } from "./helpers.ts";
 
@@ -107,5 +108,32 @@ describe("reference runs (EXtra-data manifests)", () => {
     assert.equal(state.strings().length, 480);
     assert.equal(typeof run.runValues("SA1_XTD2_XGM/DOOCS/MAIN")["pulseEnergy.conversion.value"], "number");
     run.close();
+  });
+
+  test("a dataset with no chunk written reads as zeros whatever its chunk shape, into fresh or reused memory", async () => {
+    // JUNGFRAU's chunks (7, 1, 64, 128) split rows, so only "nothing written" is read directly; HDF5
+    // (direct reads off) must agree.
+    const run = await openRun(join(fixturesDir, "jf_r0012"));
+    const kd = run
+      .selectTrains({ indexRange: [3, 4] })
+      .keyData("SPB_IRDA_JF4M/DET/JNGFR02:daqOutput", "data.gain");
+    const fresh = kd.ndarray();
+    assert.deepEqual(fresh.shape, [1, 16, 512, 1024]);
+    assert.ok((fresh.data as Uint8Array).every((v) => v === 0));
+    const out = new Uint8Array(16 * 512 * 1024).fill(7);
+    kd.ndarray({ out });
+    assert.ok(
+      out.every((v) => v === 0),
+      "a reused buffer is filled with zeros",
+    );
+    setDirectReads(false);
+    try {
+      out.fill(7);
+      kd.ndarray({ out });
+      assert.ok(out.every((v) => v === 0));
+    } finally {
+      setDirectReads(true);
+      run.close();
+    }
   });
 });
