@@ -1,3 +1,4 @@
+import { SaseError } from "../core/index.ts";
 // Node parameters described as data: the GUI editor draws a form from the description and the graph
 // validator checks a document against it, so a node's parameters are declared once.
 
@@ -24,13 +25,13 @@ export type ParamValue = number | boolean | string | readonly number[] | readonl
 export type Params = Readonly<Record<string, ParamValue>>;
 
 /** Thrown for a document that does not describe a valid graph; `path` names the offending field. */
-export class GraphError extends Error {
+export class GraphError extends SaseError {
   override readonly name = "GraphError";
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(`${path}: ${message}`);
+    super("BAD_GRAPH", `${path}: ${message}`, { key: path });
   }
 }
 

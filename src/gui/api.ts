@@ -2,6 +2,8 @@
 // binary layout of image frames. Both sides import this file, so a change that breaks the protocol
 // breaks the type check. Pure data: no Node or DOM imports, so esbuild can bundle it for the page.
 
+// core/errors.ts alone: it too is pure, while core/index.ts brings Node modules into the page.
+import { type ErrorCode, SaseError } from "../core/errors.ts";
 import type { AnalysisMessage, AnalysisRequest } from "./analysis-api.ts";
 
 export type * from "./analysis-api.ts";
@@ -213,8 +215,9 @@ export type ClientMessage =
   | { t: "tableComment"; req: number; proposal: number; run: number; comment: string }
   | AnalysisRequest;
 
-/** The error of a refused request: `field` names the property at fault, when there is one. */
+/** The error of a refused request: its code, and `field` naming the property at fault when there is one. */
 export interface WireError {
+  code: ErrorCode;
   message: string;
   field?: string;
 }
@@ -286,7 +289,7 @@ export interface ImageHeader {
 /** Writes an image frame into one buffer: header followed by the pixels. */
 export function encodeImageFrame(h: ImageHeader, pixels: Float32Array): Uint8Array {
   if (pixels.length !== h.width * h.height) {
-    throw new Error(`image frame: ${pixels.length} pixels for ${h.width}x${h.height}`);
+    throw new SaseError("BAD_IMAGE", `image frame: ${pixels.length} pixels for ${h.width}x${h.height}`);
   }
   const out = new Uint8Array(IMAGE_HEADER_BYTES + pixels.byteLength);
   const v = new DataView(out.buffer);
@@ -309,9 +312,10 @@ export function encodeImageFrame(h: ImageHeader, pixels: Float32Array): Uint8Arr
 
 /** Reads an image frame; the pixels are a view into `buf`, not a copy. */
 export function decodeImageFrame(buf: ArrayBuffer): { header: ImageHeader; pixels: Float32Array } {
-  if (buf.byteLength < IMAGE_HEADER_BYTES) throw new Error(`image frame too short: ${buf.byteLength} bytes`);
+  if (buf.byteLength < IMAGE_HEADER_BYTES)
+    throw new SaseError("BAD_IMAGE", `image frame too short: ${buf.byteLength} bytes`);
   const v = new DataView(buf);
-  if (v.getUint32(0, true) !== IMAGE_MAGIC) throw new Error("image frame: bad magic");
+  if (v.getUint32(0, true) !== IMAGE_MAGIC) throw new SaseError("BAD_IMAGE", "image frame: bad magic");
   const header: ImageHeader = {
     width: v.getUint32(8, true),
     height: v.getUint32(12, true),
@@ -327,7 +331,10 @@ export function decodeImageFrame(buf: ArrayBuffer): { header: ImageHeader; pixel
   };
   const n = header.width * header.height;
   if (buf.byteLength !== IMAGE_HEADER_BYTES + n * 4) {
-    throw new Error(`image frame: ${buf.byteLength} bytes for ${header.width}x${header.height}`);
+    throw new SaseError(
+      "BAD_IMAGE",
+      `image frame: ${buf.byteLength} bytes for ${header.width}x${header.height}`,
+    );
   }
   return { header, pixels: new Float32Array(buf, IMAGE_HEADER_BYTES, n) };
 }

@@ -20,7 +20,13 @@ import type { Logger } from "../../core/index.ts";
 import type { DetectorGeometry } from "../../detector/index.ts";
 import type { AnalysisRequest, NodeKindInfo, WireResult } from "../analysis-api.ts";
 import type { ServerMessage } from "../api.ts";
-import { type FacilityBackend, GuiRequestError, type ImageFeed, type LiveFrame } from "./backend.ts";
+import {
+  asRequestError,
+  type FacilityBackend,
+  GuiRequestError,
+  type ImageFeed,
+  type LiveFrame,
+} from "./backend.ts";
 
 /** A page that watches the graph. */
 export interface AnalysisViewer {
@@ -156,7 +162,7 @@ export class AnalysisService {
       // Validate (and load user nodes) before anything is written.
       (await GraphRunner.create(doc, { baseDir: this.#baseDir() })).close();
     } catch (e) {
-      if (e instanceof GraphError) throw new GuiRequestError(e.message, e.path);
+      if (e instanceof GraphError) throw asRequestError(e, e.path);
       throw e;
     }
     const saved = this.#opts.store.save(doc);
@@ -167,11 +173,11 @@ export class AnalysisService {
 
   /** Clears accumulations. */
   reset(node?: string): void {
-    if (!this.#live) throw new GuiRequestError("no analysis graph is running");
+    if (!this.#live) throw new GuiRequestError("no analysis graph is running", undefined, "WRONG_STATE");
     try {
       this.#live.reset(node);
     } catch (e) {
-      throw new GuiRequestError((e as Error).message, "node");
+      throw asRequestError(e, "node");
     }
   }
 

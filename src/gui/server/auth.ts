@@ -3,6 +3,7 @@
 import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ROLES, type Role } from "../api.ts";
+import { SaseError } from "../../core/index.ts";
 
 /** One user as stored in the users file: `hash` is `scrypt:<salt hex>:<key hex>`. */
 export interface UserRecord {
@@ -40,15 +41,21 @@ export function verifyPassword(password: string, stored: string): boolean {
 
 /** Checks untrusted users-file content and names the first bad entry. */
 export function parseUsers(json: unknown, origin: string): UserRecord[] {
-  if (!Array.isArray(json)) throw new Error(`${origin}: expected a JSON array of users`);
+  if (!Array.isArray(json))
+    throw new SaseError("BAD_USERS_FILE", `${origin}: expected a JSON array of users`);
   return json.map((u: unknown, i) => {
     const r = u as Partial<UserRecord> | null;
-    if (!r || typeof r.name !== "string" || !r.name) throw new Error(`${origin}[${i}]: missing "name"`);
+    if (!r || typeof r.name !== "string" || !r.name)
+      throw new SaseError("BAD_USERS_FILE", `${origin}[${i}]: missing "name"`);
     if (!ROLES.includes(r.role as Role)) {
-      throw new Error(`${origin}[${i}] (${r.name}): role must be one of ${ROLES.join(", ")}`);
+      throw new SaseError(
+        "BAD_USERS_FILE",
+        `${origin}[${i}] (${r.name}): role must be one of ${ROLES.join(", ")}`,
+      );
     }
     if (typeof r.hash !== "string" || !r.hash.startsWith("scrypt:")) {
-      throw new Error(
+      throw new SaseError(
+        "BAD_USERS_FILE",
         `${origin}[${i}] (${r.name}): "hash" must be an scrypt hash (use \`sase gui hash-password\`)`,
       );
     }
@@ -62,13 +69,13 @@ export function loadUsersFile(path: string): UserRecord[] {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new Error(`users file ${path}: ${(e as Error).message}`);
+    throw new SaseError("BAD_USERS_FILE", `users file ${path}: ${(e as Error).message}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`users file ${path}: not JSON (${(e as Error).message})`);
+    throw new SaseError("BAD_USERS_FILE", `users file ${path}: not JSON (${(e as Error).message})`);
   }
   return parseUsers(json, path);
 }

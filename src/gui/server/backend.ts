@@ -11,6 +11,7 @@ import type {
   WireValue,
 } from "../api.ts";
 import type { Identity } from "./auth.ts";
+import { type ErrorCode, SaseError } from "../../core/index.ts";
 
 /** One changed property value. */
 export interface DeviceUpdate {
@@ -20,13 +21,20 @@ export interface DeviceUpdate {
 }
 
 /** A refused request; `field` names the property at fault so the page can show the error beside it. */
-export class GuiRequestError extends Error {
+export class GuiRequestError extends SaseError {
+  override name = "GuiRequestError";
   readonly field?: string;
-  constructor(message: string, field?: string) {
-    super(message);
-    this.name = "GuiRequestError";
+  constructor(message: string, field?: string, code: ErrorCode = "REFUSED") {
+    super(code, message, field === undefined ? {} : { key: field });
     if (field !== undefined) this.field = field;
   }
+}
+
+/** Any failure as a refused request the page can show: a SaseError keeps its code and key. */
+export function asRequestError(e: unknown, field?: string): GuiRequestError {
+  if (e instanceof GuiRequestError) return e;
+  if (e instanceof SaseError) return new GuiRequestError(e.message, field ?? e.details.key, e.code);
+  return new GuiRequestError(e instanceof Error ? e.message : String(e), field, "INTERNAL");
 }
 
 /** The device side of the facility: topology, schemas, values, reconfiguration and slots. */

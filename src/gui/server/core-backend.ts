@@ -12,7 +12,6 @@ import {
   isState,
   METRIC_PREFIXES,
   type PropertyChange,
-  SaseError,
   SCALAR_TYPES,
   type Schema,
   type SchemaEntry,
@@ -25,7 +24,7 @@ import {
 } from "../../core/index.ts";
 import type { JsonValue, PropertyInfo, Topology, TopologyServer, WireValue } from "../api.ts";
 import type { Identity } from "./auth.ts";
-import { type DeviceUpdate, type FacilityBackend, GuiRequestError } from "./backend.ts";
+import { asRequestError, type DeviceUpdate, type FacilityBackend, GuiRequestError } from "./backend.ts";
 
 const LEVEL_OF: Record<AccessLevel, number> = { observer: 0, user: 1, operator: 1, expert: 2, admin: 3 };
 const VALUE_TYPE: Record<string, string> = {
@@ -170,12 +169,6 @@ function fromWire(schema: Schema, values: Record<string, JsonValue>): Record<str
   return out;
 }
 
-/** A device framework error as the page should see it: the message, and the key at fault. */
-function guiError(e: unknown): Error {
-  if (e instanceof SaseError) return new GuiRequestError(e.message, e.details.key);
-  return e instanceof Error ? e : new Error(String(e));
-}
-
 /** FacilityBackend over a core broker. Create with `CoreBackend.connect`. */
 export class CoreBackend implements FacilityBackend {
   readonly #client: DeviceClient;
@@ -290,10 +283,10 @@ export class CoreBackend implements FacilityBackend {
 
   async describe(deviceId: string): Promise<{ classId: string; properties: PropertyInfo[] }> {
     const info = this.#devices.get(deviceId);
-    if (!info) throw new GuiRequestError(`no device "${deviceId}"`);
+    if (!info) throw new GuiRequestError(`no device "${deviceId}"`, undefined, "UNKNOWN_DEVICE");
     this.#client.forget(deviceId);
     const schema = await this.#client.getSchema(deviceId).catch((e) => {
-      throw guiError(e);
+      throw asRequestError(e);
     });
     return { classId: info.classId ?? "?", properties: describeSchema(schema) };
   }
@@ -324,7 +317,7 @@ export class CoreBackend implements FacilityBackend {
       listener(first);
     } catch (e) {
       sub.close();
-      throw guiError(e);
+      throw asRequestError(e);
     }
     ready = true;
     send();
@@ -340,7 +333,7 @@ export class CoreBackend implements FacilityBackend {
       const schema = await client.getSchema(deviceId);
       await client.reconfigure(deviceId, fromWire(schema, values));
     } catch (e) {
-      throw guiError(e);
+      throw asRequestError(e);
     }
   }
 
@@ -352,7 +345,7 @@ export class CoreBackend implements FacilityBackend {
         JSON.stringify(r, (_k, x) => (typeof x === "bigint" ? x.toString() : x)),
       ) as JsonValue;
     } catch (e) {
-      throw guiError(e);
+      throw asRequestError(e);
     }
   }
 
@@ -366,7 +359,7 @@ export class CoreBackend implements FacilityBackend {
     try {
       await this.#client.as(callerOf(who)).instantiate(serverId, classId, deviceId, config);
     } catch (e) {
-      throw guiError(e);
+      throw asRequestError(e);
     }
   }
 
@@ -374,7 +367,7 @@ export class CoreBackend implements FacilityBackend {
     try {
       await this.#client.as(callerOf(who)).kill(deviceId);
     } catch (e) {
-      throw guiError(e);
+      throw asRequestError(e);
     }
   }
 }

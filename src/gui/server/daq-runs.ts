@@ -5,7 +5,7 @@ import type { Caller, DeviceClient, PropertySubscription } from "../../core/inde
 import { Catalogue, type RunQuality, type RunRecord, RUN_QUALITIES } from "../../daq/index.ts";
 import type { RunInfo } from "../api.ts";
 import type { Identity } from "./auth.ts";
-import { GuiRequestError, type RunsBackend } from "./backend.ts";
+import { asRequestError, GuiRequestError, type RunsBackend } from "./backend.ts";
 
 function callerOf(who: Identity): Caller {
   return { user: who.user, accessLevel: who.role };
@@ -72,7 +72,7 @@ export class DaqRunsBackend implements RunsBackend {
       await client.reconfigure(this.#daqId, { runType, sample });
       await client.execute(this.#daqId, "record");
     } catch (e) {
-      throw new GuiRequestError((e as Error).message);
+      throw asRequestError(e);
     }
   }
 
@@ -80,13 +80,18 @@ export class DaqRunsBackend implements RunsBackend {
     try {
       await this.#client.as(callerOf(who)).execute(this.#daqId, "stopRecording");
     } catch (e) {
-      throw new GuiRequestError((e as Error).message);
+      throw asRequestError(e);
     }
   }
 
   async setQuality(proposal: number, run: number, quality: string, _who: Identity): Promise<void> {
     const r = this.#catalogue.findRun(proposal, run);
-    if (!r) throw new GuiRequestError(`no run ${run} of proposal ${proposal} in the catalogue`);
+    if (!r)
+      throw new GuiRequestError(
+        `no run ${run} of proposal ${proposal} in the catalogue`,
+        undefined,
+        "NOT_FOUND",
+      );
     this.#catalogue.flagRun(r.id, quality as RunQuality);
     this.#changed();
   }

@@ -4,7 +4,7 @@
 // train whose modules do not all arrive in time is shown with the missing modules blank, and when a
 // late train and newer ones come out together only the newest is drawn.
 import type { DetectorGeometry } from "../../detector/index.ts";
-import { type Hash, isNDArray, type NDArray, timestampToMs } from "../../core/index.ts";
+import { type Hash, isNDArray, type NDArray, SaseError, timestampToMs } from "../../core/index.ts";
 import {
   type DataToken,
   InputChannel,
@@ -51,10 +51,12 @@ export function copyModuleFrame(a: NDArray, frame: number, out: Float32Array): v
   else if (shape.length === 3) offset = frame * n;
   else if (shape.length === 4)
     offset = frame * (shape[1] as number) * n; // raw: plane 0 holds the data
-  else throw new Error(`module data of shape [${shape.join(", ")}] is not an image stack`);
+  else throw new SaseError("BAD_IMAGE", `module data of shape [${shape.join(", ")}] is not an image stack`);
   const frames = shape.length === 2 ? 1 : (shape[0] as number);
-  if (frame >= frames) throw new Error(`frame ${frame} asked for, the module sent ${frames}`);
-  if (offset + n > a.data.length) throw new Error(`module data [${shape.join(", ")}] smaller than a module`);
+  if (frame >= frames)
+    throw new SaseError("BAD_IMAGE", `frame ${frame} asked for, the module sent ${frames}`);
+  if (offset + n > a.data.length)
+    throw new SaseError("BAD_IMAGE", `module data [${shape.join(", ")}] smaller than a module`);
   const d = a.data;
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) {
     for (let i = 0; i < n; i++) out[i] = Number(d[offset + i]);
@@ -84,7 +86,8 @@ export class DetectorImageFeed implements ImageFeed {
     this.#modulePixels = (ss as number) * (fs as number);
     this.#stack = new Float32Array(opts.geometry.layout.nModules * this.#modulePixels);
     if (opts.moduleOutputs.length !== opts.geometry.layout.nModules) {
-      throw new Error(
+      throw new SaseError(
+        "BAD_OPTION",
         `${opts.geometry.layout.name} has ${opts.geometry.layout.nModules} modules, ${opts.moduleOutputs.length} outputs given`,
       );
     }
@@ -314,7 +317,8 @@ export class SelectableImageFeed implements ImageFeed {
     initial?: string,
   ) {
     this.views = [...feeds.keys()];
-    if (this.views.length === 0) throw new Error("a selectable image feed needs at least one feed");
+    if (this.views.length === 0)
+      throw new SaseError("BAD_OPTION", "a selectable image feed needs at least one feed");
     this.#view = initial && feeds.has(initial) ? initial : this.views[0]!;
   }
 
@@ -336,7 +340,8 @@ export class SelectableImageFeed implements ImageFeed {
   }
 
   selectView(view: string): void {
-    if (!this.feeds.has(view)) throw new Error(`no view "${view}" (${this.views.join(", ")})`);
+    if (!this.feeds.has(view))
+      throw new SaseError("NOT_FOUND", `no view "${view}" (${this.views.join(", ")})`, { value: view });
     if (view === this.#view) return;
     const active = this.#off !== null;
     this.#detach();

@@ -1,12 +1,13 @@
 // Checks messages from the browser before anything acts on them: the page is untrusted input.
 import type { ClientMessage, JsonValue } from "../api.ts";
 import { parseAnalysisRequest } from "./analysis.ts";
+import { SaseError } from "../../core/index.ts";
 
 /** A message that is not a valid ClientMessage; the text says what was wrong. */
-export class ProtocolError extends Error {
+export class ProtocolError extends SaseError {
+  override name = "ProtocolError";
   constructor(message: string) {
-    super(message);
-    this.name = "ProtocolError";
+    super("BAD_REQUEST", message);
   }
 }
 

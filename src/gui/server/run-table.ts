@@ -5,7 +5,7 @@ import { Catalogue, CatalogueError } from "../../daq/index.ts";
 import { type CellRecord, TableStore, tableCsv, tableOf } from "../../table/index.ts";
 import type { RunTableInfo, TableCellDetail, TableCellInfo } from "../api.ts";
 import type { Identity } from "./auth.ts";
-import { GuiRequestError } from "./backend.ts";
+import { asRequestError, GuiRequestError } from "./backend.ts";
 
 /** Largest image side sent to a page (larger ones are binned). */
 const MAX_IMAGE_SIDE = 512;
@@ -68,7 +68,12 @@ export class RunTableBackend {
 
   #run(proposal: number, run: number) {
     const r = this.#cat.findRun(proposal, run);
-    if (!r) throw new GuiRequestError(`no run ${run} of proposal ${proposal} in the catalogue`);
+    if (!r)
+      throw new GuiRequestError(
+        `no run ${run} of proposal ${proposal} in the catalogue`,
+        undefined,
+        "NOT_FOUND",
+      );
     return r;
   }
 
@@ -76,7 +81,8 @@ export class RunTableBackend {
   async cell(proposal: number, run: number, name: string): Promise<TableCellDetail> {
     const r = this.#run(proposal, run);
     const col = this.#store.columns(proposal).find((c) => c.name === name);
-    if (!col) throw new GuiRequestError(`proposal ${proposal} has no variable ${name}`);
+    if (!col)
+      throw new GuiRequestError(`proposal ${proposal} has no variable ${name}`, undefined, "NOT_FOUND");
     const title = col.unit ? `${col.title} [${col.unit}]` : col.title;
     const c = this.#store.cell(r.id, name);
     if (!c) return { kind: "text", title, text: "not computed yet" };
@@ -103,7 +109,7 @@ export class RunTableBackend {
     try {
       this.#store.setComment(this.#run(proposal, run).id, comment, who.user);
     } catch (e) {
-      if (e instanceof CatalogueError) throw new GuiRequestError(e.message);
+      if (e instanceof CatalogueError) throw asRequestError(e);
       throw e;
     }
     this.#poll();

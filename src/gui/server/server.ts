@@ -20,7 +20,13 @@ import {
 } from "../api.ts";
 import { AuditLog } from "./audit.ts";
 import { Auth, demoUsers, type Identity, type UserRecord } from "./auth.ts";
-import { type FacilityBackend, GuiRequestError, type ImageFeed, type RunsBackend } from "./backend.ts";
+import {
+  asRequestError,
+  type FacilityBackend,
+  GuiRequestError,
+  type ImageFeed,
+  type RunsBackend,
+} from "./backend.ts";
 import { webBundle } from "./bundle.ts";
 import { type AnalysisOptions, AnalysisService, type AnalysisViewer } from "./analysis.ts";
 import { LiveHub, type LiveStats, type LiveViewer } from "./live.ts";
@@ -334,7 +340,8 @@ class Session implements LiveViewer, AnalysisViewer {
     logged: <T>(action: string, target: string, detail: string, fn: () => Promise<T>) => Promise<T>,
   ): Promise<JsonValue | undefined> {
     const service = this.#ctx.analysis;
-    if (!service) throw new GuiRequestError("no live image to analyse in this facility");
+    if (!service)
+      throw new GuiRequestError("no live image to analyse in this facility", undefined, "NOT_AVAILABLE");
     if (m.op === "watch") {
       service.watch(this, m.on);
       return undefined;
@@ -378,13 +385,15 @@ class Session implements LiveViewer, AnalysisViewer {
         if (d) return d.state;
       }
     }
-    throw new GuiRequestError(`no device "${deviceId}"`);
+    throw new GuiRequestError(`no device "${deviceId}"`, undefined, "UNKNOWN_DEVICE");
   }
 
   #require(role: Role, what: string): void {
     if (roleLevel(this.#who.role) < roleLevel(role)) {
       throw new GuiRequestError(
         `${what} needs the ${role} role; you are ${this.#who.role} — log in to change things`,
+        undefined,
+        "ACCESS_DENIED",
       );
     }
   }
@@ -406,13 +415,12 @@ class Session implements LiveViewer, AnalysisViewer {
             : { t: "reply", req: m.req, ok: true, result },
         );
       } catch (e) {
-        const err = e as Error & { field?: string };
-        const field = e instanceof GuiRequestError ? e.field : undefined;
+        const { code, message, field } = asRequestError(e);
         this.send({
           t: "reply",
           req: m.req,
           ok: false,
-          error: field === undefined ? { message: err.message } : { message: err.message, field },
+          error: field === undefined ? { code, message } : { code, message, field },
         });
       }
       return;
@@ -557,13 +565,13 @@ class Session implements LiveViewer, AnalysisViewer {
           return undefined;
         });
       case "runs":
-        if (!runs) throw new GuiRequestError("no run control in this facility");
+        if (!runs) throw new GuiRequestError("no run control in this facility", undefined, "NOT_AVAILABLE");
         await this.sendRuns();
         return undefined;
       case "runControl":
         return logged(`run ${m.action}`, "run control", `${m.runType} ${m.sample}`.trim(), async () => {
           this.#require("operator", "run control");
-          if (!runs) throw new GuiRequestError("no run control in this facility");
+          if (!runs) throw new GuiRequestError("no run control in this facility", undefined, "NOT_AVAILABLE");
           if (m.action === "start") await runs.start(m.runType, m.sample, who);
           else await runs.stop(who);
           return undefined;
@@ -571,9 +579,14 @@ class Session implements LiveViewer, AnalysisViewer {
       case "setQuality":
         return logged("quality", `run ${m.proposal}/${m.run}`, m.quality, async () => {
           this.#require("operator", "flagging a run");
-          if (!runs) throw new GuiRequestError("no run catalogue in this facility");
+          if (!runs)
+            throw new GuiRequestError("no run catalogue in this facility", undefined, "NOT_AVAILABLE");
           if (!runs.qualities().includes(m.quality)) {
-            throw new GuiRequestError(`quality must be one of ${runs.qualities().join(", ")}`, "quality");
+            throw new GuiRequestError(
+              `quality must be one of ${runs.qualities().join(", ")}`,
+              "quality",
+              "NOT_IN_OPTIONS",
+            );
           }
           await runs.setQuality(m.proposal, m.run, m.quality, who);
           return undefined;
@@ -581,17 +594,17 @@ class Session implements LiveViewer, AnalysisViewer {
       case "analysis":
         return this.#analysis(m, logged);
       case "runTable":
-        if (!table) throw new GuiRequestError("no run table in this facility");
+        if (!table) throw new GuiRequestError("no run table in this facility", undefined, "NOT_AVAILABLE");
         this.#wantsTable = true;
         this.sendTable(table.tables());
         return undefined;
       case "tableCell":
-        if (!table) throw new GuiRequestError("no run table in this facility");
+        if (!table) throw new GuiRequestError("no run table in this facility", undefined, "NOT_AVAILABLE");
         return (await table.cell(m.proposal, m.run, m.name)) as unknown as JsonValue;
       case "tableComment":
         return logged("comment", `run ${m.proposal}/${m.run}`, m.comment, async () => {
           this.#require("operator", "commenting a run");
-          if (!table) throw new GuiRequestError("no run table in this facility");
+          if (!table) throw new GuiRequestError("no run table in this facility", undefined, "NOT_AVAILABLE");
           table.setComment(m.proposal, m.run, m.comment, who);
           return undefined;
         });

@@ -9,17 +9,19 @@ import {
   type ServerMessage,
   type WireError,
 } from "../api.ts";
+import { SaseError } from "../../core/errors.ts";
 
 type Listener = (m: ServerMessage) => void;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A client message that expects a reply, without its request number. */
 export type RequestMessage = DistributiveOmit<Extract<ClientMessage, { req: number }>, "req">;
 
-/** A refused request as the page sees it. */
-export class RequestError extends Error {
+/** A refused request as the page sees it: the message starts with the code, as the CLI prints it. */
+export class RequestError extends SaseError {
+  override name = "RequestError";
   readonly field: string | undefined;
   constructor(e: WireError) {
-    super(e.message);
+    super(e.code, `${e.code}: ${e.message}`, e.field === undefined ? {} : { key: e.field });
     this.field = e.field;
   }
 }
@@ -51,7 +53,7 @@ export class Connection {
     ws.onclose = () => {
       if (this.#ws !== ws) return;
       this.#onStatus(false);
-      for (const p of this.#pending.values()) p.reject(new Error("connection lost"));
+      for (const p of this.#pending.values()) p.reject(new SaseError("CLOSED", "connection lost"));
       this.#pending.clear();
       setTimeout(() => this.connect(), 1000);
     };
@@ -108,7 +110,7 @@ export class Connection {
   request(m: RequestMessage): Promise<JsonValue | undefined> {
     const req = ++this.#req;
     return new Promise((resolve, reject) => {
-      if (this.#ws?.readyState !== WebSocket.OPEN) return reject(new Error("not connected"));
+      if (this.#ws?.readyState !== WebSocket.OPEN) return reject(new SaseError("CLOSED", "not connected"));
       this.#pending.set(req, { resolve, reject });
       this.#ws.send(JSON.stringify({ ...m, req }));
     });
