@@ -7,6 +7,7 @@ import type { CorrectedFrames, CorrectionOptions } from "./kernel.ts";
 import { startTsWorker } from "./pool.ts";
 import type { Arena } from "./simd.ts";
 import type { Worker } from "node:worker_threads";
+import { SaseError } from "../core/index.ts";
 
 /** Messages to a frame worker. */
 export type FrameWorkerRequest =
@@ -56,7 +57,7 @@ export class FramePool {
         if (!p) return;
         if (m.type === "error") {
           this.#pending.delete(m.job);
-          p.reject(new Error(m.message));
+          p.reject(new SaseError("TASK_FAILED", m.message));
         } else if (--p.left === 0) {
           this.#pending.delete(m.job);
           p.resolve();

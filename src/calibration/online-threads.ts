@@ -114,7 +114,7 @@ export class CorrectionThreads {
   }
 
   #send(module: number, req: DistributiveOmit<OnlineRequest, "id">): Promise<OnlineReply> {
-    if (this.#closed) return Promise.reject(new Error("correction threads are closed"));
+    if (this.#closed) return Promise.reject(new SaseError("CLOSED", "correction threads are closed"));
     const id = this.#next++;
     const worker = this.#workers[module % this.#workers.length]!;
     return new Promise<OnlineReply>((resolve, reject) => {
@@ -129,7 +129,8 @@ export class CorrectionThreads {
     if (!p) return;
     this.#pending.delete(m.id);
     if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
-    if ("error" in m) p.reject(m.constants ? new MissingConstantsError(m.error) : new Error(m.error));
+    if ("error" in m)
+      p.reject(m.constants ? new MissingConstantsError(m.error) : new SaseError("TASK_FAILED", m.error));
     else p.resolve(m);
   }
 
@@ -142,7 +143,7 @@ export class CorrectionThreads {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#failAll(new Error("correction threads closed"));
+    this.#failAll(new SaseError("CLOSED", "correction threads closed"));
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

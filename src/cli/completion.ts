@@ -80,14 +80,14 @@ ${bashCompletion(program).split("\n").slice(1).join("\n")}`;
 
 /** Device ids of the running facility, or none when it cannot be reached within `timeoutMs`. */
 async function facilityDeviceIds(timeoutMs: number): Promise<string[]> {
-  const { ControlClient, defaultPortFile } = await import("../core/index.ts");
+  const { ControlClient, defaultPortFile, SaseError } = await import("../core/index.ts");
   const client = ControlClient.fromPortFile(
     { user: "completion", accessLevel: "observer" },
     defaultPortFile(),
   );
   const topology = client.send<{ devices: Record<string, unknown> }>({ op: "topology" });
   const timeout = new Promise<never>((_, reject) => {
-    setTimeout(() => reject(new Error("no answer")), timeoutMs).unref();
+    setTimeout(() => reject(new SaseError("TIMEOUT", "no answer")), timeoutMs).unref();
   });
   return Object.keys((await Promise.race([topology, timeout])).devices).sort();
 }

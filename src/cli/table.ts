@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { type Catalogue, CatalogueError, type DataRoots, type RunRecord } from "../daq/index.ts";
 import {
-  ContextError,
   computeRun,
   contextPath,
   loadContext,
@@ -97,14 +96,7 @@ export function registerTableCommands(program: Command): void {
           force?: boolean;
         }
       >();
-      return withCatalogue(o, async (cat, roots) => {
-        try {
-          await recompute(cat, roots, o);
-        } catch (e) {
-          if (!(e instanceof ContextError)) throw e;
-          console.error(`error: ${e.message}`);
-          process.exitCode = 1;
-        }
-      });
+      // A bad context is reported as every failure is (sase: BAD_CONTEXT: ...), exit code 1.
+      return withCatalogue(o, (cat, roots) => recompute(cat, roots, o));
     });
 }

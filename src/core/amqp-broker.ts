@@ -633,7 +633,8 @@ export class AmqpBroker implements Broker {
       case "slotInstanceUpdated":
       case "slotDiscoverAnswer": {
         const [id, info] = msg.args;
-        if (typeof id !== "string" || !(info instanceof Hash)) throw new SaseError("BAD_MESSAGE", `${slot} without (id, info)`);
+        if (typeof id !== "string" || !(info instanceof Hash))
+          throw new SaseError("BAD_MESSAGE", `${slot} without (id, info)`);
         this.#seen(id, infoFromKarabo(info, id), slot === "slotInstanceUpdated");
         return;
       }

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   BROKER_CLOSED: "the broker connection is closed",
   BAD_MESSAGE: "a malformed or unexpected message from a peer",
   UNSUPPORTED_HOST: "a machine sase cannot run on (big-endian)",
+  INTERNAL: "a failure that is not one of sase's own (a bug, or another library's error)",
   // core: Hash container and its binary form
   HASH_KEY: "a Hash path that does not exist or cannot be walked",
   HASH_TYPE: "a Hash value whose kind does not fit its type",

@@ -322,7 +322,8 @@ export function decodeHashPrefix(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): { hash: Hash; length: number } {
-  if (!LITTLE_ENDIAN_HOST) throw new SaseError("UNSUPPORTED_HOST", "decodeHash: big-endian hosts are not supported");
+  if (!LITTLE_ENDIAN_HOST)
+    throw new SaseError("UNSUPPORTED_HOST", "decodeHash: big-endian hosts are not supported");
   const r = new Reader(bytes, options.maxDepth ?? 256);
   const hash = readHash(r);
   return { hash, length: r.pos };

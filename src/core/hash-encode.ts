@@ -335,7 +335,8 @@ function writeSchema(w: Writer, schema: Hash, path: string): void {
 
 /** Encodes a Hash in Karabo's binary layout as chunks to write in order; big arrays are views, not copies. */
 export function encodeHash(h: Hash, options: EncodeOptions = {}): Uint8Array[] {
-  if (!LITTLE_ENDIAN_HOST) throw new SaseError("UNSUPPORTED_HOST", "encodeHash: big-endian hosts are not supported");
+  if (!LITTLE_ENDIAN_HOST)
+    throw new SaseError("UNSUPPORTED_HOST", "encodeHash: big-endian hosts are not supported");
   const w = new Writer(options.chunkThreshold ?? 1024);
   writeHash(w, h, "");
   w.flush();

@@ -4,7 +4,7 @@
 // Each module always goes to the same thread, which keeps that module's sensor model built once.
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
-import { startTsWorker } from "../core/index.ts";
+import { SaseError, startTsWorker } from "../core/index.ts";
 import type { GainStageName } from "./description.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
@@ -81,7 +81,7 @@ export class SimulationThreads {
 
   /** Simulates module `module`'s train `trainId` on the module's thread. */
   moduleTrain(key: SimulationKey, module: number, trainId: bigint): Promise<RawModuleTrain> {
-    if (this.#closed) return Promise.reject(new Error("simulation threads are closed"));
+    if (this.#closed) return Promise.reject(new SaseError("CLOSED", "simulation threads are closed"));
     const id = this.#next++;
     const worker = this.#workers[module % this.#workers.length]!;
     return new Promise((resolve, reject) => {
@@ -96,7 +96,7 @@ export class SimulationThreads {
     if (!p) return;
     this.#pending.delete(m.id);
     if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
-    if ("error" in m) p.reject(new Error(m.error));
+    if ("error" in m) p.reject(new SaseError("TASK_FAILED", m.error));
     else p.resolve(m.train);
   }
 
@@ -109,7 +109,7 @@ export class SimulationThreads {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#failAll(new Error("simulation threads closed"));
+    this.#failAll(new SaseError("CLOSED", "simulation threads closed"));
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

@@ -20,7 +20,7 @@
 // itself attached after a short wait or with the first chunk.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { Hash, type HashValue, type Logger, type Timestamp, timestampNow } from "../core/index.ts";
+import { Hash, type HashValue, type Logger, SaseError, type Timestamp, timestampNow } from "../core/index.ts";
 import type {
   ConnectionSink,
   DeliveryInfo,
@@ -370,7 +370,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
         } catch (e) {
           const msg = `protocol error from output at ${remote}: ${errorText(e)}`;
           opts.log.warn(msg);
-          fail(new Error(msg));
+          fail(new PipelineError("PROTOCOL", msg));
         }
         return true;
       },
@@ -378,7 +378,9 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   });
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 30_000);
-  socket.setTimeout(opts.connectTimeoutMs ?? 3000, () => fail(new Error(`no answer from ${remote}`)));
+  socket.setTimeout(opts.connectTimeoutMs ?? 3000, () =>
+    fail(new SaseError("CANNOT_CONNECT", `no answer from ${remote}`)),
+  );
   socket.on("connect", () => {
     socket.setTimeout(0);
     const h = new Hash({

@@ -89,7 +89,8 @@ test("sase runs / run flag / run show work on the catalogue", async () => {
     assert.match(await sase("run", "show", "1"), /sources \(1\): SA1\/XGM\/DOOCS/);
     const missing = await saseInProcess("run", "show", "2", "--data-dir", roots.dataDir);
     assert.equal(missing.code, 1);
-    assert.match(missing.err, /no proposal has a run 2/);
+    // A catalogue failure reaches the user with its code, the sase way.
+    assert.match(missing.err, /^sase: CATALOGUE: no proposal has a run 2$/m);
     // One real start of the sase command, as a user types it.
     const listed = JSON.parse(
       execFileSync(

@@ -9,6 +9,7 @@ import {
   rawRunDir,
   resolveDataRoots,
 } from "../../src/daq/index.ts";
+import { type CliRun, runCliInProcess } from "../helpers/cli.ts";
 
 /** A fresh data directory; `done()` removes it. */
 export function tempRoots(): DataRoots & { done(): void } {
@@ -56,38 +57,8 @@ export async function waitForTrains(
   }
 }
 
-/** Runs `sase <args>` of the daq commands in this process (a real CLI start costs seconds per call);
- * returns what it printed and its exit code. */
-export async function saseInProcess(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const { Command } = await import("commander");
+/** Runs `sase <args>` of the daq commands in this process; returns what it printed and its exit code. */
+export async function saseInProcess(...args: string[]): Promise<CliRun> {
   const { registerDaqCommands } = await import("../../src/cli/daq.ts");
-  const program = new Command("sase").exitOverride();
-  registerDaqCommands(program);
-  let out = "";
-  let err = "";
-  const log = console.log;
-  const error = console.error;
-  // Failures are reported with process.stderr.write (src/cli/errors.ts), the rest with console.
-  const stderrWrite = process.stderr.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    err += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-    return true;
-  }) as typeof process.stderr.write;
-  console.log = (...a: unknown[]) => {
-    out += `${a.join(" ")}\n`;
-  };
-  console.error = (...a: unknown[]) => {
-    err += `${a.join(" ")}\n`;
-  };
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return { out, err, code: Number(process.exitCode ?? 0) };
-  } finally {
-    process.exitCode = before;
-    console.log = log;
-    console.error = error;
-    process.stderr.write = stderrWrite;
-  }
+  return runCliInProcess(registerDaqCommands, args);
 }

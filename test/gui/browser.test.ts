@@ -170,7 +170,8 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     await page.getByTestId("apply").click();
     const err = page.getByTestId("error-velocity");
     await err.waitFor({ state: "visible" });
-    assert.match((await err.textContent()) ?? "", /Velocity must be ≤ 100 mm\/s/);
+    // The code comes first, as the CLI prints it.
+    assert.match((await err.textContent()) ?? "", /^OUT_OF_RANGE: Velocity must be ≤ 100 mm\/s/);
     assert.equal(await facility.client.get(MOTOR, "velocity"), 7.5);
     assert.equal(await facility.client.get(MOTOR, "targetPosition"), 0, "all or nothing");
     await screenshot(page, "bad-value");

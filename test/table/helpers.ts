@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { type Catalogue, type DataRoots, rawRunDir, type RunRecord } from "../../src/daq/index.ts";
 import { AGIPD_1M_DETECTOR, reducedDetector, writeSimulatedRun } from "../../src/detector/index.ts";
 import { openRun } from "../../src/files/index.ts";
+import { type CliRun, runCliInProcess } from "../helpers/cli.ts";
 
 /** A small simulated AGIPD run (2 modules, 16 rows, 4 cells) written online, closed and flagged good. */
 export async function simulatedRun(
@@ -99,35 +100,7 @@ export default defineContext({
 `;
 
 /** Runs `sase table ...` in this process; returns what it printed and its exit code. */
-export async function tableCli(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const { Command } = await import("commander");
+export async function tableCli(...args: string[]): Promise<CliRun> {
   const { registerTableCommands } = await import("../../src/cli/table.ts");
-  const program = new Command("sase").exitOverride();
-  registerTableCommands(program);
-  let out = "";
-  let err = "";
-  const log = console.log;
-  const error = console.error;
-  const write = process.stdout.write.bind(process.stdout);
-  console.log = (...a: unknown[]) => {
-    out += `${a.join(" ")}\n`;
-  };
-  console.error = (...a: unknown[]) => {
-    err += `${a.join(" ")}\n`;
-  };
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return { out, err, code: Number(process.exitCode ?? 0) };
-  } finally {
-    process.exitCode = before;
-    console.log = log;
-    console.error = error;
-    process.stdout.write = write;
-  }
+  return runCliInProcess(registerTableCommands, args);
 }

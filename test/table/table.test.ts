@@ -123,7 +123,7 @@ test("recompute touches only what changed: an edited variable and its dependents
       roots.offline,
     );
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /the context has no variable nope \(it has: xgm, xgmDouble/);
+    assert.match(bad.err, /^sase: BAD_CONTEXT: the context has no variable nope \(it has: xgm, xgmDouble/m);
   } finally {
     cat.close();
     roots.done();
