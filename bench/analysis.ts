@@ -1,6 +1,6 @@
 // Azimuthal integration of an assembled AGIPD-1M frame (1256 × 1092) into 512 q bins: frames per second
 // on one core, beside numpy (np.bincount with bin indices computed once, Debian's python) on the same
-// frame in the same run. Then the live graph (mask, ROI, azimuthal integration, correlation) per train.
+// frame in the same run (the SIMD kernel and the scalar fallback). Then the live graph (mask, ROI, azimuthal integration, correlation) per train.
 // BENCH_FRAMES (default 200) sets how many frames are timed.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -52,7 +52,9 @@ function time(fn: () => void, n = frames): number {
   return best;
 }
 
+const scalar = new AzimuthalIntegrator({ ...integ.setup, simd: false });
 const out = new Float64Array(BINS);
+const tScalar = time(() => scalar.integrate(image.data, out));
 const tJs = time(() => integ.integrate(image.data, out));
 
 const dir = mkdtempSync(join(tmpdir(), "sase-bench-analysis-"));
@@ -85,7 +87,12 @@ const fps = (ms: number) => (1e3 / ms).toFixed(0).padStart(5);
 console.log(
   `AGIPD-1M assembled ${image.height} × ${image.width} (${integ.pixels} covered pixels) → ${BINS} q bins, one core`,
 );
-console.log(`sase AzimuthalIntegrator        ${tJs.toFixed(2).padStart(6)} ms/frame ${fps(tJs)} frames/s`);
+console.log(
+  `sase AzimuthalIntegrator${integ.simd ? " (SIMD)" : "       "} ${tJs.toFixed(2).padStart(6)} ms/frame ${fps(tJs)} frames/s`,
+);
+console.log(
+  `sase, scalar JavaScript path   ${tScalar.toFixed(2).padStart(6)} ms/frame ${fps(tScalar)} frames/s`,
+);
 console.log(
   `numpy bincount, gathered pixels ${np.gather.toFixed(2).padStart(6)} ms/frame ${fps(np.gather)} frames/s`,
 );

@@ -1,9 +1,9 @@
 // Azimuthal integration of the assembled image into I(q), with everything that depends only on the
-// geometry, photon energy and distance computed once: the bin of every covered pixel, the runs of
-// covered pixels along rows, and the pixel count of every bin. A frame is then one pass over the
-// covered pixels with one add each; only NaN pixels (masked or bad) are counted per frame, as they are
-// few. Binning follows numpy's histogram (equal-width bins, the last one closed) so an independent
+// geometry, photon energy and distance computed once: the bin of every covered pixel, the chunks of
+// neighbouring pixels sharing a bin (bin-sum.ts) and the pixel count of every bin. A frame is then one
+// SIMD step per chunk; only NaN pixels (masked or bad) are counted per frame, as they are few. Binning follows numpy's histogram (equal-width bins, the last one closed) so an independent
 // numpy implementation gives the same I(q).
+import { BinSum, binChunks } from "./bin-sum.ts";
 import type { NodeKind } from "./node.ts";
 import type { ImageGeometry, ImageValue, VectorValue } from "./types.ts";
 
@@ -23,10 +23,12 @@ export interface AzimuthalSetup {
   /** q range in 1/Å; with qMax ≤ qMin, the range of the covered pixels. */
   readonly qMin?: number;
   readonly qMax?: number;
+  /** false: the scalar path even where WebAssembly SIMD runs (tests compare the two). */
+  readonly simd?: boolean;
 }
 
 /** Momentum transfer q (1/Å) of every pixel centre of a `width`×`height` image. */
-export function pixelQ(s: Omit<AzimuthalSetup, "bins">): Float64Array {
+export function pixelQ(s: Omit<AzimuthalSetup, "bins" | "simd">): Float64Array {
   const { width, height, geometry, distance, energy } = s;
   const [cr, cc] = geometry.centre;
   const k = (4 * Math.PI * energy) / HC_KEV_ANGSTROM;
@@ -50,12 +52,9 @@ export class AzimuthalIntegrator {
   readonly pixelsPerBin: Float64Array;
   readonly qMin: number;
   readonly qMax: number;
-  /** Start and end (exclusive) image index of each run of integrated pixels along a row. */
-  readonly #runStart: Int32Array;
-  readonly #runEnd: Int32Array;
-  /** Bin of each integrated pixel, in run order. */
-  readonly #bin: Uint16Array;
-  readonly #sums: [Float64Array, Float64Array, Float64Array, Float64Array];
+  /** Per-bin sums over chunks of neighbouring pixels sharing a bin (SIMD where available). */
+  readonly #binSum: BinSum;
+  readonly #sums: Float64Array;
   readonly #nan: Float64Array;
   readonly setup: AzimuthalSetup;
 
@@ -88,47 +87,32 @@ export class AzimuthalIntegrator {
     this.qMin = qMin;
     this.qMax = qMax;
     const norm = bins / (qMax - qMin);
-    const bin = new Uint16Array(q.length);
-    const starts: number[] = [];
-    const ends: number[] = [];
-    let n = 0;
+    const bin = new Int32Array(q.length).fill(-1);
     this.pixelsPerBin = new Float64Array(bins);
-    for (let r = 0; r < height; r++) {
-      let open = false;
-      for (let c = 0; c < width; c++) {
-        const i = r * width + c;
-        const v = q[i]!;
-        const take = (!covered || covered[i] === 1) && v >= qMin && v <= qMax;
-        if (take) {
-          let b = Math.floor((v - qMin) * norm);
-          if (b >= bins) b = bins - 1; // q == qMax belongs to the last bin, as in numpy
-          bin[n++] = b;
-          this.pixelsPerBin[b]! += 1;
-          if (!open) starts.push(i);
-          open = true;
-        } else if (open) {
-          ends.push(i);
-          open = false;
-        }
-      }
-      if (open) ends.push(r * width + width);
+    for (let i = 0; i < q.length; i++) {
+      const v = q[i]!;
+      if ((covered && covered[i] !== 1) || !(v >= qMin && v <= qMax)) continue;
+      let b = Math.floor((v - qMin) * norm);
+      if (b >= bins) b = bins - 1; // q == qMax belongs to the last bin, as in numpy
+      bin[i] = b;
+      this.pixelsPerBin[b]! += 1;
     }
-    this.#runStart = Int32Array.from(starts);
-    this.#runEnd = Int32Array.from(ends);
-    this.#bin = bin.slice(0, n);
-    this.#sums = [0, 1, 2, 3].map(() => new Float64Array(bins)) as [
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-    ];
+    this.#binSum = new BinSum(binChunks(bin, width), q.length, bins, { simd: setup.simd });
+    this.#sums = new Float64Array(bins);
     this.#nan = new Float64Array(bins);
     this.q = Float64Array.from({ length: bins }, (_, b) => qMin + ((b + 0.5) * (qMax - qMin)) / bins);
   }
 
   /** Pixels integrated per frame. */
   get pixels(): number {
-    return this.#bin.length;
+    let n = 0;
+    for (const c of this.pixelsPerBin) n += c;
+    return n;
+  }
+
+  /** True when frames go through the WebAssembly SIMD kernel. */
+  get simd(): boolean {
+    return this.#binSum.simd;
   }
 
   /** Mean intensity per q bin of `image` (NaN pixels skipped; NaN where a bin has none). */
@@ -139,47 +123,13 @@ export class AzimuthalIntegrator {
         `azimuthal integration: image of ${image.length} pixels, set up for ${width}×${height}`,
       );
     }
-    const [s0, s1, s2, s3] = this.#sums;
+    const sums = this.#sums;
     const nan = this.#nan;
-    const bin = this.#bin;
-    const runStart = this.#runStart;
-    const runEnd = this.#runEnd;
-    for (const s of this.#sums) s.fill(0);
-    nan.fill(0);
-    let j = 0;
-    for (let r = 0; r < runStart.length; r++) {
-      const end = runEnd[r]!;
-      let i = runStart[r]!;
-      // Four partial sums: neighbouring pixels mostly share a bin, and one sum would make every add
-      // wait for the previous one's store.
-      for (; i + 3 < end; i += 4, j += 4) {
-        const v0 = image[i]!;
-        const v1 = image[i + 1]!;
-        const v2 = image[i + 2]!;
-        const v3 = image[i + 3]!;
-        if (Number.isNaN(v0 + v1 + v2 + v3)) {
-          for (let k = 0; k < 4; k++) {
-            const v = image[i + k]!;
-            if (Number.isNaN(v)) nan[bin[j + k]!]! += 1;
-            else s0[bin[j + k]!]! += v;
-          }
-          continue;
-        }
-        s0[bin[j]!]! += v0;
-        s1[bin[j + 1]!]! += v1;
-        s2[bin[j + 2]!]! += v2;
-        s3[bin[j + 3]!]! += v3;
-      }
-      for (; i < end; i++, j++) {
-        const v = image[i]!;
-        if (Number.isNaN(v)) nan[bin[j]!]! += 1;
-        else s0[bin[j]!]! += v;
-      }
-    }
+    this.#binSum.sum(image, sums, nan);
     const count = this.pixelsPerBin;
     for (let b = 0; b < out.length; b++) {
       const n = count[b]! - nan[b]!;
-      out[b] = n > 0 ? (s0[b]! + s1[b]! + s2[b]! + s3[b]!) / n : Number.NaN;
+      out[b] = n > 0 ? sums[b]! / n : Number.NaN;
     }
     return out;
   }
