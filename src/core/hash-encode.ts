@@ -352,7 +352,8 @@ const SCRATCH = new Uint8Array(16 * 1024);
  * copy, so it may come from Node's small-buffer pool and no scratch memory is kept alive by it.
  */
 export function encodeHashesToBuffer(hashes: readonly Hash[], options: EncodeOptions = {}): Buffer {
-  if (!LITTLE_ENDIAN_HOST) throw new Error("encodeHash: big-endian hosts are not supported");
+  if (!LITTLE_ENDIAN_HOST)
+    throw new SaseError("UNSUPPORTED_HOST", "encodeHash: big-endian hosts are not supported");
   const w = new Writer(options.chunkThreshold ?? 1024, SCRATCH);
   for (const h of hashes) writeHash(w, h, "");
   w.flush();
