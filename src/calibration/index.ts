@@ -6,6 +6,7 @@ export * from "./kernel.ts";
 export * from "./corrector.ts";
 export * from "./truth.ts";
 export * from "./dark.ts";
+export * from "./pc.ts";
 export * from "./store.ts";
 export * from "./module-constants.ts";
 export * from "./pool.ts";

@@ -5,7 +5,9 @@ import { aggregatorName, modulePixels } from "../detector/index.ts";
 import type { ModuleConstants } from "./constants.ts";
 import { ConstantsError, fromCalCatOrder, toCalCatOrder, validateConstants } from "./constants.ts";
 import type { DarkConstants } from "./dark.ts";
-import type { CalibrationType, ConstantRecord, ConstantStore, Conditions } from "./store.ts";
+import type { PcConstants } from "./pc.ts";
+import type { CalibrationType, Conditions, ConstantRecord, ConstantStore } from "./store.ts";
+import { pcConditions } from "./store.ts";
 
 const DIMS = ["fast_scan", "slow_scan", "cell", "gain"];
 
@@ -71,6 +73,39 @@ export function storeRelativeGain(
   });
 }
 
+/**
+ * Stores a pulse-capacitor characterisation of one module: RelativeGain and BadPixelsPC, with the
+ * scan's conditions less "Gain mode" (as the facility's SlopesPC).
+ */
+export function storePcConstants(
+  store: ConstantStore,
+  det: DetectorDescription,
+  module: number,
+  pc: PcConstants,
+  conditions: Conditions,
+  beginValidity: Date,
+  origin = "",
+): ConstantRecord[] {
+  const [ns, nf] = det.moduleShape;
+  const cond = pcConditions(conditions);
+  const bad = new Uint32Array(pc.badPixels.length);
+  toCalCatOrder(pc.badPixels, bad, det.moduleShape, pc.cells, pc.stages);
+  return [
+    storeRelativeGain(store, det, module, pc.relativeGain, pc.cells, cond, beginValidity, origin),
+    store.add({
+      detector: det.karaboId,
+      module: aggregatorName(det, module),
+      calibration: "BadPixelsPC",
+      conditions: cond,
+      beginValidity,
+      data: bad,
+      shape: [nf, ns, pc.cells, pc.stages],
+      dims: DIMS,
+      origin,
+    }),
+  ];
+}
+
 /** Which constant versions were used (for provenance in corrected files and logs). */
 export interface ConstantsProvenance {
   readonly offset: ConstantRecord;
@@ -78,6 +113,8 @@ export interface ConstantsProvenance {
   readonly badPixels: ConstantRecord;
   /** null: nominal relative gains from the detector description. */
   readonly relativeGain: ConstantRecord | null;
+  /** Pulse-capacitor bad pixels OR'ed into the mask (null: none stored). */
+  readonly badPixelsPC?: ConstantRecord | null;
 }
 
 /**
@@ -136,26 +173,44 @@ export function loadModuleConstants(
       cell * (G - 1) * P,
     );
   }
-  let relativeGain: ConstantRecord | null = null;
-  const rgRec = store.find({ ...q, calibration: "RelativeGain" });
-  if (rgRec) {
-    relativeGain = rgRec;
+  // Pulse-capacitor constants do not depend on the gain mode: looked up without it.
+  const qpc = { ...q, conditions: pcConditions(conditions) };
+  const pcFetch = (
+    calibration: CalibrationType,
+  ): { rec: ConstantRecord; data: Float32Array | Uint32Array } | null => {
+    const rec = store.find({ ...qpc, calibration });
+    if (!rec) return null;
     const want = [nf, ns, cells, G];
-    if (rgRec.shape.join() !== want.join()) {
+    if (rec.shape.join() !== want.join()) {
       throw new ConstantsError(
-        `RelativeGain ${rgRec.module} (${rgRec.file}) has shape [${rgRec.shape}], expected [${want}]`,
+        `${calibration} ${rec.module} (${rec.file}) has shape [${rec.shape}], expected [${want}] (fs, ss, cells, planes)`,
       );
     }
-    fromCalCatOrder(store.load(rgRec), c.relativeGain, det.moduleShape, cells, G);
-  } else {
+    return { rec, data: store.load(rec) };
+  };
+  const rg = pcFetch("RelativeGain");
+  if (rg) fromCalCatOrder(rg.data, c.relativeGain, det.moduleShape, cells, G);
+  else {
     for (let cell = 0; cell < cells; cell++) {
       for (let g = 0; g < G; g++)
         c.relativeGain.fill(det.sensor.relativeGain[g]!, (cell * G + g) * P, (cell * G + g + 1) * P);
     }
   }
+  const bpc = pcFetch("BadPixelsPC");
+  if (bpc) {
+    const pcBad = new Uint32Array(cells * G * P);
+    fromCalCatOrder(bpc.data, pcBad, det.moduleShape, cells, G);
+    for (let i = 0; i < pcBad.length; i++) c.badPixels[i]! |= pcBad[i]!;
+  }
   validateConstants(c, det);
   return {
     constants: c,
-    provenance: { offset: offset.rec, thresholds: thr.rec, badPixels: bad.rec, relativeGain },
+    provenance: {
+      offset: offset.rec,
+      thresholds: thr.rec,
+      badPixels: bad.rec,
+      relativeGain: rg?.rec ?? null,
+      badPixelsPC: bpc?.rec ?? null,
+    },
   };
 }

@@ -8,7 +8,13 @@ import h5wasm from "h5wasm/node";
 import { ConstantsError } from "./constants.ts";
 
 /** Calibration types the store holds (the facility's names). */
-export type CalibrationType = "Offset" | "Noise" | "ThresholdsDark" | "BadPixelsDark" | "RelativeGain";
+export type CalibrationType =
+  | "Offset"
+  | "Noise"
+  | "ThresholdsDark"
+  | "BadPixelsDark"
+  | "RelativeGain"
+  | "BadPixelsPC";
 
 /** Operating conditions: CalCat parameter name → value (e.g. "Memory cells": 352). */
 export type Conditions = Readonly<Record<string, number>>;
@@ -36,6 +42,15 @@ export function agipdConditions(c: {
   if (c.integrationTime !== undefined && c.integrationTime !== 12)
     out["Integration time"] = c.integrationTime;
   return out;
+}
+
+/**
+ * The conditions a pulse-capacitor constant is stored and looked up with: as for darks without "Gain
+ * mode" (the facility's SlopesPC take base conditions and integration time only).
+ */
+export function pcConditions(c: Conditions): Conditions {
+  const { "Gain mode": _mode, ...rest } = c;
+  return rest;
 }
 
 /** How far a stored condition may be from the asked one and still match (default: exact). */

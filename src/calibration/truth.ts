@@ -14,7 +14,7 @@ export function constantsFromSensor(sensor: ModuleSensor, cells: number, shared 
       const base = (cell * G + g) * P;
       for (let p = 0; p < P; p++) {
         c.offset[base + p] = sensor.trueOffset(g, cell, p);
-        c.relativeGain[base + p] = sensor.relativeGain[g * P + p]!;
+        c.relativeGain[base + p] = sensor.trueRelativeGain(g, cell, p);
       }
     }
     for (let g = 0; g < G - 1; g++) {

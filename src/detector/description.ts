@@ -38,8 +38,12 @@ export interface SensorModel {
   readonly digitalNoise: number;
   /** Relative gain per stage: HG-equivalent ADU per ADU measured in that stage. */
   readonly relativeGain: readonly number[];
-  /** Pixel-to-pixel spread of the relative gains (fraction). */
+  /** Pixel-to-pixel spread of the relative gains of medium and low gain (fraction). */
   readonly relativeGainSpread: number;
+  /** Pixel-to-pixel spread of the high-gain gain (fraction; default relativeGainSpread). */
+  readonly highGainSpread?: number;
+  /** Cell-to-cell spread of each stage's gain (fraction; default 0.01). */
+  readonly cellGainSpread?: number;
   /** HG-equivalent signal (ADU) above which a pixel leaves each stage (length = stages - 1). */
   readonly switchPoint: readonly number[];
   /** HG ADU per photon at the nominal photon energy. */

@@ -48,6 +48,42 @@ export interface DetectorSimOptions {
   readonly pulseEnergyJitter?: number;
   /** Pulse-id step between frames (1 = 4.5 MHz). */
   readonly pulseStep?: number;
+  /** A pulse-capacitor scan instead of photons: every pixel gets the charge of the train, adaptive gain. */
+  readonly pulseCapacitor?: PulseCapacitorScan;
+}
+
+/**
+ * A pulse-capacitor scan: the detector's own injection capacitor puts the same charge into every
+ * pixel, stepped train by train, so each pixel's response in every gain stage can be fitted. The
+ * charges are HG-equivalent ADU of a nominal pixel; train t injects charges[t mod length] (the
+ * setting the control system would record per train).
+ */
+export interface PulseCapacitorScan {
+  readonly charges: readonly number[];
+}
+
+/** The charge (HG-equivalent ADU) a scan injects in train `trainId`. */
+export function pulseCapacitorCharge(scan: PulseCapacitorScan, trainId: bigint): number {
+  return scan.charges[Number(trainId % BigInt(scan.charges.length))]!;
+}
+
+/**
+ * A scan ladder for a detector: `perStage` charges spread over the middle 80 % of each gain stage's
+ * range (between its switch points; low gain up to 80 % of the ADC's headroom), so every stage gets
+ * points on its linear part and none saturates.
+ */
+export function pulseCapacitorLadder(det: DetectorDescription, perStage = 6): PulseCapacitorScan {
+  const s = det.sensor;
+  const G = det.gainStages;
+  const top = 0.8 * (s.adcMax - s.offset[G - 1]! - 4 * s.offsetSpread[G - 1]!) * s.relativeGain[G - 1]!;
+  const charges: number[] = [];
+  for (let g = 0; g < G; g++) {
+    const lo = g === 0 ? 0 : s.switchPoint[g - 1]!;
+    const hi = g === G - 1 ? top : s.switchPoint[g]!;
+    for (let k = 0; k < perStage; k++)
+      charges.push(lo + (hi - lo) * (0.1 + (0.8 * k) / Math.max(1, perStage - 1)));
+  }
+  return { charges };
 }
 
 /**
@@ -142,6 +178,10 @@ export class SimulatedDetector {
     }
     this.nModules = n;
     this.#sensorCells = detector.cellOptions.find((c) => c >= options.cells) ?? detector.maxCells;
+    if (options.pulseCapacitor && options.dark)
+      throw new RangeError("a pulse-capacitor scan runs in adaptive gain, not as a dark run");
+    if (options.pulseCapacitor && options.pulseCapacitor.charges.length === 0)
+      throw new RangeError("a pulse-capacitor scan needs at least one charge");
     this.forcedStage = options.dark ? GAIN_STAGE_NAMES.indexOf(options.dark) : null;
     this.pulseEnergy = options.pulseEnergy ?? 1500;
     this.#signal = new Float32Array(modulePixels(detector));
@@ -199,7 +239,10 @@ export class SimulatedDetector {
       cellId[f] = f;
       pulseId[f] = BigInt(f) * step;
       let sig: Float32Array | null = null;
-      if (this.forcedStage === null) {
+      if (this.options.pulseCapacitor) {
+        if (f === 0) signal.fill(pulseCapacitorCharge(this.options.pulseCapacitor, trainId));
+        sig = signal;
+      } else if (this.forcedStage === null) {
         const scale = energies[f]! / this.pulseEnergy;
         let st = rng.state;
         for (let p = 0; p < P; p++) {

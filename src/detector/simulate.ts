@@ -54,8 +54,10 @@ export class ModuleSensor {
   readonly noise: Float32Array;
   /** Per stage, per pixel: mean digital value (ADU). */
   readonly digital: Float32Array;
-  /** Per stage, per pixel: relative gain (HG ADU per stage ADU). */
+  /** Per stage, per pixel: relative gain (HG ADU per stage ADU), before the cell's factor. */
   readonly relativeGain: Float32Array;
+  /** Per stage, per cell: factor on the pixel's relative gain (memory cells differ slightly). */
+  readonly cellGain: Float32Array;
   /** 1 where a pixel is dead. */
   readonly dead: Uint8Array;
   /** 1 where a pixel is noisy. */
@@ -84,6 +86,7 @@ export class ModuleSensor {
     this.digital = new Float32Array(G * P);
     this.relativeGain = new Float32Array(G * P);
     this.cellOffset = new Float32Array(G * options.cells);
+    this.cellGain = new Float32Array(G * options.cells);
     for (let g = 0; g < G; g++) {
       for (let p = 0; p < P; p++) {
         const i = g * P + p;
@@ -95,6 +98,13 @@ export class ModuleSensor {
       for (let c = 0; c < options.cells; c++)
         this.cellOffset[g * options.cells + c] = s.cellOffsetSpread * rng.normal();
     }
+    // High-gain and per-cell gain spreads come from a stream of their own, so the rest of the sensor
+    // (offsets, noise, dead pixels) stays what the same seed always gave.
+    const gainRng = new Rng(hash32(this.#salt, 0x6a1e));
+    const hgSpread = s.highGainSpread ?? s.relativeGainSpread;
+    for (let p = 0; p < P; p++) this.relativeGain[p]! *= 1 + hgSpread * gainRng.normal();
+    for (let i = 0; i < this.cellGain.length; i++)
+      this.cellGain[i] = 1 + (s.cellGainSpread ?? 0.01) * gainRng.normal();
     this.dead = new Uint8Array(P);
     this.noisy = new Uint8Array(P);
     const nDead = Math.round((options.deadFraction ?? 0.0005) * P);
@@ -115,6 +125,11 @@ export class ModuleSensor {
   /** The true noise of a pixel in one stage (ADU; 0 for dead pixels). */
   trueNoise(stage: number, px: number): number {
     return this.dead[px] ? 0 : this.noise[stage * this.pixels + px]!;
+  }
+
+  /** The true relative gain of a pixel in one stage and cell (HG-equivalent ADU per ADU of the stage). */
+  trueRelativeGain(stage: number, cell: number, px: number): number {
+    return this.relativeGain[stage * this.pixels + px]! * this.cellGain[stage * this.options.cells + cell]!;
   }
 
   /** Hash key of one stage and cell: int32 arithmetic only (large doubles make V8 slow here). */
@@ -153,9 +168,11 @@ export class ModuleSensor {
     const cells = this.options.cells;
     const G = this.stages;
     const cellShift = new Float64Array(G);
+    const cellInvGain = new Float64Array(G);
     const keys = new Int32Array(G);
     for (let g = 0; g < G; g++) {
       cellShift[g] = this.cellOffset[g * cells + cell] ?? 0;
+      cellInvGain[g] = 1 / (this.cellGain[g * cells + cell] ?? 1);
       keys[g] = this.#key(g, cell);
     }
     const dead = this.dead;
@@ -182,7 +199,7 @@ export class ModuleSensor {
       st ^= st >>> 17;
       st ^= st << 5;
       const r = st >>> 0;
-      const a = off + s / relGain[i]! + noise[i]! * table[r >>> 16]!;
+      const a = off + (s * cellInvGain[g]!) / relGain[i]! + noise[i]! * table[r >>> 16]!;
       const d = digitalLevel[i]! + dNoise * table[r & 0xffff]!;
       analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : Math.round(a);
       digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : Math.round(d);
