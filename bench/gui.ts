@@ -34,7 +34,7 @@ import {
   SimulatedDetector,
 } from "../src/detector/index.ts";
 import { Facility } from "../src/devices/index.ts";
-import { CoreBackend, findDetectorFeed, startGuiServer } from "../src/gui/index.ts";
+import { CoreBackend, findDetectorFeed, SelectableImageFeed, startGuiServer } from "../src/gui/index.ts";
 import { startDetectorStandIn } from "../test/gui/fixtures.ts";
 import { CHROMIUM_ARGS } from "../test/gui/harness.ts";
 
@@ -186,10 +186,10 @@ console.log(
     `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
 );
 await phase(
-  `whole image fitted (binned on the server)${mode === "corrected" ? ", corrected modules" : ""}`,
+  `whole image fitted (binned on the server)${mode === "corrected" ? ", corrected modules assembled by the assembler device" : ""}`,
   seconds,
 );
-if (mode === "corrected" && "selectView" in feed) {
+if (mode === "corrected" && feed instanceof SelectableImageFeed) {
   // The same run, the same page: the raw view beside the corrected one.
   feed.selectView("raw");
   await new Promise((r) => setTimeout(r, 2000));

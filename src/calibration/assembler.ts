@@ -1,8 +1,14 @@
 // The assembler device: takes the module streams of a detector (raw or corrected) on one input, matches
 // them by train, and sends one 2D image per train placed with the detector's geometry. This is what
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
-import { el, type NDArray, ndarray, type SchemaSpec, State } from "../core/index.ts";
-import { type DetectorGeometry, detectorByName, geometryForDetector } from "../detector/index.ts";
+import { el, type NDArray, ndarray, type SchemaSpec, State, type Timestamp } from "../core/index.ts";
+import {
+  type DetectorGeometry,
+  detectorByName,
+  geometryForDetector,
+  moduleOfSource,
+  type StackAssembler,
+} from "../detector/index.ts";
 import {
   definePipelineDevice,
   inputChannel,
@@ -83,6 +89,12 @@ export function moduleFrame(
   if (reduction === "mean") for (let i = 0; i < pixels; i++) out[i]! /= frames;
 }
 
+/** What the assembler keeps of a module's train until its train is matched. */
+interface ModuleToken {
+  readonly array: NDArray;
+  readonly timestamp: Timestamp;
+}
+
 /** Matches a detector's module trains and sends each train as one assembled image. */
 export class AssemblerDevice extends definePipelineDevice({
   classId: "DetectorAssembler",
@@ -90,9 +102,9 @@ export class AssemblerDevice extends definePipelineDevice({
   schema,
 }) {
   #geometry: DetectorGeometry | undefined;
-  #matcher: TrainMatcher<NDArray> | undefined;
+  #matcher: TrainMatcher<ModuleToken> | undefined;
   #moduleOf = new Map<string, number>();
-  #stack = new Float32Array(0);
+  #assembler: StackAssembler | undefined;
   #assembled = 0n;
   #incomplete = 0n;
 
@@ -100,13 +112,16 @@ export class AssemblerDevice extends definePipelineDevice({
     const detector = detectorByName(this.get("detector"));
     this.#geometry = geometryForDetector(detector);
     const sources = this.get("input.connectedOutputChannels");
-    sources.forEach((id, m) => {
-      this.#moduleOf.set(id, m);
+    // A detector's own module sources place themselves (a demo may read out only modules 3 and 15);
+    // other sources are placed in the order connected.
+    sources.forEach((id, i) => {
+      const m = moduleOfSource(detector, id);
+      this.#moduleOf.set(id, m >= 0 ? m : i);
     });
-    this.#stack = new Float32Array(detector.nModules * detector.moduleShape[0] * detector.moduleShape[1]);
+    this.#assembler = this.#geometry.snapped().createStackAssembler();
     this.updateState(State.ON);
     if (sources.length === 0) return; // nothing connected: nothing to match
-    const matcher = new TrainMatcher<NDArray>(sources, {
+    const matcher = new TrainMatcher<ModuleToken>(sources, {
       timeoutMs: this.get("matchTimeoutMs"),
       onError: (err) => this.fault(`assembling a train failed: ${String(err)}`),
     }).onTrain((train) => this.#send(train));
@@ -114,7 +129,8 @@ export class AssemblerDevice extends definePipelineDevice({
     this.input("input").onData((token) => {
       const array = token.data.getOr("image.data", null) as NDArray | null;
       if (!array) return undefined;
-      return matcher.push(token.meta.source, token.meta.timestamp.trainId, array);
+      const timestamp = token.meta.timestamp;
+      return matcher.push(token.meta.source, timestamp.trainId, { array, timestamp });
     });
     this.every(250, () => this.setMany(matchStatsValues("matching", matcher.counts)));
   }
@@ -123,25 +139,30 @@ export class AssemblerDevice extends definePipelineDevice({
     this.#matcher?.close();
   }
 
-  async #send(train: MatchedTrain<NDArray>): Promise<void> {
-    if (!this.#geometry) return;
+  async #send(train: MatchedTrain<ModuleToken>): Promise<void> {
+    if (!this.#geometry || !this.#assembler) return;
     const trainId = train.trainId;
     const t0 = performance.now();
     const geometry = this.#geometry;
     const pixels = geometry.layout.moduleShape[0] * geometry.layout.moduleShape[1];
-    this.#stack.fill(Number.NaN);
+    const stack = this.#assembler.stack;
     const reduction = this.get("reduction") as "frame" | "mean" | "max";
-    for (const [source, array] of train.data) {
+    const present = new Set<number>();
+    // The image carries the time its last module left the detector (latency counts from there).
+    let timestamp: Timestamp | undefined;
+    for (const [source, { array, timestamp: t }] of train.data) {
       const m = this.#moduleOf.get(source)!;
-      moduleFrame(
-        array,
-        pixels,
-        reduction,
-        this.get("frame"),
-        this.#stack.subarray(m * pixels, (m + 1) * pixels),
-      );
+      present.add(m);
+      if (!timestamp || t.sec > timestamp.sec || (t.sec === timestamp.sec && t.frac > timestamp.frac))
+        timestamp = t;
+      moduleFrame(array, pixels, reduction, this.get("frame"), stack.subarray(m * pixels, (m + 1) * pixels));
     }
-    const image = geometry.assemble(this.#stack);
+    const nModules = stack.length / pixels;
+    for (let m = 0; m < nModules; m++) {
+      if (!present.has(m)) stack.fill(Number.NaN, m * pixels, (m + 1) * pixels);
+    }
+    // The assembler's image is overwritten by the next train; the output keeps its own copy.
+    const image = this.#assembler.assemble().slice();
     const complete = train.missing.length === 0;
     await this.output("output").write(
       {
@@ -151,7 +172,7 @@ export class AssemblerDevice extends definePipelineDevice({
           modulesPresent: train.data.size,
         },
       },
-      { trainId },
+      timestamp ? { timestamp } : { trainId },
     );
     this.#assembled += 1n;
     if (!complete) this.#incomplete += 1n;

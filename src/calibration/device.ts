@@ -42,7 +42,7 @@ import {
   type OnlineSetup,
   USED_CALIBRATIONS,
 } from "./online-threads.ts";
-import { agipdConditions, type Conditions, ConstantStore } from "./store.ts";
+import { agipdConditions, type Conditions, ConstantStore, pcConditions } from "./store.ts";
 
 /** Data schema of a corrected module train (keys as in CORR files). */
 export const CORRECTED_TRAIN_SCHEMA = {
@@ -244,7 +244,8 @@ export class CorrectionDevice
         this.set("trainsRejected", BigInt(++this.#rejected));
         return;
       }
-      await this.output("output").write(correctedTrainHash(out, det), { trainId });
+      // The train keeps the time it left the detector: downstream latency counts from there.
+      await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
       this.setMany({
         ...(this.#ready ? { trainsCorrected: BigInt(++this.#done) } : {}),
         lastTrainId: BigInt(trainId),
@@ -263,7 +264,7 @@ export class CorrectionDevice
         prop === "gainMode"
           ? (GAIN_MODES[value] ?? "adaptive")
           : prop === "memoryCells"
-            ? memoryCellsCondition(det, Math.max(0, value - 1))
+            ? (memoryCellsCondition(det, Math.max(0, value - 1)), Math.max(1, value)) // checked, the run's own count
             : value;
       if (this.get(prop) === v) return false;
       this.set(prop, v as never);
@@ -327,8 +328,13 @@ export class CorrectionDevice
           detector: det.karaboId,
           module: this.#aggregator(),
           calibration,
-          conditions,
+          // Pulse-capacitor constants are found without the gain mode, as loadModuleConstants does.
+          conditions:
+            calibration === "RelativeGain" || calibration === "BadPixelsPC"
+              ? pcConditions(conditions)
+              : conditions,
           eventAt,
+          cellOptions: det.cellOptions,
         })?.id ?? 0,
     );
     const inUse = USED_CALIBRATIONS.map((c) => this.#used.find((u) => u.calibration === c)?.id ?? 0);

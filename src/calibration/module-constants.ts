@@ -135,22 +135,44 @@ export function loadModuleConstants(
   const G = det.gainStages;
   const P = modulePixels(det);
   const [ns, nf] = det.moduleShape;
-  const q = { detector: det.karaboId, module: aggregatorName(det, module), conditions, eventAt };
-  const fetch = (calibration: CalibrationType, planes: number) => {
-    const rec = store.require({ ...q, calibration });
-    const want = [nf, ns, cells, planes];
-    if (rec.shape.join() !== want.join()) {
+  const q = {
+    detector: det.karaboId,
+    module: aggregatorName(det, module),
+    conditions,
+    eventAt,
+    cellOptions: det.cellOptions,
+  };
+  // A constant may cover more cells than the run uses (a 16-cell dark serves a 12-cell run): the
+  // run's first `cells` cells are taken, in kernel layout.
+  const kernelOrder = (rec: ConstantRecord, planes: number, dst: Float32Array | Uint32Array) => {
+    const have = rec.shape[2] ?? 0;
+    if (
+      rec.shape.length !== 4 ||
+      rec.shape[0] !== nf ||
+      rec.shape[1] !== ns ||
+      rec.shape[3] !== planes ||
+      have < cells
+    ) {
       throw new ConstantsError(
-        `${calibration} ${rec.module} (${rec.file}) has shape [${rec.shape}], expected [${want}] (fs, ss, cells, planes)`,
+        `${rec.calibration} ${rec.module} (${rec.file}) has shape [${rec.shape}], expected [${[nf, ns, cells, planes]}] (fs, ss, cells, planes)`,
       );
     }
-    return { rec, data: store.load(rec) };
+    const data = store.load(rec);
+    if (have === cells) {
+      fromCalCatOrder(data, dst, det.moduleShape, cells, planes);
+      return;
+    }
+    const all =
+      dst instanceof Uint32Array ? new Uint32Array(have * planes * P) : new Float32Array(have * planes * P);
+    fromCalCatOrder(data, all, det.moduleShape, have, planes);
+    dst.set(all.subarray(0, cells * planes * P));
   };
+  const fetch = (calibration: CalibrationType) => store.require({ ...q, calibration });
   const alloc = (n: number) =>
     shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
-  const offset = fetch("Offset", G);
-  const thr = fetch("ThresholdsDark", 2 * G - 1);
-  const bad = fetch("BadPixelsDark", G);
+  const offset = fetch("Offset");
+  const thr = fetch("ThresholdsDark");
+  const bad = fetch("BadPixelsDark");
   const c: ModuleConstants = {
     cells,
     stages: G,
@@ -162,11 +184,11 @@ export function loadModuleConstants(
       ? new Uint32Array(new SharedArrayBuffer(cells * G * P * 4))
       : new Uint32Array(cells * G * P),
   };
-  fromCalCatOrder(offset.data, c.offset, det.moduleShape, cells, G);
-  fromCalCatOrder(bad.data, c.badPixels, det.moduleShape, cells, G);
+  kernelOrder(offset, G, c.offset);
+  kernelOrder(bad, G, c.badPixels);
   // ThresholdsDark holds the G − 1 thresholds then G digital levels; the kernel needs the thresholds.
   const allThr = new Float32Array(cells * (2 * G - 1) * P);
-  fromCalCatOrder(thr.data, allThr, det.moduleShape, cells, 2 * G - 1);
+  kernelOrder(thr, 2 * G - 1, allThr);
   for (let cell = 0; cell < cells; cell++) {
     c.thresholds.set(
       allThr.subarray(cell * (2 * G - 1) * P, (cell * (2 * G - 1) + G - 1) * P),
@@ -175,42 +197,29 @@ export function loadModuleConstants(
   }
   // Pulse-capacitor constants do not depend on the gain mode: looked up without it.
   const qpc = { ...q, conditions: pcConditions(conditions) };
-  const pcFetch = (
-    calibration: CalibrationType,
-  ): { rec: ConstantRecord; data: Float32Array | Uint32Array } | null => {
-    const rec = store.find({ ...qpc, calibration });
-    if (!rec) return null;
-    const want = [nf, ns, cells, G];
-    if (rec.shape.join() !== want.join()) {
-      throw new ConstantsError(
-        `${calibration} ${rec.module} (${rec.file}) has shape [${rec.shape}], expected [${want}] (fs, ss, cells, planes)`,
-      );
-    }
-    return { rec, data: store.load(rec) };
-  };
-  const rg = pcFetch("RelativeGain");
-  if (rg) fromCalCatOrder(rg.data, c.relativeGain, det.moduleShape, cells, G);
+  const rg = store.find({ ...qpc, calibration: "RelativeGain" });
+  if (rg) kernelOrder(rg, G, c.relativeGain);
   else {
     for (let cell = 0; cell < cells; cell++) {
       for (let g = 0; g < G; g++)
         c.relativeGain.fill(det.sensor.relativeGain[g]!, (cell * G + g) * P, (cell * G + g + 1) * P);
     }
   }
-  const bpc = pcFetch("BadPixelsPC");
+  const bpc = store.find({ ...qpc, calibration: "BadPixelsPC" });
   if (bpc) {
     const pcBad = new Uint32Array(cells * G * P);
-    fromCalCatOrder(bpc.data, pcBad, det.moduleShape, cells, G);
+    kernelOrder(bpc, G, pcBad);
     for (let i = 0; i < pcBad.length; i++) c.badPixels[i]! |= pcBad[i]!;
   }
   validateConstants(c, det);
   return {
     constants: c,
     provenance: {
-      offset: offset.rec,
-      thresholds: thr.rec,
-      badPixels: bad.rec,
-      relativeGain: rg?.rec ?? null,
-      badPixelsPC: bpc?.rec ?? null,
+      offset,
+      thresholds: thr,
+      badPixels: bad,
+      relativeGain: rg,
+      badPixelsPC: bpc,
     },
   };
 }

@@ -261,6 +261,7 @@ export async function correctRun(
           calibration,
           conditions: rc.conditions,
           eventAt: rc.eventAt,
+          cellOptions: det.cellOptions,
         });
       }
     }

@@ -154,4 +154,5 @@ export const USED_CALIBRATIONS: readonly CalibrationType[] = [
   "ThresholdsDark",
   "BadPixelsDark",
   "RelativeGain",
+  "BadPixelsPC",
 ];

@@ -34,6 +34,7 @@ async function handle(req: OnlineRequest): Promise<[OnlineReply, ArrayBuffer[]]>
         provenance.thresholds,
         provenance.badPixels,
         ...(provenance.relativeGain ? [provenance.relativeGain] : []),
+        ...(provenance.badPixelsPC ? [provenance.badPixelsPC] : []),
       ].map((r) => ({
         id: r.id,
         calibration: r.calibration,

@@ -58,7 +58,9 @@ export function readRunConditions(
     if (d > 0) step = Math.min(step, d);
   }
   const nPulses = num(ctrl, "bunchStructure.nPulses");
-  const memoryCells = memoryCellsCondition(det, Math.max(maxCell, (nPulses ?? 1) - 1));
+  // The run's own count (constants record it; lookups snap it to the detector's options).
+  const memoryCells = Math.max(maxCell + 1, nPulses ?? 1);
+  memoryCellsCondition(det, memoryCells - 1); // throws beyond the detector's largest count
   const rate =
     num(ctrl, "bunchStructure.repetitionRate") ??
     (Number.isFinite(step) ? Math.round((Math.floor(45 / step) / 10) * 10) / 10 : 4.5);

@@ -90,6 +90,19 @@ export interface ConstantQuery {
   readonly eventAt: Date;
   /** "closest": validity start closest to eventAt; "prior": latest start not after it. Default prior. */
   readonly strategy?: "closest" | "prior";
+  /**
+   * The detector's memory-cell options (e.g. AGIPD's 4, 32, 64, ...). Given, "Memory cells" matches
+   * as the facility's database does with its snapped counts: a constant stored for N cells serves a
+   * run of M ≤ N cells when both snap to the same option. Constants record a run's own count (16, not
+   * 32), and a 12-cell run still finds constants of a 16-cell dark. Without it, exact.
+   */
+  readonly cellOptions?: readonly number[];
+}
+
+/** The smallest of `options` that holds `cells` cells (the facility's snapped "Memory cells"). */
+export function snapMemoryCells(cells: number, options: readonly number[]): number {
+  for (const n of options) if (n >= cells) return n;
+  return Number.POSITIVE_INFINITY;
 }
 
 /** A constant to store: array in the facility's order (fast scan, slow scan, cells, planes). */
@@ -122,12 +135,18 @@ interface Row {
   origin: string | null;
 }
 
-function conditionsMatch(stored: Conditions, asked: Conditions): boolean {
+function conditionsMatch(stored: Conditions, asked: Conditions, cellOptions?: readonly number[]): boolean {
   const a = Object.keys(stored);
   if (a.length !== Object.keys(asked).length) return false;
   for (const name of a) {
     const want = asked[name];
     if (want === undefined) return false;
+    if (name === "Memory cells" && cellOptions) {
+      const have = stored[name]!;
+      if (have < want || snapMemoryCells(have, cellOptions) !== snapMemoryCells(want, cellOptions))
+        return false;
+      continue;
+    }
     if (Math.abs(stored[name]! - want) > (CONDITION_TOLERANCE[name] ?? 1e-9)) return false;
   }
   return true;
@@ -286,7 +305,7 @@ export class ConstantStore {
     let bestScore = Number.POSITIVE_INFINITY;
     for (const row of rows) {
       const rec = toRecord(row);
-      if (!conditionsMatch(rec.conditions, q.conditions)) continue;
+      if (!conditionsMatch(rec.conditions, q.conditions, q.cellOptions)) continue;
       const begin = Date.parse(rec.beginValidity);
       let score: number;
       if ((q.strategy ?? "prior") === "prior") {

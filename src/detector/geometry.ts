@@ -2,6 +2,7 @@ import { type ErrorDetails, SaseError } from "../core/index.ts";
 // Detector geometry: where every pixel of every module sits in space, and how to assemble the modules
 // into one 2D image. Coordinates follow the facility's convention (as EXtra-geom and CrystFEL use it):
 // metres, origin at the detector centre, x to the LEFT and y UP when looking along the beam.
+import { StackAssembler, type TileBlock } from "./assemble-simd.ts";
 
 /** A point or a vector in metres, (x, y, z). */
 export type Vec3 = readonly [number, number, number];
@@ -226,6 +227,8 @@ export class SnappedGeometry {
   readonly centre: [number, number];
   /** For each module pixel (m, ss, fs) in C order, its index in the assembled image. */
   readonly destination: Int32Array;
+  /** Each tile as a strided block copy (what assemble runs; `destination` is the same map pixel by pixel). */
+  readonly #blocks: TileBlock[] = [];
 
   constructor(geometry: DetectorGeometry) {
     const { nModules, moduleShape, tiles: slices, pixelSize } = geometry.layout;
@@ -288,6 +291,20 @@ export class SnappedGeometry {
             this.destination[(m * nss + s) * nfs + f] = (y - minY) * width + (x - minX);
           }
         }
+        const src = (m * nss + slice.ssStart) * nfs + slice.fsStart;
+        const dst = this.destination[src]!;
+        const rows = slice.ssStop - slice.ssStart;
+        const cols = slice.fsStop - slice.fsStart;
+        const step = (a: number, b: number) => (a === b ? 0 : this.destination[b]! - this.destination[a]!);
+        this.#blocks.push({
+          src,
+          srcStride: nfs,
+          dst,
+          rows,
+          cols,
+          rowStep: rows > 1 ? step(src, src + nfs) : 0,
+          colStep: cols > 1 ? step(src, src + 1) : 1,
+        });
       }
     });
   }
@@ -304,6 +321,19 @@ export class SnappedGeometry {
     if (!out) image.fill(Number.NaN);
     for (let i = 0; i < dest.length; i++) image[dest[i]!] = modules[i]!;
     return image;
+  }
+
+  /**
+   * A fast assembler of its own (module stack and image in WebAssembly memory, SIMD transpose of each
+   * tile): for code that assembles every train. Each call gives a new one.
+   */
+  createStackAssembler(): StackAssembler {
+    return new StackAssembler(
+      this.destination.length,
+      this.shape[0] * this.shape[1],
+      this.#blocks,
+      this.destination,
+    );
   }
 }
 

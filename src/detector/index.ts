@@ -15,6 +15,7 @@ export * from "./device.ts";
 export * from "./control-device.ts";
 export * from "./sim-threads.ts";
 export * from "./geometry.ts";
+export * from "./assemble-simd.ts";
 export * from "./geometry-crystfel.ts";
 export * from "./radial.ts";
 export * from "./xgm-device.ts";

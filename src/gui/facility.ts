@@ -20,7 +20,13 @@ import type { ImageFeed, RunsBackend } from "./server/backend.ts";
 import { CoreBackend } from "./server/core-backend.ts";
 import { DaqRunsBackend } from "./server/daq-runs.ts";
 import { RunTableBackend } from "./server/run-table.ts";
-import { ChannelImageFeed, DetectorImageFeed, SelectableImageFeed } from "./server/detector-feed.ts";
+import { assemblerId } from "../calibration/index.ts";
+import {
+  AssembledImageFeed,
+  ChannelImageFeed,
+  DetectorImageFeed,
+  SelectableImageFeed,
+} from "./server/detector-feed.ts";
 import { type GuiServer, startGuiServer } from "./server/server.ts";
 
 /** Key of the XGM's per-pulse energies in its output's tokens. */
@@ -60,16 +66,22 @@ export interface FacilityGui {
  */
 export function findDetectorFeed(
   det: DetectorDescription = AGIPD_1M_DETECTOR,
-): DetectorImageFeed | SelectableImageFeed | null {
+): DetectorImageFeed | AssembledImageFeed | SelectableImageFeed | null {
   const feeds = detectorFeeds(det);
   if (feeds.size === 0) return null;
   if (feeds.size === 1) return [...feeds.values()][0]!;
   return new SelectableImageFeed(feeds, "corrected");
 }
 
-/** One image feed per kind of module output of `det` running in this process (corrected, raw). */
-export function detectorFeeds(det: DetectorDescription = AGIPD_1M_DETECTOR): Map<string, DetectorImageFeed> {
-  const found = new Map<string, DetectorImageFeed>();
+/**
+ * One image feed per kind of module output of `det` running in this process (corrected, raw). The
+ * corrected view shows the facility's assembler when one runs (modules → correction → assembler →
+ * GUI), else assembles the corrected modules itself.
+ */
+export function detectorFeeds(
+  det: DetectorDescription = AGIPD_1M_DETECTOR,
+): Map<string, DetectorImageFeed | AssembledImageFeed> {
+  const found = new Map<string, DetectorImageFeed | AssembledImageFeed>();
   const modules = Array.from({ length: det.nModules }, (_, m) => m);
   for (const [kind, name] of [
     ["corrected", corrSourceName],
@@ -79,6 +91,21 @@ export function detectorFeeds(det: DetectorDescription = AGIPD_1M_DETECTOR): Map
     const present = outputs.filter((o) => o !== null).length;
     if (present === 0) continue;
     const xgm = channelRegistry.local(XGM_OUTPUT) ? { output: XGM_OUTPUT, key: XGM_ENERGY_KEY } : undefined;
+    const assembler = `${assemblerId(det)}:output`;
+    if (kind === "corrected" && channelRegistry.local(assembler)) {
+      found.set(
+        kind,
+        new AssembledImageFeed({
+          label: `${det.karaboId} (corrected, ${present === det.nModules ? "" : `${present} of ${det.nModules} modules, `}assembled by ${assemblerId(det)})`,
+          output: assembler,
+          geometry: geometryForDetector(det),
+          modules: present,
+          inputDeviceId: "SASE_GUI/PREVIEW/CORRECTED",
+          ...(xgm ? { xgm } : {}),
+        }),
+      );
+      continue;
+    }
     found.set(
       kind,
       new DetectorImageFeed({

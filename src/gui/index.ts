@@ -17,6 +17,11 @@ export {
   findDetectorFeed,
   startFacilityGui,
 } from "./facility.ts";
-export { ChannelImageFeed, DetectorImageFeed, SelectableImageFeed } from "./server/detector-feed.ts";
+export {
+  AssembledImageFeed,
+  ChannelImageFeed,
+  DetectorImageFeed,
+  SelectableImageFeed,
+} from "./server/detector-feed.ts";
 export { CoreBackend } from "./server/core-backend.ts";
 export { RunTableBackend } from "./server/run-table.ts";

@@ -1,7 +1,7 @@
 // The constants store: HDF5 files plus a SQLite catalogue that finds the version valid for given
 // conditions and time; bad constants give clear errors.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -13,6 +13,7 @@ import {
   ConstantsError,
   DarkAccumulator,
   loadModuleConstants,
+  readRunConditions,
   storeDarkConstants,
 } from "../../src/calibration/index.ts";
 import {
@@ -20,7 +21,9 @@ import {
   GAIN_STAGE_NAMES,
   reducedDetector,
   SimulatedDetector,
+  writeSimulatedRun,
 } from "../../src/detector/index.ts";
+import { openRun } from "../../src/files/index.ts";
 
 const det = reducedDetector(AGIPD_1M_DETECTOR, { rows: 32, nModules: 2 });
 const root = mkdtempSync(join(tmpdir(), "sase-store-"));
@@ -110,5 +113,39 @@ test("missing, misshapen or non-finite constants give clear errors", async () =>
     (e: unknown) =>
       e instanceof ConstantsError && /offset is NaN at cell 0, stage 0, pixel \(0, 17\)/.test(e.message),
   );
+  store.close();
+});
+
+test("constants record the run's own memory cells; runs whose count snaps alike find them", async () => {
+  // A 16-cell run: its conditions say 16 (the facility's database would say 32).
+  const runDir = join(root, "r0016");
+  mkdirSync(runDir);
+  await writeSimulatedRun(runDir, { detector: det, run: 16, trains: 2, modules: 1, cells: 16, seed: 1 });
+  const dc = await openRun(runDir);
+  const { conditions, memoryCells } = readRunConditions(dc, det);
+  dc.close();
+  assert.equal(memoryCells, 16);
+  assert.equal(conditions["Memory cells"], 16);
+
+  const store = await ConstantStore.open(join(root, "cells"));
+  const d16 = dark(6, 16, 16);
+  const [rec] = storeDarkConstants(store, det, 0, d16, conditions, new Date("2026-01-01T00:00:00Z"));
+  assert.equal(rec!.conditions["Memory cells"], 16);
+  const at = new Date("2026-02-01T00:00:00Z");
+  const q = { detector: det.karaboId, module: "AGIPD00", calibration: "Offset" as const, eventAt: at };
+  const withCells = (n: number) => ({ ...conditions, "Memory cells": n });
+  const options = { cellOptions: det.cellOptions };
+  // 16 and 12 cells snap to 32 like the constant and need no more cells than it has: found.
+  assert.equal(store.find({ ...q, conditions: withCells(16), ...options })?.id, rec!.id);
+  assert.equal(store.find({ ...q, conditions: withCells(12), ...options })?.id, rec!.id);
+  // 20 cells snap alike but need cells the constant lacks; 4 cells snap to 4; 40 to 64: none.
+  for (const n of [20, 4, 40])
+    assert.equal(store.find({ ...q, conditions: withCells(n), ...options }), null, `${n} cells`);
+  // Without the detector's options the match is exact.
+  assert.equal(store.find({ ...q, conditions: withCells(12) }), null);
+  // A 12-cell run is corrected with the first 12 cells of the 16-cell constants.
+  const { constants } = loadModuleConstants(store, det, 0, withCells(12), at);
+  assert.equal(constants.cells, 12);
+  assert.deepEqual(constants.offset, d16.offset.subarray(0, 12 * 3 * 32 * 128));
   store.close();
 });

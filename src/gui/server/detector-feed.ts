@@ -220,6 +220,114 @@ export class DetectorImageFeed implements ImageFeed {
   }
 }
 
+/** Where an assembled detector image comes from: an assembler device's output. */
+export interface AssembledFeedOptions {
+  label: string;
+  /** The assembler's output channel (`deviceId:output`). */
+  output: string;
+  /** The geometry it assembles with (the analysis graph integrates with it). */
+  geometry: DetectorGeometry;
+  /** Modules the assembler is connected to (to count missing ones). */
+  modules: number;
+  xgm?: { output: string; key: string };
+  /** Id of the GUI's input channels (default "SASE_GUI/PREVIEW/ASSEMBLED"). */
+  inputDeviceId?: string;
+}
+
+/**
+ * An ImageFeed over an assembler device (AssemblerDevice's output: image.data (y, x) with y up,
+ * image.centre, image.modulesPresent): the facility's own assembled image, as every client sees it.
+ */
+export class AssembledImageFeed implements ImageFeed {
+  readonly source: string;
+  readonly #opts: AssembledFeedOptions;
+  readonly #listeners = new Set<(f: LiveFrame) => void>();
+  readonly #energies = new Map<number, number[]>();
+  #inputs: InputChannel[] = [];
+  #trains = 0;
+  #incomplete = 0;
+
+  constructor(opts: AssembledFeedOptions) {
+    this.#opts = opts;
+    this.source = opts.label;
+  }
+
+  /** The detector geometry the assembler uses. */
+  get geometry(): DetectorGeometry {
+    return this.#opts.geometry;
+  }
+
+  subscribe(listener: (f: LiveFrame) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#start();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) void this.#stop();
+    };
+  }
+
+  /** Stops receiving. */
+  close(): Promise<void> {
+    this.#listeners.clear();
+    return this.#stop();
+  }
+
+  #start(): void {
+    const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLED";
+    const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
+    this.#inputs = [
+      new InputChannel(`${base}:image`, { ...opts, connectedOutputChannels: [this.#opts.output] })
+        .onData((t) => this.#onImage(t))
+        .connect(),
+    ];
+    const xgm = this.#opts.xgm;
+    if (xgm) {
+      this.#inputs.push(
+        new InputChannel(`${base}:xgm`, { ...opts, connectedOutputChannels: [xgm.output] })
+          .onData((t) => {
+            const list = toNumbers(t.data.has(xgm.key) ? t.data.get(xgm.key) : null);
+            if (!list) return;
+            this.#energies.set(t.meta.timestamp.trainId, list);
+            if (this.#energies.size > 50) this.#energies.delete(this.#energies.keys().next().value as number);
+          })
+          .connect(),
+      );
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const inputs = this.#inputs;
+    this.#inputs = [];
+    await Promise.all(inputs.map((i) => i.close()));
+  }
+
+  #onImage(t: DataToken): void {
+    const a = t.data.has("image.data") ? t.data.get("image.data") : null;
+    if (!isNDArray(a) || a.shape.length !== 2 || !(a.data instanceof Float32Array)) return;
+    const [height, width] = a.shape as [number, number];
+    const c = t.data.has("image.centre") ? t.data.get("image.centre") : null;
+    const [cy, cx] = isNDArray(c) ? Array.from(c.data as Float64Array) : [height / 2, width / 2];
+    const present = t.data.has("image.modulesPresent") ? Number(t.data.get("image.modulesPresent")) : 0;
+    const missing = Math.max(0, this.#opts.modules - present);
+    this.#trains++;
+    if (missing > 0) this.#incomplete++;
+    const trainId = t.meta.timestamp.trainId;
+    const frame: LiveFrame = {
+      trainId,
+      sentMs: timestampToMs(t.meta.timestamp),
+      width,
+      height,
+      // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top.
+      pixels: flipRows(a.data, width, height),
+      centre: [height - (cy ?? 0), cx ?? 0],
+      matching: { missing, trains: this.#trains, incomplete: this.#incomplete, late: 0 },
+    };
+    const e = this.#energies.get(trainId);
+    if (e) frame.pulseEnergy = e;
+    for (const l of this.#listeners) l(frame);
+  }
+}
+
 /** A copy of a row-major image upside down. */
 function flipRows(img: Float32Array, width: number, height: number): Float32Array {
   const out = new Float32Array(img.length);
