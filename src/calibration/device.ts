@@ -24,7 +24,6 @@ import {
   decodeRaw,
   detectorByName,
   GAIN_MODES,
-  memoryCellsCondition,
   modulePixels,
   reducedDetector,
 } from "../detector/index.ts";
@@ -264,7 +263,7 @@ export class CorrectionDevice
         prop === "gainMode"
           ? (GAIN_MODES[value] ?? "adaptive")
           : prop === "memoryCells"
-            ? (memoryCellsCondition(det, Math.max(0, value - 1)), Math.max(1, value)) // checked, the run's own count
+            ? Math.min(det.maxCells, Math.max(1, value)) // the run's own count; lookups snap it
             : value;
       if (this.get(prop) === v) return false;
       this.set(prop, v as never);
