@@ -44,7 +44,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     commands: {
       ls: [
         "[options] <path>",
-        "list an EXDF run directory or file: trains, sources, keys with dtype and shape",
+        "list an EXDF run directory or file like lsxfel: trains, duration, detectors, sources (keys with --detail)",
       ],
       validate: [
         "[options] <path>",

@@ -40,13 +40,32 @@ describe("sase ls / validate", () => {
     assert.equal(ours.run_metadata.runNumber, 12);
   });
 
-  test("ls lists trains, sources and keys with dtype and shape; works on one file", () => {
-    const r = sase("ls", join(fixturesDir, "jf_r0012"));
+  test("ls: a summary first (trains, duration, detector modules and frames), sources grouped, keys with --detail, --trains", () => {
+    const r = sase("ls", join(fixturesDir, "jf_r0012"), "--detail", "*JNGFR01*");
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /100 trains: 10000 … 10099/);
-    assert.match(r.out, /3 control sources/);
-    assert.match(r.out, /SPB_IRDA_JF4M\/DET\/JNGFR01:daqOutput \(7 keys\)/);
-    assert.match(r.out, /data\.adc\s+float32\s+\[16, 512, 1024\]\s+100 entries/);
+    assert.ok(r.out.includes("100 trains: 10000 … 10099\nduration 9.9 s\n"), r.out);
+    assert.ok(
+      r.out.includes(
+        "1 detector:\n  SPB_IRDA_JF4M: 8 modules (JNGFR01 … JNGFR08), 512 × 1024 pixels, 16 frames per train, 1600 frames in total (counted on JNGFR01)\n",
+      ),
+      r.out,
+    );
+    assert.ok(r.out.includes("SPB_IRDA_JF4M modules:\n  - SPB_IRDA_JF4M/DET/JNGFR01:daqOutput (7 keys)\n"));
+    assert.match(r.out, /^ {6}data\.adc +float32 +\[16, 512, 1024\] +100 entries$/m);
+    assert.doesNotMatch(r.out, /JNGFR02:daqOutput \(7 keys\)\n {6}data/, "keys only for --detail's sources");
+    assert.ok(r.out.includes("0 instrument sources (not detector modules):\n\n3 control sources:\n"));
+    const spb = sase("ls", join(fixturesDir, "spb_r0238_v1.2"), "--trains", "-10:", "--no-keys");
+    assert.equal(spb.code, 0, spb.err);
+    assert.ok(spb.out.includes("10 trains: 10054 … 10063\nduration 0.9 s\n"), spb.out);
+    // Natural order: 9CH0 before 10CH0.
+    assert.ok(spb.out.includes("/9CH0:xtdf (20 keys)\n  - SPB_DET_AGIPD1M-1/DET/10CH0:xtdf (20 keys)\n"));
+    assert.match(
+      spb.out,
+      /16 modules \(0CH0 … 15CH0\), 512 × 128 pixels, 64 frames per train, 640 frames in total/,
+    );
+    const bad = sase("ls", join(fixturesDir, "spb_r0238_v1.2"), "--trains", "5-15");
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--trains <A:B>' argument '5-15' is invalid. expected A:B/);
     const one = sase("ls", join(fixturesDir, "spb_r0238_v1.2", "RAW-R0238-DA01-S00001.h5"), "--no-keys");
     assert.equal(one.code, 0, one.err);
     assert.match(one.out, /32 trains: 10032 … 10063/);
