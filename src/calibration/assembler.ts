@@ -61,7 +61,11 @@ const schema = {
   matching: MATCH_STATS_SCHEMA,
 } satisfies SchemaSpec;
 
-/** The (ss, fs) frame `frame` of a module array shaped (frames, [2,] ss, fs), reduced as asked, as float32. */
+/**
+ * The (ss, fs) frame `frame` of a module array shaped (frames, [2,] ss, fs), reduced as asked, as
+ * float32 into `out` (one module's `pixels`). A module simulated with fewer rows (a reduced demo
+ * detector) fills its first rows; the rows it lacks stay NaN, like a missing module.
+ */
 export function moduleFrame(
   array: NDArray,
   pixels: number,
@@ -73,20 +77,24 @@ export function moduleFrame(
   const planes = array.shape.length === 4 ? array.shape[1]! : 1;
   const frames = array.shape[0] ?? 1;
   const src = array.data as ArrayLike<number>;
-  const stride = planes * pixels;
+  const have = array.shape.length >= 3 ? array.shape.at(-2)! * array.shape.at(-1)! : pixels;
+  const stride = planes * have;
+  const n = Math.min(have, pixels);
+  if (n < pixels) out.fill(Number.NaN, n);
+  const dst = n < pixels ? out.subarray(0, n) : out;
   if (reduction === "frame") {
     const f = Math.min(frame, frames - 1);
     const base = f * stride;
-    for (let i = 0; i < pixels; i++) out[i] = src[base + i]!;
+    for (let i = 0; i < n; i++) dst[i] = src[base + i]!;
     return;
   }
-  out.fill(reduction === "max" ? Number.NEGATIVE_INFINITY : 0);
+  dst.fill(reduction === "max" ? Number.NEGATIVE_INFINITY : 0);
   for (let f = 0; f < frames; f++) {
     const base = f * stride;
-    if (reduction === "max") for (let i = 0; i < pixels; i++) out[i] = Math.max(out[i]!, src[base + i]!);
-    else for (let i = 0; i < pixels; i++) out[i]! += src[base + i]!;
+    if (reduction === "max") for (let i = 0; i < n; i++) dst[i] = Math.max(dst[i]!, src[base + i]!);
+    else for (let i = 0; i < n; i++) dst[i]! += src[base + i]!;
   }
-  if (reduction === "mean") for (let i = 0; i < pixels; i++) out[i]! /= frames;
+  if (reduction === "mean") for (let i = 0; i < n; i++) dst[i]! /= frames;
 }
 
 /** What the assembler keeps of a module's train until its train is matched. */

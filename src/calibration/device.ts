@@ -8,7 +8,6 @@
 // warning, so the chain downstream keeps running. Several devices may share one module's output
 // (input dataDistribution "shared") to spread the trains over more cores.
 import {
-  DeviceClient,
   el,
   Hash,
   ndarray,
@@ -206,7 +205,6 @@ export class CorrectionDevice
   #used: readonly ConstantUse[] = [];
   #det: DetectorDescription | undefined;
   #store: ConstantStore | null = null;
-  #stopFollowing: (() => void) | undefined;
   #reload: Promise<void> | null = null;
   #reloadAgain = false;
   #done = 0;
@@ -253,11 +251,15 @@ export class CorrectionDevice
     });
   }
 
-  /** Takes the operating conditions from the control device, now and whenever they change there. */
+  /**
+   * Takes the operating conditions from the control device, now and whenever they change there. When
+   * the control device starts after this one, the constants are looked up again once it answers.
+   */
   async #follow(control: string): Promise<void> {
-    const apply = (key: string, value: unknown): boolean => {
+    let loaded = false;
+    const apply = (key: string, value: unknown): void => {
       const prop = CONTROL_KEYS[key as keyof typeof CONTROL_KEYS];
-      if (!prop || typeof value !== "number") return false;
+      if (!prop || typeof value !== "number") return;
       const det = this.#det!;
       const v =
         prop === "gainMode"
@@ -265,18 +267,15 @@ export class CorrectionDevice
           : prop === "memoryCells"
             ? Math.min(det.maxCells, Math.max(1, value)) // the run's own count; lookups snap it
             : value;
-      if (this.get(prop) === v) return false;
+      if (this.get(prop) === v) return;
       this.set(prop, v as never);
-      return true;
+      if (loaded) this.#scheduleReload();
     };
-    const keys = Object.keys(CONTROL_KEYS);
-    const sub = this.broker.subscribe(control, keys, (c) => {
-      if (apply(c.key, c.value)) this.#scheduleReload();
-    });
-    this.#stopFollowing = () => sub.close();
-    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
-    const now = await client.getConfiguration(control, keys);
-    for (const k of keys) apply(k, now.values[k]);
+    const first = this.follow(control, Object.keys(CONTROL_KEYS), apply);
+    // A control device that answers at once sets the conditions before the first load; a late one
+    // changes them afterwards, and each change reloads.
+    await Promise.race([first, new Promise((r) => setTimeout(r, 3000).unref())]);
+    loaded = true;
   }
 
   override onReconfigure(changes: Record<string, unknown>): void {
@@ -432,7 +431,6 @@ export class CorrectionDevice
   }
 
   override async onShutdown(): Promise<void> {
-    this.#stopFollowing?.();
     this.#store?.close();
     this.#store = null;
     if (this.#threads) {

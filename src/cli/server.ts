@@ -135,7 +135,13 @@ export function registerServerCommands(program: Command): void {
       process.on("SIGTERM", () => void stop());
       try {
         await server.start();
-        for (const d of devices) await server.instantiate(d.classId, d.deviceId, d.configuration);
+        // Together: each device's start waits on the broker (id check, devices it follows), and a
+        // facility server hosting many devices would otherwise take the sum of those waits.
+        const started = await Promise.allSettled(
+          devices.map((d) => server.instantiate(d.classId, d.deviceId, d.configuration)),
+        );
+        const failed = started.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
       } catch (err) {
         await server.stop().catch(() => undefined);
         await broker.close();

@@ -100,6 +100,8 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
   readonly #values = new Map<string, unknown>();
   readonly #stamps = new Map<string, Timestamp>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Subscriptions of `follow`, closed on shutdown. */
+  readonly #followed: (() => void)[] = [];
   #commands: Promise<unknown> = Promise.resolve();
   #alive = true;
 
@@ -151,6 +153,11 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
   /** The latest train ID known to this device's server. */
   get trainId(): number {
     return this.#ctx.clock.trainId;
+  }
+
+  /** Milliseconds since that train ID arrived from the timing server (Infinity before the first). */
+  get trainAge(): number {
+    return this.#ctx.clock.age;
   }
 
   /** The broker, for devices that talk to other devices. */
@@ -265,6 +272,51 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
       clearTimeout(timer);
       this.#timers.delete(timer);
     };
+  }
+
+  /**
+   * Follows properties of another device: `apply` gets their values now and every change after. The
+   * other device may not be up yet (servers of a facility start in any order): then its values are
+   * asked for again `retryMs` after each unanswered request, and the promise resolves with the first
+   * answer.
+   */
+  follow(
+    deviceId: string,
+    keys: readonly string[],
+    apply: (key: string, value: unknown) => void,
+    retryMs = 2000,
+  ): Promise<void> {
+    const sub = this.#ctx.broker.subscribe(deviceId, keys, (c) => apply(c.key, c.value));
+    this.#followed.push(() => sub.close());
+    const caller: Caller = { user: this.id, accessLevel: "operator" };
+    return new Promise<void>((resolve) => {
+      let warned = false;
+      const ask = async () => {
+        if (!this.#alive) return;
+        try {
+          const now = await this.#ctx.broker.call<{ values: Record<string, unknown> }>(
+            deviceId,
+            "slotGetConfiguration",
+            { keys: [...keys] },
+            { caller, timeoutMs: Math.max(retryMs, 5000) },
+          );
+          if (!this.#alive) return;
+          for (const k of keys) if (k in now.values) apply(k, now.values[k]);
+          if (warned) this.log.info("following now", { device: deviceId });
+          resolve();
+        } catch (err) {
+          if (!warned) {
+            warned = true;
+            this.log.warn("cannot read the device followed yet; asking again until it answers", {
+              device: deviceId,
+              error: err instanceof Error ? err.message : String(err),
+            });
+          }
+          this.after(retryMs, ask);
+        }
+      };
+      void ask();
+    });
   }
 
   /** Runs an async task in the background; a throw puts the device in ERROR. */
@@ -467,6 +519,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
     if (!this.#alive) return;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    for (const close of this.#followed.splice(0)) close();
     try {
       await this.onShutdown();
     } finally {

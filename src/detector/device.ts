@@ -2,7 +2,7 @@
 // (SPB_DET_AGIPD1M-1/DET/{m}CH0), each sending its module's raw train on output channel `xtdf`
 // (source SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf). Data depend only on seed, module and train id, so any
 // number of module devices stay consistent without talking to each other.
-import { DeviceClient, el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
@@ -105,7 +105,6 @@ export class DetectorModuleDevice
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
     this.setMany({ trainsSent: sent, lastTrainGain: key.dark ?? "" });
   });
-  #stopFollowing: (() => void) | undefined;
 
   override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
@@ -114,13 +113,39 @@ export class DetectorModuleDevice
     this.#det = det;
     if (this.get("threaded")) this.#threads = SimulationThreads.acquire();
     const control = this.get("control");
-    if (control) await this.#follow(control);
-    this.updateState(State.STOPPED, "stopped");
-    if (this.get("autoStart")) this.start();
+    if (!control) {
+      this.updateState(State.STOPPED, "stopped");
+      if (this.get("autoStart")) this.start();
+      return;
+    }
+    const followed = this.#follow(control);
+    // A control device that answers at once gives the conditions before the first train; one on a
+    // server not started yet is waited for in the background, the module STOPPED until then.
+    let answered = false;
+    await Promise.race([
+      followed.then(() => {
+        answered = true;
+      }),
+      new Promise((r) => setTimeout(r, 3000).unref()),
+    ]);
+    const ready = () => {
+      this.updateState(State.STOPPED, "stopped");
+      if (this.get("autoStart")) this.start();
+    };
+    if (answered) return ready();
+    this.updateState(State.STOPPED, `stopped; waiting for the control device ${control}`);
+    this.background("following the control device", async () => {
+      await followed;
+      if (this.state === State.STOPPED) ready();
+    });
   }
 
-  /** Takes memory cells and fixed gain from the control device now and whenever they change there. */
-  async #follow(control: string): Promise<void> {
+  /**
+   * Takes memory cells and fixed gain from the control device now and whenever they change there. The
+   * control device may start after this one (another server of the facility): the module then waits,
+   * STOPPED, and starts sending once it knows the conditions, never trains of the wrong shape.
+   */
+  #follow(control: string): Promise<void> {
     const apply = (key: string, value: unknown) => {
       if (key === "bunchStructure.nPulses" && typeof value === "number" && value !== this.get("cells")) {
         this.set("cells", value);
@@ -129,12 +154,7 @@ export class DetectorModuleDevice
         if (dark !== this.get("dark")) this.set("dark", dark);
       }
     };
-    const keys = ["bunchStructure.nPulses", "gainModeIndex"];
-    const sub = this.broker.subscribe(control, keys, (c) => apply(c.key, c.value));
-    this.#stopFollowing = () => sub.close();
-    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
-    const now = await client.getConfiguration(control, keys);
-    for (const k of keys) apply(k, now.values[k]);
+    return this.follow(control, ["bunchStructure.nPulses", "gainModeIndex"], apply);
   }
 
   /** What the simulation is now (cells and dark gain may change while the device runs). */
@@ -179,7 +199,6 @@ export class DetectorModuleDevice
   }
 
   override async onShutdown(): Promise<void> {
-    this.#stopFollowing?.();
     this.#producer.stop();
     if (this.#threads) await SimulationThreads.release();
     this.#threads = null;

@@ -1,6 +1,12 @@
 // The timer loop of every device that emits trains (simulated detector modules, XGM, the pipeline
 // demo): one train per period, train IDs that only go up, and a train that takes longer than the
 // period is not overtaken by the next one (the tick is skipped instead).
+//
+// While the device's server hears a timing server, the trains are the timing server's: each of its
+// train IDs is sent at most once, soon after it arrives, and a producer slower than the timing server
+// takes the IDs on a fixed grid (every 2nd at 5 Hz). Devices in different processes then send the same
+// trains, as the facility's detectors triggered by one timing system do; on a free-running timer each
+// would pick its own IDs, and the trains would never match downstream.
 
 import { SaseError } from "../core/index.ts";
 
@@ -8,12 +14,19 @@ import { SaseError } from "../core/index.ts";
 export interface ProducerHost {
   /** The latest train ID the device's server knows (0 before the first). */
   readonly trainId: number;
+  /** Milliseconds since that train ID arrived (Infinity before the first; absent: free-running only). */
+  readonly trainAge?: number;
   /** Runs `task` every `periodMs` until cancelled or the device goes away. */
   every(periodMs: number, task: () => void | Promise<void>): () => void;
 }
 
 /** Sends one train: its ID, and how many trains this producer will have sent once it is out. */
 export type SendTrain = (trainId: number, sentCount: bigint) => Promise<void>;
+
+/** The facility's train rate: train IDs count its periods (the timing server's default frequency). */
+const FACILITY_RATE_HZ = 10;
+/** How often a producer looks for a new train ID of the timing server (ms). */
+const CLOCK_POLL_MS = 10;
 
 /** Emits one train every 1/rate s while started; `sent` counts the trains that went out. */
 export class TrainProducer {
@@ -23,6 +36,9 @@ export class TrainProducer {
   #lastTrain = 0;
   #sent = 0n;
   #busy = false;
+  #periodMs = 0;
+  #stride = 1;
+  #lastAt = Number.NEGATIVE_INFINITY;
 
   constructor(clock: ProducerHost, send: SendTrain) {
     this.#clock = clock;
@@ -47,7 +63,12 @@ export class TrainProducer {
         value: String(rateHz),
       });
     this.stop();
-    this.#cancel = this.#clock.every(1000 / rateHz, () => this.#tick());
+    this.#periodMs = 1000 / rateHz;
+    this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
+    // Faster than the facility's trains, or without a clock to follow: a plain timer.
+    const followsClock = this.#clock.trainAge !== undefined && rateHz <= FACILITY_RATE_HZ;
+    const poll = followsClock ? Math.min(CLOCK_POLL_MS, this.#periodMs) : this.#periodMs;
+    this.#cancel = this.#clock.every(poll, () => this.#tick(followsClock));
   }
 
   /** Stops the timer; a train being sent still goes out. */
@@ -56,11 +77,24 @@ export class TrainProducer {
     this.#cancel = undefined;
   }
 
-  async #tick(): Promise<void> {
+  async #tick(followsClock: boolean): Promise<void> {
     if (this.#busy) return;
-    // Follows the timing server, but never repeats an ID when ticks outpace it.
-    const trainId = Math.max(this.#clock.trainId, this.#lastTrain + 1);
+    const now = performance.now();
+    let trainId: number;
+    const clockLive = followsClock && (this.#clock.trainAge ?? Infinity) < 3 * this.#periodMs;
+    if (clockLive) {
+      const id = this.#clock.trainId;
+      // Half a period at least between trains: a timing server faster than the facility's 10 Hz.
+      if (id <= this.#lastTrain || id % this.#stride !== 0 || now - this.#lastAt < this.#periodMs / 2)
+        return;
+      trainId = id;
+    } else {
+      if (followsClock && now - this.#lastAt < this.#periodMs) return;
+      // Follows the timing server, but never repeats an ID when ticks outpace it.
+      trainId = Math.max(this.#clock.trainId, this.#lastTrain + 1);
+    }
     this.#lastTrain = trainId;
+    this.#lastAt = now;
     this.#busy = true;
     try {
       await this.#send(trainId, this.#sent + 1n);
