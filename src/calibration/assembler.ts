@@ -59,6 +59,26 @@ const schema = {
   lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
   assemblyMs: el.double({ displayedName: "Assembly time per train (ms)", ...ro, default: 0 }),
   matching: MATCH_STATS_SCHEMA,
+  moduleStats: el.table(
+    {
+      source: el.string({ default: "" }),
+      received: el.uint32({ default: 0 }),
+      missing: el.uint32({ default: 0 }),
+      late: el.uint32({ default: 0 }),
+    },
+    {
+      displayedName: "Per-module figures",
+      description: "pieces each module output delivered, trains sent without it, pieces too late",
+      ...ro,
+      default: [],
+    },
+  ),
+  problems: el.vector("string", {
+    displayedName: "Problems",
+    description: "module outputs that do not deliver, each with the fix",
+    ...ro,
+    default: [],
+  }),
 } satisfies SchemaSpec;
 
 /**
@@ -140,7 +160,16 @@ export class AssemblerDevice extends definePipelineDevice({
       const timestamp = token.meta.timestamp;
       return matcher.push(token.meta.source, timestamp.trainId, { array, timestamp });
     });
-    this.every(250, () => this.setMany(matchStatsValues("matching", matcher.counts)));
+    // Which module a lost train lacked, and why: a crashed correction server shows up here by name.
+    this.every(250, () =>
+      this.setMany({
+        ...matchStatsValues("matching", matcher.counts),
+        moduleStats: matcher
+          .stats()
+          .map(({ source, received, missing, late }) => ({ source, received, missing, late })),
+        problems: matcher.problems().map((p) => `${p.message}: ${p.fix}`),
+      }),
+    );
   }
 
   override onShutdown(): void {

@@ -22,6 +22,7 @@ import { proposalDirName, rawRunDir, resolveDataRoots, runDirName } from "./conf
 import { LocalExecutor } from "./executors.ts";
 import { SASE_BIN, waitForJobs } from "./jobs.ts";
 import { recoverRuns } from "./recover.ts";
+import { resolveOutputsThrough } from "../pipeline/index.ts";
 
 const editable = [State.STOPPED, State.ACQUIRING];
 
@@ -178,6 +179,8 @@ export class DaqController
   #darks: Promise<void> | null = null;
 
   override async onInit(): Promise<void> {
+    // Outputs on other servers (another process of a split facility) are found through the broker.
+    resolveOutputsThrough(this.broker);
     const roots = this.#roots();
     this.#cat = Catalogue.open(roots.catalogue);
     // Runs a killed DAQ left open are closed from what reached the disk.

@@ -62,6 +62,13 @@ export class TimingServer
     this.updateState(State.STARTED, `emitting trains at ${this.get("frequency")} Hz`);
     const tick = () => {
       const now = Date.now();
+      // Counted from the epoch, the train ID is the time's: a tick that comes late (a loaded machine)
+      // skips the IDs it missed rather than falling behind, so timing servers in separate processes
+      // (or a restarted one) agree on the train of every moment.
+      if (first === 0n) {
+        const due = BigInt(Math.floor((now - TRAIN_EPOCH_MS) / period));
+        if (due > id) id = due;
+      }
       this.set("trainId", id, timestampNow(Number(id), now));
       this.#measure(now);
       id += 1n;

@@ -27,6 +27,8 @@ export type SendTrain = (trainId: number, sentCount: bigint) => Promise<void>;
 const FACILITY_RATE_HZ = 10;
 /** How often a producer looks for a new train ID of the timing server (ms). */
 const CLOCK_POLL_MS = 10;
+/** A timing server silent this long (ms) is taken as stopped: the producer then runs on its own timer. */
+const CLOCK_SILENT_MS = 2000;
 
 /** Emits one train every 1/rate s while started; `sent` counts the trains that went out. */
 export class TrainProducer {
@@ -81,7 +83,9 @@ export class TrainProducer {
     if (this.#busy) return;
     const now = performance.now();
     let trainId: number;
-    const clockLive = followsClock && (this.#clock.trainAge ?? Infinity) < 3 * this.#periodMs;
+    // A loaded broker delivers ticks late now and then: only a clock silent for long is given up on.
+    const clockLive =
+      followsClock && (this.#clock.trainAge ?? Infinity) < Math.max(CLOCK_SILENT_MS, 3 * this.#periodMs);
     if (clockLive) {
       const id = this.#clock.trainId;
       // Half a period at least between trains: a timing server faster than the facility's 10 Hz.
