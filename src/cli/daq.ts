@@ -246,7 +246,18 @@ export function registerDaqCommands(program: Command): void {
       withCatalogue(o, async (cat, roots) => {
         // The executor also runs the run table's jobs, so there is one even with --no-calibrate.
         const executor = makeExecutor(o);
-        const onMigrated = (r: RunRecord) => submitTableJob(cat, roots, r, executor.name);
+        // What every pass does, watched or once: copy, then submit the table's and correction's jobs.
+        const pass = {
+          offlineRoot: roots.offline,
+          executor,
+          calibrate: o.calibrate,
+          onMigrated: (r: RunRecord) => submitTableJob(cat, roots, r, executor.name),
+          correctionCommand: saseCorrection([
+            "--store",
+            o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
+            ...(o.correctArgs?.split(/\s+/).filter(Boolean) ?? []),
+          ]),
+        };
         const target = o.run !== undefined ? cat.resolveRun(o.run, o.proposal) : undefined;
         if (o.watch !== undefined) {
           // The migration worker: a pass every N seconds until interrupted; jobs are pumped each pass.
@@ -256,17 +267,7 @@ export function registerDaqCommands(program: Command): void {
             stop = true;
           });
           while (!stop) {
-            const { migrations, jobs } = await migrateAndCalibrate(cat, {
-              offlineRoot: roots.offline,
-              executor,
-              calibrate: o.calibrate,
-              onMigrated,
-              correctionCommand: saseCorrection([
-                "--store",
-                o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
-                ...(o.correctArgs?.split(/\s+/).filter(Boolean) ?? []),
-              ]),
-            });
+            const { migrations, jobs } = await migrateAndCalibrate(cat, pass);
             for (const m of migrations) {
               console.log(
                 `proposal ${m.run.proposal} run ${m.run.number}: ${m.status}${m.error ? `: ${m.error}` : ""}`,
@@ -287,16 +288,8 @@ export function registerDaqCommands(program: Command): void {
         );
         const tty = process.stderr.isTTY;
         const { migrations, jobs } = await migrateAndCalibrate(cat, {
-          offlineRoot: roots.offline,
+          ...pass,
           run: target,
-          executor,
-          calibrate: o.calibrate,
-          onMigrated,
-          correctionCommand: saseCorrection([
-            "--store",
-            o.store ?? process.env.SASE_CONSTANTS_STORE ?? join(roots.dataDir, "constants"),
-            ...(o.correctArgs?.split(/\s+/).filter(Boolean) ?? []),
-          ]),
           onProgress: (e) => {
             if (e.type === "file-corrupt")
               console.error(`corrupt copy: ${e.path} (sha256 ${e.found} != ${e.expected})`);
