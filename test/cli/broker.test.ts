@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Command, CommanderError } from "commander";
 import { registerStartCommands } from "../../src/cli/start.ts";
+import { runCliInProcess } from "../helpers/cli.ts";
 import {
   type AmqpBroker,
   connectAmqpBroker,
@@ -57,23 +57,8 @@ async function startServer(topic: string): Promise<ChildProcess> {
 
 /** `sase ARGS` through the command definitions, in this process. */
 async function sase(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  let code = 0;
-  const program = new Command("sase").exitOverride();
-  program.configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
-  registerStartCommands(program, {
-    out: (t) => (stdout += t),
-    err: (t) => (stderr += t),
-    fail: () => (code = 1),
-  });
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    code = err.exitCode;
-  }
-  return { code, stdout, stderr };
+  const r = await runCliInProcess(registerStartCommands, args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
 
 describe("sase server and the client commands on RabbitMQ", { skip: SKIP_NO_BROKER }, () => {
