@@ -7,3 +7,5 @@
 import { register } from "node:module";
 
 register("./untranspiled-hooks.mjs", import.meta.url);
+// Worker threads do not inherit module hooks: src/core/worker.ts loads this file in each worker too.
+globalThis[Symbol.for("sase.untranspiled")] = import.meta.url;

@@ -10,9 +10,17 @@ export function startTsWorker(entry: URL, data: unknown = null): Worker {
     return new Worker(new URL(entry.href.replace(/\.ts$/, ".js")), { workerData: { data } });
   }
   const tsx = import.meta.resolve("tsx/esm/api");
+  // scripts/untranspiled.mjs (npm test, benches, bin/sase.js from a checkout) keeps tsx off h5wasm's
+  // 4 MB build; a worker that opens HDF5 files needs it as much as its parent (seconds of CPU each).
+  const asIs = (globalThis as Record<symbol, unknown>)[Symbol.for("sase.untranspiled")];
   const boot = `const { workerData } = require("node:worker_threads");
-import(workerData.tsx).then((m) => { m.register(); return import(workerData.entry); }).catch((e) => { throw e; });`;
-  return new Worker(boot, { eval: true, workerData: { tsx, entry: entry.href, data } });
+import(workerData.tsx)
+  .then((m) => { m.register(); return workerData.asIs ? import(workerData.asIs) : null; })
+  .then(() => import(workerData.entry)).catch((e) => { throw e; });`;
+  return new Worker(boot, {
+    eval: true,
+    workerData: { tsx, asIs: typeof asIs === "string" ? asIs : null, entry: entry.href, data },
+  });
 }
 
 /** The workerData.data given to startTsWorker (inside a worker). */
