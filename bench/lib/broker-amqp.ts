@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { connect as tcpConnect } from "node:net";
 import { connect as amqpConnect } from "amqplib";
 import {
@@ -111,21 +112,53 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
 }
 
-/** Awaited calls with latencies, then `CALLS` calls 100 at a time. */
-async function calls(one: () => Promise<unknown>): Promise<Figures> {
-  for (let i = 0; i < 200; i++) await one();
-  const lat: number[] = [];
-  let t0 = performance.now();
-  for (let i = 0; i < CALLS; i++) {
-    const a = performance.now();
-    await one();
-    lat.push(performance.now() - a);
+interface Tally {
+  lat: number[];
+  seqMs: number;
+  seqN: number;
+  concMs: number;
+  concN: number;
+}
+
+/**
+ * Awaited calls (with latencies) and calls 100 at a time, `n` of each, for every contender in turn,
+ * block by block: on a shared machine the load drifts, and alternating short blocks gives every
+ * contender the same conditions instead of giving the first one a quiet minute and the next a busy one.
+ */
+async function interleaved(
+  contenders: Record<string, () => Promise<unknown>>,
+  n: number,
+  tallies: Record<string, Tally>,
+  blocks = 5,
+): Promise<void> {
+  for (const one of Object.values(contenders)) for (let i = 0; i < 200; i++) await one();
+  const per = Math.max(100, Math.floor(n / blocks / 100) * 100);
+  for (let b = 0; b < blocks; b++) {
+    for (const [name, one] of Object.entries(contenders)) {
+      const t = (tallies[name] ??= { lat: [], seqMs: 0, seqN: 0, concMs: 0, concN: 0 });
+      let t0 = performance.now();
+      for (let i = 0; i < per; i++) {
+        const a = performance.now();
+        await one();
+        t.lat.push(performance.now() - a);
+      }
+      t.seqMs += performance.now() - t0;
+      t.seqN += per;
+      t0 = performance.now();
+      for (let i = 0; i < per; i += 100) await Promise.all(Array.from({ length: 100 }, one));
+      t.concMs += performance.now() - t0;
+      t.concN += per;
+    }
   }
-  const seq = (CALLS / (performance.now() - t0)) * 1000;
-  t0 = performance.now();
-  for (let i = 0; i < CALLS; i += 100) await Promise.all(Array.from({ length: 100 }, one));
-  const conc = (CALLS / (performance.now() - t0)) * 1000;
-  return { seq, conc, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+}
+
+function figures(t: Tally): Figures {
+  return {
+    seq: (t.seqN / t.seqMs) * 1000,
+    conc: (t.concN / t.concMs) * 1000,
+    p50: pct(t.lat, 0.5),
+    p99: pct(t.lat, 0.99),
+  };
 }
 
 const fmt = (perSec: number) =>
@@ -145,7 +178,7 @@ export async function amqpRows(): Promise<void> {
   }
   const topic = `bench_${randomBytes(3).toString("hex")}`;
   console.log(
-    `\nover RabbitMQ ${url.host}, separate processes: ${CALLS} slot calls, ${UPDATES} property updates`,
+    `\nover RabbitMQ ${url.host}, separate processes: ${CALLS} slot calls, ${UPDATES} property updates (load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`,
   );
   const children: ChildProcess[] = [];
   try {
@@ -155,15 +188,6 @@ export async function amqpRows(): Promise<void> {
     const client = new DeviceClient(broker);
     while (!(await client.topology()).devices.has("BENCH/SASE/1"))
       await new Promise((r) => setTimeout(r, 50));
-    const sase = await calls(() => client.execute("BENCH/SASE/1", "ping"));
-    let seen = 0;
-    broker.subscribe("BENCH/SASE/1", "value", () => seen++);
-    await broker.settled();
-    let t0 = performance.now();
-    await client.execute("BENCH/SASE/1", "burst", { n: UPDATES });
-    while (seen < UPDATES && performance.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 1));
-    sase.updates = (seen / (performance.now() - t0)) * 1000;
-    await broker.close();
 
     // Raw amqplib: publish to the echo queue of the host process, consume the echo.
     const conn = await amqpConnect(URL_);
@@ -172,20 +196,20 @@ export async function amqpRows(): Promise<void> {
     const waiting = new Map<string, () => void>();
     await ch.consume(replies, (m) => m && waiting.get(m.content.toString())?.(), { noAck: true });
     let seq = 0;
-    const raw = await calls(
-      () =>
-        new Promise<void>((resolve) => {
-          const id = String(++seq);
-          waiting.set(id, () => {
-            waiting.delete(id);
-            resolve();
-          });
-          ch.sendToQueue(`${topic}.rawecho`, Buffer.from(id), { replyTo: replies });
-        }),
-    );
-    await conn.close();
+    const rawCall = () =>
+      new Promise<void>((resolve) => {
+        const id = String(++seq);
+        waiting.set(id, () => {
+          waiting.delete(id);
+          resolve();
+        });
+        ch.sendToQueue(`${topic}.rawecho`, Buffer.from(id), { replyTo: replies });
+      });
+    const contenders = { sase: () => client.execute("BENCH/SASE/1", "ping"), raw: rawCall };
+    const tallies: Record<string, Tally> = {};
 
-    // Karabo's middlelayer, same broker, same run.
+    // Karabo's middlelayer, same broker, same run: its measurement sits between two halves of
+    // sase's and the raw round trip's, so drifting load meets all three alike.
     const mdlScript = new globalThis.URL("broker_mdl.py", import.meta.url).pathname;
     const mdlServer = await startChild(
       "/usr/bin/python3",
@@ -193,6 +217,7 @@ export async function amqpRows(): Promise<void> {
       peerEnv(topic),
     );
     children.push(mdlServer);
+    await interleaved(contenders, CALLS / 2, tallies);
     const mdlOut = await new Promise<string>((resolve, reject) => {
       const c = spawn(
         "/usr/bin/python3",
@@ -206,6 +231,19 @@ export async function amqpRows(): Promise<void> {
       );
     });
     const mdl = JSON.parse(mdlOut.trim().split("\n").at(-1)!) as Figures;
+    await interleaved(contenders, CALLS / 2, tallies);
+    await conn.close();
+    const sase = figures(tallies.sase!);
+    const raw = figures(tallies.raw!);
+
+    let seen = 0;
+    broker.subscribe("BENCH/SASE/1", "value", () => seen++);
+    await broker.settled();
+    let t0 = performance.now();
+    await client.execute("BENCH/SASE/1", "burst", { n: UPDATES });
+    while (seen < UPDATES && performance.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 1));
+    sase.updates = (seen / (performance.now() - t0)) * 1000;
+    await broker.close();
 
     const row = (what: string, s: number, m: number, r: number) =>
       console.log(
@@ -242,6 +280,7 @@ export async function amqpRows(): Promise<void> {
     console.log(
       `${"idle device server, resident memory".padEnd(34)} sase ${t0.toFixed(0)} MB (sase server + 1 motor)   Karabo MDL ${rssMb(mdlServer.pid!).toFixed(0)} MB (server + 1 device)`,
     );
+    console.log(`(load average after: ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
   } finally {
     for (const c of children) c.kill("SIGTERM");
   }

@@ -72,9 +72,13 @@ class Reader {
   depth = 0;
   readonly path: string[] = [];
 
+  /** The same bytes as a Buffer, for its native latin1 string reads. */
+  readonly buf: Buffer;
+
   constructor(bytes: Uint8Array, maxDepth: number) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.maxDepth = maxDepth;
   }
 
@@ -110,14 +114,13 @@ class Reader {
     this.need(n, what);
     const start = this.pos;
     this.pos += n;
-    if (n < 48) {
-      let s = "";
-      for (let i = start; i < start + n; i++) {
-        const c = this.bytes[i]!;
-        if (c > 0x7f) return utf8Decoder.decode(this.bytes.subarray(start, start + n));
-        s += String.fromCharCode(c);
-      }
-      return s;
+    if (n < 64) {
+      // Keys and ids are short ASCII: one native latin1 read builds the string without the decoder's
+      // call overhead or a string per character.
+      const b = this.bytes;
+      for (let i = start; i < start + n; i++)
+        if (b[i]! > 0x7f) return utf8Decoder.decode(b.subarray(start, start + n));
+      return this.buf.toString("latin1", start, start + n);
     }
     return utf8Decoder.decode(this.bytes.subarray(start, start + n));
   }

@@ -118,16 +118,18 @@ function checkInteger(v: number | bigint, type: HashType, path: string): void {
     throw new HashRangeError(path, `"${path}": ${v} is outside the range of ${type} [${lo}, ${hi}]`);
 }
 
+function kindError(value: Value, type: HashType, path: string): never {
+  throw new HashTypeError(path, `"${path}": ${describeKind(value)} cannot be stored as ${type}`);
+}
+
 /** Validates `value` against `type` and returns it in the type's one representation. */
 export function coerce(value: Value, type: HashType, path = "<value>"): Value {
-  const wrongKind = (): never => {
-    throw new HashTypeError(path, `"${path}": ${describeKind(value)} cannot be stored as ${type}`);
-  };
+  // Errors are raised by a plain function, not a closure: coerce runs for every value set.
   const numeric = NUMERIC_SCALARS[type];
   if (numeric) {
-    if (typeof value !== "number" && typeof value !== "bigint") return wrongKind();
+    if (typeof value !== "number" && typeof value !== "bigint") return kindError(value, type, path);
     if (numeric.min === null) {
-      if (typeof value === "bigint") return wrongKind();
+      if (typeof value === "bigint") return kindError(value, type, path);
       if (type === "FLOAT") {
         if (Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
           throw new HashRangeError(path, `"${path}": ${value} is outside the range of FLOAT`);
@@ -150,35 +152,35 @@ export function coerce(value: Value, type: HashType, path = "<value>"): Value {
   const vectorDtype = TYPED_VECTORS[type];
   if (vectorDtype) {
     if (isTypedArrayOf(value, vectorDtype)) return value;
-    if (!isTypedArray(value) && !Array.isArray(value)) return wrongKind();
+    if (!isTypedArray(value) && !Array.isArray(value)) return kindError(value, type, path);
     const list = value as ArrayLike<unknown>;
     const out = allocTyped(vectorDtype, list.length);
     const elemType = (type === "BYTE_ARRAY" || type === "VECTOR_CHAR" ? "UINT8" : type.slice(7)) as HashType;
     for (let i = 0; i < list.length; i++) {
       const x = list[i];
-      if (typeof x !== "number" && typeof x !== "bigint") return wrongKind();
+      if (typeof x !== "number" && typeof x !== "bigint") return kindError(value, type, path);
       (out as unknown as (number | bigint)[])[i] = coerce(x, elemType, `${path}[${i}]`) as number | bigint;
     }
     return out;
   }
   switch (type) {
     case "BOOL":
-      return typeof value === "boolean" ? value : wrongKind();
+      return typeof value === "boolean" ? value : kindError(value, type, path);
     case "CHAR":
-      if (typeof value !== "string") return wrongKind();
+      if (typeof value !== "string") return kindError(value, type, path);
       if (value.length !== 1 || value.charCodeAt(0) > 255) {
         throw new HashRangeError(path, `"${path}": CHAR needs one character of code 0..255, got "${value}"`);
       }
       return value;
     case "STRING":
-      return typeof value === "string" ? value : wrongKind();
+      return typeof value === "string" ? value : kindError(value, type, path);
     case "NONE":
-      return value === null ? null : wrongKind();
+      return value === null ? null : kindError(value, type, path);
     case "HASH":
-      return isHash(value) ? value : wrongKind();
+      return isHash(value) ? value : kindError(value, type, path);
     case "SCHEMA":
       // Karabo's Schema is a root name plus a parameter Hash: held as a Hash with that one key.
-      if (!isHash(value)) return wrongKind();
+      if (!isHash(value)) return kindError(value, type, path);
       if (value.size !== 1 || value.typeOf(value.keys()[0]!) !== "HASH") {
         throw new HashTypeError(
           path,
@@ -187,16 +189,16 @@ export function coerce(value: Value, type: HashType, path = "<value>"): Value {
       }
       return value;
     case "NDARRAY":
-      return isNDArrayValue(value) ? value : wrongKind();
+      return isNDArrayValue(value) ? value : kindError(value, type, path);
     case "VECTOR_BOOL":
-      return Array.isArray(value) && value.every((x) => typeof x === "boolean") ? value : wrongKind();
+      return Array.isArray(value) && value.every((x) => typeof x === "boolean") ? value : kindError(value, type, path);
     case "VECTOR_STRING":
-      return Array.isArray(value) && value.every((x) => typeof x === "string") ? value : wrongKind();
+      return Array.isArray(value) && value.every((x) => typeof x === "string") ? value : kindError(value, type, path);
     case "VECTOR_HASH":
-      return Array.isArray(value) && value.every(isHash) ? value : wrongKind();
+      return Array.isArray(value) && value.every(isHash) ? value : kindError(value, type, path);
     default:
       if (!HASH_TYPES.includes(type)) throw new HashTypeError(path, `"${path}": unknown Hash type "${type}"`);
-      return wrongKind();
+      return kindError(value, type, path);
   }
 }
 
