@@ -15,6 +15,21 @@ export function rasterise(shape: Shape, width: number, height: number, out: Uint
     for (let y = y0; y < y1; y++) out.fill(1, y * width + x0, y * width + Math.max(x0, x1));
     return;
   }
+  if (shape.type === "circle") {
+    const { x, y: cy0, r } = shape;
+    const y0 = Math.max(0, Math.floor(cy0 - r));
+    const y1 = Math.min(height, Math.ceil(cy0 + r));
+    for (let y = y0; y < y1; y++) {
+      const dy = y + 0.5 - cy0;
+      if (dy * dy > r * r) continue;
+      // Pixel centres within the chord of this row: |x + 0.5 − cx| ≤ half.
+      const half = Math.sqrt(r * r - dy * dy);
+      const xa = Math.max(0, Math.ceil(x - half - 0.5));
+      const xb = Math.min(width, Math.floor(x + half - 0.5) + 1);
+      if (xb > xa) out.fill(1, y * width + xa, y * width + xb);
+    }
+    return;
+  }
   const pts = shape.points;
   const ys = pts.map((p) => p[1]);
   const y0 = Math.max(0, Math.floor(Math.min(...ys)));
@@ -45,7 +60,11 @@ export const maskNode: NodeKind = {
   inputs: { image: { type: "image", doc: "Image to mask" } },
   outputs: { image: "image" },
   params: {
-    shapes: { type: "shapes", default: [], doc: "Rectangles and polygons to mask" },
+    shapes: {
+      type: "shapes",
+      default: [],
+      doc: "Rectangles, circles and polygons to mask (drawn on the image)",
+    },
     keepInside: { type: "boolean", default: false, doc: "Mask everything outside the shapes instead" },
     badPixels: { type: "boolean", default: true, doc: "Mask the pixels the calibration flags as bad" },
     low: { type: "number", default: -1e30, doc: "Mask pixels below this value" },

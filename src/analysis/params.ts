@@ -5,7 +5,9 @@ import { SaseError } from "../core/index.ts";
 /** A rectangle or a polygon on the assembled image, in pixels (x right, y down, row 0 at the top). */
 export type Shape =
   | { readonly type: "rect"; readonly x: number; readonly y: number; readonly w: number; readonly h: number }
-  | { readonly type: "polygon"; readonly points: readonly (readonly [number, number])[] };
+  | { readonly type: "polygon"; readonly points: readonly (readonly [number, number])[] }
+  /** Centre (x, y) and radius r, in pixels. */
+  | { readonly type: "circle"; readonly x: number; readonly y: number; readonly r: number };
 
 /** What one parameter may hold. */
 export type ParamSpec =
@@ -50,6 +52,14 @@ function checkShape(v: unknown, path: string): Shape {
     if ((s.w as number) <= 0 || (s.h as number) <= 0) throw new GraphError(path, "w and h must be positive");
     return { type: "rect", x: s.x as number, y: s.y as number, w: s.w as number, h: s.h as number };
   }
+  if (s.type === "circle") {
+    for (const k of ["x", "y", "r"]) {
+      if (!finite(s[k]))
+        throw new GraphError(`${path}.${k}`, `expected a number, got ${JSON.stringify(s[k])}`);
+    }
+    if ((s.r as number) <= 0) throw new GraphError(`${path}.r`, "the radius must be positive");
+    return { type: "circle", x: s.x as number, y: s.y as number, r: s.r as number };
+  }
   if (s.type === "polygon") {
     const pts = s.points;
     if (!Array.isArray(pts) || pts.length < 3)
@@ -64,7 +74,10 @@ function checkShape(v: unknown, path: string): Shape {
       }),
     };
   }
-  throw new GraphError(`${path}.type`, `expected "rect" or "polygon", got ${JSON.stringify(s.type)}`);
+  throw new GraphError(
+    `${path}.type`,
+    `expected "rect", "circle" or "polygon", got ${JSON.stringify(s.type)}`,
+  );
 }
 
 /** Checks one value against its spec; the error names `path` and what was expected. */

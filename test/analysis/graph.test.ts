@@ -67,8 +67,8 @@ test("validation errors name the node, the field and what was expected", () => {
   );
   refuses([{ id: "u", kind: "user" }], /"u".params.file: a user node needs the path of its .ts file/);
   refuses(
-    [{ id: "m", kind: "mask", params: { shapes: [{ type: "circle" }] } }],
-    /params.shapes\[0\].type: expected "rect" or "polygon"/,
+    [{ id: "m", kind: "mask", params: { shapes: [{ type: "ellipse" }] } }],
+    /params.shapes\[0\].type: expected "rect", "circle" or "polygon"/,
   );
   assert.throws(
     () => parseGraphDocument({ ...graphDoc([]), version: 99 }),

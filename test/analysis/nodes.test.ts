@@ -30,6 +30,8 @@ test("mask, ROI and hits: drawn shapes, thresholds and bad pixels become NaN and
         params: {
           shapes: [
             { type: "rect", x: 0, y: 0, w: 2, h: 16 },
+            // Pixel centres within 1.5 of (5, 12): x 4..5 on rows 11..12.
+            { type: "circle", x: 5, y: 12, r: 1.5 },
             {
               type: "polygon",
               points: [
@@ -62,7 +64,16 @@ test("mask, ROI and hits: drawn shapes, thresholds and bad pixels become NaN and
   const img = r.get("mask.image");
   assert.ok(isImage(img));
   const masked = [...img.data].filter(Number.isNaN).length;
-  assert.equal(masked, 32 + 16 + 1 + 1, "two columns, the 4×4 polygon, one hot and one bad pixel");
+  assert.equal(
+    masked,
+    32 + 4 + 16 + 1 + 1,
+    "two columns, the circle, the 4×4 polygon, a hot and a bad pixel",
+  );
+  for (const [x, y] of [
+    [4, 11],
+    [5, 12],
+  ])
+    assert.ok(Number.isNaN(img.data[y * 16 + x]!), `circle pixel (${x}, ${y})`);
   // ROI x 0..3, y 0..1: columns 0,1 masked; (2,0) bad; (3,1) hot → only (3,0)=3 and (2,1)=2 remain.
   assert.equal(num(r.get("roi.sum")), 5);
   assert.equal(num(r.get("roi.mean")), 2.5);
