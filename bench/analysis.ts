@@ -1,6 +1,7 @@
 // Azimuthal integration of an assembled AGIPD-1M frame (1256 × 1092) into 512 q bins: frames per second
 // on one core, beside numpy (np.bincount with bin indices computed once, Debian's python) on the same
-// frame in the same run (the SIMD kernel and the scalar fallback). Then the live graph (mask, ROI, azimuthal integration, correlation) per train.
+// frame in the same run (the SIMD kernel and the scalar fallback). Then the live graph (mask, ROI,
+// azimuthal integration, correlation) per train.
 // BENCH_FRAMES (default 200) sets how many frames are timed.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -76,9 +76,10 @@ export const maskNode: NodeKind = {
     const keepInside = p.keepInside as boolean;
     const low = p.low as number;
     const high = p.high as number;
-    // The drawn mask as a list of pixel indices, built once per image size: a train is then a copy,
-    // NaN written over the listed pixels, and a value-range pass only when a range is set.
-    let drawn: Int32Array = new Int32Array(0);
+    // The drawn mask as runs of pixels along rows (start, end pairs), built once per image size: a
+    // train is then a copy, NaN filled over each run (drawn shapes are large areas, so runs are few),
+    // and a value-range pass only when a range is set.
+    let runs: Int32Array = new Int32Array(0);
     let size = "";
     const ranged = low > -1e30 || high < 1e30;
     return {
@@ -89,9 +90,14 @@ export const maskNode: NodeKind = {
           size = `${width}x${height}`;
           const m = new Uint8Array(width * height);
           for (const s of shapes) rasterise(s, width, height, m);
+          const masked = keepInside ? 0 : 1;
           const list: number[] = [];
-          for (let i = 0; i < m.length; i++) if (m[i] !== (keepInside ? 1 : 0)) list.push(i);
-          drawn = Int32Array.from(list);
+          for (let i = 0; i < m.length; i++) {
+            // A run ends at its row's end too, so fills never wrap.
+            if (m[i] === masked && (i % width === 0 || m[i - 1] !== masked)) list.push(i);
+            if (m[i] === masked && ((i + 1) % width === 0 || m[i + 1] !== masked)) list.push(i + 1);
+          }
+          runs = Int32Array.from(list);
         }
         const data = img.data.slice();
         if (ranged) {
@@ -100,7 +106,7 @@ export const maskNode: NodeKind = {
             if (v < low || v > high) data[i] = Number.NaN;
           }
         }
-        for (let k = 0; k < drawn.length; k++) data[drawn[k]!] = Number.NaN;
+        for (let k = 0; k < runs.length; k += 2) data.fill(Number.NaN, runs[k]!, runs[k + 1]!);
         const bad = p.badPixels && train.badPixels?.length === data.length ? train.badPixels : null;
         if (bad) for (let i = 0; i < bad.length; i++) if (bad[i]) data[i] = Number.NaN;
         return { image: { width, height, data } };

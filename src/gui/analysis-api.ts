@@ -1,6 +1,8 @@
 // The analysis graph's part of the GUI's typed API (see api.ts): what the page asks and what the server
 // streams. Pure data, bundled into the page; node kinds are described with the analysis layer's types.
 import type { ParamSpec } from "../analysis/params.ts";
+
+export type { Shape } from "../analysis/params.ts";
 import type { PortType } from "../analysis/types.ts";
 
 /** A node kind as the editor offers it. */

@@ -1,7 +1,8 @@
 // The analysis graph in Chromium against a real facility (simulated AGIPD modules, motors, DAQ), as
 // `sase start` runs it: an operator builds ROI → correlation against the motor by clicking, saves; the
 // correlation plot fills with live trains while the motor scans; after a page reload the graph is back
-// and still running, from the proposal's saved document on disk.
+// and still running, from the proposal's saved document on disk. Mask shapes drawn on the live image
+// with the mouse land in the graph document and mask the live image.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,6 +119,73 @@ describe("analysis graph in Chromium", { timeout: 240_000 }, () => {
     await page.getByTestId("analysis-reset").click();
     await page.getByTestId("analysis-status").filter({ hasText: "needs the operator role" }).waitFor();
     assert.ok((await points(page)) >= 8);
+    await page.close();
+  });
+
+  test("rectangle, circle and polygon masks drawn on the image are saved as geometry and mask live", async () => {
+    const page = await openAnalysis();
+    await login(page, "operator", "operator");
+    await page.getByTestId("tab-analysis").click();
+    // Start from an empty graph (an earlier test may have saved one for the proposal).
+    for (let b = page.locator('[data-testid^="node-remove-"]'); (await b.count()) > 0; )
+      await b.first().click();
+    for (const kind of ["detector", "mask", "roi", "roi"]) {
+      await page.getByTestId("analysis-kind").selectOption(kind);
+      await page.getByTestId("analysis-add").click();
+    }
+    await page.getByTestId("input-roi2-image").selectOption("mask1.image");
+    await page.locator('[data-testid="image-train"][data-train]').waitFor();
+    const box = (await page.getByTestId("image-canvas").boundingBox())!;
+    const drag = async (x0: number, y0: number, x1: number, y1: number) => {
+      await page.mouse.move(x0, y0);
+      await page.mouse.down();
+      await page.mouse.move(x1, y1, { steps: 4 });
+      await page.mouse.up();
+    };
+    // The rectangle spans the canvas, so most of the (fitted) image.
+    await page.getByTestId("draw-mask1-rect").click();
+    await drag(box.x + 1, box.y + 1, box.x + box.width - 1, box.y + box.height - 1);
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    await page.getByTestId("draw-mask1-circle").click();
+    await drag(cx, cy, cx + 40, cy);
+    await page.getByTestId("draw-mask1-polygon").click();
+    await page.mouse.click(cx - 60, cy - 60);
+    await page.mouse.click(cx + 60, cy - 60);
+    await page.mouse.dblclick(cx, cy + 60);
+    const shapes = JSON.parse(await page.getByTestId("param-mask1-shapes").inputValue());
+    assert.deepEqual(
+      shapes.map((s: { type: string }) => s.type),
+      ["rect", "circle", "polygon"],
+    );
+    const rect = shapes[0];
+    assert.ok(rect.w > 100 && rect.h > 100, `rect ${JSON.stringify(rect)}`);
+    assert.ok(shapes[1].r > 10, `circle ${JSON.stringify(shapes[1])}`);
+    assert.equal(shapes[2].points.length, 3);
+    // Two ROIs on the pixels inside the rectangle: roi1 on the detector image, roi2 after the mask.
+    const x = Math.ceil(Math.max(0, rect.x));
+    const y = Math.ceil(Math.max(0, rect.y));
+    const region = { x, y, w: Math.floor(rect.x + rect.w) - x, h: Math.floor(rect.y + rect.h) - y };
+    for (const r of ["roi1", "roi2"]) {
+      for (const [k, v] of Object.entries(region)) await page.getByTestId(`param-${r}-${k}`).fill(String(v));
+    }
+    await page.getByTestId("analysis-name").fill("masks");
+    await page.getByTestId("analysis-save").click();
+    await page.getByTestId("analysis-status").filter({ hasText: "saved revision 1" }).waitFor();
+
+    // Live: the unmasked sum is not zero, the masked one is (every pixel is under the rectangle).
+    await page.waitForFunction(() =>
+      ["value-roi1-sum", "value-roi2-sum"].every(
+        (id) => document.querySelector(`[data-testid="${id}"]`)?.textContent !== "–",
+      ),
+    );
+    assert.notEqual(Number(await page.getByTestId("value-roi1-sum").textContent()), 0);
+    assert.equal(Number(await page.getByTestId("value-roi2-sum").textContent()), 0);
+    // Saved as geometry in the proposal's graph document.
+    const saved = JSON.parse(readFileSync(join(dataDir, "analysis", "p900002", "masks.json"), "utf8"));
+    const mask = saved.nodes.find((n: { id: string }) => n.id === "mask1");
+    assert.deepEqual(mask.params.shapes, shapes);
+    await screenshot(page, "analysis-masks");
     await page.close();
   });
 });

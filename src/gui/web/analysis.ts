@@ -2,11 +2,14 @@
 // server offers, parameters are edited in forms drawn from their descriptions, inputs are chosen from
 // the outputs of the other nodes that have the right type; Save validates and runs the graph on the
 // server (errors name the field at fault) and stores it for the proposal. Each node shows its rate and
-// latency; curves (correlations, I(q), histograms, projections) are drawn live with uPlot.
+// latency; curves (correlations, I(q), histograms, projections) are drawn live with uPlot. Mask shapes
+// are drawn on the live image (image.ts) and outlined there while the graph holds them.
 import uPlot from "uplot";
+import type { Shape } from "../analysis-api.ts";
 import type { NodeKindInfo, WireNodeStats, WireResult } from "../api.ts";
 import { type Connection, RequestError } from "./conn.ts";
 import { fmt, h } from "./dom.ts";
+import type { DrawnShape, DrawRequest } from "./image.ts";
 
 interface NodeDoc {
   id: string;
@@ -43,10 +46,24 @@ export class AnalysisPanel {
   #nodesEl: HTMLElement = h("div", { class: "analysis-nodes" });
   #pending: { results: Record<string, WireResult>; stats: WireNodeStats[]; trainId: number } | null = null;
   #frame = 0;
+  /** The text field of each node's shapes parameter, rewritten when a shape is drawn. */
+  #shapeFields = new Map<string, { param: string; input: HTMLInputElement }>();
 
   constructor(el: HTMLElement, conn: Connection) {
     this.#el = el;
     this.#conn = conn;
+    document.addEventListener("sase-shape", (ev) => {
+      const { owner, shape } = (ev as CustomEvent<DrawnShape>).detail;
+      const node = this.#doc?.nodes.find((n) => n.id === owner);
+      const field = this.#shapeFields.get(owner);
+      if (!node || !field) return;
+      const shapes = Array.isArray(node.params[field.param]) ? (node.params[field.param] as Shape[]) : [];
+      node.params[field.param] = [...shapes, shape];
+      field.input.value = JSON.stringify(node.params[field.param]);
+      this.#status.textContent = `${shape.type} added to ${owner}; Save to apply`;
+      this.#status.className = "muted";
+      this.#publishOverlay();
+    });
     conn.on((m) => {
       if (m.t === "welcome") void this.#watch();
       else if (m.t === "analysisGraph") {
@@ -102,6 +119,7 @@ export class AnalysisPanel {
     this.#curves.clear();
     this.#values.clear();
     this.#stats.clear();
+    this.#shapeFields.clear();
     const name = h("input", { value: doc.name, size: 14, "data-testid": "analysis-name" });
     name.addEventListener("change", () => {
       doc.name = name.value;
@@ -139,6 +157,52 @@ export class AnalysisPanel {
     const adder = h("div", { class: "analysis-bar" }, kindSel, add);
     this.#nodesEl = h("div", { class: "analysis-nodes" }, ...doc.nodes.map((n) => this.#nodeCard(n)));
     this.#el.replaceChildren(header, adder, this.#nodesEl);
+    this.#publishOverlay();
+  }
+
+  /** Tells the image which mask shapes the graph being edited holds. */
+  #publishOverlay(): void {
+    const shapes: Shape[] = [];
+    for (const n of this.#doc?.nodes ?? []) {
+      const f = this.#shapeFields.get(n.id);
+      const v = f ? n.params[f.param] : undefined;
+      if (Array.isArray(v)) shapes.push(...(v as Shape[]).filter((x) => x && typeof x === "object"));
+    }
+    document.dispatchEvent(new CustomEvent("sase-mask-overlay", { detail: shapes }));
+  }
+
+  /** Buttons that draw a shape of each kind on the live image for `n`'s shapes parameter. */
+  #drawRow(n: NodeDoc, param: string): HTMLElement {
+    const tool = (t: DrawRequest["tool"], label: string) =>
+      h("button", {
+        text: label,
+        title: `Draw a ${t} on the live image`,
+        "data-testid": `draw-${n.id}-${t}`,
+        onclick: () => {
+          const detail: DrawRequest = { tool: t, owner: n.id };
+          document.dispatchEvent(new CustomEvent("sase-draw", { detail }));
+        },
+      });
+    const clear = h("button", {
+      text: "clear",
+      title: "Remove every shape",
+      "data-testid": `draw-${n.id}-clear`,
+      onclick: () => {
+        n.params[param] = [];
+        const f = this.#shapeFields.get(n.id);
+        if (f) f.input.value = "[]";
+        this.#publishOverlay();
+      },
+    });
+    return h(
+      "div",
+      { class: "node-row" },
+      h("span", { text: "draw" }),
+      tool("rect", "▭ rect"),
+      tool("circle", "◯ circle"),
+      tool("polygon", "⬠ polygon"),
+      clear,
+    );
   }
 
   #add(kind: string): void {
@@ -172,7 +236,10 @@ export class AnalysisPanel {
       },
     });
     const rows: HTMLElement[] = [];
-    for (const p of info?.params ?? []) rows.push(this.#paramRow(n, p));
+    for (const p of info?.params ?? []) {
+      rows.push(this.#paramRow(n, p));
+      if (p.type === "shapes") rows.push(this.#drawRow(n, p.name));
+    }
     for (const i of info?.inputs ?? []) {
       const sel = h(
         "select",
@@ -264,7 +331,9 @@ export class AnalysisPanel {
     input.title = p.doc;
     input.addEventListener("change", () => {
       n.params[p.name] = read();
+      if (p.type === "shapes") this.#publishOverlay();
     });
+    if (p.type === "shapes") this.#shapeFields.set(n.id, { param: p.name, input: input as HTMLInputElement });
     return h("label", { class: "node-row" }, h("span", { text: p.name }), input);
   }
 

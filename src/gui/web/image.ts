@@ -1,7 +1,9 @@
 // The live detector image: colour-mapped on a canvas, zoom (wheel) and pan (drag), a colour scale
 // (auto percentiles or fixed limits, linear or log), per-pixel readout under the mouse, and a region of
-// interest (shift-drag) whose sum the server plots per train. Frames are drawn on the next animation
+// interest (shift-drag) whose sum the server plots per train, and mask shapes drawn for the analysis
+// graph (rectangle and circle by dragging, polygon by clicking its corners; see `DrawRequest`). Frames are drawn on the next animation
 // frame; only then is the server told to send another, so a slow page skips trains instead of lagging.
+import type { Shape } from "../analysis-api.ts";
 import type { ClientMessage, ImageHeader, ImageRegion } from "../api.ts";
 import { applyColormap, COLORMAPS, colormapLut, lutCss, percentiles } from "./colormap.ts";
 import type { Connection } from "./conn.ts";
@@ -22,6 +24,23 @@ export interface LiveStats {
 }
 
 const MAX_VIEW_BINNING = 4;
+
+/**
+ * Page events between the analysis tab and the image (neither holds the other): `sase-draw` with a
+ * `DrawRequest` (or null to stop) starts drawing one shape; the image answers `sase-shape` with a
+ * `DrawnShape`; `sase-mask-overlay` with `Shape[]` sets the masks outlined on the image.
+ */
+export interface DrawRequest {
+  tool: Shape["type"];
+  /** The node the shape is for. */
+  owner: string;
+}
+
+/** A finished shape, in image pixels (row 0 at the top, as the analysis graph counts them). */
+export interface DrawnShape {
+  owner: string;
+  shape: Shape;
+}
 
 /** Full-resolution size of a (possibly binned) frame. */
 function fullSize(h: ImageHeader): [number, number] {
@@ -61,7 +80,12 @@ export class ImageView {
   #oy = 0;
   #fitted = false;
   #roi: { x: number; y: number; w: number; h: number } | null = null;
-  #drag: { mode: "pan" | "roi"; x: number; y: number; ox: number; oy: number } | null = null;
+  #drag: { mode: "pan" | "roi" | "shape"; x: number; y: number; ox: number; oy: number } | null = null;
+  #tool: DrawRequest | null = null;
+  /** The shape being drawn (a polygon grows by clicks). */
+  #draft: Shape | null = null;
+  #overlay: readonly Shape[] = [];
+  readonly #hint = h("span", { class: "muted draw-hint", "data-testid": "draw-hint" });
   #mouse: { x: number; y: number } | null = null;
   readonly stats: LiveStats = {
     frames: 0,
@@ -125,6 +149,7 @@ export class ImageView {
       h("span", { class: "muted", text: "…" }),
       this.#hiInput,
       cmap,
+      this.#hint,
       h("button", { text: "Fit", title: "Fit the image (or double-click it)", onclick: () => this.#fit() }),
       h("button", {
         text: "Clear ROI",
@@ -294,7 +319,68 @@ export class ImageView {
       c.lineWidth = 2 / this.#scale;
       c.strokeRect(this.#roi.x, this.#roi.y, this.#roi.w, this.#roi.h);
     }
+    c.lineWidth = 1.5 / this.#scale;
+    c.setLineDash([6 / this.#scale, 4 / this.#scale]);
+    c.strokeStyle = "#ffb74d";
+    for (const s of this.#overlay) this.#outline(s);
+    c.setLineDash([]);
+    if (this.#draft) {
+      c.strokeStyle = "#ffffff";
+      this.#outline(this.#draft);
+    }
     this.#updateReadout();
+  }
+
+  /** Strokes `s` in image coordinates (the context already holds the view transform). */
+  #outline(s: Shape): void {
+    const c = this.#ctx;
+    c.beginPath();
+    if (s.type === "rect") c.rect(s.x, s.y, s.w, s.h);
+    else if (s.type === "circle") c.arc(s.x, s.y, s.r, 0, 2 * Math.PI);
+    else {
+      for (const [x, y] of s.points) c.lineTo(x, y); // the first lineTo of a path moves there
+      c.closePath();
+    }
+    c.stroke();
+  }
+
+  /** Starts drawing one shape for the analysis graph, or stops (null). */
+  #startDrawing(req: DrawRequest | null): void {
+    this.#tool = req;
+    this.#draft = null;
+    this.#canvas.classList.toggle("drawing", req !== null);
+    const how = {
+      rect: "drag a rectangle",
+      circle: "drag from the centre",
+      polygon: "click the corners, double-click to close",
+    };
+    this.#hint.textContent = req ? `${req.owner}: ${how[req.tool]} (Esc cancels)` : "";
+    this.#redraw();
+  }
+
+  /** Hands the drawn shape to the analysis tab and leaves drawing. */
+  #finishShape(): void {
+    const tool = this.#tool;
+    const s = this.#draft;
+    const round = (v: number) => Math.round(v * 10) / 10;
+    let shape: Shape | null = null;
+    if (s?.type === "rect" && s.w >= 1 && s.h >= 1)
+      shape = { ...s, x: round(s.x), y: round(s.y), w: round(s.w), h: round(s.h) };
+    else if (s?.type === "circle" && s.r >= 0.5)
+      shape = { type: "circle", x: round(s.x), y: round(s.y), r: round(s.r) };
+    else if (s?.type === "polygon") {
+      // A double-click also lands as clicks: drop corners that repeat the previous one.
+      const pts = s.points.filter(
+        (p, i) => i === 0 || Math.hypot(p[0] - s.points[i - 1]![0], p[1] - s.points[i - 1]![1]) >= 1,
+      );
+      if (pts.length >= 3)
+        shape = { type: "polygon", points: pts.map(([x, y]) => [round(x), round(y)] as const) };
+    }
+    if (tool && shape) {
+      const detail: DrawnShape = { owner: tool.owner, shape };
+      document.dispatchEvent(new CustomEvent("sase-shape", { detail }));
+    }
+    this.#startDrawing(null);
   }
 
   #fit(redraw = true): void {
@@ -407,13 +493,39 @@ export class ImageView {
       },
       { passive: false },
     );
+    document.addEventListener("sase-draw", (ev) => {
+      this.#startDrawing((ev as CustomEvent<DrawRequest | null>).detail);
+    });
+    document.addEventListener("sase-mask-overlay", (ev) => {
+      this.#overlay = (ev as CustomEvent<Shape[]>).detail;
+      this.#redraw();
+    });
+    window.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && this.#tool) this.#startDrawing(null);
+    });
     cv.addEventListener("mousedown", (ev) => {
       const p = this.#toImage(ev);
+      const tool = this.#tool?.tool;
+      if (tool === "polygon") {
+        const prev = this.#draft?.type === "polygon" ? this.#draft.points : [];
+        this.#draft = { type: "polygon", points: [...prev, [p.x, p.y]] };
+        this.#redraw();
+        return;
+      }
+      if (tool) {
+        this.#draft =
+          tool === "rect"
+            ? { type: "rect", x: p.x, y: p.y, w: 0, h: 0 }
+            : { type: "circle", x: p.x, y: p.y, r: 0 };
+        this.#drag = { mode: "shape", x: p.x, y: p.y, ox: 0, oy: 0 };
+        return;
+      }
       this.#drag = ev.shiftKey
         ? { mode: "roi", x: p.x, y: p.y, ox: 0, oy: 0 }
         : { mode: "pan", x: ev.clientX, y: ev.clientY, ox: this.#ox, oy: this.#oy };
     });
     window.addEventListener("mouseup", () => {
+      if (this.#drag?.mode === "shape") this.#finishShape();
       if (this.#drag?.mode === "roi" && this.#roi && this.#roi.w > 0 && this.#roi.h > 0) {
         this.#conn.subscribe({ t: "setRoi", ...this.#roi }, (o) => o.t === "setRoi");
         document.dispatchEvent(new CustomEvent("sase-roi", { detail: this.#roi }));
@@ -426,6 +538,19 @@ export class ImageView {
       if (d?.mode === "pan") {
         this.#ox = d.ox + ev.clientX - d.x;
         this.#oy = d.oy + ev.clientY - d.y;
+        this.#redraw();
+      } else if (d?.mode === "shape") {
+        const p = this.#mouse;
+        this.#draft =
+          this.#draft?.type === "circle"
+            ? { type: "circle", x: d.x, y: d.y, r: Math.hypot(p.x - d.x, p.y - d.y) }
+            : {
+                type: "rect",
+                x: Math.min(d.x, p.x),
+                y: Math.min(d.y, p.y),
+                w: Math.abs(p.x - d.x),
+                h: Math.abs(p.y - d.y),
+              };
         this.#redraw();
       } else if (d?.mode === "roi") {
         const p = this.#mouse;
@@ -444,6 +569,9 @@ export class ImageView {
       this.#mouse = null;
       this.#readout.textContent = "—";
     });
-    cv.addEventListener("dblclick", () => this.#fit());
+    cv.addEventListener("dblclick", () => {
+      if (this.#tool?.tool === "polygon") this.#finishShape();
+      else if (!this.#tool) this.#fit();
+    });
   }
 }
