@@ -135,7 +135,8 @@ async function interleaved(
   const per = Math.max(100, Math.floor(n / blocks / 100) * 100);
   for (let b = 0; b < blocks; b++) {
     for (const [name, one] of Object.entries(contenders)) {
-      const t = (tallies[name] ??= { lat: [], seqMs: 0, seqN: 0, concMs: 0, concN: 0 });
+      const t = tallies[name] ?? { lat: [], seqMs: 0, seqN: 0, concMs: 0, concN: 0 };
+      tallies[name] = t;
       let t0 = performance.now();
       for (let i = 0; i < per; i++) {
         const a = performance.now();
