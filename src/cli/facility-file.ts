@@ -1,5 +1,6 @@
-// A facility description: which device servers run where and what each hosts, as one JSON file.
-// `sase start --config FILE` launches the servers meant for this host, one `sase server` process each.
+// A facility description: which device servers run where and what each hosts, as one JSON or YAML file
+// (.yaml/.yml: the same structure, comments allowed). `sase start --config FILE` launches the servers
+// meant for this host, one `sase server` process each.
 //
 //   { "topic": "sase_demo",                          (optional; else --topic / $KARABO_BROKER_TOPIC)
 //     "broker": "amqp://xfel:karabo@127.0.0.1:5672", (optional; else --broker / $KARABO_BROKER)
@@ -11,6 +12,7 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { parseDocument } from "yaml";
 import { SaseError } from "../core/index.ts";
 
 /** A device of a server: its class and configuration. */
@@ -61,6 +63,10 @@ export function parseFacilityFile(data: unknown, file = "facility file"): Facili
     if (!SERVER_ID.test(serverId))
       throw bad(`server id "${serverId}" has characters a server id cannot have`);
     if (!isObject(entry)) throw bad(`server ${serverId}: expected { "host": ..., "devices": { ... } }`);
+    for (const key of Object.keys(entry)) {
+      if (key !== "host" && key !== "devices")
+        throw bad(`server ${serverId}: unknown key "${key}" (known: host, devices)`);
+    }
     const host = entry.host ?? "localhost";
     if (typeof host !== "string" || !host) throw bad(`server ${serverId}: "host" must be a host name`);
     if (!isObject(entry.devices))
@@ -102,13 +108,30 @@ export function readFacilityFile(file: string): FacilityFile {
   } catch (err) {
     throw new SaseError("REFUSED", `--config ${file}: ${(err as Error).message}`);
   }
-  let data: unknown;
+  const data = /\.ya?ml$/i.test(file) ? parseYaml(text, file) : parseJson(text, file);
+  return parseFacilityFile(data, file);
+}
+
+function parseJson(text: string, file: string): unknown {
   try {
-    data = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new SaseError("WRONG_TYPE", `--config ${file}: not JSON (${(err as Error).message})`);
   }
-  return parseFacilityFile(data, file);
+}
+
+/** YAML as plain data; a syntax error names its line and column. */
+function parseYaml(text: string, file: string): unknown {
+  // YAML 1.2's core schema (the default): "no" stays a string and numbers stay numbers, as in JSON.
+  // Merge keys (<<: *anchor) let servers share a device template.
+  const doc = parseDocument(text, { uniqueKeys: true, merge: true });
+  const err = doc.errors[0];
+  if (err) {
+    // The message's first line says what and where ("... at line 3, column 5:"); a code frame follows.
+    const what = err.message.split("\n")[0]!.replace(/:$/, "");
+    throw new SaseError("WRONG_TYPE", `--config ${file}: not YAML (${what})`);
+  }
+  return doc.toJS();
 }
 
 /** Whether a server's `host` names this machine. */

@@ -5,9 +5,17 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { createLogger, resolveBrokerEnv, SaseError } from "../core/index.ts";
+import {
+  closestName,
+  createLogger,
+  initialConfiguration,
+  resolveBrokerEnv,
+  SaseError,
+  SYSTEM_CALLER,
+} from "../core/index.ts";
 import type { BrokerOptions } from "./broker.ts";
-import { initFileOf, isThisHost, readFacilityFile } from "./facility-file.ts";
+import { type FacilityFile, initFileOf, isThisHost, readFacilityFile } from "./facility-file.ts";
+import { SERVER_CLASSES } from "./server.ts";
 import { type ProgramSpec, Supervisor } from "./supervisor.ts";
 
 /** Options of a split start. */
@@ -21,13 +29,41 @@ function fileSafe(id: string): string {
   return id.replace(/[^A-Za-z0-9_.-]+/g, "_");
 }
 
+/**
+ * Checks every device's class and configuration against the classes a `sase server` hosts, so a
+ * mistake is named here, with its server, device and key, not found later in one server's log.
+ */
+export async function checkDevices(facility: FacilityFile, file: string): Promise<void> {
+  const known = Object.keys(SERVER_CLASSES);
+  for (const server of facility.servers) {
+    for (const [deviceId, device] of server.devices) {
+      const where = `${file}: server ${server.serverId}: device ${deviceId}`;
+      const load = SERVER_CLASSES[device.classId];
+      if (!load) {
+        const near = closestName(device.classId, known);
+        throw new SaseError(
+          "UNKNOWN_CLASS",
+          `${where}: no class "${device.classId}"${near ? ` (did you mean ${near}?)` : ""}; classes: ${known.join(", ")}`,
+        );
+      }
+      try {
+        initialConfiguration((await load()).schema, device.configuration, SYSTEM_CALLER);
+      } catch (err) {
+        const e = err as SaseError;
+        throw new SaseError(e.code ?? "WRONG_TYPE", `${where} (${device.classId}): ${e.message}`);
+      }
+    }
+  }
+}
+
 /** The programs `sase start --config` runs on this host, with their log and init files written. */
-export function planSplitFacility(opts: SplitOptions): {
+export async function planSplitFacility(opts: SplitOptions): Promise<{
   programs: ProgramSpec[];
   elsewhere: string[];
   topic: string;
-} {
+}> {
   const facility = readFacilityFile(opts.config);
+  await checkDevices(facility, opts.config);
   const { urls, topic } = resolveBrokerEnv(process.env, {
     urls: opts.broker ?? facility.broker,
     topic: opts.topic ?? facility.topic,
@@ -79,7 +115,7 @@ export function planSplitFacility(opts: SplitOptions): {
 /** Runs the split facility until SIGINT/SIGTERM. */
 export async function runSplitFacility(opts: SplitOptions): Promise<void> {
   const log = createLogger("sase");
-  const { programs, elsewhere, topic } = planSplitFacility(opts);
+  const { programs, elsewhere, topic } = await planSplitFacility(opts);
   const supervisor = new Supervisor(programs, log);
   supervisor.start();
   for (const p of supervisor.status())

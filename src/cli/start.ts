@@ -170,7 +170,7 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
     .option("--port-file <path>", "where to write the control endpoint (default: $SASE_HOME/control.json)")
     .option(
       "--config <file>",
-      "facility description (JSON: servers, their devices and hosts): run one supervised `sase server` process per server of this host on RabbitMQ (see examples/facility-agipd.json)",
+      "facility description (JSON or YAML: servers, their devices and hosts): run one supervised `sase server` process per server of this host on RabbitMQ (see examples/facility-agipd.json)",
     )
     .option(
       "--host <name>",

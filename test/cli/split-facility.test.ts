@@ -90,7 +90,8 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 90_000): Pro
 
 /** Waits until both modules send. */
 async function sending(c: Client): Promise<void> {
-  for (const m of [0, 1]) await until(`${DET(m)} sending`, async () => Number(await c.get(DET(m), "trainsSent")) > 0);
+  for (const m of [0, 1])
+    await until(`${DET(m)} sending`, async () => Number(await c.get(DET(m), "trainsSent")) > 0);
 }
 
 type Control = Client & { execute(d: string, s: string): Promise<unknown> };
@@ -102,13 +103,16 @@ async function record(c: Control): Promise<string> {
 
 /** Waits for `n` trains recorded, then stops the run. */
 async function stopAfter(c: Control, n: number): Promise<void> {
-  await until(`${n} trains recorded`, async () => Number(await c.get(DAQ_DEVICE_ID, "trainsRecorded")) >= n).catch(
-    async (err: Error) => {
-      const figures = ["trainsRecorded", "trainsMatched", "sourceStats", "problems", "status"];
-      const values = await Promise.all(figures.map((k) => c.get(DAQ_DEVICE_ID, k).catch(String)));
-      throw new Error(`${err.message}: ${JSON.stringify(values, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`);
-    },
-  );
+  await until(
+    `${n} trains recorded`,
+    async () => Number(await c.get(DAQ_DEVICE_ID, "trainsRecorded")) >= n,
+  ).catch(async (err: Error) => {
+    const figures = ["trainsRecorded", "trainsMatched", "sourceStats", "problems", "status"];
+    const values = await Promise.all(figures.map((k) => c.get(DAQ_DEVICE_ID, k).catch(String)));
+    throw new Error(
+      `${err.message}: ${JSON.stringify(values, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`,
+    );
+  });
   await c.execute(DAQ_DEVICE_ID, "stopRecording");
 }
 
@@ -180,7 +184,9 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     tmp.cleanup();
   });
 
-  it("records a run that reads back identical to the single-process facility's", { timeout: 180_000 }, async () => {
+  it("records a run that reads back identical to the single-process facility's", {
+    timeout: 180_000,
+  }, async () => {
     // The single-process facility runs beside it: both timing servers count trains from the same
     // epoch, so the two runs share train IDs, and the data depend only on seed, module and train.
     const roots = resolveDataRoots({ dataDir: join(tmp.dir, "single") }, {});
@@ -224,15 +230,24 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     }
   });
 
-  it("loses only a killed correction server's trains, says so, and restarts it", { timeout: 180_000 }, async () => {
+  it("loses only a killed correction server's trains, says so, and restarts it", {
+    timeout: 180_000,
+  }, async () => {
     const stats = async () =>
       new Map(
-        ((await client.get(ASSEMBLER, "moduleStats")) as { source: string; received: number; missing: number }[]).map(
-          (r) => [r.source, r],
-        ),
+        (
+          (await client.get(ASSEMBLER, "moduleStats")) as {
+            source: string;
+            received: number;
+            missing: number;
+          }[]
+        ).map((r) => [r.source, r]),
       );
     const of = async (m: number) => (await stats()).get(`${CORR(m)}:output`)!;
-    await until("both modules assembled", async () => (await of(0)).received > 3 && (await of(1)).received > 3);
+    await until(
+      "both modules assembled",
+      async () => (await of(0)).received > 3 && (await of(1)).received > 3,
+    );
     const pid = pidOf("T/SRV/CORR1");
     assert.ok(pid > 0, out);
     const before0 = await of(0);
@@ -254,7 +269,9 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     assert.ok(Number(await client.get(DET(1), "trainsSent")) > 0, "the detector module keeps sending");
     // The supervisor starts it again, and its trains come back.
     const log = () => readFileSync(join(logDir, "T_SRV_CORR1.log"), "utf8");
-    await until("the supervisor restarting CORR1", async () => /starting T\/SRV\/CORR1 \(run 2\)/.test(log()));
+    await until("the supervisor restarting CORR1", async () =>
+      /starting T\/SRV\/CORR1 \(run 2\)/.test(log()),
+    );
     const lost = await of(1);
     await until("module 1 assembled again", async () => (await of(1)).received >= lost.received + 5);
   });

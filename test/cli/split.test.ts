@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parseFacilityFile, readFacilityFile } from "../../src/cli/facility-file.ts";
+import { checkDevices } from "../../src/cli/split.ts";
 import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
 import { repoRoot, saseBin, tempDir } from "./helpers.ts";
@@ -25,7 +26,58 @@ describe("facility description files", () => {
     bad({ servers: { A: { devices: {} } }, gui: { port: -1 } }, /"gui.port" must be a port number/);
   });
 
-  it("the shipped AGIPD demo splits 16 modules over detector and correction servers", () => {
+  it("may be YAML, with syntax errors placed and device settings checked by key", async () => {
+    const tmp = tempDir("sase-yaml-");
+    try {
+      const small = readFacilityFile(join(repoRoot, "examples", "facility-agipd-small.yaml"));
+      await checkDevices(small, "small.yaml");
+      const det = small.servers.find((s) => s.serverId.endsWith("/DET0"))!;
+      // The merge key copies the first module's settings into the second.
+      assert.deepEqual(det.devices.get("SPB_DET_AGIPD1M-1/DET/1CH0")?.configuration, {
+        module: 1,
+        rows: 16,
+        rate: 10,
+        control: "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP",
+      });
+      const file = (name: string, text: string) => {
+        const path = join(tmp.dir, name);
+        writeFileSync(path, text);
+        return path;
+      };
+      assert.throws(
+        () => readFacilityFile(file("a.yml", "servers:\n  A:\n    devices: { X: { classId: C }\n")),
+        /a\.yml: not YAML \(.* at line \d+, column \d+\)/,
+      );
+      assert.throws(
+        () => readFacilityFile(file("b.yaml", "servers:\n  A:\n    hots: h1\n    devices: {}\n")),
+        /b\.yaml: server A: unknown key "hots" \(known: host, devices\)/,
+      );
+      const bad = async (devices: string, re: RegExp) =>
+        assert.rejects(
+          checkDevices(
+            readFacilityFile(file("c.yaml", `servers:\n  A:\n    devices:\n      ${devices}\n`)),
+            "c.yaml",
+          ),
+          re,
+        );
+      await bad(
+        "X/Y/Z: { classId: DetectorModul }",
+        /device X\/Y\/Z: no class "DetectorModul" \(did you mean DetectorModule\?\)/,
+      );
+      await bad(
+        "X/Y/Z: { classId: DetectorModule, rowz: 3 }",
+        /device X\/Y\/Z \(DetectorModule\): 'rowz' = 3: unknown key \(did you mean 'rows'\?\)/,
+      );
+      await bad(
+        "X/Y/Z: { classId: ModuleCorrection, input: { onSlowness: fast } }",
+        /'input\.onSlowness' = "fast": must be one of/,
+      );
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it("the shipped AGIPD demo splits 16 modules over detector and correction servers", async () => {
     const f = readFacilityFile(join(repoRoot, "examples", "facility-agipd.json"));
     const classes = (id: RegExp) =>
       f.servers
@@ -37,6 +89,7 @@ describe("facility description files", () => {
     for (const c of ["DetectorAssembler", "DaqController", "KaraboBridge"])
       assert.ok(classes(/./).includes(c), c);
     assert.ok(f.gui);
+    await checkDevices(f, "facility-agipd.json");
   });
 });
 
