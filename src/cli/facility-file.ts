@@ -12,7 +12,7 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { parseDocument } from "yaml";
+import { createRequire } from "node:module";
 import { SaseError } from "../core/index.ts";
 
 /** A device of a server: its class and configuration. */
@@ -124,6 +124,8 @@ function parseJson(text: string, file: string): unknown {
 function parseYaml(text: string, file: string): unknown {
   // YAML 1.2's core schema (the default): "no" stays a string and numbers stay numbers, as in JSON.
   // Merge keys (<<: *anchor) let servers share a device template.
+  // Loaded on first use: JSON descriptions (and every other command) do not pay for the parser.
+  const { parseDocument } = createRequire(import.meta.url)("yaml") as typeof import("yaml");
   const doc = parseDocument(text, { uniqueKeys: true, merge: true });
   const err = doc.errors[0];
   if (err) {
