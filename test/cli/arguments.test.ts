@@ -191,12 +191,12 @@ describe("calibrate dark checks its runs", () => {
       refuses(
         dark("beam", "medium", "low"),
         1,
-        `sase: ${dir("beam")}: pixels are in high 81.0%, medium 9.7%, low 9.4% gain (adaptive gain mode); a high-gain dark has them all in high gain, without beam`,
+        `sase: BAD_RAW_DATA: ${dir("beam")}: pixels are in high 81.0%, medium 9.7%, low 9.4% gain (adaptive gain mode); a high-gain dark has them all in high gain, without beam`,
       ),
       refuses(
         dark("high", "low", "low"),
         1,
-        `sase: ${dir("low")}: pixels are in high 0.1%, medium 0.0%, low 99.9% gain (adaptive gain mode); a medium-gain dark has them all in medium gain, without beam`,
+        `sase: BAD_RAW_DATA: ${dir("low")}: pixels are in high 0.1%, medium 0.0%, low 99.9% gain (adaptive gain mode); a medium-gain dark has them all in medium gain, without beam`,
       ),
     ]);
     assert.equal(existsSync(join(tmp.dir, "darks", "store")), false, "no store made for refused runs");

@@ -226,7 +226,12 @@ describe("GUI server over WebSocket", () => {
       values: { targetPosition: 3, velocity: "fast" },
     });
     assert.equal(bad.ok, false);
-    if (!bad.ok) assert.deepEqual(bad.error, { message: "Velocity must be a number", field: "velocity" });
+    if (!bad.ok)
+      assert.deepEqual(bad.error, {
+        code: "WRONG_TYPE",
+        message: "Velocity must be a number",
+        field: "velocity",
+      });
     const expert = await s.request({ t: "set", deviceId: MOTOR, values: { upperLimit: 50 } });
     assert.equal(expert.ok, false);
     if (!expert.ok) assert.equal(expert.error.field, "upperLimit");
