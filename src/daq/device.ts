@@ -288,7 +288,7 @@ export class DaqController
     return { proposal, run: run.number, directory: run.onlinePath };
   }
 
-  async stopRecording(): Promise<{ run: number; trains: number }> {
+  async stopRecording(): Promise<{ run: number; trains: number; unrecorded: string[] }> {
     if (!this.#acq?.recording || !this.#run) this.refuse("no run is being recorded");
     const s = await this.#acq!.stopRecording();
     const closed = this.#cat!.closeRun(this.#run!.id, {
@@ -308,7 +308,7 @@ export class DaqController
         .map(([src, r]) => `; ${r.count} token(s) of ${src} left out (${r.last})`)
         .join("")}`,
     });
-    return { run: closed.number, trains: s.trains };
+    return { run: closed.number, trains: s.trains, unrecorded: [...s.unrecorded] };
   }
 
   async stop(): Promise<void> {
@@ -353,6 +353,8 @@ export class DaqController
     const trains = this.get("darkTrains");
     const stages = ["high", "medium", "low"] as const;
     const runs: RunRecord[] = [];
+    // Modules that sent nothing to a dark run get no constants: said at the end, not hidden.
+    const silent = new Set<string>();
     const saved = { runType: this.get("runType"), sample: this.get("sample") };
     const step = (done: number, text: string) =>
       this.setMany({ darkState: text, darkProgress: Math.min(1, done / (stages.length + 1)) });
@@ -372,7 +374,8 @@ export class DaqController
             throw new SaseError("RUN_STOPPED", `dark run ${run} stopped before ${trains} trains`);
           await new Promise((r) => setTimeout(r, 100));
         }
-        await this.stopRecording();
+        const closed = await this.stopRecording();
+        for (const src of closed.unrecorded) if (modules.includes(src)) silent.add(src);
         runs.push(this.#cat!.findRun(this.get("proposal"), run)!);
       }
     } finally {
@@ -384,9 +387,23 @@ export class DaqController
       "darkRuns",
       runs.map((r) => r.number),
     );
-    step(3, `characterising dark runs ${runs.map((r) => r.number).join(", ")} (job)`);
+    const numbers = runs.map((r) => r.number).join(", ");
+    if (silent.size === modules.length) {
+      throw new SaseError(
+        "RUN_STOPPED",
+        `no module sent data to every dark run (${numbers}): the detector did not keep up (see problems)`,
+      );
+    }
+    step(3, `characterising dark runs ${numbers} (job)`);
     const job = await this.#characterise(runs, modules[0]!, client);
-    step(4, `done: constants from dark runs ${runs.map((r) => r.number).join(", ")} stored (job ${job})`);
+    const without = [...silent].map((src) => src.split("/").pop()!.split(":")[0]!);
+    step(
+      4,
+      `done: constants from dark runs ${numbers} stored (job ${job})` +
+        (without.length
+          ? `; ${without.length} of ${modules.length} modules sent no dark data to a run and have none: ${without.join(", ")}`
+          : ""),
+    );
   }
 
   /** Runs `sase calibrate dark` on the three runs as a job; resolves with the job id once it is done. */
