@@ -7,6 +7,7 @@ export * from "./corrector.ts";
 export * from "./truth.ts";
 export * from "./dark.ts";
 export * from "./pc.ts";
+export * from "./pc-run.ts";
 export * from "./store.ts";
 export * from "./module-constants.ts";
 export * from "./pool.ts";

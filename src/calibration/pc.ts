@@ -7,7 +7,7 @@ import type { DetectorDescription } from "../detector/index.ts";
 import { modulePixels } from "../detector/index.ts";
 import { BadPixels } from "./badpixels.ts";
 import type { RawFrames } from "./corrector.ts";
-import { checkRawFrames } from "./corrector.ts";
+import { checkRawFrames, RawDataError } from "./corrector.ts";
 
 /** Least and most accepted relative gain, as a fraction of its cell and stage's median (the facility's 0.8–1.2). */
 export const PC_GAIN_WINDOW: readonly [number, number] = [0.8, 1.2];
@@ -109,10 +109,22 @@ export function characterisePc(acc: PcAccumulator): PcConstants {
   const highGain = new Float32Array(cells * P);
   for (let c = 0; c < cells; c++) highGain.set(slope.subarray(c * G * P, c * G * P + P), c * P);
   const reference = median(highGain);
-  if (!Number.isFinite(reference)) {
-    throw new RangeError(
-      "pulse-capacitor scan: no pixel has a high-gain fit (is it a scan, with dark thresholds?)",
+  // A typical pixel gives about 1/nominal-gain ADU per injected ADU; far off, this is no scan (a dark).
+  const nominal = 1 / acc.detector.sensor.relativeGain[0]!;
+  if (!(reference > 0.5 * nominal && reference < 2 * nominal)) {
+    throw new RawDataError(
+      `pulse-capacitor scan: median high-gain slope ${reference.toPrecision(3)} ADU per injected ADU, expected about ${nominal}: is this a scan run?`,
     );
+  }
+  for (let g = 1; g < G; g++) {
+    let fitted = 0;
+    for (let c = 0; c < cells; c++)
+      for (let p = 0; p < P; p++) if (Number.isFinite(slope[(c * G + g) * P + p]!)) fitted++;
+    if (fitted < 0.5 * cells * P) {
+      throw new RawDataError(
+        `pulse-capacitor scan: only ${fitted} of ${cells * P} pixel-cells reached gain stage ${g}; the charges must cover every stage`,
+      );
+    }
   }
   const relativeGain = new Float32Array(cells * G * P);
   const badPixels = new Uint32Array(cells * G * P);

@@ -1,7 +1,13 @@
-// CLI commands: sase calibrate dark|correct|constants.
+// CLI commands: sase calibrate dark|pc|correct|constants.
 import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { characteriseDarkRuns, ConstantStore, correctRun, type GainMode } from "../calibration/index.ts";
+import {
+  characteriseDarkRuns,
+  characterisePcRun,
+  ConstantStore,
+  correctRun,
+  type GainMode,
+} from "../calibration/index.ts";
 import { DETECTORS, type DetectorDescription, detectorByName, reducedDetector } from "../detector/index.ts";
 import { existingPath, integer, integerList } from "./args.ts";
 import { CliError, failCommand as fail } from "./errors.ts";
@@ -75,6 +81,51 @@ export function registerCalibrateCommands(program: Command): void {
           bar.stop();
           for (const m of out)
             process.stdout.write(`module ${m.module}: stored constants ${m.constantIds.join(", ")}\n`);
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  cal
+    .command("pc")
+    .description(
+      "characterise a pulse-capacitor scan run (adaptive gain, charge stepped per train) and store RelativeGain and BadPixelsPC; needs the dark constants of the run's conditions",
+    )
+    .argument(
+      "<run-dir>",
+      "scan run directory (e.g. from `sase detector simulate --pc-scan`)",
+      existingPath("directory"),
+    )
+    .requiredOption(
+      "--store <dir>",
+      "constants store holding the darks (must exist)",
+      existingPath("directory"),
+    )
+    .option("--detector <name>", `detector description (${Object.keys(DETECTORS).join(", ")})`, "AGIPD1M")
+    .option("--rows <n>", "the run holds only the first N pixel rows (simulated test data)", integer(1))
+    .option(
+      "--modules <list>",
+      "modules to characterise, e.g. 0-3,8 (default: all present)",
+      integerList(0, 63),
+    )
+    .option("--begin-validity <iso>", "validity start of the new constants (default: start of the run)")
+    .action(
+      async (
+        run: string,
+        o: { store: string; detector: string; rows?: number; modules?: number[]; beginValidity?: string },
+      ) => {
+        try {
+          const begin = o.beginValidity ? new Date(o.beginValidity) : undefined;
+          if (begin && Number.isNaN(begin.getTime()))
+            throw new CliError("BAD_OPTION", `--begin-validity is not a time: "${o.beginValidity}"`);
+          await characterisePcRun(run, {
+            detector: describe(o.detector, o.rows),
+            storeRoot: o.store,
+            ...(o.modules ? { modules: o.modules } : {}),
+            ...(begin ? { beginValidity: begin } : {}),
+            onModule: (m, ids) => process.stdout.write(`module ${m}: stored constants ${ids.join(", ")}\n`),
+          });
         } catch (err) {
           fail(err);
         }

@@ -7,6 +7,7 @@ import {
   GAIN_STAGE_NAMES,
   type GainStageName,
   detectorByName,
+  pulseCapacitorLadder,
   reducedDetector,
   writeSimulatedRun,
 } from "../detector/index.ts";
@@ -20,6 +21,7 @@ interface SimulateOptions {
   modules?: number;
   cells?: number;
   dark?: string;
+  pcScan?: boolean;
   seed: number;
   detector: string;
   rows?: number;
@@ -43,6 +45,12 @@ export function registerDetectorCommands(program: Command): void {
     .option("--modules <n>", "number of modules (first N; default all)", integer(1))
     .option("--cells <n>", "memory cells (frames) per train (default: the detector's most)", integer(1))
     .addOption(new Option("--dark <stage>", "dark run with the gain forced").choices(GAIN_STAGE_NAMES))
+    .addOption(
+      new Option(
+        "--pc-scan",
+        "a pulse-capacitor scan instead of photons (for `sase calibrate pc`): train t injects step t mod 18 of the detector's ladder",
+      ).conflicts("dark"),
+    )
     .option("--seed <n>", "seed of the simulated sensor (same seed, same detector)", integer(0), 1)
     .addOption(
       new Option("--detector <name>", "detector description")
@@ -100,6 +108,7 @@ export function registerDetectorCommands(program: Command): void {
           cells,
           seed: o.seed,
           dark: (o.dark as GainStageName | undefined) ?? null,
+          ...(o.pcScan ? { pulseCapacitor: pulseCapacitorLadder(description) } : {}),
           firstTrain: o.firstTrain,
           trainsPerSequence: o.trainsPerFile,
           operating: { biasVoltage: o.biasVoltage },
@@ -107,7 +116,7 @@ export function registerDetectorCommands(program: Command): void {
         });
         bar.stop();
         process.stdout.write(
-          `wrote run ${o.run} to ${outDir}: ${ids.length} trains × ${modules} modules × ${cells} cells${o.dark ? ` (dark, ${o.dark} gain)` : ""}\n`,
+          `wrote run ${o.run} to ${outDir}: ${ids.length} trains × ${modules} modules × ${cells} cells${o.dark ? ` (dark, ${o.dark} gain)` : o.pcScan ? " (pulse-capacitor scan)" : ""}\n`,
         );
       } finally {
         bar.stop();

@@ -63,7 +63,8 @@ const schema = {
   trainsSent: el.uint64({ displayedName: "Trains sent", access: "readOnly", default: 0n }),
   lastTrainGain: el.string({
     displayedName: "Gain of the last train",
-    description: "the fixed gain stage of the last train sent (a dark train), or empty for adaptive gain with photons",
+    description:
+      "the fixed gain stage of the last train sent (a dark train), or empty for adaptive gain with photons",
     access: "readOnly",
     default: "",
   }),

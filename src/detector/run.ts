@@ -4,7 +4,7 @@
 import { createRunWriter, type RunWriter, type TrainInput } from "../files/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { aggregatorName, rawPlanes, rawSourceName } from "./description.ts";
-import { SimulatedDetector } from "./detector.ts";
+import { type PulseCapacitorScan, SimulatedDetector } from "./detector.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
 /** XGM sources written beside the detector. */
@@ -42,6 +42,8 @@ export interface SimulatedRunOptions {
   readonly cells: number;
   readonly seed: number;
   readonly dark?: GainStageName | null;
+  /** A pulse-capacitor scan (no beam, adaptive gain) instead of photons. */
+  readonly pulseCapacitor?: PulseCapacitorScan;
   readonly firstTrain?: number;
   readonly trainsPerSequence?: number;
   readonly operating?: Partial<OperatingConditions>;
@@ -186,11 +188,13 @@ export async function writeSimulatedRun(dir: string, o: SimulatedRunOptions): Pr
     cells: o.cells,
     modules: o.modules,
     dark: o.dark ?? null,
+    ...(o.pulseCapacitor ? { pulseCapacitor: o.pulseCapacitor } : {}),
   });
+  const beamOff = Boolean(o.dark || o.pulseCapacitor);
   const writer = await RawRunWriter.create(dir, {
     ...o,
-    runType: o.dark ? `dark ${o.dark} gain` : "simulated photons",
-    sample: o.dark ? "No Sample" : "simulated rings",
+    runType: o.dark ? `dark ${o.dark} gain` : o.pulseCapacitor ? "pulse-capacitor scan" : "simulated photons",
+    sample: beamOff ? "No Sample" : "simulated rings",
   });
   const first = o.firstTrain ?? 10000;
   const ids: number[] = [];
@@ -198,8 +202,8 @@ export async function writeSimulatedRun(dir: string, o: SimulatedRunOptions): Pr
     for (let t = 0; t < o.trains; t++) {
       const trainId = first + t;
       const modules = Array.from({ length: o.modules }, (_, m) => sim.moduleTrain(m, BigInt(trainId)));
-      // The XGM sees no pulses in dark runs (beam off).
-      writer.writeTrain(trainId, modules, o.dark ? null : sim.pulseEnergies(BigInt(trainId)));
+      // The XGM sees no pulses in dark runs and scans (beam off).
+      writer.writeTrain(trainId, modules, beamOff ? null : sim.pulseEnergies(BigInt(trainId)));
       ids.push(trainId);
       o.onTrain?.(t + 1, o.trains);
     }
