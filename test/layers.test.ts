@@ -17,7 +17,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ["pipeline"],
   ["detector", "bridge"],
   ["calibration", "daq"],
-  ["analysis", "table"],
+  ["analysis"],
+  ["table"],
   ["gui", "notebook"],
   ["cli"],
 ];

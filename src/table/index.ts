@@ -6,7 +6,9 @@
 //   const store = new TableStore(cat, roots.catalogue);
 //   await computeRun(store, run, await loadContext(contextPath(roots.offline, run.proposal)));
 //   tableCsv(...Object.values(tableOf(store, proposal)))
+// A variable may be an analysis graph's output: graphVariable("iq.json", "az.iq", { title: "I(q)" }).
 export * from "./compute.ts";
+export * from "./graph-variable.ts";
 export * from "./jobs.ts";
 export * from "./rows.ts";
 export * from "./store.ts";

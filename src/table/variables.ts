@@ -27,6 +27,11 @@ export interface Variable {
   readonly sources?: readonly string[];
   /** Variables whose values this one needs (computed first; an error there is an error here). */
   readonly dependsOn?: readonly string[];
+  /**
+   * What defines the variable besides its function's text (an analysis graph's version): it goes
+   * into the variable's version, so a change to it recomputes the variable.
+   */
+  readonly definition?: string;
   compute(run: DataCollection, input: VariableInput): VariableResult | Promise<VariableResult>;
 }
 
@@ -92,6 +97,7 @@ export function variableVersions(ordered: readonly [string, Variable][]): Map<st
   for (const [name, v] of ordered) {
     const h = createHash("sha256");
     h.update(JSON.stringify([name, v.title, v.unit ?? "", v.sources ?? [], v.compute.toString()]));
+    if (v.definition !== undefined) h.update(v.definition);
     for (const d of v.dependsOn ?? []) h.update(`${d}=${versions.get(d)}`);
     versions.set(name, h.digest("hex").slice(0, 16));
   }

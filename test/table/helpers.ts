@@ -2,21 +2,26 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Catalogue, type DataRoots, rawRunDir, type RunRecord } from "../../src/daq/index.ts";
-import { AGIPD_1M_DETECTOR, reducedDetector, writeSimulatedRun } from "../../src/detector/index.ts";
+import {
+  AGIPD_1M_DETECTOR,
+  type DetectorDescription,
+  reducedDetector,
+  writeSimulatedRun,
+} from "../../src/detector/index.ts";
 import { openRun } from "../../src/files/index.ts";
 import { type CliRun, runCliInProcess } from "../helpers/cli.ts";
 
-/** A small simulated AGIPD run (2 modules, 16 rows, 4 cells) written online, closed and flagged good. */
+/** A small simulated AGIPD run (2 modules, 16 rows unless `detector` says otherwise, 4 cells) written online, closed and flagged good. */
 export async function simulatedRun(
   cat: Catalogue,
   roots: DataRoots,
   proposal: number,
-  o: { trains?: number; seed?: number } = {},
+  o: { trains?: number; seed?: number; detector?: DetectorDescription } = {},
 ): Promise<RunRecord> {
   const run = cat.openRun({ proposal, onlinePath: (n) => rawRunDir(roots.online, proposal, n) });
   mkdirSync(run.onlinePath, { recursive: true });
   const ids = await writeSimulatedRun(run.onlinePath, {
-    detector: reducedDetector(AGIPD_1M_DETECTOR, { rows: 16 }),
+    detector: o.detector ?? reducedDetector(AGIPD_1M_DETECTOR, { rows: 16 }),
     run: run.number,
     proposal,
     trains: o.trains ?? 5,
