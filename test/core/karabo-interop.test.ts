@@ -12,6 +12,7 @@ import {
   DeviceServer,
   defineDevice,
   el,
+  type NDArray,
   type SaseError,
   State,
 } from "../../src/core/index.ts";
@@ -123,6 +124,7 @@ describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SK
           "K_PEER_SRV",
           "K/PEER/1",
           "K/PT/1",
+          "K/IMG/1",
         ],
         topic,
       ),
@@ -132,7 +134,7 @@ describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SK
     const deadline = Date.now() + 30_000;
     for (;;) {
       const topo = await client.topology();
-      if (topo.devices.has("K/PEER/1") && topo.devices.has("K/PT/1")) break;
+      if (["K/PEER/1", "K/PT/1", "K/IMG/1"].every((d) => topo.devices.has(d))) break;
       if (Date.now() > deadline) throw new Error(`Karabo peers did not appear: ${[...topo.devices.keys()]}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -241,5 +243,19 @@ describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SK
     await client.execute("K/PT/1", "node.increment");
     assert.equal(await client.get("K/PT/1", "node.counterReadOnly"), 12);
     assert.equal(await client.get("K/PT/1", "alarmCondition"), "none");
+  });
+  it("decodes NDArray and image values read from a Karabo device", async () => {
+    const schema = await client.getSchema("K/IMG/1");
+    assert.equal(schema.entry("spectrum")?.element.kind, "ndarray");
+    assert.equal(schema.entry("frame")?.element.kind, "image");
+    const conf = await client.getConfiguration("K/IMG/1", ["spectrum", "frame"]);
+    const spectrum = conf.values.spectrum as NDArray;
+    assert.equal(spectrum.dtype, "float64");
+    assert.deepEqual(spectrum.shape, [5]);
+    assert.deepEqual(Array.from(spectrum.data as Float64Array), [0, 0.5, 1, 1.5, 2]);
+    const frame = conf.values.frame as { pixels: NDArray };
+    assert.equal(frame.pixels.dtype, "uint16");
+    assert.deepEqual(frame.pixels.shape, [3, 4]);
+    assert.deepEqual(Array.from(frame.pixels.data as Uint16Array), [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]);
   });
 });
