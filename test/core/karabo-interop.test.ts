@@ -2,8 +2,10 @@
 // device server, and sase's client operates Karabo's PeerDevice and stock PropertyTest device.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import WebSocket from "ws";
 import {
   type AmqpBroker,
   connectAmqpBroker,
@@ -53,6 +55,19 @@ class TestMotor extends defineDevice({
   }
   moveBy({ step }: { step?: number }): void {
     this.set("position", this.get("position") + (step ?? 1));
+  }
+}
+
+/** A sase device with a property only experts may set (for the GUI's role checks over the broker). */
+class GuardedShutter extends defineDevice({
+  classId: "GuardedShutter",
+  schema: {
+    speed: el.double({ access: "reconfigurable", default: 1 }),
+    limit: el.double({ access: "reconfigurable", default: 5, requiredAccessLevel: "expert" }),
+  },
+}) {
+  override onInit(): void {
+    this.updateState(State.ON);
   }
 }
 
@@ -256,6 +271,128 @@ describe("sase's client drives Karabo's PeerDevice and PropertyTest", { skip: SK
     const frame = conf.values.frame as { pixels: NDArray };
     assert.equal(frame.pixels.dtype, "uint16");
     assert.deepEqual(frame.pixels.shape, [3, 4]);
-    assert.deepEqual(Array.from(frame.pixels.data as Uint16Array), [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]);
+    assert.deepEqual(
+      Array.from(frame.pixels.data as Uint16Array),
+      [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23],
+    );
+  });
+  it("sase gui --broker lists Karabo's and sase's devices and enforces each logged-in user's role", async () => {
+    // The device host grants the GUI's broker user expert: the GUI server alone stands between a
+    // logged-in operator and an expert-only property (the trust model in README, "Access").
+    const hostBroker = await connectAmqpBroker({
+      urls: BROKER_URL,
+      topic,
+      accessLevels: { [decodeURIComponent(new URL(BROKER_URL).username)]: "expert" },
+      log: quiet,
+    });
+    const host = new DeviceServer({
+      serverId: "SASE_GUI_SRV",
+      broker: hostBroker,
+      classes: [GuardedShutter],
+      log: quiet,
+    });
+    await host.start();
+    await host.instantiate("GuardedShutter", "SASE/GUI/SHUTTER");
+    const bin = join(import.meta.dirname, "../../bin/sase.js");
+    const gui = spawn(process.execPath, [bin, "gui", "--broker", BROKER_URL, "--topic", topic], {
+      env: { ...process.env, SASE_GUI_PORT: "0", SASE_LOG_LEVEL: "error" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    gui.stderr?.resume();
+    const sockets: WebSocket[] = [];
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        gui.stdout?.on("data", (d: Buffer) => {
+          out += d;
+          const m = /GUI: (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        gui.once("exit", (code) => reject(new Error(`sase gui exited ${code}: ${out}`)));
+      });
+      const session = async (token?: string) => {
+        const ws = new WebSocket(`${url.replace("http", "ws")}ws${token ? `?token=${token}` : ""}`);
+        sockets.push(ws);
+        const inbox: Record<string, unknown>[] = [];
+        const waiters: (() => void)[] = [];
+        ws.on("message", (data, binary) => {
+          if (binary) return;
+          inbox.push(JSON.parse(data.toString()) as Record<string, unknown>);
+          for (const w of waiters.splice(0)) w();
+        });
+        await new Promise((r) => ws.once("open", r));
+        const next = async (pred: (m: Record<string, unknown>) => boolean) => {
+          for (;;) {
+            const i = inbox.findIndex(pred);
+            if (i >= 0) return inbox.splice(i, 1)[0]!;
+            await new Promise<void>((r) => waiters.push(r));
+          }
+        };
+        let req = 0;
+        const request = (m: Record<string, unknown>) => {
+          const n = ++req;
+          ws.send(JSON.stringify({ ...m, req: n }));
+          return next((x) => x.t === "reply" && x.req === n) as Promise<{
+            ok: boolean;
+            error?: { message: string; field?: string };
+          }>;
+        };
+        return { next, request };
+      };
+      const login = async (user: string) => {
+        const r = await fetch(`${url}api/login`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ user, password: user }),
+        });
+        assert.equal(r.status, 200);
+        return ((await r.json()) as { token: string }).token;
+      };
+
+      const observer = await session();
+      const devicesOf = (m: Record<string, unknown>) =>
+        JSON.stringify(m.topology)
+          .match(/"id":"[^"]+"/g)
+          ?.map((x) => x.slice(6, -1)) ?? [];
+      const topo = await observer.next(
+        (m) =>
+          m.t === "topology" &&
+          ["K/PEER/1", "K/PT/1", "SASE/GUI/SHUTTER"].every((d) => devicesOf(m).includes(d)),
+      );
+      assert.match(JSON.stringify(topo), /"K_PEER_SRV"/, "Karabo's server is listed");
+
+      const operator = await session(await login("operator"));
+      const refused = await operator.request({
+        t: "set",
+        deviceId: "SASE/GUI/SHUTTER",
+        values: { limit: 9 },
+      });
+      assert.equal(refused.ok, false);
+      assert.equal(refused.error?.field, "limit");
+      const allowed = await operator.request({
+        t: "set",
+        deviceId: "SASE/GUI/SHUTTER",
+        values: { speed: 2 },
+      });
+      assert.equal(allowed.ok, true, JSON.stringify(allowed));
+      const karabo = await operator.request({ t: "set", deviceId: "K/PEER/1", values: { value: 4.5 } });
+      assert.equal(karabo.ok, true, JSON.stringify(karabo));
+      assert.equal(await client.get("K/PEER/1", "value"), 4.5);
+
+      const expert = await session(await login("expert"));
+      const delegated = await expert.request({
+        t: "set",
+        deviceId: "SASE/GUI/SHUTTER",
+        values: { limit: 9 },
+      });
+      assert.equal(delegated.ok, true, JSON.stringify(delegated));
+      assert.equal(await client.get("SASE/GUI/SHUTTER", "limit"), 9);
+      assert.equal(await client.get("SASE/GUI/SHUTTER", "speed"), 2);
+    } finally {
+      for (const ws of sockets) ws.close();
+      await stopProcess(gui);
+      await host.stop();
+      await hostBroker.close();
+    }
   });
 });
