@@ -6,6 +6,8 @@
 // This module holds the values both sides share; the decoder is msgpack-reader.ts, the encoder
 // msgpack-writer.ts, and msgpack.ts is the codec's face to the rest of the bridge.
 
+import { SaseError } from "../core/index.ts";
+
 /** Any value a MessagePack frame can carry, as this codec decodes it. */
 export type MsgValue = null | boolean | number | bigint | string | Uint8Array | MsgValue[] | MsgMap | MsgExt;
 
@@ -28,11 +30,10 @@ export class BinKey {
 }
 
 /** Malformed MessagePack input. */
-export class MsgpackError extends Error {
-  readonly code = "MSGPACK_MALFORMED";
+export class MsgpackError extends SaseError {
+  override name = "MsgpackError";
   constructor(message: string) {
-    super(message);
-    this.name = "MsgpackError";
+    super("MSGPACK_MALFORMED", message);
   }
 }
 

@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   // bridge
   BAD_VERSION: "an unknown Karabo bridge protocol version",
   BAD_REQUEST: "a request the bridge server does not accept",
+  MSGPACK_MALFORMED: "bytes that are not valid MessagePack (or nest too deep)",
   SERVER_ERROR: "the bridge server reported a failure",
   CANNOT_BIND: "a server that cannot listen on its endpoint",
   CANNOT_CONNECT: "a client that cannot reach its endpoint",
