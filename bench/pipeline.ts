@@ -8,6 +8,7 @@
 //   npm run bench -- pipeline
 //   PIPELINE_BENCH_CELLS=16 PIPELINE_BENCH_TOKENS=50 npm run bench -- pipeline   (smaller)
 //   PIPELINE_BENCH_MDL_TOKENS=50   trains per middlelayer run
+//   PIPELINE_BENCH_SPLIT_ONLY=1    only the split-facility row
 //   PIPELINE_BENCH_SPLIT_S=60      seconds the split facility (examples/facility-agipd.json, 16 modules at
 //                                  10 Hz, one process per server) is measured; 0 skips it
 //
@@ -296,6 +297,13 @@ async function splitFacility(seconds: number): Promise<void> {
   config.topic = topic;
   config.gui = { port: 0 };
   writeFileSync(join(dir, "facility.json"), JSON.stringify(config));
+  type Dev = { classId: string; rows?: number; rate?: number; bunchStructure?: { nPulses?: number } };
+  const devices = Object.values(config.servers as Record<string, { devices: Record<string, Dev> }>).flatMap(
+    (s) => Object.values(s.devices),
+  );
+  const modules = devices.filter((d) => d.classId === "DetectorModule");
+  const cells = devices.find((d) => d.classId === "AgipdControl")?.bunchStructure?.nPulses;
+  const shape = `${modules.length} modules of ${modules[0]?.rows || 512} rows × ${cells} cells at ${modules[0]?.rate} Hz`;
   const url = process.env.KARABO_BROKER ?? "amqp://xfel:karabo@127.0.0.1:5672";
   const sup = spawn(
     process.execPath,
@@ -315,6 +323,7 @@ async function splitFacility(seconds: number): Promise<void> {
   const latencies: number[] = [];
   const trainIds: number[] = [];
   let measuring = false;
+  let keepLogs = false;
   view.onData((t) => {
     if (!measuring) return;
     latencies.push(Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100));
@@ -324,7 +333,12 @@ async function splitFacility(seconds: number): Promise<void> {
     // Warm-up: servers start, connect by name through the broker, and settle.
     const warm = performance.now();
     while (view.stats().tokens < 20) {
-      if (performance.now() - warm > 180_000) throw new Error("no assembled trains within 180 s of start");
+      if (performance.now() - warm > 180_000) {
+        keepLogs = true;
+        throw new Error(
+          `${view.stats().tokens} assembled trains within 180 s of start; server logs kept in ${dir}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     const pids = [...out.matchAll(/started (\S+) \(pid (\d+)\)/g)].map((m) => ({
@@ -339,7 +353,7 @@ async function splitFacility(seconds: number): Promise<void> {
     latencies.sort((a, b) => a - b);
     const span = trainIds.length ? Math.max(...trainIds) - Math.min(...trainIds) + 1 : 0;
     console.log(
-      `split facility (16 modules at 10 Hz, ${pids.length} processes, ${seconds} s): detector → assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
+      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
     );
     for (let i = 0; i < pids.length; i++) {
       const pct = ((cpu1[i]! - cpu0[i]!) / seconds) * 100;
@@ -353,13 +367,15 @@ async function splitFacility(seconds: number): Promise<void> {
     const exited = new Promise((r) => sup.once("exit", r));
     sup.kill("SIGINT");
     await exited;
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepLogs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const childAt = process.argv.indexOf("--child");
 if (childAt >= 0) {
   await child(process.argv[childAt + 1], Number(process.argv[childAt + 2]));
+} else if (process.env.PIPELINE_BENCH_SPLIT_ONLY) {
+  await splitFacility(SPLIT_S || 60);
 } else {
   const total = TOKENS * BYTES;
   console.log(
