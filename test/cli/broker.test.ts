@@ -120,3 +120,49 @@ describe("sase server and the client commands on RabbitMQ", { skip: SKIP_NO_BROK
     assert.equal((await sase("get", "CLI/MOTOR/1", "velocity", ...on)).stdout, "2\n");
   });
 });
+
+describe("sase start --broker", { skip: SKIP_NO_BROKER }, () => {
+  it("runs the demo facility's devices on the broker, where any client finds and reads them", async () => {
+    const topic = uniqueTopic("start");
+    const home = mkdtempSync(join(tmpdir(), "sase-start-broker-"));
+    const child = spawn(process.execPath, [bin, "start", "--broker", BROKER_URL, "--topic", topic], {
+      env: {
+        ...process.env,
+        SASE_HOME: home,
+        SASE_GUI: "off",
+        SASE_BRIDGE_PORT: "0",
+        SASE_SIM_MODULES: "2",
+        SASE_SIM_CELLS: "1",
+        SASE_LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stderr?.resume();
+    let watcher: AmqpBroker | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d;
+          if (out.includes(`topic ${topic}`)) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`sase start exited ${code}: ${out}`)));
+      });
+      watcher = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
+      const topo = await watcher.topology();
+      for (const id of ["sase/server/main", "SASE_RR_SYS/TSYS/TIMESERVER", "SASE_SIM_MOTOR/MOTOR/X"])
+        assert.ok(topo.has(id), `${id} on the broker; found ${[...topo.keys()].join(", ")}`);
+      assert.equal(topo.get("SASE_SIM_MOTOR/MOTOR/X")?.serverId, "sase/server/main");
+      const conf = await watcher.call<{ values: Record<string, unknown> }>(
+        "SASE_SIM_MOTOR/MOTOR/X",
+        "slotGetConfiguration",
+        { keys: ["velocity"] },
+      );
+      assert.equal(typeof conf.values.velocity, "number");
+    } finally {
+      await watcher?.close();
+      await stopProcess(child);
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
