@@ -1,12 +1,13 @@
 // sase analyse on a recorded run: the graph's results as HDF5 (read back with Debian's h5py) and CSV,
 // a correlation of an ROI with a recorded device property, no silent overwrite, and one-line errors
-// naming what is wrong with a graph.
+// naming what is wrong with a graph; the notebook helper reads the results file back.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AGIPD_1M_DETECTOR, writeSimulatedRun, XGM_SOURCE } from "../../src/detector/index.ts";
+import { readGraphResults } from "../../src/notebook/index.ts";
 import { sase, tempDir } from "../cli/helpers.ts";
 import { graphDoc } from "./helpers.ts";
 
@@ -80,6 +81,14 @@ print(json.dumps({"trainId": f["trainId"][:].tolist(), "dtype": str(f["trainId"]
     h.roi,
     "CSV and HDF5 hold the same numbers",
   );
+  // The notebook helper reads the same file: numbers per train, curves per train with their x.
+  const nb = await readGraphResults(out);
+  assert.deepEqual(nb.trainIds, h.trainId);
+  assert.deepEqual(Array.from(nb.values("roi.sum")), h.roi);
+  const iq = nb.outputs.get("az.iq");
+  assert.ok(iq?.kind === "curve" && iq.rows === 4 && iq.x.length === 32);
+  const corr = nb.plot("corr.points");
+  assert.ok("series" in corr && corr.series[0]?.style === "points", "a correlation plots as points");
   const again = await sase(["analyse", run, "--graph", graph, "--out", out]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /^sase: TARGET_EXISTS: .*results.h5 exists; give --force to replace it\n$/);
