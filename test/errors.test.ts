@@ -8,13 +8,23 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { parseGraphDocument } from "../src/analysis/index.ts";
-import { parseProtocolVersion } from "../src/bridge/index.ts";
+import { BridgeClient, encodeMsgpack, parseProtocolVersion } from "../src/bridge/index.ts";
+import { Arena } from "../src/calibration/index.ts";
 import { describeFailure } from "../src/cli/errors.ts";
 import { registerFilesCommands } from "../src/cli/files.ts";
-import { ERROR_CODES, errorFromWire, errorToWire, Hash, SaseError } from "../src/core/index.ts";
-import { AGIPD_1M, readCrystfelGeom } from "../src/detector/index.ts";
+import {
+  ERROR_CODES,
+  errorFromWire,
+  errorToWire,
+  Hash,
+  ndarray,
+  SaseError,
+  toState,
+} from "../src/core/index.ts";
+import { AGIPD_1M, detectorByName, readCrystfelGeom } from "../src/detector/index.ts";
 import { openRun } from "../src/files/index.ts";
 import type { PropertyInfo } from "../src/gui/index.ts";
+import { encodePng } from "../src/notebook/index.ts";
 import { parseUsers } from "../src/gui/server/auth.ts";
 import { asRequestError } from "../src/gui/server/backend.ts";
 import { validateReconfiguration } from "../src/gui/server/validate.ts";
@@ -40,12 +50,18 @@ const files = sources(src).map((path) => ({
 /** Error classes allowed not to derive from SaseError, each with the reason (none so far). */
 const OUTSIDE_THE_BASE: Readonly<Record<string, string>> = {};
 
-test("no bare Error is created in src/ (a value thrown that is not an Error may be wrapped in one)", () => {
+test("no bare Error, TypeError or RangeError is created in src/ (a value thrown that is not an Error may be wrapped in one)", () => {
+  // TypeError and RangeError too: an argument check must carry a code (BAD_OPTION, BAD_SHAPE, ...) like
+  // any other failure, or a GUI sees only INTERNAL.
   const bare = files.flatMap(({ name, text }) =>
     text
       .split("\n")
       .map((line, i) => ({ line, at: `${name}:${i + 1}` }))
-      .filter(({ line }) => /\bnew Error\(/.test(line) && !/\bnew Error\(String\(/.test(line))
+      .filter(
+        ({ line }) =>
+          (/\bnew Error\(/.test(line) && !/\bnew Error\(String\(/.test(line)) ||
+          /\bnew (TypeError|RangeError)\(/.test(line),
+      )
       .map(({ at, line }) => `${at}: ${line.trim()}`),
   );
   assert.deepEqual(bare, [], "throw a SaseError (or a layer's subclass) with a code from ERROR_CODES");
@@ -105,6 +121,28 @@ test("failures of several layers carry their code and what they concern, also ac
     assert.match(e.message, message, layer);
     const back = errorFromWire(errorToWire(e));
     assert.deepEqual([back.code, back.message], [e.code, e.message], `${layer} across a broker`);
+  }
+});
+
+test("argument checks carry a code, and the offending value where there is one", async () => {
+  const cases: [() => unknown, string, RegExp, string | undefined][] = [
+    [() => toState("NOPE"), "BAD_OPTION", /"NOPE" is not a Karabo state/, '"NOPE"'],
+    [() => ndarray(new Uint8Array(3), [2, 2]), "BAD_SHAPE", /needs 4 elements, the data has 3/, "[2,2]"],
+    [() => detectorByName("XYZ"), "BAD_OPTION", /unknown detector "XYZ"/, '"XYZ"'],
+    [
+      () => new BridgeClient("tcp://127.0.0.1:1", { requestsInFlight: 0 }),
+      "BAD_OPTION",
+      /requestsInFlight must be an integer ≥ 1, got 0/,
+      "0",
+    ],
+    [() => new Arena(0).alloc(1 << 20), "NO_ROOM", /Arena full/, "1048576"],
+    [() => encodePng(2, 2, new Uint8Array(3)), "BAD_IMAGE", /3 bytes for 2×2/, undefined],
+    [() => encodeMsgpack((() => 1) as never), "MSGPACK_MALFORMED", /cannot encode a function/, undefined],
+  ];
+  for (const [fn, code, message, value] of cases) {
+    const e = await failure(fn);
+    assert.deepEqual([e.code, e.details.value], [code, value], e.message);
+    assert.match(e.message, message);
   }
 });
 

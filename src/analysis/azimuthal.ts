@@ -6,6 +6,7 @@
 import { BinSum, binChunks } from "./bin-sum.ts";
 import type { NodeKind } from "./node.ts";
 import type { ImageGeometry, ImageValue, VectorValue } from "./types.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** hc in keV·Å: λ[Å] = HC_KEV_ANGSTROM / E[keV]. */
 export const HC_KEV_ANGSTROM = 12.398419843320026;
@@ -61,15 +62,26 @@ export class AzimuthalIntegrator {
   constructor(setup: AzimuthalSetup) {
     const { width, height, geometry, bins } = setup;
     if (!(bins >= 1 && bins <= 65535 && Number.isInteger(bins))) {
-      throw new RangeError(`azimuthal integration: bins must be an integer in 1..65535, got ${bins}`);
+      throw new SaseError(
+        "BAD_OPTION",
+        `azimuthal integration: bins must be an integer in 1..65535, got ${bins}`,
+        { value: showValue(bins) },
+      );
     }
-    if (!(setup.distance > 0)) throw new RangeError(`azimuthal integration: distance must be > 0 m`);
-    if (!(setup.energy > 0)) throw new RangeError(`azimuthal integration: photon energy must be > 0 keV`);
+    if (!(setup.distance > 0))
+      throw new SaseError("BAD_OPTION", `azimuthal integration: distance must be > 0 m`, {
+        value: showValue(setup.distance),
+      });
+    if (!(setup.energy > 0))
+      throw new SaseError("BAD_OPTION", `azimuthal integration: photon energy must be > 0 keV`, {
+        value: showValue(setup.energy),
+      });
     this.setup = setup;
     const q = pixelQ(setup);
     const covered = geometry.covered;
     if (covered && covered.length !== q.length) {
-      throw new RangeError(
+      throw new SaseError(
+        "BAD_GEOMETRY",
         `azimuthal integration: coverage map of ${covered.length} pixels for ${width}×${height}`,
       );
     }
@@ -119,7 +131,8 @@ export class AzimuthalIntegrator {
   integrate(image: Float32Array, out: Float64Array = new Float64Array(this.q.length)): Float64Array {
     const { width, height } = this.setup;
     if (image.length !== width * height) {
-      throw new RangeError(
+      throw new SaseError(
+        "BAD_IMAGE",
         `azimuthal integration: image of ${image.length} pixels, set up for ${width}×${height}`,
       );
     }

@@ -3,6 +3,7 @@
 // the map of covered pixels in those coordinates.
 import type { DetectorGeometry } from "../detector/index.ts";
 import type { ImageGeometry, ImageValue } from "./types.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 const cache = new WeakMap<DetectorGeometry, ImageGeometry>();
 
@@ -60,11 +61,17 @@ export function copyModuleFrame(a: ModuleArray, frame: number, out: Float32Array
   if (shape.length === 2) offset = 0;
   else if (shape.length === 3) offset = frame * n;
   else if (shape.length === 4) offset = frame * shape[1]! * n;
-  else throw new RangeError(`module data of shape [${shape.join(", ")}] is not an image stack`);
+  else
+    throw new SaseError("BAD_IMAGE", `module data of shape [${shape.join(", ")}] is not an image stack`, {
+      value: showValue(shape),
+    });
   const frames = shape.length === 2 ? 1 : shape[0]!;
-  if (frame >= frames) throw new RangeError(`frame ${frame} asked for, the module has ${frames}`);
+  if (frame >= frames)
+    throw new SaseError("BAD_OPTION", `frame ${frame} asked for, the module has ${frames}`, {
+      value: showValue(frame),
+    });
   if (offset + n > a.data.length)
-    throw new RangeError(`module data [${shape.join(", ")}] smaller than a module`);
+    throw new SaseError("BAD_IMAGE", `module data [${shape.join(", ")}] smaller than a module`);
   const d = a.data;
   for (let i = 0; i < n; i++) out[i] = Number(d[offset + i]!);
 }

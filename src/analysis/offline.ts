@@ -10,7 +10,7 @@ import {
   rawSourceName,
   XGM_OUTPUT,
 } from "../detector/index.ts";
-import { isNDArray } from "../core/index.ts";
+import { isNDArray, SaseError } from "../core/index.ts";
 import type { DataCollection } from "../files/index.ts";
 import { assembleImage, copyModuleFrame, imageGeometry, trimPulses } from "./detector-image.ts";
 import type { GraphRunner } from "./runner.ts";
@@ -39,7 +39,8 @@ export function moduleSources(run: DataCollection, det: DetectorDescription): (s
     );
     if (sources.some((s) => s !== null)) return sources;
   }
-  throw new RangeError(
+  throw new SaseError(
+    "NOT_FOUND",
     `the run has no module source of ${det.karaboId} (looked for ${rawSourceName(det, 0)}, …)`,
   );
 }

@@ -12,6 +12,7 @@ import { renameSync, rmSync } from "node:fs";
 import h5wasm from "h5wasm/node";
 import { type CheckedGraph, formatGraph } from "./graph.ts";
 import { isImage, isVector, type PortType, type PortValue, type TrainResults } from "./types.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** Images up to this many pixels are kept per train. */
 export const PER_TRAIN_IMAGE_PIXELS = 65536;
@@ -63,7 +64,7 @@ export class ResultCollector {
   /** A scalar output per train (NaN where skipped). */
   scalar(name: string): Float64Array {
     const col = this.#perTrain.get(name);
-    if (!col) throw new RangeError(`no per-train output "${name}"`);
+    if (!col) throw new SaseError("NOT_FOUND", `no per-train output "${name}"`, { value: showValue(name) });
     return Float64Array.from(col, (v) => (typeof v === "number" ? v : Number.NaN));
   }
 

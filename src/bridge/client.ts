@@ -4,7 +4,7 @@
 import * as zmq from "zeromq";
 import { decodeTrain } from "./protocol.ts";
 import { type BridgeTrain, BridgeProtocolError, BridgeTimeoutError, type ClientSocketType } from "./types.ts";
-import { SaseError } from "../core/index.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** Options of a bridge client; every field has a default. */
 export interface BridgeClientOptions {
@@ -55,16 +55,22 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
   ) {
     this.sock = options.sock ?? "REQ";
     if (!["REQ", "SUB", "PULL"].includes(this.sock)) {
-      throw new RangeError(`unknown client socket type "${this.sock}" (REQ, SUB or PULL)`);
+      throw new SaseError("BAD_OPTION", `unknown client socket type "${this.sock}" (REQ, SUB or PULL)`, {
+        value: showValue(this.sock),
+      });
     }
     this.timeoutMs = options.timeoutMs;
     if (this.timeoutMs !== undefined && !(this.timeoutMs > 0)) {
-      throw new RangeError(`timeout must be > 0 ms, got ${this.timeoutMs}`);
+      throw new SaseError("BAD_OPTION", `timeout must be > 0 ms, got ${this.timeoutMs}`, {
+        value: showValue(this.timeoutMs),
+      });
     }
     this.hwm = options.highWaterMark ?? 2;
     this.depth = options.requestsInFlight ?? 2;
     if (!Number.isInteger(this.depth) || this.depth < 1) {
-      throw new RangeError(`requestsInFlight must be an integer ≥ 1, got ${this.depth}`);
+      throw new SaseError("BAD_OPTION", `requestsInFlight must be an integer ≥ 1, got ${this.depth}`, {
+        value: showValue(this.depth),
+      });
     }
     this.socket = this.open();
   }

@@ -128,7 +128,7 @@ export class MsgpackWriter {
       case "object":
         break;
       default:
-        throw new TypeError(`cannot encode a ${typeof v} as msgpack`);
+        throw new MsgpackError(`cannot encode a ${typeof v} as msgpack`);
     }
     if (v === null) {
       this.byte(0xc0);
@@ -235,7 +235,7 @@ export class MsgpackWriter {
       this.buf[this.pos++] = 0xd3;
       this.view.setBigInt64(this.pos, v);
     } else {
-      throw new RangeError(`cannot encode ${v}: msgpack integers are limited to 64 bits`);
+      throw new MsgpackError(`cannot encode ${v}: msgpack integers are limited to 64 bits`);
     }
     this.pos += 8;
   }

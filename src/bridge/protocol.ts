@@ -13,6 +13,8 @@ import {
   itemSize,
   shapeSize,
   viewTyped,
+  SaseError,
+  showValue,
 } from "../core/index.ts";
 import {
   BinKey,
@@ -120,8 +122,10 @@ function encodeV22(train: BridgeTrain): Frames {
 
 function checkArray(source: string, path: string, array: NDArray): void {
   if (shapeSize(array.shape) !== array.data.length) {
-    throw new RangeError(
+    throw new SaseError(
+      "BAD_SHAPE",
       `${source} ${path}: shape [${array.shape.join(", ")}] does not match ${array.data.length} elements`,
+      { value: showValue(array.shape) },
     );
   }
 }

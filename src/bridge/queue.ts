@@ -1,4 +1,4 @@
-import { SaseError } from "../core/index.ts";
+import { SaseError, showValue } from "../core/index.ts";
 // A bounded FIFO between whoever produces trains and the socket that sends them. When it is full
 // the drop policy decides: "block" makes the producer wait (file replay: never lose a train),
 // "drop-oldest" keeps the freshest trains (live data: a slow client must not stall the facility),
@@ -36,7 +36,9 @@ export class BoundedQueue<T> {
     private readonly onDrop?: (item: T) => void,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError(`queue size must be ≥ 1, got ${capacity}`);
+      throw new SaseError("BAD_OPTION", `queue size must be ≥ 1, got ${capacity}`, {
+        value: showValue(capacity),
+      });
   }
 
   /** Items waiting now. */

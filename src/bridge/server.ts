@@ -3,7 +3,7 @@
 // "next" request with one train; PUB sends every train to every subscriber; PUSH hands each train
 // to one puller. Arrays leave as views of their memory (ZeroMQ sends them without a copy).
 import * as zmq from "zeromq";
-import { createLogger, type Logger, SaseError, timestampNow } from "../core/index.ts";
+import { createLogger, type Logger, SaseError, timestampNow, showValue } from "../core/index.ts";
 import { type Frames, encodeTrain } from "./protocol.ts";
 import { BoundedQueue, type DropPolicy, QueueClosedError } from "./queue.ts";
 import {
@@ -83,14 +83,20 @@ export class BridgeServer {
     this.log = options.logger ?? createLogger("bridge-server");
     this.dummyTimestamps = options.dummyTimestamps ?? false;
     const rate = options.rate ?? 0;
-    if (!(rate >= 0)) throw new RangeError(`rate must be ≥ 0 trains/s, got ${rate}`);
+    if (!(rate >= 0))
+      throw new SaseError("BAD_OPTION", `rate must be ≥ 0 trains/s, got ${rate}`, { value: showValue(rate) });
     this.minIntervalMs = rate > 0 ? 1000 / rate : 0;
     const hwm = options.highWaterMark ?? 2;
     const common = { linger: 0, sendHighWaterMark: hwm };
     if (this.sock === "REP") this.socket = new zmq.Router({ ...common, mandatory: true });
     else if (this.sock === "PUB") this.socket = new zmq.Publisher(common);
     else if (this.sock === "PUSH") this.socket = new zmq.Push(common);
-    else throw new RangeError(`unknown server socket type "${String(this.sock)}" (REP, PUB or PUSH)`);
+    else
+      throw new SaseError(
+        "BAD_OPTION",
+        `unknown server socket type "${String(this.sock)}" (REP, PUB or PUSH)`,
+        { value: showValue(this.sock) },
+      );
     this.queue = new BoundedQueue<QueuedTrain>(options.queueSize ?? 10, options.dropPolicy ?? "drop-oldest");
   }
 

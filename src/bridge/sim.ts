@@ -1,7 +1,7 @@
 // A simulated AGIPD module stream, shaped as karabo-bridge-py's simulator sends raw module data
 // (source SPB_DET_AGIPD1M-1/DET/<m>CH0:xtdf, image.data uint16 in the online axis order
 // (fs, ss, pulses) or the file order (pulses, ss, fs), cell and pulse IDs, timestamps).
-import { ndarray, timestampNow } from "../core/index.ts";
+import { ndarray, timestampNow, SaseError, showValue } from "../core/index.ts";
 import type { BridgeTrain, SourceData } from "./types.ts";
 
 /** Options of the simulated stream. */
@@ -43,9 +43,9 @@ export function* simulatedAgipdTrains(options: AgipdSimOptions = {}): Generator<
   const modules = options.modules ?? 1;
   const cells = options.cells ?? 64;
   if (!Number.isInteger(modules) || modules < 1 || modules > 16)
-    throw new RangeError(`modules must be 1..16, got ${modules}`);
+    throw new SaseError("BAD_OPTION", `modules must be 1..16, got ${modules}`, { value: showValue(modules) });
   if (!Number.isInteger(cells) || cells < 1 || cells > 352)
-    throw new RangeError(`cells must be 1..352, got ${cells}`);
+    throw new SaseError("BAD_OPTION", `cells must be 1..352, got ${cells}`, { value: showValue(cells) });
   const shape = options.dataLike === "file" ? [cells, 512, 128] : [128, 512, cells];
   const pool = pixelPool(128 * 512 * cells, options.gen ?? "random");
   const gain = new Uint16Array(128 * 512 * cells);

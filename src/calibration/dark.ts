@@ -9,6 +9,7 @@ import type { RawFrames } from "./corrector.ts";
 import { checkRawFrames } from "./corrector.ts";
 import type { ModuleConstants } from "./constants.ts";
 import { ConstantsError } from "./constants.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** Streaming sums of one dark run of one module, per (cell, pixel). Memory: 4 × 8 bytes × cells × pixels. */
 export class DarkAccumulator {
@@ -128,7 +129,7 @@ export function characteriseDarks(
   options: Partial<DarkThresholds> = {},
 ): DarkConstants {
   const first = runs[0];
-  if (!first) throw new RangeError("characteriseDarks needs one dark run per gain stage");
+  if (!first) throw new SaseError("BAD_OPTION", "characteriseDarks needs one dark run per gain stage");
   const det = first.detector;
   const limits: DarkThresholds = {
     ...DEFAULT_DARK_THRESHOLDS,
@@ -138,11 +139,15 @@ export function characteriseDarks(
   };
   const G = det.gainStages;
   if (runs.length !== G)
-    throw new RangeError(`${det.name} has ${G} gain stages: need ${G} dark runs, got ${runs.length}`);
+    throw new SaseError(
+      "BAD_OPTION",
+      `${det.name} has ${G} gain stages: need ${G} dark runs, got ${runs.length}`,
+      { value: showValue(runs.length) },
+    );
   const cells = first.cells;
   for (const r of runs) {
     if (r.cells !== cells || r.pixels !== first.pixels)
-      throw new RangeError("dark runs differ in cells or pixels");
+      throw new SaseError("BAD_RAW_DATA", "dark runs differ in cells or pixels");
   }
   const P = first.pixels;
   const offset = new Float32Array(cells * G * P);

@@ -93,7 +93,10 @@ export class FramePool {
   ): void {
     for (const a of [constants.offset, constants.thresholds, constants.relativeGain, constants.badPixels]) {
       if (!isShared(a))
-        throw new TypeError("FramePool constants must sit on SharedArrayBuffers (shareConstants)");
+        throw new SaseError(
+          "BAD_CONSTANTS",
+          "FramePool constants must sit on SharedArrayBuffers (shareConstants)",
+        );
     }
     const inArena = this.#inArena([
       constants.offset,
@@ -122,7 +125,7 @@ export class FramePool {
     out: CorrectedFrames,
   ): Promise<void> {
     for (const a of [raw, cellId, out.data, out.gain, out.mask]) {
-      if (!isShared(a)) throw new TypeError("FramePool data must sit on SharedArrayBuffers");
+      if (!isShared(a)) throw new SaseError("BAD_RAW_DATA", "FramePool data must sit on SharedArrayBuffers");
     }
     const inArena = this.#inArena([raw, cellId, out.data, out.gain, out.mask]);
     const job = ++this.#job;

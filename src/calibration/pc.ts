@@ -8,6 +8,7 @@ import { modulePixels } from "../detector/index.ts";
 import { BadPixels } from "./badpixels.ts";
 import type { RawFrames } from "./corrector.ts";
 import { checkRawFrames, RawDataError } from "./corrector.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** Least and most accepted relative gain, as a fraction of its cell and stage's median (the facility's 0.8–1.2). */
 export const PC_GAIN_WINDOW: readonly [number, number] = [0.8, 1.2];
@@ -34,7 +35,11 @@ export class PcAccumulator {
     const P = modulePixels(detector);
     const G = detector.gainStages;
     if (thresholds.length !== cells * (G - 1) * P) {
-      throw new RangeError(`thresholds hold ${thresholds.length} values, expected ${cells}×${G - 1}×${P}`);
+      throw new SaseError(
+        "BAD_CONSTANTS",
+        `thresholds hold ${thresholds.length} values, expected ${cells}×${G - 1}×${P}`,
+        { value: showValue(thresholds) },
+      );
     }
     this.pixels = P;
     this.stages = G;

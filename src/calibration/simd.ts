@@ -6,6 +6,7 @@
 // so results are bit-identical.
 
 import type { ModuleConstants } from "./constants.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** A shared WebAssembly memory with a bump allocator; typed-array views on it work everywhere. */
 export class Arena {
@@ -15,7 +16,10 @@ export class Arena {
   /** Reserves `bytes` (rounded up to 64 KiB pages; the memory cannot grow later), or wraps `memory`. */
   constructor(bytes: number, memory?: WebAssembly.Memory) {
     const pages = Math.ceil((bytes + 65536) / 65536);
-    if (pages > 65536) throw new RangeError(`an Arena holds at most 4 GiB, ${bytes} bytes asked`);
+    if (pages > 65536)
+      throw new SaseError("BAD_OPTION", `an Arena holds at most 4 GiB, ${bytes} bytes asked`, {
+        value: showValue(bytes),
+      });
     this.memory = memory ?? new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     // A wrapped memory belongs to another thread's allocator: this side only reads and writes views.
     if (memory) this.#top = memory.buffer.byteLength;
@@ -37,7 +41,9 @@ export class Arena {
     const at = this.#top;
     const end = at + Math.ceil(bytes / 64) * 64;
     if (end > this.memory.buffer.byteLength)
-      throw new RangeError(`Arena full: ${bytes} more bytes do not fit`);
+      throw new SaseError("NO_ROOM", `Arena full: ${bytes} more bytes do not fit`, {
+        value: showValue(bytes),
+      });
     this.#top = end;
     return at;
   }
@@ -292,7 +298,10 @@ export class SimdKernel {
 
   /** Compiles the kernel for `pixels` (a multiple of 4) on `arena`'s memory. */
   static create(arena: Arena, pixels: number): SimdKernel {
-    if (pixels % 4 !== 0) throw new RangeError(`SIMD kernel needs a multiple of 4 pixels, got ${pixels}`);
+    if (pixels % 4 !== 0)
+      throw new SaseError("BAD_OPTION", `SIMD kernel needs a multiple of 4 pixels, got ${pixels}`, {
+        value: showValue(pixels),
+      });
     const pages = arena.memory.buffer.byteLength / 65536;
     const module = new WebAssembly.Module(kernelModule(pixels, pages));
     const instance = new WebAssembly.Instance(module, { env: { mem: arena.memory } });

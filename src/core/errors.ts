@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   NOT_FOUND: "a named file, source, key, train, run or channel that does not exist",
   CLOSED: "an object used after it was closed",
   BAD_OPTION: "an option or argument out of its allowed values",
+  BAD_SHAPE: "an array whose shape does not match the number of its elements",
   // files
   BAD_FILE: "an HDF5/EXDF file or run that cannot be read as asked",
   NOT_EXDF: "an HDF5 file without the EXDF structure (METADATA, INDEX)",
@@ -69,6 +70,7 @@ export const ERROR_CODES = {
   NO_CONSTANTS: "no calibration constants match",
   TASK_FAILED: "a task that failed inside a worker thread",
   WRONG_THREAD: "a function called on a thread it does not run on",
+  NO_ROOM: "a fixed-size memory (a kernel's Arena) with no room left for what was asked",
   // daq
   CATALOGUE: "a proposal, run or job the catalogue does not have or refuses",
   BAD_SOURCE: "a configured data source that cannot be recorded",

@@ -1,5 +1,6 @@
 // N-dimensional arrays as every layer passes them around: a typed array over C-ordered data, its
 // element type and its shape. Views, never copies, wherever the bytes already sit in memory.
+import { SaseError, showValue } from "./errors.ts";
 
 /** Element types, named as numpy names them (so EXDF, the bridge and Python agree). */
 export type DType =
@@ -115,8 +116,10 @@ export function viewTyped(
 export function ndarray<T extends TypedArray>(data: T, shape: readonly number[], dtype?: DType): NDArray<T> {
   const n = shapeSize(shape);
   if (n !== data.length) {
-    throw new RangeError(
+    throw new SaseError(
+      "BAD_SHAPE",
       `ndarray: shape [${shape.join(", ")}] needs ${n} elements, the data has ${data.length}`,
+      { value: showValue(shape) },
     );
   }
   return { dtype: dtype ?? dtypeOf(data), shape: [...shape], data };

@@ -1,6 +1,7 @@
 // Karabo's closed set of device states (karabo.md §2): each state has one parent, devices compare with
 // isDerivedFrom, composites combine many states with the StateSignifier rule, and the GUI colours a state
 // by its family. Where Karabo's C++ and Python disagree (OPENED/CLOSED parentage) we follow its docs.
+import { SaseError, showValue } from "./errors.ts";
 
 /** Parent of every state (null for the roots UNKNOWN, INIT, KNOWN). */
 const PARENTS = {
@@ -90,9 +91,10 @@ export function isState(name: unknown): name is State {
   return typeof name === "string" && Object.hasOwn(PARENTS, name);
 }
 
-/** The state named `name`; throws a RangeError naming it when it is not a state. */
+/** The state named `name`; throws a SaseError (BAD_OPTION) naming it when it is not a state. */
 export function toState(name: string): State {
-  if (!isState(name)) throw new RangeError(`"${name}" is not a Karabo state`);
+  if (!isState(name))
+    throw new SaseError("BAD_OPTION", `"${name}" is not a Karabo state`, { value: showValue(name) });
   return name;
 }
 
@@ -193,7 +195,7 @@ export function trumpList(options: SignifierOptions = {}): State[] {
  * the trump list (unlisted: lowest); the highest rank wins, ties go to the later state in the input.
  */
 export function mostSignificantState(states: readonly State[], options: SignifierOptions = {}): State {
-  if (states.length === 0) throw new RangeError("mostSignificantState: no states given");
+  if (states.length === 0) throw new SaseError("BAD_OPTION", "mostSignificantState: no states given");
   const rankOf = new Map(trumpList(options).map((s, i) => [s, i + 1]));
   let best: State = states[0]!;
   let bestRank = -1;

@@ -1,6 +1,7 @@
 // A detector described as data: how many modules, pixels per module, memory cells, gain stages, how
 // its sources and files are named and where its pixels sit. Simulation, characterisation and
 // correction read everything detector-specific from here, so another detector is a new description.
+import { SaseError, showValue } from "../core/index.ts";
 
 /** A rectangle of a module's (ss, fs) pixel array, e.g. one ASIC. */
 export interface PixelRegion {
@@ -251,7 +252,11 @@ export function reducedDetector(
 ): DetectorDescription {
   const rows = change.rows ?? base.moduleShape[0];
   if (!Number.isInteger(rows) || rows <= 0 || rows > base.moduleShape[0]) {
-    throw new RangeError(`reducedDetector: rows must be 1..${base.moduleShape[0]}, got ${rows}`);
+    throw new SaseError(
+      "BAD_OPTION",
+      `reducedDetector: rows must be 1..${base.moduleShape[0]}, got ${rows}`,
+      { value: showValue(rows) },
+    );
   }
   const shape: [number, number] = [rows, base.moduleShape[1]];
   const asics = base.asics
@@ -309,8 +314,10 @@ export function moduleOfSource(det: DetectorDescription, source: string): number
 /** Memory-cell condition for data whose highest cell id is `maxCellId`: the smallest option above it. */
 export function memoryCellsCondition(det: DetectorDescription, maxCellId: number): number {
   for (const n of det.cellOptions) if (n > maxCellId) return n;
-  throw new RangeError(
+  throw new SaseError(
+    "BAD_RAW_DATA",
     `${det.name}: cell id ${maxCellId} is beyond the largest memory-cell count ${det.maxCells}`,
+    { value: showValue(maxCellId) },
   );
 }
 
@@ -324,6 +331,11 @@ export const DETECTORS: Readonly<Record<string, DetectorDescription>> = {
 /** A known detector by name; throws naming the known ones otherwise. */
 export function detectorByName(name: string): DetectorDescription {
   const d = DETECTORS[name];
-  if (!d) throw new RangeError(`unknown detector "${name}"; known: ${Object.keys(DETECTORS).join(", ")}`);
+  if (!d)
+    throw new SaseError(
+      "BAD_OPTION",
+      `unknown detector "${name}"; known: ${Object.keys(DETECTORS).join(", ")}`,
+      { value: showValue(name) },
+    );
   return d;
 }

@@ -7,6 +7,7 @@ import { agipdQuadrantGeometry, GeometryError } from "./geometry.ts";
 import { hash32, Rng } from "./random.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 import { ModuleSensor } from "./simulate.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** One diffraction ring: expected photons per pixel at nominal pulse energy on its crest. */
 export interface Ring {
@@ -171,17 +172,25 @@ export class SimulatedDetector {
   ) {
     const n = options.modules ?? detector.nModules;
     if (!Number.isInteger(n) || n < 1 || n > detector.nModules) {
-      throw new RangeError(`${detector.name}: modules must be 1..${detector.nModules}, got ${n}`);
+      throw new SaseError(
+        "BAD_OPTION",
+        `${detector.name}: modules must be 1..${detector.nModules}, got ${n}`,
+        { value: showValue(n) },
+      );
     }
     if (!Number.isInteger(options.cells) || options.cells < 1 || options.cells > detector.maxCells) {
-      throw new RangeError(`${detector.name}: cells must be 1..${detector.maxCells}, got ${options.cells}`);
+      throw new SaseError(
+        "BAD_OPTION",
+        `${detector.name}: cells must be 1..${detector.maxCells}, got ${options.cells}`,
+        { value: showValue(options.cells) },
+      );
     }
     this.nModules = n;
     this.#sensorCells = detector.cellOptions.find((c) => c >= options.cells) ?? detector.maxCells;
     if (options.pulseCapacitor && options.dark)
-      throw new RangeError("a pulse-capacitor scan runs in adaptive gain, not as a dark run");
+      throw new SaseError("BAD_OPTION", "a pulse-capacitor scan runs in adaptive gain, not as a dark run");
     if (options.pulseCapacitor && options.pulseCapacitor.charges.length === 0)
-      throw new RangeError("a pulse-capacitor scan needs at least one charge");
+      throw new SaseError("BAD_OPTION", "a pulse-capacitor scan needs at least one charge");
     this.forcedStage = options.dark ? GAIN_STAGE_NAMES.indexOf(options.dark) : null;
     this.pulseEnergy = options.pulseEnergy ?? 1500;
     this.#signal = new Float32Array(modulePixels(detector));
@@ -190,7 +199,9 @@ export class SimulatedDetector {
   /** The simulated sensor (offsets, noise, gains) of module `module`. */
   sensor(module: number): ModuleSensor {
     if (!Number.isInteger(module) || module < 0 || module >= this.nModules) {
-      throw new RangeError(`module ${module} is not simulated (0..${this.nModules - 1})`);
+      throw new SaseError("BAD_OPTION", `module ${module} is not simulated (0..${this.nModules - 1})`, {
+        value: showValue(module),
+      });
     }
     let sensor = this.#sensors.get(module);
     if (!sensor) {

@@ -1,5 +1,6 @@
 // Radial (azimuthally integrated) profile of an assembled detector image: the first look at a
 // diffraction or scattering pattern, and what the live view plots next to the image.
+import { SaseError, showValue } from "../core/index.ts";
 
 /** A radial profile: mean intensity per ring of `binWidth` pixels around the centre. */
 export interface RadialProfile {
@@ -23,11 +24,15 @@ export function radialProfile(
 ): RadialProfile {
   const [height, width] = shape;
   if (image.length !== height * width) {
-    throw new RangeError(
+    throw new SaseError(
+      "BAD_IMAGE",
       `radialProfile: image has ${image.length} pixels, shape ${height}×${width} needs ${height * width}`,
     );
   }
-  if (!(binWidth > 0)) throw new RangeError(`radialProfile: binWidth must be positive, got ${binWidth}`);
+  if (!(binWidth > 0))
+    throw new SaseError("BAD_OPTION", `radialProfile: binWidth must be positive, got ${binWidth}`, {
+      value: showValue(binWidth),
+    });
   const [cy, cx] = centre;
   const corners = [
     [0, 0],

@@ -5,6 +5,7 @@
 import type { DetectorDescription } from "./description.ts";
 import { modulePixels } from "./description.ts";
 import { GAUSS_TABLE, hash32, Rng } from "./random.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** One module's share of one train, as the detector sends it. */
 export interface RawModuleTrain {
@@ -73,8 +74,10 @@ export class ModuleSensor {
     const P = modulePixels(detector);
     const G = detector.gainStages;
     if (!Number.isInteger(options.cells) || options.cells < 1 || options.cells > detector.maxCells) {
-      throw new RangeError(
+      throw new SaseError(
+        "BAD_OPTION",
         `${detector.name}: memory cells must be 1..${detector.maxCells}, got ${options.cells}`,
+        { value: showValue(options.cells) },
       );
     }
     this.pixels = P;

@@ -1,4 +1,5 @@
 // EXDF file names: RAW-R0238-AGIPD00-S00000.h5 = data category, run number, aggregator, sequence.
+import { SaseError, showValue } from "../core/index.ts";
 
 /** The parts of an EXDF file name. */
 export interface ExdfFileName {
@@ -20,7 +21,9 @@ export function parseFileName(name: string): ExdfFileName | null {
 /** The file name of one sequence file of an aggregator, e.g. RAW-R0238-AGIPD00-S00000.h5. */
 export function formatFileName(parts: ExdfFileName): string {
   if (!/^[A-Za-z0-9]+$/.test(parts.aggregator))
-    throw new RangeError(`aggregator name must be alphanumeric: "${parts.aggregator}"`);
+    throw new SaseError("BAD_OPTION", `aggregator name must be alphanumeric: "${parts.aggregator}"`, {
+      value: showValue(parts.aggregator),
+    });
   const run = String(parts.run).padStart(4, "0");
   const seq = String(parts.sequence).padStart(5, "0");
   return `${parts.category}-R${run}-${parts.aggregator}-S${seq}.h5`;

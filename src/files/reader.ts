@@ -12,6 +12,8 @@ import {
   ndarray,
   shapeSize,
   type TypedArray,
+  SaseError,
+  showValue,
 } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
 import { type DatasetInfo, H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
@@ -287,7 +289,10 @@ export class DataCollection {
     } else if ("indices" in sel) {
       const picked = sel.indices.map((i) => {
         const t = this.trainIds[i < 0 ? this.trainIds.length + i : i];
-        if (t === undefined) throw new RangeError(`train index ${i} outside 0..${this.trainIds.length - 1}`);
+        if (t === undefined)
+          throw new SaseError("BAD_OPTION", `train index ${i} outside 0..${this.trainIds.length - 1}`, {
+            value: showValue(i),
+          });
         return t;
       });
       ids = [...new Set(picked)].sort((a, b) => a - b);

@@ -13,6 +13,8 @@ import {
   shapeSize,
   type Timestamp,
   type TypedArray,
+  SaseError,
+  showValue,
 } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
 import { H5File, h5Ready } from "./h5.ts";
@@ -202,9 +204,11 @@ export class RunWriter {
       ...options,
     };
     if (!Number.isInteger(options.run) || options.run < 0)
-      throw new RangeError(`run number must be a non-negative integer`);
+      throw new SaseError("BAD_OPTION", `run number must be a non-negative integer`, {
+        value: showValue(options.run),
+      });
     if (this.opts.trainsPerSequence < 1 || this.opts.flushEvery < 1)
-      throw new RangeError("trainsPerSequence and flushEvery must be >= 1");
+      throw new SaseError("BAD_OPTION", "trainsPerSequence and flushEvery must be >= 1");
   }
 
   private chunkRows(rowBytes: number, perTrain: boolean): number {

@@ -2,6 +2,7 @@
 // show in Jupyter, in nbconvert's HTML and in a diff), and images as PNG with a colour bar.
 import type { NDArray } from "../core/index.ts";
 import { encodePng, viridis } from "./png.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** MIME type → content, as Jupyter's display messages carry it. */
 export type MimeBundle = Record<string, string>;
@@ -180,7 +181,9 @@ export class ImageFigure implements Displayable {
     readonly options: { title?: string; min?: number; max?: number } = {},
   ) {
     if (image.shape.length !== 2)
-      throw new RangeError(`an image is 2-D; this array has shape [${image.shape}]`);
+      throw new SaseError("BAD_IMAGE", `an image is 2-D; this array has shape [${image.shape}]`, {
+        value: showValue(image.shape),
+      });
   }
 
   /** The colour-mapped image as a PNG file and the limits used. */

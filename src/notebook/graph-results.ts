@@ -21,6 +21,7 @@ import {
   SASE_DISPLAY,
   scatter,
 } from "./figure.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** One output of a graph over a run, as the results file holds it. */
 export type GraphOutput =
@@ -47,8 +48,10 @@ export class GraphResults implements Displayable {
   #output(name: string): GraphOutput {
     const o = this.outputs.get(name);
     if (!o)
-      throw new RangeError(
+      throw new SaseError(
+        "NOT_FOUND",
         `no output "${name}" in these results (they have: ${[...this.outputs.keys()].join(", ")})`,
+        { value: showValue(name) },
       );
     return o;
   }

@@ -1,6 +1,7 @@
 // A minimal PNG encoder (8-bit RGBA, no filtering, zlib from node) and colour maps, so images reach
 // notebooks and HTML reports as pictures without a canvas library.
 import { deflateSync } from "node:zlib";
+import { SaseError } from "../core/index.ts";
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -30,7 +31,7 @@ function chunk(type: string, data: Uint8Array): Buffer {
 /** Encodes RGBA pixels (row-major, 4 bytes each) as a PNG file. */
 export function encodePng(width: number, height: number, rgba: Uint8Array): Buffer {
   if (rgba.length !== width * height * 4)
-    throw new RangeError(`png: ${rgba.length} bytes for ${width}×${height} RGBA pixels`);
+    throw new SaseError("BAD_IMAGE", `png: ${rgba.length} bytes for ${width}×${height} RGBA pixels`);
   const raw = Buffer.alloc((width * 4 + 1) * height);
   for (let y = 0; y < height; y++) {
     raw[y * (width * 4 + 1)] = 0; // filter: none

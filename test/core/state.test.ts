@@ -7,6 +7,7 @@ import {
   lineageOf,
   mostSignificantState,
   parentOf,
+  SaseError,
   STATES,
   State,
   stateColor,
@@ -184,9 +185,13 @@ describe("mostSignificantState", () => {
   });
 
   test("bad input is refused", () => {
-    assert.throws(() => mostSignificantState([]), RangeError);
+    const badOption = (e: unknown) => e instanceof SaseError && e.code === "BAD_OPTION";
+    assert.throws(() => mostSignificantState([]), badOption);
     assert.throws(() => mostSignificantState(["ON", "BROKEN" as State]), /"BROKEN" is not a Karabo state/);
-    assert.throws(() => trumpList({ trumpList: ["NOPE" as State] }), RangeError);
+    assert.throws(
+      () => trumpList({ trumpList: ["NOPE" as State] }),
+      (e: unknown) => badOption(e) && (e as SaseError).details.value === '"NOPE"',
+    );
   });
 });
 

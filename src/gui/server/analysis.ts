@@ -27,6 +27,7 @@ import {
   type ImageFeed,
   type LiveFrame,
 } from "./backend.ts";
+import { SaseError, showValue } from "../../core/index.ts";
 
 /** A page that watches the graph. */
 export interface AnalysisViewer {
@@ -84,24 +85,28 @@ function wire(v: unknown): WireResult | undefined {
   return undefined;
 }
 
-/** Checks an analysis request from the page; throws a TypeError saying what is wrong (protocol.ts reports it). */
+/** Checks an analysis request from the page; throws a SaseError (BAD_REQUEST) saying what is wrong (protocol.ts reports it). */
 export function parseAnalysisRequest(o: Record<string, unknown>): AnalysisRequest {
   const req = o.req;
-  if (typeof req !== "number" || !Number.isFinite(req)) throw new TypeError(`"req" must be a finite number`);
+  if (typeof req !== "number" || !Number.isFinite(req))
+    throw new SaseError("BAD_REQUEST", `"req" must be a finite number`, { value: showValue(req) });
   switch (o.op) {
     case "watch":
-      if (typeof o.on !== "boolean") throw new TypeError(`"on" must be true or false`);
+      if (typeof o.on !== "boolean")
+        throw new SaseError("BAD_REQUEST", `"on" must be true or false`, { value: showValue(o.on) });
       return { t: "analysis", req, op: "watch", on: o.on };
     case "save":
-      if (typeof o.graph !== "object" || o.graph === null) throw new TypeError(`"graph" must be an object`);
+      if (typeof o.graph !== "object" || o.graph === null)
+        throw new SaseError("BAD_REQUEST", `"graph" must be an object`, { value: showValue(o.graph) });
       return { t: "analysis", req, op: "save", graph: o.graph };
     case "reset":
-      if (o.node !== undefined && typeof o.node !== "string") throw new TypeError(`"node" must be a string`);
+      if (o.node !== undefined && typeof o.node !== "string")
+        throw new SaseError("BAD_REQUEST", `"node" must be a string`, { value: showValue(o.node) });
       return o.node === undefined
         ? { t: "analysis", req, op: "reset" }
         : { t: "analysis", req, op: "reset", node: o.node };
     default:
-      throw new TypeError(`"op" must be watch, save or reset`);
+      throw new SaseError("BAD_REQUEST", `"op" must be watch, save or reset`, { value: showValue(o.op) });
   }
 }
 
