@@ -8,23 +8,15 @@
 // Sums are float64 of float32 pixels, as numpy's bincount with float64 weights, so results agree to
 // rounding of the summation order.
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-const simd = (op: number) => [0xfd, ...leb(op)];
-const get = (i: number) => [0x20, ...leb(i)];
-const set = (i: number) => [0x21, ...leb(i)];
-const tee = (i: number) => [0x22, ...leb(i)];
-const i32const = (v: number) => [0x41, ...leb(v)]; // only small non-negative constants here
+import {
+  i32const,
+  kernelModuleBytes,
+  localGet as get,
+  localSet as set,
+  localTee as tee,
+  memarg as mem,
+  simd,
+} from "../core/wasm-asm.ts";
 
 /** Where the kernel's arrays sit in its memory (byte offsets), built into its code as load offsets. */
 interface Layout {
@@ -53,7 +45,6 @@ const D = 5; // v128: the chunk's pixels, then their sum as f64x2
 
 /** The kernel `k(end) → NaN chunks` on an imported memory of `pages` pages laid out as `at`. */
 function kernelModule(pages: number, at: Layout): Uint8Array<ArrayBuffer> {
-  const mem = (align: number, offset: number) => [align, ...leb(offset)];
   // One chunk, the k-th of the loop step: its arrays' entries are 4k bytes further on.
   const chunk = (k: number) => [
     // meta = metas[c]
@@ -125,29 +116,12 @@ function kernelModule(pages: number, at: Layout): Uint8Array<ArrayBuffer> {
     ...get(NN),
     0x0b, // end function
   ];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f]), // (i32) → i32
-    // import env.mem: memory of exactly `pages` pages
-    ...section(2, [
-      0x01,
-      0x03,
-      0x65,
-      0x6e,
-      0x76,
-      0x03,
-      0x6d,
-      0x65,
-      0x6d,
-      0x02,
-      0x01,
-      ...leb(pages),
-      ...leb(pages),
-    ]),
-    ...section(3, [0x01, 0x00]),
-    ...section(7, [0x01, 0x01, 0x6b, 0x00, 0x00]), // export "k" = func 0
-    ...section(10, [0x01, ...leb(code.length), ...code]),
-  ]);
+  return kernelModuleBytes({
+    params: 1, // (i32) → i32
+    results: 1,
+    memory: { min: pages, max: pages }, // exactly `pages` pages
+    functions: [{ name: "k", code }],
+  });
 }
 
 let simdChecked: boolean | undefined;

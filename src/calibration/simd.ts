@@ -5,6 +5,14 @@
 // frames. Arithmetic is IEEE float32 subtract and multiply, as in the JavaScript kernel and numpy,
 // so results are bit-identical.
 
+import {
+  kernelModuleBytes,
+  localGet as get,
+  localSet as set,
+  localTee as tee,
+  memarg as mem,
+  simd,
+} from "../core/wasm-asm.ts";
 import type { ModuleConstants } from "./constants.ts";
 import { SaseError, showValue } from "../core/index.ts";
 
@@ -67,24 +75,6 @@ export class Arena {
   }
 }
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...leb(body.length), ...body];
-}
-
-const simd = (op: number) => [0xfd, ...leb(op)];
-const mem = (align: number, offset: number) => [...leb(align), ...leb(offset)];
-
 // Function parameters, in order (all i32): pointers are byte offsets into the memory.
 const A = 0; // analog plane (u16)
 const D = 1; // digital plane (u16)
@@ -112,9 +102,6 @@ const BP = 21; // local v128: bad-pixel bits of the pixels' stages
 /** Assembles the kernel for modules of `pixels` pixels. */
 function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer> {
   const plane = pixels * 4;
-  const get = (i: number) => [0x20, ...leb(i)];
-  const set = (i: number) => [0x21, ...leb(i)];
-  const tee = (i: number) => [0x22, ...leb(i)];
   const at = (ptr: number, idx: number) => [...get(ptr), ...get(idx), 0x6a]; // ptr + idx
   const load = (ptr: number, offset: number) => [...at(ptr, I4), ...simd(0x00), ...mem(4, offset)];
   const splat4 = (v: number) => [
@@ -231,30 +218,13 @@ function kernelModule(pixels: number, maxPages: number): Uint8Array<ArrayBuffer>
     ...set(I), // i += 4
     ...[0x0c, 0x00, 0x0b, 0x0b, 0x0b], // br 0; end loop; end block; end function
   ];
-  const params = 11;
-  const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [0x01, 0x60, ...leb(params), ...new Array(params).fill(0x7f), 0x00]),
-    ...section(2, [
-      0x01,
-      0x03,
-      0x65,
-      0x6e,
-      0x76,
-      0x03,
-      0x6d,
-      0x65,
-      0x6d,
-      0x02,
-      0x03,
-      ...leb(1),
-      ...leb(maxPages),
-    ]),
-    ...section(3, [0x01, 0x00]),
-    ...section(7, [0x01, 0x01, 0x6b, 0x00, 0x00]), // export "k" = func 0
-    ...section(10, [0x01, ...leb(code.length), ...code]),
-  ];
-  return new Uint8Array(bytes);
+  // The memory is an Arena's: shared, so its import has a maximum (any size from one page up).
+  return kernelModuleBytes({
+    params: 11,
+    results: 0,
+    memory: { min: 1, max: maxPages, shared: true },
+    functions: [{ name: "k", code }],
+  });
 }
 
 /** A copy of `c` whose arrays live in `arena`, where the SIMD kernel and the frame workers read them. */

@@ -5,6 +5,8 @@
 // written in order. The module stack and the image live in the kernel's memory: callers fill the
 // stack in place and read the image from there, so no copy goes in or out.
 
+import { kernelModuleBytes, localGet as get, localSet as set } from "../core/wasm-asm.ts";
+
 /** One tile as a strided block: rows × cols source pixels landing at dst + r·rowStep + c·colStep. */
 export interface TileBlock {
   readonly src: number;
@@ -16,19 +18,6 @@ export interface TileBlock {
   readonly colStep: number;
 }
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-};
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const get = (i: number) => [0x20, i];
-const set = (i: number) => [0x21, i];
 const add = 0x6a;
 const mul = 0x6c;
 const load = [0xfd, 0x00, 0x00, 0x00]; // v128.load align=1 offset=0 (addresses are unaligned)
@@ -136,21 +125,19 @@ function transposeFunction(mirror: boolean): number[] {
     0x0b,
   ];
   const locals = [0x02, 0x04, 0x7f, 0x08, 0x7b]; // 4 × i32, 8 × v128
-  const code = [...locals, ...body];
-  return [...uleb(code.length), ...code];
+  return [...locals, ...body];
 }
 
 function kernelBytes(pages: number): Uint8Array<ArrayBuffer> {
-  const fwd = transposeFunction(false);
-  const mir = transposeFunction(true);
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [0x01, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00]),
-    ...section(2, [0x01, 0x03, 0x65, 0x6e, 0x76, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00, ...uleb(pages)]),
-    ...section(3, [0x02, 0x00, 0x00]),
-    ...section(7, [0x02, 0x01, 0x66, 0x00, 0x00, 0x01, 0x6d, 0x00, 0x01]), // "f", "m"
-    ...section(10, [0x02, ...fwd, ...mir]),
-  ]);
+  return kernelModuleBytes({
+    params: 6,
+    results: 0,
+    memory: { min: pages },
+    functions: [
+      { name: "f", code: transposeFunction(false) },
+      { name: "m", code: transposeFunction(true) },
+    ],
+  });
 }
 
 type Transpose = (
