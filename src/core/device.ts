@@ -104,6 +104,8 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
   readonly #followed: (() => void)[] = [];
   #commands: Promise<unknown> = Promise.resolve();
   #alive = true;
+  /** Set when shutdown begins: a background task failing after that is the shutdown, not a fault. */
+  #stopping = false;
 
   constructor(context: DeviceContext) {
     const cls = this.constructor as DeviceClass;
@@ -326,8 +328,12 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
 
   #guard(what: string, task: () => void | Promise<void>): void {
     if (!this.#alive) return;
-    const failed = (err: unknown) =>
-      this.fault(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    const failed = (err: unknown) => {
+      const reason = `${what} failed: ${err instanceof Error ? err.message : String(err)}`;
+      // A task cut off by its own device's shutdown (threads closed, stream ended) is expected.
+      if (this.#stopping) this.log.debug("task ended by shutdown", { reason });
+      else this.fault(reason);
+    };
     try {
       const r = task();
       if (r instanceof Promise) r.catch(failed);
@@ -521,6 +527,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
   /** Stops timers and runs `onShutdown` (used by the device server when it kills the device). */
   async shutdown(): Promise<void> {
     if (!this.#alive) return;
+    this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const close of this.#followed.splice(0)) close();

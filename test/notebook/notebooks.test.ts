@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { NotebookError, runNotebook } from "../../src/notebook/index.ts";
+import { type NotebookError, runNotebook } from "../../src/notebook/index.ts";
 
 function jupyterMissing(): string | false {
   try {
@@ -69,6 +69,7 @@ describe("notebooks", { skip: jupyterMissing(), timeout: 300_000 }, () => {
         {
           cell_type: "code",
           metadata: {},
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the cell's own TypeScript source, with its template literal
           source: "throw new RangeError(`no beam in ${input}`);",
           outputs: [],
           execution_count: null,
