@@ -65,6 +65,33 @@ export function copyModuleFrame(a: NDArray, frame: number, out: Float32Array): v
   }
 }
 
+/** How a viewer connects: it wants the newest trains, so it drops what it cannot take rather than slowing the detector. */
+const VIEWER_INPUT = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
+
+/** Pulse energies from an XGM, by train ID, for the newest 50 trains (a frame takes its own train's). */
+class PulseEnergies {
+  readonly #byTrain = new Map<number, number[]>();
+
+  /** A viewer input reading `xgm.key` from the XGM's output into this record. */
+  input(inputId: string, xgm: { output: string; key: string }): InputChannel {
+    return new InputChannel(inputId, { ...VIEWER_INPUT, connectedOutputChannels: [xgm.output] })
+      .onData((t) => this.#record(t, xgm.key))
+      .connect();
+  }
+
+  /** The energies of `trainId`'s pulses, if the XGM sent them. */
+  of(trainId: number): number[] | undefined {
+    return this.#byTrain.get(trainId);
+  }
+
+  #record(t: DataToken, key: string): void {
+    const list = toNumbers(t.data.has(key) ? t.data.get(key) : null);
+    if (!list) return;
+    this.#byTrain.set(t.meta.timestamp.trainId, list);
+    if (this.#byTrain.size > 50) this.#byTrain.delete(this.#byTrain.keys().next().value as number);
+  }
+}
+
 /** An ImageFeed assembling a multi-module detector from its pipeline outputs. */
 export class DetectorImageFeed implements ImageFeed {
   readonly source: string;
@@ -72,7 +99,7 @@ export class DetectorImageFeed implements ImageFeed {
   readonly #listeners = new Set<(f: LiveFrame) => void>();
   #matcher: TrainMatcher<ModuleFrame> | null = null;
   #stack: Float32Array;
-  readonly #energies = new Map<number, number[]>();
+  readonly #energies = new PulseEnergies();
   #inputs: InputChannel[] = [];
   #out: Float32Array | null = null;
   readonly #modulePixels: number;
@@ -125,8 +152,6 @@ export class DetectorImageFeed implements ImageFeed {
 
   #start(): void {
     const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLER";
-    // A viewer wants the newest trains: drop what it cannot take rather than slowing the detector.
-    const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
     this.#inputs = [];
     const outputs = this.#opts.moduleOutputs.filter((o): o is string => o !== null);
     if (outputs.length > 0) {
@@ -137,19 +162,12 @@ export class DetectorImageFeed implements ImageFeed {
     this.#opts.moduleOutputs.forEach((out, m) => {
       if (out === null) return;
       this.#inputs.push(
-        new InputChannel(`${base}:module${m}`, { ...opts, connectedOutputChannels: [out] })
+        new InputChannel(`${base}:module${m}`, { ...VIEWER_INPUT, connectedOutputChannels: [out] })
           .onData((t) => this.#onModule(m, out, t))
           .connect(),
       );
     });
-    const xgm = this.#opts.xgm;
-    if (xgm) {
-      this.#inputs.push(
-        new InputChannel(`${base}:xgm`, { ...opts, connectedOutputChannels: [xgm.output] })
-          .onData((t) => this.#onXgm(t, xgm.key))
-          .connect(),
-      );
-    }
+    if (this.#opts.xgm) this.#inputs.push(this.#energies.input(`${base}:xgm`, this.#opts.xgm));
   }
 
   async #stop(): Promise<void> {
@@ -159,14 +177,6 @@ export class DetectorImageFeed implements ImageFeed {
     this.#matcher?.close();
     this.#matcher = null;
     await Promise.all(inputs.map((i) => i.close()));
-  }
-
-  #onXgm(t: DataToken, key: string): void {
-    const v = t.data.has(key) ? t.data.get(key) : null;
-    const list = toNumbers(v);
-    if (!list) return;
-    this.#energies.set(t.meta.timestamp.trainId, list);
-    if (this.#energies.size > 50) this.#energies.delete(this.#energies.keys().next().value as number);
   }
 
   #onModule(m: number, output: string, t: DataToken): void {
@@ -214,7 +224,7 @@ export class DetectorImageFeed implements ImageFeed {
         late: counts.late,
       },
     };
-    const e = this.#energies.get(trainId);
+    const e = this.#energies.of(trainId);
     if (e) frame.pulseEnergy = e;
     for (const l of this.#listeners) l(frame);
   }
@@ -242,7 +252,7 @@ export class AssembledImageFeed implements ImageFeed {
   readonly source: string;
   readonly #opts: AssembledFeedOptions;
   readonly #listeners = new Set<(f: LiveFrame) => void>();
-  readonly #energies = new Map<number, number[]>();
+  readonly #energies = new PulseEnergies();
   #inputs: InputChannel[] = [];
   #trains = 0;
   #incomplete = 0;
@@ -274,25 +284,12 @@ export class AssembledImageFeed implements ImageFeed {
 
   #start(): void {
     const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLED";
-    const opts = { dataDistribution: "copy", onSlowness: "drop", prefetch: 2 } as const;
     this.#inputs = [
-      new InputChannel(`${base}:image`, { ...opts, connectedOutputChannels: [this.#opts.output] })
+      new InputChannel(`${base}:image`, { ...VIEWER_INPUT, connectedOutputChannels: [this.#opts.output] })
         .onData((t) => this.#onImage(t))
         .connect(),
     ];
-    const xgm = this.#opts.xgm;
-    if (xgm) {
-      this.#inputs.push(
-        new InputChannel(`${base}:xgm`, { ...opts, connectedOutputChannels: [xgm.output] })
-          .onData((t) => {
-            const list = toNumbers(t.data.has(xgm.key) ? t.data.get(xgm.key) : null);
-            if (!list) return;
-            this.#energies.set(t.meta.timestamp.trainId, list);
-            if (this.#energies.size > 50) this.#energies.delete(this.#energies.keys().next().value as number);
-          })
-          .connect(),
-      );
-    }
+    if (this.#opts.xgm) this.#inputs.push(this.#energies.input(`${base}:xgm`, this.#opts.xgm));
   }
 
   async #stop(): Promise<void> {
@@ -322,7 +319,7 @@ export class AssembledImageFeed implements ImageFeed {
       centre: [height - (cy ?? 0), cx ?? 0],
       matching: { missing, trains: this.#trains, incomplete: this.#incomplete, late: 0 },
     };
-    const e = this.#energies.get(trainId);
+    const e = this.#energies.of(trainId);
     if (e) frame.pulseEnergy = e;
     for (const l of this.#listeners) l(frame);
   }
