@@ -19,6 +19,14 @@ import { sampleTrain, within } from "./helpers.ts";
 const XGM = "SA1_XTD2_XGM/DOOCS/MAIN";
 const AGIPD = "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf";
 
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function withServer(
   options: BridgeServerOptions,
   body: (server: BridgeServer, endpoint: string) => Promise<void>,
@@ -289,8 +297,11 @@ test("a train meant for a client that went away goes to the next client instead 
   await withServer({ dropPolicy: "block" }, async (server, endpoint) => {
     const gone = new BridgeClient(endpoint, { timeoutMs: 100, requestsInFlight: 1 });
     await assert.rejects(gone.next(), BridgeTimeoutError); // its request now waits at the server
+    // Wait on the server's own view of the connection, not a fixed delay: on a loaded machine the
+    // disconnection can take longer than any sleep to reach the socket (CI once lost the train so).
+    await until(() => server.stats.clients === 1, "the server sees the first client");
     gone.close();
-    await new Promise((r) => setTimeout(r, 300)); // the server notices the disconnection
+    await until(() => server.stats.clients === 0, "the server sees the first client go");
     void server.feed(sampleTrain(77));
     const next = new BridgeClient(endpoint, { timeoutMs: 5000, requestsInFlight: 1 });
     try {
