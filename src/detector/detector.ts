@@ -6,7 +6,7 @@ import { encodeRaw } from "./encoding.ts";
 import { agipdQuadrantGeometry, GeometryError } from "./geometry.ts";
 import { hash32, Rng } from "./random.ts";
 import type { RawModuleTrain } from "./simulate.ts";
-import { ModuleSensor } from "./simulate.ts";
+import { ModuleSensor, sharedNoisePool } from "./simulate.ts";
 import { SaseError, showValue } from "../core/index.ts";
 
 /** One diffraction ring: expected photons per pixel at nominal pulse energy on its crest. */
@@ -155,11 +155,35 @@ export function patternImage(det: DetectorDescription, module: number, pattern: 
   return out;
 }
 
+/** Photon frames pooled per module (see SimulatedDetector.photonFrames). */
+export const PHOTON_FRAMES = 16;
+
+/** Expected photons from which a pixel's count is drawn fresh per frame in the Gaussian limit. */
+const BRIGHT_PHOTONS = 10;
+
+/** One module's pooled photons (see SimulatedDetector.photonFrames). */
+export interface PhotonPool {
+  /** Poisson counts of the faint pixels at nominal energy (bright pixels 0). */
+  readonly frames: readonly Uint16Array[];
+  /** The bright pixels, their expected photons at nominal energy and its square root. */
+  readonly bright: Int32Array;
+  readonly mean: Float32Array;
+  readonly root: Float32Array;
+}
+
+const NO_PHOTONS: PhotonPool = {
+  frames: [],
+  bright: new Int32Array(0),
+  mean: new Float32Array(0),
+  root: new Float32Array(0),
+};
+
 /** A seeded AGIPD-like detector producing raw trains per module. */
 export class SimulatedDetector {
   // Built on first use: a module device simulates one module and needs only that module's sensor.
   readonly #sensors = new Map<number, ModuleSensor>();
   readonly #patterns = new Map<number, Float32Array>();
+  readonly #photons = new Map<number, PhotonPool>();
   readonly #sensorCells: number;
   readonly forcedStage: number | null;
   readonly pulseEnergy: number;
@@ -221,6 +245,32 @@ export class SimulatedDetector {
     return pattern;
   }
 
+  /**
+   * Module `module`'s pooled photons: PHOTON_FRAMES frames of Poisson counts of its pattern at nominal
+   * pulse energy, drawn once (2 bytes per pixel each), and the pixels bright enough for the Gaussian
+   * limit with their mean and its square root. A frame picks one pooled frame and scales it by its
+   * pulse energy, instead of a Poisson draw per pixel and frame.
+   */
+  photonFrames(module: number): PhotonPool {
+    let pool = this.#photons.get(module);
+    if (!pool) {
+      const pattern = this.pattern(module);
+      const rng = new Rng(hash32(hash32(this.options.seed, module + 101), 0x9407));
+      const frames = Array.from({ length: PHOTON_FRAMES }, () => {
+        const counts = new Uint16Array(pattern.length);
+        for (let p = 0; p < counts.length; p++)
+          counts[p] = pattern[p]! < BRIGHT_PHOTONS ? Math.min(65535, rng.poisson(pattern[p]!)) : 0;
+        return counts;
+      });
+      const bright: number[] = [];
+      for (let p = 0; p < pattern.length; p++) if (pattern[p]! >= BRIGHT_PHOTONS) bright.push(p);
+      const mean = Float32Array.from(bright, (p) => pattern[p]!);
+      pool = { frames, bright: Int32Array.from(bright), mean, root: mean.map(Math.sqrt) };
+      this.#photons.set(module, pool);
+    }
+    return pool;
+  }
+
   /** Pulse energies (µJ) of the frames of one train, as the XGM would measure them. */
   pulseEnergies(trainId: bigint): Float32Array {
     const rng = new Rng(hash32(this.options.seed ^ 0x7e6d, Number(trainId & 0xffffffffn)));
@@ -243,7 +293,7 @@ export class SimulatedDetector {
     const rng = new Rng(hash32(hash32(this.options.seed, module + 101), Number(trainId & 0xffffffffn)));
     const energies = this.pulseEnergies(trainId);
     const step = BigInt(this.options.pulseStep ?? 1);
-    const pattern = this.pattern(module);
+    const pool = this.forcedStage === null && !this.options.pulseCapacitor ? this.photonFrames(module) : NO_PHOTONS;
     const adu = this.detector.sensor.aduPerPhoton;
     const signal = this.#signal;
     for (let f = 0; f < frames; f++) {
@@ -254,33 +304,21 @@ export class SimulatedDetector {
         if (f === 0) signal.fill(pulseCapacitorCharge(this.options.pulseCapacitor, trainId));
         sig = signal;
       } else if (this.forcedStage === null) {
-        const scale = energies[f]! / this.pulseEnergy;
-        let st = rng.state;
-        for (let p = 0; p < P; p++) {
-          const lambda = pattern[p]! * scale;
-          if (lambda >= 30) {
-            rng.state = st;
-            signal[p] = adu * rng.poisson(lambda);
-            st = rng.state;
-            continue;
-          }
-          // Knuth's method with an inlined xorshift32 (most pixels see < 1 photon: one draw).
-          const limit = Math.exp(-lambda);
-          let k = 0;
-          st ^= st << 13;
-          st ^= st >>> 17;
-          st ^= st << 5;
-          let u = (st >>> 0) / 4294967296;
-          while (u > limit) {
-            k++;
-            st ^= st << 13;
-            st ^= st >>> 17;
-            st ^= st << 5;
-            u *= (st >>> 0) / 4294967296;
-          }
-          signal[p] = adu * k;
+        // Faint pixels: a pooled photon frame (Poisson at nominal energy) scaled by this pulse's
+        // energy. Bright pixels (>= BRIGHT_PHOTONS): the Gaussian limit of the Poisson draw at this
+        // energy, its noise read from the shared pool, so their shot noise is fresh in every frame.
+        const photons = pool.frames[rng.next() % pool.frames.length]!;
+        const r = energies[f]! / this.pulseEnergy;
+        const scale = adu * r;
+        for (let p = 0; p < P; p++) signal[p] = scale * photons[p]!;
+        const { bright, mean, root } = pool;
+        const z = sharedNoisePool(bright.length);
+        const z0 = rng.next() % (z.length - bright.length);
+        const sr = Math.sqrt(r);
+        for (let j = 0; j < bright.length; j++) {
+          const v = mean[j]! * r + root[j]! * sr * z[z0 + j]!;
+          signal[bright[j]!] = v > 0 ? adu * v : 0;
         }
-        rng.state = st;
         sig = signal;
       }
       const base = f * 2 * P;

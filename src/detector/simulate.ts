@@ -4,7 +4,7 @@
 // records them: image.data uint16 (frames, 2, ss, fs), analog plane then digital plane.
 import type { DetectorDescription } from "./description.ts";
 import { modulePixels } from "./description.ts";
-import { GAUSS_TABLE, hash32, Rng } from "./random.ts";
+import { hash32, Rng } from "./random.ts";
 import { SaseError, showValue } from "../core/index.ts";
 
 /** One module's share of one train, as the detector sends it. */
@@ -40,9 +40,29 @@ export interface ModuleSimOptions {
 const CELL_PIXEL_AMP = 6;
 
 /**
+ * Standard-normal draws shared by every simulated module of a thread (4 MiB). A frame's noise is a
+ * stretch of it starting at a random place: a fresh-looking Gaussian per pixel and frame for the cost
+ * of one load, instead of a generator step and a table lookup per pixel.
+ */
+const NOISE_POOL_SIZE = 1 << 20;
+let noisePool: Float32Array | null = null;
+
+/** The shared noise pool, at least `pixels` long plus room for many starts (seeded: always the same). */
+export function sharedNoisePool(pixels: number): Float32Array {
+  if (!noisePool || noisePool.length < 4 * pixels) {
+    const rng = new Rng(0x0a19d);
+    const pool = new Float32Array(Math.max(NOISE_POOL_SIZE, 4 * pixels));
+    for (let i = 0; i < pool.length; i++) pool[i] = rng.normal();
+    noisePool = pool;
+  }
+  return noisePool;
+}
+
+/**
  * The seeded truth of one module: what characterisation must recover. Offsets are built from a
- * per-pixel term, a per-cell term and a hashed per-(pixel, cell) term so that 352 cells × 3 stages
- * need no gigabyte of truth tables.
+ * per-pixel term, a per-cell term and a per-(pixel, cell) term taken from one table of the module at
+ * a hashed rotation per cell and stage, so that 352 cells × 3 stages need no gigabyte of truth tables
+ * and a frame needs no hash per pixel.
  */
 export class ModuleSensor {
   readonly pixels: number;
@@ -64,6 +84,14 @@ export class ModuleSensor {
   /** 1 where a pixel is noisy. */
   readonly noisy: Uint8Array;
   readonly #salt: number;
+  /** 1 / relativeGain, so a frame multiplies instead of dividing. */
+  readonly #invGain: Float32Array;
+  /** The per-(pixel, cell) offset table, written twice in a row so a rotation is one contiguous read. */
+  readonly #cellPixel: Float32Array;
+  /** Per stage, per cell: rotation of the per-(pixel, cell) table, in 0..pixels-1. */
+  readonly #rotation: Int32Array;
+  /** The dead pixels' indices (they read 0 whatever happens). */
+  readonly #deadList: Int32Array;
 
   constructor(
     readonly detector: DetectorDescription,
@@ -118,11 +146,47 @@ export class ModuleSensor {
       if (!this.dead[p]) this.noisy[p] = 1;
     }
     for (let p = 0; p < P; p++) if (this.noisy[p]) for (let g = 0; g < G; g++) this.noise[g * P + p]! *= 8;
+    const deadList: number[] = [];
+    for (let p = 0; p < P; p++) if (this.dead[p]) deadList.push(p);
+    this.#deadList = Int32Array.from(deadList);
+    this.#invGain = new Float32Array(G * P);
+    for (let i = 0; i < G * P; i++) this.#invGain[i] = 1 / this.relativeGain[i]!;
+    this.#cellPixel = new Float32Array(2 * P);
+    for (let p = 0; p < P; p++) {
+      const v = CELL_PIXEL_AMP * (hash32(this.#salt ^ 0x3c6ef372, p) / 2147483648 - 1);
+      this.#cellPixel[p] = v;
+      this.#cellPixel[P + p] = v;
+    }
+    this.#rotation = new Int32Array(G * options.cells);
+    for (let g = 0; g < G; g++)
+      for (let c = 0; c < options.cells; c++)
+        this.#rotation[g * options.cells + c] = hash32(this.#key(g, c), 0x51ed) % P;
+  }
+
+  /** Bytes of this module's tables (truth, rotations, noise scales), not counting the shared noise pool. */
+  get bytes(): number {
+    let n = this.dead.byteLength + this.noisy.byteLength + this.#rotation.byteLength;
+    for (const a of [
+      this.pixelOffset,
+      this.cellOffset,
+      this.noise,
+      this.digital,
+      this.relativeGain,
+      this.cellGain,
+      this.#invGain,
+      this.#cellPixel,
+    ])
+      n += a.byteLength;
+    return n;
   }
 
   /** The true dark offset of a pixel in one stage and cell (ADU). */
   trueOffset(stage: number, cell: number, px: number): number {
-    return this.#offset(stage, cell, px);
+    return (
+      this.pixelOffset[stage * this.pixels + px]! +
+      this.cellOffset[stage * this.options.cells + cell]! +
+      this.#cellPixel[this.#rotation[stage * this.options.cells + cell]! + px]!
+    );
   }
 
   /** The true noise of a pixel in one stage (ADU; 0 for dead pixels). */
@@ -140,19 +204,11 @@ export class ModuleSensor {
     return this.#salt ^ (Math.imul(stage, 0x1000193) + Math.imul(cell, 0x9e3779b1));
   }
 
-  #offset(stage: number, cell: number, px: number): number {
-    const h = hash32(this.#key(stage, cell), px);
-    return (
-      this.pixelOffset[stage * this.pixels + px]! +
-      this.cellOffset[stage * this.options.cells + cell]! +
-      CELL_PIXEL_AMP * (h / 2147483648 - 1)
-    );
-  }
-
   /**
    * Writes one frame: `analog` and `digital` receive the module's pixels for memory cell `cell`.
    * `signal` is the HG-equivalent signal per pixel in ADU (null = dark); `forcedStage` fixes the
-   * gain stage (dark characterisation runs), otherwise the stage follows the signal.
+   * gain stage (dark characterisation runs), otherwise the stage follows the signal. The noise of
+   * the frame is read from the shared pool at two places the generator picks (analog, digital).
    */
   frame(
     analog: Uint16Array,
@@ -163,50 +219,65 @@ export class ModuleSensor {
     rng: Rng,
   ): void {
     const P = this.pixels;
-    const sw = this.detector.sensor.switchPoint;
-    const sw0 = sw[0] ?? Number.POSITIVE_INFINITY;
-    const sw1 = sw[1] ?? Number.POSITIVE_INFINITY;
-    const adcMax = this.detector.sensor.adcMax;
-    const dNoise = this.detector.sensor.digitalNoise;
+    const sens = this.detector.sensor;
+    const sw0 = sens.switchPoint[0] ?? Number.POSITIVE_INFINITY;
+    const sw1 = sens.switchPoint[1] ?? Number.POSITIVE_INFINITY;
+    const adcMax = sens.adcMax;
+    const dNoise = sens.digitalNoise;
     const cells = this.options.cells;
     const G = this.stages;
-    const cellShift = new Float64Array(G);
-    const cellInvGain = new Float64Array(G);
-    const keys = new Int32Array(G);
-    for (let g = 0; g < G; g++) {
-      cellShift[g] = this.cellOffset[g * cells + cell] ?? 0;
-      cellInvGain[g] = 1 / (this.cellGain[g * cells + cell] ?? 1);
-      keys[g] = this.#key(g, cell);
-    }
-    const dead = this.dead;
-    const pixelOffset = this.pixelOffset;
-    const noise = this.noise;
-    const digitalLevel = this.digital;
-    const relGain = this.relativeGain;
-    const table = GAUSS_TABLE;
-    let st = rng.state;
-    for (let p = 0; p < P; p++) {
-      if (dead[p]) {
-        analog[p] = 0;
-        digital[p] = 0;
-        continue;
+    const pool = sharedNoisePool(P);
+    const starts = pool.length - P;
+    const a0 = rng.next() % starts;
+    const d0 = rng.next() % starts;
+    const cellPixel = this.#cellPixel;
+    if (signal === null || forcedStage !== null) {
+      // One stage for every pixel (dark runs; a scan's or photon frame's signal in a fixed gain).
+      const g = Math.min(forcedStage ?? 0, G - 1);
+      const shift = this.cellOffset[g * cells + cell] ?? 0;
+      const gain = 1 / (this.cellGain[g * cells + cell] ?? 1);
+      const rot = this.#rotation[g * cells + cell]!;
+      const off = this.pixelOffset.subarray(g * P, (g + 1) * P);
+      const noise = this.noise.subarray(g * P, (g + 1) * P);
+      const dig = this.digital.subarray(g * P, (g + 1) * P);
+      const inv = this.#invGain.subarray(g * P, (g + 1) * P);
+      for (let p = 0; p < P; p++) {
+        const s = signal === null ? 0 : signal[p]! * gain * inv[p]!;
+        const a = off[p]! + shift + cellPixel[rot + p]! + s + noise[p]! * pool[a0 + p]!;
+        const d = dig[p]! + dNoise * pool[d0 + p]!;
+        // Uint16 stores truncate: +0.5 rounds the (positive, clamped) value.
+        analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : a + 0.5;
+        digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : d + 0.5;
       }
-      const s = signal === null ? 0 : signal[p]!;
-      let g = forcedStage ?? (s > sw1 ? 2 : s > sw0 ? 1 : 0);
-      if (g >= G) g = G - 1;
-      const i = g * P + p;
-      const h = hash32(keys[g]!, p);
-      const off = pixelOffset[i]! + cellShift[g]! + CELL_PIXEL_AMP * (h / 2147483648 - 1);
-      // xorshift32, inlined (same sequence as Rng.next)
-      st ^= st << 13;
-      st ^= st >>> 17;
-      st ^= st << 5;
-      const r = st >>> 0;
-      const a = off + (s * cellInvGain[g]!) / relGain[i]! + noise[i]! * table[r >>> 16]!;
-      const d = digitalLevel[i]! + dNoise * table[r & 0xffff]!;
-      analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : Math.round(a);
-      digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : Math.round(d);
+    } else {
+      const shift = new Float64Array(G);
+      const gain = new Float64Array(G);
+      const rot = new Int32Array(G);
+      for (let g = 0; g < G; g++) {
+        shift[g] = this.cellOffset[g * cells + cell] ?? 0;
+        gain[g] = 1 / (this.cellGain[g * cells + cell] ?? 1);
+        rot[g] = this.#rotation[g * cells + cell]!;
+      }
+      const pixelOffset = this.pixelOffset;
+      const noise = this.noise;
+      const dig = this.digital;
+      const inv = this.#invGain;
+      const top = G - 1;
+      for (let p = 0; p < P; p++) {
+        const s = signal[p]!;
+        let g = s > sw1 ? 2 : s > sw0 ? 1 : 0;
+        if (g > top) g = top;
+        const i = g * P + p;
+        const a =
+          pixelOffset[i]! + shift[g]! + cellPixel[rot[g]! + p]! + s * gain[g]! * inv[i]! + noise[i]! * pool[a0 + p]!;
+        const d = dig[i]! + dNoise * pool[d0 + p]!;
+        analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : a + 0.5;
+        digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : d + 0.5;
+      }
     }
-    rng.state = st;
+    for (const p of this.#deadList) {
+      analog[p] = 0;
+      digital[p] = 0;
+    }
   }
 }
