@@ -11,6 +11,13 @@
 //   PIPELINE_BENCH_SPLIT_ONLY=1    only the split-facility row
 //   PIPELINE_BENCH_SPLIT_S=60      seconds the split facility (examples/facility-agipd.json, 16 modules at
 //                                  10 Hz, one process per server) is measured; 0 skips it
+//   PIPELINE_BENCH_SPLIT_ROWS=0    pixel rows each module simulates (0: the whole 512-row module; the
+//                                  shipped demo's own 64 with "demo")
+//   PIPELINE_BENCH_SPLIT_MODULES=16  modules of the chain kept (the first N)
+//
+// The split row first simulates three dark runs (high, medium, low gain) of the same modules and cells
+// and characterises them (`sase detector simulate --dark`, `sase calibrate dark`) into a fresh constants
+// store, so the corrections apply real offsets and gains instead of passing raw data through.
 //
 // Goals: in-process ≥ 80 % of memcpy, across processes ≥ 80 % of raw loopback TCP, every path with sase
 // on one side ≥ 2× middlelayer → middlelayer.
@@ -21,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { connectAmqpBroker, createLogger, Hash, type NDArray, ndarray } from "../src/core/index.ts";
+import { connectAmqpBroker, createLogger, DeviceClient, Hash, type NDArray, ndarray } from "../src/core/index.ts";
 import {
   ChannelRegistry,
   InputChannel,
@@ -41,6 +48,8 @@ const BYTES = CELLS * 2 * 512 * 128 * 2;
 const SELF = fileURLToPath(import.meta.url);
 const MDL_TOKENS = Number(process.env.PIPELINE_BENCH_MDL_TOKENS ?? 50);
 const SPLIT_S = Number(process.env.PIPELINE_BENCH_SPLIT_S ?? 60);
+const SPLIT_ROWS = process.env.PIPELINE_BENCH_SPLIT_ROWS ?? "0";
+const SPLIT_MODULES = Number(process.env.PIPELINE_BENCH_SPLIT_MODULES ?? 16);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Train IDs count 100 ms periods from this instant (the timing server's epoch). */
 const TRAIN_EPOCH_MS = Date.UTC(2017, 0, 1);
@@ -279,31 +288,147 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** Resident memory of a process in MiB, from /proc. */
+function rssMiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted.length
     ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
     : Number.NaN;
 }
 
+/** Runs `sase ARGS…` to completion; rejects with its last output line when it fails. */
+function sase(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(ROOT, "bin", "sase.js"), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let text = "";
+    p.stdout!.on("data", (b: Buffer) => {
+      text += b.toString();
+    });
+    p.stderr!.on("data", (b: Buffer) => {
+      text += b.toString();
+    });
+    p.once("exit", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`sase ${args.slice(0, 2).join(" ")}: ${text.trim().split("\n").pop()}`)),
+    );
+  });
+}
+
+type Dev = {
+  classId: string;
+  rows?: number;
+  rate?: number;
+  module?: number;
+  constantsStore?: string;
+  bunchStructure?: { nPulses?: number };
+  input?: { connectedOutputChannels: string[] };
+  dataSources?: string[];
+};
+type Servers = Record<string, { devices: Record<string, Dev> }>;
+
+/** The shipped split facility cut to `modules` modules of `rows` rows (0: whole), correcting with `store`. */
+function splitConfig(topic: string, modules: number, rows: string, store: string): { servers: Servers } {
+  const config = JSON.parse(readFileSync(join(ROOT, "examples", "facility-agipd.json"), "utf8"));
+  config.topic = topic;
+  config.gui = { port: 0 };
+  const kept = (id: string) => {
+    const m = /\/(?:DET|CORR)\/(\d+)CH0/.exec(id);
+    return !m || Number(m[1]) < modules;
+  };
+  for (const [name, server] of Object.entries(config.servers as Servers)) {
+    for (const [id, d] of Object.entries(server.devices)) {
+      if (!kept(id)) {
+        delete server.devices[id];
+        continue;
+      }
+      if ((d.classId === "DetectorModule" || d.classId === "ModuleCorrection") && rows !== "demo")
+        d.rows = Number(rows);
+      if (d.classId === "ModuleCorrection") d.constantsStore = store;
+      if (d.input) d.input.connectedOutputChannels = d.input.connectedOutputChannels.filter(kept);
+      if (d.dataSources) d.dataSources = d.dataSources.filter(kept);
+    }
+    if (Object.keys(server.devices).length === 0) delete config.servers[name];
+  }
+  return config;
+}
+
+/** Three simulated dark runs of the chain's modules characterised into `store`. */
+async function takeDarks(dir: string, store: string, modules: number, cells: number, rows: number) {
+  const runs = ["high", "medium", "low"].map((g) => join(dir, `dark-${g}`));
+  const sized = rows ? ["--rows", String(rows)] : [];
+  for (const [i, g] of ["high", "medium", "low"].entries()) {
+    await sase([
+      "detector",
+      "simulate",
+      runs[i]!,
+      "--run",
+      String(i + 1),
+      "--trains",
+      "8",
+      "--cells",
+      String(cells),
+      "--modules",
+      String(modules),
+      "--dark",
+      g,
+      ...sized,
+    ]);
+  }
+  await sase(["calibrate", "dark", ...runs, "--store", store, "--create", ...sized]);
+  for (const r of runs) rmSync(r, { recursive: true, force: true });
+}
+
+/** Device figures summed over a set of devices, read through the broker. */
+async function figures(
+  client: DeviceClient,
+  ids: string[],
+  keys: string[],
+): Promise<Record<string, number>> {
+  const sums: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
+  await Promise.all(
+    ids.flatMap((id) =>
+      keys.map(async (k) => {
+        sums[k]! += Number(await client.get(id, k).catch(() => Number.NaN));
+      }),
+    ),
+  );
+  return sums;
+}
+
 /**
- * The AGIPD chain split over processes (`sase start --config examples/facility-agipd.json`): train
- * creation (its ID's slot on the 10 Hz clock) → corrected, assembled image arriving at a viewer; trains
- * lost on the way; CPU per server process.
+ * The AGIPD chain split over processes (`sase start --config examples/facility-agipd.json`, here with
+ * whole modules and real constants): train creation (its ID's slot on the 10 Hz clock) → corrected,
+ * assembled image arriving at a viewer; trains lost on the way and where; CPU per server process.
  */
 async function splitFacility(seconds: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "sase-split-bench-"));
   const topic = `sase_split_bench_${process.pid}`;
-  const config = JSON.parse(readFileSync(join(ROOT, "examples", "facility-agipd.json"), "utf8"));
-  config.topic = topic;
-  config.gui = { port: 0 };
+  const store = join(dir, "constants");
+  const config = splitConfig(topic, SPLIT_MODULES, SPLIT_ROWS, store);
   writeFileSync(join(dir, "facility.json"), JSON.stringify(config));
-  type Dev = { classId: string; rows?: number; rate?: number; bunchStructure?: { nPulses?: number } };
-  const devices = Object.values(config.servers as Record<string, { devices: Record<string, Dev> }>).flatMap(
-    (s) => Object.values(s.devices),
+  const devices = Object.entries(config.servers).flatMap(([, s]) => Object.entries(s.devices));
+  const ofClass = (c: string) => devices.filter(([, d]) => d.classId === c);
+  const modules = ofClass("DetectorModule");
+  const corrections = ofClass("ModuleCorrection").map(([id]) => id);
+  const assembler = ofClass("DetectorAssembler")[0]![0];
+  const cells = ofClass("AgipdControl")[0]?.[1].bunchStructure?.nPulses ?? 4;
+  const rows = modules[0]?.[1].rows || 0;
+  const shape = `${modules.length} modules of ${rows || 512} rows × ${cells} cells at ${modules[0]?.[1].rate} Hz`;
+  const d0 = performance.now();
+  await takeDarks(dir, store, modules.length, cells, rows);
+  console.log(
+    `split facility: darks of ${modules.length} modules characterised into a fresh store in ${((performance.now() - d0) / 1000).toFixed(0)} s`,
   );
-  const modules = devices.filter((d) => d.classId === "DetectorModule");
-  const cells = devices.find((d) => d.classId === "AgipdControl")?.bunchStructure?.nPulses;
-  const shape = `${modules.length} modules of ${modules[0]?.rows || 512} rows × ${cells} cells at ${modules[0]?.rate} Hz`;
   const url = process.env.KARABO_BROKER ?? "amqp://xfel:karabo@127.0.0.1:5672";
   const sup = spawn(
     process.execPath,
@@ -317,8 +442,9 @@ async function splitFacility(seconds: number): Promise<void> {
   sup.stderr!.resume();
   const broker = await connectAmqpBroker({ urls: url, topic, log: createLogger("bench", () => {}) });
   resolveOutputsThrough(broker);
+  const client = new DeviceClient(broker, { user: "bench", accessLevel: "operator" }, { timeoutMs: 30_000 });
   const view = new InputChannel("BENCH/SPLIT/VIEW:input", {
-    connectedOutputChannels: ["SPB_DET_AGIPD1M-1/CAL/ASSEMBLER:output"],
+    connectedOutputChannels: [`${assembler}:output`],
   }).connect();
   const latencies: number[] = [];
   const trainIds: number[] = [];
@@ -329,8 +455,23 @@ async function splitFacility(seconds: number): Promise<void> {
     latencies.push(Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100));
     trainIds.push(t.meta.timestamp.trainId);
   });
+  const snapshot = async () => ({
+    det: await figures(
+      client,
+      modules.map(([id]) => id),
+      ["trainsSent", "xtdf.dropped"],
+    ),
+    corr: await figures(client, corrections, [
+      "input.tokens",
+      "input.dropped",
+      "input.lost",
+      "trainsCorrected",
+      "trainsPassedRaw",
+    ]),
+    asm: await figures(client, [assembler], ["trainsAssembled", "trainsIncomplete", "input.dropped"]),
+  });
   try {
-    // Warm-up: servers start, connect by name through the broker, and settle.
+    // Warm-up: servers start, connect by name through the broker, load constants and settle.
     const warm = performance.now();
     while (view.stats().tokens < 20) {
       if (performance.now() - warm > 180_000) {
@@ -345,22 +486,37 @@ async function splitFacility(seconds: number): Promise<void> {
       name: m[1]!,
       pid: Number(m[2]),
     }));
+    const before = await snapshot();
     const cpu0 = pids.map((p) => cpuSeconds(p.pid));
     measuring = true;
     await new Promise((r) => setTimeout(r, seconds * 1000));
     measuring = false;
     const cpu1 = pids.map((p) => cpuSeconds(p.pid));
+    const rss = pids.map((p) => rssMiB(p.pid));
+    const after = await snapshot();
+    const delta = (s: "det" | "corr" | "asm", k: string) => after[s][k]! - before[s][k]!;
     latencies.sort((a, b) => a - b);
     const span = trainIds.length ? Math.max(...trainIds) - Math.min(...trainIds) + 1 : 0;
     console.log(
-      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
+      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → corrected assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
     );
+    const n = modules.length;
+    console.log(
+      `  per module over the window: sent ${(delta("det", "trainsSent") / n).toFixed(1)} (output dropped ${delta("det", "xtdf.dropped")}), corrections received ${(delta("corr", "input.tokens") / n).toFixed(1)} (input dropped ${delta("corr", "input.dropped")}, lost ${delta("corr", "input.lost")}), corrected ${(delta("corr", "trainsCorrected") / n).toFixed(1)}, passed raw ${delta("corr", "trainsPassedRaw")}; assembler: ${delta("asm", "trainsAssembled")} assembled, ${delta("asm", "trainsIncomplete")} incomplete, input dropped ${delta("asm", "input.dropped")}`,
+    );
+    const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
+    console.log(
+      `  correction time per module train: ${corrMs.toFixed(1)} ms (the last train's, mean over modules)`,
+    );
+    let total = 0;
     for (let i = 0; i < pids.length; i++) {
       const pct = ((cpu1[i]! - cpu0[i]!) / seconds) * 100;
+      total += pct;
       console.log(
-        `  CPU ${pids[i]!.name.padEnd(34)} ${Number.isFinite(pct) ? pct.toFixed(0).padStart(4) : "   ?"} %`,
+        `  CPU ${pids[i]!.name.padEnd(34)} ${Number.isFinite(pct) ? pct.toFixed(0).padStart(4) : "   ?"} %   rss ${rss[i]!.toFixed(0).padStart(5)} MiB`,
       );
     }
+    console.log(`  CPU all processes ${total.toFixed(0)} % (of one core)`);
   } finally {
     await view.close();
     await broker.close();
@@ -419,20 +575,38 @@ if (childAt >= 0) {
       console.log(
         `${name.padEnd(34)} ${gbps(mdlTotal, ms).toFixed(2).padStart(8)} GB/s ${((MDL_TOKENS / ms) * 1000).toFixed(1).padStart(10)} tokens/s`,
       );
-    let s2m = Number.POSITIVE_INFINITY;
-    let m2s = Number.POSITIVE_INFINITY;
-    let m2m = Number.POSITIVE_INFINITY;
+    // CPU of sender and receiver over each run (% of one core, from /proc): shows which side sets the pace.
+    const pa = m.a.child.pid!;
+    const pb = m.b.child.pid!;
+    const cpuOf = async (run: () => Promise<number>, sender: number, receiver: number) => {
+      const w0 = performance.now();
+      const c0 = [cpuSeconds(sender), cpuSeconds(receiver)];
+      const ms = await run();
+      const wall = (performance.now() - w0) / 1000;
+      const used = (i: number, pid: number) => cpuSeconds(pid) - c0[i]!;
+      return { ms, wall, send: used(0, sender), recv: used(1, receiver) };
+    };
+    const rows = { m2m: [] as Cpu[], s2m: [] as Cpu[], m2s: [] as Cpu[] };
+    /** Run time (ms), wall time around it (s) and CPU seconds of sender and receiver. */
+    type Cpu = { ms: number; wall: number; send: number; recv: number };
     for (let i = 0; i < RUNS; i++) {
-      m2m = Math.min(m2m, await mdlToMdl(m));
-      s2m = Math.min(s2m, await saseToMdl(m));
-      m2s = Math.min(m2s, await mdlToSase(m));
+      rows.m2m.push(await cpuOf(() => mdlToMdl(m!), pa, pb));
+      rows.s2m.push(await cpuOf(() => saseToMdl(m!), process.pid, pa));
+      rows.m2s.push(await cpuOf(() => mdlToSase(m!), pa, process.pid));
     }
+    const fastest = (r: Cpu[]) => r.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const [m2m, s2m, m2s] = [fastest(rows.m2m), fastest(rows.s2m), fastest(rows.m2s)];
+    const cpu = (r: Cpu) =>
+      `   CPU sender ${((r.send / r.wall) * 100).toFixed(0)} % (${((r.send / MDL_TOKENS) * 1000).toFixed(0)} ms per token), receiver ${((r.recv / r.wall) * 100).toFixed(0)} % (${((r.recv / MDL_TOKENS) * 1000).toFixed(0)} ms per token)`;
     console.log(`Karabo middlelayer (${MDL_TOKENS} tokens per run, separate processes, best of ${RUNS}):`);
-    mrow("baseline: middlelayer → middlelayer", m2m);
-    mrow("sase output → middlelayer input", s2m);
-    mrow("middlelayer output → sase input", m2s);
+    mrow("baseline: middlelayer → middlelayer", m2m.ms);
+    console.log(cpu(m2m));
+    mrow("sase output → middlelayer input", s2m.ms);
+    console.log(cpu(s2m));
+    mrow("middlelayer output → sase input", m2s.ms);
+    console.log(cpu(m2s));
     console.log(
-      `sase → MDL / MDL → MDL: ${(m2m / s2m).toFixed(1)}×; MDL → sase / MDL → MDL: ${(m2m / m2s).toFixed(1)}× (goal ≥ 2×)`,
+      `sase → MDL / MDL → MDL: ${(m2m.ms / s2m.ms).toFixed(1)}×; MDL → sase / MDL → MDL: ${(m2m.ms / m2s.ms).toFixed(1)}× (goal ≥ 2×)`,
     );
     await m.a.kill();
     await m.b.kill();
