@@ -1,6 +1,7 @@
 // Karabo bridge throughput: a sase server and a sase client in separate processes (REQ/REP, protocol
 // 2.2, every array decoded), beside, in the same run and for the same trains:
 //  - raw pyzmq: the frames serialized once and sent again and again (the transport's own speed);
+//  - sase's client over zeromq.js instead of its own ZMTP transport (what it used before);
 //  - the Python pair: pyzmq + msgpack + numpy following karabo-bridge-py's serializer/deserializer;
 //  - what users run: karabo-bridge-py's own Client reading a sase server, beside the same Client
 //    reading karabo-bridge-py's own server (its Sender, behind karabo-bridge-serve-files).
@@ -89,16 +90,22 @@ async function saseServer(which: Case, count: number): Promise<void> {
   await server.close({ flushMs: 60_000 });
 }
 
-async function saseClient(endpoint: string, count: number, warmup: number): Promise<void> {
+async function saseClient(
+  endpoint: string,
+  count: number,
+  warmup: number,
+  transport: "zmtp" | "zeromq",
+): Promise<void> {
   const inFlight = Number(process.env.BRIDGE_BENCH_IN_FLIGHT ?? 2);
-  const client = new BridgeClient(endpoint, { timeoutMs: 60_000, requestsInFlight: inFlight });
+  const client = new BridgeClient(endpoint, { timeoutMs: 60_000, requestsInFlight: inFlight, transport });
   let t0 = 0;
   for (let i = 0; i < warmup + count; i++) {
     if (i === warmup) {
       t0 = performance.now();
       client.stats.bytes = 0;
     }
-    await client.next();
+    // A consumer that is done with each train before the next hands its memory back for reuse.
+    client.release(await client.next());
   }
   const seconds = (performance.now() - t0) / 1000;
   const maxrss = process.resourceUsage().maxRSS * 1024;
@@ -212,6 +219,10 @@ async function orchestrate(): Promise<void> {
       const saseServer = node(["server", which, total]);
       const contenders: [string, () => Promise<Result>][] = [
         ["sase server → sase client", () => pair(saseServer, (ep) => node(["client", ...cArgs(ep)]), "sase")],
+        [
+          "sase → sase, zeromq.js client",
+          () => pair(saseServer, (ep) => node(["client", ...cArgs(ep), "zeromq"]), "sase zeromq.js"),
+        ],
       ];
       if (withPython) {
         contenders.push(
@@ -244,6 +255,7 @@ async function orchestrate(): Promise<void> {
       const vs: Record<string, [string, string]> = {
         "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
         "Python pair (pyzmq+msgpack)": ["sase server → sase client", "sase → sase"],
+        "sase → sase, zeromq.js client": ["sase server → sase client", "sase → sase"],
         "karabo-bridge-py server → its Client": [
           "sase server → karabo-bridge-py Client",
           "sase → its Client",
@@ -264,5 +276,11 @@ async function orchestrate(): Promise<void> {
 
 const [role, ...args] = process.argv.slice(2);
 if (role === "server") await saseServer(args[0] as Case, Number(args[1]));
-else if (role === "client") await saseClient(args[0] as string, Number(args[1]), Number(args[2]));
+else if (role === "client")
+  await saseClient(
+    args[0] as string,
+    Number(args[1]),
+    Number(args[2]),
+    args[3] === "zeromq" ? "zeromq" : "zmtp",
+  );
 else await orchestrate();

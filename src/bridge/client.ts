@@ -3,8 +3,9 @@
 // version. Arrays are typed-array views into the received frames, not copies.
 import * as zmq from "zeromq";
 import { decodeTrain } from "./protocol.ts";
+import { ZmtpDealer, ZmtpError, tcpEndpoint } from "./zmtp.ts";
 import { type BridgeTrain, BridgeProtocolError, BridgeTimeoutError, type ClientSocketType } from "./types.ts";
-import { SaseError, showValue } from "../core/index.ts";
+import { SaseError, isNDArray, showValue } from "../core/index.ts";
 
 /** Options of a bridge client; every field has a default. */
 export interface BridgeClientOptions {
@@ -20,6 +21,11 @@ export interface BridgeClientOptions {
    * ahead); 1 behaves exactly like karabo-bridge-py's client.
    */
   requestsInFlight?: number;
+  /**
+   * REQ over tcp:// only: "zmtp" (default) speaks ZeroMQ's wire protocol from node:net and reads
+   * large frames straight into their arrays; "zeromq" uses the zeromq.js binding (as SUB and PULL do).
+   */
+  transport?: "zmtp" | "zeromq";
 }
 
 /** Frames of one message as received, before decoding (for tools that measure sizes). */
@@ -31,15 +37,16 @@ export interface RawMessage {
 // "REQ" is spoken over a DEALER socket: the server's REP sees the same envelope and "next" as from
 // a REQ socket, but the client may keep several requests in flight and never gets stuck in REQ's
 // send/receive lockstep when a reply does not come.
-type ClientSocket = zmq.Dealer | zmq.Subscriber | zmq.Pull;
+type ClientSocket = zmq.Dealer | zmq.Subscriber | zmq.Pull | ZmtpDealer;
 
 const EMPTY = Buffer.alloc(0);
-const NEXT = Buffer.from("next");
+const REQUEST = [EMPTY, Buffer.from("next")];
 
 /** A Karabo bridge client connected to one server endpoint. */
 export class BridgeClient implements AsyncIterable<BridgeTrain> {
   readonly sock: ClientSocketType;
   readonly timeoutMs: number | undefined;
+  readonly transport: "zmtp" | "zeromq";
   private readonly hwm: number;
   private readonly depth: number;
   private socket: ClientSocket;
@@ -72,10 +79,24 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
         value: showValue(this.depth),
       });
     }
+    this.transport =
+      this.sock === "REQ" && options.transport !== "zeromq" && tcpEndpoint(endpoint) ? "zmtp" : "zeromq";
     this.socket = this.open();
   }
 
   private open(): ClientSocket {
+    if (this.transport === "zmtp") {
+      const socket = new ZmtpDealer(this.endpoint, {
+        highWaterMark: Math.max(this.hwm, this.depth),
+        // Requests in flight went with the connection: ask again once it is back.
+        onDisconnect: () => {
+          if (this.socket !== socket) return;
+          this.outstanding = 0;
+          if (this.busy) this.request(socket);
+        },
+      });
+      return socket;
+    }
     const opts = { linger: 0, receiveHighWaterMark: this.hwm, receiveTimeout: this.timeoutMs ?? -1 };
     let socket: ClientSocket;
     if (this.sock === "REQ")
@@ -107,10 +128,14 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
   }
 
   // Tops up the "next" requests in flight (not awaited: they leave while the caller works).
-  private request(socket: zmq.Dealer): void {
+  private request(socket: zmq.Dealer | ZmtpDealer): void {
     while (this.outstanding < this.depth) {
       this.outstanding++;
-      socket.send([EMPTY, NEXT]).catch(() => {
+      if (socket instanceof ZmtpDealer) {
+        socket.send(REQUEST);
+        continue;
+      }
+      socket.send(REQUEST).catch(() => {
         this.outstanding = Math.max(0, this.outstanding - 1);
       });
     }
@@ -124,12 +149,14 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
     this.busy = true;
     try {
       const socket = this.socket;
-      if (socket instanceof zmq.Dealer) this.request(socket);
+      const dealer = socket instanceof zmq.Dealer || socket instanceof ZmtpDealer;
+      if (dealer) this.request(socket);
       let frames: Buffer[];
       try {
-        frames = await socket.receive();
+        frames = await (socket instanceof ZmtpDealer ? socket.receive(this.timeoutMs) : socket.receive());
       } catch (err) {
-        if ((err as { code?: string }).code === "EAGAIN") {
+        const code = (err as { code?: string }).code;
+        if (code === "EAGAIN" || (err instanceof ZmtpError && code === "TIMEOUT")) {
           this.stats.timeouts++;
           // Requests sent to a server that went away are lost with its connection: start over.
           if (this.sock === "REQ") this.reconnect();
@@ -138,7 +165,7 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
         if (this.closed) throw new SaseError("CLOSED", "bridge client is closed");
         throw err;
       }
-      if (socket instanceof zmq.Dealer) {
+      if (dealer) {
         // A REP reply starts with the empty delimiter of the request's envelope.
         if (frames.length === 0 || (frames[0] as Buffer).length !== 0) {
           throw new BridgeProtocolError(
@@ -165,6 +192,19 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
   async next(): Promise<BridgeTrain> {
     const { frames } = await this.nextRaw();
     return decodeTrain(frames);
+  }
+
+  /**
+   * Hands a train's array memory back for reuse by later trains (REQ over the ZMTP transport; a
+   * no-op otherwise). Call it only when nothing reads the train's arrays any more: later trains
+   * are written into them. Train-by-train consumers save page faults and garbage collection.
+   */
+  release(train: BridgeTrain): void {
+    const socket = this.socket;
+    if (!(socket instanceof ZmtpDealer)) return;
+    for (const values of Object.values(train.data)) {
+      for (const v of Object.values(values)) if (isNDArray(v)) socket.recycle(v.data.buffer);
+    }
   }
 
   /** Closes the connection; a pending `next()` fails and iteration ends. */

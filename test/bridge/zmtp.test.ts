@@ -1,0 +1,271 @@
+// sase's own ZMTP 3.x DEALER client over real TCP sockets: against pyzmq's REP (libzmq), against
+// zeromq.js, against a hand-written peer that splits its bytes at every point, against peers that
+// are not ZeroMQ or are the wrong socket type, and across a server restart.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { type AddressInfo, type Socket, createServer } from "node:net";
+import { createInterface } from "node:readline";
+import { test } from "node:test";
+import * as zmq from "zeromq";
+import { BridgeClient, BridgeServer, trainIdOf } from "../../src/bridge/index.ts";
+import { ZmtpDealer, encodeFrames } from "../../src/bridge/zmtp.ts";
+import { sampleTrain } from "./helpers.ts";
+
+const NEXT = [new Uint8Array(0), Buffer.from("next")];
+const pyServer = new URL("./py/zmtp_rep_server.py", import.meta.url).pathname;
+
+function pattern(i: number, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let j = 0; j < n; j++) b[j] = (i + j) % 251;
+  return b;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("the ZMTP client reads multi-frame replies from a pyzmq REP server, small and large frames alike", async () => {
+  const sizes = [0, 1, 255, 256, 40_000, 3_000_000, 7];
+  const py = spawn("/usr/bin/python3", [pyServer, "3", ...sizes.map(String)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: py.stdout }).once("line", resolve);
+    py.once("exit", (code) => reject(new Error(`python server exited (${code})`)));
+  });
+  const dealer = new ZmtpDealer(endpoint);
+  try {
+    for (let r = 0; r < 3; r++) {
+      dealer.send(NEXT);
+      const frames = await dealer.receive(20_000);
+      assert.equal(frames.length, sizes.length + 1);
+      assert.equal(frames[0]?.length, 0, "REP envelope delimiter");
+      for (const [i, n] of sizes.entries()) {
+        assert.ok(frames[i + 1]?.equals(pattern(i, n)), `frame ${i} of ${n} bytes`);
+      }
+      // Typed-array views need aligned frames.
+      for (const f of frames) if (f.length >= 8 && f.length < 1000) assert.equal(f.byteOffset % 8, 0);
+    }
+  } finally {
+    dealer.close();
+    py.kill();
+  }
+});
+
+test("the ZMTP client talks to zeromq.js REP and ROUTER sockets, and the bridge client gets trains over it", async () => {
+  const rep = new zmq.Reply({ linger: 0 });
+  await rep.bind("tcp://127.0.0.1:*");
+  const dealer = new ZmtpDealer(rep.lastEndpoint as string);
+  try {
+    dealer.send([new Uint8Array(0), Buffer.from("hello")]);
+    const [req] = await rep.receive();
+    assert.equal(req?.toString(), "hello");
+    await rep.send([Buffer.from("a"), pattern(3, 100_000)]);
+    const frames = await dealer.receive(10_000);
+    assert.deepEqual(
+      frames.map((f) => f.length),
+      [0, 1, 100_000],
+    );
+    assert.ok(frames[2]?.equals(pattern(3, 100_000)));
+  } finally {
+    dealer.close();
+    rep.close();
+  }
+  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block" });
+  const endpoint = await server.start();
+  const client = new BridgeClient(endpoint, { timeoutMs: 10_000 });
+  try {
+    assert.equal(client.transport, "zmtp");
+    void server.feed(sampleTrain(5));
+    const train = await client.next();
+    assert.equal(trainIdOf(train), 5);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+// A peer written by hand: the greeting and READY of a ROUTER, then whatever bytes the test wants.
+async function handPeer(
+  onConnection: (socket: Socket) => void,
+): Promise<{ endpoint: string; close: () => void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    onConnection(s);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `tcp://127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+function routerHandshake(): Buffer {
+  const g = Buffer.alloc(64);
+  g[0] = 0xff;
+  g[9] = 0x7f;
+  g[10] = 3;
+  g[11] = 0;
+  g.write("NULL", 12);
+  const prop = Buffer.concat([Buffer.from([11]), Buffer.from("Socket-Type"), Buffer.from([0, 0, 0, 6])]);
+  const body = Buffer.concat([Buffer.from([5]), Buffer.from("READY"), prop, Buffer.from("ROUTER")]);
+  return Buffer.concat([g, Buffer.from([0x04, body.length]), body]);
+}
+
+test("the ZMTP client reassembles a message split at every byte, greeting and handshake included", async () => {
+  const message = Buffer.concat(
+    encodeFrames([new Uint8Array(0), pattern(1, 3), pattern(2, 300), pattern(3, 0), pattern(4, 9)]),
+  );
+  const large = Buffer.concat(encodeFrames([new Uint8Array(0), pattern(5, 70_000)]));
+  const whole = Buffer.concat([routerHandshake(), message]);
+  const check = (frames: Buffer[], sizes: number[], first: number) => {
+    assert.deepEqual(
+      frames.map((f) => f.length),
+      [0, ...sizes],
+    );
+    for (const [i, n] of sizes.entries()) assert.ok(frames[i + 1]?.equals(pattern(first + i, n)));
+  };
+  // Split points inside the greeting and handshake: one connection each.
+  const cut = { at: 0 };
+  const peer = await handPeer((s) => {
+    const at = cut.at;
+    s.write(whole.subarray(0, at));
+    setImmediate(() => s.write(whole.subarray(at)));
+  });
+  try {
+    for (cut.at = 1; cut.at < whole.length - message.length + 2; cut.at++) {
+      const dealer = new ZmtpDealer(peer.endpoint);
+      try {
+        dealer.send(NEXT);
+        check(await dealer.receive(10_000), [3, 300, 0, 9], 1);
+      } finally {
+        dealer.close();
+      }
+    }
+  } finally {
+    peer.close();
+  }
+  // Split points inside messages: one connection, one message per point.
+  const feeds: ((b: Buffer) => void)[] = [];
+  const peer2 = await handPeer((s) => {
+    s.write(routerHandshake());
+    feeds.push((b) => s.write(b));
+  });
+  const dealer = new ZmtpDealer(peer2.endpoint);
+  try {
+    dealer.send(NEXT);
+    await until(() => feeds.length === 1, "the peer has a connection");
+    const feed = feeds[0] as (b: Buffer) => void;
+    for (let at = 1; at < message.length; at++) {
+      feed(message.subarray(0, at));
+      setImmediate(() => feed(message.subarray(at)));
+      check(await dealer.receive(10_000), [3, 300, 0, 9], 1);
+    }
+    const points = [1, 2, 5, 9, 10, 11, 12, 100, 32_000, 65_536, large.length - 1];
+    for (const at of points) {
+      feed(large.subarray(0, at));
+      setImmediate(() => feed(large.subarray(at)));
+      check(await dealer.receive(10_000), [70_000], 5);
+    }
+  } finally {
+    dealer.close();
+    peer2.close();
+  }
+});
+
+test("the ZMTP client refuses a peer that is not ZeroMQ, or not a REP/ROUTER, in one clear line", async () => {
+  const http = await handPeer((s) => s.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+  const dealer = new ZmtpDealer(http.endpoint);
+  try {
+    await assert.rejects(dealer.receive(10_000), /not a ZeroMQ peer \(its greeting starts with byte 0x48\)/);
+    assert.throws(() => dealer.send(NEXT), /not a ZeroMQ peer/);
+  } finally {
+    dealer.close();
+    http.close();
+  }
+  const old = await handPeer((s) => s.write(Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 1, 0])));
+  const dealer2 = new ZmtpDealer(old.endpoint);
+  try {
+    await assert.rejects(dealer2.receive(10_000), /peer speaks ZMTP 1\.x; ZMTP 3\.0 or later is needed/);
+  } finally {
+    dealer2.close();
+    old.close();
+  }
+  const pub = new zmq.Publisher({ linger: 0 });
+  await pub.bind("tcp://127.0.0.1:*");
+  const client = new BridgeClient(pub.lastEndpoint as string, { timeoutMs: 10_000 });
+  try {
+    await assert.rejects(client.next(), /peer is a PUB socket; a REQ client needs REP or ROUTER/);
+  } finally {
+    client.close();
+    pub.close();
+  }
+});
+
+test("the bridge client over ZMTP carries on when its server restarts, asking again for what was lost", async () => {
+  const first = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block" });
+  const endpoint = await first.start();
+  const client = new BridgeClient(endpoint, { timeoutMs: 20_000, requestsInFlight: 1 });
+  try {
+    void first.feed(sampleTrain(1));
+    assert.equal(trainIdOf(await client.next()), 1);
+    const waiting = client.next(); // its request reaches the first server, which then goes away
+    await until(() => first.stats.clients === 1, "the first server sees the client");
+    await first.close();
+    const second = new BridgeServer({ endpoint, dropPolicy: "block" });
+    await second.start();
+    try {
+      void second.feed(sampleTrain(2));
+      // No timeout is needed: the lost request is sent again on the new connection.
+      assert.equal(trainIdOf(await waiting), 2);
+      assert.equal(client.stats.timeouts, 0);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    client.close();
+  }
+});
+
+test("a released train's array memory is reused for the next train of the same shape", async () => {
+  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block" });
+  const endpoint = await server.start();
+  const client = new BridgeClient(endpoint, { timeoutMs: 10_000, requestsInFlight: 1 });
+  try {
+    const big = (tid: number) => {
+      const t = sampleTrain(tid);
+      const src = Object.keys(t.data)[0] as string;
+      (t.data[src] as Record<string, unknown>).big = {
+        dtype: "uint16",
+        shape: [64, 1000],
+        data: new Uint16Array(64_000).fill(tid),
+      };
+      return { t, src };
+    };
+    const a = big(1);
+    void server.feed(a.t);
+    const first = await client.next();
+    const arr1 = first.data[a.src]?.big as { data: Uint16Array };
+    assert.equal(arr1.data[63_999], 1);
+    const memory = arr1.data.buffer;
+    client.release(first);
+    void server.feed(big(2).t);
+    const second = await client.next();
+    const arr2 = second.data[a.src]?.big as { data: Uint16Array };
+    assert.equal(arr2.data.buffer, memory, "the released memory was reused");
+    assert.ok(arr2.data.every((v) => v === 2));
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
