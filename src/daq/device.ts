@@ -149,6 +149,34 @@ const schema = {
       "fixed high, medium, low gain in turn: one dark run each, characterised in a job; constants stored; back to adaptive gain",
     allowedStates: editable,
   }),
+  pcTrains: el.uint32({
+    displayedName: "Trains per pulse-capacitor scan",
+    description: "the scan steps its charge train by train through the detector's ladder (18 charges)",
+    access: "reconfigurable",
+    default: 36,
+    min: 2,
+    allowedStates: editable,
+  }),
+  pcState: el.string({
+    displayedName: "Pulse-capacitor scan",
+    description: "progress of the pulse-capacitor scan procedure (takePcScan), or how it failed",
+    access: "readOnly",
+    default: "idle",
+  }),
+  pcProgress: el.double({
+    displayedName: "Pulse-capacitor scan progress",
+    access: "readOnly",
+    default: 0,
+    min: 0,
+    max: 1,
+  }),
+  pcRun: el.uint32({ displayedName: "Last scan run", access: "readOnly", default: 0 }),
+  takePcScan: el.slot({
+    displayedName: "Take a pulse-capacitor scan",
+    description:
+      "the detector in scan mode (adaptive gain): one scan run, characterised in a job into RelativeGain and BadPixelsPC (needs darks of the same conditions); back to photons",
+    allowedStates: editable,
+  }),
   monitor: el.slot({
     displayedName: "Monitor",
     description: "Start acquiring without writing",
@@ -177,6 +205,7 @@ export class DaqController
   #cat: Catalogue | null = null;
   #stopFigures: (() => void) | null = null;
   #darks: Promise<void> | null = null;
+  #pc: Promise<void> | null = null;
 
   override async onInit(): Promise<void> {
     // Outputs on other servers (another process of a split facility) are found through the broker.
@@ -327,13 +356,12 @@ export class DaqController
    */
   takeDarks(): { started: string } {
     if (this.#darks) this.refuse(`dark runs are being taken already (${this.get("darkState")})`);
+    if (this.#pc) this.refuse(`a pulse-capacitor scan is being taken (${this.get("pcState")})`);
     if (this.get("runState") === "RECORDING")
       this.refuse(`run ${this.get("runNumber")} is being recorded; stop it before taking darks`);
     const control = this.get("detectorControl");
     if (!control) this.refuse("no detector control device configured: set detectorControl first");
-    const modules = this.get("dataSources")
-      .filter((s) => s.endsWith(":xtdf"))
-      .map((s) => s.split(":")[0]!);
+    const modules = this.#moduleSources();
     if (modules.length === 0) this.refuse("no detector modules among the data sources");
     this.setMany({ darkState: "starting", darkProgress: 0 });
     this.#darks = this.#takeDarks(control, modules)
@@ -395,7 +423,7 @@ export class DaqController
       );
     }
     step(3, `characterising dark runs ${numbers} (job)`);
-    const job = await this.#characterise(runs, modules[0]!, client);
+    const job = await this.#characterise("dark", runs, modules[0]!, client);
     const without = [...silent].map((src) => src.split("/").pop()!.split(":")[0]!);
     step(
       4,
@@ -406,31 +434,115 @@ export class DaqController
     );
   }
 
-  /** Runs `sase calibrate dark` on the three runs as a job; resolves with the job id once it is done. */
-  async #characterise(runs: RunRecord[], someModule: string, client: DeviceClient): Promise<number> {
+  /**
+   * The pulse-capacitor scan: the detector's modules to scan mode (the control device's `pcScan`), a
+   * scan run of `pcTrains` trains (catalogued as run type "pc"), the detector back to photons, then
+   * `sase calibrate pc` as a job, storing RelativeGain and BadPixelsPC. Returns at once; `pcState` and
+   * `pcProgress` follow it.
+   */
+  takePcScan(): { started: string } {
+    if (this.#pc) this.refuse(`a pulse-capacitor scan is being taken already (${this.get("pcState")})`);
+    if (this.#darks) this.refuse(`dark runs are being taken (${this.get("darkState")})`);
+    if (this.get("runState") === "RECORDING")
+      this.refuse(`run ${this.get("runNumber")} is being recorded; stop it before a pulse-capacitor scan`);
+    const control = this.get("detectorControl");
+    if (!control) this.refuse("no detector control device configured: set detectorControl first");
+    const modules = this.#moduleSources();
+    if (modules.length === 0) this.refuse("no detector modules among the data sources");
+    this.setMany({ pcState: "starting", pcProgress: 0 });
+    this.#pc = this.#takePcScan(control, modules)
+      .catch((e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        this.setMany({ pcState: `failed: ${message}` });
+        this.log.error("pulse-capacitor scan failed", { error: message });
+      })
+      .finally(() => {
+        this.#pc = null;
+      });
+    return { started: `pulse-capacitor scan of ${this.get("pcTrains")} trains` };
+  }
+
+  #moduleSources(): string[] {
+    return this.get("dataSources")
+      .filter((s) => s.endsWith(":xtdf"))
+      .map((s) => s.split(":")[0]!);
+  }
+
+  async #takePcScan(control: string, modules: string[]): Promise<void> {
+    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "operator" });
+    const trains = this.get("pcTrains");
+    const saved = { runType: this.get("runType"), sample: this.get("sample") };
+    let run: RunRecord;
+    try {
+      this.setMany({ pcState: "switching the detector to its pulse-capacitor scan", pcProgress: 0 });
+      if (Number(await client.get(control, "gainModeIndex")) !== 0)
+        await client.set(control, "gainModeIndex", 0);
+      await client.set(control, "pcScan", true);
+      for (const m of modules) await client.waitFor(m, "lastTrainScan", (v) => v === true, 120_000);
+      this.setMany({ runType: "pc", sample: "pulse-capacitor scan" });
+      const { run: number } = await this.record();
+      this.setMany({ pcState: `recording scan run ${number}`, pcProgress: 0.1 });
+      while ((this.#acq?.recording?.trainsWritten ?? 0) < trains) {
+        if (!this.#acq?.recording)
+          throw new SaseError("RUN_STOPPED", `scan run ${number} stopped before ${trains} trains`);
+        this.set("pcProgress", 0.1 + (0.4 * (this.#acq.recording.trainsWritten ?? 0)) / trains);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const closed = await this.stopRecording();
+      const silent = closed.unrecorded.filter((s) => modules.includes(s));
+      if (silent.length === modules.length)
+        throw new SaseError(
+          "RUN_STOPPED",
+          `no module sent data to scan run ${number}: the detector did not keep up`,
+        );
+      run = this.#cat!.findRun(this.get("proposal"), number)!;
+    } finally {
+      this.setMany(saved);
+      // Whatever happened, the detector goes back to photons.
+      await client.set(control, "pcScan", false).catch(() => undefined);
+    }
+    this.setMany({
+      pcRun: run.number,
+      pcState: `characterising scan run ${run.number} (job)`,
+      pcProgress: 0.5,
+    });
+    const job = await this.#characterise("pc", [run], modules[0]!, client);
+    this.setMany({
+      pcState: `done: RelativeGain and BadPixelsPC from scan run ${run.number} stored (job ${job})`,
+      pcProgress: 1,
+    });
+  }
+
+  /** Runs `sase calibrate dark|pc` on the runs as a job; resolves with the job id once it is done. */
+  async #characterise(
+    kind: "dark" | "pc",
+    runs: RunRecord[],
+    someModule: string,
+    client: DeviceClient,
+  ): Promise<number> {
     const roots = this.#roots();
     const store = this.get("constantsStore") || roots.constants;
     const rows = Number(await client.get(someModule, "rows").catch(() => 0));
-    const high = runs[0]!;
-    const logs = join(roots.dataDir, "logs", proposalDirName(high.proposal));
+    const first = runs[0]!;
+    const logs = join(roots.dataDir, "logs", proposalDirName(first.proposal));
     mkdirSync(logs, { recursive: true });
     const command = [
       process.execPath,
       SASE_BIN,
       "calibrate",
-      "dark",
+      kind,
       ...runs.map((r) => r.onlinePath),
       "--store",
       store,
-      "--create",
+      ...(kind === "dark" ? ["--create"] : []),
       ...(rows > 0 ? ["--rows", String(rows)] : []),
     ];
     const job = this.#cat!.addJob({
-      runId: high.id,
-      kind: "dark",
+      runId: first.id,
+      kind,
       executor: "local",
       command,
-      logPath: join(logs, `dark-${runDirName(high.number)}-${Date.now().toString(36)}.log`),
+      logPath: join(logs, `${kind}-${runDirName(first.number)}-${Date.now().toString(36)}.log`),
     });
     const executor = new LocalExecutor(1);
     const jobs = await waitForJobs(this.#cat!, executor, { intervalMs: 500 });

@@ -54,6 +54,13 @@ const schema = {
     max: 3,
     ...settable,
   }),
+  pcScan: el.bool({
+    displayedName: "Pulse-capacitor scan",
+    description:
+      "inject the pulse capacitor's stepped charge into every pixel instead of taking photons (adaptive gain)",
+    default: false,
+    ...settable,
+  }),
   integrationTime: el.uint32({ displayedName: "Integration time", default: 12, min: 1, ...settable }),
   highVoltage: el.node(
     { target: el.double({ displayedName: "Bias voltage", unit: "volt", default: 300, ...settable }) },

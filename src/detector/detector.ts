@@ -293,7 +293,8 @@ export class SimulatedDetector {
     const rng = new Rng(hash32(hash32(this.options.seed, module + 101), Number(trainId & 0xffffffffn)));
     const energies = this.pulseEnergies(trainId);
     const step = BigInt(this.options.pulseStep ?? 1);
-    const pool = this.forcedStage === null && !this.options.pulseCapacitor ? this.photonFrames(module) : NO_PHOTONS;
+    const pool =
+      this.forcedStage === null && !this.options.pulseCapacitor ? this.photonFrames(module) : NO_PHOTONS;
     const adu = this.detector.sensor.aduPerPhoton;
     const signal = this.#signal;
     for (let f = 0; f < frames; f++) {

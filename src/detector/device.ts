@@ -7,7 +7,7 @@ import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
 import { fixedStage } from "./control-device.ts";
-import { SimulatedDetector } from "./detector.ts";
+import { pulseCapacitorLadder, SimulatedDetector } from "./detector.ts";
 import { type SimulationKey, SimulationThreads } from "./sim-threads.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
@@ -47,6 +47,13 @@ const schema = {
     default: "",
     access: "reconfigurable",
   }),
+  pcScan: el.bool({
+    displayedName: "Pulse-capacitor scan",
+    description:
+      "the detector's stepped pulse-capacitor charge in every pixel instead of photons (adaptive gain)",
+    default: false,
+    access: "reconfigurable",
+  }),
   control: el.string({
     displayedName: "Control device",
     description:
@@ -67,6 +74,12 @@ const schema = {
       "the fixed gain stage of the last train sent (a dark train), or empty for adaptive gain with photons",
     access: "readOnly",
     default: "",
+  }),
+  lastTrainScan: el.bool({
+    displayedName: "Last train a scan",
+    description: "whether the last train sent was a pulse-capacitor scan train",
+    access: "readOnly",
+    default: false,
   }),
   start: el.slot({ displayedName: "Start", allowedStates: [State.STOPPED] }),
   stop: el.slot({ displayedName: "Stop (ends the stream)", allowedStates: [State.ACQUIRING] }),
@@ -104,7 +117,7 @@ export class DetectorModuleDevice
     const key = this.#key();
     const tr = await this.#simulate(BigInt(trainId), key);
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
-    this.setMany({ trainsSent: sent, lastTrainGain: key.dark ?? "" });
+    this.setMany({ trainsSent: sent, lastTrainGain: key.dark ?? "", lastTrainScan: key.pcScan === true });
   });
 
   override async onInit(): Promise<void> {
@@ -153,9 +166,11 @@ export class DetectorModuleDevice
       } else if (key === "gainModeIndex" && typeof value === "number") {
         const dark = fixedStage(value) ?? "";
         if (dark !== this.get("dark")) this.set("dark", dark);
+      } else if (key === "pcScan" && typeof value === "boolean" && value !== this.get("pcScan")) {
+        this.set("pcScan", value);
       }
     };
-    return this.follow(control, ["bunchStructure.nPulses", "gainModeIndex"], apply);
+    return this.follow(control, ["bunchStructure.nPulses", "gainModeIndex", "pcScan"], apply);
   }
 
   /** What the simulation is now (cells and dark gain may change while the device runs). */
@@ -167,6 +182,8 @@ export class DetectorModuleDevice
       seed: this.get("seed"),
       cells: this.get("cells"),
       dark: dark === "" ? null : (dark as GainStageName),
+      // A scan runs in adaptive gain: a fixed gain (dark run) wins.
+      pcScan: dark === "" && this.get("pcScan"),
     };
   }
 
@@ -174,12 +191,18 @@ export class DetectorModuleDevice
   async #simulate(trainId: bigint, key: SimulationKey): Promise<RawModuleTrain> {
     if (this.#threads) return this.#threads.moduleTrain(key, this.get("module"), trainId);
     const o = this.#sim?.options;
-    if (!this.#sim || o?.cells !== key.cells || (o.dark ?? null) !== key.dark) {
+    if (
+      !this.#sim ||
+      o?.cells !== key.cells ||
+      (o.dark ?? null) !== key.dark ||
+      !!o.pulseCapacitor !== key.pcScan
+    ) {
       this.#sim = new SimulatedDetector(this.#det!, {
         seed: key.seed,
         cells: key.cells,
         modules: this.get("module") + 1,
         dark: key.dark,
+        pulseCapacitor: key.pcScan ? pulseCapacitorLadder(this.#det!) : undefined,
       });
     }
     return this.#sim.moduleTrain(this.get("module"), trainId);

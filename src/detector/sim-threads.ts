@@ -17,6 +17,8 @@ export interface SimulationKey {
   readonly seed: number;
   readonly cells: number;
   readonly dark: GainStageName | null;
+  /** A pulse-capacitor scan (the detector's ladder of charges) instead of photons. */
+  readonly pcScan?: boolean;
 }
 
 /** A request to a simulation thread. */

@@ -2,7 +2,7 @@
 // buffers back. Simulated detectors are kept per key, so sensors are built once per module.
 import { parentPort } from "node:worker_threads";
 import { detectorByName, reducedDetector } from "./description.ts";
-import { SimulatedDetector } from "./detector.ts";
+import { pulseCapacitorLadder, SimulatedDetector } from "./detector.ts";
 import type { SimulationKey, SimulationReply, SimulationRequest } from "./sim-threads.ts";
 
 const detectors = new Map<string, SimulatedDetector>();
@@ -15,7 +15,12 @@ function detectorFor(key: SimulationKey): SimulatedDetector {
     if (key.rows > 0) det = reducedDetector(det, { rows: key.rows });
     // A changed condition (cells, dark gain) makes a new detector; the old one is not needed again.
     if (detectors.size >= 4) detectors.clear();
-    sim = new SimulatedDetector(det, { seed: key.seed, cells: key.cells, dark: key.dark });
+    sim = new SimulatedDetector(det, {
+      seed: key.seed,
+      cells: key.cells,
+      dark: key.dark,
+      pulseCapacitor: key.pcScan ? pulseCapacitorLadder(det) : undefined,
+    });
     detectors.set(id, sim);
   }
   return sim;

@@ -269,7 +269,11 @@ export class ModuleSensor {
         if (g > top) g = top;
         const i = g * P + p;
         const a =
-          pixelOffset[i]! + shift[g]! + cellPixel[rot[g]! + p]! + s * gain[g]! * inv[i]! + noise[i]! * pool[a0 + p]!;
+          pixelOffset[i]! +
+          shift[g]! +
+          cellPixel[rot[g]! + p]! +
+          s * gain[g]! * inv[i]! +
+          noise[i]! * pool[a0 + p]!;
         const d = dig[i]! + dNoise * pool[d0 + p]!;
         analog[p] = a <= 0 ? 0 : a >= adcMax ? adcMax : a + 0.5;
         digital[p] = d <= 0 ? 0 : d >= adcMax ? adcMax : d + 0.5;
