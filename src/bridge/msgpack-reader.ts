@@ -83,7 +83,12 @@ class Reader {
     if (t >= 0xe0) return t - 0x100;
     if (t <= 0x8f) return this.map(t & 0x0f, depth);
     if (t <= 0x9f) return this.array(t & 0x0f, depth);
-    if (t <= 0xbf) return this.str(t & 0x1f);
+    if (t <= 0xbf) {
+      // Short string values (source names, "msgpack", units) repeat on every train, as keys do.
+      const n = t & 0x1f;
+      this.need(n);
+      return lookupKey(this, this.pos, n);
+    }
     let n: number;
     switch (t) {
       case 0xc0:
@@ -214,6 +219,7 @@ class Reader {
 
   map(n: number, depth: number): MsgMap {
     this.need(2 * n);
+    if (n >= SHAPE_MIN && n <= SHAPE_MAX) return this.shapedMap(n, depth);
     const out: MsgMap = {};
     for (let i = 0; i < n; i++) {
       const key = this.key();
@@ -223,6 +229,21 @@ class Reader {
       else out[key] = value;
     }
     return out;
+  }
+
+  // Maps whose key sequence repeats (every source of every train) are built by a function made for
+  // that sequence: one object literal, instead of one dynamic property store per key.
+  shapedMap(n: number, depth: number): MsgMap {
+    const keys = new Array<string>(n);
+    const vals = new Array<MsgValue>(n);
+    let h = n;
+    for (let i = 0; i < n; i++) {
+      keySlotSeen = -1;
+      keys[i] = this.key();
+      h = Math.imul(h ^ keySlotSeen, 0x01000193);
+      vals[i] = this.value(depth + 1);
+    }
+    return buildMap(keys, vals, h);
   }
 
   key(): string {
@@ -272,11 +293,58 @@ function keyAt(v: DataView, start: number, n: number, slot: number): string | un
   return cached;
 }
 
+const SHAPE_MIN = 3;
+const SHAPE_MAX = 512;
+const SHAPE_LIMIT = 8192; // shapes remembered before the cache starts over
+/** The cache slot of the last key found by lookupKey (-1 when it was not a cached fixstr). */
+let keySlotSeen = -1;
+
+interface Shape {
+  keys: string[];
+  seen: number;
+  make?: (values: MsgValue[]) => MsgMap;
+}
+const shapes = new Map<number, Shape>();
+
+function sameKeys(a: string[], b: string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return a.length === b.length;
+}
+
+function plainMap(keys: string[], vals: MsgValue[]): MsgMap {
+  const out: MsgMap = {};
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    // "__proto__" from the wire must stay an ordinary key, never replace the prototype.
+    if (key === "__proto__")
+      Object.defineProperty(out, key, { value: vals[i], enumerable: true, writable: true });
+    else out[key] = vals[i] as MsgValue;
+  }
+  return out;
+}
+
+function buildMap(keys: string[], vals: MsgValue[], hash: number): MsgMap {
+  const shape = shapes.get(hash);
+  if (shape && sameKeys(shape.keys, keys)) {
+    if (shape.make) return shape.make(vals);
+    // Made on the second sighting: a map seen once may never come again.
+    if (++shape.seen === 2 && !keys.includes("__proto__")) {
+      const fields = keys.map((k, i) => `${JSON.stringify(k)}: v[${i}]`).join(", ");
+      shape.make = new Function("v", `return { ${fields} };`) as Shape["make"];
+    }
+  } else {
+    if (shapes.size >= SHAPE_LIMIT) shapes.clear();
+    shapes.set(hash, { keys, seen: 1 });
+  }
+  return plainMap(keys, vals);
+}
+
 /** The string of the n-byte key at `start`, from the cache or decoded (and then cached). */
 function lookupKey(r: Reader, start: number, n: number): string {
   const v = r.view;
   // Two-way set associative: a key may sit in either slot of its pair.
   const slot = keySlot(v, start, n) & ~1;
+  keySlotSeen = slot;
   const hit = keyAt(v, start, n, slot) ?? keyAt(v, start, n, slot + 1);
   if (hit !== undefined) {
     r.pos = start + n;

@@ -96,3 +96,23 @@ test("integral floats go out as integers and -0, NaN and infinities as float64",
   assert.equal(decodeMsgpack(encodeMsgpack(Number.POSITIVE_INFINITY)), Number.POSITIVE_INFINITY);
   assert.throws(() => encodeMsgpack(2n ** 64n), /limited to 64 bits/);
 });
+
+test("maps decoded again and again with the same keys (built by a made-to-measure function) keep every value", () => {
+  const keysOf = (i: number) => ["a", "b", "c", `d${i % 3}`, "__proto__".slice(0, i % 2 ? 9 : 2)];
+  for (let i = 0; i < 12; i++) {
+    const keys = keysOf(i);
+    const value = Object.fromEntries(keys.map((k, j) => [k, j * 100 + i]));
+    // Python packs it, so "__proto__" goes over the wire as a key like any other.
+    const wire = python(
+      `import msgpack, sys\nsys.stdout.buffer.write(msgpack.packb(dict(zip(${JSON.stringify(keys)}, ${JSON.stringify(
+        keys.map((_, j) => j * 100 + i),
+      )}))))`,
+    );
+    for (let repeat = 0; repeat < 3; repeat++) {
+      const v = decodeMsgpack(wire) as Record<string, MsgValue>;
+      assert.deepEqual(Object.keys(v), keys, `train ${i}, repeat ${repeat}`);
+      for (const k of keys) assert.equal(v[k], value[k]);
+      assert.equal(Object.getPrototypeOf(v), Object.prototype);
+    }
+  }
+});
