@@ -471,17 +471,18 @@ async function splitFacility(seconds: number): Promise<void> {
     asm: await figures(client, [assembler], ["trainsAssembled", "trainsIncomplete", "input.dropped"]),
   });
   try {
-    // Warm-up: servers start, connect by name through the broker, load constants and settle.
+    // Warm-up: servers start, connect by name through the broker, load constants and settle. A chain
+    // too slow for 20 trains in 120 s (a loaded machine) is measured all the same: its figures say where
+    // the trains go; with none assembled at all the logs are kept.
     const warm = performance.now();
-    while (view.stats().tokens < 20) {
-      if (performance.now() - warm > 180_000) {
-        keepLogs = true;
-        throw new Error(
-          `${view.stats().tokens} assembled trains within 180 s of start; server logs kept in ${dir}`,
-        );
-      }
+    while (view.stats().tokens < 20 && performance.now() - warm < 120_000)
       await new Promise((r) => setTimeout(r, 200));
+    if (view.stats().tokens === 0) {
+      keepLogs = true;
+      throw new Error(`no assembled train within 120 s of start; server logs kept in ${dir}`);
     }
+    if (view.stats().tokens < 20)
+      console.log(`  (only ${view.stats().tokens} assembled trains in the 120 s warm-up: measuring anyway)`);
     const pids = [...out.matchAll(/started (\S+) \(pid (\d+)\)/g)].map((m) => ({
       name: m[1]!,
       pid: Number(m[2]),
