@@ -51,7 +51,8 @@ export interface FileEntry {
   readonly trainIds: Float64Array;
   /** 1 where the train is valid (INDEX/flag, or guessed from order for format 0.5). */
   readonly valid: Uint8Array;
-  readonly metadata: RunMetadata;
+  /** METADATA, read for a run's first file only (the run's metadata, as EXtra-data takes it). */
+  readonly metadata?: RunMetadata;
   readonly sources: ReadonlyMap<string, FileSource>;
   /** Datasets left out because sase cannot decode their type. */
   readonly skipped: readonly SkippedKey[];

@@ -34,7 +34,7 @@ import type {
   Section,
   SkippedKey,
 } from "./model.ts";
-import { readRunValues, scanFile } from "./scan.ts";
+import { readFileMetadata, readRunValues, scanFile } from "./scan.ts";
 
 const log = createLogger("files.runindex");
 
@@ -156,7 +156,7 @@ interface JsonFile {
   v: string;
   t: number[];
   bad: number[];
-  md: RunMetadata;
+  md?: RunMetadata;
   src: Record<string, JsonSource>;
   skip?: SkippedKey[];
 }
@@ -203,7 +203,7 @@ function encode(index: RunIndex, dirFiles: readonly DirFile[]): JsonIndex {
       v: f.formatVersion,
       t: rle(deltas(f.trainIds)),
       bad,
-      md: f.metadata,
+      ...(f.metadata ? { md: f.metadata } : {}),
       src,
       ...(f.skipped.length ? { skip: [...f.skipped] } : {}),
     };
@@ -257,7 +257,7 @@ function decodeFile(j: JsonFile, tables: JsonIndex["keyTables"]): FileEntry {
     formatVersion: j.v,
     trainIds,
     valid,
-    metadata: j.md,
+    ...(j.md ? { metadata: j.md } : {}),
     sources,
     skipped: j.skip ?? [],
   };
@@ -397,14 +397,29 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
       continue;
     }
     try {
-      files.push(scanFile(join(dir, d.name)));
+      files.push(scanFile(join(dir, d.name), files.length === 0));
     } catch (err) {
       problems.push({ file: d.name, message: (err as Error).message });
     }
     options.onProgress?.(++rescanned, stale);
   }
+  // The run's metadata is its first file's: read it when that file was known without it (the file
+  // before it has gone, or became unreadable).
+  const first = files[0];
+  let metadataRead = false;
+  if (first && !first.metadata) {
+    await h5Ready();
+    try {
+      files[0] = { ...first, metadata: readFileMetadata(join(dir, first.name)) };
+      metadataRead = true;
+    } catch (err) {
+      log.warn("cannot read METADATA", { file: first.name, error: (err as Error).message });
+    }
+  }
   const dirty =
-    stale > 0 || (cached !== null && cached.files.length + cached.problems.length !== dirFiles.length);
+    stale > 0 ||
+    metadataRead ||
+    (cached !== null && cached.files.length + cached.problems.length !== dirFiles.length);
   // RUN values come from the first file holding each control source; re-read only if that file changed.
   const runValues = new Map<string, Record<string, RunValue>>();
   const firstFileOf = new Map<string, FileEntry>();

@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { basename } from "node:path";
 import type { TypedArray } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { type DatasetInfo, H5File } from "./h5.ts";
+import { type DatasetInfo, H5File, type H5Tree } from "./h5.ts";
 import type {
   FileEntry,
   FileSource,
@@ -29,21 +29,26 @@ export function readNumbers(h5: H5File, path: string, info?: DatasetInfo): Float
 }
 
 /** The format version of an open file ("0.5" when METADATA/dataFormatVersion is absent). */
-export function formatVersionOf(h5: H5File): string {
+export function formatVersionOf(h5: H5File, tree?: H5Tree): string {
   const path = "/METADATA/dataFormatVersion";
-  if (!h5.isDataset(path)) return "0.5";
+  if (!(tree ? tree.isLeaf(path) : h5.isDataset(path))) return "0.5";
   const v = h5.readStrings(path, h5.info(path))[0];
   return v ?? "0.5";
 }
 
 /** METADATA scalars of a file, as EXtra-data's run_metadata() gives them. */
-export function readMetadata(h5: H5File, formatVersion: string): RunMetadata {
+export function readMetadata(h5: H5File, formatVersion: string, tree: H5Tree = h5.tree()): RunMetadata {
   if (formatVersion === "0.5") return { dataFormatVersion: "0.5" };
   const out: RunMetadata = {};
-  for (const name of h5.children("/METADATA")) {
+  for (const name of tree.leavesIn("/METADATA")) {
     const path = `/METADATA/${name}`;
-    if (!h5.isDataset(path)) continue;
-    const info = h5.info(path);
+    let info: DatasetInfo;
+    try {
+      info = h5.info(path);
+    } catch (err) {
+      if (h5.isGroup(path)) continue; // an empty group
+      throw err;
+    }
     if ((info.shape[0] ?? 0) < 1) continue;
     if (info.dtype === "object") out[name] = h5.readStrings(path, info, 0, 1)[0] ?? "";
     else out[name] = Number(h5.readRows(path, info, 0, 1)[0]);
@@ -74,12 +79,13 @@ function guessValid(trainIds: Float64Array): Uint8Array {
 /** The data sources a file declares: source name → section and index groups. */
 function declaredSources(
   h5: H5File,
+  tree: H5Tree,
   formatVersion: string,
   file: string,
 ): Map<string, { section: Section; groups: Set<string> }> {
   const base = formatVersion === "0.5" ? "/METADATA" : "/METADATA/dataSources";
   const path = `${base}/dataSourceId`;
-  if (!h5.isDataset(path)) throw new FilesError("METADATA data source list missing", { file, dataset: path });
+  if (!tree.isLeaf(path)) throw new FilesError("METADATA data source list missing", { file, dataset: path });
   const ids = h5.readStrings(path, h5.info(path));
   const out = new Map<string, { section: Section; groups: Set<string> }>();
   for (const id of ids) {
@@ -106,13 +112,19 @@ function declaredSources(
   return out;
 }
 
-function readIndexGroup(h5: H5File, path: string, ntrains: number, file: string): GroupIndex {
+function readIndexGroup(
+  h5: H5File,
+  tree: H5Tree,
+  path: string,
+  ntrains: number,
+  file: string,
+): GroupIndex {
   const firstPath = `${path}/first`;
-  if (!h5.isDataset(firstPath))
+  if (!tree.isLeaf(firstPath))
     throw new FilesError("index group has no 'first' dataset", { file, dataset: path });
   const first = readNumbers(h5, firstPath).subarray(0, ntrains);
   let count: Float64Array;
-  if (h5.isDataset(`${path}/count`)) {
+  if (tree.isLeaf(`${path}/count`)) {
     count = readNumbers(h5, `${path}/count`).subarray(0, ntrains);
   } else {
     // Oldest layout: first/last/status, where status 0 means no data.
@@ -135,9 +147,15 @@ function readIndexGroup(h5: H5File, path: string, ntrains: number, file: string)
  * Keys of a source: dotted paths of its datasets. Names that contain a dot cannot be addressed, so are
  * left out; datasets of a type we cannot decode are left out and reported in `skipped`.
  */
-function readKeys(h5: H5File, root: string, source: string, skipped: SkippedKey[]): Map<string, KeyInfo> {
+function readKeys(
+  h5: H5File,
+  tree: H5Tree,
+  root: string,
+  source: string,
+  skipped: SkippedKey[],
+): Map<string, KeyInfo> {
   const keys = new Map<string, KeyInfo>();
-  for (const rel of h5.datasetsBelow(root).sort()) {
+  for (const rel of tree.leavesBelow(root).sort()) {
     if (rel.includes(".")) continue;
     const key = rel.replaceAll("/", ".");
     let info: DatasetInfo;
@@ -145,6 +163,7 @@ function readKeys(h5: H5File, root: string, source: string, skipped: SkippedKey[
       info = h5.info(`${root}/${rel}`);
     } catch (err) {
       if (!(err instanceof FilesError)) throw err;
+      if (!h5.isDataset(`${root}/${rel}`)) continue; // an empty group, a named type: no key
       skipped.push({ file: basename(h5.path), source, key, message: err.message });
       continue;
     }
@@ -157,25 +176,35 @@ function readKeys(h5: H5File, root: string, source: string, skipped: SkippedKey[
   return keys;
 }
 
-/** Reads the structure of an open EXDF file. */
-export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: number): FileEntry {
+/**
+ * Reads the structure of an open EXDF file; its METADATA only `withMetadata` (a run's metadata is its
+ * first file's, as in EXtra-data: reading it from every file cost a third of opening a run).
+ */
+export function scanOpenFile(
+  h5: H5File,
+  name: string,
+  size: number,
+  mtimeMs: number,
+  withMetadata = true,
+): FileEntry {
   const file = name;
-  if (!h5.isGroup("/METADATA"))
+  const tree = h5.tree();
+  if (!tree.isGroup("/METADATA"))
     throw new FilesError("METADATA group missing: not an EXDF file", {
       file,
       dataset: "METADATA",
       code: "NOT_EXDF",
     });
-  if (!h5.isDataset("/INDEX/trainId"))
+  if (!tree.isLeaf("/INDEX/trainId"))
     throw new FilesError("INDEX/trainId missing", { file, dataset: "INDEX/trainId", code: "NOT_EXDF" });
-  const formatVersion = formatVersionOf(h5);
+  const formatVersion = formatVersionOf(h5, tree);
   const allIds = readNumbers(h5, "/INDEX/trainId");
   // Sequence files are padded with train ID 0 at the end; those entries are not trains.
   let ntrains = allIds.length;
   while (ntrains > 0 && allIds[ntrains - 1] === 0) ntrains--;
   const trainIds = allIds.slice(0, ntrains);
   let valid: Uint8Array;
-  if (formatVersion === "0.5" || !h5.isDataset("/INDEX/flag")) {
+  if (formatVersion === "0.5" || !tree.isLeaf("/INDEX/flag")) {
     valid = guessValid(trainIds);
   } else {
     const flag = readNumbers(h5, "/INDEX/flag");
@@ -186,14 +215,15 @@ export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: nu
   }
   const sources = new Map<string, FileSource>();
   const skipped: SkippedKey[] = [];
-  for (const [source, decl] of declaredSources(h5, formatVersion, file)) {
+  for (const [source, decl] of declaredSources(h5, tree, formatVersion, file)) {
     const groups = new Map<string, GroupIndex>();
     if (decl.section === "CONTROL") {
-      groups.set("", readIndexGroup(h5, `/INDEX/${source}`, ntrains, file));
+      groups.set("", readIndexGroup(h5, tree, `/INDEX/${source}`, ntrains, file));
     } else {
-      for (const g of decl.groups) groups.set(g, readIndexGroup(h5, `/INDEX/${source}/${g}`, ntrains, file));
+      for (const g of decl.groups)
+        groups.set(g, readIndexGroup(h5, tree, `/INDEX/${source}/${g}`, ntrains, file));
     }
-    const all = readKeys(h5, `/${decl.section}/${source}`, source, skipped);
+    const all = readKeys(h5, tree, `/${decl.section}/${source}`, source, skipped);
     // Instrument keys belong to an index group by their first component; keep only indexed ones.
     const keys =
       decl.section === "CONTROL"
@@ -208,7 +238,7 @@ export function scanOpenFile(h5: H5File, name: string, size: number, mtimeMs: nu
     formatVersion,
     trainIds,
     valid,
-    metadata: readMetadata(h5, formatVersion),
+    ...(withMetadata ? { metadata: readMetadata(h5, formatVersion, tree) } : {}),
     sources,
     skipped: skipped.filter((k) => isKeyOf(sources, k)),
   };
@@ -220,12 +250,12 @@ function isKeyOf(sources: ReadonlyMap<string, FileSource>, k: SkippedKey): boole
   return !!s && (s.section === "CONTROL" || s.groups.has(k.key.split(".", 1)[0] as string));
 }
 
-/** Opens and scans one file on disk. */
-export function scanFile(path: string): FileEntry {
+/** Opens and scans one file on disk (its METADATA too, unless `withMetadata` is false). */
+export function scanFile(path: string, withMetadata = true): FileEntry {
   const st = statSync(path);
   const h5 = H5File.open(path);
   try {
-    return scanOpenFile(h5, basename(path), st.size, st.mtimeMs);
+    return scanOpenFile(h5, basename(path), st.size, st.mtimeMs, withMetadata);
   } finally {
     h5.close();
   }
@@ -256,4 +286,14 @@ export function readRunValues(h5: H5File, source: string): Record<string, RunVal
     }
   }
   return out;
+}
+
+/** The METADATA of one file on disk. */
+export function readFileMetadata(path: string): RunMetadata {
+  const h5 = H5File.open(path);
+  try {
+    return readMetadata(h5, formatVersionOf(h5));
+  } finally {
+    h5.close();
+  }
 }

@@ -116,6 +116,34 @@ describe("run index", () => {
     }
   });
 
+  test("the run's metadata is its first file's, also after that file goes and the index knew the next without it", async () => {
+    const t = tempDir();
+    try {
+      await writeSmallRun(t.dir, 1000, 10); // three sequence files: METADATA/sequenceNumber 0, 1, 2
+      const a = await openRun(t.dir);
+      const firstName = a.files[0] as string;
+      const want = (await openRun(t.dir, { useIndex: false })).runMetadata();
+      assert.deepEqual(a.runMetadata(), want);
+      a.close();
+      // Only the first file's METADATA is kept in the index: removing that file makes the next one first.
+      rmSync(join(t.dir, RUN_INDEX_NAME));
+      await openRun(t.dir).then((r) => r.close()); // cached index without the beside one
+      rmSync(join(t.dir, firstName));
+      const b = await openRun(t.dir);
+      const fresh = await openRun(t.dir, { useIndex: false });
+      assert.notEqual(b.files[0], firstName);
+      assert.deepEqual(b.runMetadata(), fresh.runMetadata());
+      assert.notEqual(b.runMetadata().sequenceNumber, want.sequenceNumber);
+      // The fixed-up index is saved: the next open uses it as is, with the same metadata.
+      const c = await openRun(t.dir);
+      assert.equal(c.indexOrigin, "index");
+      assert.deepEqual(c.runMetadata(), fresh.runMetadata());
+      for (const r of [b, fresh, c]) r.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test("trains flagged bad in INDEX/flag are left out unless asked for", async () => {
     const t = tempDir();
     try {
