@@ -15,7 +15,6 @@ import {
 } from "../core/index.ts";
 import { readRowsDirect, type RowLayout, rowLayout } from "./direct.ts";
 import { FilesError } from "./errors.ts";
-import { installReadCache } from "./readcache.ts";
 
 type H5Module = Awaited<typeof H5wasm.ready>;
 let module: H5Module | undefined;
@@ -29,7 +28,6 @@ export async function h5Ready(): Promise<void> {
   const loaded = await import("h5wasm/node");
   module = await loaded.ready;
   h5wasm = loaded.default;
-  installReadCache(module.FS as unknown as Parameters<typeof installReadCache>[0]);
   // Turn HDF5's error stack into thrown exceptions instead of text printed on stderr.
   module.activate_throwing_error_handler();
 }
@@ -110,53 +108,6 @@ function h5Message(err: unknown): string {
 export function h5Error(file: string, dataset: string | undefined, err: unknown): FilesError {
   if (err instanceof FilesError) return err;
   return new FilesError(`HDF5: ${h5Message(err)}`, { file, dataset, code: "HDF5_FAILED" });
-}
-
-/** The object paths of a file, from one listing (see H5File.tree). */
-export class H5Tree {
-  private readonly groups = new Set<string>(["/"]);
-  private readonly leaves = new Set<string>();
-  /** Leaf paths directly below each group. */
-  private readonly below = new Map<string, string[]>();
-
-  constructor(names: readonly string[]) {
-    for (const n of names) {
-      const path = n.startsWith("/") ? n : `/${n}`;
-      for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) this.groups.add(path.slice(0, i));
-    }
-    for (const n of names) {
-      const path = n.startsWith("/") ? n : `/${n}`;
-      if (this.groups.has(path)) continue;
-      this.leaves.add(path);
-      const parent = path.slice(0, path.lastIndexOf("/")) || "/";
-      const list = this.below.get(parent);
-      if (list) list.push(path);
-      else this.below.set(parent, [path]);
-    }
-  }
-
-  /** True when something sits below `path`. */
-  isGroup(path: string): boolean {
-    return this.groups.has(path);
-  }
-
-  /** True when `path` is a leaf: a dataset (or an empty group, which reading it tells apart). */
-  isLeaf(path: string): boolean {
-    return this.leaves.has(path);
-  }
-
-  /** Leaves directly in group `path` (names only). */
-  leavesIn(path: string): string[] {
-    return (this.below.get(path) ?? []).map((p) => p.slice(p.lastIndexOf("/") + 1));
-  }
-
-  /** Leaves anywhere below group `path`, relative to it ("image/data"). */
-  leavesBelow(path: string): string[] {
-    const prefix = `${path}/`;
-    const out: string[] = [];
-    for (const p of this.leaves) if (p.startsWith(prefix)) out.push(p.slice(prefix.length));
-    return out;
-  }
 }
 
 /** An open HDF5 file. */
@@ -243,20 +194,6 @@ export class H5File {
     }
     const m = mod();
     return names.filter((n) => m.get_type(this.id, `${path}/${n}`) === m.H5O_TYPE_DATASET);
-  }
-
-  /**
-   * Every object of the file in one HDF5 call (checking paths one by one costs a call each). Groups are
-   * the paths something sits below; the rest are leaves: datasets, or (rarely) empty groups.
-   */
-  tree(): H5Tree {
-    let names: string[];
-    try {
-      names = mod().get_names(this.id, "/", true);
-    } catch (err) {
-      throw h5Error(this.path, "/", err);
-    }
-    return new H5Tree(names);
   }
 
   /** Type, shape and layout of a dataset. */

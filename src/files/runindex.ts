@@ -35,6 +35,7 @@ import type {
   SkippedKey,
 } from "./model.ts";
 import { readFileMetadata, readRunValues, scanFile } from "./scan.ts";
+import { treeReady } from "./tree.ts";
 
 const log = createLogger("files.runindex");
 
@@ -384,7 +385,7 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
     const b = knownBad.get(d.name);
     return !((k && same(k, d)) || (b && same(b, d)));
   }).length;
-  if (stale > 0) await h5Ready();
+  if (stale > 0) await Promise.all([h5Ready(), treeReady()]);
   for (const d of dirFiles) {
     const k = known.get(d.name);
     const b = knownBad.get(d.name);
@@ -408,7 +409,7 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
   const first = files[0];
   let metadataRead = false;
   if (first && !first.metadata) {
-    await h5Ready();
+    await Promise.all([h5Ready(), treeReady()]);
     try {
       files[0] = { ...first, metadata: readFileMetadata(join(dir, first.name)) };
       metadataRead = true;
@@ -474,7 +475,7 @@ export async function writeRunIndex(dir: string): Promise<RunIndex> {
 
 /** The run index of a single file (never cached). */
 export async function fileIndex(path: string): Promise<RunIndex> {
-  await h5Ready();
+  await Promise.all([h5Ready(), treeReady()]);
   const entry = scanFile(path);
   const runValues = new Map<string, Record<string, RunValue>>();
   const h5 = H5File.open(path);

@@ -4,7 +4,8 @@ import { statSync } from "node:fs";
 import { basename } from "node:path";
 import type { TypedArray } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { type DatasetInfo, H5File, type H5Tree } from "./h5.ts";
+import { type DatasetInfo, H5File } from "./h5.ts";
+import { fileTree, type H5Tree, treeLoaded } from "./tree.ts";
 import type {
   FileEntry,
   FileSource,
@@ -37,10 +38,11 @@ export function formatVersionOf(h5: H5File, tree?: H5Tree): string {
 }
 
 /** METADATA scalars of a file, as EXtra-data's run_metadata() gives them. */
-export function readMetadata(h5: H5File, formatVersion: string, tree: H5Tree = h5.tree()): RunMetadata {
+export function readMetadata(h5: H5File, formatVersion: string, tree?: H5Tree): RunMetadata {
   if (formatVersion === "0.5") return { dataFormatVersion: "0.5" };
   const out: RunMetadata = {};
-  for (const name of tree.leavesIn("/METADATA")) {
+  const t = tree ?? (treeLoaded() ? fileTree(h5) : null);
+  for (const name of t ? t.leavesIn("/METADATA") : h5.children("/METADATA")) {
     const path = `/METADATA/${name}`;
     let info: DatasetInfo;
     try {
@@ -188,7 +190,7 @@ export function scanOpenFile(
   withMetadata = true,
 ): FileEntry {
   const file = name;
-  const tree = h5.tree();
+  const tree = fileTree(h5);
   if (!tree.isGroup("/METADATA"))
     throw new FilesError("METADATA group missing: not an EXDF file", {
       file,
