@@ -37,7 +37,7 @@ function block(stream: Stream, fd: number, n: number): Uint8Array {
   }
   let b = cache.get(n);
   if (!b) {
-    const buf = new Uint8Array(BLOCK);
+    const buf = Buffer.allocUnsafe(BLOCK); // filled by the read below: no zeroing first
     let got = 0;
     while (got < BLOCK) {
       const r = readSync(fd, buf, got, BLOCK - got, n * BLOCK + got);
