@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   NOT_EXDF: "an HDF5 file without the EXDF structure (METADATA, INDEX)",
   HDF5_FAILED: "the HDF5 library failed a call",
   BAD_DATA: "data for a file writer that does not fit its declaration",
+  FILE_EXISTS: "a file a writer would replace",
   // devices
   DEVICE_FAULT: "hardware or a device that failed",
   // pipeline

@@ -1,6 +1,6 @@
 // Recovery of runs a killed DAQ left open: the files hold every train flushed before the kill, so the
 // run is closed in the catalogue from what its folder holds.
-import { readdir, stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { openRun } from "../files/index.ts";
 import type { Catalogue, RunRecord } from "./catalogue.ts";
@@ -8,6 +8,9 @@ import type { Catalogue, RunRecord } from "./catalogue.ts";
 /** Closes one open run from the files in its folder; returns the closed record. */
 export async function recoverRun(cat: Catalogue, run: RunRecord): Promise<RunRecord> {
   const names = await readdir(run.onlinePath).catch(() => [] as string[]);
+  // A sequence file the DAQ was still creating (hidden, ".part") holds no train yet: drop it.
+  for (const n of names.filter((n) => n.startsWith(".") && n.endsWith(".h5.part")))
+    await rm(join(run.onlinePath, n), { force: true });
   const files = names.filter((n) => n.endsWith(".h5"));
   let size = 0;
   let latest = 0;

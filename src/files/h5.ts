@@ -1,7 +1,7 @@
 // Thin layer over h5wasm (HDF5 compiled to WebAssembly, node build with the host file system): open
 // files, walk groups, describe datasets and move rows between HDF5 and our own typed arrays with one
 // copy. HDF5 errors become FilesError naming the file and the dataset.
-import { closeSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, renameSync } from "node:fs";
 import type * as H5wasm from "h5wasm/node";
 import type { Dataset, Group } from "h5wasm/node";
 import {
@@ -112,7 +112,7 @@ export function h5Error(file: string, dataset: string | undefined, err: unknown)
 
 /** An open HDF5 file. */
 export class H5File {
-  readonly path: string;
+  private currentPath: string;
   readonly writable: boolean;
   private file: InstanceType<typeof h5wasm.File> | null;
   /** Row layouts for direct reads, per dataset (null: read through HDF5). */
@@ -120,7 +120,7 @@ export class H5File {
   private fd = -1;
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
-    this.path = path;
+    this.currentPath = path;
     this.file = file;
     this.writable = writable;
   }
@@ -143,6 +143,23 @@ export class H5File {
     } catch (err) {
       throw new FilesError(`cannot create HDF5 file: ${h5Message(err)}`, { file: path });
     }
+  }
+
+  /** Where the file is now (it moves once, see `moveTo`). */
+  get path(): string {
+    return this.currentPath;
+  }
+
+  /**
+   * Renames the open file (HDF5 keeps writing through its open descriptor), so that a writer can
+   * build a file under a temporary name and publish it once it is whole. An existing file at `path`
+   * is refused unless `replace` (a writer whose caller already chose to overwrite, as create() does).
+   */
+  moveTo(path: string, options: { replace?: boolean } = {}): void {
+    if (!options.replace && existsSync(path))
+      throw new FilesError("refusing to replace an existing file", { file: path, code: "FILE_EXISTS" });
+    renameSync(this.currentPath, path);
+    this.currentPath = path;
   }
 
   private get f(): InstanceType<typeof h5wasm.File> {

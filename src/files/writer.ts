@@ -427,7 +427,9 @@ class Aggregator {
     this.trainsInFile = 0;
     this.indexRows = 0;
     const o = this.writer.options;
-    const h5 = H5File.create(join(this.writer.dir, this.fileName));
+    // Built under a hidden name and published once its skeleton is flushed: a process killed while
+    // HDF5 writes the first headers leaves no file under the EXDF name that h5py cannot open.
+    const h5 = H5File.create(join(this.writer.dir, `.${this.fileName}.part`));
     this.file = h5;
     // METADATA
     const ids: string[] = [];
@@ -480,6 +482,8 @@ class Aggregator {
     }
     h5.ensureGroup("/RUN");
     h5.flush();
+    // Replacing is what creating in place did: the writer's callers decide about existing runs.
+    h5.moveTo(join(this.writer.dir, this.fileName), { replace: true });
   }
 
   private writeRunSection(h5: H5File, s: SourcePlan, spec: ControlSourceSpec): void {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { test } from "node:test";
 import { Catalogue, recoverRuns } from "../../src/daq/index.ts";
 import { openRun } from "../../src/files/index.ts";
@@ -74,6 +75,12 @@ test("kill -9 of the DAQ mid-run loses no train it reported written; the run is 
     assert.equal(recovered!.state, "closed");
     assert.equal(recovered!.trains, ids.length);
     assert.match(recovered!.comment, /closed by recovery/);
+    // A sequence file the kill caught while it was being created is hidden and holds no train;
+    // recovery removes it, so migration copies only EXDF files.
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith(".part")),
+      [],
+    );
     cat.close();
   } finally {
     roots.done();
