@@ -2,6 +2,7 @@
 // instead of HDF5 (a call through h5wasm each). Loading it also puts the block cache (readcache.ts)
 // under h5wasm's reads.
 import { h5Error, type H5File } from "./h5.ts";
+import { FilesError } from "./errors.ts";
 import { installReadCache } from "./readcache.ts";
 
 type Names = (fileId: bigint, path: string, recursive: boolean) => string[];
@@ -23,7 +24,9 @@ export function treeLoaded(): boolean {
 
 /** Every object of an open file, from one HDF5 call. */
 export function fileTree(h5: H5File): H5Tree {
-  if (!getNames) throw h5Error(h5.path, "/", new Error("treeReady() not awaited"));
+  if (!getNames) {
+    throw new FilesError("the object listing is not loaded (treeReady() not awaited)", { file: h5.path, code: "WRONG_STATE" });
+  }
   try {
     return new H5Tree(getNames(h5.id, "/", true));
   } catch (err) {

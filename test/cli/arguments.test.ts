@@ -191,7 +191,7 @@ describe("calibrate dark checks its runs", () => {
       refuses(
         dark("beam", "medium", "low"),
         1,
-        `sase: BAD_RAW_DATA: ${dir("beam")}: pixels are in high 81.0%, medium 9.7%, low 9.4% gain (adaptive gain mode); a high-gain dark has them all in high gain, without beam`,
+        `sase: BAD_RAW_DATA: ${dir("beam")}: pixels are in high 80.9%, medium 9.7%, low 9.4% gain (adaptive gain mode); a high-gain dark has them all in high gain, without beam`,
       ),
       refuses(
         dark("high", "low", "low"),
