@@ -6,11 +6,13 @@
 //   await server.serve(bridgeTrainsFromRun(await openRun(dir)));   // or server.feed(train) per train
 //
 //   const client = new BridgeClient("tcp://host:4545", { timeoutMs: 5000 });
-//   for await (const { data, metadata } of client) data[source]["image.data"];  // NDArray views
+//   for await (const train of client) { use(train.data[source]["image.data"]); client.release(train); }
 //
 // A train is { data: source → key → value | NDArray, metadata: source → {source, timestamp, ...} }.
-// "REP" is served from a ROUTER socket and "REQ" clients use a DEALER: both ends stay wire-compatible
-// with karabo-bridge-py's REQ/REP, while bad requests are answered at once and requests can overlap.
+// "REP" is served from a ROUTER socket, so bad requests are answered at once and requests can overlap.
+// A REQ client on tcp:// speaks ZMTP 3.1 itself over node:net (zmtp.ts), reading large frames straight
+// into their arrays, and release(train) lets the next train reuse that memory; other endpoints, or
+// `transport: "zeromq"`, go through zeromq.js. Both stay wire-compatible with karabo-bridge-py.
 export * from "./types.ts";
 export { MsgpackError, MsgExt, type MsgMap, type MsgValue, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
 export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protocol.ts";
