@@ -117,6 +117,8 @@ export class H5File {
   private file: InstanceType<typeof h5wasm.File> | null;
   /** Row layouts for direct reads, per dataset (null: read through HDF5). */
   private readonly layouts = new Map<string, RowLayout | null>();
+  /** Dataset infos asked for by readers (see datasetInfo). */
+  private readonly infos = new Map<string, DatasetInfo>();
   private fd = -1;
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
@@ -231,6 +233,25 @@ export class H5File {
       elementBytes: meta.size,
       ...(dtype === "record" ? { fields: recordFields(meta, this.path, path) } : {}),
     };
+  }
+
+  /**
+   * info() of a dataset holding at least `minRows` rows, or null when `path` is no dataset. Read once
+   * per dataset and remembered, so that reading train after train asks HDF5 nothing more; asked again
+   * only when a row past the remembered shape is wanted (a file still being written).
+   */
+  datasetInfo(path: string, minRows = 0): DatasetInfo | null {
+    const known = this.infos.get(path);
+    if (known && (known.shape[0] ?? 0) >= minRows) return known;
+    let info: DatasetInfo;
+    try {
+      info = this.info(path);
+    } catch (err) {
+      if (!this.isDataset(path)) return null;
+      throw err;
+    }
+    this.infos.set(path, info);
+    return info;
   }
 
   /**

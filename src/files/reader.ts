@@ -19,6 +19,7 @@ import { FilesError } from "./errors.ts";
 import { type DatasetInfo, H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
 import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";
+import { treeReady } from "./tree.ts";
 
 /** Options for openRun / openFile. */
 export interface OpenOptions extends RunIndexOptions {
@@ -135,13 +136,15 @@ export async function openRun(dir: string, options: OpenOptions = {}): Promise<D
     throw new FilesError("run directory not found", { file: dir, code: "NOT_FOUND" });
   }
   if (!st.isDirectory()) throw new FilesError("not a directory (use openFile for one file)", { file: dir });
-  await h5Ready();
+  // treeReady puts the block cache under HDF5's small reads: opening a file and finding a dataset's
+  // type, shape and layout take ~10 small reads each, a system call apiece without it.
+  await Promise.all([h5Ready(), treeReady()]);
   return fromIndex(await loadRunIndex(dir, options), options);
 }
 
 /** Opens one EXDF file as a DataCollection. */
 export async function openFile(path: string, options: OpenOptions = {}): Promise<DataCollection> {
-  await h5Ready();
+  await Promise.all([h5Ready(), treeReady()]);
   return fromIndex(await fileIndex(path), options);
 }
 
@@ -448,10 +451,6 @@ export class KeyData {
     return { trainIds: this.trainIds, counts: this.countOf.slice() };
   }
 
-  private datasetInfo(h5: H5File): DatasetInfo {
-    const info = h5.info(this.datasetPath);
-    return info.shape.length ? info : { ...info, shape: [0] };
-  }
 
   /** Groups consecutive trains [a, b) stored back to back in one file into single reads. */
   private runs(a: number, b: number): { file: number; start: number; count: number; out: number }[] {
@@ -528,9 +527,9 @@ export class KeyData {
   }
 
   private checkedInfo(h5: H5File, f: FileEntry, r: { start: number; count: number }): DatasetInfo {
-    if (!h5.isDataset(this.datasetPath))
-      throw new FilesError("dataset missing", { file: f.name, dataset: this.datasetPath });
-    const info = this.datasetInfo(h5);
+    const found = h5.datasetInfo(this.datasetPath, r.start + r.count);
+    if (!found) throw new FilesError("dataset missing", { file: f.name, dataset: this.datasetPath });
+    const info = found.shape.length ? found : { ...found, shape: [0] };
     const rows = info.shape[0] ?? 0;
     if (r.start + r.count > rows) {
       const t = this.trainAtRow(f, r.start + r.count - 1);
