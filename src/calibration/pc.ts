@@ -123,11 +123,18 @@ export function characterisePc(acc: PcAccumulator): PcConstants {
   }
   for (let g = 1; g < G; g++) {
     let fitted = 0;
-    for (let c = 0; c < cells; c++)
-      for (let p = 0; p < P; p++) if (Number.isFinite(slope[(c * G + g) * P + p]!)) fitted++;
+    let reached = 0;
+    for (let c = 0; c < cells; c++) {
+      for (let p = 0; p < P; p++) {
+        const k = (c * G + g) * P + p;
+        if (Number.isFinite(slope[k]!)) fitted++;
+        if (acc.n[k]! > 0) reached++;
+      }
+    }
     if (fitted < 0.5 * cells * P) {
       throw new RawDataError(
-        `pulse-capacitor scan: only ${fitted} of ${cells * P} pixel-cells reached gain stage ${g}; the charges must cover every stage`,
+        `pulse-capacitor scan: only ${fitted} of ${cells * P} pixel-cells have a fit in gain stage ${g} ` +
+          `(${reached} reached it; a fit needs two different charges in the stage): the scan's trains must step through every stage`,
       );
     }
   }

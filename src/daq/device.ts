@@ -2,7 +2,7 @@
 // recording (ACQUIRING with runState RECORDING: a numbered run written to the online store and
 // entered in the catalogue). Karabo's state set has no RECORDING, so the device state stays
 // ACQUIRING while recording and `runState` tells the two apart.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   defineDevice,
@@ -23,8 +23,13 @@ import { LocalExecutor } from "./executors.ts";
 import { SASE_BIN, waitForJobs } from "./jobs.ts";
 import { recoverRuns } from "./recover.ts";
 import { resolveOutputsThrough } from "../pipeline/index.ts";
+import { detectorByName, pulseCapacitorLadder } from "../detector/index.ts";
+import type { RecorderOptions } from "./recorder.ts";
 
 const editable = [State.STOPPED, State.ACQUIRING];
+
+/** A scan run that has not covered every charge step of every module stops at this many times pcTrains. */
+const MAX_SCAN_LENGTH = 5;
 
 const schema = {
   proposal: el.uint32({
@@ -285,6 +290,13 @@ export class DaqController
   }
 
   async record(): Promise<{ proposal: number; run: number; directory: string }> {
+    return this.#record({});
+  }
+
+  /** Opens the next run and records into it; `onSourceTrain` follows each source's trains as written. */
+  async #record(
+    watch: Pick<RecorderOptions, "onSourceTrain">,
+  ): Promise<{ proposal: number; run: number; directory: string }> {
     if (this.get("runState") === "RECORDING")
       this.refuse(`run ${this.get("runNumber")} is being recorded already`);
     if (!this.#acq) await this.#startAcquisition();
@@ -306,6 +318,7 @@ export class DaqController
       sample: run.sample,
       trainsPerSequence: this.get("trainsPerSequence"),
       provenance: { recordedBy: { device: this.id, classId: this.classId, sase: SASE_VERSION }, lineage: [] },
+      ...watch,
     });
     this.setMany({
       runState: "RECORDING",
@@ -479,16 +492,34 @@ export class DaqController
         await client.set(control, "gainModeIndex", 0);
       await client.set(control, "pcScan", true);
       for (const m of modules) await client.waitFor(m, "lastTrainScan", (v) => v === true, 120_000);
+      // The charge steps with the train ID (pulseCapacitorCharge), so a module that skips trains (a
+      // loaded host) may miss steps: the run goes on until every module has sent every step, or
+      // until MAX_SCAN_LENGTH times pcTrains trains, and says which modules still miss steps.
+      const detector = detectorByName(String(await client.get(modules[0]!, "detector")));
+      const steps = pulseCapacitorLadder(detector).charges.length;
+      const seen = new Map(modules.map((m) => [m, new Set<number>()]));
+      const onSourceTrain = (source: string, trainId: number) =>
+        seen.get(source.split(":")[0]!)?.add(trainId % steps);
+      const covered = () => [...seen.values()].reduce((n, s) => n + s.size, 0) / (steps * modules.length);
       this.setMany({ runType: "pc", sample: "pulse-capacitor scan" });
-      const { run: number } = await this.record();
+      const { run: number } = await this.#record({ onSourceTrain });
       this.setMany({ pcState: `recording scan run ${number}`, pcProgress: 0.1 });
-      while ((this.#acq?.recording?.trainsWritten ?? 0) < trains) {
-        if (!this.#acq?.recording)
+      for (;;) {
+        const written = this.#acq?.recording?.trainsWritten;
+        if (written === undefined)
           throw new SaseError("RUN_STOPPED", `scan run ${number} stopped before ${trains} trains`);
-        this.set("pcProgress", 0.1 + (0.4 * (this.#acq.recording.trainsWritten ?? 0)) / trains);
+        if ((written >= trains && covered() === 1) || written >= MAX_SCAN_LENGTH * trains) break;
+        this.set("pcProgress", 0.1 + 0.4 * Math.min(written / trains, covered()));
         await new Promise((r) => setTimeout(r, 100));
       }
       const closed = await this.stopRecording();
+      const short = modules.filter((m) => seen.get(m)!.size > 0 && seen.get(m)!.size < steps);
+      if (short.length) {
+        this.log.warn("modules missed scan steps", {
+          run: number,
+          modules: short.map((m) => `${m}: ${seen.get(m)!.size} of ${steps}`),
+        });
+      }
       const silent = closed.unrecorded.filter((s) => modules.includes(s));
       if (silent.length === modules.length)
         throw new SaseError(
@@ -548,9 +579,11 @@ export class DaqController
     const jobs = await waitForJobs(this.#cat!, executor, { intervalMs: 500 });
     const done = jobs.find((j) => j.id === job.id);
     if (done?.state !== "done") {
+      // The log's last line is the command's own one-line error: the reason an operator needs.
+      const reason = lastLine(job.logPath) || done?.error || "";
       throw new SaseError(
         "JOB_FAILED",
-        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""} (log ${job.logPath})`,
+        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${reason} (log ${job.logPath})`,
       );
     }
     return job.id;
@@ -559,5 +592,15 @@ export class DaqController
   override async onShutdown(): Promise<void> {
     if (this.#acq) await this.stop().catch(() => undefined);
     this.#cat?.close();
+  }
+}
+
+/** The last non-empty line of a text file, or "" if it cannot be read. */
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    return lines[lines.length - 1]?.trim() ?? "";
+  } catch {
+    return "";
   }
 }

@@ -56,6 +56,8 @@ export interface RecorderOptions {
   readonly learnTrains?: number;
   /** Extra provenance written to provenance.json (device configurations, DAQ settings, lineage). */
   readonly provenance?: Record<string, unknown>;
+  /** Called for every instrument source's data written with a train (a scan follows its coverage). */
+  readonly onSourceTrain?: (source: string, trainId: number) => void;
 }
 
 /** What a finished recording holds. */
@@ -191,6 +193,8 @@ export class RunRecorder {
       else this.rejected.set(name, { count: (this.rejected.get(name)?.count ?? 0) + 1, last: got.problem });
     }
     this.writer!.writeTrain(t.trainId, data, { timestamp: t.timestamp });
+    const onSource = this.options.onSourceTrain;
+    if (onSource) for (const name of t.instrument.keys()) if (name in data) onSource(name, t.trainId);
     this.count++;
     this.first ??= t.trainId;
     this.last = t.trainId;

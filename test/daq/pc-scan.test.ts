@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConstantStore } from "../../src/calibration/index.ts";
 import { Catalogue, addFacilityDaq, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
-import { AGIPD_1M_DETECTOR } from "../../src/detector/index.ts";
+import { AGIPD_1M_DETECTOR, pulseCapacitorLadder } from "../../src/detector/index.ts";
+import { openRun } from "../../src/files/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { tempRoots } from "./helpers.ts";
 
@@ -70,6 +71,13 @@ test("takePcScan records a scan run and stores RelativeGain and BadPixelsPC from
     cat.close();
     assert.equal(`${run.runType}/${run.sample}`, "pc/pulse-capacitor scan");
     assert.ok(run.trains >= 36, `${run.trains} trains`);
+    // The run holds every step of the charge ladder for the module (it records on until it does).
+    const scan = await openRun(run.onlinePath);
+    const { trainIds, counts } = scan.keyData(`${module}:xtdf`, "image.data").dataCounts();
+    scan.close();
+    const steps = pulseCapacitorLadder(AGIPD_1M_DETECTOR).charges.length;
+    const covered = new Set(trainIds.filter((_, i) => counts[i]! > 0).map((t) => t % steps));
+    assert.equal(covered.size, steps, `charge steps recorded: ${[...covered].sort((a, b) => a - b)}`);
     const store = await ConstantStore.open(roots.constants);
     const recs = store.list();
     store.close();
