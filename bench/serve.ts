@@ -1,75 +1,110 @@
-// sase bridge serve start-up: time from starting the process to the first train a client receives,
-// peak resident memory while streaming, and how it ends on SIGTERM.
-import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+// `sase bridge serve RUN_DIR` start-up: from starting the process to the first train a client
+// receives (REQ/REP, protocol 2.2), the server's CPU time until then, its peak resident memory after
+// the first train and after SERVE_BENCH_TRAINS more, and how it ends on SIGTERM; beside EXtra-data's
+// serve_files (karabo-bridge-serve-files) on the same run, in the same run of this bench.
+// Every run under shared/fixtures/exdf (or the directories given as arguments), twice for sase: the
+// first time with an empty run-index cache (the files are scanned), then with the index cached.
+// Env: SERVE_BENCH_TRAINS=10  SERVE_BENCH_PYTHON=0 (skip EXtra-data)  SERVE_BENCH_NODE_ARGS (e.g.
+//      "--cpu-prof"); EXTRA_DATA_PY and KARABO_BRIDGE_PY: directories holding the extra_data and
+//      karabo_bridge packages, or bare git repositories of them (default: /work/.mirror/...).
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BridgeClient } from "../src/bridge/index.ts";
 
-const root = process.env.SERVE_BENCH_RUNS ?? new URL("../../shared/fixtures/exdf", import.meta.url).pathname;
+const root = new URL("../../shared/fixtures/exdf", import.meta.url).pathname;
 const more = Number(process.env.SERVE_BENCH_TRAINS ?? 10);
 const sase = new URL("../bin/sase.js", import.meta.url).pathname;
+const pyServe = new URL("./serve_files.py", import.meta.url).pathname;
+const nodeArgs = (process.env.SERVE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 
+const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+/** Peak resident memory (VmHWM) of a process, bytes. */
 function hwm(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-async function one(run: string): Promise<string> {
+/** CPU seconds (user + system) a process has used. */
+function cpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A package directory from a directory or a bare git repository (extracted to a temp dir), or why not. */
+function pyPackage(where: string, pkg: string, temp: string): string | { skipped: string } {
+  if (!existsSync(where)) return { skipped: `no ${pkg} at ${where}` };
+  if (existsSync(join(where, pkg, "__init__.py"))) return where;
+  try {
+    const archive = execFileSync("git", ["--git-dir", where, "archive", "HEAD", pkg], {
+      maxBuffer: 256 << 20,
+    });
+    execFileSync("tar", ["-x", "-C", temp], { input: archive });
+    return temp;
+  } catch (err) {
+    return { skipped: `${where} holds no ${pkg} (${(err as Error).message.split("\n")[0]})` };
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const t0 = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.SERVE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
-      sase,
-      "bridge",
-      "serve",
-      run,
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-    ],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, SASE_PROGRESS: "0" },
-    },
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | string>((r) =>
+    child.on("exit", (code, signal) => r(code ?? `${signal}`)),
   );
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const lines = createInterface({ input: child.stdout });
   let endpoint = "";
-  for await (const line of lines) {
-    const m = /on (tcp:\/\/\S+)/.exec(line);
+  for await (const line of createInterface({ input: child.stdout })) {
+    const m = /on:? (tcp:\/\/\S+)/.exec(line);
     if (m) {
       endpoint = m[1] as string;
       break;
     }
   }
-  const tListen = performance.now() - t0;
-  const client = new BridgeClient(endpoint, { timeoutMs: 120_000, requestsInFlight: 1 });
+  if (!endpoint) throw new Error(`no endpoint printed: ${stderr.slice(-500)}`);
+  child.stdout.resume();
+  const pid = child.pid as number;
+  const client = new BridgeClient(endpoint, { timeoutMs: 300_000, requestsInFlight: 1 });
   const first = await client.nextRaw();
   const tFirst = performance.now() - t0;
-  const rssFirst = hwm(child.pid as number);
+  const cpuFirst = cpu(pid);
+  const rssFirst = hwm(pid);
   let n = 1;
-  let bytes = first.bytes;
   for (; n < 1 + more; n++) {
     try {
-      bytes += (await client.nextRaw()).bytes;
+      await client.nextRaw();
     } catch {
       break;
     }
   }
-  const tMore = performance.now() - t0;
-  const rss = hwm(child.pid as number);
+  const rss = hwm(pid);
   client.close();
   const tKill = performance.now();
   child.kill("SIGTERM");
   const code = await exited;
   const tExit = performance.now() - tKill;
   return (
-    `${run.split("/").at(-1)?.padEnd(16)} listen ${tListen.toFixed(0).padStart(6)} ms  first train ${tFirst.toFixed(0).padStart(6)} ms ` +
-    `(${(first.bytes / 1e6).toFixed(1)} MB)  ${n} trains ${(tMore / 1000).toFixed(1)} s ${(bytes / 1e6).toFixed(0)} MB  ` +
-    `peak RSS after first ${(rssFirst / 1e6).toFixed(0)} MB, after ${n} ${(rss / 1e6).toFixed(0)} MB  SIGTERM→exit ${code} in ${tExit.toFixed(0)} ms`
+    `first train ${tFirst.toFixed(0).padStart(6)} ms (CPU ${(cpuFirst * 1000).toFixed(0).padStart(5)} ms, ` +
+    `${(first.bytes / 1e6).toFixed(0).padStart(3)} MB)  peak RSS ${(rssFirst / 1e6).toFixed(0).padStart(5)} MB, ` +
+    `after ${n} trains ${(rss / 1e6).toFixed(0).padStart(5)} MB  SIGTERM: exit ${code} in ${tExit.toFixed(0)} ms`
   );
 }
 
@@ -78,8 +113,61 @@ const runs = process.argv.slice(2).length
   : readdirSync(root)
       .sort()
       .map((d) => join(root, d));
-for (const run of runs) {
+const temp = mkdtempSync(join(tmpdir(), "sase-bench-serve-"));
+try {
+  let pythonPath: string | { skipped: string } = { skipped: "SERVE_BENCH_PYTHON=0" };
+  if (process.env.SERVE_BENCH_PYTHON !== "0") {
+    const ed = pyPackage(
+      process.env.EXTRA_DATA_PY ?? "/work/.mirror/European-XFEL+EXtra-data/repo",
+      "extra_data",
+      join(temp, "py"),
+    );
+    const kb = pyPackage(
+      process.env.KARABO_BRIDGE_PY ?? "/work/.mirror/European-XFEL+karabo-bridge-py/repo",
+      "karabo_bridge",
+      join(temp, "py"),
+    );
+    pythonPath = typeof ed !== "string" ? ed : typeof kb !== "string" ? kb : `${ed}:${kb}`;
+  }
   console.log(
-    `load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}  ${await one(run)}`,
+    "sase bridge serve RUN_DIR start-up: process start → first train received by a client (REQ/REP, 2.2);",
   );
+  console.log("peak RSS of the server; SIGTERM after the last train asked for.");
+  for (const run of runs) {
+    const name = run.split("/").at(-1) as string;
+    const cache = join(temp, `cache-${name}`);
+    const port = () => freePort();
+    const saseArgs = async () => [
+      ...nodeArgs,
+      sase,
+      "bridge",
+      "serve",
+      run,
+      "--port",
+      String(await port()),
+      "--host",
+      "127.0.0.1",
+    ];
+    const env = { SASE_PROGRESS: "0", XDG_CACHE_HOME: cache };
+    console.log(`${name}`);
+    console.log(
+      `  load ${load()}  sase, index not cached   ${await one(process.execPath, await saseArgs(), env)}`,
+    );
+    console.log(
+      `  load ${load()}  sase, index cached       ${await one(process.execPath, await saseArgs(), env)}`,
+    );
+    if (typeof pythonPath === "string") {
+      const pyArgs = ["-u", pyServe, run, `tcp://127.0.0.1:${await port()}`];
+      const pyEnv = { PYTHONPATH: pythonPath };
+      try {
+        console.log(
+          `  load ${load()}  EXtra-data serve_files   ${await one("/usr/bin/python3", pyArgs, pyEnv)}`,
+        );
+      } catch (err) {
+        console.log(`  EXtra-data serve_files: failed (${(err as Error).message.split("\n")[0]})`);
+      }
+    } else console.log(`  EXtra-data serve_files: skipped (${pythonPath.skipped})`);
+  }
+} finally {
+  rmSync(temp, { recursive: true, force: true });
 }

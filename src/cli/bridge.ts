@@ -247,7 +247,8 @@ export function registerBridgeCommands(program: Command): void {
         opts: ServeOptions & { source?: string[]; key?: string[]; loop?: boolean; dummyTimestamps?: boolean },
       ) => {
         try {
-          const run = await openRun(runDir);
+          // HDF5 loads only if a dataset needs it: plain numeric ones stream without it, sooner.
+          const run = await openRun(runDir, { hdf5: "when-needed" });
           try {
             const sel = run.select(opts.source ?? "*", opts.key ?? "*");
             const trains = bridgeTrainsFromRun(sel, {

@@ -28,6 +28,9 @@ const MSG_FILTERS = 0x000b;
 const MSG_CONTINUATION = 0x0010;
 const UNDEFINED = 0xffffffffffffffffn;
 
+/** Reads `length` bytes at file position `position` (throws at the end of the file). */
+export type ReadAt = (position: number, length: number) => DataView;
+
 function bytesAt(fd: number, position: number, length: number): DataView {
   const buf = new Uint8Array(length);
   let got = 0;
@@ -42,8 +45,8 @@ function bytesAt(fd: number, position: number, length: number): DataView {
 const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
 
 /** Base address from the superblock at the start of the file (null unless offsets/lengths are 8 bytes). */
-function baseAddress(fd: number): number | null {
-  const v = bytesAt(fd, 0, 32);
+export function baseAddress(at: ReadAt): number | null {
+  const v = at(0, 32);
   const sig = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
   if (!sig.every((b, i) => v.getUint8(i) === b)) return null;
   const version = v.getUint8(8);
@@ -53,23 +56,23 @@ function baseAddress(fd: number): number | null {
 }
 
 /** Messages of a version-1 object header, following continuation blocks. */
-function headerMessages(
-  fd: number,
+export function headerMessages(
+  at: ReadAt,
   base: number,
   address: number,
 ): { type: number; data: DataView }[] | null {
-  const head = bytesAt(fd, base + address, 16);
+  const head = at(base + address, 16);
   if (head.getUint8(0) !== 1) return null;
   const count = head.getUint16(2, true);
   const blocks: [number, number][] = [[address + 16, head.getUint32(8, true)]];
   const out: { type: number; data: DataView }[] = [];
   for (let b = blocks.shift(); b && out.length < count; b = blocks.shift()) {
     const [start, size] = b;
-    const block = bytesAt(fd, base + start, size);
+    const block = at(base + start, size);
     for (let at = 0; at + 8 <= size && out.length < count; ) {
       const type = block.getUint16(at, true);
       const len = block.getUint16(at + 2, true);
-      const data = new DataView(block.buffer, at + 8, len);
+      const data = new DataView(block.buffer, block.byteOffset + at + 8, len);
       out.push({ type, data });
       if (type === MSG_CONTINUATION) blocks.push([u64(data, 0), u64(data, 8)]);
       at += 8 + len;
@@ -80,7 +83,7 @@ function headerMessages(
 
 /** Walks a version-1 B-tree of raw data chunks: chunk offset along axis 0 → chunk address. */
 function walkBTree(
-  fd: number,
+  at: ReadAt,
   base: number,
   address: number,
   dims: number,
@@ -89,18 +92,18 @@ function walkBTree(
   depth = 0,
 ): boolean {
   if (depth > 20) return false;
-  const head = bytesAt(fd, base + address, 24);
+  const head = at(base + address, 24);
   if (head.getUint32(0, false) !== 0x54524545 || head.getUint8(4) !== 1) return false; // "TREE", chunk node
   const level = head.getUint8(5);
   const used = head.getUint16(6, true);
   const keySize = 8 + 8 * dims;
-  const body = bytesAt(fd, base + address + 24, used * (keySize + 8) + keySize);
+  const body = at(base + address + 24, used * (keySize + 8) + keySize);
   for (let i = 0; i < used; i++) {
     const k = i * (keySize + 8);
     for (let d = 1; d < dims; d++) if (body.getBigUint64(k + 8 + 8 * d, true) !== 0n) return false;
     const child = u64(body, k + keySize);
     if (level > 0) {
-      if (!walkBTree(fd, base, child, dims, chunkBytes, out, depth + 1)) return false;
+      if (!walkBTree(at, base, child, dims, chunkBytes, out, depth + 1)) return false;
     } else {
       if (body.getUint32(k + 4, true) !== 0 || body.getUint32(k, true) !== chunkBytes) return false;
       out.set(u64(body, k + 8), base + child);
@@ -132,16 +135,33 @@ function fillIsZero(msgs: readonly { type: number; data: DataView }[]): boolean 
 
 /** The row layout of the dataset whose object header is at `headerAddress`, or null. */
 export function rowLayout(
-  fd: number,
+  file: number | ReadAt,
   headerAddress: number,
   shape: readonly number[],
   itemSize: number,
 ): RowLayout | null {
   try {
-    const base = baseAddress(fd);
+    const at = typeof file === "number" ? (p: number, n: number) => bytesAt(file, p, n) : file;
+    const base = baseAddress(at);
     if (base === null || shape.length === 0) return null;
-    const msgs = headerMessages(fd, base, headerAddress);
-    if (!msgs || msgs.some((m) => m.type === MSG_FILTERS)) return null;
+    const msgs = headerMessages(at, base, headerAddress);
+    if (!msgs) return null;
+    return layoutOf(at, base, msgs, shape, itemSize);
+  } catch {
+    return null;
+  }
+}
+
+/** The row layout from a dataset's object header messages (see rowLayout), or null. */
+export function layoutOf(
+  at: ReadAt,
+  base: number,
+  msgs: readonly { type: number; data: DataView }[],
+  shape: readonly number[],
+  itemSize: number,
+): RowLayout | null {
+  try {
+    if (shape.length === 0 || msgs.some((m) => m.type === MSG_FILTERS)) return null;
     const layout = msgs.find((m) => m.type === MSG_LAYOUT)?.data;
     if (!layout) return null;
     if (layout.getUint8(0) !== 3) return null; // layout message version 4 (libver latest): not parsed
@@ -175,7 +195,7 @@ export function rowLayout(
     const chunks = new Map<number, number>();
     if (layout.getBigUint64(3, true) !== UNDEFINED) {
       const byOffset = new Map<number, number>();
-      if (!walkBTree(fd, base, u64(layout, 3), dims, chunkRows * rowBytes, byOffset)) return null;
+      if (!walkBTree(at, base, u64(layout, 3), dims, chunkRows * rowBytes, byOffset)) return null;
       for (const [off, addr] of byOffset) chunks.set(off / chunkRows, addr);
     }
     return { rows, rowBytes, contiguous: null, chunkRows, chunks, fillZero };

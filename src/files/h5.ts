@@ -32,6 +32,11 @@ export async function h5Ready(): Promise<void> {
   module.activate_throwing_error_handler();
 }
 
+/** True once h5Ready has loaded HDF5. */
+export function h5Loaded(): boolean {
+  return module !== undefined;
+}
+
 function mod(): H5Module {
   if (!module) throw new FilesError("HDF5 not loaded yet (await h5Ready() first)", { code: "WRONG_STATE" });
   return module;
@@ -44,6 +49,11 @@ const DIRECT_MIN_BYTES = 1 << 20;
 /** Switches direct reads on or off (for tests and benchmarks comparing both paths). */
 export function setDirectReads(on: boolean): void {
   directReads = on;
+}
+
+/** Whether direct reads are on (see setDirectReads). */
+export function directReadsOn(): boolean {
+  return directReads;
 }
 
 /** Rows move through one reused WebAssembly buffer, in pieces of about this many bytes. */

@@ -16,7 +16,17 @@ import {
   showValue,
 } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { type DatasetInfo, H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
+import { readRowsDirect } from "./direct.ts";
+import {
+  type DatasetInfo,
+  directReadsOn,
+  H5File,
+  h5Loaded,
+  h5Ready,
+  type KeyDType,
+  type RecordField,
+} from "./h5.ts";
+import { type RawDataset, RawH5File } from "./rawh5.ts";
 import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";
 import { treeReady } from "./tree.ts";
@@ -25,6 +35,13 @@ import { treeReady } from "./tree.ts";
 export interface OpenOptions extends RunIndexOptions {
   /** Include trains whose INDEX/flag marks them bad (default false: left out, so data stays aligned). */
   readonly includeSuspectTrains?: boolean;
+  /**
+   * "now" (default): load HDF5 (its WebAssembly build, ~0.5 s of CPU) before returning. "when-needed":
+   * not before a read needs it: `trains()` reads plain numeric datasets without HDF5 and loads it
+   * only for the rest (strings, records, filters...), so a stream starts sooner. Synchronous reads
+   * (`keyData().ndarray()`...) of such datasets then fail with WRONG_STATE until `h5Ready()` is awaited.
+   */
+  readonly hdf5?: "now" | "when-needed";
 }
 
 /** Which trains to keep: by train ID (a list, or a [start, stop) range) or by position in the run. */
@@ -60,7 +77,34 @@ const MAX_OPEN_FILES = 64;
 /** Open HDF5 handles of one run, most recently used last, at most MAX_OPEN_FILES at once. */
 class FileHandles {
   private readonly open = new Map<string, H5File>();
+  /** Files opened without HDF5 (see rawh5.ts), most recently used last. */
+  private readonly rawOpen = new Map<string, RawH5File>();
   constructor(readonly dir: string) {}
+
+  /** A dataset of file `name` found without HDF5, or null (read it through HDF5). */
+  rawDataset(name: string, path: string, dtype: KeyDType): RawDataset | null {
+    if (!directReadsOn() || dtype === "object" || dtype === "record" || dtype === "bool") return null;
+    let f = this.rawOpen.get(name);
+    if (f) this.rawOpen.delete(name);
+    else {
+      try {
+        f = RawH5File.open(join(this.dir, name));
+      } catch {
+        return null;
+      }
+      if (this.rawOpen.size >= MAX_OPEN_FILES) {
+        const [oldest, old] = this.rawOpen.entries().next().value as [string, RawH5File];
+        old.close();
+        this.rawOpen.delete(oldest);
+      }
+    }
+    this.rawOpen.set(name, f);
+    return f.dataset(path, dtype);
+  }
+
+  rawFd(name: string): number {
+    return this.rawOpen.get(name)?.fd ?? -1;
+  }
 
   get(name: string): H5File {
     const h = this.open.get(name);
@@ -83,6 +127,8 @@ class FileHandles {
   closeAll(): void {
     for (const h of this.open.values()) h.close();
     this.open.clear();
+    for (const f of this.rawOpen.values()) f.close();
+    this.rawOpen.clear();
   }
 }
 
@@ -138,7 +184,7 @@ export async function openRun(dir: string, options: OpenOptions = {}): Promise<D
   if (!st.isDirectory()) throw new FilesError("not a directory (use openFile for one file)", { file: dir });
   // treeReady puts the block cache under HDF5's small reads: opening a file and finding a dataset's
   // type, shape and layout take ~10 small reads each, a system call apiece without it.
-  await Promise.all([h5Ready(), treeReady()]);
+  if (options.hdf5 !== "when-needed") await Promise.all([h5Ready(), treeReady()]);
   return fromIndex(await loadRunIndex(dir, options), options);
 }
 
@@ -334,6 +380,8 @@ export class DataCollection {
     const batch = Math.max(1, Math.min(options.batch ?? 32, byBytes));
     for (let a = 0; a < this.trainIds.length; a += batch) {
       const b = Math.min(a + batch, this.trainIds.length);
+      if (!h5Loaded() && kds.some((kd) => !kd.readableWithoutHdf5(a, b)))
+        await Promise.all([h5Ready(), treeReady()]);
       const parts = kds.map((kd) => kd.readTrainRange(a, b));
       for (let i = a; i < b; i++) {
         const data: TrainData = {};
@@ -451,7 +499,6 @@ export class KeyData {
     return { trainIds: this.trainIds, counts: this.countOf.slice() };
   }
 
-
   /** Groups consecutive trains [a, b) stored back to back in one file into single reads. */
   private runs(a: number, b: number): { file: number; start: number; count: number; out: number }[] {
     const runs: { file: number; start: number; count: number; out: number }[] = [];
@@ -519,11 +566,35 @@ export class KeyData {
     }
     for (const r of runs) {
       const f = this.files[r.file] as FileEntry;
+      // Plain datasets straight from the file, without HDF5 (rawh5.ts); the rest through HDF5.
+      const raw = this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype);
+      if (raw && r.start + r.count <= raw.rows) {
+        const size = data.BYTES_PER_ELEMENT;
+        const bytes = new Uint8Array(
+          data.buffer,
+          data.byteOffset + r.out * rowLen * size,
+          r.count * rowLen * size,
+        );
+        const fd = this.state.handles.rawFd(f.name);
+        if (readRowsDirect(fd, raw.layout, r.start, r.count, bytes, !out)) continue;
+      }
       const h5 = this.state.handles.get(f.name);
       const info = this.checkedInfo(h5, f, r);
       h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen, !out);
     }
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
+  }
+
+  /** @internal whether trains [a, b) of this key can be read before HDF5 has loaded (rawh5.ts). */
+  readableWithoutHdf5(a: number, b: number): boolean {
+    for (const r of this.runs(a, b)) {
+      const f = this.files[r.file] as FileEntry;
+      const raw = this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype);
+      if (!raw || r.start + r.count > raw.rows) return false;
+      const { layout } = raw;
+      if (!layout.fillZero && layout.contiguous === null) return false; // chunks never written need HDF5's fill
+    }
+    return true;
   }
 
   private checkedInfo(h5: H5File, f: FileEntry, r: { start: number; count: number }): DatasetInfo {

@@ -1,0 +1,272 @@
+// Finding and reading plain numeric datasets of an HDF5 file without HDF5 itself: the superblock
+// (version 0), groups kept as symbol tables (B-tree + local heap, what HDF5 writes by default and what
+// EXDF files hold), a dataset's version-1 object header (dataspace, datatype, layout), then the rows
+// with pread (direct.ts). This lets a reader stream the first trains of a run before HDF5's
+// WebAssembly build has even loaded (~0.5 s of CPU). Anything else (newer superblocks or groups,
+// filters, strings, enums, big-endian data) gives null, and the caller reads through HDF5.
+import { closeSync, openSync, readSync } from "node:fs";
+import { type DType, itemSize } from "../core/index.ts";
+import { baseAddress, headerMessages, layoutOf, type ReadAt, type RowLayout } from "./direct.ts";
+import { FilesError } from "./errors.ts";
+
+const BLOCK = 64 * 1024;
+const MAX_BLOCKS = 256;
+const MSG_DATASPACE = 0x0001;
+const MSG_DATATYPE = 0x0003;
+const MSG_SYMBOL_TABLE = 0x0011;
+const SIG_HEAP = 0x48454150; // "HEAP"
+const SIG_TREE = 0x54524545; // "TREE"
+const SIG_SNOD = 0x534e4f44; // "SNOD"
+
+/** A dataset found without HDF5: its rows and where they are. */
+export interface RawDataset {
+  readonly rows: number;
+  readonly layout: RowLayout;
+}
+
+interface Group {
+  readonly btree: number;
+  readonly heap: number;
+}
+
+interface Entry {
+  readonly header: number;
+  /** The group's B-tree and heap when the entry caches them (cache type 1). */
+  readonly group: Group | null;
+}
+
+const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
+
+/** The numeric element type a datatype message describes (little-endian integers and floats), or null. */
+function dtypeOf(msg: DataView): DType | null {
+  const cls = msg.getUint8(0) & 0x0f;
+  const bits = msg.getUint8(1);
+  const size = msg.getUint32(4, true);
+  if (cls === 0) {
+    if (bits & 0x01) return null; // big-endian
+    const signed = (bits & 0x08) !== 0;
+    const names: Record<number, DType> = signed
+      ? { 1: "int8", 2: "int16", 4: "int32", 8: "int64" }
+      : { 1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64" };
+    return names[size] ?? null;
+  }
+  if (cls === 1) {
+    if (bits & 0x41) return null; // big-endian or VAX order
+    return size === 4 ? "float32" : size === 8 ? "float64" : null;
+  }
+  return null;
+}
+
+/** Dimensions from a dataspace message (version 1 or 2), or null. */
+function dimsOf(msg: DataView): number[] | null {
+  const version = msg.getUint8(0);
+  const rank = msg.getUint8(1);
+  const first = version === 1 ? 8 : version === 2 ? 4 : -1;
+  if (first < 0 || (version === 2 && msg.getUint8(3) === 2)) return null; // unknown, or a null dataspace
+  const dims: number[] = [];
+  for (let d = 0; d < rank; d++) dims.push(u64(msg, first + 8 * d));
+  return dims;
+}
+
+/** One HDF5 file opened for finding datasets without HDF5 (see the top of this file). */
+export class RawH5File {
+  private readonly blocks = new Map<number, Uint8Array>();
+  private readonly heaps = new Map<number, Uint8Array>();
+  private readonly groups = new Map<string, Group | null>();
+  private readonly datasets = new Map<string, RawDataset | null>();
+  private root: Group | null;
+  private base: number;
+
+  private constructor(
+    readonly fd: number,
+    readonly path: string,
+  ) {
+    this.base = 0;
+    this.root = null;
+    try {
+      const base = baseAddress(this.at);
+      // Superblock version 0 only: version 1 moves the root entry, 2 and 3 come with new-style groups.
+      if (base === null || this.at(0, 96).getUint8(8) !== 0) return;
+      this.base = base;
+      const entry = this.entryAt(this.at(0, 96), 56);
+      this.root = entry.group ?? this.groupOfHeader(entry.header);
+    } catch {
+      // Not HDF5 as this reader understands it: every lookup gives null.
+    }
+  }
+
+  /** Opens `path` (throws FilesError when it cannot be opened). */
+  static open(path: string): RawH5File {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (err) {
+      throw new FilesError(`cannot open: ${(err as Error).message}`, { file: path });
+    }
+    return new RawH5File(fd, path);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.blocks.clear();
+  }
+
+  /**
+   * The dataset at `path` when its element type is `dtype` and its rows can be read directly (see
+   * direct.ts); null otherwise (the caller reads through HDF5). Looked up once per dataset.
+   */
+  dataset(path: string, dtype: DType): RawDataset | null {
+    const key = `${dtype}:${path}`;
+    let found = this.datasets.get(key);
+    if (found === undefined) {
+      found = null;
+      try {
+        found = this.find(path, dtype);
+      } catch {
+        // A structure this reader does not follow: HDF5 will.
+      }
+      this.datasets.set(key, found);
+    }
+    return found;
+  }
+
+  private find(path: string, dtype: DType): RawDataset | null {
+    const cut = path.lastIndexOf("/");
+    const group = this.group(path.slice(0, cut) || "/");
+    if (!group) return null;
+    const entry = this.lookup(group, path.slice(cut + 1));
+    if (!entry) return null;
+    const msgs = headerMessages(this.at, this.base, entry.header);
+    if (!msgs) return null;
+    const space = msgs.find((m) => m.type === MSG_DATASPACE)?.data;
+    const type = msgs.find((m) => m.type === MSG_DATATYPE)?.data;
+    if (!space || !type || dtypeOf(type) !== dtype) return null;
+    const dims = dimsOf(space);
+    if (!dims || dims.length === 0) return null;
+    const layout = layoutOf(this.at, this.base, msgs, dims, itemSize(dtype));
+    return layout ? { rows: dims[0] as number, layout } : null;
+  }
+
+  /** The group at `path` ("/" or "/A/B"), or null. */
+  private group(path: string): Group | null {
+    let g = this.groups.get(path);
+    if (g !== undefined) return g;
+    if (path === "/") g = this.root;
+    else {
+      const cut = path.lastIndexOf("/");
+      const parent = this.group(path.slice(0, cut) || "/");
+      const entry = parent ? this.lookup(parent, path.slice(cut + 1)) : null;
+      g = entry ? (entry.group ?? this.groupOfHeader(entry.header)) : null;
+    }
+    this.groups.set(path, g);
+    return g;
+  }
+
+  /** A group's B-tree and heap from its object header's symbol table message. */
+  private groupOfHeader(header: number): Group | null {
+    const msgs = headerMessages(this.at, this.base, header);
+    const st = msgs?.find((m) => m.type === MSG_SYMBOL_TABLE)?.data;
+    return st ? { btree: u64(st, 0), heap: u64(st, 8) } : null;
+  }
+
+  /** A symbol table entry (40 bytes) at `at` in `v`. */
+  private entryAt(v: DataView, at: number): Entry & { name: number } {
+    const cache = v.getUint32(at + 16, true);
+    return {
+      name: u64(v, at),
+      header: u64(v, at + 8),
+      group: cache === 1 ? { btree: u64(v, at + 24), heap: u64(v, at + 32) } : null,
+    };
+  }
+
+  /** The entry named `name` in a group, or null. */
+  private lookup(group: Group, name: string): Entry | null {
+    const heap = this.heapData(group.heap);
+    const want = Buffer.from(name, "utf8");
+    return this.searchTree(group.btree, heap, want, 0);
+  }
+
+  private searchTree(address: number, heap: Uint8Array, want: Buffer, depth: number): Entry | null {
+    if (depth > 20) return null;
+    const head = this.at(this.base + address, 24);
+    if (head.getUint32(0, false) !== SIG_TREE || head.getUint8(4) !== 0) return null;
+    const level = head.getUint8(5);
+    const used = head.getUint16(6, true);
+    const body = this.at(this.base + address + 24, used * 16 + 8);
+    for (let i = 0; i < used; i++) {
+      const child = u64(body, i * 16 + 8);
+      const found =
+        level > 0 ? this.searchTree(child, heap, want, depth + 1) : this.searchNode(child, heap, want);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  private searchNode(address: number, heap: Uint8Array, want: Buffer): Entry | null {
+    const head = this.at(this.base + address, 8);
+    if (head.getUint32(0, false) !== SIG_SNOD) return null;
+    const count = head.getUint16(6, true);
+    const body = this.at(this.base + address + 8, count * 40);
+    for (let i = 0; i < count; i++) {
+      const e = this.entryAt(body, i * 40);
+      if (nameIs(heap, e.name, want)) return e;
+    }
+    return null;
+  }
+
+  /** The data segment of a local heap (link names). */
+  private heapData(address: number): Uint8Array {
+    let data = this.heaps.get(address);
+    if (!data) {
+      const head = this.at(this.base + address, 32);
+      if (head.getUint32(0, false) !== SIG_HEAP)
+        throw new FilesError("not a local heap", { file: this.path });
+      const v = this.at(this.base + u64(head, 24), u64(head, 8));
+      data = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      this.heaps.set(address, data);
+    }
+    return data;
+  }
+
+  /** Reads through 64 KB blocks read once (metadata comes in small, nearby pieces). */
+  private readonly at: ReadAt = (position, length) => {
+    const first = Math.floor(position / BLOCK);
+    const last = Math.floor((position + length - 1) / BLOCK);
+    if (length > 0 && first === last) {
+      const b = this.block(first);
+      const from = position - first * BLOCK;
+      if (from + length > b.length) throw new FilesError("file ends early", { file: this.path });
+      return new DataView(b.buffer, b.byteOffset + from, length);
+    }
+    const out = new Uint8Array(length);
+    for (let got = 0; got < length; ) {
+      const n = readSync(this.fd, out, got, length - got, position + got);
+      if (n <= 0) throw new FilesError("file ends early", { file: this.path });
+      got += n;
+    }
+    return new DataView(out.buffer);
+  };
+
+  private block(n: number): Uint8Array {
+    let b = this.blocks.get(n);
+    if (!b) {
+      const buf = Buffer.allocUnsafe(BLOCK);
+      let got = 0;
+      while (got < BLOCK) {
+        const r = readSync(this.fd, buf, got, BLOCK - got, n * BLOCK + got);
+        if (r <= 0) break;
+        got += r;
+      }
+      b = buf.subarray(0, got);
+      if (this.blocks.size >= MAX_BLOCKS) this.blocks.clear();
+      this.blocks.set(n, b);
+    }
+    return b;
+  }
+}
+
+function nameIs(heap: Uint8Array, offset: number, want: Buffer): boolean {
+  if (offset + want.length >= heap.length) return false;
+  for (let i = 0; i < want.length; i++) if (heap[offset + i] !== want[i]) return false;
+  return heap[offset + want.length] === 0;
+}

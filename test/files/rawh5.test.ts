@@ -1,0 +1,106 @@
+// Plain numeric datasets are found and read without HDF5 (rawh5.ts: superblock, symbol-table groups,
+// object headers parsed in JavaScript); every such read must match HDF5's own, on every reference run.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { isNDArray } from "../../src/core/index.ts";
+import { setDirectReads } from "../../src/files/h5.ts";
+import { openRun, type TrainData } from "../../src/files/index.ts";
+import { RawH5File } from "../../src/files/rawh5.ts";
+import { FIXTURE_RUNS, fixturesDir, tempDir } from "./helpers.ts";
+
+async function firstTrains(dir: string, n: number): Promise<TrainData[]> {
+  const run = await openRun(dir);
+  const out: TrainData[] = [];
+  try {
+    for await (const { data } of run.trains()) {
+      out.push(data);
+      if (out.length === n) break;
+    }
+  } finally {
+    run.close();
+  }
+  return out;
+}
+
+function bytesOf(v: unknown): Buffer | unknown {
+  return isNDArray(v) ? Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength) : v;
+}
+
+describe("reading without HDF5", () => {
+  const cache = tempDir("sase-cache-");
+  const savedCache = process.env.XDG_CACHE_HOME;
+  before(() => {
+    process.env.XDG_CACHE_HOME = cache.dir;
+  });
+  after(() => {
+    setDirectReads(true);
+    if (savedCache === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = savedCache;
+    cache.cleanup();
+  });
+
+  for (const name of FIXTURE_RUNS) {
+    test(`${name}: the first trains read the same with and without HDF5`, async () => {
+      const dir = join(fixturesDir, name);
+      setDirectReads(false);
+      const viaHdf5 = await firstTrains(dir, 2);
+      setDirectReads(true);
+      const direct = await firstTrains(dir, 2);
+      assert.equal(direct.length, viaHdf5.length);
+      direct.forEach((train, i) => {
+        const ref = viaHdf5[i] as TrainData;
+        assert.deepEqual(Object.keys(train).sort(), Object.keys(ref).sort());
+        for (const [source, keys] of Object.entries(ref))
+          for (const [key, value] of Object.entries(keys)) {
+            const ours = train[source]?.[key];
+            assert.deepEqual(bytesOf(ours), bytesOf(value), `${name} train ${i} ${source} ${key}`);
+            if (isNDArray(value) && isNDArray(ours)) assert.deepEqual(ours.shape, value.shape);
+          }
+      });
+    });
+  }
+
+  test("a plain dataset is found; strings, missing paths and other types are left to HDF5", () => {
+    const file = join(fixturesDir, "spb_r0238_v1.2", "RAW-R0238-DA01-S00000.h5");
+    const raw = RawH5File.open(file);
+    try {
+      const found = raw.dataset("/INDEX/trainId", "uint64");
+      assert.ok(found && found.rows > 0);
+      assert.equal(raw.dataset("/INDEX/trainId", "float64"), null); // wrong type: HDF5 decides
+      assert.equal(raw.dataset("/INDEX/noSuchKey", "uint64"), null);
+      assert.equal(raw.dataset("/CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/state/value", "uint8"), null); // strings
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a run of plain numeric data streams its trains without loading HDF5", () => {
+    // A fresh process: whether HDF5's WebAssembly build was loaded is only known from inside.
+    const dir = join(fixturesDir, "jf_r0012");
+    const script = `
+      const { openRun } = await import(${JSON.stringify(new URL("../../src/files/index.ts", import.meta.url).pathname)});
+      const { h5Loaded } = await import(${JSON.stringify(new URL("../../src/files/h5.ts", import.meta.url).pathname)});
+      const run = await openRun(${JSON.stringify(dir)}, { hdf5: "when-needed" });
+      let n = 0;
+      for await (const { data } of run.trains()) if (++n === 2) break;
+      console.log(JSON.stringify({ n, loaded: h5Loaded() }));
+      run.close();`;
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--import",
+        new URL("../../scripts/untranspiled.mjs", import.meta.url).pathname,
+        "--input-type=module",
+        "-e",
+        script,
+      ],
+      { encoding: "utf8", env: { ...process.env, XDG_CACHE_HOME: cache.dir }, timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1) as string), { n: 2, loaded: false });
+  });
+});
