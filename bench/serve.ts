@@ -8,7 +8,7 @@
 //      "--cpu-prof"); EXTRA_DATA_PY and KARABO_BRIDGE_PY: directories holding the extra_data and
 //      karabo_bridge packages, or bare git repositories of them (default: /work/.mirror/...).
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +40,7 @@ function pyPackage(where: string, pkg: string, temp: string): string | { skipped
   if (!existsSync(where)) return { skipped: `no ${pkg} at ${where}` };
   if (existsSync(join(where, pkg, "__init__.py"))) return where;
   try {
+    mkdirSync(temp, { recursive: true });
     const archive = execFileSync("git", ["--git-dir", where, "archive", "HEAD", pkg], {
       maxBuffer: 256 << 20,
     });
@@ -83,7 +84,13 @@ async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise
   child.stdout.resume();
   const pid = child.pid as number;
   const client = new BridgeClient(endpoint, { timeoutMs: 300_000, requestsInFlight: 1 });
-  const first = await client.nextRaw();
+  const died = exited.then((code) => {
+    throw new Error(`exited ${code} before the first train: ${stderr.trim().split("\n").at(-1)}`);
+  });
+  const first = await Promise.race([client.nextRaw(), died]).catch((err: unknown) => {
+    client.close();
+    throw err;
+  });
   const tFirst = performance.now() - t0;
   const cpuFirst = cpu(pid);
   const rssFirst = hwm(pid);

@@ -2,7 +2,9 @@
 
 Usage: serve_files.py RUN_DIR ENDPOINT. Needs EXtra-data's extra_data package and karabo-bridge-py's
 karabo_bridge package on PYTHONPATH. karabo_bridge's serializer imports msgpack_numpy, used only for
-protocol 1.0 (not in Debian): protocol 2.2 runs without it, so a placeholder stands in.
+protocol 1.0 (not in Debian): protocol 2.2 runs without it, so a placeholder stands in. EXtra-data
+opens the files of a run without a cached file map in a loky process pool; loky is not in Debian
+either, so the standard library's process pool stands in for it.
 """
 
 import sys
@@ -18,6 +20,22 @@ except ImportError:
 
     placeholder.encode = placeholder.decode = protocol_1_only
     sys.modules["msgpack_numpy"] = placeholder
+
+try:
+    import loky  # noqa: F401
+except ImportError:
+    import concurrent.futures
+    import os
+
+    loky = types.ModuleType("loky")
+
+    class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, max_workers=None, initializer=None, env=None):
+            os.environ.update(env or {})
+            super().__init__(max_workers=max_workers, initializer=initializer)
+
+    loky.ProcessPoolExecutor = ProcessPoolExecutor
+    sys.modules["loky"] = loky
 
 from extra_data.export import serve_files  # noqa: E402
 
