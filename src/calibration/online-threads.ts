@@ -3,8 +3,7 @@
 // event loop that would stall every device), and corrects that module's trains; corrected arrays come
 // back without copying. Each correction device keeps to one thread, chosen by its module number.
 import { availableParallelism } from "node:os";
-import type { Worker } from "node:worker_threads";
-import { type ErrorDetails, SaseError, startTsWorker } from "../core/index.ts";
+import { type ErrorDetails, SaseError, SharedInstance, ThreadPool } from "../core/index.ts";
 import type { CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
 import type { CalibrationType, Conditions, ConstantRecord } from "./store.ts";
 
@@ -54,97 +53,57 @@ export function defaultCorrectionThreads(): number {
   return Number.isInteger(n) && n > 0 ? n : availableParallelism();
 }
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-
-type Pending = { resolve: (r: OnlineReply) => void; reject: (e: Error) => void };
-
 /** A pool of online correction threads; `acquire()` shares one among a process's correction devices. */
 export class CorrectionThreads {
-  static #shared: CorrectionThreads | null = null;
-  static #users = 0;
-
-  readonly #workers: Worker[];
-  readonly #pending = new Map<number, Pending>();
-  #next = 0;
-  #closed = false;
+  static readonly #shared = new SharedInstance(() => new CorrectionThreads());
+  readonly #pool: ThreadPool<OnlineRequest, OnlineReply>;
 
   constructor(threads = defaultCorrectionThreads()) {
-    this.#workers = Array.from({ length: Math.max(1, threads) }, () => {
-      const w = startTsWorker(new URL("./online-worker.ts", import.meta.url));
-      w.unref();
-      w.on("message", (m: OnlineReply) => this.#answer(m));
-      w.on("error", (e) => this.#failAll(e));
-      return w;
+    this.#pool = new ThreadPool({
+      name: "correction threads",
+      entry: new URL("./online-worker.ts", import.meta.url),
+      threads,
+      failure: (m) =>
+        "error" in m
+          ? m.constants
+            ? new MissingConstantsError(m.error)
+            : new SaseError("TASK_FAILED", m.error)
+          : null,
     });
   }
 
   /** The process's shared pool, started on first use; `release()` once per acquire. */
   static acquire(): CorrectionThreads {
-    CorrectionThreads.#users++;
-    CorrectionThreads.#shared ??= new CorrectionThreads();
-    return CorrectionThreads.#shared;
+    return CorrectionThreads.#shared.acquire();
   }
 
   /** Gives back a pool from `acquire`; the last user's release stops its threads. */
-  static async release(): Promise<void> {
-    if (CorrectionThreads.#users === 0) return;
-    if (--CorrectionThreads.#users > 0) return;
-    const pool = CorrectionThreads.#shared;
-    CorrectionThreads.#shared = null;
-    await pool?.close();
+  static release(): Promise<void> {
+    return CorrectionThreads.#shared.release();
   }
 
   /** Loads constants for `slot` (a device id) on `module`'s thread; MissingConstantsError if none fit. */
   async load(slot: string, setup: OnlineSetup): Promise<readonly ConstantUse[]> {
-    const r = await this.#send(setup.module, { type: "load", slot, setup });
+    const r = await this.#pool.request(setup.module, { type: "load", slot, setup });
     if ("loaded" in r) return r.loaded;
     throw new SaseError("BAD_MESSAGE", "unexpected reply to load from a correction thread");
   }
 
   /** Corrects one train with the constants loaded for `slot`. */
   async correct(slot: string, module: number, raw: RawFrames): Promise<CorrectedModuleTrain> {
-    const r = await this.#send(module, { type: "correct", slot, raw });
+    const r = await this.#pool.request(module, { type: "correct", slot, raw });
     if ("out" in r) return r.out;
     throw new SaseError("BAD_MESSAGE", "unexpected reply to correct from a correction thread");
   }
 
   /** Forgets `slot`'s corrector (its constants' memory goes). */
   async drop(slot: string, module: number): Promise<void> {
-    await this.#send(module, { type: "drop", slot });
-  }
-
-  #send(module: number, req: DistributiveOmit<OnlineRequest, "id">): Promise<OnlineReply> {
-    if (this.#closed) return Promise.reject(new SaseError("CLOSED", "correction threads are closed"));
-    const id = this.#next++;
-    const worker = this.#workers[module % this.#workers.length]!;
-    return new Promise<OnlineReply>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      worker.ref(); // a request in flight keeps the process (and its answer) alive
-      worker.postMessage({ ...req, id });
-    });
-  }
-
-  #answer(m: OnlineReply): void {
-    const p = this.#pending.get(m.id);
-    if (!p) return;
-    this.#pending.delete(m.id);
-    if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
-    if ("error" in m)
-      p.reject(m.constants ? new MissingConstantsError(m.error) : new SaseError("TASK_FAILED", m.error));
-    else p.resolve(m);
-  }
-
-  #failAll(e: Error): void {
-    for (const p of this.#pending.values()) p.reject(e);
-    this.#pending.clear();
+    await this.#pool.request(module, { type: "drop", slot });
   }
 
   /** Stops the threads; requests in flight fail. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#failAll(new SaseError("CLOSED", "correction threads closed"));
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }
 

@@ -29,3 +29,4 @@ export * from "./karabo-schema.ts";
 export * from "./karabo-calls.ts";
 export * from "./amqp-broker.ts";
 export * from "./worker.ts";
+export * from "./thread-pool.ts";
