@@ -68,6 +68,22 @@ const schema = {
   rate: el.double({ displayedName: "Train rate", unit: "hertz", default: 10, minExc: 0, max: 100 }),
   autoStart: el.bool({ displayedName: "Start on init", default: true }),
   trainsSent: el.uint64({ displayedName: "Trains sent", access: "readOnly", default: 0n }),
+  trainsSkipped: el.uint64({
+    displayedName: "Trains skipped",
+    description:
+      "trains of the timing server (or periods of the rate) that went by while the previous train was still being simulated or sent: never sent",
+    access: "readOnly",
+    default: 0n,
+  }),
+  lastTrainId: el.uint64({ displayedName: "Last train sent", access: "readOnly", default: 0n }),
+  simulationMs: el.double({
+    displayedName: "Simulation time per train",
+    description: "the last train's, from asking for it to having it (waiting for a thread included)",
+    unit: "second",
+    prefix: "milli",
+    access: "readOnly",
+    default: 0,
+  }),
   lastTrainGain: el.string({
     displayedName: "Gain of the last train",
     description:
@@ -115,9 +131,18 @@ export class DetectorModuleDevice
   #det: DetectorDescription | undefined;
   readonly #producer = new TrainProducer(this, async (trainId, sent) => {
     const key = this.#key();
+    const t0 = performance.now();
     const tr = await this.#simulate(BigInt(trainId), key);
+    const simulationMs = performance.now() - t0;
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
-    this.setMany({ trainsSent: sent, lastTrainGain: key.dark ?? "", lastTrainScan: key.pcScan === true });
+    this.setMany({
+      trainsSent: sent,
+      trainsSkipped: this.#producer.skipped,
+      lastTrainId: BigInt(trainId),
+      simulationMs,
+      lastTrainGain: key.dark ?? "",
+      lastTrainScan: key.pcScan === true,
+    });
   });
 
   override async onInit(): Promise<void> {

@@ -7,6 +7,10 @@
 // takes the IDs on a fixed grid (every 2nd at 5 Hz). Devices in different processes then send the same
 // trains, as the facility's detectors triggered by one timing system do; on a free-running timer each
 // would pick its own IDs, and the trains would never match downstream.
+//
+// A producer still busy with one train when the next is due does not send that one later: it counts
+// it as skipped (`skipped`), so a source that cannot keep up says so instead of thinning its stream
+// silently.
 
 import { SaseError } from "../core/index.ts";
 
@@ -41,6 +45,9 @@ export class TrainProducer {
   #periodMs = 0;
   #stride = 1;
   #lastAt = Number.NEGATIVE_INFINITY;
+  #skipped = 0n;
+  /** How the last train was timed since start() (none yet: null); gaps count within one way only. */
+  #timedBy: "clock" | "timer" | null = null;
 
   constructor(clock: ProducerHost, send: SendTrain) {
     this.#clock = clock;
@@ -57,6 +64,16 @@ export class TrainProducer {
     return this.#sent;
   }
 
+  /** Trains that were due while the previous one was still being made or sent, and were not sent. */
+  get skipped(): bigint {
+    return this.#skipped;
+  }
+
+  /** The ID of the latest train this producer started to send (0 before the first). */
+  get lastTrainId(): number {
+    return this.#lastTrain;
+  }
+
   /** Starts sending at `rateHz` (restarts at the new rate if already running). */
   start(rateHz: number): void {
     if (!(rateHz > 0))
@@ -65,6 +82,7 @@ export class TrainProducer {
         value: String(rateHz),
       });
     this.stop();
+    this.#timedBy = null;
     this.#periodMs = 1000 / rateHz;
     this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
     // Faster than the facility's trains, or without a clock to follow: a plain timer.
@@ -92,13 +110,25 @@ export class TrainProducer {
       if (id <= this.#lastTrain || id % this.#stride !== 0 || now - this.#lastAt < this.#periodMs / 2)
         return;
       trainId = id;
+      // The clock's trains on this producer's grid between the last one sent and this one, but no
+      // more than the periods that went by (a timing server faster than 10 Hz, ticks in a burst).
+      if (this.#timedBy === "clock")
+        this.#skip(
+          Math.min(
+            Math.floor((id - this.#lastTrain) / this.#stride),
+            Math.round((now - this.#lastAt) / this.#periodMs),
+          ) - 1,
+        );
     } else {
       if (followsClock && now - this.#lastAt < this.#periodMs) return;
       // Follows the timing server, but never repeats an ID when ticks outpace it.
       trainId = Math.max(this.#clock.trainId, this.#lastTrain + 1);
+      // On its own timer: the periods that went by without a train.
+      if (this.#timedBy === "timer") this.#skip(Math.round((now - this.#lastAt) / this.#periodMs) - 1);
     }
     this.#lastTrain = trainId;
     this.#lastAt = now;
+    this.#timedBy = clockLive ? "clock" : "timer";
     this.#busy = true;
     try {
       await this.#send(trainId, this.#sent + 1n);
@@ -106,5 +136,9 @@ export class TrainProducer {
     } finally {
       this.#busy = false;
     }
+  }
+
+  #skip(n: number): void {
+    if (n > 0) this.#skipped += BigInt(n);
   }
 }

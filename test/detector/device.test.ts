@@ -60,6 +60,10 @@ test("module devices simulate off the event loop and follow the control device's
     // Fixed low gain: the digital plane sits at the low-gain level (8000 ADU) in every pixel.
     const last = trains.at(-1)!;
     assert.ok(Math.abs(last.digitalMean - det.sensor.digitalLevel[2]!) < 100, `digital ${last.digitalMean}`);
+    // The source's own figures: what it sent last, how long simulating took, what it could not send.
+    assert.ok(Number(await c.get(dev, "lastTrainId")) > 0);
+    assert.ok(Number(await c.get(dev, "simulationMs")) > 0);
+    assert.equal(typeof (await c.get(dev, "trainsSkipped")), "bigint");
   } finally {
     await input?.close();
     await facility.stop();

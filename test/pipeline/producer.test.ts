@@ -65,3 +65,89 @@ test("a rate of 0 is refused, naming the rate", () => {
     (e: Error & { code?: string }) => e.code === "OUT_OF_RANGE" && /train rate 0 Hz/.test(e.message),
   );
 });
+
+/** A timing server on a real timer: its train ID goes up by one every `periodMs`. */
+function ticking(periodMs: number, first = 5000): ProducerHost & { stop(): void } {
+  let trainId = first;
+  let at = Date.now();
+  const t = setInterval(() => {
+    trainId++;
+    at = Date.now();
+  }, periodMs);
+  return {
+    get trainId() {
+      return trainId;
+    },
+    get trainAge() {
+      return Date.now() - at;
+    },
+    every(ms, task) {
+      const timer = setInterval(() => void task(), ms);
+      return () => clearInterval(timer);
+    },
+    stop: () => clearInterval(t),
+  };
+}
+
+test("trains of the timing server that go by while one is still being made are counted as skipped", async () => {
+  const clk = ticking(100);
+  const ids: number[] = [];
+  // Each train takes 2.5 periods: the two or three trains ticked meanwhile are never sent.
+  const p = new TrainProducer(clk, async (id) => {
+    ids.push(id);
+    await sleep(250);
+  });
+  p.start(10);
+  const until = performance.now() + 30_000;
+  while (ids.length < 4 && performance.now() < until) await sleep(20);
+  p.stop();
+  clk.stop();
+  assert.ok(ids.length >= 4, `${ids.length} trains in 30 s`);
+  while (p.sent < BigInt(ids.length)) await sleep(20);
+  const span = ids.at(-1)! - ids[0]! + 1;
+  const accounted = Number(p.sent + p.skipped);
+  assert.ok(p.skipped >= 1n, `skipped ${p.skipped} of ${span} trains`);
+  // Every train of the span is sent or skipped; a gap is never counted beyond the trains the clock
+  // ticked (at most one less per train where a late poll rounds the time down).
+  assert.ok(accounted <= span && accounted >= span - ids.length, `sent ${p.sent} + skipped ${p.skipped} of ${span}`);
+  assert.equal(p.lastTrainId, ids.at(-1));
+});
+
+test("on its own timer, periods that go by while a train is being made are counted as skipped", async () => {
+  const ids: number[] = [];
+  const p = new TrainProducer(clock(), async (id) => {
+    ids.push(id);
+    await sleep(35);
+  });
+  p.start(100); // a 10 ms period, 35 ms per train
+  const until = performance.now() + 30_000;
+  while (ids.length < 4 && performance.now() < until) await sleep(10);
+  p.stop();
+  assert.ok(ids.length >= 4, `${ids.length} trains in 30 s`);
+  assert.ok(p.skipped >= 2n, `skipped ${p.skipped} after ${ids.length} trains of 3.5 periods each`);
+  // Free-running IDs have no gaps: the skipped periods are not trains of anyone else.
+  assert.deepEqual(
+    ids,
+    ids.map((_, i) => ids[0]! + i),
+  );
+});
+
+test("a restart counts no gap between the last train before the stop and the first after", async () => {
+  const clk = ticking(100);
+  const ids: number[] = [];
+  const p = new TrainProducer(clk, async (id) => {
+    ids.push(id);
+  });
+  p.start(10);
+  while (ids.length < 1) await sleep(10);
+  p.stop();
+  const stoppedAt = clk.trainId;
+  while (clk.trainId < stoppedAt + 5) await sleep(20);
+  const before = p.skipped;
+  p.start(10);
+  while (ids.length < 2) await sleep(10);
+  p.stop();
+  clk.stop();
+  assert.ok(ids[1]! - ids[0]! >= 5, `trains ${ids[0]} then ${ids[1]}`);
+  assert.equal(p.skipped, before, "trains while stopped are not skipped ones");
+});
