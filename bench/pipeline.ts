@@ -388,7 +388,11 @@ async function takeDarks(dir: string, store: string, modules: number, cells: num
   for (const r of runs) rmSync(r, { recursive: true, force: true });
 }
 
-/** Device figures summed over a set of devices, read through the broker. */
+/**
+ * Device figures summed over a set of devices, read through the broker: one request per device for
+ * all its keys, every device at once, so the figures of one snapshot are of nearly the same moment (a
+ * request per key, one device class after another, skewed the windows by seconds on a loaded machine).
+ */
 async function figures(
   client: DeviceClient,
   ids: string[],
@@ -396,11 +400,13 @@ async function figures(
 ): Promise<Record<string, number>> {
   const sums: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
   await Promise.all(
-    ids.flatMap((id) =>
-      keys.map(async (k) => {
-        sums[k]! += Number(await client.get(id, k).catch(() => Number.NaN));
-      }),
-    ),
+    ids.map(async (id) => {
+      const values = await client
+        .getConfiguration(id, keys)
+        .then((c) => c.values)
+        .catch(() => ({}) as Record<string, unknown>);
+      for (const k of keys) sums[k]! += Number(values[k] ?? Number.NaN);
+    }),
   );
   return sums;
 }
@@ -450,26 +456,40 @@ async function splitFacility(seconds: number): Promise<void> {
   const trainIds: number[] = [];
   let measuring = false;
   let keepLogs = false;
+  let complete = 0;
   view.onData((t) => {
     if (!measuring) return;
     latencies.push(Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100));
     trainIds.push(t.meta.timestamp.trainId);
+    if (t.data.getOr("image.modulesPresent", 0) === modules.length) complete++;
   });
-  const snapshot = async () => ({
-    det: await figures(
-      client,
-      modules.map(([id]) => id),
-      ["trainsSent", "xtdf.dropped"],
-    ),
-    corr: await figures(client, corrections, [
-      "input.tokens",
-      "input.dropped",
-      "input.lost",
-      "trainsCorrected",
-      "trainsPassedRaw",
-    ]),
-    asm: await figures(client, [assembler], ["trainsAssembled", "trainsIncomplete", "input.dropped"]),
-  });
+  const snapshot = async () => {
+    const [det, corr, asm] = await Promise.all([
+      figures(
+        client,
+        modules.map(([id]) => id),
+        ["trainsSent", "trainsSkipped", "xtdf.dropped"],
+      ),
+      figures(client, corrections, [
+        "input.tokens",
+        "input.dropped",
+        "input.lost",
+        "trainsCorrected",
+        "trainsPassedRaw",
+        "output.tokensWritten",
+      ]),
+      figures(client, [assembler], [
+        "input.tokens",
+        "input.dropped",
+        "input.lost",
+        "trainsAssembled",
+        "trainsIncomplete",
+        "output.tokensWritten",
+      ]),
+    ]);
+    const v = view.stats();
+    return { det, corr, asm, view: { tokens: v.tokens, dropped: v.dropped, lost: v.lost } };
+  };
   try {
     // Warm-up: servers start, connect by name through the broker, load constants and settle. A chain
     // too slow for 20 trains in 120 s (a loaded machine) is measured all the same: its figures say where
@@ -495,15 +515,32 @@ async function splitFacility(seconds: number): Promise<void> {
     const cpu1 = pids.map((p) => cpuSeconds(p.pid));
     const rss = pids.map((p) => rssMiB(p.pid));
     const after = await snapshot();
-    const delta = (s: "det" | "corr" | "asm", k: string) => after[s][k]! - before[s][k]!;
+    const delta = (s: "det" | "corr" | "asm" | "view", k: string) =>
+      (after[s] as Record<string, number>)[k]! - (before[s] as Record<string, number>)[k]!;
     latencies.sort((a, b) => a - b);
     const span = trainIds.length ? Math.max(...trainIds) - Math.min(...trainIds) + 1 : 0;
     console.log(
-      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → corrected assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length})`,
+      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → corrected assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length}), ${complete} with all ${modules.length} modules`,
     );
     const n = modules.length;
+    // Each hop: what the senders wrote = what the receivers got + what their outputs dropped for them
+    // (+ lost on a broken connection); the remainder is in flight or not yet reported at the snapshot.
+    const hop = (name: string, sent: number, s: "corr" | "asm" | "view", per = 1) => {
+      const got = delta(s, "tokens");
+      const dropped = delta(s, "dropped");
+      const lost = delta(s, "lost");
+      console.log(
+        `  ${name.padEnd(26)} sent ${(sent / per).toFixed(1).padStart(6)}, received ${(got / per).toFixed(1).padStart(6)}, dropped ${(dropped / per).toFixed(1).padStart(6)}, lost ${lost}, unaccounted ${((sent - got - dropped - lost) / per).toFixed(1)}${per > 1 ? " (per module)" : ""}`,
+      );
+    };
     console.log(
-      `  per module over the window: sent ${(delta("det", "trainsSent") / n).toFixed(1)} (output dropped ${delta("det", "xtdf.dropped")}), corrections received ${(delta("corr", "input.tokens") / n).toFixed(1)} (input dropped ${delta("corr", "input.dropped")}, lost ${delta("corr", "input.lost")}), corrected ${(delta("corr", "trainsCorrected") / n).toFixed(1)}, passed raw ${delta("corr", "trainsPassedRaw")}; assembler: ${delta("asm", "trainsAssembled")} assembled, ${delta("asm", "trainsIncomplete")} incomplete, input dropped ${delta("asm", "input.dropped")}`,
+      `  detector modules: sent ${(delta("det", "trainsSent") / n).toFixed(1)} and skipped ${(delta("det", "trainsSkipped") / n).toFixed(1)} trains each of the ${seconds * 10} in the window (output dropped ${delta("det", "xtdf.dropped")}, corrections and DAQ together)`,
+    );
+    hop("modules → corrections", delta("det", "trainsSent"), "corr", n);
+    hop("corrections → assembler", delta("corr", "output.tokensWritten"), "asm");
+    hop("assembler → viewer", delta("asm", "output.tokensWritten"), "view");
+    console.log(
+      `  corrected ${(delta("corr", "trainsCorrected") / n).toFixed(1)} per module, passed raw ${delta("corr", "trainsPassedRaw")}; assembler: ${delta("asm", "trainsAssembled")} assembled, ${delta("asm", "trainsIncomplete")} incomplete`,
     );
     const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
     console.log(

@@ -76,6 +76,13 @@ const schema = {
     default: 0n,
   }),
   lastTrainId: el.uint64({ displayedName: "Last train sent", access: "readOnly", default: 0n }),
+  trainStride: el.uint32({
+    displayedName: "Sending every Nth train",
+    description:
+      "1 at the full rate; a module whose trains take longer than their period backs off to every 2nd, 4th, ... train of the timing server (all modules on one grid, so they still send the same trains)",
+    access: "readOnly",
+    default: 1,
+  }),
   simulationMs: el.double({
     displayedName: "Simulation time per train",
     description: "the last train's, from asking for it to having it (waiting for a thread included)",
@@ -139,6 +146,7 @@ export class DetectorModuleDevice
       trainsSent: sent,
       trainsSkipped: this.#producer.skipped,
       lastTrainId: BigInt(trainId),
+      trainStride: this.#producer.stride,
       simulationMs,
       lastTrainGain: key.dark ?? "",
       lastTrainScan: key.pcScan === true,

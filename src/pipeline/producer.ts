@@ -10,7 +10,12 @@
 //
 // A producer still busy with one train when the next is due does not send that one later: it counts
 // it as skipped (`skipped`), so a source that cannot keep up says so instead of thinning its stream
-// silently.
+// silently. On the timing server's trains, one that keeps taking longer than its period (a host short
+// of CPU) backs off to every 2nd, 4th, ... 16th train of its grid (`stride`), and comes back once its
+// trains are quick again: modules that each skipped whatever train they happened to be busy for would
+// almost never all send the same train, while modules backing off on one grid of powers of two still
+// do (every train of a module at every 4th is also one of a module at every 2nd), so the assembler and
+// the DAQ get whole trains at the slowest module's rate rather than none.
 
 import { SaseError } from "../core/index.ts";
 
@@ -33,6 +38,10 @@ const FACILITY_RATE_HZ = 10;
 const CLOCK_POLL_MS = 10;
 /** A timing server silent this long (ms) is taken as stopped: the producer then runs on its own timer. */
 const CLOCK_SILENT_MS = 2000;
+/** The furthest a slow producer backs off: every 2^4 = 16th train of its grid. */
+const MAX_BACKOFF = 4;
+/** Weight of the latest train in the smoothed time a train takes. */
+const BUSY_WEIGHT = 0.3;
 
 /** Emits one train every 1/rate s while started; `sent` counts the trains that went out. */
 export class TrainProducer {
@@ -46,6 +55,10 @@ export class TrainProducer {
   #stride = 1;
   #lastAt = Number.NEGATIVE_INFINITY;
   #skipped = 0n;
+  /** Back-off level: the producer takes every 2^level-th train of its grid. */
+  #level = 0;
+  /** Smoothed time from starting a train to having sent it (ms; NaN before the first). */
+  #busyMs = Number.NaN;
   /** How the last train was timed since start() (none yet: null); gaps count within one way only. */
   #timedBy: "clock" | "timer" | null = null;
 
@@ -69,6 +82,16 @@ export class TrainProducer {
     return this.#skipped;
   }
 
+  /** Every how many facility trains this producer sends now (its rate's grid times its back-off). */
+  get stride(): number {
+    return this.#stride << this.#level;
+  }
+
+  /** The smoothed time a train takes from start to sent (ms; NaN before the first). */
+  get trainMs(): number {
+    return this.#busyMs;
+  }
+
   /** The ID of the latest train this producer started to send (0 before the first). */
   get lastTrainId(): number {
     return this.#lastTrain;
@@ -83,6 +106,8 @@ export class TrainProducer {
       });
     this.stop();
     this.#timedBy = null;
+    this.#level = 0;
+    this.#busyMs = Number.NaN;
     this.#periodMs = 1000 / rateHz;
     this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
     // Faster than the facility's trains, or without a clock to follow: a plain timer.
@@ -107,7 +132,7 @@ export class TrainProducer {
     if (clockLive) {
       const id = this.#clock.trainId;
       // Half a period at least between trains: a timing server faster than the facility's 10 Hz.
-      if (id <= this.#lastTrain || id % this.#stride !== 0 || now - this.#lastAt < this.#periodMs / 2)
+      if (id <= this.#lastTrain || id % this.stride !== 0 || now - this.#lastAt < this.#periodMs / 2)
         return;
       trainId = id;
       // The clock's trains on this producer's grid between the last one sent and this one, but no
@@ -133,9 +158,23 @@ export class TrainProducer {
     try {
       await this.#send(trainId, this.#sent + 1n);
       this.#sent++;
+      if (clockLive) this.#adapt(performance.now() - now);
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * Backs off when a train takes longer than 90 % of the time the grid leaves it, and comes one level
+   * back once trains would fit in the shorter interval with room to spare (under 40 % of the current
+   * one, 80 % of the shorter), so a producer does not flap between two levels.
+   */
+  #adapt(tookMs: number): void {
+    const ms = Number.isNaN(this.#busyMs) ? tookMs : this.#busyMs + BUSY_WEIGHT * (tookMs - this.#busyMs);
+    this.#busyMs = ms;
+    const interval = () => this.#periodMs * 2 ** this.#level;
+    while (this.#level < MAX_BACKOFF && ms > 0.9 * interval()) this.#level++;
+    while (this.#level > 0 && ms < 0.4 * interval()) this.#level--;
   }
 
   #skip(n: number): void {

@@ -64,6 +64,7 @@ test("module devices simulate off the event loop and follow the control device's
     assert.ok(Number(await c.get(dev, "lastTrainId")) > 0);
     assert.ok(Number(await c.get(dev, "simulationMs")) > 0);
     assert.equal(typeof (await c.get(dev, "trainsSkipped")), "bigint");
+    assert.ok(Number(await c.get(dev, "trainStride")) >= 1);
   } finally {
     await input?.close();
     await facility.stop();

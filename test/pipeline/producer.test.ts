@@ -151,3 +151,37 @@ test("a restart counts no gap between the last train before the stop and the fir
   assert.ok(ids[1]! - ids[0]! >= 5, `trains ${ids[0]} then ${ids[1]}`);
   assert.equal(p.skipped, before, "trains while stopped are not skipped ones");
 });
+
+test("a producer slower than the timing server backs off on a grid of powers of two and comes back when quick again", async () => {
+  const clk = ticking(100, 6400);
+  let delayMs = 260;
+  const sent: { id: number; stride: number }[] = [];
+  const fast: number[] = [];
+  const slow = new TrainProducer(clk, async (id) => {
+    sent.push({ id, stride: slow.stride });
+    await sleep(delayMs);
+  });
+  const quick = new TrainProducer(clk, async (id) => {
+    fast.push(id);
+  });
+  slow.start(10);
+  quick.start(10);
+  try {
+    const until = performance.now() + 30_000;
+    while (slow.stride < 4 && performance.now() < until) await sleep(20);
+    assert.ok(slow.stride >= 4, `stride ${slow.stride} with trains of 260 ms every 100 ms`);
+    // On the grid: a backed-off producer's trains are trains of every producer that keeps up.
+    for (const { id, stride } of sent) assert.equal(id % stride, 0, `train ${id} at stride ${stride}`);
+    const last = sent.at(-1)!.id;
+    while (fast.at(-1)! < last && performance.now() < until) await sleep(20);
+    for (const { id } of sent.slice(1)) assert.ok(fast.includes(id), `train ${id} of the slow producer`);
+    delayMs = 0;
+    while (slow.stride > 1 && performance.now() < until) await sleep(20);
+    assert.equal(slow.stride, 1, "back to every train once trains are quick");
+    assert.ok(slow.skipped > 0n);
+  } finally {
+    slow.stop();
+    quick.stop();
+    clk.stop();
+  }
+});
