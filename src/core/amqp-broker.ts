@@ -47,9 +47,9 @@ import {
   type TypedArg,
   toPlain,
 } from "./karabo-wire.ts";
+import { PropertyListeners, TopologyListeners } from "./listeners.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Schema } from "./schema.ts";
-import { Stream } from "./stream.ts";
 import type { Timestamp } from "./timestamp.ts";
 
 /** Options of the AMQP broker. */
@@ -114,16 +114,6 @@ interface Known {
   lastSeen: number;
 }
 
-interface PropertyListener {
-  readonly keys: readonly string[] | null;
-  readonly stream: Stream<PropertyChange>;
-  readonly onChange: ((c: PropertyChange) => void) | undefined;
-}
-
-interface TopologyListener {
-  readonly stream: Stream<TopologyEvent>;
-  readonly onEvent: ((e: TopologyEvent) => void) | undefined;
-}
 
 interface RemoteSchema {
   readonly schema: Schema;
@@ -141,9 +131,9 @@ export class AmqpBroker implements Broker {
   readonly #locals = new Map<string, Local>();
   readonly #pending = new Map<string, Pending>();
   readonly #known = new Map<string, Known>();
-  readonly #listeners = new Map<string, Set<PropertyListener>>();
+  readonly #listeners: PropertyListeners;
   readonly #signalKeys = new Map<string, number>();
-  readonly #topologyListeners = new Set<TopologyListener>();
+  readonly #topologyListeners: TopologyListeners;
   readonly #remoteSchemas = new Map<string, Promise<RemoteSchema>>();
   #conn: ChannelModel | undefined;
   #channel: Channel | undefined;
@@ -177,6 +167,8 @@ export class AmqpBroker implements Broker {
     this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
     this.#replyPrefix = `${this.clientId}-${randomBytes(4).toString("hex")}`;
     this.log = options.log ?? createLogger(`amqp:${this.topic}`);
+    this.#listeners = new PropertyListeners(options.streamCapacity ?? 1000);
+    this.#topologyListeners = new TopologyListeners(options.streamCapacity ?? 1000);
   }
 
   /** The URL of the broker this process is connected to now (credentials removed). */
@@ -725,9 +717,7 @@ export class AmqpBroker implements Broker {
     const [config, id] = args;
     if (!(config instanceof Hash)) return;
     const device = typeof id === "string" ? id : deviceId;
-    const direct = this.#listeners.get(device);
-    const wild = this.#listeners.get("*");
-    if (!direct?.size && !wild?.size) return;
+    if (!this.#listeners.listening(device)) return;
     const { values, timestamps } = configurationFromKarabo(config);
     const now = Date.now();
     const changes: PropertyChange[] = Object.entries(values).map(([key, value]) => ({
@@ -736,8 +726,7 @@ export class AmqpBroker implements Broker {
       value,
       timestamp: timestamps[key] ?? { sec: Math.floor(now / 1000), frac: 0n, trainId: 0 },
     }));
-    if (direct) for (const l of direct) deliver(l, changes);
-    if (wild) for (const l of wild) deliver(l, changes);
+    this.#listeners.deliver(device, changes);
   }
 
   #onInstanceMessage(l: Local, m: ConsumeMessage | null): void {
@@ -905,21 +894,9 @@ export class AmqpBroker implements Broker {
   ): PropertySubscription {
     this.#assertOpen();
     const routing = `${deviceId}.signalChanged`;
-    const listeners = this.#listeners.get(deviceId) ?? new Set<PropertyListener>();
-    this.#listeners.set(deviceId, listeners);
-    const listener: PropertyListener = {
-      keys: keys === undefined ? null : typeof keys === "string" ? [keys] : [...keys],
-      onChange,
-      stream: new Stream<PropertyChange>(this.#opts.streamCapacity ?? 1000, () => {
-        listeners.delete(listener);
-        if (listeners.size === 0 && this.#listeners.get(deviceId) === listeners)
-          this.#listeners.delete(deviceId);
-        this.#unbindSignal(routing);
-      }),
-    };
-    listeners.add(listener);
+    const stream = this.#listeners.add(deviceId, keys, onChange, () => this.#unbindSignal(routing));
     this.#bindSignal(routing);
-    return listener.stream;
+    return stream;
   }
 
   /** Waits until every signal binding asked for so far is in place on the broker. */
@@ -968,26 +945,11 @@ export class AmqpBroker implements Broker {
 
   watchTopology(onEvent?: (event: TopologyEvent) => void): TopologySubscription {
     this.#assertOpen();
-    const listener: TopologyListener = {
-      onEvent,
-      stream: new Stream<TopologyEvent>(this.#opts.streamCapacity ?? 1000, () =>
-        this.#topologyListeners.delete(listener),
-      ),
-    };
-    this.#topologyListeners.add(listener);
-    return listener.stream;
+    return this.#topologyListeners.add(onEvent);
   }
 
   #emitTopology(event: TopologyEvent): void {
-    for (const l of this.#topologyListeners) {
-      if (l.onEvent) {
-        try {
-          l.onEvent(event);
-        } catch {
-          // A faulty listener must not stop the others from hearing about the topology.
-        }
-      } else l.stream.push(event);
-    }
+    this.#topologyListeners.emit(event);
   }
 
   async close(): Promise<void> {
@@ -1013,8 +975,8 @@ export class AmqpBroker implements Broker {
       p.reject(new SaseError("BROKER_CLOSED", `the broker closed before ${p.target} replied to ${p.slot}`));
     }
     this.#pending.clear();
-    for (const set of this.#listeners.values()) for (const l of [...set]) l.stream.close();
-    for (const l of [...this.#topologyListeners]) l.stream.close();
+    this.#listeners.closeAll();
+    this.#topologyListeners.closeAll();
     this.#locals.clear();
     const conn = this.#conn;
     this.#conn = undefined;
@@ -1121,17 +1083,3 @@ function pick(
   return out;
 }
 
-function deliver(l: PropertyListener, changes: readonly PropertyChange[]): void {
-  if (l.stream.closed) return;
-  for (const c of changes) {
-    if (l.keys && !l.keys.some((k) => c.key === k || (c.key.startsWith(k) && c.key[k.length] === ".")))
-      continue;
-    if (l.onChange) {
-      try {
-        l.onChange(c);
-      } catch {
-        // A subscriber's bug must not break the others.
-      }
-    } else l.stream.push(c);
-  }
-}

@@ -16,7 +16,7 @@ import type {
   TopologySubscription,
 } from "./broker.ts";
 import { errorFromWire, errorToWire, SaseError, TimeoutError } from "./errors.ts";
-import { Stream } from "./stream.ts";
+import { PropertyListeners, TopologyListeners } from "./listeners.ts";
 
 /** Options of the in-process broker. */
 export interface InProcessBrokerOptions {
@@ -34,33 +34,24 @@ interface Instance {
   lastSeen: number;
 }
 
-interface PropertyListener {
-  keys: readonly string[] | null;
-  stream: Stream<PropertyChange>;
-  onChange: ((c: PropertyChange) => void) | undefined;
-}
-
-interface TopologyListener {
-  stream: Stream<TopologyEvent>;
-  onEvent: ((e: TopologyEvent) => void) | undefined;
-}
 
 /** The embedded broker (default): all instances in this process. */
 export class InProcessBroker implements Broker {
   readonly #instances = new Map<string, Instance>();
-  readonly #listeners = new Map<string, Set<PropertyListener>>();
-  readonly #topologyListeners = new Set<TopologyListener>();
+  readonly #listeners: PropertyListeners;
+  readonly #topologyListeners: TopologyListeners;
   readonly #tracker: NodeJS.Timeout;
   readonly #trackerPeriodMs: number;
   #lastCheck = Date.now();
   readonly #callTimeoutMs: number;
-  readonly #capacity: number;
   #closed = false;
   #pending: [string, readonly PropertyChange[]][] = [];
 
   constructor(options: InProcessBrokerOptions = {}) {
     this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
-    this.#capacity = options.streamCapacity ?? 1000;
+    const capacity = options.streamCapacity ?? 1000;
+    this.#listeners = new PropertyListeners(capacity);
+    this.#topologyListeners = new TopologyListeners(capacity);
     this.#trackerPeriodMs = options.trackerPeriodMs ?? 1000;
     this.#tracker = setInterval(() => this.#checkHeartbeats(), this.#trackerPeriodMs);
     this.#tracker.unref();
@@ -131,9 +122,7 @@ export class InProcessBroker implements Broker {
 
   publish(deviceId: string, changes: readonly PropertyChange[]): void {
     if (this.#closed || changes.length === 0) return;
-    const direct = this.#listeners.get(deviceId);
-    const wild = this.#listeners.get("*");
-    if (!direct?.size && !wild?.size) return;
+    if (!this.#listeners.listening(deviceId)) return;
     // Deliver on a later tick (as over a network), batching everything published in this tick.
     this.#pending.push([deviceId, changes]);
     if (this.#pending.length === 1) queueMicrotask(this.#flush);
@@ -142,12 +131,7 @@ export class InProcessBroker implements Broker {
   readonly #flush = (): void => {
     const batches = this.#pending;
     this.#pending = [];
-    for (const [deviceId, changes] of batches) {
-      const direct = this.#listeners.get(deviceId);
-      const wild = this.#listeners.get("*");
-      if (direct) for (const l of direct) deliver(l, changes);
-      if (wild) for (const l of wild) deliver(l, changes);
-    }
+    for (const [deviceId, changes] of batches) this.#listeners.deliver(deviceId, changes);
   };
 
   subscribe(
@@ -156,19 +140,7 @@ export class InProcessBroker implements Broker {
     onChange?: (change: PropertyChange) => void,
   ): PropertySubscription {
     this.#assertOpen();
-    const listeners = this.#listeners.get(deviceId) ?? new Set<PropertyListener>();
-    this.#listeners.set(deviceId, listeners);
-    const listener: PropertyListener = {
-      keys: keys === undefined ? null : typeof keys === "string" ? [keys] : [...keys],
-      onChange,
-      stream: new Stream<PropertyChange>(this.#capacity, () => {
-        listeners.delete(listener);
-        if (listeners.size === 0 && this.#listeners.get(deviceId) === listeners)
-          this.#listeners.delete(deviceId);
-      }),
-    };
-    listeners.add(listener);
-    return listener.stream;
+    return this.#listeners.add(deviceId, keys, onChange);
   }
 
   async topology(): Promise<Map<string, InstanceInfo>> {
@@ -178,20 +150,15 @@ export class InProcessBroker implements Broker {
 
   watchTopology(onEvent?: (event: TopologyEvent) => void): TopologySubscription {
     this.#assertOpen();
-    const listener: TopologyListener = {
-      onEvent,
-      stream: new Stream<TopologyEvent>(this.#capacity, () => this.#topologyListeners.delete(listener)),
-    };
-    this.#topologyListeners.add(listener);
-    return listener.stream;
+    return this.#topologyListeners.add(onEvent);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#tracker);
-    for (const set of this.#listeners.values()) for (const l of [...set]) l.stream.close();
-    for (const l of [...this.#topologyListeners]) l.stream.close();
+    this.#listeners.closeAll();
+    this.#topologyListeners.closeAll();
     this.#instances.clear();
   }
 
@@ -215,34 +182,11 @@ export class InProcessBroker implements Broker {
   }
 
   #emitTopology(event: TopologyEvent): void {
-    for (const l of this.#topologyListeners) {
-      if (l.onEvent) {
-        try {
-          l.onEvent(event);
-        } catch {
-          // A faulty listener must not stop the others from hearing about the topology.
-        }
-      } else l.stream.push(event);
-    }
+    this.#topologyListeners.emit(event);
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new SaseError("BROKER_CLOSED", "the broker is closed");
-  }
-}
-
-function deliver(l: PropertyListener, changes: readonly PropertyChange[]): void {
-  if (l.stream.closed) return;
-  for (const c of changes) {
-    if (l.keys && !l.keys.some((k) => c.key === k || (c.key.startsWith(k) && c.key[k.length] === ".")))
-      continue;
-    if (l.onChange) {
-      try {
-        l.onChange(c);
-      } catch {
-        // A subscriber's bug must not break the publishing device.
-      }
-    } else l.stream.push(c);
   }
 }
 
