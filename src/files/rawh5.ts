@@ -1,12 +1,19 @@
 // Finding and reading plain numeric datasets of an HDF5 file without HDF5 itself: the superblock
 // (version 0), groups kept as symbol tables (B-tree + local heap, what HDF5 writes by default and what
 // EXDF files hold), a dataset's version-1 object header (dataspace, datatype, layout), then the rows
-// with pread (direct.ts). This lets a reader stream the first trains of a run before HDF5's
+// with pread (direct.ts); strings too (fixed-length, or variable-length from the global heap). This lets a reader stream the first trains of a run before HDF5's
 // WebAssembly build has even loaded (~0.5 s of CPU). Anything else (newer superblocks or groups,
-// filters, strings, enums, big-endian data) gives null, and the caller reads through HDF5.
+// filters, enums, records, big-endian data) gives null, and the caller reads through HDF5.
 import { closeSync, openSync, readSync } from "node:fs";
 import { type DType, itemSize } from "../core/index.ts";
-import { baseAddress, headerMessages, layoutOf, type ReadAt, type RowLayout } from "./direct.ts";
+import {
+  baseAddress,
+  headerMessages,
+  layoutOf,
+  type ReadAt,
+  type RowLayout,
+  readRowsDirect,
+} from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
 const BLOCK = 64 * 1024;
@@ -17,10 +24,21 @@ const MSG_SYMBOL_TABLE = 0x0011;
 const SIG_HEAP = 0x48454150; // "HEAP"
 const SIG_TREE = 0x54524545; // "TREE"
 const SIG_SNOD = 0x534e4f44; // "SNOD"
+const SIG_GCOL = 0x47434f4c; // "GCOL"
+const utf8 = new TextDecoder();
 
 /** A dataset found without HDF5: its rows and where they are. */
 export interface RawDataset {
   readonly rows: number;
+  readonly layout: RowLayout;
+}
+
+/** A string dataset found without HDF5: fixed-length (`size` bytes) or variable-length (size 0). */
+export interface RawStrings {
+  readonly rows: number;
+  /** Elements per row (the product of the entry shape). */
+  readonly rowLength: number;
+  readonly size: number;
   readonly layout: RowLayout;
 }
 
@@ -74,6 +92,8 @@ export class RawH5File {
   private readonly heaps = new Map<number, Uint8Array>();
   private readonly groups = new Map<string, Group | null>();
   private readonly datasets = new Map<string, RawDataset | null>();
+  private readonly stringSets = new Map<string, RawStrings | null>();
+  private readonly collections = new Map<number, Map<number, Uint8Array>>();
   private root: Group | null;
   private base: number;
 
@@ -130,13 +150,104 @@ export class RawH5File {
     return found;
   }
 
-  private find(path: string, dtype: DType): RawDataset | null {
+  /** The messages of the object header of the dataset at `path`, or null. */
+  private headerOf(path: string): { type: number; data: DataView }[] | null {
     const cut = path.lastIndexOf("/");
     const group = this.group(path.slice(0, cut) || "/");
     if (!group) return null;
     const entry = this.lookup(group, path.slice(cut + 1));
-    if (!entry) return null;
-    const msgs = headerMessages(this.at, this.base, entry.header);
+    return entry ? headerMessages(this.at, this.base, entry.header) : null;
+  }
+
+  /**
+   * The string dataset at `path` when its rows can be read directly: fixed-length strings, or
+   * variable-length ones (their bytes in global heap collections); null otherwise.
+   */
+  strings(path: string): RawStrings | null {
+    let found = this.stringSets.get(path);
+    if (found === undefined) {
+      found = null;
+      try {
+        const msgs = this.headerOf(path);
+        const space = msgs?.find((m) => m.type === MSG_DATASPACE)?.data;
+        const type = msgs?.find((m) => m.type === MSG_DATATYPE)?.data;
+        const dims = space ? dimsOf(space) : null;
+        if (msgs && type && dims && dims.length > 0) {
+          const cls = type.getUint8(0) & 0x0f;
+          const size = type.getUint32(4, true);
+          const vlenString = cls === 9 && (type.getUint8(1) & 0x0f) === 1 && size === 16;
+          if (cls === 3 || vlenString) {
+            const layout = layoutOf(this.at, this.base, msgs, dims, size);
+            const rowLength = dims.slice(1).reduce((a, b) => a * b, 1);
+            if (layout) found = { rows: dims[0] as number, rowLength, size: vlenString ? 0 : size, layout };
+          }
+        }
+      } catch {
+        found = null;
+      }
+      this.stringSets.set(path, found);
+    }
+    return found;
+  }
+
+  /** Rows [start, start+count) of a string dataset (see strings()), or null to read through HDF5. */
+  readStrings(path: string, start: number, count: number): string[] | null {
+    const set = this.strings(path);
+    if (!set || start + count > set.rows) return null;
+    const n = count * set.rowLength;
+    const width = set.size || 16;
+    const raw = new Uint8Array(n * width);
+    if (!readRowsDirect(this.fd, set.layout, start, count, raw, true)) return null;
+    const out: string[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        let bytes: Uint8Array;
+        if (set.size > 0) bytes = raw.subarray(i * width, (i + 1) * width);
+        else {
+          const v = new DataView(raw.buffer, i * 16, 16);
+          const length = v.getUint32(0, true);
+          const collection = u64(v, 4);
+          // Never written (fill value) or empty: "" as HDF5 gives it.
+          if (collection === 0 || length === 0) {
+            out.push("");
+            continue;
+          }
+          const object = this.heapObject(collection, v.getUint32(12, true));
+          if (!object) return null;
+          bytes = object.subarray(0, Math.min(length, object.length));
+        }
+        const end = bytes.indexOf(0);
+        out.push(utf8.decode(end < 0 ? bytes : bytes.subarray(0, end)));
+      }
+    } catch {
+      return null;
+    }
+    return out;
+  }
+
+  /** Object `index` of the global heap collection at `address` (variable-length data). */
+  private heapObject(address: number, index: number): Uint8Array | null {
+    let objects = this.collections.get(address);
+    if (!objects) {
+      objects = new Map();
+      const head = this.at(this.base + address, 16);
+      if (head.getUint32(0, false) !== SIG_GCOL) return null;
+      const size = u64(head, 8);
+      const v = this.at(this.base + address, size);
+      for (let at = 16; at + 16 <= size; ) {
+        const id = v.getUint16(at, true);
+        if (id === 0) break; // free space: the rest of the collection
+        const length = u64(v, at + 8);
+        objects.set(id, new Uint8Array(v.buffer, v.byteOffset + at + 16, Math.min(length, size - at - 16)));
+        at += 16 + Math.ceil(length / 8) * 8;
+      }
+      this.collections.set(address, objects);
+    }
+    return objects.get(index) ?? null;
+  }
+
+  private find(path: string, dtype: DType): RawDataset | null {
+    const msgs = this.headerOf(path);
     if (!msgs) return null;
     const space = msgs.find((m) => m.type === MSG_DATASPACE)?.data;
     const type = msgs.find((m) => m.type === MSG_DATATYPE)?.data;

@@ -26,7 +26,7 @@ import {
   type KeyDType,
   type RecordField,
 } from "./h5.ts";
-import { type RawDataset, RawH5File } from "./rawh5.ts";
+import { type RawDataset, RawH5File, type RawStrings } from "./rawh5.ts";
 import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";
 import { treeReady } from "./tree.ts";
@@ -84,6 +84,20 @@ class FileHandles {
   /** A dataset of file `name` found without HDF5, or null (read it through HDF5). */
   rawDataset(name: string, path: string, dtype: KeyDType): RawDataset | null {
     if (!directReadsOn() || dtype === "object" || dtype === "record" || dtype === "bool") return null;
+    return this.rawFile(name)?.dataset(path, dtype) ?? null;
+  }
+
+  /** A string dataset of file `name` found without HDF5, or null. */
+  rawStrings(name: string, path: string): RawStrings | null {
+    return directReadsOn() ? (this.rawFile(name)?.strings(path) ?? null) : null;
+  }
+
+  /** Rows of a string dataset read without HDF5, or null (read them through HDF5). */
+  readRawStrings(name: string, path: string, start: number, count: number): string[] | null {
+    return directReadsOn() ? (this.rawFile(name)?.readStrings(path, start, count) ?? null) : null;
+  }
+
+  private rawFile(name: string): RawH5File | null {
     let f = this.rawOpen.get(name);
     if (f) this.rawOpen.delete(name);
     else {
@@ -99,7 +113,7 @@ class FileHandles {
       }
     }
     this.rawOpen.set(name, f);
-    return f.dataset(path, dtype);
+    return f;
   }
 
   rawFd(name: string): number {
@@ -547,6 +561,11 @@ export class KeyData {
       const out: string[] = [];
       for (const r of runs) {
         const f = this.files[r.file] as FileEntry;
+        const raw = this.state.handles.readRawStrings(f.name, this.datasetPath, r.start, r.count);
+        if (raw) {
+          out.push(...raw);
+          continue;
+        }
         const h5 = this.state.handles.get(f.name);
         const info = this.checkedInfo(h5, f, r);
         out.push(...h5.readStrings(this.datasetPath, info, r.start, r.count));
@@ -589,7 +608,10 @@ export class KeyData {
   readableWithoutHdf5(a: number, b: number): boolean {
     for (const r of this.runs(a, b)) {
       const f = this.files[r.file] as FileEntry;
-      const raw = this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype);
+      const raw =
+        this.dtype === "object"
+          ? this.state.handles.rawStrings(f.name, this.datasetPath)
+          : this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype);
       if (!raw || r.start + r.count > raw.rows) return false;
       const { layout } = raw;
       if (!layout.fillZero && layout.contiguous === null) return false; // chunks never written need HDF5's fill

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
-import { setDirectReads } from "../../src/files/h5.ts";
+import { H5File, h5Ready, setDirectReads } from "../../src/files/h5.ts";
 import { openRun, type TrainData } from "../../src/files/index.ts";
 import { RawH5File } from "../../src/files/rawh5.ts";
 import { FIXTURE_RUNS, fixturesDir, tempDir } from "./helpers.ts";
@@ -62,23 +62,39 @@ describe("reading without HDF5", () => {
     });
   }
 
-  test("a plain dataset is found; strings, missing paths and other types are left to HDF5", () => {
+  test("plain datasets and strings are found as HDF5 reads them; missing paths and other types are left to it", async () => {
+    await h5Ready();
     const file = join(fixturesDir, "spb_r0238_v1.2", "RAW-R0238-DA01-S00000.h5");
     const raw = RawH5File.open(file);
+    const h5 = H5File.open(file);
     try {
       const found = raw.dataset("/INDEX/trainId", "uint64");
       assert.ok(found && found.rows > 0);
       assert.equal(raw.dataset("/INDEX/trainId", "float64"), null); // wrong type: HDF5 decides
       assert.equal(raw.dataset("/INDEX/noSuchKey", "uint64"), null);
+      assert.equal(raw.strings("/INDEX/noSuchKey"), null);
       assert.equal(raw.dataset("/CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/state/value", "uint8"), null); // strings
+      assert.equal(raw.strings("/INDEX/trainId"), null); // numbers
+      // Variable-length strings, from the global heap.
+      for (const path of [
+        "/METADATA/dataSources/dataSourceId",
+        "/CONTROL/SA1_XTD2_XGM/DOOCS/MAIN/state/value",
+      ]) {
+        const rows = raw.strings(path)?.rows ?? 0;
+        assert.ok(rows > 0, path);
+        const ours = raw.readStrings(path, 0, rows);
+        assert.deepEqual(ours, h5.readStrings(path, h5.info(path)));
+        assert.ok(ours?.some((s) => s.length > 0));
+      }
     } finally {
       raw.close();
+      h5.close();
     }
   });
 
-  test("a run of plain numeric data streams its trains without loading HDF5", () => {
+  test("a run of plain numbers and strings streams its trains without loading HDF5", () => {
     // A fresh process: whether HDF5's WebAssembly build was loaded is only known from inside.
-    const dir = join(fixturesDir, "jf_r0012");
+    const dir = join(fixturesDir, "spb_r0238_v1.2");
     const script = `
       const { openRun } = await import(${JSON.stringify(new URL("../../src/files/index.ts", import.meta.url).pathname)});
       const { h5Loaded } = await import(${JSON.stringify(new URL("../../src/files/h5.ts", import.meta.url).pathname)});
