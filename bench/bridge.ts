@@ -1,7 +1,8 @@
 // Karabo bridge throughput: a sase server and a sase client in separate processes (REQ/REP, protocol
 // 2.2, every array decoded), beside, in the same run and for the same trains:
 //  - raw pyzmq: the frames serialized once and sent again and again (the transport's own speed);
-//  - sase's client over zeromq.js instead of its own ZMTP transport (what it used before);
+//  - sase's client over zeromq.js instead of its own ZMTP transport, and sase's server over a zeromq.js
+//    ROUTER instead of its own ZMTP one (what both used before);
 //  - the Python pair: pyzmq + msgpack + numpy following karabo-bridge-py's serializer/deserializer;
 //  - what users run: karabo-bridge-py's own Client reading a sase server, beside the same Client
 //    reading karabo-bridge-py's own server (its Sender, behind karabo-bridge-serve-files).
@@ -12,6 +13,7 @@
 // Env: BRIDGE_BENCH_CASES=a,b,c  BRIDGE_BENCH_TRAINS_A=60  BRIDGE_BENCH_TRAINS_B=6
 //      BRIDGE_BENCH_TRAINS_C=3000  BRIDGE_BENCH_ROUNDS=3  BRIDGE_BENCH_PYTHON=0 (skip the Python runs)
 //      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
+//      BRIDGE_BENCH_ROWS=kb,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
 //      KARABO_BRIDGE_PY: a directory holding karabo-bridge-py's karabo_bridge package, or a bare git
 //      repository of it (default /work/.mirror/European-XFEL+karabo-bridge-py/repo); rows need it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -82,8 +84,13 @@ function* trains(which: Case, count: number): Generator<BridgeTrain> {
 
 // ---- child roles -----------------------------------------------------------------------------
 
-async function saseServer(which: Case, count: number): Promise<void> {
-  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block", queueSize: 2 });
+async function saseServer(which: Case, count: number, transport: "zmtp" | "zeromq"): Promise<void> {
+  const server = new BridgeServer({
+    endpoint: "tcp://127.0.0.1:0",
+    dropPolicy: "block",
+    queueSize: 2,
+    transport,
+  });
   console.log(await server.start());
   await server.serve(trains(which, count));
   await server.drain();
@@ -217,6 +224,7 @@ async function orchestrate(): Promise<void> {
       const pyClient = (mode: string) => (ep: string) =>
         py(["client", ep, mode, String(count), String(warmup)]);
       const saseServer = node(["server", which, total]);
+      const zeromqServer = node(["server", which, total, "zeromq"]);
       const contenders: [string, () => Promise<Result>][] = [
         ["sase server → sase client", () => pair(saseServer, (ep) => node(["client", ...cArgs(ep)]), "sase")],
         [
@@ -233,8 +241,19 @@ async function orchestrate(): Promise<void> {
       if ("dir" in kb) {
         contenders.push(
           ["sase server → karabo-bridge-py Client", () => pair(saseServer, pyClient("kb"), "sase → kb")],
+          [
+            "sase zeromq.js server → kb-py Client",
+            () => pair(zeromqServer, pyClient("kb"), "sase zeromq.js → kb"),
+          ],
           ["karabo-bridge-py server → its Client", () => pair(pyServer("kb"), pyClient("kb"), "kb → kb")],
         );
+      }
+      const only = env.BRIDGE_BENCH_ROWS?.split(",");
+      if (only) {
+        const keep = contenders.filter(
+          ([name], i) => i === 0 || only.some((w) => name.toLowerCase().includes(w.toLowerCase())),
+        );
+        contenders.splice(0, contenders.length, ...keep);
       }
       // Rounds interleave the contenders so that load from elsewhere on the machine hits them alike;
       // each reports its best round.
@@ -256,6 +275,10 @@ async function orchestrate(): Promise<void> {
         "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
         "Python pair (pyzmq+msgpack)": ["sase server → sase client", "sase → sase"],
         "sase → sase, zeromq.js client": ["sase server → sase client", "sase → sase"],
+        "sase zeromq.js server → kb-py Client": [
+          "sase server → karabo-bridge-py Client",
+          "sase → its Client",
+        ],
         "karabo-bridge-py server → its Client": [
           "sase server → karabo-bridge-py Client",
           "sase → its Client",
@@ -275,7 +298,8 @@ async function orchestrate(): Promise<void> {
 }
 
 const [role, ...args] = process.argv.slice(2);
-if (role === "server") await saseServer(args[0] as Case, Number(args[1]));
+if (role === "server")
+  await saseServer(args[0] as Case, Number(args[1]), args[2] === "zeromq" ? "zeromq" : "zmtp");
 else if (role === "client")
   await saseClient(
     args[0] as string,

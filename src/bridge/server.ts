@@ -1,11 +1,13 @@
 // The Karabo bridge server: trains go into a bounded queue (from `feed`, or `serve` over any async
 // iterator such as a pipeline input or a run's trains) and out of one ZeroMQ socket. REP answers each
 // "next" request with one train; PUB sends every train to every subscriber; PUSH hands each train
-// to one puller. Arrays leave as views of their memory (ZeroMQ sends them without a copy).
+// to one puller. Arrays leave as views of their memory (sent without a copy). REP over tcp:// speaks
+// ZMTP itself (zmtp-router.ts): a train goes out as one writev instead of one libzmq message per frame.
 import * as zmq from "zeromq";
 import { createLogger, type Logger, SaseError, timestampNow, showValue } from "../core/index.ts";
 import { type Frames, encodeTrain } from "./protocol.ts";
 import { BoundedQueue, type DropPolicy, QueueClosedError } from "./queue.ts";
+import { type ZmtpPeer, ZmtpRouter, tcpBindEndpoint } from "./zmtp-router.ts";
 import {
   type BridgeTrain,
   type ProtocolVersion,
@@ -31,6 +33,11 @@ export interface BridgeServerOptions {
   dummyTimestamps?: boolean;
   /** ZeroMQ messages buffered per peer before the socket pushes back or drops (default 2). */
   highWaterMark?: number;
+  /**
+   * REP on tcp:// only: "zmtp" (default) speaks ZeroMQ's wire protocol from node:net, each train one
+   * gathered write; "zeromq" serves from a zeromq.js ROUTER socket (as PUB, PUSH and ipc:// do).
+   */
+  transport?: "zmtp" | "zeromq";
   logger?: Logger;
 }
 
@@ -59,11 +66,12 @@ interface QueuedTrain {
 export class BridgeServer {
   readonly sock: ServerSocketType;
   readonly protocol: ProtocolVersion;
-  private readonly socket: zmq.Router | zmq.Publisher | zmq.Push;
+  readonly transport: "zmtp" | "zeromq";
+  private readonly socket: zmq.Router | zmq.Publisher | zmq.Push | ZmtpRouter;
   // REP is served from a ROUTER socket: every request is read at once (a bad one answered at once,
   // even while others wait for data), waiting clients are served in request order, and a train
   // meant for a client that has gone away goes to the next one instead of being lost.
-  private readonly waiting = new BoundedQueue<Buffer>(1_000_000, "drop-newest");
+  private readonly waiting = new BoundedQueue<Buffer | ZmtpPeer>(1_000_000, "drop-newest");
   private readonly queue: BoundedQueue<QueuedTrain>;
   private readonly log: Logger;
   private readonly minIntervalMs: number;
@@ -88,7 +96,15 @@ export class BridgeServer {
     this.minIntervalMs = rate > 0 ? 1000 / rate : 0;
     const hwm = options.highWaterMark ?? 2;
     const common = { linger: 0, sendHighWaterMark: hwm };
-    if (this.sock === "REP") this.socket = new zmq.Router({ ...common, mandatory: true });
+    this.transport =
+      this.sock === "REP" && options.transport !== "zeromq" && tcpBindEndpoint(this.requested) ? "zmtp" : "zeromq";
+    if (this.transport === "zmtp") {
+      this.socket = new ZmtpRouter({
+        highWaterMark: hwm,
+        onMessage: (peer, frames) => this.onRequest(peer, frames),
+        onRefused: (why) => this.log.warn("bridge client refused", { why }),
+      });
+    } else if (this.sock === "REP") this.socket = new zmq.Router({ ...common, mandatory: true });
     else if (this.sock === "PUB") this.socket = new zmq.Publisher(common);
     else if (this.sock === "PUSH") this.socket = new zmq.Push(common);
     else
@@ -103,10 +119,16 @@ export class BridgeServer {
   /** Binds the socket and starts sending; resolves with the bound endpoint. */
   async start(): Promise<string> {
     const endpoint = this.requested.replace(/:0$/, ":*");
+    let bound = endpoint;
     // A socket closed a moment ago (a restarted server) may still hold the port: retry briefly.
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.socket.bind(endpoint);
+        if (this.socket instanceof ZmtpRouter) bound = await this.socket.bind(endpoint);
+        else {
+          await this.socket.bind(endpoint);
+          bound = this.socket.lastEndpoint ?? endpoint;
+          void this.watchConnections(this.socket);
+        }
         break;
       } catch (err) {
         const inUse = (err as { code?: string }).code === "EADDRINUSE";
@@ -119,17 +141,16 @@ export class BridgeServer {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    this.boundEndpoint = this.socket.lastEndpoint ?? endpoint;
-    void this.watchConnections();
+    this.boundEndpoint = bound;
     this.running = this.sendLoop().catch((err: unknown) => {
       if (!this.closed) this.log.error("bridge server stopped", { error: (err as Error).message });
     });
     this.log.info("bridge server listening", {
-      endpoint: this.boundEndpoint,
+      endpoint: bound,
       sock: this.sock,
       protocol: this.protocol,
     });
-    return this.boundEndpoint;
+    return bound;
   }
 
   /** The endpoint clients connect to (after start). */
@@ -140,7 +161,8 @@ export class BridgeServer {
 
   /** Counters of trains sent, dropped, bytes and connected clients. */
   get stats(): BridgeServerStats {
-    return { ...this.counters, trainsDropped: this.queue.dropped, queued: this.queue.length };
+    const clients = this.socket instanceof ZmtpRouter ? this.socket.connections : this.counters.clients;
+    return { ...this.counters, clients, trainsDropped: this.queue.dropped, queued: this.queue.length };
   }
 
   /** Queues one train; resolves true when queued, false when the drop policy discarded it. */
@@ -199,8 +221,11 @@ export class BridgeServer {
     this.closed = true;
     this.queue.close();
     this.waiting.close();
-    this.socket.linger = options.flushMs ?? 0;
-    this.socket.close();
+    if (this.socket instanceof ZmtpRouter) this.socket.close(options.flushMs ?? 0);
+    else {
+      this.socket.linger = options.flushMs ?? 0;
+      this.socket.close();
+    }
     await this.running;
     for (const w of this.idleWaiters) w();
     this.idleWaiters = [];
@@ -214,11 +239,12 @@ export class BridgeServer {
           this.log.error("bridge server stopped reading requests", { error: (err as Error).message });
       });
     }
+    const zmtp = this.socket instanceof ZmtpRouter ? this.socket : undefined;
     while (!this.closed) {
-      let client: Buffer | undefined;
+      let client: Buffer | ZmtpPeer | undefined;
       let item: QueuedTrain;
       try {
-        if (router) client = await this.waiting.take();
+        if (router || zmtp) client = await this.waiting.take();
         item = await this.queue.take();
       } catch (err) {
         if (err instanceof QueueClosedError) return;
@@ -226,7 +252,14 @@ export class BridgeServer {
       }
       if (this.minIntervalMs > 0) await this.pace();
       try {
-        await this.socket.send(client ? [client, EMPTY, ...item.frames] : item.frames);
+        if (zmtp) {
+          if (!(await zmtp.send(client as ZmtpPeer, [EMPTY, ...item.frames]))) {
+            this.queue.putBack(item); // that client has gone: the train goes to whoever asks next
+            continue;
+          }
+        } else if (this.socket instanceof zmq.Router)
+          await this.socket.send([client as Buffer, EMPTY, ...item.frames]);
+        else await (this.socket as zmq.Publisher | zmq.Push).send(item.frames);
       } catch (err) {
         if (this.closed) return;
         if ((err as { code?: string }).code !== "EHOSTUNREACH") throw err;
@@ -255,22 +288,33 @@ export class BridgeServer {
         if (this.closed) return;
         throw err;
       }
-      const [client, delimiter, ...payload] = request as [Buffer, Buffer | undefined, ...Buffer[]];
-      const enveloped = delimiter !== undefined && delimiter.length === 0;
-      if (enveloped && payload.length === 1 && (payload[0] as Buffer).equals(NEXT)) {
-        if (this.closed) return;
-        void this.waiting.put(client);
-        continue;
-      }
-      this.counters.badRequests++;
-      const shown = enveloped ? payload : request.slice(1);
-      const text = shown.length ? shown.map((f) => printable(f)).join(" | ") : "(empty)";
-      this.log.warn("bad bridge request", { request: text });
-      const reply = Buffer.from(`Error: bad request ${text} (send "next" to get a train)`);
-      socket.send([client, EMPTY, reply]).catch(() => {
-        // The client may have gone already; nothing to do.
-      });
+      const [client, ...frames] = request as [Buffer, ...Buffer[]];
+      this.onRequest(client, frames);
     }
+  }
+
+  // One request ([delimiter, "next"] as a REQ peer sends it) from a client: it waits for a train,
+  // or anything else is answered at once with an error text.
+  private onRequest(client: Buffer | ZmtpPeer, request: Buffer[]): void {
+    if (this.closed) return;
+    const [delimiter, ...payload] = request;
+    const enveloped = delimiter !== undefined && delimiter.length === 0;
+    if (enveloped && payload.length === 1 && (payload[0] as Buffer).equals(NEXT)) {
+      void this.waiting.put(client);
+      return;
+    }
+    this.counters.badRequests++;
+    const shown = enveloped ? payload : request;
+    const text = shown.length ? shown.map((f) => printable(f)).join(" | ") : "(empty)";
+    this.log.warn("bad bridge request", { request: text });
+    const reply = Buffer.from(`Error: bad request ${text} (send "next" to get a train)`);
+    const sent =
+      this.socket instanceof ZmtpRouter
+        ? this.socket.send(client as ZmtpPeer, [EMPTY, reply])
+        : (this.socket as zmq.Router).send([client as Buffer, EMPTY, reply]);
+    sent.catch(() => {
+      // The client may have gone already; nothing to do.
+    });
   }
 
   private async pace(): Promise<void> {
@@ -280,9 +324,9 @@ export class BridgeServer {
     this.lastSend = performance.now();
   }
 
-  private async watchConnections(): Promise<void> {
+  private async watchConnections(socket: zmq.Router | zmq.Publisher | zmq.Push): Promise<void> {
     try {
-      for await (const event of this.socket.events) {
+      for await (const event of socket.events) {
         if (event.type === "accept") this.counters.clients++;
         else if (event.type === "disconnect") this.counters.clients = Math.max(0, this.counters.clients - 1);
         else if (event.type === "end") return;

@@ -29,7 +29,8 @@ const DIRECT_MIN = 32 * 1024; // frames from this size are read straight into th
 const SLAB = 256 * 1024; // small frames are carved out of slabs of this size
 const PEERS_OF_DEALER = ["ROUTER", "REP"];
 
-function command(name: string, props: [string, Uint8Array][] = []): Buffer {
+/** A ZMTP command frame (READY, ERROR, ...) with its properties. */
+export function command(name: string, props: [string, Uint8Array][] = []): Buffer {
   let size = 1 + name.length;
   for (const [k, v] of props) size += 1 + k.length + 4 + v.length;
   const long = size > 255;
@@ -53,7 +54,8 @@ function command(name: string, props: [string, Uint8Array][] = []): Buffer {
   return out;
 }
 
-function greeting(): Buffer {
+/** Our 64-byte ZMTP 3.1 greeting (NULL mechanism). */
+export function greeting(): Buffer {
   const g = Buffer.alloc(64);
   g[0] = 0xff;
   g[8] = 1; // libzmq writes (identity length + 1) here for ZMTP 1.0 peers
@@ -64,25 +66,40 @@ function greeting(): Buffer {
   return g; // as-server 0 and the filler are zero
 }
 
-/** Encodes one message's frames for the wire (small frames gathered into one buffer). */
+const LARGE = 16 * 1024; // frames from this size go to the socket as they are, never copied
+
+/**
+ * Encodes one message's frames for the wire: frame headers and small frames gathered into one
+ * buffer (one write for a message of many small frames), large frames passed through as they are.
+ */
 export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
+  let gathered = 0;
+  for (const f of frames) gathered += (f.length <= 255 ? 2 : 9) + (f.length < LARGE ? f.length : 0);
+  const buf = Buffer.allocUnsafe(gathered);
   const out: Uint8Array[] = [];
+  let p = 0;
+  let from = 0;
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i] as Uint8Array;
     const more = i + 1 < frames.length ? 1 : 0;
     if (f.length <= 255) {
-      const b = Buffer.allocUnsafe(2 + f.length);
-      b[0] = more;
-      b[1] = f.length;
-      b.set(f, 2);
-      out.push(b);
+      buf[p++] = more;
+      buf[p++] = f.length;
     } else {
-      const h = Buffer.allocUnsafe(9);
-      h[0] = more | 2;
-      h.writeBigUInt64BE(BigInt(f.length), 1);
-      out.push(h, f);
+      buf[p] = more | 2;
+      buf.writeBigUInt64BE(BigInt(f.length), p + 1);
+      p += 9;
+    }
+    if (f.length < LARGE) {
+      if (f.length < 32) for (let j = 0; j < f.length; j++) buf[p + j] = f[j] as number;
+      else buf.set(f, p);
+      p += f.length;
+    } else {
+      out.push(buf.subarray(from, p), f);
+      from = p;
     }
   }
+  if (p > from) out.push(buf.subarray(from, p));
   return out;
 }
 
@@ -430,7 +447,8 @@ export class ZmtpDealer {
   }
 }
 
-function pong(context: Uint8Array): Buffer {
+/** A PONG command answering a PING with its context. */
+export function pong(context: Uint8Array): Buffer {
   const size = 5 + context.length;
   const out = Buffer.alloc(2 + size);
   out[0] = 0x04;
@@ -441,7 +459,8 @@ function pong(context: Uint8Array): Buffer {
   return out;
 }
 
-function readProperty(body: Buffer, at: number, wanted: string): string | undefined {
+/** One property of a READY command's body (names compared in lower case), or undefined. */
+export function readProperty(body: Buffer, at: number, wanted: string): string | undefined {
   let p = at;
   while (p < body.length) {
     const kLen = body[p] as number;

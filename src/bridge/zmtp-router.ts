@@ -1,0 +1,266 @@
+// The server side of ZMTP 3.x (NULL mechanism) over node:net: a ROUTER socket for the bridge's REP
+// server. Why not zeromq.js: it hands every frame to libzmq as its own message (a train of control
+// data is 100 of them) and each send goes through its promise machinery and a poll of libzmq's
+// socket; here a reply is gathered into one buffer of frame headers and small frames plus the large
+// arrays as they are, and written with one writev (arrays never copied in user space).
+//
+// Peers are connections, not identities: a request arrives with the peer it came from, and the
+// reply goes back on that connection (a REQ or DEALER peer sees exactly what a ROUTER would send).
+import { type Server, type Socket, createServer } from "node:net";
+import { SaseError } from "../core/index.ts";
+import { command, encodeFrames, greeting, pong, readProperty } from "./zmtp.ts";
+
+/** One connected client. */
+export interface ZmtpPeer {
+  readonly id: number;
+  /** True once its connection is gone (a reply to it would be lost). */
+  readonly gone: boolean;
+}
+
+/** Options of a ZMTP router; every field has a default. */
+export interface ZmtpRouterOptions {
+  /** Replies per peer handed to the kernel only partly before `send` waits (default 2). */
+  highWaterMark?: number;
+  /** Each request: the peer and its frames. */
+  onMessage: (peer: ZmtpPeer, frames: Buffer[]) => void;
+  /** A peer that the handshake refused, with why (it is disconnected). */
+  onRefused?: (why: string) => void;
+}
+
+const MAX_INCOMING = 1 << 20; // a request frame larger than this ends its connection
+const PEERS_OF_ROUTER = ["REQ", "DEALER", "ROUTER"];
+
+/** Parses "tcp://host:port" for binding: host "*" is every IPv4 interface, port "*" or 0 any free one. */
+export function tcpBindEndpoint(endpoint: string): { host: string; port: number } | undefined {
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/[\]]+):(\d+|\*)$/.exec(endpoint);
+  if (!m) return undefined;
+  const host = (m[1] as string).replace(/^\[|\]$/g, "");
+  const port = m[2] === "*" ? 0 : Number(m[2]);
+  if (!(port >= 0 && port < 65536)) return undefined;
+  return { host: host === "*" ? "0.0.0.0" : host, port };
+}
+
+class Peer implements ZmtpPeer {
+  gone = false;
+  ready = false;
+  /** Replies written whose last byte has not reached the kernel yet. */
+  unflushed = 0;
+  flushWaiters: (() => void)[] = [];
+  private pending: Buffer = Buffer.alloc(0);
+  private greeted = false;
+  private parts: Buffer[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    private readonly router: ZmtpRouter,
+  ) {}
+
+  // Requests are small: bytes are collected and parsed frame by frame.
+  onData(chunk: Buffer): void {
+    let b = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let p = 0;
+    for (;;) {
+      const avail = b.length - p;
+      if (!this.greeted) {
+        const why = checkGreeting(b.subarray(p));
+        if (why) {
+          this.refuse(why);
+          return;
+        }
+        if (avail < 64) break;
+        p += 64;
+        this.greeted = true;
+        continue;
+      }
+      if (avail < 2) break;
+      const flags = b[p] as number;
+      const head = flags & 2 ? 9 : 2;
+      if (avail < head) break;
+      const size = flags & 2 ? Number(b.readBigUInt64BE(p + 1)) : (b[p + 1] as number);
+      if (size > MAX_INCOMING) {
+        this.refuse(`sent a frame of ${size} bytes (requests are small)`);
+        return;
+      }
+      if (avail - head < size) break;
+      const body = b.subarray(p + head, p + head + size);
+      p += head + size;
+      if (flags & 4) {
+        if (!this.onCommand(body)) return;
+      } else if (!this.ready) {
+        this.refuse("sent a message before READY");
+        return;
+      } else {
+        // The body may be a view of a read buffer that Node reuses: keep a copy.
+        this.parts.push(Buffer.from(body));
+        if ((flags & 1) === 0) {
+          const frames = this.parts;
+          this.parts = [];
+          this.router.deliver(this, frames);
+        }
+      }
+    }
+    if (p > 0) b = b.subarray(p);
+    this.pending = b.length ? Buffer.from(b) : Buffer.alloc(0);
+  }
+
+  private onCommand(body: Buffer): boolean {
+    const nameLen = body[0] ?? 0;
+    const name = body.toString("latin1", 1, 1 + nameLen);
+    if (name === "READY") {
+      const type = readProperty(body, 1 + nameLen, "socket-type");
+      if (type === undefined || !PEERS_OF_ROUTER.includes(type)) {
+        this.refuse(`is a ${type ?? "nameless"} socket; a REP server answers REQ or DEALER`, true);
+        return false;
+      }
+      this.ready = true;
+    } else if (name === "PING") this.socket.write(pong(body.subarray(1 + nameLen + 2)));
+    else if (name === "ERROR") {
+      this.refuse("refused the connection");
+      return false;
+    }
+    return true;
+  }
+
+  refuse(why: string, tell = false): void {
+    if (!this.gone) this.router.refused(this, why, tell);
+  }
+}
+
+// Why a greeting (its first bytes so far) is not one we can answer, or undefined.
+function checkGreeting(g: Buffer): string | undefined {
+  if (g.length >= 1 && g[0] !== 0xff) return "is not a ZeroMQ peer (bad greeting)";
+  if (g.length >= 10 && ((g[9] as number) & 1) !== 1) return "is not a ZeroMQ peer (bad ZMTP signature)";
+  if (g.length >= 11 && (g[10] as number) < 3) return `speaks ZMTP ${g[10]}.x; ZMTP 3.0 or later is needed`;
+  if (g.length >= 32) {
+    const mech = g.toString("latin1", 12, 32).replace(/\0+$/, "");
+    if (mech !== "NULL") return `wants security mechanism ${mech}; only NULL is spoken`;
+  }
+  return undefined;
+}
+
+// ZMTP's ERROR command: its reason is a short string, not a property.
+function errorCommand(reason: string): Buffer {
+  const text = Buffer.from(reason.slice(0, 255), "latin1");
+  const out = Buffer.alloc(2 + 6 + 1 + text.length);
+  out[0] = 0x04;
+  out[1] = 6 + 1 + text.length;
+  out[2] = 5;
+  out.write("ERROR", 3, "latin1");
+  out[8] = text.length;
+  out.set(text, 9);
+  return out;
+}
+
+/** A ROUTER socket bound to one TCP address, speaking ZMTP 3.1 to each peer that connects. */
+export class ZmtpRouter {
+  private server: Server | undefined;
+  private readonly peers = new Set<Peer>();
+  private nextId = 1;
+  private closed = false;
+  private readonly hwm: number;
+
+  constructor(private readonly options: ZmtpRouterOptions) {
+    this.hwm = options.highWaterMark ?? 2;
+  }
+
+  /** Peers connected now. */
+  get connections(): number {
+    return this.peers.size;
+  }
+
+  /** Binds and listens; resolves with the endpoint bound ("tcp://host:port"). */
+  bind(endpoint: string): Promise<string> {
+    const where = tcpBindEndpoint(endpoint);
+    if (!where) throw new SaseError("BAD_OPTION", `ZMTP server needs tcp://host:port, got "${endpoint}"`);
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: where.host, port: where.port, exclusive: true }, () => {
+        server.off("error", reject);
+        server.on("error", () => {});
+        this.server = server;
+        const address = server.address();
+        const port = typeof address === "object" && address ? address.port : where.port;
+        const host = where.host.includes(":") ? `[${where.host}]` : where.host;
+        resolve(`tcp://${host}:${port}`);
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const peer = new Peer(this.nextId++, socket, this);
+    this.peers.add(peer);
+    socket.on("data", (chunk: Buffer) => peer.onData(chunk));
+    socket.on("error", () => {}); // 'close' follows
+    socket.on("close", () => this.forget(peer));
+    socket.write(greeting());
+    socket.write(command("READY", [["Socket-Type", Buffer.from("ROUTER")]]));
+  }
+
+  private forget(peer: Peer): void {
+    peer.gone = true;
+    this.peers.delete(peer);
+    for (const w of peer.flushWaiters.splice(0)) w();
+  }
+
+  /** Called by a peer with one whole message. */
+  deliver(peer: Peer, frames: Buffer[]): void {
+    if (!this.closed) this.options.onMessage(peer, frames);
+  }
+
+  /** Called by a peer whose handshake failed: drop it (after an ERROR command when `tell`). */
+  refused(peer: Peer, why: string, tell: boolean): void {
+    this.options.onRefused?.(`peer ${peer.socket.remoteAddress}:${peer.socket.remotePort} ${why}`);
+    if (tell) peer.socket.end(errorCommand(why));
+    else peer.socket.destroy();
+    this.forget(peer);
+  }
+
+  /**
+   * Sends one message to `peer`; resolves false when the peer has gone (nothing sent). Waits first
+   * while `highWaterMark` replies to that peer are still on their way to the kernel.
+   */
+  async send(zpeer: ZmtpPeer, frames: readonly Uint8Array[]): Promise<boolean> {
+    const peer = zpeer as Peer;
+    while (!peer.gone && peer.unflushed >= this.hwm) {
+      await new Promise<void>((resolve) => peer.flushWaiters.push(resolve));
+    }
+    if (peer.gone) return false;
+    const chunks = encodeFrames(frames);
+    const socket = peer.socket;
+    peer.unflushed++;
+    socket.cork();
+    for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i] as Uint8Array);
+    socket.write(chunks[chunks.length - 1] as Uint8Array, () => {
+      peer.unflushed--;
+      const w = peer.flushWaiters.shift();
+      if (w) w();
+    });
+    socket.uncork();
+    return true;
+  }
+
+  /**
+   * Stops listening and ends every connection; what is still being written gets up to `flushMs`
+   * to leave (in the background, as libzmq's linger does).
+   */
+  close(flushMs = 0): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server?.close();
+    for (const peer of [...this.peers]) {
+      const socket = peer.socket;
+      if (flushMs <= 0 || socket.writableLength === 0) socket.destroy();
+      else {
+        socket.end();
+        setTimeout(() => socket.destroy(), flushMs).unref();
+      }
+      this.forget(peer);
+    }
+  }
+}
