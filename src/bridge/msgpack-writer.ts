@@ -16,6 +16,27 @@ export type EncodableValue =
   | { readonly [key: string]: EncodableValue }
   | Map<string | BinKey, EncodableValue>;
 
+/**
+ * The encoded bytes of one flat map as last written, for maps written again and again with the same
+ * keys (a control device's values train after train): keys are not encoded again and values equal to
+ * last time's (primitives only: objects may have changed inside) are copied, not encoded.
+ */
+export class MapTemplate {
+  /** Undefined until first written (an empty map is a map of no keys, not nothing). */
+  keys: readonly string[] | undefined = undefined;
+  values: unknown[] = [];
+  bytes: Uint8Array = new Uint8Array(0);
+  /** Where each value's bytes start and end in `bytes`. */
+  at = new Int32Array(0);
+  ends = new Int32Array(0);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[] | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A growable output buffer for MessagePack; reuse one to avoid allocations per frame. */
 export class MsgpackWriter {
   private buf: Uint8Array;
@@ -47,8 +68,11 @@ export class MsgpackWriter {
   begin(): void {
     // A fresh buffer per message, sized from the last one: its frames are handed out as views, so
     // it must never be written again (and no copy is needed at the end).
-    this.buf = new Uint8Array(Math.max(4096, Math.ceil(this.lastMessage * 1.25)));
-    this.view = new DataView(this.buf.buffer);
+    const size = Math.max(4096, Math.ceil(this.lastMessage * 1.25));
+    // Not zero-filled: every byte handed out is written first.
+    // (A plain Uint8Array over it: a Buffer's subarray is several times slower.)
+    this.buf = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    this.view = new DataView(this.buf.buffer, 0, size);
     this.givenAway = false;
     this.pos = 0;
     this.marks.length = 0;
@@ -80,6 +104,108 @@ export class MsgpackWriter {
     this.marks.push(start, this.pos);
     return this.marks.length / 2 - 1;
   }
+
+  /**
+   * Writes one more frame holding the map keys[i] → values[i] (all of them), reusing `t`, the same
+   * map's bytes from last time, where the keys are the same; `t` is updated to this map.
+   */
+  addMapFrom(t: MapTemplate, keys: readonly string[], values: readonly unknown[]): number {
+    const start = this.pos;
+    this.mapFrom(t, keys, values);
+    this.marks.push(start, this.pos);
+    return this.marks.length / 2 - 1;
+  }
+
+  /** Writes the map keys[i] → values[i] into the current frame, as addMapFrom does. */
+  mapFrom(t: MapTemplate, keys: readonly string[], values: readonly unknown[]): void {
+    try {
+      if (this.patchMap(t, keys, values)) return;
+    } catch (err) {
+      t.keys = undefined; // half patched (a value that cannot be encoded): start afresh next time
+      throw err;
+    }
+    const start = this.pos;
+    const n = keys.length;
+    const at = new Int32Array(n);
+    const ends = new Int32Array(n);
+    this.header(n, 0x80, 0xde, 0xdf);
+    for (let i = 0; i < n; i++) {
+      this.key(keys[i] as string);
+      at[i] = this.pos - start;
+      this.value(values[i] as EncodableValue, 1);
+      ends[i] = this.pos - start;
+    }
+    t.keys = keys;
+    t.values = values.slice();
+    t.bytes = this.buf.slice(start, this.pos);
+    t.at = at;
+    t.ends = ends;
+  }
+
+  // Writes the map from template `t` with the values that changed encoded anew; false (nothing
+  // written) when the keys differ from the template's.
+  private patchMap(t: MapTemplate, keys: readonly string[], values: readonly unknown[]): boolean {
+    if (!sameKeys(keys, t.keys)) return false;
+    const start = this.pos;
+    const old = t.bytes;
+    const at = t.at;
+    const ends = t.ends;
+    this.ensure(old.length);
+    let from = 0; // template bytes before this are written
+    let shift = 0; // how far values move from their place in the template (an encoding changed length)
+    let changed = false;
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[i];
+      const prev = t.values[i];
+      if (Object.is(v, prev) && (typeof v !== "object" || v === null)) {
+        at[i] = (at[i] as number) + shift;
+        ends[i] = (ends[i] as number) + shift;
+        continue;
+      }
+      changed = true;
+      t.values[i] = v;
+      const a = at[i] as number;
+      const e = ends[i] as number;
+      this.copyOut(old, from, a);
+      from = e;
+      at[i] = this.pos - start;
+      this.value(v as EncodableValue, 1);
+      ends[i] = this.pos - start;
+      shift = this.pos - start - e;
+    }
+    this.copyOut(old, from, old.length);
+    if (!changed) return true;
+    if (shift === 0) old.set(this.buf.subarray(start, this.pos));
+    else t.bytes = this.buf.slice(start, this.pos);
+    return true;
+  }
+
+  private copyOut(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    this.ensure(n);
+    if (n < 16) for (let i = 0; i < n; i++) this.buf[this.pos + i] = src[from + i] as number;
+    else this.buf.set(src.subarray(from, to), this.pos);
+    this.pos += n;
+  }
+
+  /** Writes bytes encoded before (a cached msgpack prefix) into the current frame. */
+  rawBytes(bytes: Uint8Array): void {
+    this.raw(bytes);
+  }
+
+  /** Starts a frame whose parts are written by rawBytes/mapFrom calls; `endFrame` closes it. */
+  startFrame(): void {
+    this.frameStart = this.pos;
+  }
+
+  /** Ends the frame begun by `startFrame`; returns its index. */
+  endFrame(): number {
+    this.marks.push(this.frameStart, this.pos);
+    return this.marks.length / 2 - 1;
+  }
+
+  private frameStart = 0;
 
   /** The frames written since begin(), as views of the message's buffer. */
   end(): Uint8Array[] {

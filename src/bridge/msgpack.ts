@@ -2,4 +2,4 @@
 // the values both sides share, the decoder and the encoder, under one name.
 export { BinKey, MAX_DEPTH, MsgExt, type MsgMap, MsgpackError, type MsgValue } from "./msgpack-values.ts";
 export { decodeMsgpack } from "./msgpack-reader.ts";
-export { type EncodableValue, MsgpackWriter, encodeMsgpack } from "./msgpack-writer.ts";
+export { type EncodableValue, MapTemplate, MsgpackWriter, encodeMsgpack } from "./msgpack-writer.ts";

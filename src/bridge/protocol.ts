@@ -19,6 +19,7 @@ import {
 import {
   BinKey,
   type EncodableValue,
+  MapTemplate,
   type MsgMap,
   MsgExt,
   type MsgValue,
@@ -86,29 +87,63 @@ function metadataFor(train: BridgeTrain, source: string): SourceMetadata {
   return train.metadata[source] ?? { source };
 }
 
+// Per source, what its last train's msgpack frames looked like: the header's fixed start
+// {source, content: "msgpack", metadata: ...} and the maps of its metadata and values, so that
+// the next train of the same keys only encodes the values that changed.
+interface SourceTemplate {
+  headerStart: Uint8Array;
+  metadata: MapTemplate;
+  values: MapTemplate;
+}
+const templates = new Map<string, SourceTemplate>();
+const TEMPLATE_LIMIT = 10_000;
+
+function templateFor(source: string): SourceTemplate {
+  let t = templates.get(source);
+  if (t === undefined) {
+    if (templates.size >= TEMPLATE_LIMIT) templates.clear();
+    // The header with a nil metadata, less that last byte: the metadata map follows.
+    const header = new MsgpackWriter(256).encode({ source, content: "msgpack", metadata: null });
+    t = {
+      headerStart: header.subarray(0, header.length - 1),
+      metadata: new MapTemplate(),
+      values: new MapTemplate(),
+    };
+    templates.set(source, t);
+  }
+  return t;
+}
+
 function encodeV22(train: BridgeTrain): Frames {
   // Every msgpack frame of the train goes into one buffer; array frames stay views of their arrays.
   const parts: (number | NDArray)[] = [];
   writer.begin();
   for (const source of Object.keys(train.data).sort()) {
     const values = train.data[source] as SourceData;
-    parts.push(
-      writer.add({ source, content: "msgpack", metadata: metadataFor(train, source) as EncodableValue }),
-    );
-    const keys = Object.keys(values);
-    const vals = new Array<unknown>(keys.length);
+    const t = templateFor(source);
+    const meta = metadataFor(train, source) as Record<string, unknown>;
+    writer.startFrame();
+    writer.rawBytes(t.headerStart);
+    writer.mapFrom(t.metadata, Object.keys(meta), Object.values(meta));
+    parts.push(writer.endFrame());
+    // Object.keys and a lookup per key: Object.values is slow on dictionary-mode objects.
+    let keys = Object.keys(values);
+    let vals = new Array<unknown>(keys.length);
     let arrays = 0;
     for (let i = 0; i < keys.length; i++) {
       const v = values[keys[i] as string];
       vals[i] = v;
-      if (isNDArray(v)) arrays++;
+      if (typeof v === "object" && v !== null && isNDArray(v)) arrays++;
     }
-    parts.push(writer.addMap(keys, vals, keys.length - arrays, arrays > 0 ? isNDArray : undefined));
-    if (arrays === 0) continue;
-    for (let i = 0; i < keys.length; i++) {
-      const array = vals[i];
-      if (!isNDArray(array)) continue;
-      const path = keys[i] as string;
+    const arrayKeys = arrays > 0 ? keys.filter((_, i) => isNDArray(vals[i])) : [];
+    if (arrays > 0) {
+      const all = vals;
+      keys = keys.filter((_, i) => !isNDArray(all[i]));
+      vals = all.filter((v) => !isNDArray(v));
+    }
+    parts.push(writer.addMapFrom(t.values, keys, vals));
+    for (const path of arrayKeys) {
+      const array = values[path] as NDArray;
       checkArray(source, path, array);
       parts.push(
         writer.add({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),

@@ -97,7 +97,9 @@ export class BridgeServer {
     const hwm = options.highWaterMark ?? 2;
     const common = { linger: 0, sendHighWaterMark: hwm };
     this.transport =
-      this.sock === "REP" && options.transport !== "zeromq" && tcpBindEndpoint(this.requested) ? "zmtp" : "zeromq";
+      this.sock === "REP" && options.transport !== "zeromq" && tcpBindEndpoint(this.requested)
+        ? "zmtp"
+        : "zeromq";
     if (this.transport === "zmtp") {
       this.socket = new ZmtpRouter({
         highWaterMark: hwm,
