@@ -242,7 +242,7 @@ async function orchestrate(): Promise<void> {
         contenders.push(
           ["sase server → karabo-bridge-py Client", () => pair(saseServer, pyClient("kb"), "sase → kb")],
           [
-            "sase zeromq.js server → kb-py Client",
+            "sase server on zeromq.js → karabo-bridge-py Client",
             () => pair(zeromqServer, pyClient("kb"), "sase zeromq.js → kb"),
           ],
           ["karabo-bridge-py server → its Client", () => pair(pyServer("kb"), pyClient("kb"), "kb → kb")],
@@ -275,7 +275,7 @@ async function orchestrate(): Promise<void> {
         "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
         "Python pair (pyzmq+msgpack)": ["sase server → sase client", "sase → sase"],
         "sase → sase, zeromq.js client": ["sase server → sase client", "sase → sase"],
-        "sase zeromq.js server → kb-py Client": [
+        "sase server on zeromq.js → karabo-bridge-py Client": [
           "sase server → karabo-bridge-py Client",
           "sase → its Client",
         ],
@@ -287,10 +287,10 @@ async function orchestrate(): Promise<void> {
       for (const [name, r] of best) {
         const cmp = vs[name];
         const ratio = cmp ? `   ${cmp[1]} = ${((rate(cmp[0]) / rate(name)) * 100).toFixed(0)}% of this` : "";
-        console.log(`  ${name.padEnd(38)} ${fmt(r, bytesPerTrain)}${ratio}`);
+        console.log(`  ${name.padEnd(50)} ${fmt(r, bytesPerTrain)}${ratio}`);
       }
       if ("skipped" in kb)
-        console.log(`  ${"karabo-bridge-py Client rows".padEnd(38)} skipped: ${kb.skipped}`);
+        console.log(`  ${"karabo-bridge-py Client rows".padEnd(50)} skipped: ${kb.skipped}`);
     }
   } finally {
     if ("cleanup" in kb) kb.cleanup?.();
