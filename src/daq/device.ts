@@ -28,8 +28,14 @@ import type { RecorderOptions } from "./recorder.ts";
 
 const editable = [State.STOPPED, State.ACQUIRING];
 
-/** A scan run that has not covered every charge step of every module stops at this many times pcTrains. */
-const MAX_SCAN_LENGTH = 5;
+/** Different charges per gain stage a pulse-capacitor scan run waits for from every module. */
+const MIN_SCAN_CHARGES = 3;
+/** A dark or scan run still short of what it waits for stops at this many times its trains. */
+const MAX_PROCEDURE_LENGTH = 20;
+/** Trains a recording holds at least while it learns its sources' keys. */
+const LEARN_TRAINS = 10;
+/** How long run start waits for the modules' trainStride. */
+const STRIDE_QUERY_MS = 2000;
 
 const schema = {
   proposal: el.uint32({
@@ -300,6 +306,7 @@ export class DaqController
     if (this.get("runState") === "RECORDING")
       this.refuse(`run ${this.get("runNumber")} is being recorded already`);
     if (!this.#acq) await this.#startAcquisition();
+    const learnTrains = await this.#learnTrains();
     const roots = this.#roots();
     const proposal = this.get("proposal");
     const run = this.#cat!.openRun({
@@ -318,6 +325,7 @@ export class DaqController
       sample: run.sample,
       trainsPerSequence: this.get("trainsPerSequence"),
       provenance: { recordedBy: { device: this.id, classId: this.classId, sase: SASE_VERSION }, lineage: [] },
+      learnTrains,
       ...watch,
     });
     this.setMany({
@@ -408,13 +416,16 @@ export class DaqController
           await client.waitFor(m, "lastTrainGain", (g) => g === stage, 120_000);
         }
         this.setMany({ runType: "dark", sample: `dark, fixed ${stage} gain` });
-        const { run } = await this.record();
+        // darkTrains trains from every module: one backed off to every n-th train takes n times longer.
+        const perModule = new Map(modules.map((m) => [m, 0]));
+        const onSourceTrain = (source: string) => {
+          const m = source.split(":")[0]!;
+          const n = perModule.get(m);
+          if (n !== undefined) perModule.set(m, n + 1);
+        };
+        const { run } = await this.#record({ onSourceTrain });
         step(i, `${stage} gain: recording dark run ${run}`);
-        while ((this.#acq?.recording?.trainsWritten ?? 0) < trains) {
-          if (!this.#acq?.recording)
-            throw new SaseError("RUN_STOPPED", `dark run ${run} stopped before ${trains} trains`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await this.#recordUntil(run, trains, () => [...perModule.values()].every((n) => n >= trains));
         const closed = await this.stopRecording();
         for (const src of closed.unrecorded) if (modules.includes(src)) silent.add(src);
         runs.push(this.#cat!.findRun(this.get("proposal"), run)!);
@@ -475,6 +486,28 @@ export class DaqController
     return { started: `pulse-capacitor scan of ${this.get("pcTrains")} trains` };
   }
 
+  /**
+   * Trains the recorder holds while it learns its sources' keys: a module backed off to every n-th
+   * train (trainStride, a loaded host) must get to send within them, or the run would go without it.
+   */
+  async #learnTrains(): Promise<number> {
+    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "observer" });
+    // A module that does not answer soon (gone, or not a sase module) counts as stride 1.
+    const soon = new Promise<number>((resolve) => setTimeout(resolve, STRIDE_QUERY_MS, 1).unref());
+    const strides = await Promise.all(
+      this.#moduleSources().map((m) =>
+        Promise.race([
+          client.get(m, "trainStride").then(
+            (v) => Number(v) || 1,
+            () => 1,
+          ),
+          soon,
+        ]),
+      ),
+    );
+    return Math.max(LEARN_TRAINS, 2 * Math.max(1, ...strides) + 1);
+  }
+
   #moduleSources(): string[] {
     return this.get("dataSources")
       .filter((s) => s.endsWith(":xtdf"))
@@ -493,31 +526,48 @@ export class DaqController
       await client.set(control, "pcScan", true);
       for (const m of modules) await client.waitFor(m, "lastTrainScan", (v) => v === true, 120_000);
       // The charge steps with the train ID (pulseCapacitorCharge), so a module that skips trains (a
-      // loaded host) may miss steps: the run goes on until every module has sent every step, or
-      // until MAX_SCAN_LENGTH times pcTrains trains, and says which modules still miss steps.
+      // loaded host, a producer backed off to every 2nd or 4th train) may miss steps: the run goes
+      // on until every module has sent MIN_SCAN_CHARGES different charges in every gain stage (a line
+      // per stage needs two), or until MAX_PROCEDURE_LENGTH times pcTrains trains.
       const detector = detectorByName(String(await client.get(modules[0]!, "detector")));
       const steps = pulseCapacitorLadder(detector).charges.length;
-      const seen = new Map(modules.map((m) => [m, new Set<number>()]));
-      const onSourceTrain = (source: string, trainId: number) =>
-        seen.get(source.split(":")[0]!)?.add(trainId % steps);
-      const covered = () => [...seen.values()].reduce((n, s) => n + s.size, 0) / (steps * modules.length);
+      const perStage = steps / detector.gainStages;
+      const wanted = Math.min(perStage, MIN_SCAN_CHARGES);
+      // Per module, the charges seen in each stage (the ladder runs through the stages in order).
+      const seen = new Map(
+        modules.map((m) => [m, Array.from({ length: detector.gainStages }, () => new Set<number>())]),
+      );
+      const onSourceTrain = (source: string, trainId: number) => {
+        const step = trainId % steps;
+        seen.get(source.split(":")[0]!)?.[Math.floor(step / perStage)]?.add(step);
+      };
+      const short = () => modules.filter((m) => seen.get(m)!.some((stage) => stage.size < wanted));
+      const covered = () => {
+        const sets = [...seen.values()].flat();
+        return sets.reduce((n, stage) => n + Math.min(stage.size, wanted), 0) / (sets.length * wanted);
+      };
       this.setMany({ runType: "pc", sample: "pulse-capacitor scan" });
       const { run: number } = await this.#record({ onSourceTrain });
       this.setMany({ pcState: `recording scan run ${number}`, pcProgress: 0.1 });
-      for (;;) {
-        const written = this.#acq?.recording?.trainsWritten;
-        if (written === undefined)
-          throw new SaseError("RUN_STOPPED", `scan run ${number} stopped before ${trains} trains`);
-        if ((written >= trains && covered() === 1) || written >= MAX_SCAN_LENGTH * trains) break;
-        this.set("pcProgress", 0.1 + 0.4 * Math.min(written / trains, covered()));
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await this.#recordUntil(
+        number,
+        trains,
+        () => short().length === 0,
+        (written) => this.set("pcProgress", 0.1 + 0.4 * Math.min(written / trains, covered())),
+      );
       const closed = await this.stopRecording();
-      const short = modules.filter((m) => seen.get(m)!.size > 0 && seen.get(m)!.size < steps);
-      if (short.length) {
-        this.log.warn("modules missed scan steps", {
+      const few = short().filter((m) => seen.get(m)!.some((stage) => stage.size > 0));
+      if (few.length) {
+        this.log.warn("modules sent too few scan charges", {
           run: number,
-          modules: short.map((m) => `${m}: ${seen.get(m)!.size} of ${steps}`),
+          wanted: `${wanted} per gain stage`,
+          modules: few.map(
+            (m) =>
+              `${m}: ${seen
+                .get(m)!
+                .map((stage) => stage.size)
+                .join("/")}`,
+          ),
         });
       }
       const silent = closed.unrecorded.filter((s) => modules.includes(s));
@@ -542,6 +592,26 @@ export class DaqController
       pcState: `done: RelativeGain and BadPixelsPC from scan run ${run.number} stored (job ${job})`,
       pcProgress: 1,
     });
+  }
+
+  /**
+   * Waits while run `run` records: at least `trains` trains and until `enough()`, but no longer than
+   * MAX_PROCEDURE_LENGTH times `trains` (what is then missing is reported by the caller).
+   */
+  async #recordUntil(
+    run: number,
+    trains: number,
+    enough: () => boolean,
+    progress?: (written: number) => void,
+  ): Promise<void> {
+    for (;;) {
+      const written = this.#acq?.recording?.trainsWritten;
+      if (written === undefined)
+        throw new SaseError("RUN_STOPPED", `run ${run} stopped before ${trains} trains`);
+      if ((written >= trains && enough()) || written >= MAX_PROCEDURE_LENGTH * trains) return;
+      progress?.(written);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Runs `sase calibrate dark|pc` on the runs as a job; resolves with the job id once it is done. */
