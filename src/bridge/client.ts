@@ -5,7 +5,7 @@ import * as zmq from "zeromq";
 import { decodeTrain } from "./protocol.ts";
 import { ZmtpDealer, ZmtpError, tcpEndpoint } from "./zmtp.ts";
 import { type BridgeTrain, BridgeProtocolError, BridgeTimeoutError, type ClientSocketType } from "./types.ts";
-import { SaseError, isNDArray, showValue } from "../core/index.ts";
+import { SaseError, showValue } from "../core/index.ts";
 
 /** Options of a bridge client; every field has a default. */
 export interface BridgeClientOptions {
@@ -51,6 +51,8 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
   private readonly depth: number;
   private socket: ClientSocket;
   private outstanding = 0;
+  // The memory of each train's arrays as received (ZMTP only), for release().
+  private readonly arrayMemory = new WeakMap<BridgeTrain, ArrayBufferLike[]>();
   private busy = false;
   private closed = false;
   /** Trains received, timeouts seen, and sockets re-created after a timeout. */
@@ -191,7 +193,15 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
   /** Receives and decodes the next train. */
   async next(): Promise<BridgeTrain> {
     const { frames } = await this.nextRaw();
-    return decodeTrain(frames);
+    if (!(this.socket instanceof ZmtpDealer)) return decodeTrain(frames);
+    const arrays: Uint8Array[] = [];
+    const train = decodeTrain(frames, arrays);
+    if (arrays.length > 0)
+      this.arrayMemory.set(
+        train,
+        arrays.map((a) => a.buffer),
+      );
+    return train;
   }
 
   /**
@@ -201,10 +211,10 @@ export class BridgeClient implements AsyncIterable<BridgeTrain> {
    */
   release(train: BridgeTrain): void {
     const socket = this.socket;
-    if (!(socket instanceof ZmtpDealer)) return;
-    for (const values of Object.values(train.data)) {
-      for (const v of Object.values(values)) if (isNDArray(v)) socket.recycle(v.data.buffer);
-    }
+    const memory = this.arrayMemory.get(train);
+    if (!(socket instanceof ZmtpDealer) || memory === undefined) return;
+    this.arrayMemory.delete(train);
+    for (const buffer of memory) socket.recycle(buffer);
   }
 
   /** Closes the connection; a pending `next()` fails and iteration ends. */

@@ -222,8 +222,11 @@ function asMetadata(value: MsgValue | undefined, source: string, what: string): 
   return meta;
 }
 
-/** Decodes one bridge message (either protocol version, told apart by its frame count). */
-export function decodeTrain(frames: readonly Uint8Array[]): BridgeTrain {
+/**
+ * Decodes one bridge message (either protocol version, told apart by its frame count). Protocol 2.2
+ * array payload frames (each the memory of one array) are also pushed to `arrayFrames` when given.
+ */
+export function decodeTrain(frames: readonly Uint8Array[], arrayFrames?: Uint8Array[]): BridgeTrain {
   if (frames.length === 0) throw new BridgeProtocolError("empty bridge message (no frames)");
   if (frames.length === 1) return decodeV10(frames[0] as Uint8Array);
   if (frames.length % 2 !== 0) {
@@ -231,10 +234,10 @@ export function decodeTrain(frames: readonly Uint8Array[]): BridgeTrain {
       `bridge message has ${frames.length} frames; protocol 2.2 needs header/payload pairs`,
     );
   }
-  return decodeV22(frames);
+  return decodeV22(frames, arrayFrames);
 }
 
-function decodeV22(frames: readonly Uint8Array[]): BridgeTrain {
+function decodeV22(frames: readonly Uint8Array[], arrayFrames: Uint8Array[] | undefined): BridgeTrain {
   const train: BridgeTrain = { data: {}, metadata: {} };
   for (let i = 0; i < frames.length; i += 2) {
     const what = `frame ${i} (header)`;
@@ -261,6 +264,7 @@ function decodeV22(frames: readonly Uint8Array[]): BridgeTrain {
       if (typeof path !== "string")
         throw new BridgeProtocolError(`${what}: array header of ${source} has no "path"`);
       data[path] = arrayFromFrame(payload, dtype, shape, `${source} ${path}`);
+      arrayFrames?.push(payload);
     } else {
       throw new BridgeProtocolError(
         `${what}: unknown content "${String(content)}" (expected "msgpack" or "array")`,
