@@ -9,10 +9,12 @@
 //   for await (const train of client) { use(train.data[source]["image.data"]); client.release(train); }
 //
 // A train is { data: source → key → value | NDArray, metadata: source → {source, timestamp, ...} }.
-// "REP" is served from a ROUTER socket, so bad requests are answered at once and requests can overlap.
-// A REQ client on tcp:// speaks ZMTP 3.1 itself over node:net (zmtp.ts), reading large frames straight
-// into their arrays, and release(train) lets the next train reuse that memory; other endpoints, or
-// `transport: "zeromq"`, go through zeromq.js. Both stay wire-compatible with karabo-bridge-py.
+// "REP" is served from a ROUTER socket, so bad requests are answered at once and requests can overlap;
+// on tcp:// that ROUTER speaks ZMTP 3.1 itself over node:net (zmtp-router.ts), a train leaving as one
+// gathered writev with its arrays uncopied. A REQ client on tcp:// speaks ZMTP 3.1 the same way
+// (zmtp.ts), reading large frames straight into their arrays, and release(train) lets the next train
+// reuse that memory. Other endpoints and socket types, or `transport: "zeromq"`, go through zeromq.js.
+// All stay wire-compatible with karabo-bridge-py.
 export * from "./types.ts";
 export { MsgpackError, MsgExt, type MsgMap, type MsgValue, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
 export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protocol.ts";

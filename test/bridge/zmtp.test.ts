@@ -1,15 +1,17 @@
 // sase's own ZMTP 3.x DEALER client over real TCP sockets: against pyzmq's REP (libzmq), against
 // zeromq.js, against a hand-written peer that splits its bytes at every point, against peers that
-// are not ZeroMQ or are the wrong socket type, and across a server restart.
+// are not ZeroMQ or are the wrong socket type, and across a server restart; and the server's own
+// ZMTP side refusing such peers.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { type AddressInfo, type Socket, createServer } from "node:net";
+import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
 import * as zmq from "zeromq";
 import { BridgeClient, BridgeServer, trainIdOf } from "../../src/bridge/index.ts";
-import { ZmtpDealer, encodeFrames } from "../../src/bridge/zmtp.ts";
-import { sampleTrain } from "./helpers.ts";
+import { ZmtpDealer, command, encodeFrames, greeting } from "../../src/bridge/zmtp.ts";
+import { createLogger } from "../../src/core/index.ts";
+import { sampleTrain, within } from "./helpers.ts";
 
 const NEXT = [new Uint8Array(0), Buffer.from("next")];
 const pyServer = new URL("./py/zmtp_rep_server.py", import.meta.url).pathname;
@@ -269,3 +271,45 @@ test("a released train's array memory is reused for the next train of the same s
     await server.close();
   }
 });
+
+test("the bridge server's ZMTP side refuses peers that are not ZeroMQ or not REQ/DEALER, and keeps serving", async () => {
+  const warnings: string[] = [];
+  const logger = createLogger("bridge-server", (line) => warnings.push(line));
+  const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block", logger });
+  const endpoint = await server.start();
+  assert.equal(server.transport, "zmtp");
+  const { port } = tcpEndpointOf(endpoint);
+  const http = connect({ host: "127.0.0.1", port });
+  const closed = new Promise((r) => http.once("close", r));
+  http.on("error", () => {});
+  http.resume(); // (a paused socket never sees the end of its stream)
+  http.write("GET / HTTP/1.1\r\n\r\n");
+  // A hand-made SUB peer (libzmq's own SUB may drop the connection first, seeing a ROUTER).
+  const sub = connect({ host: "127.0.0.1", port });
+  sub.on("error", () => {});
+  sub.resume();
+  sub.write(Buffer.concat([greeting(), command("READY", [["Socket-Type", Buffer.from("SUB")]])]));
+  const client = new BridgeClient(endpoint, { timeoutMs: 10_000 });
+  try {
+    await within(10_000, "the server drops the HTTP peer", closed);
+    await until(
+      () => warnings.some((w) => /is a SUB socket; a REP server answers REQ or DEALER/.test(w)),
+      "the SUB peer is refused",
+    );
+    assert.ok(
+      warnings.some((w) => /is not a ZeroMQ peer \(bad greeting\)/.test(w)),
+      warnings.join("\n"),
+    );
+    void server.feed(sampleTrain(5));
+    assert.equal(trainIdOf(await client.next()), 5);
+  } finally {
+    client.close();
+    sub.destroy();
+    http.destroy();
+    await server.close();
+  }
+});
+
+function tcpEndpointOf(endpoint: string): { port: number } {
+  return { port: Number(endpoint.split(":").pop()) };
+}
