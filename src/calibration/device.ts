@@ -249,6 +249,10 @@ export class CorrectionDevice
         processingMs: performance.now() - t0,
       });
     });
+    // The module's end of stream goes on downstream after its last corrected train: the inputs there
+    // see the stream end, and over TCP the output's final drop count travels with it (Karabo's protocol
+    // has no other message for it), so what this device wrote = what they got + what was dropped.
+    this.input("input").onEndOfStream(() => this.output("output").endOfStream());
   }
 
   /**
