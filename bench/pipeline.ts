@@ -468,7 +468,7 @@ async function splitFacility(seconds: number): Promise<void> {
       figures(
         client,
         modules.map(([id]) => id),
-        ["trainsSent", "trainsSkipped", "xtdf.dropped"],
+        ["trainsSent", "trainsSkipped", "lastTrainId", "xtdf.dropped", "trainStride", "simulationMs"],
       ),
       figures(client, corrections, [
         "input.tokens",
@@ -526,15 +526,16 @@ async function splitFacility(seconds: number): Promise<void> {
     // Each hop: what the senders wrote = what the receivers got + what their outputs dropped for them
     // (+ lost on a broken connection); the remainder is in flight or not yet reported at the snapshot.
     const hop = (name: string, sent: number, s: "corr" | "asm" | "view", per = 1) => {
-      const got = delta(s, "tokens");
-      const dropped = delta(s, "dropped");
-      const lost = delta(s, "lost");
+      const key = s === "view" ? "" : "input.";
+      const got = delta(s, `${key}tokens`);
+      const dropped = delta(s, `${key}dropped`);
+      const lost = delta(s, `${key}lost`);
       console.log(
         `  ${name.padEnd(26)} sent ${(sent / per).toFixed(1).padStart(6)}, received ${(got / per).toFixed(1).padStart(6)}, dropped ${(dropped / per).toFixed(1).padStart(6)}, lost ${lost}, unaccounted ${((sent - got - dropped - lost) / per).toFixed(1)}${per > 1 ? " (per module)" : ""}`,
       );
     };
     console.log(
-      `  detector modules: sent ${(delta("det", "trainsSent") / n).toFixed(1)} and skipped ${(delta("det", "trainsSkipped") / n).toFixed(1)} trains each of the ${seconds * 10} in the window (output dropped ${delta("det", "xtdf.dropped")}, corrections and DAQ together)`,
+      `  detector modules: sent ${(delta("det", "trainsSent") / n).toFixed(1)} and skipped ${(delta("det", "trainsSkipped") / n).toFixed(1)} trains each of the ${(delta("det", "lastTrainId") / n).toFixed(0)} between their figures of the two snapshots (output dropped ${delta("det", "xtdf.dropped")}, corrections and DAQ together); at the end every ${(after.det.trainStride! / n).toFixed(1)}th train (mean), simulation ${(after.det.simulationMs! / n).toFixed(0)} ms per train`,
     );
     hop("modules → corrections", delta("det", "trainsSent"), "corr", n);
     hop("corrections → assembler", delta("corr", "output.tokensWritten"), "asm");
