@@ -22,7 +22,7 @@ import { proposalDirName, rawRunDir, resolveDataRoots, runDirName } from "./conf
 import { LocalExecutor } from "./executors.ts";
 import { SASE_BIN, waitForJobs } from "./jobs.ts";
 import { recoverRuns } from "./recover.ts";
-import { resolveOutputsThrough } from "../pipeline/index.ts";
+import { MAX_TRAIN_STRIDE, resolveOutputsThrough } from "../pipeline/index.ts";
 import { detectorByName, pulseCapacitorLadder } from "../detector/index.ts";
 import type { RecorderOptions } from "./recorder.ts";
 
@@ -32,10 +32,12 @@ const editable = [State.STOPPED, State.ACQUIRING];
 const MIN_SCAN_CHARGES = 3;
 /** A dark or scan run still short of what it waits for stops at this many times its trains. */
 const MAX_PROCEDURE_LENGTH = 20;
-/** Trains a recording holds at least while it learns its sources' keys. */
-const LEARN_TRAINS = 10;
-/** How long run start waits for the modules' trainStride. */
-const STRIDE_QUERY_MS = 2000;
+/**
+ * Trains a recording holds while it learns its sources' keys: a module backed off to every n-th train
+ * (a loaded host, a producer slowed by a consumer connecting) gets two chances to send within them,
+ * or the run would go without it. Held only while a source is missing: all present, it starts at once.
+ */
+const LEARN_TRAINS = 2 * MAX_TRAIN_STRIDE + 1;
 
 const schema = {
   proposal: el.uint32({
@@ -301,12 +303,11 @@ export class DaqController
 
   /** Opens the next run and records into it; `onSourceTrain` follows each source's trains as written. */
   async #record(
-    watch: Pick<RecorderOptions, "onSourceTrain">,
+    watch: Pick<RecorderOptions, "onSourceTrain" | "firstTrain">,
   ): Promise<{ proposal: number; run: number; directory: string }> {
     if (this.get("runState") === "RECORDING")
       this.refuse(`run ${this.get("runNumber")} is being recorded already`);
     if (!this.#acq) await this.#startAcquisition();
-    const learnTrains = await this.#learnTrains();
     const roots = this.#roots();
     const proposal = this.get("proposal");
     const run = this.#cat!.openRun({
@@ -325,7 +326,7 @@ export class DaqController
       sample: run.sample,
       trainsPerSequence: this.get("trainsPerSequence"),
       provenance: { recordedBy: { device: this.id, classId: this.classId, sase: SASE_VERSION }, lineage: [] },
-      learnTrains,
+      learnTrains: LEARN_TRAINS,
       ...watch,
     });
     this.setMany({
@@ -415,6 +416,8 @@ export class DaqController
         for (const m of modules) {
           await client.waitFor(m, "lastTrainGain", (g) => g === stage, 120_000);
         }
+        // Trains sent before the switch may still be on their way (a loaded host): none of them goes in.
+        const firstTrain = await lastTrainOf(client, modules);
         this.setMany({ runType: "dark", sample: `dark, fixed ${stage} gain` });
         // darkTrains trains from every module: one backed off to every n-th train takes n times longer.
         const perModule = new Map(modules.map((m) => [m, 0]));
@@ -423,7 +426,7 @@ export class DaqController
           const n = perModule.get(m);
           if (n !== undefined) perModule.set(m, n + 1);
         };
-        const { run } = await this.#record({ onSourceTrain });
+        const { run } = await this.#record({ onSourceTrain, firstTrain });
         step(i, `${stage} gain: recording dark run ${run}`);
         await this.#recordUntil(run, trains, () => [...perModule.values()].every((n) => n >= trains));
         const closed = await this.stopRecording();
@@ -486,28 +489,6 @@ export class DaqController
     return { started: `pulse-capacitor scan of ${this.get("pcTrains")} trains` };
   }
 
-  /**
-   * Trains the recorder holds while it learns its sources' keys: a module backed off to every n-th
-   * train (trainStride, a loaded host) must get to send within them, or the run would go without it.
-   */
-  async #learnTrains(): Promise<number> {
-    const client = new DeviceClient(this.broker, { user: this.id, accessLevel: "observer" });
-    // A module that does not answer soon (gone, or not a sase module) counts as stride 1.
-    const soon = new Promise<number>((resolve) => setTimeout(resolve, STRIDE_QUERY_MS, 1).unref());
-    const strides = await Promise.all(
-      this.#moduleSources().map((m) =>
-        Promise.race([
-          client.get(m, "trainStride").then(
-            (v) => Number(v) || 1,
-            () => 1,
-          ),
-          soon,
-        ]),
-      ),
-    );
-    return Math.max(LEARN_TRAINS, 2 * Math.max(1, ...strides) + 1);
-  }
-
   #moduleSources(): string[] {
     return this.get("dataSources")
       .filter((s) => s.endsWith(":xtdf"))
@@ -525,6 +506,7 @@ export class DaqController
         await client.set(control, "gainModeIndex", 0);
       await client.set(control, "pcScan", true);
       for (const m of modules) await client.waitFor(m, "lastTrainScan", (v) => v === true, 120_000);
+      const firstTrain = await lastTrainOf(client, modules);
       // The charge steps with the train ID (pulseCapacitorCharge), so a module that skips trains (a
       // loaded host, a producer backed off to every 2nd or 4th train) may miss steps: the run goes
       // on until every module has sent MIN_SCAN_CHARGES different charges in every gain stage (a line
@@ -547,7 +529,7 @@ export class DaqController
         return sets.reduce((n, stage) => n + Math.min(stage.size, wanted), 0) / (sets.length * wanted);
       };
       this.setMany({ runType: "pc", sample: "pulse-capacitor scan" });
-      const { run: number } = await this.#record({ onSourceTrain });
+      const { run: number } = await this.#record({ onSourceTrain, firstTrain });
       this.setMany({ pcState: `recording scan run ${number}`, pcProgress: 0.1 });
       await this.#recordUntil(
         number,
@@ -673,4 +655,10 @@ function lastLine(path: string): string {
   } catch {
     return "";
   }
+}
+
+/** The latest train any of `modules` has sent (their lastTrainId). */
+async function lastTrainOf(client: DeviceClient, modules: readonly string[]): Promise<number> {
+  const ids = await Promise.all(modules.map((m) => client.get(m, "lastTrainId").then(Number)));
+  return Math.max(0, ...ids);
 }

@@ -56,6 +56,8 @@ export interface RecorderOptions {
   readonly learnTrains?: number;
   /** Extra provenance written to provenance.json (device configurations, DAQ settings, lineage). */
   readonly provenance?: Record<string, unknown>;
+  /** Trains with lower IDs are not recorded (a procedure's run starts where every module has switched). */
+  readonly firstTrain?: number;
   /** Called for every instrument source's data written with a train (a scan follows its coverage). */
   readonly onSourceTrain?: (source: string, trainId: number) => void;
 }
@@ -140,6 +142,7 @@ export class RunRecorder {
   /** Records one train (train IDs must increase). */
   async add(train: TrainToRecord): Promise<void> {
     if (this.closed) throw new SaseError("CLOSED", "recorder is closed");
+    if (train.trainId < (this.options.firstTrain ?? 0)) return;
     if (!this.writer) {
       for (const [name, token] of train.instrument)
         if (!this.learnt.has(name)) this.learnt.set(name, keysOfToken(token));

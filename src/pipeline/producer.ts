@@ -40,6 +40,8 @@ const CLOCK_POLL_MS = 10;
 const CLOCK_SILENT_MS = 2000;
 /** The furthest a slow producer backs off: every 2^4 = 16th train of its grid. */
 const MAX_BACKOFF = 4;
+/** The most facility trains a producer at the facility's rate lets pass between two it sends. */
+export const MAX_TRAIN_STRIDE = 1 << MAX_BACKOFF;
 /** Weight of the latest train in the smoothed time a train takes. */
 const BUSY_WEIGHT = 0.3;
 
