@@ -172,9 +172,12 @@ export class TrainProducer {
    * one, 80 % of the shorter), so a producer does not flap between two levels.
    */
   #adapt(tookMs: number): void {
-    const ms = Number.isNaN(this.#busyMs) ? tookMs : this.#busyMs + BUSY_WEIGHT * (tookMs - this.#busyMs);
-    this.#busyMs = ms;
     const interval = () => this.#periodMs * 2 ** this.#level;
+    // One very slow train (the first after a change of conditions builds a new simulated detector)
+    // counts as at most two intervals, so it backs off a level or two, not to the end of the ladder.
+    const took = Math.min(tookMs, 2 * interval());
+    const ms = Number.isNaN(this.#busyMs) ? took : this.#busyMs + BUSY_WEIGHT * (took - this.#busyMs);
+    this.#busyMs = ms;
     while (this.#level < MAX_BACKOFF && ms > 0.9 * interval()) this.#level++;
     while (this.#level > 0 && ms < 0.4 * interval()) this.#level--;
   }

@@ -185,3 +185,28 @@ test("a producer slower than the timing server backs off on a grid of powers of 
     clk.stop();
   }
 });
+
+test("one slow train backs a producer off a little, and it is back to every train within a few", async () => {
+  const clk = ticking(100, 12800);
+  let first = true;
+  const strides: number[] = [];
+  const p = new TrainProducer(clk, async () => {
+    strides.push(p.stride);
+    if (first) {
+      first = false;
+      await sleep(3000); // a new simulated detector built for the first train after a change
+    }
+  });
+  p.start(10);
+  try {
+    const until = performance.now() + 30_000;
+    while (strides.length < 2 && performance.now() < until) await sleep(20);
+    assert.ok(p.stride <= 4, `stride ${p.stride} after one slow train`);
+    while (p.stride > 1 && performance.now() < until) await sleep(20);
+    assert.equal(p.stride, 1);
+    assert.ok(strides.length <= 12, `${strides.length} trains to come back`);
+  } finally {
+    p.stop();
+    clk.stop();
+  }
+});
