@@ -13,7 +13,8 @@
 // Env: BRIDGE_BENCH_CASES=a,b,c  BRIDGE_BENCH_TRAINS_A=60  BRIDGE_BENCH_TRAINS_B=6
 //      BRIDGE_BENCH_TRAINS_C=3000  BRIDGE_BENCH_ROUNDS=3  BRIDGE_BENCH_PYTHON=0 (skip the Python runs)
 //      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
-//      BRIDGE_BENCH_ROWS=kb,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
+//      BRIDGE_BENCH_PAIR_TIMEOUT_S=300 (a run still going after this is killed and reported as failed)
+//      BRIDGE_BENCH_ROWS=karabo,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
 //      KARABO_BRIDGE_PY: a directory holding karabo-bridge-py's karabo_bridge package, or a bare git
 //      repository of it (default /work/.mirror/European-XFEL+karabo-bridge-py/repo); rows need it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -169,17 +170,27 @@ function karaboBridgePy(): { dir: string; cleanup?: () => void } | { skipped: st
   }
 }
 
+// One server → client run. A pair still running after BRIDGE_BENCH_PAIR_TIMEOUT_S (default 300 s) is
+// killed and the run fails (karabo-bridge-py's own pair once hung in case (c), both sides idle).
 async function pair(server: Command, client: (endpoint: string) => Command, what: string): Promise<Result> {
+  const limitMs = Number(process.env.BRIDGE_BENCH_PAIR_TIMEOUT_S ?? 300) * 1000;
   const s = spawn(server[0], server[1], { stdio: ["ignore", "pipe", "inherit"] });
+  let c: ChildProcess | undefined;
+  const timer = setTimeout(() => {
+    c?.kill();
+    s.kill();
+  }, limitMs);
   try {
     const endpoint = await firstLine(s, `${what} server`);
     const [cmd, args] = client(endpoint);
-    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+    c = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
     const line = await firstLine(c, `${what} client`);
     await waitExit(c, `${what} client`);
     await waitExit(s, `${what} server`);
     return JSON.parse(line) as Result;
   } finally {
+    clearTimeout(timer);
+    if (c && c.exitCode === null) c.kill();
     if (s.exitCode === null) s.kill();
   }
 }
@@ -260,7 +271,13 @@ async function orchestrate(): Promise<void> {
       const best = new Map<string, Result>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, runOnce] of contenders) {
-          const r = await runOnce();
+          let r: Result;
+          try {
+            r = await runOnce();
+          } catch (err) {
+            console.log(`  ${name.padEnd(50)} round ${round + 1} failed: ${(err as Error).message}`);
+            continue;
+          }
           const prev = best.get(name);
           if (!prev || r.trains / r.seconds > prev.trains / prev.seconds) best.set(name, r);
         }
@@ -269,7 +286,11 @@ async function orchestrate(): Promise<void> {
         const r = best.get(name);
         return r ? r.trains / r.seconds : Number.NaN;
       };
-      const sase = best.get("sase server → sase client") as Result;
+      const sase = best.get("sase server → sase client");
+      if (!sase) {
+        console.log("  no sase → sase run finished: nothing to compare");
+        continue;
+      }
       const bytesPerTrain = sase.bytes / sase.trains; // the same train in every row
       const vs: Record<string, [string, string]> = {
         "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
