@@ -44,13 +44,16 @@ async function startServer(topic: string): Promise<ChildProcess> {
     { env: { ...process.env, SASE_BROKER_USERS: users }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
-  child.stderr?.resume();
+  let err = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d;
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on("data", (d: Buffer) => {
       out += d;
       if (out.includes("READY")) resolve();
     });
-    child.once("exit", (code) => reject(new Error(`sase server exited ${code}: ${out}`)));
+    child.once("exit", (code) => reject(new Error(`sase server exited ${code}: ${out}${err}`)));
   });
   return child;
 }
