@@ -2,7 +2,7 @@
 // recording (ACQUIRING with runState RECORDING: a numbered run written to the online store and
 // entered in the catalogue). Karabo's state set has no RECORDING, so the device state stays
 // ACQUIRING while recording and `runState` tells the two apart.
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   defineDevice,
@@ -631,11 +631,9 @@ export class DaqController
     const jobs = await waitForJobs(this.#cat!, executor, { intervalMs: 500 });
     const done = jobs.find((j) => j.id === job.id);
     if (done?.state !== "done") {
-      // The log's last line is the command's own one-line error: the reason an operator needs.
-      const reason = lastLine(job.logPath) || done?.error || "";
       throw new SaseError(
         "JOB_FAILED",
-        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${reason} (log ${job.logPath})`,
+        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""}`,
       );
     }
     return job.id;
@@ -644,16 +642,6 @@ export class DaqController
   override async onShutdown(): Promise<void> {
     if (this.#acq) await this.stop().catch(() => undefined);
     this.#cat?.close();
-  }
-}
-
-/** The last non-empty line of a text file, or "" if it cannot be read. */
-function lastLine(path: string): string {
-  try {
-    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
-    return lines[lines.length - 1]?.trim() ?? "";
-  } catch {
-    return "";
   }
 }
 

@@ -70,7 +70,23 @@ function recordedExit(job: JobSpec): JobStatus | undefined {
   if (!existsSync(file)) return undefined;
   const code = Number.parseInt(readFileSync(file, "utf8").trim(), 10);
   if (code === 0) return { state: "done", exitCode: 0 };
-  return { state: "failed", exitCode: code, error: `exited with status ${code} (see ${job.logPath})` };
+  // The log's last line is the command's own one-line error (sase: CODE: message): the reason to show.
+  const reason = lastLine(job.logPath);
+  return {
+    state: "failed",
+    exitCode: code,
+    error: `exited with status ${code}${reason ? `: ${reason}` : ""} (log ${job.logPath})`,
+  };
+}
+
+/** The last non-empty line of a text file, or "" if it cannot be read. */
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    return lines[lines.length - 1]?.trim() ?? "";
+  } catch {
+    return "";
+  }
 }
 
 /** Local worker pool: each job a detached child process, at most `capacity` at once. */

@@ -97,7 +97,7 @@ test("record → flag → migrate → calibrate, end to end", async () => {
       "--data-dir",
       roots.dataDir,
     );
-    assert.equal(code, 0, err);
+    assert.equal(code, 0, `${err}${out}`);
     assert.match(out, /proposal 900042 run 1: migrated/);
     assert.match(out, /job \d+ correct done local:\d+ exit=0/);
 
