@@ -46,8 +46,12 @@ export function readRunConditions(
   if (!first)
     throw new RawDataError(`no ${det.name} module sources (${rawSourceName(det, 0)}, ...) in this run`);
   const ctrl = sources.has(det.controlSource) ? dc.runValues(det.controlSource) : {};
-  // Highest cell id and smallest pulse-id step over the first trains of the first module.
-  const sel = dc.selectTrains({ indexRange: [0, Math.min(3, dc.trainIds.length)] });
+  // Highest cell id and smallest pulse-id step over the first module's first trains with frames (a
+  // module that skipped the run's first trains, e.g. backed off on a loaded host, has none there).
+  const { trainIds, counts } = dc.keyData(first, "image.cellId").dataCounts();
+  const withFrames = trainIds.filter((_, i) => counts[i]! > 0).slice(0, 3);
+  if (withFrames.length === 0) throw new RawDataError(`${first} has no frames in this run`);
+  const sel = dc.selectTrains({ ids: withFrames });
   const cells = sel.keyData(first, "image.cellId").ndarray().data;
   const pulses = sel.keyData(first, "image.pulseId").ndarray().data;
   let maxCell = 0;

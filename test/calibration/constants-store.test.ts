@@ -19,6 +19,9 @@ import {
 import {
   AGIPD_1M_DETECTOR,
   GAIN_STAGE_NAMES,
+  RawRunWriter,
+  type RawModuleTrain,
+  rawSourceName,
   reducedDetector,
   SimulatedDetector,
   writeSimulatedRun,
@@ -114,6 +117,27 @@ test("missing, misshapen or non-finite constants give clear errors", async () =>
       e instanceof ConstantsError && /offset is NaN at cell 0, stage 0, pixel \(0, 17\)/.test(e.message),
   );
   store.close();
+});
+
+test("a run whose first module skipped the run's first trains still gives its memory cells", async () => {
+  // As the DAQ records a module backed off on a loaded host; without the control device's nPulses,
+  // the cells come from the module's own first frames.
+  const runDir = join(root, "r0017");
+  mkdirSync(runDir);
+  const sim = new SimulatedDetector(det, { seed: 1, cells: 4, modules: 2, dark: null });
+  const writer = await RawRunWriter.create(runDir, { detector: det, run: 17, modules: 2, cells: 4 });
+  for (let t = 0; t < 6; t++) {
+    const id = 10000 + t;
+    const modules: RawModuleTrain[] = [];
+    if (t >= 3) modules[0] = sim.moduleTrain(0, BigInt(id)); // module 0 silent for 3 trains
+    modules[1] = sim.moduleTrain(1, BigInt(id));
+    writer.writeTrain(id, modules, null);
+  }
+  await writer.close();
+  const dc = await openRun(runDir);
+  const modulesOnly = dc.select([rawSourceName(det, 0), rawSourceName(det, 1)]);
+  assert.equal(readRunConditions(modulesOnly, det).memoryCells, 4);
+  dc.close();
 });
 
 test("constants record the run's own memory cells; runs whose count snaps alike find them", async () => {
