@@ -4,25 +4,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConstantStore } from "../../src/calibration/index.ts";
-import { Catalogue, addFacilityDaq, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
+import { Catalogue, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
 import { AGIPD_1M_DETECTOR } from "../../src/detector/index.ts";
-import { Facility } from "../../src/devices/index.ts";
-import { tempRoots } from "./helpers.ts";
+import { procedureEnd, procedureFacility, tempRoots } from "./helpers.ts";
 
 test("takeDarks records three fixed-gain dark runs, stores constants from them, returns to adaptive gain", {
   timeout: 300_000,
 }, async () => {
   const roots = tempRoots();
   process.env.SASE_CONSTANTS_STORE = roots.constants;
-  const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  const facility = await procedureFacility(roots);
   try {
-    await addFacilityDaq(facility, {
-      modules: 1,
-      cells: 2,
-      rows: 16,
-      onlineRoot: roots.online,
-      cataloguePath: roots.catalogue,
-    });
     const c = facility.client;
     const ctrl = AGIPD_1M_DETECTOR.controlSource;
     assert.equal(await c.get(DAQ_DEVICE_ID, "detectorControl"), ctrl);
@@ -31,18 +23,7 @@ test("takeDarks records three fixed-gain dark runs, stores constants from them, 
     assert.match(reply.started, /3 trains each/);
     // A second call while the first runs is refused, naming what runs.
     await assert.rejects(c.execute(DAQ_DEVICE_ID, "takeDarks"), /being taken already/);
-    const states: string[] = [];
-    const final = String(
-      await c.waitFor(
-        DAQ_DEVICE_ID,
-        "darkState",
-        (s) => {
-          states.push(String(s));
-          return /^(done|failed)/.test(String(s));
-        },
-        280_000,
-      ),
-    );
+    const { final, seen: states } = await procedureEnd(c, "darkState", 280_000);
     assert.match(final, /^done: constants from dark runs 1, 2, 3 stored/, states.join("\n"));
     assert.ok(
       states.some((s) => /medium gain: recording dark run 2/.test(s)),

@@ -3,12 +3,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  addFacilityDaq,
   type Catalogue,
+  DAQ_DEVICE_ID,
   type DataRoots,
   type RunRecord,
   rawRunDir,
   resolveDataRoots,
 } from "../../src/daq/index.ts";
+import { Facility } from "../../src/devices/index.ts";
 import { type CliRun, runCliInProcess } from "../helpers/cli.ts";
 
 /** A fresh data directory; `done()` removes it. */
@@ -61,4 +64,36 @@ export async function waitForTrains(
 export async function saseInProcess(...args: string[]): Promise<CliRun> {
   const { registerDaqCommands } = await import("../../src/cli/daq.ts");
   return runCliInProcess(registerDaqCommands, args);
+}
+
+/** A standard facility with the DAQ and one small detector module (16 rows, 2 cells) for procedures. */
+export async function procedureFacility(roots: DataRoots): Promise<Facility> {
+  const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  await addFacilityDaq(facility, {
+    modules: 1,
+    cells: 2,
+    rows: 16,
+    onlineRoot: roots.online,
+    cataloguePath: roots.catalogue,
+  });
+  return facility;
+}
+
+/** Waits for a run-control procedure's state (darkState, pcState) to end; gives the states seen. */
+export async function procedureEnd(
+  client: { waitFor(id: string, key: string, until: (v: unknown) => boolean, ms: number): Promise<unknown> },
+  key: string,
+  deadlineMs: number,
+): Promise<{ final: string; seen: string[] }> {
+  const seen: string[] = [];
+  const final = await client.waitFor(
+    DAQ_DEVICE_ID,
+    key,
+    (s) => {
+      seen.push(String(s));
+      return /^(done|failed)/.test(String(s));
+    },
+    deadlineMs,
+  );
+  return { final: String(final), seen };
 }

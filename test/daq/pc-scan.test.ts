@@ -4,11 +4,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConstantStore } from "../../src/calibration/index.ts";
-import { Catalogue, addFacilityDaq, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
+import { Catalogue, DAQ_DEVICE_ID } from "../../src/daq/index.ts";
 import { AGIPD_1M_DETECTOR, pulseCapacitorLadder } from "../../src/detector/index.ts";
 import { openRun } from "../../src/files/index.ts";
-import { Facility } from "../../src/devices/index.ts";
-import { tempRoots } from "./helpers.ts";
+import { procedureEnd, procedureFacility, tempRoots } from "./helpers.ts";
 
 const DET = "SPB_DET_AGIPD1M-1/DET";
 
@@ -17,31 +16,11 @@ test("takePcScan records a scan run and stores RelativeGain and BadPixelsPC from
 }, async () => {
   const roots = tempRoots();
   process.env.SASE_CONSTANTS_STORE = roots.constants;
-  const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  const facility = await procedureFacility(roots);
   try {
-    await addFacilityDaq(facility, {
-      modules: 1,
-      cells: 2,
-      rows: 16,
-      onlineRoot: roots.online,
-      cataloguePath: roots.catalogue,
-    });
     const c = facility.client;
     const ctrl = AGIPD_1M_DETECTOR.controlSource;
-    const done = (key: string, deadline: number) => {
-      const seen: string[] = [];
-      return c
-        .waitFor(
-          DAQ_DEVICE_ID,
-          key,
-          (s) => {
-            seen.push(String(s));
-            return /^(done|failed)/.test(String(s));
-          },
-          deadline,
-        )
-        .then((s) => ({ final: String(s), seen }));
-    };
+    const done = (key: string, deadline: number) => procedureEnd(c, key, deadline);
     await c.set(DAQ_DEVICE_ID, "darkTrains", 3);
     await c.execute(DAQ_DEVICE_ID, "takeDarks");
     await assert.rejects(c.execute(DAQ_DEVICE_ID, "takePcScan"), /dark runs are being taken/);
