@@ -633,7 +633,7 @@ export class DaqController
     if (done?.state !== "done") {
       throw new SaseError(
         "JOB_FAILED",
-        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""}`,
+        `characterisation job ${job.id} ${done?.state ?? "vanished"}: ${done?.error ?? ""} (log ${job.logPath})`,
       );
     }
     return job.id;

@@ -75,7 +75,7 @@ function recordedExit(job: JobSpec): JobStatus | undefined {
   return {
     state: "failed",
     exitCode: code,
-    error: `exited with status ${code}${reason ? `: ${reason}` : ""} (log ${job.logPath})`,
+    error: `exited with status ${code}${reason ? `: ${reason}` : ""}`,
   };
 }
 
