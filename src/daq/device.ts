@@ -22,7 +22,7 @@ import { proposalDirName, rawRunDir, resolveDataRoots, runDirName } from "./conf
 import { LocalExecutor } from "./executors.ts";
 import { SASE_BIN, waitForJobs } from "./jobs.ts";
 import { recoverRuns } from "./recover.ts";
-import { MAX_TRAIN_STRIDE, resolveOutputsThrough } from "../pipeline/index.ts";
+import { resolveOutputsThrough } from "../pipeline/index.ts";
 import { detectorByName, pulseCapacitorLadder } from "../detector/index.ts";
 import type { RecorderOptions } from "./recorder.ts";
 
@@ -32,12 +32,6 @@ const editable = [State.STOPPED, State.ACQUIRING];
 const MIN_SCAN_CHARGES = 3;
 /** A dark or scan run still short of what it waits for stops at this many times its trains. */
 const MAX_PROCEDURE_LENGTH = 20;
-/**
- * Trains a recording holds while it learns its sources' keys: a module backed off to every n-th train
- * (a loaded host, a producer slowed by a consumer connecting) gets two chances to send within them,
- * or the run would go without it. Held only while a source is missing: all present, it starts at once.
- */
-const LEARN_TRAINS = 2 * MAX_TRAIN_STRIDE + 1;
 
 const schema = {
   proposal: el.uint32({
@@ -326,7 +320,6 @@ export class DaqController
       sample: run.sample,
       trainsPerSequence: this.get("trainsPerSequence"),
       provenance: { recordedBy: { device: this.id, classId: this.classId, sase: SASE_VERSION }, lineage: [] },
-      learnTrains: LEARN_TRAINS,
       ...watch,
     });
     this.setMany({

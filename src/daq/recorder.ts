@@ -10,6 +10,14 @@ import type { Hash, NDArray, Timestamp, TypedArray } from "../core/index.ts";
 import { dtypeOf, isNDArray, SASE_VERSION, SaseError } from "../core/index.ts";
 import type { ControlSourceSpec, KeySpec, RunWriter } from "../files/index.ts";
 import { createRunWriter } from "../files/index.ts";
+import { MAX_TRAIN_STRIDE } from "../pipeline/index.ts";
+
+/**
+ * Trains a recording holds by default while it learns its sources' keys: a module backed off to every
+ * n-th train (a loaded host, a producer slowed by a consumer connecting) gets two chances to send within
+ * them, or the run would go without it. Held only while a source is missing: all present, it starts at once.
+ */
+export const LEARN_TRAINS = 2 * MAX_TRAIN_STRIDE + 1;
 
 /** A control source to record: its properties as they are written per train. */
 export interface RecordedControl {
@@ -52,7 +60,7 @@ export interface RecorderOptions {
   readonly trainsPerSequence?: number;
   readonly control: readonly RecordedControl[];
   readonly instrument: readonly RecordedInstrument[];
-  /** Trains held back while instrument keys are learnt (sources silent that long get no keys). */
+  /** Trains held back while instrument keys are learnt (sources silent that long get no keys); LEARN_TRAINS. */
   readonly learnTrains?: number;
   /** Extra provenance written to provenance.json (device configurations, DAQ settings, lineage). */
   readonly provenance?: Record<string, unknown>;
@@ -148,7 +156,7 @@ export class RunRecorder {
         if (!this.learnt.has(name)) this.learnt.set(name, keysOfToken(token));
       this.held.push(train);
       const everyKnown = this.options.instrument.every((s) => this.learnt.has(s.name));
-      if (!everyKnown && this.held.length < (this.options.learnTrains ?? 10)) return;
+      if (!everyKnown && this.held.length < (this.options.learnTrains ?? LEARN_TRAINS)) return;
       await this.open();
       for (const t of this.held.splice(0)) this.write(t);
       return;
