@@ -18,11 +18,11 @@ import os
 import resource
 import sys
 import time
-import types
 
 import msgpack
 import numpy as np
 import zmq
+from kb_standins import stand_in_msgpack_numpy
 
 
 def make_train(case):
@@ -87,17 +87,7 @@ def karabo_bridge():
     """karabo-bridge-py from $KARABO_BRIDGE_PY. Its serializer imports msgpack_numpy, used only for
     protocol 1.0 (not in Debian): protocol 2.2 runs without it, so a placeholder stands in."""
     sys.path.insert(0, os.environ["KARABO_BRIDGE_PY"])
-    if "msgpack_numpy" not in sys.modules:
-        try:
-            import msgpack_numpy  # noqa: F401
-        except ImportError:
-            placeholder = types.ModuleType("msgpack_numpy")
-
-            def protocol_1_only(*_args, **_kwargs):
-                raise RuntimeError("msgpack_numpy is needed for protocol 1.0 only")
-
-            placeholder.encode = placeholder.decode = protocol_1_only
-            sys.modules["msgpack_numpy"] = placeholder
+    stand_in_msgpack_numpy()
     import karabo_bridge.client
     import karabo_bridge.server
 

@@ -10,16 +10,9 @@ either, so the standard library's process pool stands in for it.
 import sys
 import types
 
-try:
-    import msgpack_numpy  # noqa: F401
-except ImportError:
-    placeholder = types.ModuleType("msgpack_numpy")
+from kb_standins import stand_in_msgpack_numpy
 
-    def protocol_1_only(*_args, **_kwargs):
-        raise RuntimeError("msgpack_numpy is needed for protocol 1.0 only")
-
-    placeholder.encode = placeholder.decode = protocol_1_only
-    sys.modules["msgpack_numpy"] = placeholder
+stand_in_msgpack_numpy()
 
 try:
     import loky  # noqa: F401
