@@ -74,11 +74,43 @@ export function isRecordData(v: unknown): v is RecordData {
 
 const MAX_OPEN_FILES = 64;
 
-/** Open HDF5 handles of one run, most recently used last, at most MAX_OPEN_FILES at once. */
+/** Open handles by file name, most recently used last; past MAX_OPEN_FILES the oldest is closed. */
+class RecentlyUsed<T extends { close(): void }> {
+  private readonly open = new Map<string, T>();
+
+  /** The handle of `name`, opened with `open` if it is not open. */
+  get(name: string, open: () => T): T {
+    const known = this.open.get(name);
+    if (known) {
+      this.open.delete(name);
+      this.open.set(name, known);
+      return known;
+    }
+    const handle = open();
+    this.open.set(name, handle);
+    if (this.open.size > MAX_OPEN_FILES) {
+      const [oldest, old] = this.open.entries().next().value as [string, T];
+      old.close();
+      this.open.delete(oldest);
+    }
+    return handle;
+  }
+
+  /** The handle of `name` if it is open, leaving the order as it is. */
+  peek(name: string): T | undefined {
+    return this.open.get(name);
+  }
+
+  closeAll(): void {
+    for (const h of this.open.values()) h.close();
+    this.open.clear();
+  }
+}
+
+/** Open files of one run: through HDF5, and without it (see rawh5.ts). */
 class FileHandles {
-  private readonly open = new Map<string, H5File>();
-  /** Files opened without HDF5 (see rawh5.ts), most recently used last. */
-  private readonly rawOpen = new Map<string, RawH5File>();
+  private readonly h5 = new RecentlyUsed<H5File>();
+  private readonly raw = new RecentlyUsed<RawH5File>();
   constructor(readonly dir: string) {}
 
   /** A dataset of file `name` found without HDF5, or null (read it through HDF5). */
@@ -98,51 +130,24 @@ class FileHandles {
   }
 
   private rawFile(name: string): RawH5File | null {
-    let f = this.rawOpen.get(name);
-    if (f) this.rawOpen.delete(name);
-    else {
-      try {
-        f = RawH5File.open(join(this.dir, name));
-      } catch {
-        return null;
-      }
-      if (this.rawOpen.size >= MAX_OPEN_FILES) {
-        const [oldest, old] = this.rawOpen.entries().next().value as [string, RawH5File];
-        old.close();
-        this.rawOpen.delete(oldest);
-      }
+    try {
+      return this.raw.get(name, () => RawH5File.open(join(this.dir, name)));
+    } catch {
+      return null; // HDF5 will say what is wrong with the file
     }
-    this.rawOpen.set(name, f);
-    return f;
   }
 
   rawFd(name: string): number {
-    return this.rawOpen.get(name)?.fd ?? -1;
+    return this.raw.peek(name)?.fd ?? -1;
   }
 
   get(name: string): H5File {
-    const h = this.open.get(name);
-    if (h) {
-      this.open.delete(name);
-      this.open.set(name, h);
-      return h;
-    }
-    const path = join(this.dir, name);
-    const handle = H5File.open(path);
-    this.open.set(name, handle);
-    if (this.open.size > MAX_OPEN_FILES) {
-      const [oldest, old] = this.open.entries().next().value as [string, H5File];
-      old.close();
-      this.open.delete(oldest);
-    }
-    return handle;
+    return this.h5.get(name, () => H5File.open(join(this.dir, name)));
   }
 
   closeAll(): void {
-    for (const h of this.open.values()) h.close();
-    this.open.clear();
-    for (const f of this.rawOpen.values()) f.close();
-    this.rawOpen.clear();
+    this.h5.closeAll();
+    this.raw.closeAll();
   }
 }
 
