@@ -89,11 +89,6 @@ export class TrainProducer {
     return this.#stride << this.#level;
   }
 
-  /** The smoothed time a train takes from start to sent (ms; NaN before the first). */
-  get trainMs(): number {
-    return this.#busyMs;
-  }
-
   /** The ID of the latest train this producer started to send (0 before the first). */
   get lastTrainId(): number {
     return this.#lastTrain;
