@@ -1,6 +1,8 @@
 // Karabo bridge throughput: a sase server and a sase client in separate processes (REQ/REP, protocol
 // 2.2, every array decoded), beside, in the same run and for the same trains:
-//  - raw pyzmq: the frames serialized once and sent again and again (the transport's own speed);
+//  - raw TCP: the frames joined once and sent over a plain socket, read into one reused buffer with
+//    recv_into (a warm plain read of the network: the ceiling no ZeroMQ transfer can pass);
+//  - raw pyzmq: the frames serialized once and sent again and again (ZeroMQ's own speed from Python);
 //  - sase's client over zeromq.js instead of its own ZMTP transport, and sase's server over a zeromq.js
 //    ROUTER instead of its own ZMTP one (what both used before);
 //  - the Python pair: pyzmq + msgpack + numpy following karabo-bridge-py's serializer/deserializer;
@@ -245,6 +247,7 @@ async function orchestrate(): Promise<void> {
       ];
       if (withPython) {
         contenders.push(
+          ["raw TCP, reused buffer (Python sockets)", () => pair(pyServer("tcp"), pyClient("tcp"), "raw tcp")],
           ["raw pyzmq (frames built once)", () => pair(pyServer("raw"), pyClient("raw"), "pyzmq")],
           ["Python pair (pyzmq+msgpack)", () => pair(pyServer("protocol"), pyClient("protocol"), "python")],
         );
@@ -293,6 +296,7 @@ async function orchestrate(): Promise<void> {
       }
       const bytesPerTrain = sase.bytes / sase.trains; // the same train in every row
       const vs: Record<string, [string, string]> = {
+        "raw TCP, reused buffer (Python sockets)": ["sase server → sase client", "sase → sase"],
         "raw pyzmq (frames built once)": ["sase server → sase client", "sase → sase"],
         "Python pair (pyzmq+msgpack)": ["sase server → sase client", "sase → sase"],
         "sase → sase, zeromq.js client": ["sase server → sase client", "sase → sase"],

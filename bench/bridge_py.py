@@ -8,14 +8,16 @@ It also runs karabo-bridge-py's own code (its Client, and its Sender: the server
 karabo-bridge-serve-files and ServerInThread), loaded from the directory in $KARABO_BRIDGE_PY that holds
 the karabo_bridge package; bench/bridge.ts sets it.
 
-  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw | kb (karabo-bridge-py's Sender)
-  bridge_py.py client ENDPOINT MODE COUNT WARMUP # MODE: protocol | raw | kb (karabo-bridge-py's Client);
+  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw | tcp | kb (karabo-bridge-py's Sender)
+  bridge_py.py client ENDPOINT MODE COUNT WARMUP # MODE: protocol | raw | tcp | kb (karabo-bridge-py's Client);
                                                  # prints {"trains", "bytes", "seconds", "maxrss"} as JSON
 CASE: agipd | agipd16 | control
 """
 import json
 import os
 import resource
+import socket
+import struct
 import sys
 import time
 
@@ -125,6 +127,8 @@ def maxrss():
 
 
 def server(endpoint, case, mode, count):
+    if mode == "tcp":
+        return tcp_server(case, count)
     if mode == "kb":
         return kb_server(endpoint, case, count)
     ctx = zmq.Context()
@@ -147,9 +151,63 @@ def server(endpoint, case, mode, count):
     ctx.destroy(linger=60000)  # let the last reply leave before the process ends
 
 
+def tcp_server(case, count):
+    """The transport's ceiling: the train's frames joined once into one buffer and sent over a plain
+    TCP socket, one length-prefixed message per one-byte request."""
+    data, meta = make_train(case)
+    payload = b"".join(bytes(f) for f in serialize(data, meta))
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(f"tcp://127.0.0.1:{listener.getsockname()[1]}", flush=True)
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    header = struct.pack("<Q", len(payload))
+    view = memoryview(payload)
+    for _ in range(count):
+        if not conn.recv(1):
+            break
+        conn.sendall(header)
+        conn.sendall(view)
+    conn.close()
+
+
+def tcp_client(endpoint, count, warmup):
+    """Reads each message into one reused buffer (recv_into): a warm plain read of the network."""
+    host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+    conn = socket.create_connection((host, int(port)))
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(0)
+    head = bytearray(8)
+    nbytes = 0
+    t0 = None
+    for i in range(warmup + count):
+        if i == warmup:
+            t0 = time.perf_counter()
+            nbytes = 0
+        conn.sendall(b"n")
+        recv_exactly(conn, memoryview(head))
+        size = struct.unpack("<Q", head)[0]
+        if len(buf) < size:
+            buf = bytearray(size)
+        recv_exactly(conn, memoryview(buf)[:size])
+        nbytes += size
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss()}), flush=True)
+    conn.close()
+
+
+def recv_exactly(conn, view):
+    while len(view):
+        got = conn.recv_into(view)
+        if got == 0:
+            raise ConnectionError("server closed the connection")
+        view = view[got:]
+
+
 def client(endpoint, mode, count, warmup):
     if mode == "kb":
         return kb_client(endpoint, count, warmup)
+    if mode == "tcp":
+        return tcp_client(endpoint, count, warmup)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
