@@ -7,6 +7,14 @@
 // picked up while running; without matching constants the raw signal passes through, flagged, with a
 // warning, so the chain downstream keeps running. Several devices may share one module's output
 // (input dataDistribution "shared") to spread the trains over more cores.
+//
+// A correction short of CPU (or held up by a slower consumer that asked to be waited for) backs off on
+// the facility's train grid, as the detector modules do: it corrects every 2nd, 4th ... 16th train
+// (IDs that are multiples of its `trainStride`) and lets the others go uncorrected (`trainsSkipped`).
+// Left to the pipeline's drop policy, each of a detector's corrections would lose whatever train
+// arrived while it was busy, so sixteen of them almost never corrected the same train; on one grid of
+// powers of two they do (every train of a correction at every 4th is one of a correction at every 2nd
+// too), and the assembler gets whole trains at the slowest correction's rate.
 import {
   el,
   Hash,
@@ -28,7 +36,7 @@ import {
 } from "../detector/index.ts";
 import { BadPixels } from "./badpixels.ts";
 import { ConstantsError } from "./constants.ts";
-import { definePipelineDevice, inputChannel, outputChannel } from "../pipeline/index.ts";
+import { definePipelineDevice, GridBackoff, inputChannel, outputChannel } from "../pipeline/index.ts";
 import type { CorrectedModuleTrain, RawFrames } from "./corrector.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
 import type { GainMode } from "./kernel.ts";
@@ -108,6 +116,19 @@ const schema = {
   trainsCorrected: el.uint64({ displayedName: "Trains corrected", ...ro, default: 0n }),
   trainsPassedRaw: el.uint64({ displayedName: "Trains passed through raw", ...ro, default: 0n }),
   trainsRejected: el.uint64({ displayedName: "Trains rejected", ...ro, default: 0n }),
+  trainsSkipped: el.uint64({
+    displayedName: "Trains skipped",
+    description: "trains received off the grid this correction keeps up with (see trainStride): not corrected",
+    ...ro,
+    default: 0n,
+  }),
+  trainStride: el.uint32({
+    displayedName: "Correcting every Nth train",
+    description:
+      "1: every train; a correction whose trains (correction and sending) take longer than their period backs off to every 2nd, 4th ... 16th train of the timing server's IDs, one grid for all modules",
+    ...ro,
+    default: 1,
+  }),
   lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
   processingMs: el.double({ displayedName: "Correction time per train", unit: "second", ...ro, default: 0 }),
   constantIds: el.string({ displayedName: "Constant versions used", ...ro, default: "" }),
@@ -210,6 +231,8 @@ export class CorrectionDevice
   #done = 0;
   #raw = 0;
   #rejected = 0;
+  #skipped = 0;
+  readonly #grid = new GridBackoff();
 
   override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
@@ -223,6 +246,12 @@ export class CorrectionDevice
     if (poll > 0) this.every(poll, () => this.#checkForNewConstants());
     this.input("input").onData(async (token) => {
       const trainId = token.meta.timestamp.trainId;
+      // Off the grid: taken (the input's accounting stays exact) and let go at once, so the correction
+      // is free when the next train on its grid comes.
+      if (!this.#grid.admits(trainId)) {
+        this.set("trainsSkipped", BigInt(++this.#skipped));
+        return;
+      }
       const t0 = performance.now();
       let out: CorrectedModuleTrain;
       try {
@@ -243,10 +272,14 @@ export class CorrectionDevice
       }
       // The train keeps the time it left the detector: downstream latency counts from there.
       await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
+      // The time a train holds this correction, its wait for a consumer that asked to be waited for
+      // included: that is what decides which trains it can keep up with.
+      this.#grid.took(performance.now() - t0);
       this.setMany({
         ...(this.#ready ? { trainsCorrected: BigInt(++this.#done) } : {}),
         lastTrainId: BigInt(trainId),
         processingMs: performance.now() - t0,
+        trainStride: this.#grid.stride,
       });
     });
     // The module's end of stream goes on downstream after its last corrected train: the inputs there

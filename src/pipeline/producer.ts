@@ -44,6 +44,59 @@ const MAX_BACKOFF = 4;
 export const MAX_TRAIN_STRIDE = 1 << MAX_BACKOFF;
 /** Weight of the latest train in the smoothed time a train takes. */
 const BUSY_WEIGHT = 0.3;
+/** A facility train's period (ms): train IDs count these. */
+export const FACILITY_TRAIN_MS = 1000 / FACILITY_RATE_HZ;
+
+/**
+ * Back-off on the facility's one grid of powers of two, for anything that handles trains and may be
+ * too slow for them: at level L it takes every 2^L-th train of its grid (IDs that are multiples of
+ * its base stride × 2^L). Producers use it to decide which trains to send, consumers (a module's
+ * correction) which trains to handle: every train a stage at level L+1 takes is also one a stage at
+ * level L takes, so stages backing off independently still agree on whole trains.
+ */
+export class GridBackoff {
+  /** Back-off level: every 2^level-th train of the grid. */
+  #level = 0;
+  /** Smoothed time one train takes (ms; NaN before the first). */
+  #busyMs = Number.NaN;
+
+  /** `periodMs`: the time between two trains of the grid at level 0; `base`: its stride in facility trains. */
+  constructor(
+    readonly periodMs: number = FACILITY_TRAIN_MS,
+    readonly base = 1,
+  ) {}
+
+  /** Every how many facility trains one is taken now. */
+  get stride(): number {
+    return this.base << this.#level;
+  }
+
+  /** The back-off level (0: every train of the grid). */
+  get level(): number {
+    return this.#level;
+  }
+
+  /** Whether train `trainId` is on the grid at the current level. */
+  admits(trainId: number): boolean {
+    return trainId % this.stride === 0;
+  }
+
+  /**
+   * Backs off when a train takes longer than 90 % of the time the grid leaves it, and comes one level
+   * back once trains would fit in the shorter interval with room to spare (under 40 % of the current
+   * one, 80 % of the shorter), so it does not flap between two levels.
+   */
+  took(ms: number): void {
+    const interval = () => this.periodMs * 2 ** this.#level;
+    // One very slow train (the first after a change of conditions builds a new simulated detector)
+    // counts as at most two intervals, so it backs off a level or two, not to the end of the ladder.
+    const took = Math.min(ms, 2 * interval());
+    const busy = Number.isNaN(this.#busyMs) ? took : this.#busyMs + BUSY_WEIGHT * (took - this.#busyMs);
+    this.#busyMs = busy;
+    while (this.#level < MAX_BACKOFF && busy > 0.9 * interval()) this.#level++;
+    while (this.#level > 0 && busy < 0.4 * interval()) this.#level--;
+  }
+}
 
 /** Emits one train every 1/rate s while started; `sent` counts the trains that went out. */
 export class TrainProducer {
@@ -57,10 +110,8 @@ export class TrainProducer {
   #stride = 1;
   #lastAt = Number.NEGATIVE_INFINITY;
   #skipped = 0n;
-  /** Back-off level: the producer takes every 2^level-th train of its grid. */
-  #level = 0;
-  /** Smoothed time from starting a train to having sent it (ms; NaN before the first). */
-  #busyMs = Number.NaN;
+  /** Which trains of the timing server it sends: its rate's grid, backed off while trains are slow. */
+  #grid = new GridBackoff();
   /** How the last train was timed since start() (none yet: null); gaps count within one way only. */
   #timedBy: "clock" | "timer" | null = null;
 
@@ -86,7 +137,7 @@ export class TrainProducer {
 
   /** Every how many facility trains this producer sends now (its rate's grid times its back-off). */
   get stride(): number {
-    return this.#stride << this.#level;
+    return this.#grid.stride;
   }
 
   /** The ID of the latest train this producer started to send (0 before the first). */
@@ -103,10 +154,9 @@ export class TrainProducer {
       });
     this.stop();
     this.#timedBy = null;
-    this.#level = 0;
-    this.#busyMs = Number.NaN;
     this.#periodMs = 1000 / rateHz;
     this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
+    this.#grid = new GridBackoff(this.#periodMs, this.#stride);
     // Faster than the facility's trains, or without a clock to follow: a plain timer.
     const followsClock = this.#clock.trainAge !== undefined && rateHz <= FACILITY_RATE_HZ;
     const poll = followsClock ? Math.min(CLOCK_POLL_MS, this.#periodMs) : this.#periodMs;
@@ -155,26 +205,10 @@ export class TrainProducer {
     try {
       await this.#send(trainId, this.#sent + 1n);
       this.#sent++;
-      if (clockLive) this.#adapt(performance.now() - now);
+      if (clockLive) this.#grid.took(performance.now() - now);
     } finally {
       this.#busy = false;
     }
-  }
-
-  /**
-   * Backs off when a train takes longer than 90 % of the time the grid leaves it, and comes one level
-   * back once trains would fit in the shorter interval with room to spare (under 40 % of the current
-   * one, 80 % of the shorter), so a producer does not flap between two levels.
-   */
-  #adapt(tookMs: number): void {
-    const interval = () => this.#periodMs * 2 ** this.#level;
-    // One very slow train (the first after a change of conditions builds a new simulated detector)
-    // counts as at most two intervals, so it backs off a level or two, not to the end of the ladder.
-    const took = Math.min(tookMs, 2 * interval());
-    const ms = Number.isNaN(this.#busyMs) ? took : this.#busyMs + BUSY_WEIGHT * (took - this.#busyMs);
-    this.#busyMs = ms;
-    while (this.#level < MAX_BACKOFF && ms > 0.9 * interval()) this.#level++;
-    while (this.#level > 0 && ms < 0.4 * interval()) this.#level--;
   }
 
   #skip(n: number): void {
