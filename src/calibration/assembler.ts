@@ -55,7 +55,19 @@ const schema = {
     max: 10_000,
   }),
   trainsAssembled: el.uint64({ displayedName: "Trains assembled", ...ro, default: 0n }),
-  trainsIncomplete: el.uint64({ displayedName: "Trains sent with modules missing", ...ro, default: 0n }),
+  trainsIncomplete: el.uint64({
+    displayedName: "Trains sent with modules missing",
+    description: "a module silent for the whole match timeout (down, or far behind): sent with NaN for it",
+    ...ro,
+    default: 0n,
+  }),
+  trainsSkipped: el.uint64({
+    displayedName: "Incomplete trains not sent",
+    description:
+      "trains that some modules skipped while others sent them (a module or its correction backed off, or an output dropped them): not assembled, so a viewer sees whole trains",
+    ...ro,
+    default: 0n,
+  }),
   lastTrainId: el.uint64({ displayedName: "Last train", ...ro, default: 0n }),
   assemblyMs: el.double({ displayedName: "Assembly time per train (ms)", ...ro, default: 0 }),
   matching: MATCH_STATS_SCHEMA,
@@ -135,6 +147,7 @@ export class AssemblerDevice extends definePipelineDevice({
   #assembler: StackAssembler | undefined;
   #assembled = 0n;
   #incomplete = 0n;
+  #skipped = 0n;
 
   override async onInit(): Promise<void> {
     const detector = detectorByName(this.get("detector"));
@@ -149,8 +162,11 @@ export class AssemblerDevice extends definePipelineDevice({
     this.#assembler = this.#geometry.snapped().createStackAssembler();
     this.updateState(State.ON);
     if (sources.length === 0) return; // nothing connected: nothing to match
+    // Each module's corrected trains come on one connection, in train order: a train that a module has
+    // passed is decided at once (skipped) rather than after the timeout.
     const matcher = new TrainMatcher<ModuleToken>(sources, {
       timeoutMs: this.get("matchTimeoutMs"),
+      sourcesInOrder: true,
       onError: (err) => this.fault(`assembling a train failed: ${String(err)}`),
     }).onTrain((train) => this.#send(train));
     this.#matcher = matcher;
@@ -179,6 +195,15 @@ export class AssemblerDevice extends definePipelineDevice({
   async #send(train: MatchedTrain<ModuleToken>): Promise<void> {
     if (!this.#geometry || !this.#assembler) return;
     const trainId = train.trainId;
+    // Under load, modules and corrections back off on the facility's train grid and outputs drop what
+    // an input cannot take: a train that modules skipped while others sent it is a partial image a
+    // viewer should not mistake for the detector; it costs a whole assembly and delays the whole trains
+    // behind it. Such trains are counted, not sent. A module silent for the whole timeout (down) still
+    // gets its trains sent with NaN in its place, so the rest of the detector stays visible.
+    if (train.skipped) {
+      this.set("trainsSkipped", ++this.#skipped);
+      return;
+    }
     const t0 = performance.now();
     const geometry = this.#geometry;
     const pixels = geometry.layout.moduleShape[0] * geometry.layout.moduleShape[1];

@@ -3,8 +3,15 @@
 // in train order once every configured source has delivered it, or once the train timeout has passed
 // since its first piece arrived (absent sources are then recorded as missing); a newer complete train
 // waits behind an older one still filling up. A piece for a train already handed on is a straggler:
-// counted late, not kept. Per-source statistics explain what went wrong when trains come out
-// incomplete; `counts` and `MATCH_STATS_SCHEMA` publish them on the device that runs the matcher.
+// counted late, not kept. Per-source statistics explain what went wrong when trains come out incomplete;
+// `counts` and `MATCH_STATS_SCHEMA` publish them on the device that runs the matcher.
+//
+// With `sourcesInOrder` (each source one output on one connection, so its trains come in train order,
+// as a detector's corrected modules reach the assembler), a train that a source has passed (it
+// delivered a newer one) will never get that source's piece: once every source it lacks has passed
+// it, the train is handed on at once, `skipped`, instead of waiting out the timeout, which under load
+// (sources backing off on the train grid, outputs dropping) would hold every newer whole train behind
+// it. Only a source that sends nothing at all (down, or far behind) still costs the timeout.
 
 import { closestName, el, SaseError } from "../core/index.ts";
 
@@ -15,6 +22,11 @@ export interface MatchedTrain<D = unknown> {
   readonly missing: readonly string[];
   /** True when it was handed on because the timeout passed, not because it was complete. */
   readonly timedOut: boolean;
+  /**
+   * With `sourcesInOrder`: incomplete because every source it lacks had already delivered a newer train
+   * (they skipped or dropped this one), handed on before the timeout since it could never complete.
+   */
+  readonly skipped: boolean;
   /** True when a newer train was handed on together with it: a live view may skip it. */
   readonly stale: boolean;
 }
@@ -89,6 +101,8 @@ export interface MatcherOptions {
   knownSources?: () => readonly string[];
   /** Where a failure of an `onTrain` handler goes (default: thrown out of the timer, i.e. unhandled). */
   onError?: (err: unknown) => void;
+  /** Each source delivers its trains in train order: hand on at once what a source has passed (default false). */
+  sourcesInOrder?: boolean;
 }
 
 interface Pending<D> {
@@ -97,6 +111,8 @@ interface Pending<D> {
 }
 
 interface Tally {
+  /** Newest train this source delivered (-1: none yet). */
+  newest: number;
   received: number;
   missing: number;
   late: number;
@@ -146,7 +162,7 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       });
     this.now = opts.now ?? (() => performance.now());
     for (const s of sources)
-      this.tally.set(s, { received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
+      this.tally.set(s, { newest: -1, received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
     // Timeouts must fire even when no more data arrives at all.
     this.timer = setInterval(() => this.tick(), Math.max(5, Math.min(100, this.timeoutMs / 4)));
     this.timer.unref();
@@ -187,8 +203,13 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
     t.latLast = lat;
     t.latSum += lat;
     t.latMax = Math.max(t.latMax, lat);
-    // Only a complete train can be handed on before the timer's next look.
+    const passed = t.newest;
+    t.newest = Math.max(t.newest, trainId);
+    // Only a complete train, or one this source has now passed (older trains it skipped), can be
+    // handed on before the timer's next look.
     if (p.data.size === this.sources.length) return this.flush(false);
+    if (this.opts.sourcesInOrder)
+      for (const id of this.pending.keys()) if (id > passed && id < trainId) return this.flush(false);
     return undefined;
   }
 
@@ -202,16 +223,25 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
     for (const id of ids) {
       const p = this.pending.get(id)!;
       const complete = p.data.size === this.sources.length;
+      const missing = complete ? [] : this.sources.filter((s) => !p.data.has(s));
+      const skipped =
+        !complete && this.opts.sourcesInOrder === true && missing.every((s) => this.tally.get(s)!.newest > id);
       const expired = at - p.firstAt >= this.timeoutMs;
       // Keep train order: a newer complete train waits behind an older one still filling up.
-      if (!complete && !expired && !all) break;
+      if (!complete && !skipped && !expired && !all) break;
       this.pending.delete(id);
-      const missing = complete ? [] : this.sources.filter((s) => !p.data.has(s));
       for (const s of missing) this.tally.get(s)!.missing++;
       this.handed++;
       if (complete) this.complete++;
       this.lastHanded = id;
-      this.ready.push({ trainId: id, data: p.data, missing, timedOut: !complete, stale: false });
+      this.ready.push({
+        trainId: id,
+        data: p.data,
+        missing,
+        timedOut: !complete && !skipped,
+        skipped,
+        stale: false,
+      });
     }
     // Trains handed on together: all but the newest are stale for a viewer.
     for (let i = first; i < this.ready.length - 1; i++) (this.ready[i] as { stale: boolean }).stale = true;

@@ -1,5 +1,7 @@
 // The assembler device matches sixteen module streams by train and sends one image per train, placed
-// with the AGIPD-1M geometry; a train whose modules do not all come is sent after the match timeout.
+// with the AGIPD-1M geometry; a train whose modules do not all come is sent after the match timeout,
+// unless the modules it lacks have already sent a newer train (they skipped it): that one is counted,
+// not sent.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AssemblerDevice } from "../../src/calibration/index.ts";
@@ -27,7 +29,7 @@ function moduleTrain(m: number): NDArray {
   return ndarray(data, [2, 512, 128]);
 }
 
-test("assembles matched module trains into one image per train, incomplete ones after the timeout", async () => {
+test("assembles matched module trains into one image per train, incomplete ones after the timeout unless skipped", async () => {
   const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
   const outputs = Array.from(
     { length: 16 },
@@ -77,6 +79,19 @@ test("assembles matched module trains into one image per train, incomplete ones 
     assert.equal(partial[dest[8 * PIXELS]!], 801);
     assert.equal(await facility.client.get(ASM, "trainsIncomplete"), 1n);
     assert.equal(await facility.client.get(ASM, "trainsAssembled"), 2n);
+
+    // Train 1002 without module 3, which then sends 1003 (it skipped 1002, say backed off): 1002 is
+    // decided at once and not sent; 1003 is whole.
+    for (let m = 0; m < 16; m++) {
+      if (m !== 3) await outputs[m]!.write({ image: { data: moduleTrain(m) } }, { trainId: 1002 });
+    }
+    for (let m = 0; m < 16; m++)
+      await outputs[m]!.write({ image: { data: moduleTrain(m) } }, { trainId: 1003 });
+    await until(() => got.length === 3, "the third assembled train");
+    assert.equal(got[2]!.meta.timestamp.trainId, 1003);
+    assert.equal(got[2]!.data.get("image.modulesPresent"), 16);
+    assert.equal(await facility.client.get(ASM, "trainsSkipped"), 1n);
+    assert.equal(await facility.client.get(ASM, "trainsAssembled"), 3n);
   } finally {
     await sink?.close();
     for (const o of outputs) await o.close();

@@ -70,6 +70,42 @@ test("a misspelt source name is told apart from a silent one, with the likely na
   assert.equal(extra.problem, "unexpected");
 });
 
+test("with sources in order, a train that a source has passed is handed on at once as skipped", async () => {
+  const m = new TrainMatcher<number>(["A", "B", "C"], { timeoutMs: 60_000, sourcesInOrder: true });
+  const got = collect(m);
+  m.push("A", 1, 1);
+  m.push("B", 1, 1); // C is slower, not yet past train 1
+  m.push("A", 2, 2);
+  m.push("C", 2, 2); // C skipped train 1 (backed off, or its output dropped it): 1 can never complete
+  assert.equal(m.counts.trains, 1, "train 1 handed on without waiting for the timeout");
+  m.push("B", 2, 2); // train 2 is whole
+  m.push("A", 4, 4);
+  m.push("B", 4, 4);
+  m.push("C", 3, 3); // train 3 waits: A and B may still send it
+  assert.equal(m.counts.trains, 2);
+  m.push("C", 4, 4); // whole; train 3 lacks A and B, which both passed it
+  assert.equal(m.counts.trains, 4);
+  m.end();
+  const trains = await got;
+  assert.deepEqual(
+    trains.map((t) => [t.trainId, t.missing, t.skipped, t.timedOut]),
+    [
+      [1, ["C"], true, false],
+      [2, [], false, false],
+      [3, ["A", "B"], true, false],
+      [4, [], false, false],
+    ],
+  );
+  assert.deepEqual(m.counts, { trains: 4, complete: 2, incomplete: 2, late: 0, matchRatio: 0.5 });
+  // Without the promise of order, the same pieces wait for the timeout.
+  const plain = new TrainMatcher<number>(["A", "B"], { timeoutMs: 60_000 });
+  plain.push("A", 1, 1);
+  plain.push("B", 2, 2);
+  plain.push("A", 2, 2);
+  assert.equal(plain.counts.trains, 0);
+  plain.close();
+});
+
 test("a timeout shorter than a source's latency loses its data and says how long to wait", async () => {
   const m = new TrainMatcher<number>(["fast", "slow"], { timeoutMs: 20 });
   const got = collect(m);

@@ -1,0 +1,166 @@
+// A detector chain short of capacity degrades coherently: modules → corrections → assembler → viewer,
+// every hop over TCP as in the split facility. One correction takes its trains slowly (Karabo's
+// delayOnInput: its module's output drops whatever train comes while it waits, different trains than
+// the other correction gets). The assembler must not pass such half trains on as images: every image
+// that reaches the viewer holds every module, the trains some module skipped are counted, and every
+// hop still accounts for every train (sent = received + dropped + lost).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { AssemblerDevice, CorrectionDevice } from "../../src/calibration/index.ts";
+import { AGIPD_1M_DETECTOR, DetectorControlDevice, DetectorModuleDevice } from "../../src/detector/index.ts";
+import { Facility } from "../../src/devices/index.ts";
+import { InputChannel } from "../../src/pipeline/index.ts";
+
+// Every connection over TCP, even between devices of this process.
+process.env.SASE_NO_PIPELINE_SHORTCUT = "1";
+const root = mkdtempSync(join(tmpdir(), "sase-coherent-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+const CTRL = AGIPD_1M_DETECTOR.controlSource;
+const ASM = "SPB_DET_AGIPD1M-1/CAL/ASSEMBLER";
+const raw = (m: number) => `SPB_DET_AGIPD1M-1/DET/${m}CH0`;
+const corr = (m: number) => `SPB_DET_AGIPD1M-1/CORR/${m}CH0`;
+
+async function until(ok: () => boolean | Promise<boolean>, what: () => string, ms = 90_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!(await ok())) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("with a slow correction, every assembled image that reaches the viewer is whole and the rest is counted", {
+  timeout: 240_000,
+}, async () => {
+  const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  let viewer: InputChannel | undefined;
+  try {
+    await facility.addDevice(DetectorControlDevice, CTRL, { "bunchStructure.nPulses": 2 });
+    for (const m of [0, 1]) {
+      // Started once everything is connected: tokens written before an input attaches are no one's.
+      await facility.addDevice(DetectorModuleDevice, raw(m), {
+        module: m,
+        rows: 8,
+        rate: 10,
+        control: CTRL,
+        autoStart: false,
+      });
+      await facility.addDevice(CorrectionDevice, corr(m), {
+        rows: 8,
+        module: m,
+        control: CTRL,
+        constantsStore: join(root, "store"), // no constants: raw passes through, quick
+        // Module 1's correction asks for its next train only 250 ms after taking one.
+        input: {
+          connectedOutputChannels: [`${raw(m)}:xtdf`],
+          onSlowness: "drop",
+          ...(m === 1 ? { delayOnInput: 250 } : {}),
+        },
+      });
+    }
+    // A long match timeout: a half train waiting it out would hold the whole ones behind it too.
+    await facility.addDevice(AssemblerDevice, ASM, {
+      matchTimeoutMs: 5000,
+      input: { connectedOutputChannels: [0, 1].map((m) => `${corr(m)}:output`), onSlowness: "wait" },
+    });
+    const present: number[] = [];
+    viewer = new InputChannel("TEST/VIEWER/0:input", { connectedOutputChannels: [`${ASM}:output`] })
+      .onData((t) => {
+        present.push(Number(t.data.get("image.modulesPresent")));
+      })
+      .connect();
+    await viewer.waitConnected(30_000);
+    const c = facility.client;
+    const n = async (id: string, key: string) => Number(await c.get(id, key));
+    await until(
+      async () =>
+        (
+          await Promise.all([
+            ...[0, 1].map((m) => c.get(corr(m), "input.missingConnections")),
+            c.get(ASM, "input.missingConnections"),
+          ])
+        ).every((missing) => (missing as string[]).length === 0),
+      () => "the corrections and the assembler connected",
+    );
+    for (const m of [0, 1])
+      await until(
+        async () => (await c.get(raw(m), "state")) === "STOPPED",
+        () => `module ${m} ready`,
+      );
+    for (const m of [0, 1]) await c.execute(raw(m), "start");
+    let figures = "";
+    await until(
+      async () => {
+        figures = `viewer got ${present.length}, assembler skipped ${await n(ASM, "trainsSkipped")}`;
+        return present.length >= 5 && (await n(ASM, "trainsSkipped")) >= 5;
+      },
+      () => figures,
+    );
+    for (const m of [0, 1]) await c.execute(raw(m), "stop");
+    // The stream ends through both corrections and the assembler's matcher hands on what it held.
+    await until(async () => (await n(ASM, "input.endOfStreams")) >= 1, () => "the end of stream");
+
+    assert.ok(
+      present.every((p) => p === 2),
+      `modules present in the images the viewer got: ${present.join(",")}`,
+    );
+    assert.equal(await n(ASM, "trainsIncomplete"), 0);
+    // The slow correction's trains were dropped by its module's output, and counted there.
+    assert.ok((await n(corr(1), "input.dropped")) > 0, "the slow correction's input dropped trains");
+    // Every hop accounts for every train, and every train the matcher decided is assembled or skipped.
+    await until(
+      async () => {
+        const rows: string[] = [];
+        let ok = true;
+        let written = 0;
+        for (const m of [0, 1]) {
+          const [sent, got, dropped, lost, skipped, corrected, passed, wrote] = await Promise.all([
+            n(raw(m), "trainsSent"),
+            ...[
+              "input.tokens",
+              "input.dropped",
+              "input.lost",
+              "trainsSkipped",
+              "trainsCorrected",
+              "trainsPassedRaw",
+              "output.tokensWritten",
+            ].map((k) => n(corr(m), k)),
+          ]);
+          written += wrote;
+          rows.push(
+            `module ${m}: sent ${sent} = ${got} + ${dropped} + ${lost}; taken ${got} = ${corrected} + ${passed} + ${skipped}, wrote ${wrote}`,
+          );
+          ok &&= sent > 0 && sent === got + dropped + lost && got === corrected + passed + skipped;
+          ok &&= wrote === corrected + passed;
+        }
+        const [asmGot, asmDropped, asmLost, trains, assembled, skipped, late] = await Promise.all(
+          [
+            "input.tokens",
+            "input.dropped",
+            "input.lost",
+            "matching.trains",
+            "trainsAssembled",
+            "trainsSkipped",
+            "matching.late",
+          ].map((k) => n(ASM, k)),
+        );
+        rows.push(
+          `corrections wrote ${written} = ${asmGot} + ${asmDropped} + ${asmLost}; assembler matched ${trains} = ${assembled} + ${skipped} (late ${late}); viewer ${present.length}`,
+        );
+        figures = rows.join("; ");
+        return (
+          ok &&
+          written === asmGot + asmDropped + asmLost &&
+          trains === assembled + skipped &&
+          assembled >= present.length
+        );
+      },
+      () => figures,
+    );
+  } finally {
+    await viewer?.close();
+    await facility.stop();
+  }
+});
