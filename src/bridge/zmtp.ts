@@ -9,7 +9,7 @@
 // big-endian size, the body. Like libzmq it reconnects on its own (every `reconnectMs`) after the
 // peer goes away; messages lost with the connection are reported through `onDisconnect`.
 import { type Socket, connect } from "node:net";
-import { SaseError } from "../core/index.ts";
+import { BufferPool, SaseError } from "../core/index.ts";
 
 /** Options of a ZMTP client socket; every field has a default. */
 export interface ZmtpOptions {
@@ -25,8 +25,8 @@ export interface ZmtpOptions {
 export class ZmtpError extends SaseError {}
 
 const SCRATCH = 256 * 1024; // one read buffer, reused for every read of small frames
-const DIRECT_MIN = 32 * 1024; // frames from this size are read straight into their own buffer
-const SLAB = 256 * 1024; // small frames are carved out of slabs of this size
+const DIRECT_MIN = 32 * 1024; // frames from this size get their own (recyclable) buffer, read straight into it
+const SLAB = 256 * 1024; // smaller frames are carved out of slabs of this size
 const PEERS_OF_DEALER = ["ROUTER", "REP"];
 
 /** A ZMTP command frame (READY, ERROR, ...) with its properties. */
@@ -148,9 +148,9 @@ export class ZmtpDealer {
   private readonly waiters: Waiter[] = [];
   private pendingSends: Uint8Array[][] = [];
   private paused = false;
-  // Large frame buffers handed back by `recycle` (by size), and those this socket made.
-  private readonly pool = new Map<number, ArrayBuffer[]>();
-  private readonly ours = new WeakSet<ArrayBuffer>();
+  // Large frames' memory, handed back by `recycle`; bytes of the current message's large frames.
+  private readonly pool = new BufferPool();
+  private largeBytes = 0;
 
   constructor(
     readonly endpoint: string,
@@ -171,6 +171,7 @@ export class ZmtpDealer {
     this.start = this.end = 0;
     this.direct = undefined;
     this.parts = [];
+    this.largeBytes = 0;
     const socket: Socket = connect({
       host: this.host,
       port: this.port,
@@ -354,7 +355,8 @@ export class ZmtpDealer {
       }
       if ((flags & 4) === 0 && size >= DIRECT_MIN && avail - head < size) {
         // A large frame: its bytes so far go to the front of its own buffer, the rest is read there.
-        const frame = this.frameBuffer(size);
+        const frame = this.pool.take(size);
+        this.largeBytes += size;
         const have = avail - head;
         b.copy(frame, 0, this.start + head, this.end);
         this.start = this.end = 0;
@@ -384,24 +386,14 @@ export class ZmtpDealer {
    * The caller promises that nothing reads that memory any more.
    */
   recycle(buffer: ArrayBufferLike): void {
-    if (!(buffer instanceof ArrayBuffer) || !this.ours.has(buffer)) return;
-    const free = this.pool.get(buffer.byteLength) ?? [];
-    if (free.length >= 8 || free.includes(buffer)) return;
-    free.push(buffer);
-    this.pool.set(buffer.byteLength, free);
-  }
-
-  private frameBuffer(size: number): Buffer {
-    const reused = this.pool.get(size)?.pop();
-    if (reused) return Buffer.from(reused, 0, size);
-    const frame = Buffer.allocUnsafeSlow(size);
-    this.ours.add(frame.buffer as ArrayBuffer);
-    return frame;
+    this.pool.give(buffer);
   }
 
   private copyOut(b: Buffer, at: number, size: number): Buffer {
-    if (size > SLAB / 4) {
-      const own = Buffer.allocUnsafe(size);
+    // A large frame that happened to arrive whole in one read still gets memory that can be recycled.
+    if (size >= DIRECT_MIN) {
+      const own = this.pool.take(size);
+      this.largeBytes += size;
       b.copy(own, 0, at, at + size);
       return own;
     }
@@ -420,6 +412,8 @@ export class ZmtpDealer {
     if (more) return;
     const frames = this.parts;
     this.parts = [];
+    this.pool.noteMessage(this.largeBytes);
+    this.largeBytes = 0;
     this.deliver(frames);
   }
 

@@ -30,3 +30,4 @@ export * from "./karabo-calls.ts";
 export * from "./amqp-broker.ts";
 export * from "./worker.ts";
 export * from "./thread-pool.ts";
+export * from "./buffer-pool.ts";

@@ -20,7 +20,15 @@
 // itself attached after a short wait or with the first chunk.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { Hash, type HashValue, type Logger, SaseError, type Timestamp, timestampNow } from "../core/index.ts";
+import {
+  type BufferPool,
+  Hash,
+  type HashValue,
+  type Logger,
+  SaseError,
+  type Timestamp,
+  timestampNow,
+} from "../core/index.ts";
 import type {
   ConnectionSink,
   DeliveryInfo,
@@ -30,7 +38,13 @@ import type {
   PeerHandle,
   PeerLink,
 } from "./link.ts";
-import { DATA_DISTRIBUTIONS, type ListenOptions, PipelineError, SLOWNESS_POLICIES } from "./types.ts";
+import {
+  DATA_DISTRIBUTIONS,
+  type DataToken,
+  type ListenOptions,
+  PipelineError,
+  SLOWNESS_POLICIES,
+} from "./types.ts";
 import {
   decodeBody,
   encodeCached,
@@ -280,6 +294,17 @@ export interface ConnectTcpOptions {
   maxTokenBytes?: number;
   connectTimeoutMs?: number;
   log: Logger;
+  /** Token memory to read into, and where a token's memory is recorded so it can be handed back. */
+  memory?: TokenMemory;
+}
+
+/**
+ * An input's token memory: message bodies are taken from `pool`, and a token that is its body's only
+ * item is recorded in `owner` (InputChannel.release gives that memory back to the pool).
+ */
+export interface TokenMemory {
+  pool: BufferPool;
+  owner: WeakMap<DataToken, ArrayBuffer>;
 }
 
 /**
@@ -316,7 +341,8 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     reader.stop();
     socket.destroy();
   };
-  const reader = new FrameReader(opts.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, (header, body) => {
+  const memory = opts.memory;
+  const onMessage = (header: Hash, body: Uint8Array): void => {
     if (header.has("welcome")) {
       if (welcomed) throw new PipelineError("PROTOCOL", "a second welcome");
       welcomed = true;
@@ -352,12 +378,18 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
       const data = decodeBody(body.subarray(pos, pos + sizes[i]));
       pos += sizes[i];
       const meta = readSourceInfo(rows[i], fallbackSource);
-      sink.onData(
-        { data, meta },
-        sizes.length === 1 ? info : { seq: 0, dropped: info.dropped, queued: info.queued },
-      );
+      const token = { data, meta };
+      // Only a body holding one token can be reused when that token is released.
+      if (memory && sizes.length === 1) memory.owner.set(token, body.buffer as ArrayBuffer);
+      sink.onData(token, sizes.length === 1 ? info : { seq: 0, dropped: info.dropped, queued: info.queued });
     }
-  });
+  };
+  const reader = new FrameReader(
+    opts.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
+    onMessage,
+    true,
+    memory?.pool,
+  );
   // Reads land where the frame reader wants them: token bodies directly in their final buffer.
   const socket = tcpConnect({
     host: opts.host,

@@ -8,7 +8,7 @@
 // views of that allocation.
 
 import type { Socket } from "node:net";
-import { decodeHash, encodeHash, encodeHashToBytes, type Hash } from "../core/index.ts";
+import { type BufferPool, decodeHash, encodeHash, encodeHashToBytes, type Hash } from "../core/index.ts";
 import { PipelineError } from "./types.ts";
 
 /** Headers are small (one `sourceInfo` row per item); anything longer is garbage, not a header. */
@@ -86,12 +86,14 @@ export class FrameReader {
 
   /**
    * `onFrame` gets each message; with `bodies` false (the output's side, reading an input's requests)
-   * messages are single Hashes without a body.
+   * messages are single Hashes without a body. Bodies come from `pool` when given (memory handed back
+   * by the consumer is read into again instead of fresh memory).
    */
   constructor(
     private readonly maxBodyBytes: number,
     private readonly onFrame: (header: Hash, body: Uint8Array) => void,
     private readonly bodies = true,
+    private readonly pool?: BufferPool,
   ) {}
 
   /** Feeds bytes read from the socket. */
@@ -175,8 +177,11 @@ export class FrameReader {
         // view it in place instead of copying it again.
         const align = Number(this.header?.getOr("align", 0) ?? 0) & 7;
         const shift = (8 - align) & 7;
-        // allocUnsafeSlow: a buffer of its own, not zero-filled (every byte is about to be written).
-        this.body = new Uint8Array(Buffer.allocUnsafeSlow(n + shift).buffer, shift, n);
+        // A buffer of its own (its ArrayBuffer can go back to the pool), not zero-filled (every byte
+        // is about to be written).
+        this.pool?.noteMessage(n + shift);
+        const memory = this.pool ? this.pool.take(n + shift) : Buffer.allocUnsafeSlow(n + shift);
+        this.body = new Uint8Array(memory.buffer as ArrayBuffer, memory.byteOffset + shift, n);
         this.stage = "body";
         this.need = n;
         return;

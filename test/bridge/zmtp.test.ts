@@ -8,7 +8,7 @@ import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
 import * as zmq from "zeromq";
-import { BridgeClient, BridgeServer, trainIdOf } from "../../src/bridge/index.ts";
+import { BridgeClient, BridgeServer, type BridgeTrain, trainIdOf } from "../../src/bridge/index.ts";
 import { ZmtpDealer, command, encodeFrames, greeting } from "../../src/bridge/zmtp.ts";
 import { createLogger } from "../../src/core/index.ts";
 import { sampleTrain, within } from "./helpers.ts";
@@ -243,29 +243,37 @@ test("a released train's array memory is reused for the next train of the same s
   const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block" });
   const endpoint = await server.start();
   const client = new BridgeClient(endpoint, { timeoutMs: 10_000, requestsInFlight: 1 });
+  // Sixteen arrays of one shape, as a 16-module detector's train has.
+  const MODULES = 16;
   try {
     const big = (tid: number) => {
       const t = sampleTrain(tid);
       const src = Object.keys(t.data)[0] as string;
-      (t.data[src] as Record<string, unknown>).big = {
-        dtype: "uint16",
-        shape: [64, 1000],
-        data: new Uint16Array(64_000).fill(tid),
-      };
+      for (let m = 0; m < MODULES; m++) {
+        (t.data[src] as Record<string, unknown>)[`big${m}`] = {
+          dtype: "uint16",
+          shape: [64, 1000],
+          data: new Uint16Array(64_000).fill(tid * 100 + m),
+        };
+      }
       return { t, src };
     };
+    const arrays = (train: BridgeTrain, src: string) =>
+      Array.from({ length: MODULES }, (_, m) => (train.data[src]?.[`big${m}`] as { data: Uint16Array }).data);
     const a = big(1);
     void server.feed(a.t);
     const first = await client.next();
-    const arr1 = first.data[a.src]?.big as { data: Uint16Array };
-    assert.equal(arr1.data[63_999], 1);
-    const memory = arr1.data.buffer;
+    const before = arrays(first, a.src);
+    assert.equal(before[15]?.[63_999], 115);
+    const memory = new Set(before.map((x) => x.buffer));
     client.release(first);
     void server.feed(big(2).t);
-    const second = await client.next();
-    const arr2 = second.data[a.src]?.big as { data: Uint16Array };
-    assert.equal(arr2.data.buffer, memory, "the released memory was reused");
-    assert.ok(arr2.data.every((v) => v === 2));
+    const after = arrays(await client.next(), a.src);
+    assert.ok(
+      after.every((x) => memory.has(x.buffer)),
+      "every released array's memory was reused",
+    );
+    assert.ok(after.every((x, m) => x.every((v) => v === 200 + m)));
   } finally {
     client.close();
     await server.close();
