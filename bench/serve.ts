@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BridgeClient } from "../src/bridge/index.ts";
+import { ZmtpSink } from "./lib/zmtp-sink.ts";
 
 const root = new URL("../../shared/fixtures/exdf", import.meta.url).pathname;
 const more = Number(process.env.SERVE_BENCH_TRAINS ?? 10);
@@ -62,7 +63,30 @@ function freePort(): Promise<number> {
   });
 }
 
-async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+/** Which client takes the trains: a sase BridgeClient (fresh memory per train) or a ZmtpSink. */
+type ClientKind = "sase" | "sink";
+
+/** Milliseconds to touch every page of fresh memory of `bytes` once (what a client receiving into it pays). */
+function freshMemoryMs(bytes: number): number {
+  const t = performance.now();
+  const a = new Uint8Array(bytes);
+  for (let i = 0; i < a.length; i += 4096) a[i] = 1;
+  return performance.now() - t;
+}
+
+/** Receives trains with a client of the given kind: next() resolves with the bytes of one train. */
+function clientOf(kind: ClientKind, endpoint: string): { next(): Promise<number>; close(): void } {
+  if (kind === "sink") return new ZmtpSink(endpoint);
+  const client = new BridgeClient(endpoint, { timeoutMs: 300_000, requestsInFlight: 1 });
+  return { next: async () => (await client.nextRaw()).bytes, close: () => client.close() };
+}
+
+async function one(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  kind: ClientKind = "sase",
+): Promise<string> {
   const t0 = performance.now();
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
@@ -83,11 +107,11 @@ async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise
   if (!endpoint) throw new Error(`no endpoint printed: ${stderr.slice(-500)}`);
   child.stdout.resume();
   const pid = child.pid as number;
-  const client = new BridgeClient(endpoint, { timeoutMs: 300_000, requestsInFlight: 1 });
+  const client = clientOf(kind, endpoint);
   const died = exited.then((code) => {
     throw new Error(`exited ${code} before the first train: ${stderr.trim().split("\n").at(-1)}`);
   });
-  const first = await Promise.race([client.nextRaw(), died]).catch((err: unknown) => {
+  const first = await Promise.race([client.next(), died]).catch((err: unknown) => {
     client.close();
     throw err;
   });
@@ -97,7 +121,7 @@ async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise
   let n = 1;
   for (; n < 1 + more; n++) {
     try {
-      await client.nextRaw();
+      await client.next();
     } catch {
       break;
     }
@@ -110,7 +134,7 @@ async function one(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise
   const tExit = performance.now() - tKill;
   return (
     `first train ${tFirst.toFixed(0).padStart(6)} ms (CPU ${(cpuFirst * 1000).toFixed(0).padStart(5)} ms, ` +
-    `${(first.bytes / 1e6).toFixed(0).padStart(3)} MB)  peak RSS ${(rssFirst / 1e6).toFixed(0).padStart(5)} MB, ` +
+    `${(first / 1e6).toFixed(0).padStart(3)} MB)  peak RSS ${(rssFirst / 1e6).toFixed(0).padStart(5)} MB, ` +
     `after ${n} trains ${(rss / 1e6).toFixed(0).padStart(5)} MB  SIGTERM: exit ${code} in ${tExit.toFixed(0)} ms`
   );
 }
@@ -139,7 +163,8 @@ try {
   console.log(
     "sase bridge serve RUN_DIR start-up: process start → first train received by a client (REQ/REP, 2.2);",
   );
-  console.log("peak RSS of the server; SIGTERM after the last train asked for.");
+  console.log("peak RSS of the server; SIGTERM after the last train asked for. Clients: a sase BridgeClient");
+  console.log("(each train into fresh memory) or a reused-buffer client (the server's cost alone).");
   for (const run of runs) {
     const name = run.split("/").at(-1) as string;
     const cache = join(temp, `cache-${name}`);
@@ -157,22 +182,28 @@ try {
     ];
     const env = { SASE_PROGRESS: "0", XDG_CACHE_HOME: cache };
     console.log(`${name}`);
-    console.log(
-      `  load ${load()}  sase, index not cached   ${await one(process.execPath, await saseArgs(), env)}`,
-    );
-    console.log(
-      `  load ${load()}  sase, index cached       ${await one(process.execPath, await saseArgs(), env)}`,
-    );
-    if (typeof pythonPath === "string") {
-      const pyArgs = ["-u", pyServe, run, `tcp://127.0.0.1:${await port()}`];
-      const pyEnv = { PYTHONPATH: pythonPath };
+    let mb = 0;
+    const row = async (what: string, cmd: string, args: string[], e: NodeJS.ProcessEnv, kind: ClientKind) => {
       try {
-        console.log(
-          `  load ${load()}  EXtra-data serve_files   ${await one("/usr/bin/python3", pyArgs, pyEnv)}`,
-        );
+        const text = await one(cmd, args, e, kind);
+        mb ||= Number(/(\d+) MB\)/.exec(text)?.[1] ?? 0);
+        console.log(`  load ${load()}  ${what.padEnd(40)} ${text}`);
       } catch (err) {
-        console.log(`  EXtra-data serve_files: failed (${(err as Error).message.split("\n")[0]})`);
+        console.log(`  ${what}: failed (${(err as Error).message.split("\n")[0]})`);
       }
+    };
+    await row("sase, index not cached", process.execPath, await saseArgs(), env, "sase");
+    const fresh = freshMemoryMs(mb * 1e6);
+    console.log(
+      `  load ${load()}  touching ${mb} MB of fresh memory once (what a client pays): ${fresh.toFixed(0)} ms`,
+    );
+    await row("sase, index cached", process.execPath, await saseArgs(), env, "sase");
+    await row("sase, index cached, reused-buffer client", process.execPath, await saseArgs(), env, "sink");
+    if (typeof pythonPath === "string") {
+      const pyArgs = async () => ["-u", pyServe, run, `tcp://127.0.0.1:${await port()}`];
+      const pyEnv = { PYTHONPATH: pythonPath };
+      await row("EXtra-data serve_files", "/usr/bin/python3", await pyArgs(), pyEnv, "sase");
+      await row("EXtra-data, reused-buffer client", "/usr/bin/python3", await pyArgs(), pyEnv, "sink");
     } else console.log(`  EXtra-data serve_files: skipped (${pythonPath.skipped})`);
   }
 } finally {

@@ -3,8 +3,15 @@
 // a train is sent as that entry (a scalar, or an array without the entry axis), several entries as
 // one array; strings as bytes (as h5py reads them); each source's metadata also under "metadata".
 import { type NDArray, timestampNow, viewTyped } from "../core/index.ts";
-import { type DataCollection, isRecordData, type TrainData } from "../files/index.ts";
-import type { BridgeTrain, BridgeValue, SourceData, SourceMetadata } from "./types.ts";
+import {
+  type ArrayInFile,
+  type DataCollection,
+  isArrayInFile,
+  isRecordData,
+  type TrainData,
+  type TrainDataInFile,
+} from "../files/index.ts";
+import type { BridgeTrain, BridgeValue, OutgoingTrain, SourceMetadata } from "./types.ts";
 
 /** Options for turning a run into bridge trains. */
 export interface RunTrainsOptions {
@@ -29,13 +36,20 @@ function firstEntry(array: NDArray): BridgeValue | NDArray {
   return { dtype: array.dtype, shape, data: viewTyped(array.dtype, d.buffer, d.byteOffset, d.length) };
 }
 
+/** Arrays of this many bytes per train or more are streamed from the file by `servedTrainsFromRun`. */
+export const STREAM_FROM_BYTES = 1 << 20;
+
 /** One train of a run as the bridge sends it. */
 export function bridgeTrainFromRun(
   trainId: number,
   data: TrainData,
   options: RunTrainsOptions = {},
 ): BridgeTrain {
-  const train: BridgeTrain = { data: {}, metadata: {} };
+  return outgoingTrain(trainId, data, options) as BridgeTrain; // nothing in `data` is left in a file
+}
+
+function outgoingTrain(trainId: number, data: TrainDataInFile, options: RunTrainsOptions): OutgoingTrain {
+  const train: OutgoingTrain = { data: {}, metadata: {} };
   let stamp: Pick<SourceMetadata, "timestamp" | "timestamp.sec" | "timestamp.frac"> = {};
   if (options.dummyTimestamps) {
     const ts = timestampNow(trainId);
@@ -47,11 +61,14 @@ export function bridgeTrainFromRun(
     };
   }
   for (const [source, keys] of Object.entries(data)) {
-    const values: SourceData = {};
+    const values: OutgoingTrain["data"][string] = {};
     for (const [key, value] of Object.entries(keys)) {
       if (Array.isArray(value)) {
         const bytes = value.map((s) => utf8.encode(s));
         values[key] = bytes.length === 1 ? (bytes[0] as Uint8Array) : bytes;
+      } else if (isArrayInFile(value)) {
+        values[key] =
+          value.shape[0] === 1 ? ({ ...value, shape: value.shape.slice(1) } as ArrayInFile) : value;
       } else if (isRecordData(value)) {
         // A record (compound) key goes out as one key per field, "<key>.<field>", each as above.
         for (const [field, v] of Object.entries(value.fields)) {
@@ -77,5 +94,20 @@ export async function* bridgeTrainsFromRun(
 ): AsyncGenerator<BridgeTrain> {
   do {
     for await (const { trainId, data } of run.trains()) yield bridgeTrainFromRun(trainId, data, options);
+  } while (options.loop);
+}
+
+/**
+ * The trains of a run for BridgeServer.serve: as bridgeTrainsFromRun, but arrays of STREAM_FROM_BYTES
+ * or more per train stay in the file until the server writes them, streamed through a few reused
+ * buffers, so serving never holds a whole detector train in memory.
+ */
+export async function* servedTrainsFromRun(
+  run: DataCollection,
+  options: RunTrainsOptions = {},
+): AsyncGenerator<OutgoingTrain> {
+  do {
+    for await (const { trainId, data } of run.trainsInFile(STREAM_FROM_BYTES))
+      yield outgoingTrain(trainId, data, options);
   } while (options.loop);
 }

@@ -3,7 +3,9 @@
 //
 //   const server = new BridgeServer({ endpoint: "tcp://*:4545", sock: "REP", protocol: "2.2" });
 //   await server.start();
-//   await server.serve(bridgeTrainsFromRun(await openRun(dir)));   // or server.feed(train) per train
+//   await server.serve(servedTrainsFromRun(await openRun(dir)));   // or server.feed(train) per train
+//   (servedTrainsFromRun leaves detector arrays in the file; the server streams them through a few
+//   reused 1 MiB buffers as it writes them: bridgeTrainsFromRun reads every train into memory)
 //
 //   const client = new BridgeClient("tcp://host:4545", { timeoutMs: 5000 });
 //   for await (const train of client) { use(train.data[source]["image.data"]); client.release(train); }
@@ -17,11 +19,24 @@
 // All stay wire-compatible with karabo-bridge-py.
 export * from "./types.ts";
 export { MsgpackError, MsgExt, type MsgMap, type MsgValue, decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
-export { type Frames, decodeTrain, encodeTrain, parseNumpyDType } from "./protocol.ts";
+export {
+  type Frames,
+  type OutFrame,
+  decodeTrain,
+  encodeTrain,
+  encodeTrainStreaming,
+  parseNumpyDType,
+} from "./protocol.ts";
 export { DROP_POLICIES, type DropPolicy } from "./queue.ts";
 export { BridgeServer, type BridgeServerOptions, type BridgeServerStats } from "./server.ts";
 export { BridgeClient, type BridgeClientOptions, type RawMessage } from "./client.ts";
-export { type RunTrainsOptions, bridgeTrainFromRun, bridgeTrainsFromRun } from "./files.ts";
+export {
+  type RunTrainsOptions,
+  STREAM_FROM_BYTES,
+  bridgeTrainFromRun,
+  bridgeTrainsFromRun,
+  servedTrainsFromRun,
+} from "./files.ts";
 export { type AgipdSimOptions, simulatedAgipdTrains } from "./sim.ts";
 export { KaraboBridge, sourceFromToken } from "./device.ts";
 export { type PipelineTrainsOptions, pipelineTrains } from "./pipeline.ts";

@@ -16,6 +16,7 @@ import {
   SaseError,
   showValue,
 } from "../core/index.ts";
+import { type ArrayInFile, isArrayInFile, loadArrayInFile } from "../files/index.ts";
 import {
   BinKey,
   type EncodableValue,
@@ -28,6 +29,7 @@ import {
 } from "./msgpack.ts";
 import {
   type BridgeTrain,
+  type OutgoingTrain,
   BridgeProtocolError,
   type BridgeValue,
   type ProtocolVersion,
@@ -38,6 +40,9 @@ import {
 
 /** One message as ZeroMQ frames. */
 export type Frames = Uint8Array[];
+
+/** A frame to send: bytes in memory, or an array still in its file (streamed as it is written). */
+export type OutFrame = Uint8Array | ArrayInFile;
 
 const writer = new MsgpackWriter(256 * 1024);
 
@@ -74,16 +79,45 @@ export function parseNumpyDType(text: string): DType {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** Encodes one train as the frames of one bridge message. */
-export function encodeTrain(train: BridgeTrain, version: ProtocolVersion = "2.2"): Frames {
-  if (version === "2.2") return encodeV22(train);
-  if (version === "1.0") return encodeV10(train);
+/** Encodes one train as the frames of one bridge message (arrays still in a file are read first). */
+export function encodeTrain(train: OutgoingTrain, version: ProtocolVersion = "2.2"): Frames {
+  if (version === "2.2") return encodeV22(inMemory(train)) as Frames;
+  if (version === "1.0") return encodeV10(inMemory(train));
   // Reached only when an unchecked string slipped through: say which versions exist.
   parseProtocolVersion(version);
   return [];
 }
 
-function metadataFor(train: BridgeTrain, source: string): SourceMetadata {
+/**
+ * Encodes one train for protocol 2.2, leaving each array still in a file as its own frame, to be
+ * streamed from the file as it is written (zmtp-router.ts).
+ */
+export function encodeTrainStreaming(train: OutgoingTrain): OutFrame[] {
+  return encodeV22(train);
+}
+
+/** The train with every array still in a file read into memory (the same object when there is none). */
+function inMemory(train: OutgoingTrain): BridgeTrain {
+  let copy: OutgoingTrain | undefined;
+  for (const source of Object.keys(train.data)) {
+    const values = train.data[source] as OutgoingTrain["data"][string];
+    for (const key of Object.keys(values)) {
+      const v = values[key];
+      if (!isArrayInFile(v)) continue;
+      copy ??= { data: { ...train.data }, metadata: train.metadata };
+      if (copy.data[source] === values) copy.data[source] = { ...values };
+      (copy.data[source] as Record<string, unknown>)[key] = loadArrayInFile(v);
+    }
+  }
+  return (copy ?? train) as BridgeTrain;
+}
+
+// An array value: in memory, or still in its file.
+function isArray(v: unknown): v is NDArray | ArrayInFile {
+  return typeof v === "object" && v !== null && (isNDArray(v) || isArrayInFile(v));
+}
+
+function metadataFor(train: OutgoingTrain, source: string): SourceMetadata {
   return train.metadata[source] ?? { source };
 }
 
@@ -114,12 +148,12 @@ function templateFor(source: string): SourceTemplate {
   return t;
 }
 
-function encodeV22(train: BridgeTrain): Frames {
+function encodeV22(train: OutgoingTrain): OutFrame[] {
   // Every msgpack frame of the train goes into one buffer; array frames stay views of their arrays.
-  const parts: (number | NDArray)[] = [];
+  const parts: (number | NDArray | ArrayInFile)[] = [];
   writer.begin();
   for (const source of Object.keys(train.data).sort()) {
-    const values = train.data[source] as SourceData;
+    const values = train.data[source] as OutgoingTrain["data"][string];
     const t = templateFor(source);
     const meta = metadataFor(train, source) as Record<string, unknown>;
     writer.startFrame();
@@ -133,18 +167,18 @@ function encodeV22(train: BridgeTrain): Frames {
     for (let i = 0; i < keys.length; i++) {
       const v = values[keys[i] as string];
       vals[i] = v;
-      if (typeof v === "object" && v !== null && isNDArray(v)) arrays++;
+      if (isArray(v)) arrays++;
     }
-    const arrayKeys = arrays > 0 ? keys.filter((_, i) => isNDArray(vals[i])) : [];
+    const arrayKeys = arrays > 0 ? keys.filter((_, i) => isArray(vals[i])) : [];
     if (arrays > 0) {
       const all = vals;
-      keys = keys.filter((_, i) => !isNDArray(all[i]));
-      vals = all.filter((v) => !isNDArray(v));
+      keys = keys.filter((_, i) => !isArray(all[i]));
+      vals = all.filter((v) => !isArray(v));
     }
     parts.push(writer.addMapFrom(t.values, keys, vals));
     for (const path of arrayKeys) {
-      const array = values[path] as NDArray;
-      checkArray(source, path, array);
+      const array = values[path] as NDArray | ArrayInFile;
+      if (isNDArray(array)) checkArray(source, path, array);
       parts.push(
         writer.add({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),
       );
@@ -152,7 +186,9 @@ function encodeV22(train: BridgeTrain): Frames {
     }
   }
   const packed = writer.end();
-  return parts.map((p) => (typeof p === "number" ? (packed[p] as Uint8Array) : bytesOf(p)));
+  return parts.map((p) =>
+    typeof p === "number" ? (packed[p] as Uint8Array) : isNDArray(p) ? bytesOf(p) : p,
+  );
 }
 
 function checkArray(source: string, path: string, array: NDArray): void {

@@ -5,11 +5,11 @@
 // ZMTP itself (zmtp-router.ts): a train goes out as one writev instead of one libzmq message per frame.
 import * as zmq from "zeromq";
 import { createLogger, type Logger, SaseError, timestampNow, showValue } from "../core/index.ts";
-import { type Frames, encodeTrain } from "./protocol.ts";
+import { type Frames, type OutFrame, encodeTrain, encodeTrainStreaming } from "./protocol.ts";
 import { BoundedQueue, type DropPolicy, QueueClosedError } from "./queue.ts";
 import { type ZmtpPeer, ZmtpRouter, tcpBindEndpoint } from "./zmtp-router.ts";
 import {
-  type BridgeTrain,
+  type OutgoingTrain,
   type ProtocolVersion,
   type ServerSocketType,
   parseProtocolVersion,
@@ -58,7 +58,8 @@ export interface BridgeServerStats {
 }
 
 interface QueuedTrain {
-  frames: Frames;
+  /** Arrays still in a file only where the ZMTP router streams them (REP on tcp://, protocol 2.2). */
+  frames: OutFrame[];
   bytes: number;
 }
 
@@ -81,6 +82,8 @@ export class BridgeServer {
   private running: Promise<void> | undefined;
   private closed = false;
   private lastSend = 0;
+  /** Why sending stopped, when it failed (a file that could not be read while streaming it). */
+  private failure: Error | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly counters = { trainsSent: 0, bytesSent: 0, clients: 0, badRequests: 0 };
 
@@ -145,7 +148,13 @@ export class BridgeServer {
     }
     this.boundEndpoint = bound;
     this.running = this.sendLoop().catch((err: unknown) => {
-      if (!this.closed) this.log.error("bridge server stopped", { error: (err as Error).message });
+      if (this.closed) return;
+      this.log.error("bridge server stopped", { error: (err as Error).message });
+      // serve() and feed() fail with it from now on.
+      this.failure = err as Error;
+      this.queue.close();
+      for (const w of this.idleWaiters) w();
+      this.idleWaiters = [];
     });
     this.log.info("bridge server listening", {
       endpoint: bound,
@@ -167,10 +176,18 @@ export class BridgeServer {
     return { ...this.counters, clients, trainsDropped: this.queue.dropped, queued: this.queue.length };
   }
 
-  /** Queues one train; resolves true when queued, false when the drop policy discarded it. */
-  feed(train: BridgeTrain): Promise<boolean> {
+  /**
+   * Queues one train; resolves true when queued, false when the drop policy discarded it. Arrays
+   * still in a file (a replayed run) are streamed from it when the train is sent, where the ZMTP
+   * router sends it (REP on tcp://, protocol 2.2); elsewhere they are read now.
+   */
+  feed(train: OutgoingTrain): Promise<boolean> {
+    if (this.failure) return Promise.reject(this.failure);
     if (this.dummyTimestamps) addDummyTimestamps(train);
-    const frames = encodeTrain(train, this.protocol);
+    const frames =
+      this.transport === "zmtp" && this.protocol === "2.2"
+        ? encodeTrainStreaming(train)
+        : encodeTrain(train, this.protocol);
     let bytes = 0;
     for (const f of frames) bytes += f.byteLength;
     return this.queue.put({ frames, bytes });
@@ -181,11 +198,11 @@ export class BridgeServer {
    * when the server is closed. With the "block" policy the next train is pulled only when the queue
    * has room for it, so a replayed run holds the queued trains and the one on the wire, no more.
    */
-  async serve(trains: AsyncIterable<BridgeTrain> | Iterable<BridgeTrain>): Promise<void> {
+  async serve(trains: AsyncIterable<OutgoingTrain> | Iterable<OutgoingTrain>): Promise<void> {
     const it =
       Symbol.asyncIterator in trains
-        ? (trains as AsyncIterable<BridgeTrain>)[Symbol.asyncIterator]()
-        : (trains as Iterable<BridgeTrain>)[Symbol.iterator]();
+        ? (trains as AsyncIterable<OutgoingTrain>)[Symbol.asyncIterator]()
+        : (trains as Iterable<OutgoingTrain>)[Symbol.iterator]();
     try {
       for (;;) {
         await this.queue.room();
@@ -195,6 +212,7 @@ export class BridgeServer {
         await this.feed(next.value);
       }
     } catch (err) {
+      if (err instanceof QueueClosedError && this.failure) throw this.failure;
       if (err instanceof QueueClosedError && this.closed) return;
       throw err;
     } finally {
@@ -260,8 +278,8 @@ export class BridgeServer {
             continue;
           }
         } else if (this.socket instanceof zmq.Router)
-          await this.socket.send([client as Buffer, EMPTY, ...item.frames]);
-        else await (this.socket as zmq.Publisher | zmq.Push).send(item.frames);
+          await this.socket.send([client as Buffer, EMPTY, ...(item.frames as Frames)]); // all in memory (feed)
+        else await (this.socket as zmq.Publisher | zmq.Push).send(item.frames as Frames);
       } catch (err) {
         if (this.closed) return;
         if ((err as { code?: string }).code !== "EHOSTUNREACH") throw err;
@@ -348,7 +366,7 @@ function printable(frame: Buffer): string {
   return frame.length > 64 ? `${clean}…` : clean;
 }
 
-function addDummyTimestamps(train: BridgeTrain): void {
+function addDummyTimestamps(train: OutgoingTrain): void {
   const ts = timestampNow();
   for (const [source, meta] of Object.entries(train.metadata)) {
     if (meta.timestamp !== undefined) continue;

@@ -1,6 +1,7 @@
 // The data model of the Karabo bridge: one train is, per source, a flat map of keys to values or
 // arrays, plus per-source metadata (source name, timestamp and train ID).
 import type { NDArray } from "../core/index.ts";
+import type { ArrayInFile } from "../files/index.ts";
 import type { MsgExt } from "./msgpack.ts";
 import { SaseError } from "../core/index.ts";
 
@@ -55,6 +56,15 @@ export interface SourceMetadata {
 /** One train as the bridge sends it: data and metadata, keyed by source name. */
 export interface BridgeTrain {
   data: Record<string, SourceData>;
+  metadata: Record<string, SourceMetadata>;
+}
+
+/**
+ * A train to send whose large arrays may still be in a file (replaying a run): the server streams
+ * them from the file as it writes them, or reads them first where it cannot (see BridgeServer.feed).
+ */
+export interface OutgoingTrain {
+  data: Record<string, Record<string, BridgeValue | NDArray | ArrayInFile>>;
   metadata: Record<string, SourceMetadata>;
 }
 

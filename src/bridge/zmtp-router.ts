@@ -6,8 +6,14 @@
 //
 // Peers are connections, not identities: a request arrives with the peer it came from, and the
 // reply goes back on that connection (a REQ or DEALER peer sees exactly what a ROUTER would send).
+//
+// An array still in its file (a replayed run's detector data) is not read whole first: it is read
+// in chunks into a few reused buffers, each written as soon as it is read (its frame header, sent
+// before, carries the whole size), so the server never holds a train in fresh memory.
 import { type Server, type Socket, createServer } from "node:net";
 import { SaseError } from "../core/index.ts";
+import type { ArrayInFile } from "../files/index.ts";
+import { ChunkBuffers, CHUNK_BYTES, CHUNKS_IN_FLIGHT, zeros } from "./chunks.ts";
 import { command, encodeFrames, greeting, pong, readProperty } from "./zmtp.ts";
 
 /** One connected client. */
@@ -45,7 +51,9 @@ class Peer implements ZmtpPeer {
   ready = false;
   /** Replies written whose last byte has not reached the kernel yet. */
   unflushed = 0;
-  flushWaiters: (() => void)[] = [];
+  /** The end of the last reply being sent: replies go out whole, one after the other. */
+  tail: Promise<unknown> = Promise.resolve();
+  private waiters: (() => void)[] = [];
   private pending: Buffer = Buffer.alloc(0);
   private greeted = false;
   private parts: Buffer[] = [];
@@ -125,6 +133,15 @@ class Peer implements ZmtpPeer {
   refuse(why: string, tell = false): void {
     if (!this.gone) this.router.refused(this, why, tell);
   }
+
+  /** Resolves at the next write that reaches the kernel, or when the peer goes. */
+  change(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
 
 // Why a greeting (its first bytes so far) is not one we can answer, or undefined.
@@ -159,6 +176,7 @@ export class ZmtpRouter {
   private nextId = 1;
   private closed = false;
   private readonly hwm: number;
+  private readonly chunks = new ChunkBuffers();
 
   constructor(private readonly options: ZmtpRouterOptions) {
     this.hwm = options.highWaterMark ?? 2;
@@ -205,7 +223,7 @@ export class ZmtpRouter {
   private forget(peer: Peer): void {
     peer.gone = true;
     this.peers.delete(peer);
-    for (const w of peer.flushWaiters.splice(0)) w();
+    peer.wake();
   }
 
   /** Called by a peer with one whole message. */
@@ -222,26 +240,73 @@ export class ZmtpRouter {
   }
 
   /**
-   * Sends one message to `peer`; resolves false when the peer has gone (nothing sent). Waits first
-   * while `highWaterMark` replies to that peer are still on their way to the kernel.
+   * Sends one message to `peer`; resolves false when the peer has gone (nothing or only part sent).
+   * Waits first while `highWaterMark` replies to that peer are still on their way to the kernel.
+   * Frames still in a file are streamed (see the top of this file): the promise then resolves once
+   * the last chunk has been handed to the socket.
    */
-  async send(zpeer: ZmtpPeer, frames: readonly Uint8Array[]): Promise<boolean> {
+  send(zpeer: ZmtpPeer, frames: readonly (Uint8Array | ArrayInFile)[]): Promise<boolean> {
     const peer = zpeer as Peer;
-    while (!peer.gone && peer.unflushed >= this.hwm) {
-      await new Promise<void>((resolve) => peer.flushWaiters.push(resolve));
-    }
+    const sent = peer.tail.then(() => this.sendNow(peer, frames));
+    peer.tail = sent.catch(() => {});
+    return sent;
+  }
+
+  private async sendNow(peer: Peer, frames: readonly (Uint8Array | ArrayInFile)[]): Promise<boolean> {
+    while (!peer.gone && peer.unflushed >= this.hwm) await peer.change();
     if (peer.gone) return false;
     const chunks = encodeFrames(frames);
     const socket = peer.socket;
-    peer.unflushed++;
-    socket.cork();
-    for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i] as Uint8Array);
-    socket.write(chunks[chunks.length - 1] as Uint8Array, () => {
+    const flushed = () => {
       peer.unflushed--;
-      const w = peer.flushWaiters.shift();
-      if (w) w();
-    });
-    socket.uncork();
+      peer.wake();
+    };
+    peer.unflushed++;
+    if (chunks.every((c) => c instanceof Uint8Array)) {
+      // All in memory: one gathered writev.
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i] as Uint8Array);
+      socket.write(chunks[chunks.length - 1] as Uint8Array, flushed);
+      socket.uncork();
+      return true;
+    }
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i] as Uint8Array | ArrayInFile;
+      const last = i === chunks.length - 1 ? flushed : undefined;
+      if (c instanceof Uint8Array) socket.write(c, last);
+      else if (!(await this.stream(peer, c, last))) return false;
+    }
+    return true;
+  }
+
+  // Writes an array still in its file: CHUNKS_IN_FLIGHT reused buffers at most on their way to the
+  // kernel; all-zero chunks (never written in the file) go out from one buffer of zeros, unread.
+  private async stream(peer: Peer, array: ArrayInFile, onLast: (() => void) | undefined): Promise<boolean> {
+    let inFlight = 0;
+    for (let offset = 0; offset < array.byteLength; ) {
+      while (!peer.gone && inFlight >= CHUNKS_IN_FLIGHT) await peer.change();
+      if (peer.gone) return false;
+      const n = Math.min(CHUNK_BYTES, array.byteLength - offset);
+      const buffer = this.chunks.take();
+      let bytes: Uint8Array;
+      try {
+        bytes = array.read(offset, buffer.subarray(0, n)) ? buffer.subarray(0, n) : zeros(n);
+      } catch (err) {
+        // Half a message is on the wire: this connection cannot go on.
+        peer.socket.destroy();
+        this.forget(peer);
+        throw err;
+      }
+      offset += n;
+      const end = offset === array.byteLength;
+      inFlight++;
+      peer.socket.write(bytes, () => {
+        inFlight--;
+        this.chunks.give(buffer);
+        if (end) onLast?.();
+        peer.wake();
+      });
+    }
     return true;
   }
 

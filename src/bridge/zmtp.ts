@@ -71,29 +71,35 @@ const LARGE = 16 * 1024; // frames from this size go to the socket as they are, 
 /**
  * Encodes one message's frames for the wire: frame headers and small frames gathered into one
  * buffer (one write for a message of many small frames), large frames passed through as they are.
+ * A frame that is not in memory (only its byteLength known, e.g. an array streamed from a file) is
+ * passed through whatever its size.
  */
-export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
+export function encodeFrames<F extends { readonly byteLength: number }>(
+  frames: readonly (Uint8Array | F)[],
+): (Uint8Array | F)[] {
   let gathered = 0;
-  for (const f of frames) gathered += (f.length <= 255 ? 2 : 9) + (f.length < LARGE ? f.length : 0);
+  for (const f of frames)
+    gathered += (f.byteLength <= 255 ? 2 : 9) + (f instanceof Uint8Array && f.length < LARGE ? f.length : 0);
   const buf = Buffer.allocUnsafe(gathered);
-  const out: Uint8Array[] = [];
+  const out: (Uint8Array | F)[] = [];
   let p = 0;
   let from = 0;
   for (let i = 0; i < frames.length; i++) {
-    const f = frames[i] as Uint8Array;
+    const f = frames[i] as Uint8Array | F;
+    const size = f.byteLength;
     const more = i + 1 < frames.length ? 1 : 0;
-    if (f.length <= 255) {
+    if (size <= 255) {
       buf[p++] = more;
-      buf[p++] = f.length;
+      buf[p++] = size;
     } else {
       buf[p] = more | 2;
-      buf.writeBigUInt64BE(BigInt(f.length), p + 1);
+      buf.writeBigUInt64BE(BigInt(size), p + 1);
       p += 9;
     }
-    if (f.length < LARGE) {
-      if (f.length < 32) for (let j = 0; j < f.length; j++) buf[p + j] = f[j] as number;
+    if (f instanceof Uint8Array && size < LARGE) {
+      if (size < 32) for (let j = 0; j < size; j++) buf[p + j] = f[j] as number;
       else buf.set(f, p);
-      p += f.length;
+      p += size;
     } else {
       out.push(buf.subarray(from, p), f);
       from = p;

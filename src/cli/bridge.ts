@@ -5,15 +5,15 @@ import {
   BridgeClient,
   BridgeServer,
   KaraboBridge,
-  type BridgeTrain,
   CLIENT_SOCKET_FOR,
   DROP_POLICIES,
   type DropPolicy,
   PROTOCOL_VERSIONS,
   type ProtocolVersion,
+  type OutgoingTrain,
   type ServerSocketType,
-  bridgeTrainsFromRun,
   decodeTrain,
+  servedTrainsFromRun,
   simulatedAgipdTrains,
   trainIdOf,
 } from "../bridge/index.ts";
@@ -79,7 +79,7 @@ function serverOptions(cmd: Command): Command {
 
 async function runServer(
   opts: ServeOptions,
-  trains: AsyncIterable<BridgeTrain> | Iterable<BridgeTrain>,
+  trains: AsyncIterable<OutgoingTrain> | Iterable<OutgoingTrain>,
   what: string,
   total: number | undefined,
   defaultQueue: number,
@@ -251,7 +251,8 @@ export function registerBridgeCommands(program: Command): void {
           const run = await openRun(runDir, { hdf5: "when-needed" });
           try {
             const sel = run.select(opts.source ?? "*", opts.key ?? "*");
-            const trains = bridgeTrainsFromRun(sel, {
+            // Detector arrays stay in the files until the server streams them to a client.
+            const trains = servedTrainsFromRun(sel, {
               loop: opts.loop,
               dummyTimestamps: opts.dummyTimestamps,
             });

@@ -204,6 +204,53 @@ export function layoutOf(
   }
 }
 
+/** A piece of some rows' bytes: `length` bytes at file `position`, or zeros (a chunk never written). */
+export interface Extent {
+  readonly position: number | null;
+  readonly length: number;
+}
+
+/**
+ * Where the bytes of rows [start, start+count) are, in order, neighbouring chunks merged; null when
+ * a chunk was never written and the fill value is not zero (HDF5 knows what to return).
+ */
+export function rowExtents(layout: RowLayout, start: number, count: number): Extent[] | null {
+  const { rowBytes } = layout;
+  if (layout.contiguous !== null)
+    return [{ position: layout.contiguous + start * rowBytes, length: count * rowBytes }];
+  const out: { position: number | null; length: number }[] = [];
+  for (let row = start; row < start + count; ) {
+    const c = Math.floor(row / layout.chunkRows);
+    const addr = layout.chunks.get(c);
+    const inChunk = row - c * layout.chunkRows;
+    const rows = Math.min(layout.chunkRows - inChunk, start + count - row);
+    if (addr === undefined && !layout.fillZero) return null;
+    const position = addr === undefined ? null : addr + inChunk * rowBytes;
+    const last = out[out.length - 1];
+    if (last && (last.position === null ? position === null : last.position + last.length === position))
+      last.length += rows * rowBytes;
+    else out.push({ position, length: rows * rowBytes });
+    row += rows;
+  }
+  return out;
+}
+
+/** Reads `length` bytes at file `position` into `dest` at `offset` with pread; false at the end of the file. */
+export function preadFully(
+  fd: number,
+  dest: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): boolean {
+  for (let got = 0; got < length; ) {
+    const n = readSync(fd, dest, offset + got, length - got, position + got);
+    if (n <= 0) return false;
+    got += n;
+  }
+  return true;
+}
+
 /**
  * Reads rows [start, start+count) into `dest` with pread, merging neighbouring chunks. Chunks never
  * written become zeros when the fill value is zero; otherwise false (HDF5 knows what to return).
@@ -216,37 +263,14 @@ export function readRowsDirect(
   dest: Uint8Array,
   destZeroed = false,
 ): boolean {
-  const { rowBytes } = layout;
-  const reads: [number, number, number][] = []; // file position, dest offset, length
-  if (layout.contiguous !== null) {
-    reads.push([layout.contiguous + start * rowBytes, 0, count * rowBytes]);
-  } else {
-    for (let row = start; row < start + count; ) {
-      const c = Math.floor(row / layout.chunkRows);
-      const addr = layout.chunks.get(c);
-      const inChunk = row - c * layout.chunkRows;
-      const rows = Math.min(layout.chunkRows - inChunk, start + count - row);
-      if (addr === undefined) {
-        if (!layout.fillZero) return false;
-        const off = (row - start) * rowBytes;
-        if (!destZeroed) dest.fill(0, off, off + rows * rowBytes); // fresh memory is zeros already
-        row += rows;
-        continue;
-      }
-      const pos = addr + inChunk * rowBytes;
-      const off = (row - start) * rowBytes;
-      const last = reads[reads.length - 1];
-      if (last && last[0] + last[2] === pos && last[1] + last[2] === off) last[2] += rows * rowBytes;
-      else reads.push([pos, off, rows * rowBytes]);
-      row += rows;
-    }
-  }
-  for (const [pos, off, len] of reads) {
-    for (let got = 0; got < len; ) {
-      const n = readSync(fd, dest, off + got, len - got, pos + got);
-      if (n <= 0) return false;
-      got += n;
-    }
+  const extents = rowExtents(layout, start, count);
+  if (!extents) return false;
+  let off = 0;
+  for (const { position, length } of extents) {
+    if (position !== null) {
+      if (!preadFully(fd, dest, off, length, position)) return false;
+    } else if (!destZeroed) dest.fill(0, off, off + length); // fresh memory is zeros already
+    off += length;
   }
   return true;
 }

@@ -9,6 +9,7 @@
 //   kd.ndarray();  kd.trainData(trainId);  kd.strings()  (string keys);  kd.records()  (compound keys:
 //   one array per field, kd.fields names them);  run.skippedKeys: datasets of types sase cannot decode
 //   for await (const { trainId, data } of sel.trains()) data[source][key]  // NDArray or string[]
+//   sel.trainsInFile(1 << 20): as trains(), large numeric keys left in the file (ArrayInFile: read(offset, dest))
 //   run.close();
 // Writing (one sequence file per aggregator at a time; durable after every flush):
 //   const w = await createRunWriter(dir, { proposal, run, trainsPerSequence, flushEvery, compression });
@@ -29,6 +30,7 @@ export {
 } from "./manifest.ts";
 export type { FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 export { type ExdfFileName, formatFileName, parseFileName } from "./naming.ts";
+export { type ArrayInFile, isArrayInFile, loadArrayInFile } from "./infile.ts";
 export {
   DataCollection,
   isRecordData,
@@ -39,7 +41,9 @@ export {
   openRun,
   type RecordData,
   type TrainData,
+  type TrainDataInFile,
   type TrainSelection,
+  type TrainsOptions,
 } from "./reader.ts";
 export {
   loadRunIndex,

@@ -16,7 +16,8 @@ import {
   showValue,
 } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { readRowsDirect } from "./direct.ts";
+import { readRowsDirect, rowExtents } from "./direct.ts";
+import { type ArrayInFile, arrayInFile, type InFilePiece } from "./infile.ts";
 import {
   type DatasetInfo,
   directReadsOn,
@@ -66,6 +67,17 @@ export type KeyValues = NDArray | string[] | RecordData;
 
 /** The data of one train: source → key → entries of that train. */
 export type TrainData = Record<string, Record<string, KeyValues>>;
+
+/** A train from `trainsInFile`: large numeric keys may be left in the file. */
+export type TrainDataInFile = Record<string, Record<string, KeyValues | ArrayInFile>>;
+
+/** Options of iterating over trains. */
+export interface TrainsOptions {
+  /** Trains read at a time per key, at most (default 32). */
+  batch?: number;
+  /** Bytes read at a time over all keys, about (default 64 MB). */
+  batchBytes?: number;
+}
 
 /** True for the entries of a record key. */
 export function isRecordData(v: unknown): v is RecordData {
@@ -389,12 +401,35 @@ export class DataCollection {
    * default 64 MB, of data), so iterating costs about as much as reading whole keys while memory
    * stays near one batch: a detector run of hundreds of MB per train is read one train at a time.
    */
-  async *trains(
-    options: { batch?: number; batchBytes?: number } = {},
-  ): AsyncGenerator<{ trainId: number; data: TrainData }> {
-    const kds = this.sources.flatMap((s) => this.keys(s).map((k) => this.keyData(s, k)));
+  trains(options: TrainsOptions = {}): AsyncGenerator<{ trainId: number; data: TrainData }> {
+    return this.iterate(options, Number.POSITIVE_INFINITY) as AsyncGenerator<{
+      trainId: number;
+      data: TrainData;
+    }>;
+  }
+
+  /**
+   * As `trains`, but a numeric key of `fromBytes` or more per train (on average) that can be read
+   * without HDF5 is not read: it comes as an ArrayInFile, read on demand in pieces (a bridge server
+   * streams such trains through a few reused buffers instead of holding each one in fresh memory).
+   */
+  trainsInFile(
+    fromBytes: number,
+    options: TrainsOptions = {},
+  ): AsyncGenerator<{ trainId: number; data: TrainDataInFile }> {
+    return this.iterate(options, fromBytes);
+  }
+
+  private async *iterate(
+    options: TrainsOptions,
+    inFileFrom: number,
+  ): AsyncGenerator<{ trainId: number; data: TrainDataInFile }> {
+    const all = this.sources.flatMap((s) => this.keys(s).map((k) => this.keyData(s, k)));
     const ntrains = Math.max(1, this.trainIds.length);
-    const bytesPerTrain = kds.reduce((sum, kd) => sum + (kd.size * kd.entryBytes) / ntrains, 0);
+    const perTrain = (kd: KeyData) => (kd.size * kd.entryBytes) / ntrains;
+    const inFile = all.filter((kd) => kd.canStayInFile() && perTrain(kd) >= inFileFrom);
+    const kds = all.filter((kd) => !inFile.includes(kd));
+    const bytesPerTrain = kds.reduce((sum, kd) => sum + perTrain(kd), 0);
     const byBytes = Math.floor((options.batchBytes ?? 64 << 20) / Math.max(1, bytesPerTrain));
     const batch = Math.max(1, Math.min(options.batch ?? 32, byBytes));
     for (let a = 0; a < this.trainIds.length; a += batch) {
@@ -403,16 +438,25 @@ export class DataCollection {
         await Promise.all([h5Ready(), treeReady()]);
       const parts = kds.map((kd) => kd.readTrainRange(a, b));
       for (let i = a; i < b; i++) {
-        const data: TrainData = {};
-        kds.forEach((kd, j) => {
-          const part = parts[j];
-          if (!part) return;
-          const entry = part.train(i - a);
+        const data: TrainDataInFile = {};
+        const put = (kd: KeyData, entry: KeyValues | ArrayInFile | null) => {
           if (entry === null) return;
           const src = data[kd.source] ?? {};
           src[kd.key] = entry;
           data[kd.source] = src;
+        };
+        kds.forEach((kd, j) => {
+          put(kd, parts[j]?.train(i - a) ?? null);
         });
+        for (const kd of inFile) {
+          const there = kd.trainInFile(i);
+          if (there !== undefined) put(kd, there);
+          else {
+            // Not readable without HDF5 for this train (a chunk HDF5 must fill): read it.
+            if (!h5Loaded()) await Promise.all([h5Ready(), treeReady()]);
+            put(kd, kd.readTrainRange(i, i + 1).train(0));
+          }
+        }
         yield { trainId: this.trainIds[i] as number, data };
       }
       // Let other work run between batches (this is an async iterator for a reason).
@@ -607,6 +651,44 @@ export class KeyData {
       h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen, !out);
     }
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
+  }
+
+  /** @internal whether this key's trains may be left in the file (numeric, found without HDF5). */
+  canStayInFile(): boolean {
+    if (this.dtype === "object" || this.dtype === "record" || this.dtype === "bool") return false;
+    const f = this.files.find((_, fi) => this.fileOf.includes(fi));
+    return f !== undefined && this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype) !== null;
+  }
+
+  /**
+   * @internal the entries of selected train `i` left in the file: null when the source has nothing
+   * for it, undefined when they cannot be read without HDF5 (read them instead).
+   */
+  trainInFile(i: number): ArrayInFile | null | undefined {
+    if (this.fileOf[i] === -1 || this.countOf[i] === 0) return null;
+    const pieces: InFilePiece[] = [];
+    let count = 0;
+    for (const r of this.runs(i, i + 1)) {
+      const name = (this.files[r.file] as FileEntry).name;
+      const raw = this.state.handles.rawDataset(name, this.datasetPath, this.dtype);
+      if (!raw || r.start + r.count > raw.rows) return undefined;
+      const extents = rowExtents(raw.layout, r.start, r.count);
+      if (!extents) return undefined;
+      const handles = this.state.handles;
+      const path = this.datasetPath;
+      const dtype = this.dtype;
+      pieces.push({
+        file: name,
+        extents,
+        // Reopened if the run closed it since (it keeps a bounded number of files open).
+        fd: () => {
+          handles.rawDataset(name, path, dtype);
+          return handles.rawFd(name);
+        },
+      });
+      count += r.count;
+    }
+    return arrayInFile(this.dtype as DType, [count, ...this.entryShape], pieces);
   }
 
   /** @internal whether trains [a, b) of this key can be read before HDF5 has loaded (rawh5.ts). */
