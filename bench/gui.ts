@@ -19,6 +19,7 @@ import { join } from "node:path";
 import {
   addOnlineCorrection,
   agipdConditions,
+  assemblerId,
   ConstantStore,
   constantsFromSensor,
   type DarkConstants,
@@ -26,6 +27,7 @@ import {
 } from "../src/calibration/index.ts";
 import {
   AGIPD_1M_DETECTOR,
+  corrSourceName,
   DetectorControlDevice,
   DetectorModuleDevice,
   memoryCellsCondition,
@@ -33,6 +35,7 @@ import {
   rawSourceName,
   SimulatedDetector,
 } from "../src/detector/index.ts";
+import { threadBudget, threadNice } from "../src/core/index.ts";
 import { Facility } from "../src/devices/index.ts";
 import { CoreBackend, findDetectorFeed, SelectableImageFeed, startGuiServer } from "../src/gui/index.ts";
 import { startDetectorStandIn } from "../test/gui/fixtures.ts";
@@ -143,9 +146,25 @@ const read = () => page.evaluate(() => (window as unknown as { sase: { stats: St
 const row = (name: string, xs: number[]) =>
   `${name.padEnd(44)} median ${pct(xs, 50).toFixed(1).padStart(7)} ms   p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms   (n=${xs.length})`;
 
+/** Per-hop times the devices publish for their last train (ms), sampled once a second. */
+const hops: [label: string, device: string, key: string][] =
+  mode === "standin"
+    ? []
+    : [
+        ["module 0: simulating a train (thread wait included)", rawSourceName(det, 0).split(":")[0]!, "simulationMs"],
+        ...(mode === "corrected"
+          ? ([
+              ["correction 0: one module train (thread wait included)", corrSourceName(det, 0).split(":")[0]!, "processingMs"],
+              ["assembler: matched train → image sent", assemblerId(det), "assemblyMs"],
+            ] as [string, string, string][])
+          : []),
+      ];
+
 /** Measures for `secs` seconds and prints the figures of one view of the image. */
 async function phase(title: string, secs: number): Promise<void> {
   assembled.length = 0;
+  const hopMs = hops.map(() => [] as number[]);
+  const cpu0 = process.cpuUsage();
   const live0 = { ...gui.liveStats()! };
   const written0 = trainsSent();
   let frames0 = (await read()).frames;
@@ -163,7 +182,13 @@ async function phase(title: string, secs: number): Promise<void> {
     paint.push(...s.paintMs.slice(-fresh));
     arrival.push(...s.arrivalMs.slice(-fresh));
     frames0 = s.frames;
+    await Promise.all(
+      hops.map(([, device, key], i) =>
+        facility.client.get(device, key).then((v) => hopMs[i]!.push(Number(v))),
+      ),
+    );
   }
+  const cpu = process.cpuUsage(cpu0);
   measuring = false;
   const elapsed = (Date.now() - t0) / 1000;
   const view = (await read()).view;
@@ -175,9 +200,15 @@ async function phase(title: string, secs: number): Promise<void> {
   console.log(row("train left detector → received by page", arrival));
   console.log(row("train left detector → image drawn in page", lat));
   console.log(row("page: colour-map + draw per frame", paint));
+  for (const [i, [label]] of hops.entries()) console.log(row(label, hopMs[i]!));
   console.log(
     `trains sent ${trains} (${(trains / elapsed).toFixed(1)}/s), drawn ${lat.length} (${(lat.length / elapsed).toFixed(1)}/s), ` +
-      `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: median < 100 ms`,
+      `dropped for the page ${live.framesDropped - live0.framesDropped}; goal: p99 < 100 ms`,
+  );
+  const mem = process.memoryUsage();
+  console.log(
+    `this process (devices, threads, GUI server): ${((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2)} cores, ` +
+      `RSS ${(mem.rss / 2 ** 20).toFixed(0)} MiB; load average ${loadavg()[0]!.toFixed(1)}`,
   );
 }
 
@@ -185,6 +216,11 @@ console.log(
   `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : `16 module devices (${cells} cells, simulated in worker threads)`}, ${rate} Hz, ` +
     `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
 );
+if (mode !== "standin") {
+  console.log(
+    `threads: simulation ${threadBudget("simulation")} (nice ${threadNice("simulation")}), correction ${threadBudget("correction")} (nice ${threadNice("correction")})`,
+  );
+}
 await phase(
   `whole image fitted (binned on the server)${mode === "corrected" ? ", corrected modules assembled by the assembler device" : ""}`,
   seconds,

@@ -117,6 +117,13 @@ export function moduleFrame(
   if (reduction === "frame") {
     const f = Math.min(frame, frames - 1);
     const base = f * stride;
+    const data = array.data;
+    // A typed array's own copy (converting to float32 on the way) runs at memory speed; an indexed
+    // loop over an array of either element type runs several times slower.
+    if (!(data instanceof BigInt64Array || data instanceof BigUint64Array) && ArrayBuffer.isView(data)) {
+      dst.set(data.subarray(base, base + n));
+      return;
+    }
     for (let i = 0; i < n; i++) dst[i] = src[base + i]!;
     return;
   }

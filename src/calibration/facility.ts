@@ -60,8 +60,9 @@ export async function addOnlineCorrection(
       control,
       constantsStore: options.storeRoot,
       threaded: options.threaded ?? true,
-      // A correction that falls behind drops trains rather than holding up the detector.
-      input: { connectedOutputChannels: [raw], onSlowness: "drop" },
+      // A correction that falls behind drops trains rather than holding up the detector, and holds at
+      // most one train waiting (a second one would only be older by the time it is corrected).
+      input: { connectedOutputChannels: [raw], onSlowness: "drop", prefetch: 1 },
     });
     added.push(id);
   }

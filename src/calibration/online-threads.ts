@@ -2,8 +2,7 @@
 // A thread loads a module's constants from the store itself (tens of MB of HDF5 per module: on the
 // event loop that would stall every device), and corrects that module's trains; corrected arrays come
 // back without copying. Each correction device keeps to one thread, chosen by its module number.
-import { availableParallelism } from "node:os";
-import { type ErrorDetails, SaseError, SharedInstance, ThreadPool } from "../core/index.ts";
+import { type ErrorDetails, SaseError, SharedInstance, ThreadPool, threadBudget } from "../core/index.ts";
 import type { CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
 import type { CalibrationType, Conditions, ConstantRecord } from "./store.ts";
 
@@ -26,10 +25,19 @@ export type ConstantUse = Pick<
   "id" | "calibration" | "beginValidity" | "createdAt" | "origin"
 >;
 
+/**
+ * A raw train as it goes to a correction thread: its frames staged in the slot's shared buffer (the
+ * first `length` values of `staged`), the rest copied with the message.
+ */
+export interface StagedRawFrames extends Omit<RawFrames, "data"> {
+  readonly staged: SharedArrayBuffer;
+  readonly length: number;
+}
+
 /** Messages to an online correction thread. */
 export type OnlineRequest =
   | { readonly id: number; readonly type: "load"; readonly slot: string; readonly setup: OnlineSetup }
-  | { readonly id: number; readonly type: "correct"; readonly slot: string; readonly raw: RawFrames }
+  | { readonly id: number; readonly type: "correct"; readonly slot: string; readonly raw: StagedRawFrames }
   | { readonly id: number; readonly type: "drop"; readonly slot: string };
 
 /** Answers of an online correction thread. */
@@ -47,16 +55,22 @@ export class MissingConstantsError extends SaseError {
   }
 }
 
-/** Threads for online correction: $SASE_CORR_THREADS, else one per core. */
+/** Threads for online correction: $SASE_CORR_THREADS, else its share of the host's (threadBudget). */
 export function defaultCorrectionThreads(): number {
-  const n = Number(process.env.SASE_CORR_THREADS);
-  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+  return threadBudget("correction");
 }
 
 /** A pool of online correction threads; `acquire()` shares one among a process's correction devices. */
 export class CorrectionThreads {
   static readonly #shared = new SharedInstance(() => new CorrectionThreads());
   readonly #pool: ThreadPool<OnlineRequest, OnlineReply>;
+  /**
+   * Each slot's raw frames go to its thread through one shared buffer, reused train after train: a
+   * message would copy them twice (serialised here, read there) into freshly allocated memory, and
+   * fresh memory costs a page fault per 4 KB on first touch. A slot has one train in flight at a
+   * time (its device awaits each correction), so the thread reads it before the next is staged.
+   */
+  readonly #staging = new Map<string, Uint16Array>();
 
   constructor(threads = defaultCorrectionThreads()) {
     this.#pool = new ThreadPool({
@@ -91,13 +105,26 @@ export class CorrectionThreads {
 
   /** Corrects one train with the constants loaded for `slot`. */
   async correct(slot: string, module: number, raw: RawFrames): Promise<CorrectedModuleTrain> {
-    const r = await this.#pool.request(module, { type: "correct", slot, raw });
+    let stage = this.#staging.get(slot);
+    if (!stage || stage.length < raw.data.length) {
+      stage = new Uint16Array(new SharedArrayBuffer(raw.data.byteLength));
+      this.#staging.set(slot, stage);
+    }
+    stage.set(raw.data);
+    const { data, ...rest } = raw;
+    const staged: StagedRawFrames = {
+      ...rest,
+      staged: stage.buffer as SharedArrayBuffer,
+      length: data.length,
+    };
+    const r = await this.#pool.request(module, { type: "correct", slot, raw: staged });
     if ("out" in r) return r.out;
     throw new SaseError("BAD_MESSAGE", "unexpected reply to correct from a correction thread");
   }
 
   /** Forgets `slot`'s corrector (its constants' memory goes). */
   async drop(slot: string, module: number): Promise<void> {
+    this.#staging.delete(slot);
     await this.#pool.request(module, { type: "drop", slot });
   }
 

@@ -1,6 +1,7 @@
 // An online correction thread (see online-threads.ts): loads modules' constants from the store and
 // corrects their trains, handing corrected arrays back by transfer.
 import { parentPort } from "node:worker_threads";
+import { lowerThisThreadPriority, threadNice } from "../core/index.ts";
 import { detectorByName, reducedDetector } from "../detector/index.ts";
 import { ConstantsError } from "./constants.ts";
 import { ModuleCorrector } from "./corrector.ts";
@@ -9,6 +10,7 @@ import type { ConstantUse, OnlineReply, OnlineRequest } from "./online-threads.t
 import { ConstantStore } from "./store.ts";
 
 const correctors = new Map<string, ModuleCorrector>();
+lowerThisThreadPriority(threadNice("correction"));
 
 async function handle(req: OnlineRequest): Promise<[OnlineReply, ArrayBuffer[]]> {
   if (req.type === "drop") {
@@ -49,7 +51,8 @@ async function handle(req: OnlineRequest): Promise<[OnlineReply, ArrayBuffer[]]>
   }
   const corrector = correctors.get(req.slot);
   if (!corrector) throw new ConstantsError(`${req.slot}: no constants loaded`);
-  const out = corrector.correctTrain(req.raw);
+  const { staged, length, ...raw } = req.raw;
+  const out = corrector.correctTrain({ ...raw, data: new Uint16Array(staged, 0, length) });
   const transfer = [out.data, out.gain, out.mask, out.cellId, out.pulseId]
     .map((a) => a.buffer)
     .filter((b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i);

@@ -29,5 +29,6 @@ export * from "./karabo-schema.ts";
 export * from "./karabo-calls.ts";
 export * from "./amqp-broker.ts";
 export * from "./worker.ts";
+export * from "./thread-budget.ts";
 export * from "./thread-pool.ts";
 export * from "./buffer-pool.ts";

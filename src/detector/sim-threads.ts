@@ -2,8 +2,7 @@
 // without copying (their buffers are transferred). A full AGIPD-1M costs seconds of CPU per train at
 // full cell counts; in the control process's event loop it would stall every device and the GUI.
 // Each module always goes to the same thread, which keeps that module's sensor model built once.
-import { availableParallelism } from "node:os";
-import { SaseError, SharedInstance, ThreadPool } from "../core/index.ts";
+import { SaseError, SharedInstance, ThreadPool, threadBudget } from "../core/index.ts";
 import type { GainStageName } from "./description.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
@@ -33,10 +32,9 @@ export type SimulationReply =
   | { readonly id: number; readonly train: RawModuleTrain }
   | { readonly id: number; readonly error: string };
 
-/** Threads the process uses by default: $SASE_SIM_THREADS, else one per core. */
+/** Threads the process uses by default: $SASE_SIM_THREADS, else its share of the host's (threadBudget). */
 export function defaultSimulationThreads(): number {
-  const n = Number(process.env.SASE_SIM_THREADS);
-  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+  return threadBudget("simulation");
 }
 
 /** A pool of simulation threads. `acquire()` shares one pool among a process's module devices. */

@@ -1,11 +1,13 @@
 // A simulation thread (see sim-threads.ts): simulates module trains on request and transfers their
 // buffers back. Simulated detectors are kept per key, so sensors are built once per module.
 import { parentPort } from "node:worker_threads";
+import { lowerThisThreadPriority, threadNice } from "../core/index.ts";
 import { detectorByName, reducedDetector } from "./description.ts";
 import { pulseCapacitorLadder, SimulatedDetector } from "./detector.ts";
 import type { SimulationKey, SimulationReply, SimulationRequest } from "./sim-threads.ts";
 
 const detectors = new Map<string, SimulatedDetector>();
+lowerThisThreadPriority(threadNice("simulation"));
 
 function detectorFor(key: SimulationKey): SimulatedDetector {
   const id = JSON.stringify(key);

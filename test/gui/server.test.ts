@@ -16,7 +16,9 @@ import {
   type FacilityGui,
 } from "../../src/gui/index.ts";
 import { Auth, parseUsers, verifyPassword } from "../../src/gui/server/auth.ts";
-import { binImage } from "../../src/gui/server/live.ts";
+import type { LiveFrame } from "../../src/gui/server/backend.ts";
+import { binImage, LiveHub, roiSum } from "../../src/gui/server/live.ts";
+import type { TrainPlots } from "../../src/gui/index.ts";
 import { parseClientMessage } from "../../src/gui/server/protocol.ts";
 
 process.env.SASE_LOG_LEVEL ??= "error";
@@ -63,6 +65,47 @@ test("messages from the page are checked before anything acts on them", () => {
   assert.throws(() => parseClientMessage('{"t":"imageView","binning":99}'), /binning/);
 });
 
+test("a frame stored bottom-up gives the live view the same image, ROI sum and radial profile", () => {
+  const width = 40;
+  const height = 30;
+  const top = new Float32Array(width * height).map((_, i) => (i % 17 === 0 ? Number.NaN : (i * 7) % 23));
+  const up = new Float32Array(top.length);
+  for (let y = 0; y < height; y++) up.set(top.subarray(y * width, (y + 1) * width), (height - 1 - y) * width);
+  const base = { trainId: 1, sentMs: Date.now(), width, height, centre: [12, 25] as [number, number] };
+  const roi = { x: 3, y: 4, w: 20, h: 11 };
+  const asStored = { ...base, pixels: top };
+  const bottomUp: LiveFrame = {
+    ...base,
+    get pixels(): Float32Array {
+      throw new Error("the live view must not ask for the flipped copy");
+    },
+    pixelsYUp: up,
+  };
+  assert.equal(roiSum(bottomUp, roi), roiSum(asStored, roi));
+  // Through the hub: what a page receives for each.
+  const seen: { image: Uint8Array; plots: TrainPlots }[] = [];
+  for (const frame of [asStored, bottomUp]) {
+    let emit: (f: LiveFrame) => void = () => {};
+    const hub = new LiveHub({
+      source: "test",
+      subscribe: (l) => {
+        emit = l;
+        return () => {};
+      },
+    });
+    const got: { image?: Uint8Array; plots?: TrainPlots } = {};
+    const viewer = { sendImage: (b: Uint8Array) => (got.image = b), sendPlots: (p: TrainPlots) => (got.plots = p) };
+    hub.add(viewer);
+    hub.setRoi(viewer, roi);
+    emit(frame);
+    seen.push({ image: got.image!, plots: got.plots! });
+  }
+  assert.deepEqual(seen[1]!.image, seen[0]!.image);
+  assert.deepEqual(seen[1]!.plots.radial, seen[0]!.plots.radial);
+  assert.equal(seen[1]!.plots.roiSum, seen[0]!.plots.roiSum);
+  assert.ok(seen[0]!.plots.radial.some((v) => v > 0));
+});
+
 test("image frames carry train, timing and range; binning averages finite pixels", () => {
   const px = new Float32Array([1, 2, 3, Number.NaN, 5, 6, 7, 8, 9, 10, 11, 12]); // 4 wide, 3 high
   const b = binImage(px, 4, 3, 2);
@@ -78,6 +121,14 @@ test("image frames carry train, timing and range; binning averages finite pixels
   const full = binImage(px, 4, 3, 1);
   assert.equal(full.min, 1);
   assert.equal(full.max, 12);
+  // The same image stored bottom-up (as assembled images are) bins to the same top-down result.
+  const up = new Float32Array([9, 10, 11, 12, 5, 6, 7, 8, 1, 2, 3, Number.NaN]);
+  assert.deepEqual(Array.from(binImage(up, 4, 3, 2, null, true).pixels), Array.from(b.pixels));
+  assert.deepEqual(
+    Array.from(binImage(up, 4, 3, 1, { x: 1, y: 1, w: 2, h: 2 }, true).pixels),
+    Array.from(cut.pixels),
+  );
+  assert.deepEqual(Array.from(binImage(up, 4, 3, 1, null, true).pixels), Array.from(px));
   const bytes = encodeImageFrame(
     {
       width: 4,

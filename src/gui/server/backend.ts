@@ -72,6 +72,12 @@ export interface LiveFrame {
   height: number;
   /** Row-major pixels, row 0 at the top; NaN marks gaps between modules. */
   pixels: Float32Array;
+  /**
+   * The same pixels with row 0 at the bottom, as the geometry assembles them, when the feed has them
+   * that way: the live view reads its rows bottom-up from here, and `pixels` (a flipped copy, made on
+   * first use) is then not made at all.
+   */
+  pixelsYUp?: Float32Array;
   /** XGM pulse energies of the train (µJ), when an XGM is present. */
   pulseEnergy?: number[];
   /** Beam position (y, x) in pixels, for the radial profile; default the image centre. */

@@ -309,13 +309,21 @@ export class AssembledImageFeed implements ImageFeed {
     this.#trains++;
     if (missing > 0) this.#incomplete++;
     const trainId = t.meta.timestamp.trainId;
+    const yUp = a.data;
+    let flipped: Float32Array | null = null;
     const frame: LiveFrame = {
       trainId,
       sentMs: timestampToMs(t.meta.timestamp),
       width,
       height,
-      // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top.
-      pixels: flipRows(a.data, width, height),
+      // The geometry puts row 0 at the bottom (y up); the page draws row 0 at the top. The flipped
+      // copy is made only for a listener that asks for it (the live view reads the rows bottom-up):
+      // a fresh image-sized array per train costs tens of ms of page faults here.
+      get pixels(): Float32Array {
+        flipped ??= flipRows(yUp, width, height);
+        return flipped;
+      },
+      pixelsYUp: yUp,
       centre: [height - (cy ?? 0), cx ?? 0],
       matching: { missing, trains: this.#trains, incomplete: this.#incomplete, late: 0 },
     };

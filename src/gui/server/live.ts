@@ -37,6 +37,7 @@ const RADIAL_BIN_PX = 4;
 /**
  * The `region` (full-resolution pixels, clipped to the image and aligned to `b`) of an image, as the
  * mean of each `b`×`b` block of finite pixels (NaN where a block has none), with its value range.
+ * Rows of the result run top-down; `yUp` says `px` holds its rows bottom-up (read in reverse).
  */
 export function binImage(
   px: Float32Array,
@@ -44,6 +45,7 @@ export function binImage(
   height: number,
   b: number,
   region: ImageRegion | null = null,
+  yUp = false,
 ): { pixels: Float32Array; width: number; height: number; x0: number; y0: number; min: number; max: number } {
   let x0 = 0;
   let y0 = 0;
@@ -58,10 +60,15 @@ export function binImage(
   }
   const w = Math.floor((x1 - x0) / b);
   const h = Math.floor((y1 - y0) / b);
-  const whole = b === 1 && x0 === 0 && y0 === 0 && w === width && h === height;
+  const whole = b === 1 && x0 === 0 && y0 === 0 && w === width && h === height && !yUp;
   const out = whole ? px : new Float32Array(w * h);
+  /** Where top-down row `y` starts in `px`. */
+  const rowStart = (y: number) => (yUp ? height - 1 - y : y) * width;
   if (!whole && b === 1) {
-    for (let y = 0; y < h; y++) out.set(px.subarray((y0 + y) * width + x0, (y0 + y) * width + x0 + w), y * w);
+    for (let y = 0; y < h; y++) {
+      const row = rowStart(y0 + y) + x0;
+      out.set(px.subarray(row, row + w), y * w);
+    }
   } else if (b > 1) {
     const sum = new Float64Array(w);
     const cnt = new Uint16Array(w);
@@ -69,14 +76,20 @@ export function binImage(
       sum.fill(0);
       cnt.fill(0);
       for (let dy = 0; dy < b; dy++) {
-        const row = (y0 + by * b + dy) * width + x0;
-        for (let x = 0; x < w * b; x++) {
-          const v = px[row + x];
-          if (!Number.isNaN(v)) {
-            const bx = (x / b) | 0;
-            sum[bx] += v;
-            cnt[bx]++;
+        const row = rowStart(y0 + by * b + dy) + x0;
+        for (let bx = 0; bx < w; bx++) {
+          const first = row + bx * b;
+          let s = 0;
+          let c = 0;
+          for (let k = 0; k < b; k++) {
+            const v = px[first + k]!;
+            if (!Number.isNaN(v)) {
+              s += v;
+              c++;
+            }
           }
+          sum[bx] += s;
+          cnt[bx] += c;
         }
       }
       const o = by * w;
@@ -186,7 +199,8 @@ export class LiveHub {
     const key = region ? `${b}:${region.x},${region.y},${region.w},${region.h}` : `${b}`;
     let e = this.#encoded.get(key);
     if (!e) {
-      const bin = binImage(f.pixels, f.width, f.height, b, region);
+      const yUp = f.pixelsYUp !== undefined;
+      const bin = binImage(f.pixelsYUp ?? f.pixels, f.width, f.height, b, region, yUp);
       e = encodeImageFrame(
         {
           width: bin.width,
@@ -248,12 +262,14 @@ export class LiveHub {
    */
   #radial(f: LiveFrame): number[] {
     const [cy, cx] = f.centre ?? [f.height / 2, f.width / 2];
-    const key = `${f.width}x${f.height}@${cy},${cx}`;
+    const yUp = f.pixelsYUp !== undefined;
+    const key = `${f.width}x${f.height}@${cy},${cx}${yUp ? " up" : ""}`;
     if (key !== this.#ringKey) {
+      // Each pixel's ring, in the order the frame's pixels are stored.
       const rings = new Uint16Array(f.width * f.height);
       let n = 0;
       for (let y = 0; y < f.height; y++) {
-        const dy = y + 0.5 - cy;
+        const dy = (yUp ? f.height - 1 - y : y) + 0.5 - cy;
         for (let x = 0; x < f.width; x++) {
           const dx = x + 0.5 - cx;
           const r = Math.floor(Math.sqrt(dy * dy + dx * dx) / RADIAL_BIN_PX);
@@ -268,7 +284,7 @@ export class LiveHub {
     const rings = this.#rings as Uint16Array;
     const sum = new Float64Array(this.#ringCount);
     const cnt = new Uint32Array(this.#ringCount);
-    const px = f.pixels;
+    const px = f.pixelsYUp ?? f.pixels;
     for (let i = 0; i < px.length; i++) {
       const v = px[i];
       if (!Number.isNaN(v)) {
@@ -286,11 +302,12 @@ export function roiSum(f: LiveFrame, roi: { x: number; y: number; w: number; h: 
   const y0 = Math.max(0, Math.floor(roi.y));
   const x1 = Math.min(f.width, Math.floor(roi.x + roi.w));
   const y1 = Math.min(f.height, Math.floor(roi.y + roi.h));
+  const px = f.pixelsYUp ?? f.pixels;
   let s = 0;
   for (let y = y0; y < y1; y++) {
-    const row = y * f.width;
+    const row = (f.pixelsYUp ? f.height - 1 - y : y) * f.width;
     for (let x = x0; x < x1; x++) {
-      const v = f.pixels[row + x];
+      const v = px[row + x];
       if (!Number.isNaN(v)) s += v;
     }
   }
