@@ -208,7 +208,8 @@ async function startMdl(): Promise<MdlPeers> {
   const toSase = new OutputChannel("BENCH/SASE/M0:output", undefined, { registry: null });
   const address = (await toSase.listen()).replace("tcp://", "");
   const src2Port = await freePort();
-  const [a, b] = await Promise.all([
+  // Without the peer the bench goes on to its other rows: nothing of this attempt may stay open.
+  const [a, b] = await Promise.allSettled([
     KaraboPipePeer.start(
       {
         "BENCH/KMDL/SINK": { input: [toSase.id], slowness: "wait", quiet: true },
@@ -222,7 +223,10 @@ async function startMdl(): Promise<MdlPeers> {
       { topic, resolve: { "BENCH/KMDL/SRC2:output": `127.0.0.1:${src2Port}` } },
     ),
   ]);
-  return { a, b, toSase };
+  if (a.status === "fulfilled" && b.status === "fulfilled") return { a: a.value, b: b.value, toSase };
+  await toSase.close();
+  for (const s of [a, b]) if (s.status === "fulfilled") await s.value.kill();
+  throw (a.status === "rejected" ? a : (b as PromiseRejectedResult)).reason;
 }
 
 /** Resolves with ms from the first to the `n`th item a quiet Karabo input counted (scaled to n items). */
