@@ -9,6 +9,7 @@ import {
   moduleOfSource,
   type StackAssembler,
 } from "../detector/index.ts";
+import { recycleCorrected } from "./online-threads.ts";
 import {
   definePipelineDevice,
   inputChannel,
@@ -225,6 +226,8 @@ export class AssemblerDevice extends definePipelineDevice({
       if (!timestamp || t.sec > timestamp.sec || (t.sec === timestamp.sec && t.frac > timestamp.frac))
         timestamp = t;
       moduleFrame(array, pixels, reduction, this.get("frame"), stack.subarray(m * pixels, (m + 1) * pixels));
+      // Read: a correction in this process that offered the train writes a later one into its arrays.
+      recycleCorrected(array.data);
     }
     const nModules = stack.length / pixels;
     for (let m = 0; m < nModules; m++) {

@@ -42,6 +42,9 @@ export interface CorrectedModuleTrain {
   readonly pulseId: BigUint64Array;
 }
 
+/** The per-pixel arrays of a corrected train, which a caller may hand in to be written again. */
+export type CorrectedArrays = Pick<CorrectedModuleTrain, "data" | "gain" | "mask">;
+
 /** Throws a RawDataError unless `raw` has (frames, 2, pixels) values and every cell id < `cells`. */
 export function checkRawFrames(raw: RawFrames, det: DetectorDescription, cells: number): void {
   const P = modulePixels(det);
@@ -111,7 +114,7 @@ export class ModuleCorrector {
   }
 
   /** Corrects one train into fresh arrays (or into `into`, if given and large enough). */
-  correctTrain(raw: RawFrames, into?: CorrectedModuleTrain): CorrectedModuleTrain {
+  correctTrain(raw: RawFrames, into?: CorrectedArrays): CorrectedModuleTrain {
     checkRawFrames(raw, this.detector, this.constants.cells);
     const n = raw.frames * this.constants.pixels;
     const s = this.#simd;

@@ -45,6 +45,7 @@ import {
   type ConstantUse,
   CorrectionThreads,
   MissingConstantsError,
+  offerForRecycling,
   type OnlineSetup,
   USED_CALIBRATIONS,
 } from "./online-threads.ts";
@@ -261,6 +262,7 @@ export class CorrectionDevice
           this.set("trainsPassedRaw", BigInt(++this.#raw));
         } else if (this.#threads) {
           out = await this.#threads.correct(this.id, this.get("module"), raw);
+          this.#offerForRecycling(out);
         } else {
           out = this.#corrector!.correctTrain(raw);
         }
@@ -286,6 +288,18 @@ export class CorrectionDevice
     // see the stream end, and over TCP the output's final drop count travels with it (Karabo's protocol
     // has no other message for it), so what this device wrote = what they got + what was dropped.
     this.input("input").onEndOfStream(() => this.output("output").endOfStream());
+  }
+
+  /**
+   * When this output feeds one input, in this process (the facility's assembler), that input is the
+   * only reader of the train's arrays: it may hand them back when done (recycleCorrected), and the
+   * thread corrects a later train into them instead of into fresh memory.
+   */
+  #offerForRecycling(out: CorrectedModuleTrain): void {
+    const peers = this.output("output").stats().peers;
+    if (peers.length !== 1 || peers[0]!.memoryLocation !== "local") return;
+    const threads = this.#threads!;
+    offerForRecycling(out.data, () => threads.giveBack(this.id, out));
   }
 
   /**

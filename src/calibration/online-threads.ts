@@ -3,7 +3,7 @@
 // event loop that would stall every device), and corrects that module's trains; corrected arrays come
 // back without copying. Each correction device keeps to one thread, chosen by its module number.
 import { type ErrorDetails, SaseError, SharedInstance, ThreadPool, threadBudget } from "../core/index.ts";
-import type { CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
+import type { CorrectedArrays, CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
 import type { CalibrationType, Conditions, ConstantRecord } from "./store.ts";
 
 /** What a correction device asks its thread to prepare. */
@@ -37,7 +37,14 @@ export interface StagedRawFrames extends Omit<RawFrames, "data"> {
 /** Messages to an online correction thread. */
 export type OnlineRequest =
   | { readonly id: number; readonly type: "load"; readonly slot: string; readonly setup: OnlineSetup }
-  | { readonly id: number; readonly type: "correct"; readonly slot: string; readonly raw: StagedRawFrames }
+  | {
+      readonly id: number;
+      readonly type: "correct";
+      readonly slot: string;
+      readonly raw: StagedRawFrames;
+      /** Arrays of an earlier train of the slot, handed back to be written again (see giveBack). */
+      readonly into?: CorrectedArrays;
+    }
   | { readonly id: number; readonly type: "drop"; readonly slot: string };
 
 /** Answers of an online correction thread. */
@@ -71,6 +78,8 @@ export class CorrectionThreads {
    * time (its device awaits each correction), so the thread reads it before the next is staged.
    */
   readonly #staging = new Map<string, Uint16Array>();
+  /** Each slot's corrected arrays whose train nobody reads any more, to be written again (at most 2). */
+  readonly #returned = new Map<string, CorrectedArrays[]>();
 
   constructor(threads = defaultCorrectionThreads()) {
     this.#pool = new ThreadPool({
@@ -117,14 +126,42 @@ export class CorrectionThreads {
       staged: stage.buffer as SharedArrayBuffer,
       length: data.length,
     };
-    const r = await this.#pool.request(module, { type: "correct", slot, raw: staged });
+    // Arrays handed back move to the thread and are written again: memory already mapped, where fresh
+    // arrays would cost a page fault per 4 KB (most of a correction's time at a few cells here).
+    const into = this.#returned.get(slot)?.pop();
+    const transfer = into ? [into.data.buffer, into.gain.buffer, into.mask.buffer] : [];
+    const r = await this.#pool.request(
+      module,
+      { type: "correct", slot, raw: staged, ...(into ? { into } : {}) },
+      transfer as ArrayBuffer[],
+    );
     if ("out" in r) return r.out;
     throw new SaseError("BAD_MESSAGE", "unexpected reply to correct from a correction thread");
+  }
+
+  /**
+   * Hands back the arrays of a train of `slot` that nothing reads any more: the slot's next trains are
+   * corrected into them. Only whole arrays from `correct` qualify (their buffers move to the thread).
+   */
+  giveBack(slot: string, arrays: CorrectedArrays): void {
+    const { data, gain, mask } = arrays;
+    const whole = (a: ArrayBufferView) => a.byteOffset === 0 && a.buffer instanceof ArrayBuffer;
+    if (!whole(data) || !whole(gain) || !whole(mask) || data.buffer.byteLength === 0) return;
+    if (!this.#staging.has(slot)) return; // dropped meanwhile
+    const list = this.#returned.get(slot) ?? [];
+    if (list.length >= 2) return;
+    list.push({
+      data: new Float32Array(data.buffer as ArrayBuffer),
+      gain: new Uint8Array(gain.buffer as ArrayBuffer),
+      mask: new Uint32Array(mask.buffer as ArrayBuffer),
+    });
+    this.#returned.set(slot, list);
   }
 
   /** Forgets `slot`'s corrector (its constants' memory goes). */
   async drop(slot: string, module: number): Promise<void> {
     this.#staging.delete(slot);
+    this.#returned.delete(slot);
     await this.#pool.request(module, { type: "drop", slot });
   }
 
@@ -132,6 +169,29 @@ export class CorrectionThreads {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+/** What hands a corrected train's arrays back to the correction that made them, by their data buffer. */
+const recyclers = new WeakMap<ArrayBufferLike, () => void>();
+
+/**
+ * Lets the sole reader of a corrected train hand its arrays back when done (`recycleCorrected`).
+ * A correction registers a train only when one consumer in this process gets it, so nothing else can
+ * still be reading the arrays when they are written again.
+ */
+export function offerForRecycling(data: ArrayBufferView, giveBack: () => void): void {
+  recyclers.set(data.buffer, giveBack);
+}
+
+/**
+ * Says that nothing reads the corrected train whose image data is `data` any more: a correction that
+ * offered it writes a later train into its arrays. A no-op for any other array.
+ */
+export function recycleCorrected(data: ArrayBufferView): void {
+  const giveBack = recyclers.get(data.buffer);
+  if (!giveBack) return;
+  recyclers.delete(data.buffer);
+  giveBack();
 }
 
 /** The calibration types a correction uses, in the order they are shown. */

@@ -52,7 +52,7 @@ async function handle(req: OnlineRequest): Promise<[OnlineReply, ArrayBuffer[]]>
   const corrector = correctors.get(req.slot);
   if (!corrector) throw new ConstantsError(`${req.slot}: no constants loaded`);
   const { staged, length, ...raw } = req.raw;
-  const out = corrector.correctTrain({ ...raw, data: new Uint16Array(staged, 0, length) });
+  const out = corrector.correctTrain({ ...raw, data: new Uint16Array(staged, 0, length) }, req.into);
   const transfer = [out.data, out.gain, out.mask, out.cellId, out.pulseId]
     .map((a) => a.buffer)
     .filter((b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i);

@@ -48,15 +48,18 @@ export class ThreadPool<Request extends ThreadMessage, Reply extends ThreadMessa
     return this.#workers.length;
   }
 
-  /** Sends `request` to `lane`'s thread; resolves with its answer, rejects with its failure. */
-  request(lane: number, request: WithoutId<Request>): Promise<Reply> {
+  /**
+   * Sends `request` to `lane`'s thread; resolves with its answer, rejects with its failure. Buffers in
+   * `transfer` move to the thread (detached here) instead of being copied.
+   */
+  request(lane: number, request: WithoutId<Request>, transfer: readonly ArrayBuffer[] = []): Promise<Reply> {
     if (this.#closed) return Promise.reject(new SaseError("CLOSED", `${this.#options.name} are closed`));
     const id = this.#next++;
     const worker = this.#workers[lane % this.#workers.length]!;
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       worker.ref(); // a request in flight keeps the process (and its answer) alive
-      worker.postMessage({ ...request, id });
+      worker.postMessage({ ...request, id }, transfer);
     });
   }
 
