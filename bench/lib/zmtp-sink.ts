@@ -9,7 +9,8 @@ const NEXT = Buffer.from([0x01, 0x00, 0x00, 0x04, 0x6e, 0x65, 0x78, 0x74]); // "
 
 /** Receives whole messages from a REP server, discarding their bytes. */
 export class ZmtpSink {
-  private readonly socket: Socket;
+  private socket: Socket;
+  private connected = false;
   private greeted = 0; // greeting bytes seen (64 in all)
   private head = Buffer.alloc(9);
   private headLen = 0; // bytes of the current frame header seen
@@ -23,7 +24,12 @@ export class ZmtpSink {
   constructor(endpoint: string) {
     const where = tcpEndpoint(endpoint);
     if (!where) throw new Error(`not a tcp:// endpoint: ${endpoint}`);
-    this.socket = connect({
+    this.socket = this.connect(where, Date.now() + 30_000);
+  }
+
+  // Some servers print their endpoint before they listen: a refused connection is retried a while.
+  private connect(where: { host: string; port: number }, deadline: number): Socket {
+    const socket = connect({
       host: where.host,
       port: where.port,
       noDelay: true,
@@ -35,10 +41,22 @@ export class ZmtpSink {
         },
       },
     });
-    this.socket.on("error", (err) => this.fail(err));
-    this.socket.on("close", () => this.fail(new Error("connection closed")));
-    this.socket.write(greeting());
-    this.socket.write(command("READY", [["Socket-Type", Buffer.from("REQ")]]));
+    socket.on("connect", () => {
+      this.connected = true;
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (!this.connected && err.code === "ECONNREFUSED" && Date.now() < deadline) {
+        socket.removeAllListeners("close");
+        setTimeout(() => {
+          this.socket = this.connect(where, deadline);
+          if (this.waiter) this.socket.write(NEXT);
+        }, 50);
+      } else this.fail(err);
+    });
+    socket.on("close", () => this.fail(new Error("connection closed")));
+    socket.write(greeting());
+    socket.write(command("READY", [["Socket-Type", Buffer.from("REQ")]]));
+    return socket;
   }
 
   /** Asks for one message and resolves with its size in bytes (all frames' bodies). */

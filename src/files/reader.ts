@@ -432,8 +432,12 @@ export class DataCollection {
     const bytesPerTrain = kds.reduce((sum, kd) => sum + perTrain(kd), 0);
     const byBytes = Math.floor((options.batchBytes ?? 64 << 20) / Math.max(1, bytesPerTrain));
     const batch = Math.max(1, Math.min(options.batch ?? 32, byBytes));
-    for (let a = 0; a < this.trainIds.length; a += batch) {
-      const b = Math.min(a + batch, this.trainIds.length);
+    // The first train alone: a consumer (a bridge server starting) gets it before a batch is read.
+    for (
+      let a = 0, b = Math.min(1, this.trainIds.length);
+      a < this.trainIds.length;
+      a = b, b = Math.min(a + batch, this.trainIds.length)
+    ) {
       if (!h5Loaded() && kds.some((kd) => !kd.readableWithoutHdf5(a, b)))
         await Promise.all([h5Ready(), treeReady()]);
       const parts = kds.map((kd) => kd.readTrainRange(a, b));
