@@ -1,7 +1,15 @@
 // The assembler device: takes the module streams of a detector (raw or corrected) on one input, matches
 // them by train, and sends one 2D image per train placed with the detector's geometry. This is what
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
-import { el, type NDArray, ndarray, type SchemaSpec, State, type Timestamp } from "../core/index.ts";
+import {
+  el,
+  type NDArray,
+  ndarray,
+  recycle,
+  type SchemaSpec,
+  State,
+  type Timestamp,
+} from "../core/index.ts";
 import {
   type DetectorGeometry,
   detectorByName,
@@ -9,7 +17,6 @@ import {
   moduleOfSource,
   type StackAssembler,
 } from "../detector/index.ts";
-import { recycleCorrected } from "./online-threads.ts";
 import {
   definePipelineDevice,
   inputChannel,
@@ -226,8 +233,8 @@ export class AssemblerDevice extends definePipelineDevice({
       if (!timestamp || t.sec > timestamp.sec || (t.sec === timestamp.sec && t.frac > timestamp.frac))
         timestamp = t;
       moduleFrame(array, pixels, reduction, this.get("frame"), stack.subarray(m * pixels, (m + 1) * pixels));
-      // Read: a correction in this process that offered the train writes a later one into its arrays.
-      recycleCorrected(array.data);
+      // Read: a maker in this process that offered the arrays (a correction) may write a later train into them.
+      recycle(array.data);
     }
     const nModules = stack.length / pixels;
     for (let m = 0; m < nModules; m++) {

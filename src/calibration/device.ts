@@ -20,6 +20,8 @@ import {
   Hash,
   ndarray,
   type NDArray,
+  offerForRecycling,
+  recycle,
   type SchemaSpec,
   type Slots,
   State,
@@ -45,7 +47,6 @@ import {
   type ConstantUse,
   CorrectionThreads,
   MissingConstantsError,
-  offerForRecycling,
   type OnlineSetup,
   USED_CALIBRATIONS,
 } from "./online-threads.ts";
@@ -251,6 +252,8 @@ export class CorrectionDevice
       // is free when the next train on its grid comes.
       if (!this.#grid.admits(trainId)) {
         this.set("trainsSkipped", BigInt(++this.#skipped));
+        const image = token.data.getOr("image.data", null) as NDArray | null;
+        if (image) recycle(image.data);
         return;
       }
       const t0 = performance.now();
@@ -271,6 +274,10 @@ export class CorrectionDevice
         this.log.warn("train rejected", { trainId, error: e instanceof Error ? e.message : String(e) });
         this.set("trainsRejected", BigInt(++this.#rejected));
         return;
+      } finally {
+        // The raw frames were read (copied to the thread, or corrected here): their maker may reuse them.
+        const image = token.data.getOr("image.data", null) as NDArray | null;
+        if (image) recycle(image.data);
       }
       // The train keeps the time it left the detector: downstream latency counts from there.
       await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
@@ -291,15 +298,15 @@ export class CorrectionDevice
   }
 
   /**
-   * When this output feeds one input, in this process (the facility's assembler), that input is the
-   * only reader of the train's arrays: it may hand them back when done (recycleCorrected), and the
-   * thread corrects a later train into them instead of into fresh memory.
+   * When this output feeds only inputs in this process (the facility's assembler), they are the only
+   * readers of the train's arrays: once each has said it is done (core's recycle), the thread corrects a
+   * later train into them instead of into fresh memory.
    */
   #offerForRecycling(out: CorrectedModuleTrain): void {
     const peers = this.output("output").stats().peers;
-    if (peers.length !== 1 || peers[0]!.memoryLocation !== "local") return;
+    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
     const threads = this.#threads!;
-    offerForRecycling(out.data, () => threads.giveBack(this.id, out));
+    offerForRecycling(out.data, peers.length, () => threads.giveBack(this.id, out));
   }
 
   /**

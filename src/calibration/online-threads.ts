@@ -171,29 +171,6 @@ export class CorrectionThreads {
   }
 }
 
-/** What hands a corrected train's arrays back to the correction that made them, by their data buffer. */
-const recyclers = new WeakMap<ArrayBufferLike, () => void>();
-
-/**
- * Lets the sole reader of a corrected train hand its arrays back when done (`recycleCorrected`).
- * A correction registers a train only when one consumer in this process gets it, so nothing else can
- * still be reading the arrays when they are written again.
- */
-export function offerForRecycling(data: ArrayBufferView, giveBack: () => void): void {
-  recyclers.set(data.buffer, giveBack);
-}
-
-/**
- * Says that nothing reads the corrected train whose image data is `data` any more: a correction that
- * offered it writes a later train into its arrays. A no-op for any other array.
- */
-export function recycleCorrected(data: ArrayBufferView): void {
-  const giveBack = recyclers.get(data.buffer);
-  if (!giveBack) return;
-  recyclers.delete(data.buffer);
-  giveBack();
-}
-
 /** The calibration types a correction uses, in the order they are shown. */
 export const USED_CALIBRATIONS: readonly CalibrationType[] = [
   "Offset",

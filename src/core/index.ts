@@ -29,6 +29,7 @@ export * from "./karabo-schema.ts";
 export * from "./karabo-calls.ts";
 export * from "./amqp-broker.ts";
 export * from "./worker.ts";
+export * from "./recycle.ts";
 export * from "./thread-budget.ts";
 export * from "./thread-pool.ts";
 export * from "./buffer-pool.ts";

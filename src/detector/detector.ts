@@ -280,12 +280,15 @@ export class SimulatedDetector {
     return out;
   }
 
-  /** Simulates one module's frames of one train into fresh arrays. */
-  moduleTrain(module: number, trainId: bigint): RawModuleTrain {
+  /**
+   * Simulates one module's frames of one train into fresh arrays; the frames go into `into` instead
+   * when it holds exactly a train's values (every value is written).
+   */
+  moduleTrain(module: number, trainId: bigint, into?: Uint16Array): RawModuleTrain {
     const sensor = this.sensor(module);
     const P = sensor.pixels;
     const frames = this.options.cells;
-    const data = new Uint16Array(frames * 2 * P);
+    const data = into?.length === frames * 2 * P ? into : new Uint16Array(frames * 2 * P);
     const cellId = new Uint16Array(frames);
     const pulseId = new BigUint64Array(frames);
     const length = new Uint32Array(frames).fill(rawPlanes(this.detector) * 2 * P);

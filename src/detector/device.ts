@@ -2,7 +2,7 @@
 // (SPB_DET_AGIPD1M-1/DET/{m}CH0), each sending its module's raw train on output channel `xtdf`
 // (source SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf). Data depend only on seed, module and train id, so any
 // number of module devices stay consistent without talking to each other.
-import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import { el, Hash, ndarray, offerForRecycling, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
@@ -141,6 +141,7 @@ export class DetectorModuleDevice
     const t0 = performance.now();
     const tr = await this.#simulate(BigInt(trainId), key);
     const simulationMs = performance.now() - t0;
+    this.#offerForRecycling(tr);
     await this.output("xtdf").write(rawTrainHash(tr, this.#det!), { trainId });
     this.setMany({
       trainsSent: sent,
@@ -218,6 +219,20 @@ export class DetectorModuleDevice
       // A scan runs in adaptive gain: a fixed gain (dark run) wins.
       pcScan: dark === "" && this.get("pcScan"),
     };
+  }
+
+  /**
+   * When the output feeds only inputs in this process, they are the only readers of the train's frames:
+   * once each has said it is done (core's recycle), the simulation thread writes a later train into
+   * them instead of into fresh memory. A reader that never says so keeps them from being reused.
+   */
+  #offerForRecycling(tr: RawModuleTrain): void {
+    const threads = this.#threads;
+    if (!threads) return;
+    const peers = this.output("xtdf").stats().peers;
+    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
+    const module = this.get("module");
+    offerForRecycling(tr.data, peers.length, () => threads.giveBack(module, tr.data));
   }
 
   /** One train, simulated in this thread (threaded = false) or in the shared simulation threads. */

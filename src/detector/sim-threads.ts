@@ -25,6 +25,8 @@ export interface SimulationRequest {
   readonly key: SimulationKey;
   readonly module: number;
   readonly trainId: bigint;
+  /** An earlier train's frames handed back (see giveBack), to be written again. */
+  readonly into?: Uint16Array;
 }
 
 /** A simulation thread's answer. */
@@ -41,6 +43,8 @@ export function defaultSimulationThreads(): number {
 export class SimulationThreads {
   static readonly #shared = new SharedInstance(() => new SimulationThreads());
   readonly #pool: ThreadPool<SimulationRequest, SimulationReply>;
+  /** Each module's frames whose train nobody reads any more, to be written again (at most 2). */
+  readonly #returned = new Map<number, Uint16Array[]>();
 
   constructor(threads = defaultSimulationThreads()) {
     this.#pool = new ThreadPool({
@@ -67,9 +71,29 @@ export class SimulationThreads {
 
   /** Simulates module `module`'s train `trainId` on the module's thread. */
   async moduleTrain(key: SimulationKey, module: number, trainId: bigint): Promise<RawModuleTrain> {
-    const reply = await this.#pool.request(module, { key, module, trainId });
+    // Frames handed back move to the thread and are written again: fresh arrays would cost a page
+    // fault per 4 KB (most of a simulated train's time at a few cells here).
+    const into = this.#returned.get(module)?.pop();
+    const reply = await this.#pool.request(
+      module,
+      { key, module, trainId, ...(into ? { into } : {}) },
+      into ? [into.buffer as ArrayBuffer] : [],
+    );
     if ("train" in reply) return reply.train;
     throw new SaseError("BAD_MESSAGE", "a simulation thread answered without a train");
+  }
+
+  /**
+   * Hands back the frames (`data`) of a train of `module` that nothing reads any more: the module's
+   * next trains are simulated into them. Only a whole array from `moduleTrain` qualifies.
+   */
+  giveBack(module: number, data: Uint16Array): void {
+    if (data.byteOffset !== 0 || !(data.buffer instanceof ArrayBuffer) || data.byteLength === 0) return;
+    if (data.byteLength !== data.buffer.byteLength) return;
+    const list = this.#returned.get(module) ?? [];
+    if (list.length >= 2) return;
+    list.push(data);
+    this.#returned.set(module, list);
   }
 
   /** Stops the threads; requests in flight fail. */

@@ -32,7 +32,7 @@ parentPort!.on("message", (req: SimulationRequest) => {
   let reply: SimulationReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const train = detectorFor(req.key).moduleTrain(req.module, req.trainId);
+    const train = detectorFor(req.key).moduleTrain(req.module, req.trainId, req.into);
     for (const a of [train.data, train.cellId, train.pulseId, train.length, train.status]) {
       if (a.buffer instanceof ArrayBuffer && !transfer.includes(a.buffer)) transfer.push(a.buffer);
     }

@@ -1,6 +1,6 @@
-// Corrected trains written again into memory their reader handed back: the arrays move to the
-// correction thread (detached here), the next train comes back in them corrected exactly as into fresh
-// memory, and arrays nobody handed back are never written again.
+// Trains written again into memory their readers handed back (core's offerForRecycling / recycle):
+// corrected and simulated arrays move to their thread (detached here), the next train comes back in
+// them exactly as into fresh memory, and arrays nobody handed back are never written again.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,17 +12,17 @@ import {
   CorrectionThreads,
   constantsFromSensor,
   type DarkConstants,
-  offerForRecycling,
   type RawFrames,
-  recycleCorrected,
   storeDarkConstants,
 } from "../../src/calibration/index.ts";
+import { offerForRecycling, recycle } from "../../src/core/index.ts";
 import {
   AGIPD_1M_DETECTOR,
   memoryCellsCondition,
   modulePixels,
   reducedDetector,
   SimulatedDetector,
+  SimulationThreads,
 } from "../../src/detector/index.ts";
 
 const ROWS = 16;
@@ -87,17 +87,42 @@ test("a corrected train's arrays handed back are written again, others never", {
     await threads.correct("A", 0, raw(3));
     assert.deepEqual(Array.from(second.data), keptSecond);
 
-    // The reader's side: a train offered for recycling comes back when its reader says it is done.
-    offerForRecycling(second.data, () => threads.giveBack("A", second));
-    recycleCorrected(second.data);
+    // The readers' side: a train offered to two readers comes back once both said they are done.
+    offerForRecycling(second.data, 2, () => threads.giveBack("A", second));
+    recycle(second.data);
+    await threads.correct("A", 0, raw(2));
+    assert.deepEqual(Array.from(second.data), keptSecond, "one reader still reading");
+    recycle(second.data);
     const third = await threads.correct("A", 0, raw(3));
     assert.equal(second.data.byteLength, 0);
     assert.deepEqual(Array.from(third.data), fresh3);
     // A second call for the same arrays, or for arrays never offered, does nothing.
-    recycleCorrected(second.data);
-    recycleCorrected(third.data);
+    recycle(second.data);
+    recycle(third.data);
     await threads.correct("A", 0, raw(2));
     assert.deepEqual(Array.from(third.data), fresh3);
+  } finally {
+    await threads.close();
+  }
+});
+
+test("a simulated train's frames handed back are simulated into again, the same values as fresh", {
+  timeout: 120_000,
+}, async () => {
+  const threads = new SimulationThreads(1);
+  try {
+    const key = { detector: "AGIPD1M", rows: ROWS, seed: 5, cells: CELLS, dark: null };
+    const fresh = Array.from((await threads.moduleTrain(key, 0, 7n)).data);
+    const first = await threads.moduleTrain(key, 0, 6n);
+    offerForRecycling(first.data, 1, () => threads.giveBack(0, first.data));
+    recycle(first.data);
+    const again = await threads.moduleTrain(key, 0, 7n);
+    assert.equal(first.data.byteLength, 0, "the frames moved to the thread");
+    assert.deepEqual(Array.from(again.data), fresh);
+    // Frames never handed back stay as they are.
+    const kept = Array.from(again.data);
+    await threads.moduleTrain(key, 0, 8n);
+    assert.deepEqual(Array.from(again.data), kept);
   } finally {
     await threads.close();
   }

@@ -4,7 +4,7 @@
 // train whose modules do not all arrive in time is shown with the missing modules blank, and when a
 // late train and newer ones come out together only the newest is drawn.
 import type { DetectorGeometry } from "../../detector/index.ts";
-import { type Hash, isNDArray, type NDArray, SaseError, timestampToMs } from "../../core/index.ts";
+import { type Hash, isNDArray, type NDArray, recycle, SaseError, timestampToMs } from "../../core/index.ts";
 import {
   type DataToken,
   InputChannel,
@@ -186,6 +186,8 @@ export class DetectorImageFeed implements ImageFeed {
     // Only the frame shown is kept: a raw module train is megabytes, the frame a fraction of it.
     const pixels = new Float32Array(this.#modulePixels);
     copyModuleFrame(value, this.#opts.frame ?? 0, pixels);
+    // Read: the module's maker in this process, if it offered the arrays, may write a later train into them.
+    recycle(value.data);
     const sentMs = timestampToMs(t.meta.timestamp);
     void this.#matcher.push(output, Number(t.meta.timestamp.trainId), { module: m, pixels, sentMs });
   }
