@@ -5,7 +5,7 @@
 // Every run under shared/fixtures/exdf (or the directories given as arguments), twice for sase: the
 // first time with an empty run-index cache (the files are scanned), then with the index cached.
 // Env: SERVE_BENCH_TRAINS=10  SERVE_BENCH_PYTHON=0 (skip EXtra-data)  SERVE_BENCH_NODE_ARGS (e.g.
-//      "--cpu-prof"); EXTRA_DATA_PY and KARABO_BRIDGE_PY: directories holding the extra_data and
+//      "--cpu-prof");  SERVE_BENCH_BEFORE: another build's bin/sase.js, run beside this one (before/after); EXTRA_DATA_PY and KARABO_BRIDGE_PY: directories holding the extra_data and
 //      karabo_bridge packages, or bare git repositories of them (default: /work/.mirror/...).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -21,6 +21,7 @@ const more = Number(process.env.SERVE_BENCH_TRAINS ?? 10);
 const sase = new URL("../bin/sase.js", import.meta.url).pathname;
 const pyServe = new URL("./serve_files.py", import.meta.url).pathname;
 const nodeArgs = (process.env.SERVE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const before = process.env.SERVE_BENCH_BEFORE;
 
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
@@ -169,9 +170,9 @@ try {
     const name = run.split("/").at(-1) as string;
     const cache = join(temp, `cache-${name}`);
     const port = () => freePort();
-    const saseArgs = async () => [
+    const saseArgs = async (bin = sase) => [
       ...nodeArgs,
-      sase,
+      bin,
       "bridge",
       "serve",
       run,
@@ -199,6 +200,10 @@ try {
     );
     await row("sase, index cached", process.execPath, await saseArgs(), env, "sase");
     await row("sase, index cached, reused-buffer client", process.execPath, await saseArgs(), env, "sink");
+    if (before) {
+      await row("sase before, index cached", process.execPath, await saseArgs(before), env, "sase");
+      await row("sase before, reused-buffer client", process.execPath, await saseArgs(before), env, "sink");
+    }
     if (typeof pythonPath === "string") {
       const pyArgs = async () => ["-u", pyServe, run, `tcp://127.0.0.1:${await port()}`];
       const pyEnv = { PYTHONPATH: pythonPath };
