@@ -15,6 +15,8 @@
 //   PIPELINE_BENCH_SPLIT_ROWS=0    pixel rows each module simulates (0: the whole 512-row module; the
 //                                  shipped demo's own 64 with "demo")
 //   PIPELINE_BENCH_SPLIT_MODULES=16  modules of the chain kept (the first N)
+//   PIPELINE_BENCH_SPLIT_ASSEMBLER=wait  the assembler input's onSlowness (drop, queueDrop or wait;
+//                                  default as the shipped config), to compare the policies
 //
 // The split row first simulates three dark runs (high, medium, low gain) of the same modules and cells
 // and characterises them (`sase detector simulate --dark`, `sase calibrate dark`) into a fresh constants
@@ -51,6 +53,7 @@ const MDL_TOKENS = Number(process.env.PIPELINE_BENCH_MDL_TOKENS ?? 50);
 const SPLIT_S = Number(process.env.PIPELINE_BENCH_SPLIT_S ?? 60);
 const SPLIT_ROWS = process.env.PIPELINE_BENCH_SPLIT_ROWS ?? "0";
 const SPLIT_MODULES = Number(process.env.PIPELINE_BENCH_SPLIT_MODULES ?? 16);
+const SPLIT_ASSEMBLER = process.env.PIPELINE_BENCH_SPLIT_ASSEMBLER;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Train IDs count 100 ms periods from this instant (the timing server's epoch). */
 const TRAIN_EPOCH_MS = Date.UTC(2017, 0, 1);
@@ -357,7 +360,7 @@ type Dev = {
   module?: number;
   constantsStore?: string;
   bunchStructure?: { nPulses?: number };
-  input?: { connectedOutputChannels: string[] };
+  input?: { connectedOutputChannels: string[]; onSlowness?: string };
   dataSources?: string[];
 };
 type Servers = Record<string, { devices: Record<string, Dev> }>;
@@ -380,6 +383,7 @@ function splitConfig(topic: string, modules: number, rows: string, store: string
       if ((d.classId === "DetectorModule" || d.classId === "ModuleCorrection") && rows !== "demo")
         d.rows = Number(rows);
       if (d.classId === "ModuleCorrection") d.constantsStore = store;
+      if (d.classId === "DetectorAssembler" && SPLIT_ASSEMBLER && d.input) d.input.onSlowness = SPLIT_ASSEMBLER;
       if (d.input) d.input.connectedOutputChannels = d.input.connectedOutputChannels.filter(kept);
       if (d.dataSources) d.dataSources = d.dataSources.filter(kept);
     }
@@ -479,15 +483,21 @@ async function splitFacility(seconds: number): Promise<void> {
     connectedOutputChannels: [`${assembler}:output`],
   }).connect();
   const latencies: number[] = [];
+  /** Latency of the images with every module (what a viewer wants to see). */
+  const wholeLatencies: number[] = [];
   const trainIds: number[] = [];
   let measuring = false;
   let keepLogs = false;
   let complete = 0;
   view.onData((t) => {
     if (!measuring) return;
-    latencies.push(Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100));
+    const latency = Date.now() - (TRAIN_EPOCH_MS + t.meta.timestamp.trainId * 100);
+    latencies.push(latency);
     trainIds.push(t.meta.timestamp.trainId);
-    if (t.data.getOr("image.modulesPresent", 0) === modules.length) complete++;
+    if (t.data.getOr("image.modulesPresent", 0) === modules.length) {
+      complete++;
+      wholeLatencies.push(latency);
+    }
   });
   const snapshot = async () => {
     const [det, corr, asm] = await Promise.all([
@@ -502,6 +512,8 @@ async function splitFacility(seconds: number): Promise<void> {
         "input.lost",
         "trainsCorrected",
         "trainsPassedRaw",
+        "trainsSkipped",
+        "trainStride",
         "output.tokensWritten",
       ]),
       figures(client, [assembler], [
@@ -510,6 +522,7 @@ async function splitFacility(seconds: number): Promise<void> {
         "input.lost",
         "trainsAssembled",
         "trainsIncomplete",
+        "trainsSkipped",
         "output.tokensWritten",
       ]),
     ]);
@@ -544,9 +557,13 @@ async function splitFacility(seconds: number): Promise<void> {
     const delta = (s: "det" | "corr" | "asm" | "view", k: string) =>
       (after[s] as Record<string, number>)[k]! - (before[s] as Record<string, number>)[k]!;
     latencies.sort((a, b) => a - b);
+    wholeLatencies.sort((a, b) => a - b);
     const span = trainIds.length ? Math.max(...trainIds) - Math.min(...trainIds) + 1 : 0;
     console.log(
-      `split facility (${shape}, ${pids.length} processes, ${seconds} s): detector → corrected assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length}), ${complete} with all ${modules.length} modules`,
+      `split facility (${shape}, ${pids.length} processes, ${seconds} s, assembler input ${SPLIT_ASSEMBLER ?? "as configured"}): detector → corrected assembled image latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms; trains ${trainIds.length} of ${span} (lost ${span - trainIds.length}), ${complete} with all ${modules.length} modules`,
+    );
+    console.log(
+      `  whole images at the viewer: ${(complete / seconds).toFixed(2)} per s (${complete}), latency p50 ${percentile(wholeLatencies, 50).toFixed(0)} ms, p99 ${percentile(wholeLatencies, 99).toFixed(0)} ms; with modules missing: ${trainIds.length - complete}`,
     );
     const n = modules.length;
     // Each hop: what the senders wrote = what the receivers got + what their outputs dropped for them
@@ -567,8 +584,13 @@ async function splitFacility(seconds: number): Promise<void> {
     hop("corrections → assembler", delta("corr", "output.tokensWritten"), "asm");
     hop("assembler → viewer", delta("asm", "output.tokensWritten"), "view");
     console.log(
-      `  corrected ${(delta("corr", "trainsCorrected") / n).toFixed(1)} per module, passed raw ${delta("corr", "trainsPassedRaw")}; assembler: ${delta("asm", "trainsAssembled")} assembled, ${delta("asm", "trainsIncomplete")} incomplete`,
+      `  corrected ${(delta("corr", "trainsCorrected") / n).toFixed(1)} per module, passed raw ${delta("corr", "trainsPassedRaw")}, skipped off their grid ${(delta("corr", "trainsSkipped") / n).toFixed(1)} per module (at the end every ${(after.corr.trainStride! / n).toFixed(1)}th train, mean); assembler: ${delta("asm", "trainsAssembled")} assembled, ${delta("asm", "trainsIncomplete")} sent incomplete, ${delta("asm", "trainsSkipped")} skipped incomplete`,
     );
+    // Corrections backing off to different levels correct trains that cannot be whole: the spread says.
+    const strides = await Promise.all(
+      corrections.map((id) => figures(client, [id], ["trainStride"]).then((f) => f.trainStride!)),
+    );
+    console.log(`  correction strides at the end: ${strides.join(" ")}`);
     const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
     console.log(
       `  correction time per module train: ${corrMs.toFixed(1)} ms (the last train's, mean over modules)`,

@@ -31,40 +31,66 @@ async function until(ok: () => boolean | Promise<boolean>, what: () => string, m
   }
 }
 
+/** Control, two modules (8 rows, 2 cells) and their corrections; `input(m)` adds to correction m's input. */
+async function chain(
+  facility: Facility,
+  input: (m: number) => Record<string, unknown>,
+  assembler: Record<string, unknown>,
+): Promise<void> {
+  await facility.addDevice(DetectorControlDevice, CTRL, { "bunchStructure.nPulses": 2 });
+  for (const m of [0, 1]) {
+    // Started once everything is connected: tokens written before an input attaches are no one's.
+    await facility.addDevice(DetectorModuleDevice, raw(m), {
+      module: m,
+      rows: 8,
+      rate: 10,
+      control: CTRL,
+      autoStart: false,
+    });
+    await facility.addDevice(CorrectionDevice, corr(m), {
+      rows: 8,
+      module: m,
+      control: CTRL,
+      constantsStore: join(root, "store"), // no constants: raw passes through, quick
+      input: { connectedOutputChannels: [`${raw(m)}:xtdf`], onSlowness: "drop", ...input(m) },
+    });
+  }
+  await facility.addDevice(AssemblerDevice, ASM, {
+    ...assembler,
+    input: { connectedOutputChannels: [0, 1].map((m) => `${corr(m)}:output`), onSlowness: "wait" },
+  });
+}
+
+/** Waits for every input of the chain to connect, then starts both modules. */
+async function start(facility: Facility): Promise<void> {
+  const c = facility.client;
+  await until(
+    async () =>
+      (
+        await Promise.all([
+          ...[0, 1].map((m) => c.get(corr(m), "input.missingConnections")),
+          c.get(ASM, "input.missingConnections"),
+        ])
+      ).every((missing) => (missing as string[]).length === 0),
+    () => "the corrections and the assembler connected",
+  );
+  for (const m of [0, 1])
+    await until(
+      async () => (await c.get(raw(m), "state")) === "STOPPED",
+      () => `module ${m} ready`,
+    );
+  for (const m of [0, 1]) await c.execute(raw(m), "start");
+}
+
 test("with a slow correction, every assembled image that reaches the viewer is whole and the rest is counted", {
   timeout: 240_000,
 }, async () => {
   const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
   let viewer: InputChannel | undefined;
   try {
-    await facility.addDevice(DetectorControlDevice, CTRL, { "bunchStructure.nPulses": 2 });
-    for (const m of [0, 1]) {
-      // Started once everything is connected: tokens written before an input attaches are no one's.
-      await facility.addDevice(DetectorModuleDevice, raw(m), {
-        module: m,
-        rows: 8,
-        rate: 10,
-        control: CTRL,
-        autoStart: false,
-      });
-      await facility.addDevice(CorrectionDevice, corr(m), {
-        rows: 8,
-        module: m,
-        control: CTRL,
-        constantsStore: join(root, "store"), // no constants: raw passes through, quick
-        // Module 1's correction asks for its next train only 250 ms after taking one.
-        input: {
-          connectedOutputChannels: [`${raw(m)}:xtdf`],
-          onSlowness: "drop",
-          ...(m === 1 ? { delayOnInput: 250 } : {}),
-        },
-      });
-    }
-    // A long match timeout: a half train waiting it out would hold the whole ones behind it too.
-    await facility.addDevice(AssemblerDevice, ASM, {
-      matchTimeoutMs: 5000,
-      input: { connectedOutputChannels: [0, 1].map((m) => `${corr(m)}:output`), onSlowness: "wait" },
-    });
+    // Module 1's correction asks for its next train only 250 ms after taking one. A long match
+    // timeout: a half train waiting it out would hold the whole ones behind it too.
+    await chain(facility, (m) => (m === 1 ? { delayOnInput: 250 } : {}), { matchTimeoutMs: 5000 });
     const present: number[] = [];
     viewer = new InputChannel("TEST/VIEWER/0:input", { connectedOutputChannels: [`${ASM}:output`] })
       .onData((t) => {
@@ -74,22 +100,7 @@ test("with a slow correction, every assembled image that reaches the viewer is w
     await viewer.waitConnected(30_000);
     const c = facility.client;
     const n = async (id: string, key: string) => Number(await c.get(id, key));
-    await until(
-      async () =>
-        (
-          await Promise.all([
-            ...[0, 1].map((m) => c.get(corr(m), "input.missingConnections")),
-            c.get(ASM, "input.missingConnections"),
-          ])
-        ).every((missing) => (missing as string[]).length === 0),
-      () => "the corrections and the assembler connected",
-    );
-    for (const m of [0, 1])
-      await until(
-        async () => (await c.get(raw(m), "state")) === "STOPPED",
-        () => `module ${m} ready`,
-      );
-    for (const m of [0, 1]) await c.execute(raw(m), "start");
+    await start(facility);
     let figures = "";
     await until(
       async () => {
@@ -159,6 +170,53 @@ test("with a slow correction, every assembled image that reaches the viewer is w
       },
       () => figures,
     );
+  } finally {
+    await viewer?.close();
+    await facility.stop();
+  }
+});
+
+test("corrections held up by a slow consumer back off on one train grid and the viewer gets whole trains", {
+  timeout: 240_000,
+}, async () => {
+  const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  let viewer: InputChannel | undefined;
+  try {
+    await chain(facility, () => ({}), { matchTimeoutMs: 5000 });
+    const ids: number[] = [];
+    const present: number[] = [];
+    // A viewer that takes 300 ms per image and asks to be waited for: the assembler waits for it,
+    // the corrections wait for the assembler, and so they are too slow for every train.
+    viewer = new InputChannel("TEST/VIEWER/1:input", {
+      connectedOutputChannels: [`${ASM}:output`],
+      onSlowness: "wait",
+    })
+      .onData(async (t) => {
+        ids.push(t.meta.timestamp.trainId);
+        present.push(Number(t.data.get("image.modulesPresent")));
+        await new Promise((r) => setTimeout(r, 300));
+      })
+      .connect();
+    await viewer.waitConnected(30_000);
+    const c = facility.client;
+    const n = async (id: string, key: string) => Number(await c.get(id, key));
+    await start(facility);
+    let figures = "";
+    await until(
+      async () => {
+        const strides = await Promise.all([0, 1].map((m) => n(corr(m), "trainStride")));
+        const skipped = await Promise.all([0, 1].map((m) => n(corr(m), "trainsSkipped")));
+        figures = `strides ${strides}, skipped ${skipped}, viewer got ${ids.length}`;
+        return strides.every((s) => s >= 2) && skipped.every((k) => k > 0) && ids.length >= 5;
+      },
+      () => figures,
+    );
+    for (const m of [0, 1]) await c.execute(raw(m), "stop");
+    assert.ok(
+      present.every((p) => p === 2),
+      `modules present in the images the viewer got: ${present.join(",")}`,
+    );
+    assert.equal(await n(ASM, "trainsIncomplete"), 0);
   } finally {
     await viewer?.close();
     await facility.stop();
