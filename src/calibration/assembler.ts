@@ -57,7 +57,8 @@ const schema = {
   reduction: el.string({ displayedName: "Reduction", options: ["frame", "mean", "max"], default: "frame" }),
   matchTimeoutMs: el.uint32({
     displayedName: "Match timeout (ms)",
-    description: "how long a train waits for its missing modules before it is sent incomplete",
+    description:
+      "how long a module may send nothing before trains are sent without it (NaN in its place); a module that sent a newer train skipped the older ones",
     default: 300,
     min: 10,
     max: 10_000,

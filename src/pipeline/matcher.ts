@@ -11,7 +11,10 @@
 // delivered a newer one) will never get that source's piece: once every source it lacks has passed
 // it, the train is handed on at once, `skipped`, instead of waiting out the timeout, which under load
 // (sources backing off on the train grid, outputs dropping) would hold every newer whole train behind
-// it. Only a source that sends nothing at all (down, or far behind) still costs the timeout.
+// it. And the timeout then counts from a missing source's last piece, not from the train's first, and
+// is at least twice the source's usual gap between pieces: a source backed off to every 8th train sends
+// its piece of a train long after the fastest one did, and is still coming; only a source silent for
+// that long (down) has its trains handed on without it.
 
 import { closestName, el, SaseError } from "../core/index.ts";
 
@@ -20,11 +23,11 @@ export interface MatchedTrain<D = unknown> {
   readonly trainId: number;
   readonly data: ReadonlyMap<string, D>;
   readonly missing: readonly string[];
-  /** True when it was handed on because the timeout passed, not because it was complete. */
+  /** True when it lacks a source that was given up on after the timeout (not one that skipped it). */
   readonly timedOut: boolean;
   /**
-   * With `sourcesInOrder`: incomplete because every source it lacks had already delivered a newer train
-   * (they skipped or dropped this one), handed on before the timeout since it could never complete.
+   * With `sourcesInOrder`: some source it lacks had already delivered a newer train (it skipped this one,
+   * or its output dropped it), so it could never complete; handed on without waiting for the timeout.
    */
   readonly skipped: boolean;
   /** True when a newer train was handed on together with it: a live view may skip it. */
@@ -101,7 +104,10 @@ export interface MatcherOptions {
   knownSources?: () => readonly string[];
   /** Where a failure of an `onTrain` handler goes (default: thrown out of the timer, i.e. unhandled). */
   onError?: (err: unknown) => void;
-  /** Each source delivers its trains in train order: hand on at once what a source has passed (default false). */
+  /**
+   * Each source delivers its trains in train order: hand on at once what a source has passed, and time
+   * out only sources silent for the timeout (default false).
+   */
   sourcesInOrder?: boolean;
 }
 
@@ -113,6 +119,10 @@ interface Pending<D> {
 interface Tally {
   /** Newest train this source delivered (-1: none yet). */
   newest: number;
+  /** When its latest piece arrived (-Infinity: none yet). */
+  lastAt: number;
+  /** Smoothed time between its pieces (ms; 0 before the second). */
+  gap: number;
   received: number;
   missing: number;
   late: number;
@@ -162,7 +172,7 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       });
     this.now = opts.now ?? (() => performance.now());
     for (const s of sources)
-      this.tally.set(s, { newest: -1, received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
+      this.tally.set(s, { newest: -1, lastAt: Number.NEGATIVE_INFINITY, gap: 0, received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
     // Timeouts must fire even when no more data arrives at all.
     this.timer = setInterval(() => this.tick(), Math.max(5, Math.min(100, this.timeoutMs / 4)));
     this.timer.unref();
@@ -205,6 +215,8 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
     t.latMax = Math.max(t.latMax, lat);
     const passed = t.newest;
     t.newest = Math.max(t.newest, trainId);
+    if (Number.isFinite(t.lastAt)) t.gap = t.gap ? t.gap + 0.3 * (at - t.lastAt - t.gap) : at - t.lastAt;
+    t.lastAt = at;
     // Only a complete train, or one this source has now passed (older trains it skipped), can be
     // handed on before the timer's next look.
     if (p.data.size === this.sources.length) return this.flush(false);
@@ -224,11 +236,22 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       const p = this.pending.get(id)!;
       const complete = p.data.size === this.sources.length;
       const missing = complete ? [] : this.sources.filter((s) => !p.data.has(s));
-      const skipped =
-        !complete && this.opts.sourcesInOrder === true && missing.every((s) => this.tally.get(s)!.newest > id);
-      const expired = at - p.firstAt >= this.timeoutMs;
+      // With sources in order: the missing sources that already sent a newer train skipped this one; a
+      // source still sending its older trains will come to this one or pass it, so only one silent for
+      // the whole timeout (since its last piece, or this train's first; and for twice its usual gap
+      // between pieces) is given up on.
+      const inOrder = this.opts.sourcesInOrder === true;
+      const passed = (s: string) => inOrder && this.tally.get(s)!.newest > id;
+      const silent = (s: string) => {
+        if (!inOrder) return at - p.firstAt >= this.timeoutMs;
+        // A source backed off to every 8th train is quiet for 800 ms between its pieces and still live.
+        const t = this.tally.get(s)!;
+        return at - Math.max(t.lastAt, p.firstAt) >= Math.max(this.timeoutMs, 2 * t.gap);
+      };
+      const skipped = missing.some(passed);
+      const expired = missing.every((s) => passed(s) || silent(s));
       // Keep train order: a newer complete train waits behind an older one still filling up.
-      if (!complete && !skipped && !expired && !all) break;
+      if (!complete && !expired && !all) break;
       this.pending.delete(id);
       for (const s of missing) this.tally.get(s)!.missing++;
       this.handed++;
@@ -238,7 +261,7 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
         trainId: id,
         data: p.data,
         missing,
-        timedOut: !complete && !skipped,
+        timedOut: missing.some((s) => !passed(s)),
         skipped,
         stale: false,
       });

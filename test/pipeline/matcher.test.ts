@@ -106,6 +106,37 @@ test("with sources in order, a train that a source has passed is handed on at on
   plain.close();
 });
 
+test("with sources in order, the timeout counts from a missing source's last piece and its usual gap", async () => {
+  let now = 0;
+  const m = new TrainMatcher<number>(["A", "B"], { timeoutMs: 100, sourcesInOrder: true, now: () => now });
+  const got = collect(m);
+  m.push("A", 1, 1);
+  m.push("B", 1, 1);
+  m.push("A", 2, 2);
+  m.push("A", 3, 3);
+  now = 80;
+  m.push("B", 2, 2); // B is slow, not gone
+  now = 150;
+  m.flush(false); // train 3 is 150 ms old, but B sent a piece 70 ms ago: it is still coming
+  assert.equal(m.counts.trains, 2);
+  now = 200;
+  m.flush(false); // silent for 120 ms, more than the timeout but not twice B's gap of 80 ms
+  assert.equal(m.counts.trains, 2);
+  now = 241;
+  m.flush(false); // B silent for 161 ms: train 3 goes on without it
+  assert.equal(m.counts.trains, 3);
+  m.end();
+  const trains = await got;
+  assert.deepEqual(
+    trains.map((t) => [t.trainId, t.missing, t.skipped, t.timedOut]),
+    [
+      [1, [], false, false],
+      [2, [], false, false],
+      [3, ["B"], false, true],
+    ],
+  );
+});
+
 test("a timeout shorter than a source's latency loses its data and says how long to wait", async () => {
   const m = new TrainMatcher<number>(["fast", "slow"], { timeoutMs: 20 });
   const got = collect(m);
