@@ -212,6 +212,25 @@ export function passThroughTrain(raw: RawFrames, det: DetectorDescription): Corr
   };
 }
 
+/**
+ * One train grid for the corrections of a detector in this process. They share the process's CPU and
+ * correction threads, so they are slow together; each backing off on its own drifted apart by a level
+ * or two (every 4th train for some, every 8th for others: measured on the split facility), and the
+ * trains only some of them corrected were work for nothing, since the assembler needs every module.
+ * Sharing the level, they all take the trains the slowest of them can keep up with.
+ */
+const grids = new Map<string, { grid: GridBackoff; users: number }>();
+function acquireGrid(detector: string): GridBackoff {
+  const entry = grids.get(detector) ?? { grid: new GridBackoff(), users: 0 };
+  entry.users++;
+  grids.set(detector, entry);
+  return entry.grid;
+}
+function releaseGrid(detector: string): void {
+  const entry = grids.get(detector);
+  if (entry && --entry.users === 0) grids.delete(detector);
+}
+
 /** Corrects one module's raw trains online; ON while running (passing raw data through, with a warning, without constants). */
 export class CorrectionDevice
   extends definePipelineDevice({
@@ -234,12 +253,16 @@ export class CorrectionDevice
   #raw = 0;
   #rejected = 0;
   #skipped = 0;
-  readonly #grid = new GridBackoff();
+  #grid = new GridBackoff();
+  /** The detector whose shared grid this device holds (empty: none). */
+  #gridFor = "";
 
   override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
     if (this.get("rows") > 0) det = reducedDetector(det, { rows: this.get("rows") });
     this.#det = det;
+    this.#grid = acquireGrid(this.get("detector"));
+    this.#gridFor = this.get("detector");
     if (this.get("threaded")) this.#threads = CorrectionThreads.acquire();
     const control = this.get("control");
     if (control) await this.#follow(control);
@@ -251,7 +274,7 @@ export class CorrectionDevice
       // Off the grid: taken (the input's accounting stays exact) and let go at once, so the correction
       // is free when the next train on its grid comes.
       if (!this.#grid.admits(trainId)) {
-        this.set("trainsSkipped", BigInt(++this.#skipped));
+        this.setMany({ trainsSkipped: BigInt(++this.#skipped), trainStride: this.#grid.stride });
         const image = token.data.getOr("image.data", null) as NDArray | null;
         if (image) recycle(image.data);
         return;
@@ -489,6 +512,8 @@ export class CorrectionDevice
   }
 
   override async onShutdown(): Promise<void> {
+    if (this.#gridFor) releaseGrid(this.#gridFor);
+    this.#gridFor = "";
     this.#store?.close();
     this.#store = null;
     if (this.#threads) {

@@ -79,7 +79,9 @@ async function start(facility: Facility): Promise<void> {
       async () => (await c.get(raw(m), "state")) === "STOPPED",
       () => `module ${m} ready`,
     );
-  for (const m of [0, 1]) await c.execute(raw(m), "start");
+  // Together: a module that starts seconds after the other (a loaded machine) is silent meanwhile, and
+  // the trains of the other then go on without it after the match timeout, as they should.
+  await Promise.all([0, 1].map((m) => c.execute(raw(m), "start")));
 }
 
 test("with a slow correction, every assembled image that reaches the viewer is whole and the rest is counted", {
@@ -90,7 +92,7 @@ test("with a slow correction, every assembled image that reaches the viewer is w
   try {
     // Module 1's correction asks for its next train only 250 ms after taking one. A long match
     // timeout: a half train waiting it out would hold the whole ones behind it too.
-    await chain(facility, (m) => (m === 1 ? { delayOnInput: 250 } : {}), { matchTimeoutMs: 5000 });
+    await chain(facility, (m) => (m === 1 ? { delayOnInput: 250 } : {}), { matchTimeoutMs: 10_000 });
     const present: number[] = [];
     viewer = new InputChannel("TEST/VIEWER/0:input", { connectedOutputChannels: [`${ASM}:output`] })
       .onData((t) => {
@@ -182,7 +184,7 @@ test("corrections held up by a slow consumer back off on one train grid and the 
   const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
   let viewer: InputChannel | undefined;
   try {
-    await chain(facility, () => ({}), { matchTimeoutMs: 5000 });
+    await chain(facility, () => ({}), { matchTimeoutMs: 10_000 });
     const ids: number[] = [];
     const present: number[] = [];
     // A viewer that takes 300 ms per image and asks to be waited for: the assembler waits for it,
