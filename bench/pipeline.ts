@@ -431,10 +431,21 @@ async function figures(
   const sums: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
   await Promise.all(
     ids.map(async (id) => {
+      // A device without one of the keys (an older build, measured as the baseline) answers the others.
       const values = await client
         .getConfiguration(id, keys)
         .then((c) => c.values)
-        .catch(() => ({}) as Record<string, unknown>);
+        .catch(async () => {
+          const one = await Promise.all(
+            keys.map((k) =>
+              client
+                .getConfiguration(id, [k])
+                .then((c) => c.values[k])
+                .catch(() => undefined),
+            ),
+          );
+          return Object.fromEntries(keys.map((k, i) => [k, one[i]])) as Record<string, unknown>;
+        });
       for (const k of keys) sums[k]! += Number(values[k] ?? Number.NaN);
     }),
   );
