@@ -1,7 +1,8 @@
 // Pipeline throughput: one AGIPD module train per token (64 memory cells × 2 (data, gain) × 512 × 128
 // uint16 = 16 MiB, as raw AGIPD image.data is stored), handed over in one process and sent across two
 // processes over TCP, beside memcpy of the same buffer and raw loopback TCP (the same bytes back to back,
-// read into one reused buffer) measured in the same run; and
+// read into one reused buffer, from Node and from Python: the ratio uses the faster) measured in the same
+// run; and
 // across the boundary with Karabo's own middlelayer (../shared/peers/karabo, its InputChannel and
 // OutputChannel in separate processes): sase → middlelayer, middlelayer → sase, and middlelayer →
 // middlelayer as its baseline (skipped, saying why, without RabbitMQ and the peer).
@@ -179,6 +180,47 @@ async function rawTcp(): Promise<number> {
   sock.destroy();
   await new Promise((r) => c.once("exit", r));
   return ms;
+}
+
+// The same ceiling from Python: a forked sender's sendall, the receiver's recv_into one reused buffer
+// (what bench/bridge.ts's raw TCP row does); prints ms timed like the other rows.
+const PY_RAW = `
+import os, socket, sys, time
+n, size = int(sys.argv[1]), int(sys.argv[2])
+srv = socket.create_server(("127.0.0.1", 0))
+if os.fork() == 0:
+    c, _ = srv.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    payloads = [memoryview(bytearray([k + 1]) * size) for k in range(4)]
+    for i in range(n):
+        c.sendall(payloads[i % 4])
+    c.close()
+    os._exit(0)
+s = socket.create_connection(srv.getsockname())
+view = memoryview(bytearray(size))
+got, t0 = 0, None
+while got < n * size:
+    k = s.recv_into(view)
+    if k == 0:
+        break
+    got += k
+    if t0 is None and got >= size:
+        t0 = time.perf_counter()
+os.wait()
+print((time.perf_counter() - t0) * 1000 * n / max(1, n - 1))
+`;
+
+async function rawTcpPython(): Promise<number> {
+  const p = spawn("/usr/bin/python3", ["-c", PY_RAW, String(TOKENS), String(BYTES)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  p.stdout!.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  const code = await new Promise((r) => p.once("exit", r));
+  if (code !== 0) throw new Error(`python raw TCP exited with ${code}`);
+  return Number(out.trim());
 }
 
 async function acrossProcesses(): Promise<number> {
@@ -650,14 +692,18 @@ if (childAt >= 0) {
   const ipMs = await best(inProcess);
   row("pipeline in-process (zero copy)", ipMs);
   // Raw and pipeline TCP runs alternate, so both see the same load on a shared machine.
-  let raw = Number.POSITIVE_INFINITY;
+  let rawNode = Number.POSITIVE_INFINITY;
+  let rawPy = Number.POSITIVE_INFINITY;
   let tcp = Number.POSITIVE_INFINITY;
   for (let i = 0; i < RUNS; i++) {
-    raw = Math.min(raw, await rawTcp());
+    rawNode = Math.min(rawNode, await rawTcp());
+    rawPy = Math.min(rawPy, await rawTcpPython());
     tcp = Math.min(tcp, await acrossProcesses());
   }
-  row("baseline: raw loopback TCP", raw);
+  row("baseline: raw loopback TCP, Node", rawNode);
+  row("baseline: raw loopback TCP, Python", rawPy);
   row("pipeline across processes (TCP)", tcp);
+  const raw = Math.min(rawNode, rawPy); // the stronger of the two
   console.log(
     `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); TCP / raw TCP: ${((raw / tcp) * 100).toFixed(0)} % (goal ≥ 80 %)`,
   );
