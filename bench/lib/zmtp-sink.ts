@@ -10,7 +10,7 @@ const NEXT = Buffer.from([0x01, 0x00, 0x00, 0x04, 0x6e, 0x65, 0x78, 0x74]); // "
 /** Receives whole messages from a REP server, discarding their bytes. */
 export class ZmtpSink {
   private socket: Socket;
-  private connected = false;
+  private lastError: Error | undefined;
   private greeted = 0; // greeting bytes seen (64 in all)
   private head = Buffer.alloc(9);
   private headLen = 0; // bytes of the current frame header seen
@@ -27,7 +27,7 @@ export class ZmtpSink {
     this.socket = this.connect(where, Date.now() + 30_000);
   }
 
-  // Some servers print their endpoint before they listen: a refused connection is retried a while.
+  // Some servers print their endpoint before they listen.
   private connect(where: { host: string; port: number }, deadline: number): Socket {
     const socket = connect({
       host: where.host,
@@ -41,19 +41,19 @@ export class ZmtpSink {
         },
       },
     });
-    socket.on("connect", () => {
-      this.connected = true;
+    // A connection closed before the server's greeting (refused, or accepted by a server still
+    // starting) is tried again until the deadline; any other close ends the sink.
+    socket.on("error", (err) => {
+      this.lastError = err;
     });
-    socket.on("error", (err: NodeJS.ErrnoException) => {
-      if (!this.connected && err.code === "ECONNREFUSED" && Date.now() < deadline) {
-        socket.removeAllListeners("close");
+    socket.on("close", () => {
+      if (this.greeted === 0 && Date.now() < deadline) {
         setTimeout(() => {
           this.socket = this.connect(where, deadline);
           if (this.waiter) this.socket.write(NEXT);
         }, 50);
-      } else this.fail(err);
+      } else this.fail(this.lastError ?? new Error("connection closed"));
     });
-    socket.on("close", () => this.fail(new Error("connection closed")));
     socket.write(greeting());
     socket.write(command("READY", [["Socket-Type", Buffer.from("REQ")]]));
     return socket;
