@@ -220,10 +220,10 @@ export class BridgeServer {
     }
   }
 
-  /** Resolves once every queued train has been sent. */
-  drain(): Promise<void> {
-    if (this.idle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves once every queued train has been sent; rejects when sending failed (see serve). */
+  async drain(): Promise<void> {
+    if (!this.idle() && !this.failure) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.failure) throw this.failure;
   }
 
   // Nothing queued and nothing taken from the queue that is still on its way.

@@ -2,6 +2,8 @@
 // reading the train into memory first: what a client receives must be byte for byte what reading
 // the run gives, over the streamed path (REP, 2.2) and the paths that read first (1.0, PUSH).
 import assert from "node:assert/strict";
+import { readdirSync, truncateSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   BridgeClient,
@@ -13,7 +15,7 @@ import {
   bridgeTrainsFromRun,
   servedTrainsFromRun,
 } from "../../src/bridge/index.ts";
-import { isNDArray, type NDArray } from "../../src/core/index.ts";
+import { isNDArray, type NDArray, type SaseError } from "../../src/core/index.ts";
 import { type ArrayInFile, isArrayInFile, openRun } from "../../src/files/index.ts";
 import { AGIPD, tempDir, writeSampleRun } from "../files/helpers.ts";
 import { within } from "./helpers.ts";
@@ -147,3 +149,49 @@ test("a server replaying a run gives clients every byte of it, streamed (REP 2.2
     cleanup();
   }
 });
+
+test("a file cut short before its train streams from it fails the server's drain() with BAD_FILE", async () => {
+  const { dir, cleanup } = tempDir("sase-stream-");
+  try {
+    await writeSampleRun(dir, 1);
+    const run = await openRun(dir);
+    const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block", queueSize: 1 });
+    const endpoint = await server.start();
+    const client = new BridgeClient(endpoint, { timeoutMs: 30_000, requestsInFlight: 1 });
+    try {
+      // The run's one train is queued (its arrays still in the file); then the file shrinks.
+      const serving = server.serve(servedTrainsFromRun(run));
+      await within(
+        30_000,
+        "the train queued",
+        waitFor(() => server.stats.queued === 1),
+      );
+      const detector = readdirSync(dir).find((f) => f.includes("AGIPD00")) as string;
+      truncateSync(join(dir, detector), 64 << 10);
+      const received = client.next().then(
+        () => "a train",
+        (err: Error) => err.message,
+      );
+      const badFile = (err: SaseError) => {
+        assert.equal(err.code, "BAD_FILE");
+        assert.match(err.message, /AGIPD00.*file ends before byte/);
+        return true;
+      };
+      await within(30_000, "serve", serving); // its part, handing the run's trains over, is done
+      await assert.rejects(within(30_000, "drain", server.drain()), badFile);
+      client.close();
+      assert.notEqual(await received, "a train");
+    } finally {
+      client.close();
+      await server.close();
+      run.close();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+/** Resolves once `ok()` holds (checked every 10 ms). */
+async function waitFor(ok: () => boolean): Promise<void> {
+  while (!ok()) await new Promise((r) => setTimeout(r, 10));
+}
