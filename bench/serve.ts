@@ -114,6 +114,7 @@ async function one(
   });
   const first = await Promise.race([client.next(), died]).catch((err: unknown) => {
     client.close();
+    child.kill("SIGKILL"); // a server the client gave up on must not outlive its row
     throw err;
   });
   const tFirst = performance.now() - t0;
