@@ -72,7 +72,7 @@ function serverOptions(cmd: Command): Command {
     )
     .option(
       "--queue <n>",
-      "trains held while no client takes them (default: serve 1, so memory stays near 2 trains; sim 10)",
+      "trains held while no client takes them (default: serve 1, its detector arrays streamed from the files as sent; sim 10)",
       integer(1),
     );
 }
