@@ -49,15 +49,16 @@ export function threadBudget(kind: ThreadKind): number {
 
 /** Each kind's nice value by default, and the variable that overrides it. */
 const NICE: Record<ThreadKind, { readonly env: string; readonly value: number }> = {
-  simulation: { env: "SASE_SIM_NICE", value: 10 },
+  simulation: { env: "SASE_SIM_NICE", value: 0 },
   correction: { env: "SASE_CORR_NICE", value: 0 },
 };
 
 /**
  * How much lower than the process's other threads a pool of `kind` runs ($SASE_SIM_NICE,
- * $SASE_CORR_NICE; 0-19). Simulation threads run at 10 by default: on a host short of cores the
- * simulated detector then sends fewer trains (counted as skipped) instead of delaying the correction and
- * display of the trains it has sent.
+ * $SASE_CORR_NICE; 0-19, default 0). A nice simulation sends fewer trains (counted as skipped) on a
+ * host short of cores instead of delaying the correction and display of the trains it sent; measured
+ * on this project's shared 2-core VM it starved the simulation more than it helped the chain, so it
+ * is off unless asked for.
  */
 export function threadNice(kind: ThreadKind): number {
   const { env, value } = NICE[kind];
