@@ -311,6 +311,9 @@ export interface TokenMemory {
  * Connects an input to an output over TCP. Karabo's outputs take one request at a time, so the link
  * keeps at most one outstanding: the input's credits are spent one request after the other, the next
  * going out as soon as the previous one is answered (Karabo's input does the same before it processes).
+ * A sase output (it answered the hello with a welcome) counts requests as credits, so up to two go out
+ * at once: the next token is on its way while this one arrives, instead of the socket running empty
+ * for a round trip per token.
  */
 export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: ConnectionSink): InputLink {
   const remote = `${opts.host}:${opts.port}`;
@@ -318,7 +321,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   let closed = false;
   let error: string | undefined;
   let credits = hello.credits;
-  let outstanding = false;
+  let outstanding = 0;
   let opened = false;
   let welcomed = false;
   let welcomeTimer: NodeJS.Timeout | undefined;
@@ -330,10 +333,11 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   };
   const fallbackSource = opts.outputId ?? remote;
   const request = () => {
-    if (closed || !connected || outstanding || credits <= 0) return;
-    credits--;
-    outstanding = true;
-    writeMessage(socket, new Hash({ reason: "update", instanceId: hello.inputId }));
+    while (!closed && connected && outstanding < (welcomed ? 2 : 1) && credits > 0) {
+      credits--;
+      outstanding++;
+      writeMessage(socket, new Hash({ reason: "update", instanceId: hello.inputId }));
+    }
   };
   const fail = (e: unknown) => {
     if (closed) return;
@@ -348,11 +352,12 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
       welcomed = true;
       // Late (after the wait, on a loaded machine) it changes nothing: the session comes with each token.
       open(headerString(header, "session"));
+      request();
       return;
     }
     open(undefined);
-    if (!outstanding) throw new PipelineError("PROTOCOL", "the output sent a message nobody asked for");
-    outstanding = false;
+    if (outstanding === 0) throw new PipelineError("PROTOCOL", "the output sent a message nobody asked for");
+    outstanding--;
     const info = readInfo(header);
     if (header.has("endOfStream")) {
       // End of stream answers a request without being a token: the credit stays with the input.
@@ -427,7 +432,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     h.set("welcome", true);
     connected = true;
     credits--;
-    outstanding = true;
+    outstanding = 1;
     writeMessage(socket, h);
     welcomeTimer = setTimeout(() => open(undefined), WELCOME_WAIT_MS);
     welcomeTimer.unref();
