@@ -5,6 +5,7 @@ import {
   el,
   type NDArray,
   ndarray,
+  offerForRecycling,
   recycle,
   type SchemaSpec,
   State,
@@ -164,6 +165,8 @@ export class AssemblerDevice extends definePipelineDevice({
   #assembled = 0n;
   #incomplete = 0n;
   #skipped = 0n;
+  /** Images every reader handed back (core's recycle): the next trains are written into these. */
+  readonly #free: Float32Array[] = [];
 
   override async onInit(): Promise<void> {
     const detector = detectorByName(this.get("detector"));
@@ -204,6 +207,19 @@ export class AssemblerDevice extends definePipelineDevice({
     );
   }
 
+  /**
+   * When the output feeds only inputs in this process (the GUI's corrected view), they are the only
+   * readers of the image: once each has said it is done (core's recycle), a later train is written into
+   * it. A reader that never says so keeps it from being reused.
+   */
+  #offerForRecycling(image: Float32Array): void {
+    const peers = this.output("output").stats().peers;
+    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
+    offerForRecycling(image, peers.length, () => {
+      if (this.#free.length < 4) this.#free.push(image);
+    });
+  }
+
   override onShutdown(): void {
     this.#matcher?.close();
   }
@@ -241,8 +257,14 @@ export class AssemblerDevice extends definePipelineDevice({
     for (let m = 0; m < nModules; m++) {
       if (!present.has(m)) stack.fill(Number.NaN, m * pixels, (m + 1) * pixels);
     }
-    // The assembler's image is overwritten by the next train; the output keeps its own copy.
-    const image = this.#assembler.assemble().slice();
+    // The assembler's image is overwritten by the next train; the output gets its own copy, written
+    // into an image every reader handed back when there is one (a fresh 5 MB array costs tens of ms of
+    // page faults on some hosts).
+    const assembled = this.#assembler.assemble();
+    const recycled = this.#free.pop();
+    const image = recycled?.length === assembled.length ? recycled : new Float32Array(assembled.length);
+    image.set(assembled);
+    this.#offerForRecycling(image);
     const complete = train.missing.length === 0;
     await this.output("output").write(
       {

@@ -80,6 +80,12 @@ export interface LiveFrame {
   pixelsYUp?: Float32Array;
   /** XGM pulse energies of the train (µJ), when an XGM is present. */
   pulseEnergy?: number[];
+  /**
+   * Present when the feed reuses the memory of `pixelsYUp` for a later train once its listeners are
+   * done: a listener that reads `pixelsYUp` after it returns must call `hold()` during the call and
+   * the function it returns when it no longer reads them (`pixels`, read during the call, is a copy of its own).
+   */
+  hold?: () => () => void;
   /** Beam position (y, x) in pixels, for the radial profile; default the image centre. */
   centre?: [number, number];
   /** The feed's train matching: modules missing from this train, and its counts so far. */

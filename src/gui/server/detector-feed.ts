@@ -329,9 +329,30 @@ export class AssembledImageFeed implements ImageFeed {
       centre: [height - (cy ?? 0), cx ?? 0],
       matching: { missing, trains: this.#trains, incomplete: this.#incomplete, late: 0 },
     };
+    // The assembler may write a later train into this image once every reader is done (core's
+    // recycle): here that is when the listeners have returned and each that kept the frame released it.
+    let holds = 1;
+    const release = () => {
+      if (--holds === 0) recycle(yUp);
+    };
+    frame.hold = () => {
+      if (holds === 0)
+        throw new SaseError("WRONG_STATE", `train ${trainId}'s image is held after it was released`);
+      holds++;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        release();
+      };
+    };
     const e = this.#energies.of(trainId);
     if (e) frame.pulseEnergy = e;
-    for (const l of this.#listeners) l(frame);
+    try {
+      for (const l of this.#listeners) l(frame);
+    } finally {
+      release();
+    }
   }
 }
 

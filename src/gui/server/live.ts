@@ -18,6 +18,8 @@ interface ViewerState {
   inFlight: boolean;
   /** The newest frame not yet sent (frames in between were dropped for this page). */
   pending: LiveFrame | null;
+  /** Lets the feed reuse the pending frame's pixels once it has been sent or replaced (LiveFrame.hold). */
+  releasePending: (() => void) | null;
   roi: { x: number; y: number; w: number; h: number } | null;
   binning: number;
   region: ImageRegion | null;
@@ -152,12 +154,20 @@ export class LiveHub {
   /** Starts sending frames to `viewer` (subscribes to the feed on the first viewer). */
   add(viewer: LiveViewer): void {
     if (this.#viewers.has(viewer)) return;
-    this.#viewers.set(viewer, { inFlight: false, pending: null, roi: null, binning: 1, region: null });
+    this.#viewers.set(viewer, {
+      inFlight: false,
+      pending: null,
+      releasePending: null,
+      roi: null,
+      binning: 1,
+      region: null,
+    });
     this.#unsubscribe ??= this.#feed.subscribe((f) => this.#onFrame(f));
   }
 
   /** Stops sending to `viewer` (unsubscribes from the feed after the last one). */
   remove(viewer: LiveViewer): void {
+    this.#viewers.get(viewer)?.releasePending?.();
     this.#viewers.delete(viewer);
     if (this.#viewers.size === 0 && this.#unsubscribe) {
       this.#unsubscribe();
@@ -172,8 +182,12 @@ export class LiveHub {
     st.inFlight = false;
     if (st.pending) {
       const f = st.pending;
+      const release = st.releasePending;
       st.pending = null;
+      st.releasePending = null;
       this.#send(viewer, st, f);
+      // Encoded (a copy) and sent: the feed may write a later train into its pixels.
+      release?.();
     }
   }
 
@@ -237,7 +251,10 @@ export class LiveHub {
     for (const [viewer, st] of this.#viewers) {
       if (st.inFlight) {
         if (st.pending) this.stats.framesDropped++;
+        st.releasePending?.();
         st.pending = f;
+        // Kept past this call: the feed must not write a later train into its pixels until it is sent.
+        st.releasePending = f.hold?.() ?? null;
       } else {
         this.#send(viewer, st, f);
       }
