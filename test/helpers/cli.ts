@@ -38,8 +38,13 @@ export async function runCliInProcess(
   console.error = (...a: unknown[]) => {
     err += `${a.join(" ")}\n`;
   };
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += text(chunk);
+  // Only text is the command's output: node's test runner sends its reports from this process to the
+  // parent as binary frames on the same stdout, and a test's report swallowed here never reaches the
+  // summary (five tests went missing from a full run that way, passed or not).
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk !== "string")
+      return (saved.stdout as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    out += chunk;
     return true;
   }) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => {
