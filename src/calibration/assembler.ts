@@ -1,16 +1,7 @@
 // The assembler device: takes the module streams of a detector (raw or corrected) on one input, matches
 // them by train, and sends one 2D image per train placed with the detector's geometry. This is what
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
-import {
-  el,
-  type NDArray,
-  ndarray,
-  offerForRecycling,
-  recycle,
-  type SchemaSpec,
-  State,
-  type Timestamp,
-} from "../core/index.ts";
+import { el, type NDArray, ndarray, recycle, type SchemaSpec, State, type Timestamp } from "../core/index.ts";
 import {
   type DetectorGeometry,
   detectorByName,
@@ -213,9 +204,7 @@ export class AssemblerDevice extends definePipelineDevice({
    * it. A reader that never says so keeps it from being reused.
    */
   #offerForRecycling(image: Float32Array): void {
-    const peers = this.output("output").stats().peers;
-    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
-    offerForRecycling(image, peers.length, () => {
+    this.output("output").offerToLocalReaders(image, () => {
       if (this.#free.length < 4) this.#free.push(image);
     });
   }

@@ -20,7 +20,6 @@ import {
   Hash,
   ndarray,
   type NDArray,
-  offerForRecycling,
   recycle,
   type SchemaSpec,
   type Slots,
@@ -120,7 +119,8 @@ const schema = {
   trainsRejected: el.uint64({ displayedName: "Trains rejected", ...ro, default: 0n }),
   trainsSkipped: el.uint64({
     displayedName: "Trains skipped",
-    description: "trains received off the grid this correction keeps up with (see trainStride): not corrected",
+    description:
+      "trains received off the grid this correction keeps up with (see trainStride): not corrected",
     ...ro,
     default: 0n,
   }),
@@ -190,6 +190,12 @@ export function rawFramesOf(data: Hash, trainId: number, det: DetectorDescriptio
     cellId: cellId.data as Uint16Array,
     pulseId: pulseId.data as BigUint64Array,
   };
+}
+
+/** Says that this correction no longer reads a raw train's frames: their maker may reuse them. */
+function rawFramesRead(data: Hash): void {
+  const image = data.getOr("image.data", null) as NDArray | null;
+  if (image) recycle(image.data);
 }
 
 /** The raw analog signal as a "corrected" train: what passes through when no constants match. */
@@ -275,8 +281,7 @@ export class CorrectionDevice
       // is free when the next train on its grid comes.
       if (!this.#grid.admits(trainId)) {
         this.setMany({ trainsSkipped: BigInt(++this.#skipped), trainStride: this.#grid.stride });
-        const image = token.data.getOr("image.data", null) as NDArray | null;
-        if (image) recycle(image.data);
+        rawFramesRead(token.data);
         return;
       }
       const t0 = performance.now();
@@ -298,9 +303,8 @@ export class CorrectionDevice
         this.set("trainsRejected", BigInt(++this.#rejected));
         return;
       } finally {
-        // The raw frames were read (copied to the thread, or corrected here): their maker may reuse them.
-        const image = token.data.getOr("image.data", null) as NDArray | null;
-        if (image) recycle(image.data);
+        // The raw frames were read (copied to the thread, or corrected here).
+        rawFramesRead(token.data);
       }
       // The train keeps the time it left the detector: downstream latency counts from there.
       await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
@@ -326,10 +330,8 @@ export class CorrectionDevice
    * later train into them instead of into fresh memory.
    */
   #offerForRecycling(out: CorrectedModuleTrain): void {
-    const peers = this.output("output").stats().peers;
-    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
     const threads = this.#threads!;
-    offerForRecycling(out.data, peers.length, () => threads.giveBack(this.id, out));
+    this.output("output").offerToLocalReaders(out.data, () => threads.giveBack(this.id, out));
   }
 
   /**

@@ -2,7 +2,7 @@
 // (SPB_DET_AGIPD1M-1/DET/{m}CH0), each sending its module's raw train on output channel `xtdf`
 // (source SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf). Data depend only on seed, module and train id, so any
 // number of module devices stay consistent without talking to each other.
-import { el, Hash, ndarray, offerForRecycling, type SchemaSpec, type Slots, State } from "../core/index.ts";
+import { el, Hash, ndarray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import { definePipelineDevice, outputChannel, TrainProducer } from "../pipeline/index.ts";
 import type { DetectorDescription, GainStageName } from "./description.ts";
 import { DETECTORS, detectorByName, GAIN_STAGE_NAMES, rawPlanes, reducedDetector } from "./description.ts";
@@ -229,10 +229,8 @@ export class DetectorModuleDevice
   #offerForRecycling(tr: RawModuleTrain): void {
     const threads = this.#threads;
     if (!threads) return;
-    const peers = this.output("xtdf").stats().peers;
-    if (peers.length === 0 || peers.some((p) => p.memoryLocation !== "local")) return;
     const module = this.get("module");
-    offerForRecycling(tr.data, peers.length, () => threads.giveBack(module, tr.data));
+    this.output("xtdf").offerToLocalReaders(tr.data, () => threads.giveBack(module, tr.data));
   }
 
   /** One train, simulated in this thread (threaded = false) or in the shared simulation threads. */

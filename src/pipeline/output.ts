@@ -3,7 +3,14 @@
 // applies the input's slowness policy (drop / queueDrop / wait). Shared inputs form one pool per output.
 
 import { randomBytes } from "node:crypto";
-import { createLogger, Hash, type Logger, type Timestamp, timestampNow } from "../core/index.ts";
+import {
+  createLogger,
+  Hash,
+  type Logger,
+  offerForRecycling,
+  type Timestamp,
+  timestampNow,
+} from "../core/index.ts";
 import { checkDataSchema, type DataSchema, payloadBytes } from "./data-schema.ts";
 import type { OutputEndpoint, PeerHandle, PeerHello, PeerLink } from "./link.ts";
 import { type ChannelRegistry, channelRegistry } from "./registry.ts";
@@ -240,6 +247,20 @@ export class OutputChannel implements OutputEndpoint {
         if (this.peers.get(hello.inputId) === peer) this.remove(peer);
       },
     };
+  }
+
+  /**
+   * Offers `view` for reuse (core's offerForRecycling) when every input of this output is in this
+   * process: they are then its only readers, and once each has said it is done, `giveBack` hands it to
+   * its maker. With no input, or one over TCP (which gets a copy and says nothing), nothing is offered.
+   */
+  offerToLocalReaders(view: ArrayBufferView, giveBack: () => void): void {
+    let readers = 0;
+    for (const peer of this.peers.values()) {
+      if (peer.link.memoryLocation !== "local") return;
+      readers++;
+    }
+    offerForRecycling(view, readers, giveBack);
   }
 
   /** Current health and counters. */
