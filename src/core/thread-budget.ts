@@ -15,17 +15,22 @@ const OVERRIDE: Record<ThreadKind, string> = {
   correction: "SASE_CORR_THREADS",
 };
 
-/** A positive integer from the environment variable `name`, or null when unset; SaseError otherwise. */
-function envCount(name: string): number | null {
+/**
+ * An integer from `min` to `max` from the environment variable `name`, or null when unset; a SaseError
+ * saying `give ${allowed}` otherwise.
+ */
+function envInteger(name: string, min: number, max: number, allowed: string): number | null {
   const text = process.env[name];
   if (text === undefined || text === "") return null;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1)
-    throw new SaseError("BAD_OPTION", `${name}=${text}: give a whole number of threads ≥ 1`, {
-      key: name,
-      value: text,
-    });
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new SaseError("BAD_OPTION", `${name}=${text}: give ${allowed}`, { key: name, value: text });
   return n;
+}
+
+/** A thread count (≥ 1) from the environment variable `name`, or null when unset. */
+function envCount(name: string): number | null {
+  return envInteger(name, 1, Number.POSITIVE_INFINITY, "a whole number of threads ≥ 1");
 }
 
 /** Worker threads this process may keep busy in all: $SASE_THREADS, else the cores available. */
@@ -62,12 +67,7 @@ const NICE: Record<ThreadKind, { readonly env: string; readonly value: number }>
  */
 export function threadNice(kind: ThreadKind): number {
   const { env, value } = NICE[kind];
-  const text = process.env[env];
-  if (text === undefined || text === "") return value;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 19)
-    throw new SaseError("BAD_OPTION", `${env}=${text}: give a nice value from 0 to 19`, { key: env, value: text });
-  return n;
+  return envInteger(env, 0, 19, "a nice value from 0 to 19") ?? value;
 }
 
 /**
