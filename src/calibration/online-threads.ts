@@ -2,7 +2,15 @@
 // A thread loads a module's constants from the store itself (tens of MB of HDF5 per module: on the
 // event loop that would stall every device), and corrects that module's trains; corrected arrays come
 // back without copying. Each correction device keeps to one thread, chosen by its module number.
-import { type ErrorDetails, SaseError, SharedInstance, ThreadPool, threadBudget } from "../core/index.ts";
+import {
+  type ErrorDetails,
+  ReturnedArrays,
+  SaseError,
+  SharedInstance,
+  spansWholeBuffer,
+  ThreadPool,
+  threadBudget,
+} from "../core/index.ts";
 import type { CorrectedArrays, CorrectedModuleTrain, CorrectorOptions, RawFrames } from "./corrector.ts";
 import type { CalibrationType, Conditions, ConstantRecord } from "./store.ts";
 
@@ -79,7 +87,7 @@ export class CorrectionThreads {
    */
   readonly #staging = new Map<string, Uint16Array>();
   /** Each slot's corrected arrays whose train nobody reads any more, to be written again (at most 2). */
-  readonly #returned = new Map<string, CorrectedArrays[]>();
+  readonly #returned = new ReturnedArrays<string, CorrectedArrays>();
 
   constructor(threads = defaultCorrectionThreads()) {
     this.#pool = new ThreadPool({
@@ -128,7 +136,7 @@ export class CorrectionThreads {
     };
     // Arrays handed back move to the thread and are written again: memory already mapped, where fresh
     // arrays would cost a page fault per 4 KB (most of a correction's time at a few cells here).
-    const into = this.#returned.get(slot)?.pop();
+    const into = this.#returned.take(slot);
     const transfer = into ? [into.data.buffer, into.gain.buffer, into.mask.buffer] : [];
     const r = await this.#pool.request(
       module,
@@ -145,23 +153,15 @@ export class CorrectionThreads {
    */
   giveBack(slot: string, arrays: CorrectedArrays): void {
     const { data, gain, mask } = arrays;
-    const whole = (a: ArrayBufferView) => a.byteOffset === 0 && a.buffer instanceof ArrayBuffer;
-    if (!whole(data) || !whole(gain) || !whole(mask) || data.buffer.byteLength === 0) return;
+    if (!spansWholeBuffer(data) || !spansWholeBuffer(gain) || !spansWholeBuffer(mask)) return;
     if (!this.#staging.has(slot)) return; // dropped meanwhile
-    const list = this.#returned.get(slot) ?? [];
-    if (list.length >= 2) return;
-    list.push({
-      data: new Float32Array(data.buffer as ArrayBuffer),
-      gain: new Uint8Array(gain.buffer as ArrayBuffer),
-      mask: new Uint32Array(mask.buffer as ArrayBuffer),
-    });
-    this.#returned.set(slot, list);
+    this.#returned.give(slot, { data, gain, mask });
   }
 
   /** Forgets `slot`'s corrector (its constants' memory goes). */
   async drop(slot: string, module: number): Promise<void> {
     this.#staging.delete(slot);
-    this.#returned.delete(slot);
+    this.#returned.forget(slot);
     await this.#pool.request(module, { type: "drop", slot });
   }
 

@@ -30,3 +30,44 @@ export function recycle(view: ArrayBufferView): void {
   offers.delete(view.buffer);
   offer.giveBack();
 }
+
+/**
+ * True when `view` spans the whole of an ArrayBuffer of its own (not shared): the buffer can move to a
+ * worker thread and come back written with a later train, as the same kind of view.
+ */
+export function spansWholeBuffer(view: ArrayBufferView): boolean {
+  return (
+    view.buffer instanceof ArrayBuffer &&
+    view.byteOffset === 0 &&
+    view.byteLength > 0 &&
+    view.byteLength === view.buffer.byteLength
+  );
+}
+
+/**
+ * A maker's arrays handed back, per key (a module, a correction slot), at most `max` each: the key's
+ * next trains are written into them. More than a couple would only hold memory a stream cannot use.
+ */
+export class ReturnedArrays<K, V> {
+  readonly #byKey = new Map<K, V[]>();
+
+  constructor(readonly max = 2) {}
+
+  /** One of `key`'s arrays, if any was handed back. */
+  take(key: K): V | undefined {
+    return this.#byKey.get(key)?.pop();
+  }
+
+  /** Keeps `value` for `key` (dropped when `key` already has `max`). */
+  give(key: K, value: V): void {
+    const list = this.#byKey.get(key) ?? [];
+    if (list.length >= this.max) return;
+    list.push(value);
+    this.#byKey.set(key, list);
+  }
+
+  /** Forgets `key`'s arrays. */
+  forget(key: K): void {
+    this.#byKey.delete(key);
+  }
+}

@@ -2,7 +2,14 @@
 // without copying (their buffers are transferred). A full AGIPD-1M costs seconds of CPU per train at
 // full cell counts; in the control process's event loop it would stall every device and the GUI.
 // Each module always goes to the same thread, which keeps that module's sensor model built once.
-import { SaseError, SharedInstance, ThreadPool, threadBudget } from "../core/index.ts";
+import {
+  ReturnedArrays,
+  SaseError,
+  SharedInstance,
+  spansWholeBuffer,
+  ThreadPool,
+  threadBudget,
+} from "../core/index.ts";
 import type { GainStageName } from "./description.ts";
 import type { RawModuleTrain } from "./simulate.ts";
 
@@ -44,7 +51,7 @@ export class SimulationThreads {
   static readonly #shared = new SharedInstance(() => new SimulationThreads());
   readonly #pool: ThreadPool<SimulationRequest, SimulationReply>;
   /** Each module's frames whose train nobody reads any more, to be written again (at most 2). */
-  readonly #returned = new Map<number, Uint16Array[]>();
+  readonly #returned = new ReturnedArrays<number, Uint16Array>();
 
   constructor(threads = defaultSimulationThreads()) {
     this.#pool = new ThreadPool({
@@ -73,7 +80,7 @@ export class SimulationThreads {
   async moduleTrain(key: SimulationKey, module: number, trainId: bigint): Promise<RawModuleTrain> {
     // Frames handed back move to the thread and are written again: fresh arrays would cost a page
     // fault per 4 KB (most of a simulated train's time at a few cells here).
-    const into = this.#returned.get(module)?.pop();
+    const into = this.#returned.take(module);
     const reply = await this.#pool.request(
       module,
       { key, module, trainId, ...(into ? { into } : {}) },
@@ -88,12 +95,7 @@ export class SimulationThreads {
    * next trains are simulated into them. Only a whole array from `moduleTrain` qualifies.
    */
   giveBack(module: number, data: Uint16Array): void {
-    if (data.byteOffset !== 0 || !(data.buffer instanceof ArrayBuffer) || data.byteLength === 0) return;
-    if (data.byteLength !== data.buffer.byteLength) return;
-    const list = this.#returned.get(module) ?? [];
-    if (list.length >= 2) return;
-    list.push(data);
-    this.#returned.set(module, list);
+    if (spansWholeBuffer(data)) this.#returned.give(module, data);
   }
 
   /** Stops the threads; requests in flight fail. */
