@@ -12,7 +12,7 @@ import {
   type ProtocolVersion,
   type OutgoingTrain,
   type ServerSocketType,
-  decodeTrain,
+  type BridgeTrain,
   servedTrainsFromRun,
   simulatedAgipdTrains,
   trainIdOf,
@@ -174,18 +174,19 @@ async function monitor(
   const t0 = performance.now();
   try {
     while (opts.ntrains === undefined || count < opts.ntrains) {
-      let raw: Awaited<ReturnType<BridgeClient["nextRaw"]>>;
+      let train: BridgeTrain;
+      const before = client.stats.bytes;
       try {
-        raw = await client.nextRaw();
+        train = await client.next();
       } catch (err) {
         if ((err as Error).message === "bridge client is closed") break;
         throw err;
       }
       const now = performance.now();
-      const train = decodeTrain(raw.frames);
+      const bytes = client.stats.bytes - before;
       count++;
-      totalBytes += raw.bytes;
-      window.push({ t: now, bytes: raw.bytes });
+      totalBytes += bytes;
+      window.push({ t: now, bytes });
       if (window.length > 20) window.shift();
       const span = ((window.at(-1)?.t ?? now) - (window[0]?.t ?? now)) / 1000;
       const rate = span > 0 ? (window.length - 1) / span : 0;
@@ -194,7 +195,7 @@ async function monitor(
       const stamp = Object.values(train.metadata).find((m) => typeof m.timestamp === "number")?.timestamp;
       const delay = stamp === undefined ? "" : `  delay ${(Date.now() - stamp * 1000).toFixed(0)} ms`;
       process.stdout.write(
-        `Train ${String(trainIdOf(train) ?? "?")}  ${sources.length} sources  ${formatBytes(raw.bytes)}  ` +
+        `Train ${String(trainIdOf(train) ?? "?")}  ${sources.length} sources  ${formatBytes(bytes)}  ` +
           `${rate.toFixed(1)} trains/s  ${mbps.toFixed(1)} MB/s${delay}\n`,
       );
       if (opts.verbose > 0) {
@@ -208,6 +209,8 @@ async function monitor(
               process.stdout.write(`    ${key}: ${describe(data[key])}\n`);
         }
       }
+      // Printed: the next train is received into this one's array memory, not into fresh memory.
+      client.release(train);
     }
   } finally {
     client.close();
