@@ -1,7 +1,7 @@
 // Thin layer over h5wasm (HDF5 compiled to WebAssembly, node build with the host file system): open
 // files, walk groups, describe datasets and move rows between HDF5 and our own typed arrays with one
 // copy. HDF5 errors become FilesError naming the file and the dataset.
-import { closeSync, existsSync, openSync, renameSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import type * as H5wasm from "h5wasm/node";
 import type { Dataset, Group } from "h5wasm/node";
 import {
@@ -151,10 +151,48 @@ export class H5File {
   static create(path: string): H5File {
     mod();
     try {
-      return new H5File(path, new h5wasm.File(path, "w", { libver: ["earliest", "v110"] }), true);
+      return new H5File(path, new h5wasm.File(path, "w", { libver: WRITTEN_LIBVER }), true);
     } catch (err) {
       throw new FilesError(`cannot create HDF5 file: ${h5Message(err)}`, { file: path });
     }
+  }
+
+  /**
+   * Moves the end of the file's allocated space up to a multiple of `alignment` bytes, so that what
+   * HDF5 allocates next at the end (a flushed writer's next new chunk) starts there. HDF5 keeps that
+   * end in memory, and h5wasm exposes neither H5Pset_alignment nor another way to move it, so the file
+   * is closed, its end raised in the superblock (version 0, the earliest format we write) and the file
+   * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Returns the
+   * bytes skipped (0 when already aligned, or when the superblock is of another kind: left as it is).
+   */
+  alignEnd(alignment: number): number {
+    if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
+    const end = superblockEnd(this.path);
+    if (end === null || end % alignment === 0) return 0;
+    this.close();
+    const fd = openSync(this.currentPath, "r+");
+    let skipped = 0;
+    try {
+      // Read again after closing: closing may release space HDF5 held at the end.
+      const now = superblockEnd(this.currentPath);
+      if (now !== null && now % alignment !== 0) {
+        const aligned = Math.ceil(now / alignment) * alignment;
+        // The file grows first, so that a process killed in between leaves an end HDF5 accepts.
+        ftruncateSync(fd, aligned);
+        const field = Buffer.alloc(8);
+        field.writeBigUInt64LE(BigInt(aligned));
+        writeSync(fd, field, 0, 8, SUPERBLOCK_END_AT);
+        skipped = aligned - now;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      this.file = new h5wasm.File(this.currentPath, "a", { libver: WRITTEN_LIBVER });
+    } catch (err) {
+      throw new FilesError(`cannot reopen after aligning its end: ${h5Message(err)}`, { file: this.path });
+    }
+    return skipped;
   }
 
   /** Where the file is now (it moves once, see `moveTo`). */
@@ -529,6 +567,16 @@ export class H5File {
     }
   }
 
+  /**
+   * Makes HDF5 allocate an empty extendable dataset's chunk index now (one row written and removed
+   * again: the chunk's space goes back, the index node stays, as after any shrink to zero rows).
+   */
+  createChunkIndex(path: string, dtype: DType, entryShape: readonly number[]): void {
+    this.resize(path, 1, entryShape);
+    this.writeRows(path, entryShape, 0, 1, allocTyped(dtype, shapeSize(entryShape)));
+    this.resize(path, 0, entryShape);
+  }
+
   /** Creates a small fixed dataset holding `data` with `shape`. */
   createFixed(path: string, dtype: DType, data: TypedArray, shape: readonly number[]): void {
     const [g, name] = this.parentAndName(path);
@@ -631,6 +679,30 @@ export class H5File {
       this.file = null;
     }
   }
+}
+
+/** Library version bounds of written files: HDF5 1.10 (Debian's h5py) reads every object. */
+const WRITTEN_LIBVER: ["earliest", "v110"] = ["earliest", "v110"];
+
+/** Byte position of the end-of-file address in a version 0 superblock (8-byte addresses). */
+const SUPERBLOCK_END_AT = 40;
+
+/**
+ * The end of allocated space recorded in a file's superblock, or null unless it is a version 0
+ * superblock at byte 0 with 8-byte addresses and base address 0 (what HDF5 writes with libver earliest).
+ */
+function superblockEnd(path: string): number | null {
+  const head = Buffer.alloc(48);
+  const fd = openSync(path, "r");
+  try {
+    if (readSync(fd, head, 0, 48, 0) < 48) return null;
+  } finally {
+    closeSync(fd);
+  }
+  const signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (!signature.every((b, i) => head[i] === b)) return null;
+  if (head[8] !== 0 || head[13] !== 8 || head[14] !== 8 || head.readBigUInt64LE(24) !== 0n) return null;
+  return Number(head.readBigUInt64LE(SUPERBLOCK_END_AT));
 }
 
 function h5DtypeString(dtype: DType): string {

@@ -35,6 +35,13 @@ def main(run_dir):
                         "maxshape": [m if m is not None else -1 for m in obj.maxshape],
                         "chunks": list(obj.chunks) if obj.chunks else None,
                         "compression": obj.compression,
+                        # Where each stored chunk sits in the file and its size (bytes).
+                        "chunk_places": [
+                            [obj.id.get_chunk_info(i).byte_offset, obj.id.get_chunk_info(i).size]
+                            for i in range(obj.id.get_num_chunks())
+                        ]
+                        if obj.chunks
+                        else [],
                     }
 
             f.visititems(visit)
