@@ -14,7 +14,8 @@
 // Left to the pipeline's drop policy, each of a detector's corrections would lose whatever train
 // arrived while it was busy, so sixteen of them almost never corrected the same train; on one grid of
 // powers of two they do (every train of a correction at every 4th is one of a correction at every 2nd
-// too), and the assembler gets whole trains at the slowest correction's rate.
+// too), and the assembler gets whole trains at the slowest correction's rate. The grid is the
+// detector's, shared with its modules and corrections in every process (core's TrainGrids).
 import {
   el,
   Hash,
@@ -127,7 +128,13 @@ const schema = {
   trainStride: el.uint32({
     displayedName: "Correcting every Nth train",
     description:
-      "1: every train; a correction whose trains (correction and sending) take longer than their period backs off to every 2nd, 4th ... 16th train of the timing server's IDs, one grid for all modules",
+      "1: every train; a correction whose trains (correction and sending) take longer than their period backs off to every 2nd, 4th ... 16th train of the timing server's IDs; every module and correction of the detector, in every process, applies the largest need among them (the timing server's trainGrids)",
+    ...ro,
+    default: 1,
+  }),
+  trainStrideNeeded: el.uint32({
+    displayedName: "Own need: every Nth train",
+    description: "every how many trains this correction alone could keep up with (its share of trainStride)",
     ...ro,
     default: 1,
   }),
@@ -218,25 +225,6 @@ export function passThroughTrain(raw: RawFrames, det: DetectorDescription): Corr
   };
 }
 
-/**
- * One train grid for the corrections of a detector in this process. They share the process's CPU and
- * correction threads, so they are slow together; each backing off on its own drifted apart by a level
- * or two (every 4th train for some, every 8th for others: measured on the split facility), and the
- * trains only some of them corrected were work for nothing, since the assembler needs every module.
- * Sharing the level, they all take the trains the slowest of them can keep up with.
- */
-const grids = new Map<string, { grid: GridBackoff; users: number }>();
-function acquireGrid(detector: string): GridBackoff {
-  const entry = grids.get(detector) ?? { grid: new GridBackoff(), users: 0 };
-  entry.users++;
-  grids.set(detector, entry);
-  return entry.grid;
-}
-function releaseGrid(detector: string): void {
-  const entry = grids.get(detector);
-  if (entry && --entry.users === 0) grids.delete(detector);
-}
-
 /** Corrects one module's raw trains online; ON while running (passing raw data through, with a warning, without constants). */
 export class CorrectionDevice
   extends definePipelineDevice({
@@ -259,16 +247,18 @@ export class CorrectionDevice
   #raw = 0;
   #rejected = 0;
   #skipped = 0;
+  /**
+   * Which trains it corrects: its own back-off, on the grid shared with the detector's other modules
+   * and corrections (those of this process at once, the facility's through the timing server), since
+   * the assembler needs every module of a train and a train only some corrected is work for nothing.
+   */
   #grid = new GridBackoff();
-  /** The detector whose shared grid this device holds (empty: none). */
-  #gridFor = "";
 
   override async onInit(): Promise<void> {
     let det = detectorByName(this.get("detector"));
     if (this.get("rows") > 0) det = reducedDetector(det, { rows: this.get("rows") });
     this.#det = det;
-    this.#grid = acquireGrid(this.get("detector"));
-    this.#gridFor = this.get("detector");
+    this.#grid.share((need) => this.joinTrainGrid(this.get("detector"), need));
     if (this.get("threaded")) this.#threads = CorrectionThreads.acquire();
     const control = this.get("control");
     if (control) await this.#follow(control);
@@ -316,6 +306,7 @@ export class CorrectionDevice
         lastTrainId: BigInt(trainId),
         processingMs: performance.now() - t0,
         trainStride: this.#grid.stride,
+        trainStrideNeeded: this.#grid.ownStride,
       });
     });
     // The module's end of stream goes on downstream after its last corrected train: the inputs there
@@ -514,8 +505,6 @@ export class CorrectionDevice
   }
 
   override async onShutdown(): Promise<void> {
-    if (this.#gridFor) releaseGrid(this.#gridFor);
-    this.#gridFor = "";
     this.#store?.close();
     this.#store = null;
     if (this.#threads) {

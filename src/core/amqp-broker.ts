@@ -114,7 +114,6 @@ interface Known {
   lastSeen: number;
 }
 
-
 interface RemoteSchema {
   readonly schema: Schema;
   readonly types: Map<string, HashType>;
@@ -1082,4 +1081,3 @@ function pick(
   }
   return out;
 }
-

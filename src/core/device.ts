@@ -15,6 +15,7 @@ import type { Logger } from "./log.ts";
 import { el, isLeaf, type Props, Schema, type SchemaSpec, type SlotElement } from "./schema.ts";
 import { isDerivedFrom, State } from "./state.ts";
 import type { Timestamp } from "./timestamp.ts";
+import { type GridShare, TrainGrids } from "./train-grid.ts";
 import { checkValue, validateConfiguration } from "./validate.ts";
 
 /** The keys every device has, ahead of its own. */
@@ -40,6 +41,8 @@ export interface DeviceContext {
   readonly serverId: string;
   readonly broker: Broker;
   readonly clock: TrainClock;
+  /** The server's train grids (absent: the device's grids are its own). */
+  readonly grids?: TrainGrids;
   readonly log: Logger;
   /** The validated initial configuration (defaults filled in), by dotted key. */
   readonly configuration: ReadonlyMap<string, unknown>;
@@ -102,6 +105,7 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** Subscriptions of `follow`, closed on shutdown. */
   readonly #followed: (() => void)[] = [];
+  #grids: TrainGrids | undefined;
   #commands: Promise<unknown> = Promise.resolve();
   #alive = true;
   /** Set when shutdown begins: a background task failing after that is the shutdown, not a fault. */
@@ -319,6 +323,19 @@ export abstract class Device<S extends SchemaSpec = SchemaSpec> {
       };
       void ask();
     });
+  }
+
+  /**
+   * Joins `detector`'s train grid, shared with the other devices of this server and, through the
+   * timing server, with every process of the facility; `need` reads this device's own stride (every
+   * how many trains it can keep up with). The device leaves the grid when it goes away.
+   */
+  joinTrainGrid(detector: string, need: () => number): GridShare {
+    this.#grids ??=
+      this.#ctx.grids ?? new TrainGrids({ participant: this.id, broker: this.#ctx.broker, log: this.log });
+    const share = this.#grids.join(detector, need);
+    this.#followed.push(() => share.leave());
+    return share;
   }
 
   /** Runs an async task in the background; a throw puts the device in ERROR. */

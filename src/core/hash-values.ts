@@ -191,9 +191,13 @@ export function coerce(value: Value, type: HashType, path = "<value>"): Value {
     case "NDARRAY":
       return isNDArrayValue(value) ? value : kindError(value, type, path);
     case "VECTOR_BOOL":
-      return Array.isArray(value) && value.every((x) => typeof x === "boolean") ? value : kindError(value, type, path);
+      return Array.isArray(value) && value.every((x) => typeof x === "boolean")
+        ? value
+        : kindError(value, type, path);
     case "VECTOR_STRING":
-      return Array.isArray(value) && value.every((x) => typeof x === "string") ? value : kindError(value, type, path);
+      return Array.isArray(value) && value.every((x) => typeof x === "string")
+        ? value
+        : kindError(value, type, path);
     case "VECTOR_HASH":
       return Array.isArray(value) && value.every(isHash) ? value : kindError(value, type, path);
     default:

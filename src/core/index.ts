@@ -16,6 +16,7 @@ export * from "./config-hash.ts";
 export * from "./validate.ts";
 export * from "./stream.ts";
 export * from "./clock.ts";
+export * from "./train-grid.ts";
 export * from "./broker.ts";
 export * from "./inprocess-broker.ts";
 export * from "./device.ts";

@@ -34,7 +34,6 @@ interface Instance {
   lastSeen: number;
 }
 
-
 /** The embedded broker (default): all instances in this process. */
 export class InProcessBroker implements Broker {
   readonly #instances = new Map<string, Instance>();

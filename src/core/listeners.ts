@@ -35,7 +35,8 @@ export class PropertyListeners {
       onChange,
       stream: new Stream<PropertyChange>(this.capacity, () => {
         listeners.delete(listener);
-        if (listeners.size === 0 && this.#byDevice.get(deviceId) === listeners) this.#byDevice.delete(deviceId);
+        if (listeners.size === 0 && this.#byDevice.get(deviceId) === listeners)
+          this.#byDevice.delete(deviceId);
         onClose?.();
       }),
     };

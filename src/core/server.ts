@@ -10,6 +10,7 @@ import { SaseError } from "./errors.ts";
 import { localHost } from "./inprocess-broker.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { State } from "./state.ts";
+import { TrainGrids } from "./train-grid.ts";
 import { initialConfiguration } from "./validate.ts";
 
 /** Options of a device server. */
@@ -43,6 +44,8 @@ interface Hosted {
 export class DeviceServer {
   readonly id: string;
   readonly clock = new TrainClock();
+  /** The detectors' train grids of this server's devices, shared with the facility through the timing server. */
+  readonly grids: TrainGrids;
   readonly log: Logger;
   readonly #broker: Broker;
   readonly #classes = new Map<string, DeviceClass>();
@@ -66,6 +69,12 @@ export class DeviceServer {
     this.#heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.#timeServerId = options.timeServerId;
     this.log = options.log ?? createLogger(this.id);
+    this.grids = new TrainGrids({
+      participant: this.id,
+      broker: this.#broker,
+      ...(this.#timeServerId && { timeServerId: this.#timeServerId }),
+      log: this.log,
+    });
     for (const cls of options.classes ?? []) this.register(cls);
     for (const [classId, load] of Object.entries(options.classLoaders ?? {}))
       if (!this.#classes.has(classId)) this.#loaders.set(classId, load);
@@ -178,6 +187,7 @@ export class DeviceServer {
       serverId: this.id,
       broker: this.#broker,
       clock: this.clock,
+      grids: this.grids,
       log,
       configuration: values,
     });
@@ -233,6 +243,7 @@ export class DeviceServer {
   async stop(): Promise<void> {
     for (const id of [...this.#devices.keys()].reverse()) await this.kill(id, "server shutdown");
     this.#timeLink?.close();
+    this.grids.close();
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     await this.#handle?.unregister("shutdown");
     this.#handle = undefined;

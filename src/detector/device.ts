@@ -79,7 +79,13 @@ const schema = {
   trainStride: el.uint32({
     displayedName: "Sending every Nth train",
     description:
-      "1 at the full rate; a module whose trains take longer than their period backs off to every 2nd, 4th, ... train of the timing server (all modules on one grid, so they still send the same trains)",
+      "1 at the full rate; a module whose trains take longer than their period backs off to every 2nd, 4th, ... train of the timing server; every module and correction of the detector, in every process, applies the largest need among them (the timing server's trainGrids), so they all take the same trains",
+    access: "readOnly",
+    default: 1,
+  }),
+  trainStrideNeeded: el.uint32({
+    displayedName: "Own need: every Nth train",
+    description: "every how many trains this module alone could keep up with (its share of trainStride)",
     access: "readOnly",
     default: 1,
   }),
@@ -148,6 +154,7 @@ export class DetectorModuleDevice
       trainsSkipped: this.#producer.skipped,
       lastTrainId: BigInt(trainId),
       trainStride: this.#producer.stride,
+      trainStrideNeeded: this.#producer.ownStride,
       simulationMs,
       lastTrainGain: key.dark ?? "",
       lastTrainScan: key.pcScan === true,
@@ -159,6 +166,7 @@ export class DetectorModuleDevice
     if (this.get("rows") > 0) det = reducedDetector(det, { rows: this.get("rows") });
     if (this.get("module") >= det.nModules) this.refuse(`${det.name} has modules 0..${det.nModules - 1}`);
     this.#det = det;
+    this.#producer.shareGrid((need) => this.joinTrainGrid(this.get("detector"), need));
     if (this.get("threaded")) this.#threads = SimulationThreads.acquire();
     const control = this.get("control");
     if (!control) {

@@ -1,8 +1,19 @@
 // The timing server: emits the facility's train ID at a fixed rate (10 Hz, as the European XFEL's
 // bunch trains come), each update stamped with its own train. Device servers follow it to stamp every
-// property update with the current train.
+// property update with the current train. It also holds each detector's train grid for the facility:
+// device servers report what their stages of a detector need (every how many trains they can keep
+// up with, `reportTrainGrid`), and it publishes the largest need per detector (`trainGrids`), which
+// every server applies, so all processes take the same trains (see core's train-grid.ts).
 
-import { defineDevice, el, type SchemaSpec, type Slots, State, timestampNow } from "../core/index.ts";
+import {
+  defineDevice,
+  el,
+  type SchemaSpec,
+  type Slots,
+  State,
+  TRAIN_GRID_EXPIRY_MS,
+  timestampNow,
+} from "../core/index.ts";
 
 /** Trains are counted from this moment when no first train ID is configured. */
 const TRAIN_EPOCH_MS = Date.UTC(2017, 0, 1);
@@ -35,6 +46,41 @@ const schema = {
     default: 0,
     archive: "noArchiving",
   }),
+  trainGrids: el.table(
+    {
+      detector: el.string({ displayedName: "Detector", default: "" }),
+      stride: el.uint32({
+        displayedName: "Every Nth train",
+        description: "the stride every stage of this detector applies: the largest need of its participants",
+        default: 1,
+      }),
+      participants: el.uint32({ displayedName: "Participants", default: 0 }),
+      slowest: el.string({
+        displayedName: "Slowest",
+        description: "the participant (device server) that needs the largest stride",
+        default: "",
+      }),
+    },
+    {
+      displayedName: "Train grids",
+      description: `per detector, every how many trains its stages take now; participants not heard from for ${TRAIN_GRID_EXPIRY_MS / 1000} s no longer count`,
+      access: "readOnly",
+      default: [],
+      archive: "noArchiving",
+    },
+  ),
+  reportTrainGrid: el.slot({
+    displayedName: "Report train grid need",
+    description:
+      "a device server tells every how many trains its stages of a detector can keep up with (stride 0: it no longer takes part); answers the detector's stride",
+    // Called by every server every second: audited at debug only.
+    requiredAccessLevel: "observer",
+    args: {
+      detector: el.string({ displayedName: "Detector", mandatory: true }),
+      participant: el.string({ displayedName: "Participant", mandatory: true }),
+      stride: el.uint32({ displayedName: "Stride needed", default: 1 }),
+    },
+  }),
   start: el.slot({ displayedName: "Start", allowedStates: [State.STOPPED] }),
   stop: el.slot({ displayedName: "Stop", allowedStates: [State.STARTED] }),
 } satisfies SchemaSpec;
@@ -47,10 +93,54 @@ export class TimingServer
   #cancel: (() => void) | undefined;
   #next = 0;
   #rateWindow: number[] = [];
+  /** Per detector, each participant's need and when it last said so. */
+  readonly #needs = new Map<string, Map<string, { stride: number; at: number }>>();
 
   override onInit(): void {
     this.updateState(State.STOPPED, "stopped");
     if (this.get("autoStart")) this.start();
+    this.every(TRAIN_GRID_EXPIRY_MS / 5, () => this.#publishGrids());
+  }
+
+  reportTrainGrid(args: { detector?: string; participant?: string; stride?: number }): { stride: number } {
+    const detector = args.detector!;
+    const stride = Number(args.stride ?? 1);
+    const needs = this.#needs.get(detector) ?? new Map<string, { stride: number; at: number }>();
+    if (stride > 0) needs.set(args.participant!, { stride, at: Date.now() });
+    else needs.delete(args.participant!);
+    if (needs.size > 0) this.#needs.set(detector, needs);
+    this.#publishGrids();
+    return { stride: this.get("trainGrids").find((g) => g.detector === detector)?.stride ?? 1 };
+  }
+
+  /** Drops participants silent too long and publishes the grids when they changed. */
+  #publishGrids(): void {
+    const now = Date.now();
+    const rows = [];
+    for (const [detector, needs] of [...this.#needs].sort(([a], [b]) => a.localeCompare(b))) {
+      let stride = 1;
+      let slowest = "";
+      for (const [participant, need] of needs) {
+        if (now - need.at > TRAIN_GRID_EXPIRY_MS) needs.delete(participant);
+        else if (need.stride > stride || slowest === "") {
+          stride = Math.max(stride, need.stride);
+          slowest = participant;
+        }
+      }
+      if (needs.size === 0) this.#needs.delete(detector);
+      else rows.push({ detector, stride, participants: needs.size, slowest: stride > 1 ? slowest : "" });
+    }
+    const old = this.get("trainGrids");
+    const same =
+      old.length === rows.length &&
+      rows.every(
+        (r, i) =>
+          r.detector === old[i]!.detector &&
+          r.stride === old[i]!.stride &&
+          r.participants === old[i]!.participants &&
+          r.slowest === old[i]!.slowest,
+      );
+    if (!same) this.set("trainGrids", rows);
   }
 
   start(): void {

@@ -25,7 +25,10 @@ export function treeLoaded(): boolean {
 /** Every object of an open file, from one HDF5 call. */
 export function fileTree(h5: H5File): H5Tree {
   if (!getNames) {
-    throw new FilesError("the object listing is not loaded (treeReady() not awaited)", { file: h5.path, code: "WRONG_STATE" });
+    throw new FilesError("the object listing is not loaded (treeReady() not awaited)", {
+      file: h5.path,
+      code: "WRONG_STATE",
+    });
   }
   try {
     return new H5Tree(getNames(h5.id, "/", true));
@@ -44,7 +47,8 @@ export class H5Tree {
   constructor(names: readonly string[]) {
     for (const n of names) {
       const path = n.startsWith("/") ? n : `/${n}`;
-      for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) this.groups.add(path.slice(0, i));
+      for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1))
+        this.groups.add(path.slice(0, i));
     }
     for (const n of names) {
       const path = n.startsWith("/") ? n : `/${n}`;

@@ -172,7 +172,17 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       });
     this.now = opts.now ?? (() => performance.now());
     for (const s of sources)
-      this.tally.set(s, { newest: -1, lastAt: Number.NEGATIVE_INFINITY, gap: 0, received: 0, missing: 0, late: 0, latLast: 0, latSum: 0, latMax: 0 });
+      this.tally.set(s, {
+        newest: -1,
+        lastAt: Number.NEGATIVE_INFINITY,
+        gap: 0,
+        received: 0,
+        missing: 0,
+        late: 0,
+        latLast: 0,
+        latSum: 0,
+        latMax: 0,
+      });
     // Timeouts must fire even when no more data arrives at all.
     this.timer = setInterval(() => this.tick(), Math.max(5, Math.min(100, this.timeoutMs / 4)));
     this.timer.unref();

@@ -15,9 +15,11 @@
 // trains are quick again: modules that each skipped whatever train they happened to be busy for would
 // almost never all send the same train, while modules backing off on one grid of powers of two still
 // do (every train of a module at every 4th is also one of a module at every 2nd), so the assembler and
-// the DAQ get whole trains at the slowest module's rate rather than none.
+// the DAQ get whole trains at the slowest module's rate rather than none. Stages that share a grid
+// (core's TrainGrids: a detector's modules and corrections, in this process and across the facility
+// through the timing server) all apply the largest need among them, so they take the very same trains.
 
-import { SaseError } from "../core/index.ts";
+import { type GridShare, SaseError } from "../core/index.ts";
 
 /** What the producer needs of its device: its periodic timer and the current train ID. */
 export interface ProducerHost {
@@ -59,6 +61,8 @@ export class GridBackoff {
   #level = 0;
   /** Smoothed time one train takes (ms; NaN before the first). */
   #busyMs = Number.NaN;
+  /** The grid shared with other stages (none: this stage's own). */
+  #share: GridShare | null = null;
 
   /** `periodMs`: the time between two trains of the grid at level 0; `base`: its stride in facility trains. */
   constructor(
@@ -66,9 +70,28 @@ export class GridBackoff {
     readonly base = 1,
   ) {}
 
-  /** Every how many facility trains one is taken now. */
+  /** Every how many facility trains one is taken now: this stage's own need or the shared grid's, the larger. */
   get stride(): number {
+    const own = this.base << this.#level;
+    return this.#share ? Math.max(own, this.#share.stride) : own;
+  }
+
+  /** Every how many facility trains this stage alone could keep up with. */
+  get ownStride(): number {
     return this.base << this.#level;
+  }
+
+  /** Takes part in a shared grid: `join` is given this stage's own need (see core's TrainGrids). */
+  share(join: (need: () => number) => GridShare): this {
+    this.leave();
+    this.#share = join(() => this.ownStride);
+    return this;
+  }
+
+  /** Leaves the shared grid, if any: this stage's need no longer counts there. */
+  leave(): void {
+    this.#share?.leave();
+    this.#share = null;
   }
 
   /** The back-off level (0: every train of the grid). */
@@ -93,8 +116,10 @@ export class GridBackoff {
     const took = Math.min(ms, 2 * interval());
     const busy = Number.isNaN(this.#busyMs) ? took : this.#busyMs + BUSY_WEIGHT * (took - this.#busyMs);
     this.#busyMs = busy;
+    const was = this.#level;
     while (this.#level < MAX_BACKOFF && busy > 0.9 * interval()) this.#level++;
     while (this.#level > 0 && busy < 0.4 * interval()) this.#level--;
+    if (this.#level !== was) this.#share?.changed();
   }
 }
 
@@ -112,6 +137,8 @@ export class TrainProducer {
   #skipped = 0n;
   /** Which trains of the timing server it sends: its rate's grid, backed off while trains are slow. */
   #grid = new GridBackoff();
+  /** How this producer joins a shared grid when it starts (null: its grid is its own). */
+  #join: ((need: () => number) => GridShare) | null = null;
   /** How the last train was timed since start() (none yet: null); gaps count within one way only. */
   #timedBy: "clock" | "timer" | null = null;
 
@@ -140,6 +167,16 @@ export class TrainProducer {
     return this.#grid.stride;
   }
 
+  /** Every how many facility trains this producer alone could keep up with. */
+  get ownStride(): number {
+    return this.#grid.ownStride;
+  }
+
+  /** Shares the grid with other stages (from the next start on): `join` as GridBackoff.share takes it. */
+  shareGrid(join: ((need: () => number) => GridShare) | null): void {
+    this.#join = join;
+  }
+
   /** The ID of the latest train this producer started to send (0 before the first). */
   get lastTrainId(): number {
     return this.#lastTrain;
@@ -157,6 +194,8 @@ export class TrainProducer {
     this.#periodMs = 1000 / rateHz;
     this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
     this.#grid = new GridBackoff(this.#periodMs, this.#stride);
+    // Only on the facility's own trains is there a grid to share (a faster rate has a timer of its own).
+    if (this.#join && rateHz <= FACILITY_RATE_HZ) this.#grid.share(this.#join);
     // Faster than the facility's trains, or without a clock to follow: a plain timer.
     const followsClock = this.#clock.trainAge !== undefined && rateHz <= FACILITY_RATE_HZ;
     const poll = followsClock ? Math.min(CLOCK_POLL_MS, this.#periodMs) : this.#periodMs;
@@ -167,6 +206,8 @@ export class TrainProducer {
   stop(): void {
     this.#cancel?.();
     this.#cancel = undefined;
+    // A stopped producer needs nothing of the grid.
+    this.#grid.leave();
   }
 
   async #tick(followsClock: boolean): Promise<void> {
@@ -179,8 +220,7 @@ export class TrainProducer {
     if (clockLive) {
       const id = this.#clock.trainId;
       // Half a period at least between trains: a timing server faster than the facility's 10 Hz.
-      if (id <= this.#lastTrain || id % this.stride !== 0 || now - this.#lastAt < this.#periodMs / 2)
-        return;
+      if (id <= this.#lastTrain || id % this.stride !== 0 || now - this.#lastAt < this.#periodMs / 2) return;
       trainId = id;
       // The clock's trains on this producer's grid between the last one sent and this one, but no
       // more than the periods that went by (a timing server faster than 10 Hz, ticks in a burst).
