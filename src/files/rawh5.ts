@@ -51,7 +51,20 @@ interface Entry {
   readonly header: number;
   /** The group's B-tree and heap when the entry caches them (cache type 1). */
   readonly group: Group | null;
+  /** Cache type: 0 nothing cached, 1 a group, 2 a soft link. */
+  readonly cache: number;
 }
+
+/** A dataset's dimensions and datatype message, as its object header gives them. */
+export interface RawHeader {
+  /** Dimensions ([] for a scalar); null for a null dataspace. */
+  readonly dims: number[] | null;
+  readonly type: DataView;
+  readonly messages: readonly { type: number; data: DataView }[];
+}
+
+const MSG_LINK_INFO = 0x0002;
+const MSG_LINK = 0x0006;
 
 const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
 
@@ -148,6 +161,65 @@ export class RawH5File {
       this.datasets.set(key, found);
     }
     return found;
+  }
+
+  /**
+   * Every object path of the file ("INDEX", "INDEX/trainId", ...: depth first, names in the order HDF5
+   * lists them), or null when a group is not a symbol table or a link is soft (HDF5 lists those).
+   */
+  names(): string[] | null {
+    if (!this.root) return null;
+    const out: string[] = [];
+    const seen = new Set<number>();
+    const walk = (group: Group, prefix: string, depth: number): boolean => {
+      if (depth > 64) return false;
+      const heap = this.heapData(group.heap);
+      const entries: Entry[] = [];
+      if (!this.entriesOf(group.btree, entries, 0)) return false;
+      for (const e of entries) {
+        const name = cString(heap, (e as Entry & { name: number }).name);
+        if (name === null || e.cache === 2) return false;
+        const path = prefix ? `${prefix}/${name}` : name;
+        out.push(path);
+        let sub = e.group;
+        if (!sub) {
+          const msgs = headerMessages(this.at, this.base, e.header);
+          if (!msgs || msgs.some((m) => m.type === MSG_LINK_INFO || m.type === MSG_LINK)) return false;
+          sub = this.groupOfHeader(e.header);
+        }
+        if (!sub || seen.has(e.header)) continue;
+        seen.add(e.header);
+        if (!walk(sub, path, depth + 1)) return false;
+      }
+      return true;
+    };
+    try {
+      return walk(this.root, "", 0) ? out : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether `path` names a group (a symbol table this reader follows). */
+  isGroup(path: string): boolean {
+    try {
+      return this.group(path) !== null;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Dimensions and datatype of the dataset at `path`, or null (no dataset, or one this reader does not follow). */
+  header(path: string): RawHeader | null {
+    try {
+      const msgs = this.headerOf(path);
+      const space = msgs?.find((m) => m.type === MSG_DATASPACE)?.data;
+      const type = msgs?.find((m) => m.type === MSG_DATATYPE)?.data;
+      if (!msgs || !space || !type) return null;
+      return { dims: dimsOf(space), type, messages: msgs };
+    } catch {
+      return null;
+    }
   }
 
   /** The messages of the object header of the dataset at `path`, or null. */
@@ -287,7 +359,31 @@ export class RawH5File {
       name: u64(v, at),
       header: u64(v, at + 8),
       group: cache === 1 ? { btree: u64(v, at + 24), heap: u64(v, at + 32) } : null,
+      cache,
     };
+  }
+
+  /** Every entry of a group's B-tree, in order (false: a node this reader does not follow). */
+  private entriesOf(address: number, out: Entry[], depth: number): boolean {
+    if (depth > 20) return false;
+    const head = this.at(this.base + address, 24);
+    if (head.getUint32(0, false) !== SIG_TREE || head.getUint8(4) !== 0) return false;
+    const level = head.getUint8(5);
+    const used = head.getUint16(6, true);
+    const body = this.at(this.base + address + 24, used * 16 + 8);
+    for (let i = 0; i < used; i++) {
+      const child = u64(body, i * 16 + 8);
+      if (level > 0) {
+        if (!this.entriesOf(child, out, depth + 1)) return false;
+        continue;
+      }
+      const node = this.at(this.base + child, 8);
+      if (node.getUint32(0, false) !== SIG_SNOD) return false;
+      const count = node.getUint16(6, true);
+      const entries = this.at(this.base + child + 8, count * 40);
+      for (let j = 0; j < count; j++) out.push(this.entryAt(entries, j * 40));
+    }
+    return true;
   }
 
   /** The entry named `name` in a group, or null. */
@@ -374,6 +470,12 @@ export class RawH5File {
     }
     return b;
   }
+}
+
+/** The zero-terminated name at `offset` of a local heap, or null past its end. */
+function cString(heap: Uint8Array, offset: number): string | null {
+  const end = heap.indexOf(0, offset);
+  return offset < heap.length && end >= 0 ? utf8.decode(heap.subarray(offset, end)) : null;
 }
 
 function nameIs(heap: Uint8Array, offset: number, want: Buffer): boolean {

@@ -34,7 +34,14 @@ import type {
   Section,
   SkippedKey,
 } from "./model.ts";
-import { readFileMetadata, readRunValues, scanFile } from "./scan.ts";
+import {
+  readFileMetadata,
+  readFileMetadataRaw,
+  readRunValues,
+  readRunValuesRaw,
+  scanFile,
+  scanFileRaw,
+} from "./scan.ts";
 import { treeReady } from "./tree.ts";
 
 const log = createLogger("files.runindex");
@@ -385,7 +392,8 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
     const b = knownBad.get(d.name);
     return !((k && same(k, d)) || (b && same(b, d)));
   }).length;
-  if (stale > 0) await Promise.all([h5Ready(), treeReady()]);
+  // Files are scanned without HDF5 where they can be (rawscan.ts); HDF5 loads for the first that cannot.
+  const hdf5 = () => Promise.all([h5Ready(), treeReady()]);
   for (const d of dirFiles) {
     const k = known.get(d.name);
     const b = knownBad.get(d.name);
@@ -398,7 +406,10 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
       continue;
     }
     try {
-      files.push(scanFile(join(dir, d.name), files.length === 0));
+      const path = join(dir, d.name);
+      const raw = scanFileRaw(path, files.length === 0);
+      if (!raw) await hdf5();
+      files.push(raw ?? scanFile(path, files.length === 0));
     } catch (err) {
       problems.push({ file: d.name, message: (err as Error).message });
     }
@@ -409,9 +420,14 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
   const first = files[0];
   let metadataRead = false;
   if (first && !first.metadata) {
-    await Promise.all([h5Ready(), treeReady()]);
     try {
-      files[0] = { ...first, metadata: readFileMetadata(join(dir, first.name)) };
+      const path = join(dir, first.name);
+      let metadata = readFileMetadataRaw(path);
+      if (!metadata) {
+        await hdf5();
+        metadata = readFileMetadata(path);
+      }
+      files[0] = { ...first, metadata };
       metadataRead = true;
     } catch (err) {
       log.warn("cannot read METADATA", { file: first.name, error: (err as Error).message });
@@ -436,6 +452,14 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
     if (old && !rescannedNames.has(f.name)) runValues.set(s, old);
     else bySourceFile.set(f.name, [...(bySourceFile.get(f.name) ?? []), s]);
   }
+  const runValuesRead = bySourceFile.size > 0;
+  for (const [name, sources] of bySourceFile) {
+    const raw = readRunValuesRaw(join(dir, name), sources);
+    if (raw) {
+      for (const [s, v] of raw) runValues.set(s, v);
+      bySourceFile.delete(name);
+    }
+  }
   if (bySourceFile.size) {
     await h5Ready();
     for (const [name, sources] of bySourceFile) {
@@ -458,7 +482,7 @@ async function loadIndex(dir: string, options: RunIndexOptions, home: IndexHome)
     origin: dirty || !cached ? "built" : "index",
     indexPath: cachedAt,
   };
-  if (useIndex && (dirty || !cached || bySourceFile.size)) {
+  if (useIndex && (dirty || !cached || runValuesRead)) {
     return { ...index, origin: "built", indexPath: saveIndex(dir, encode(index, dirFiles), home) };
   }
   return index;

@@ -5,6 +5,7 @@ import { basename } from "node:path";
 import type { TypedArray } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
 import { type DatasetInfo, H5File } from "./h5.ts";
+import { NeedsHdf5, RawScanFile } from "./rawscan.ts";
 import { fileTree, type H5Tree, treeLoaded } from "./tree.ts";
 import type {
   FileEntry,
@@ -17,6 +18,25 @@ import type {
   SkippedKey,
 } from "./model.ts";
 
+/**
+ * What a scan asks of a file: an HDF5 file (H5File) or the same file read without HDF5 (RawScanFile,
+ * which throws NeedsHdf5 where only HDF5 can answer).
+ */
+export interface ScanSource {
+  readonly path: string;
+  info(path: string): DatasetInfo;
+  isDataset(path: string): boolean;
+  isGroup(path: string): boolean;
+  children(path: string): string[];
+  datasetsBelow(path: string): string[];
+  readStrings(path: string, info: DatasetInfo, start?: number, count?: number): string[];
+  readRows(path: string, info: DatasetInfo, start: number, count: number): TypedArray;
+}
+
+function treeOf(h5: ScanSource): H5Tree {
+  return h5 instanceof RawScanFile ? h5.tree() : fileTree(h5 as H5File);
+}
+
 function toFloat64(a: TypedArray): Float64Array {
   const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = Number(a[i]);
@@ -24,13 +44,13 @@ function toFloat64(a: TypedArray): Float64Array {
 }
 
 /** Reads a whole 1-D numeric dataset as float64 numbers. */
-export function readNumbers(h5: H5File, path: string, info?: DatasetInfo): Float64Array {
+export function readNumbers(h5: ScanSource, path: string, info?: DatasetInfo): Float64Array {
   const i = info ?? h5.info(path);
   return toFloat64(h5.readRows(path, i, 0, i.shape[0] ?? 0));
 }
 
 /** The format version of an open file ("0.5" when METADATA/dataFormatVersion is absent). */
-export function formatVersionOf(h5: H5File, tree?: H5Tree): string {
+export function formatVersionOf(h5: ScanSource, tree?: H5Tree): string {
   const path = "/METADATA/dataFormatVersion";
   if (!(tree ? tree.isLeaf(path) : h5.isDataset(path))) return "0.5";
   const v = h5.readStrings(path, h5.info(path))[0];
@@ -38,10 +58,10 @@ export function formatVersionOf(h5: H5File, tree?: H5Tree): string {
 }
 
 /** METADATA scalars of a file, as EXtra-data's run_metadata() gives them. */
-export function readMetadata(h5: H5File, formatVersion: string, tree?: H5Tree): RunMetadata {
+export function readMetadata(h5: ScanSource, formatVersion: string, tree?: H5Tree): RunMetadata {
   if (formatVersion === "0.5") return { dataFormatVersion: "0.5" };
   const out: RunMetadata = {};
-  const t = tree ?? (treeLoaded() ? fileTree(h5) : null);
+  const t = tree ?? (h5 instanceof RawScanFile || treeLoaded() ? treeOf(h5) : null);
   for (const name of t ? t.leavesIn("/METADATA") : h5.children("/METADATA")) {
     const path = `/METADATA/${name}`;
     let info: DatasetInfo;
@@ -80,7 +100,7 @@ function guessValid(trainIds: Float64Array): Uint8Array {
 
 /** The data sources a file declares: source name → section and index groups. */
 function declaredSources(
-  h5: H5File,
+  h5: ScanSource,
   tree: H5Tree,
   formatVersion: string,
   file: string,
@@ -114,7 +134,7 @@ function declaredSources(
   return out;
 }
 
-function readIndexGroup(h5: H5File, tree: H5Tree, path: string, ntrains: number, file: string): GroupIndex {
+function readIndexGroup(h5: ScanSource, tree: H5Tree, path: string, ntrains: number, file: string): GroupIndex {
   const firstPath = `${path}/first`;
   if (!tree.isLeaf(firstPath))
     throw new FilesError("index group has no 'first' dataset", { file, dataset: path });
@@ -144,7 +164,7 @@ function readIndexGroup(h5: H5File, tree: H5Tree, path: string, ntrains: number,
  * left out; datasets of a type we cannot decode are left out and reported in `skipped`.
  */
 function readKeys(
-  h5: H5File,
+  h5: ScanSource,
   tree: H5Tree,
   root: string,
   source: string,
@@ -158,7 +178,7 @@ function readKeys(
     try {
       info = h5.info(`${root}/${rel}`);
     } catch (err) {
-      if (!(err instanceof FilesError)) throw err;
+      if (!(err instanceof FilesError) || err instanceof NeedsHdf5) throw err;
       if (!h5.isDataset(`${root}/${rel}`)) continue; // an empty group, a named type: no key
       skipped.push({ file: basename(h5.path), source, key, message: err.message });
       continue;
@@ -177,14 +197,14 @@ function readKeys(
  * first file's, as in EXtra-data: reading it from every file cost a third of opening a run).
  */
 export function scanOpenFile(
-  h5: H5File,
+  h5: ScanSource,
   name: string,
   size: number,
   mtimeMs: number,
   withMetadata = true,
 ): FileEntry {
   const file = name;
-  const tree = fileTree(h5);
+  const tree = treeOf(h5);
   if (!tree.isGroup("/METADATA"))
     throw new FilesError("METADATA group missing: not an EXDF file", {
       file,
@@ -257,8 +277,45 @@ export function scanFile(path: string, withMetadata = true): FileEntry {
   }
 }
 
+/**
+ * scanFile without HDF5 (see rawscan.ts), or null when the file needs HDF5: a structure or type the
+ * JavaScript reader does not follow, or any error (HDF5's scan then reports it as it always has).
+ */
+export function scanFileRaw(path: string, withMetadata = true): FileEntry | null {
+  return withRaw(path, (raw, st) => scanOpenFile(raw, basename(path), st.size, st.mtimeMs, withMetadata));
+}
+
+/** readRunValues for each of `sources` without HDF5, or null when the file needs HDF5. */
+export function readRunValuesRaw(
+  path: string,
+  sources: readonly string[],
+): Map<string, Record<string, RunValue>> | null {
+  return withRaw(path, (raw) => new Map(sources.map((s) => [s, readRunValues(raw, s)])));
+}
+
+/** readFileMetadata without HDF5, or null when the file needs HDF5. */
+export function readFileMetadataRaw(path: string): RunMetadata | null {
+  return withRaw(path, (raw) => readMetadata(raw, formatVersionOf(raw, raw.tree()), raw.tree()));
+}
+
+function withRaw<T>(
+  path: string,
+  f: (raw: RawScanFile, st: { size: number; mtimeMs: number }) => T,
+): T | null {
+  let raw: RawScanFile | null = null;
+  try {
+    const st = statSync(path);
+    raw = RawScanFile.open(path);
+    return raw ? f(raw, st) : null;
+  } catch {
+    return null;
+  } finally {
+    raw?.close();
+  }
+}
+
 /** RUN-section values of a source (run constants), read from one file: small entries only. */
-export function readRunValues(h5: H5File, source: string): Record<string, RunValue> {
+export function readRunValues(h5: ScanSource, source: string): Record<string, RunValue> {
   const root = `/RUN/${source}`;
   const out: Record<string, RunValue> = {};
   for (const rel of h5.datasetsBelow(root).sort()) {
@@ -267,7 +324,8 @@ export function readRunValues(h5: H5File, source: string): Record<string, RunVal
     let info: DatasetInfo;
     try {
       info = h5.info(path);
-    } catch {
+    } catch (err) {
+      if (err instanceof NeedsHdf5) throw err;
       continue; // an undecodable type: reported with the keys
     }
     const n = info.shape.slice(1).reduce((a, b) => a * b, 1);
