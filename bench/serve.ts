@@ -3,7 +3,8 @@
 // the first train and after SERVE_BENCH_TRAINS more, and how it ends on SIGTERM; beside EXtra-data's
 // serve_files (karabo-bridge-serve-files) on the same run, in the same run of this bench.
 // Every run under shared/fixtures/exdf (or the directories given as arguments), twice for sase: the
-// first time with an empty run-index cache (the files are scanned), then with the index cached.
+// first time with an empty run-index cache (the files are scanned), then with the index cached; the
+// reused-buffer client's rows (no fresh memory on the client's side) are the server's own start.
 // Env: SERVE_BENCH_TRAINS=10  SERVE_BENCH_PYTHON=0 (skip EXtra-data)  SERVE_BENCH_NODE_ARGS (e.g.
 //      "--cpu-prof");  SERVE_BENCH_BEFORE: another build's bin/sase.js, run beside this one (before/after); EXTRA_DATA_PY and KARABO_BRIDGE_PY: directories holding the extra_data and
 //      karabo_bridge packages, or bare git repositories of them (default: /work/.mirror/...).
@@ -195,6 +196,15 @@ try {
       }
     };
     await row("sase, index not cached", process.execPath, await saseArgs(), env, "sase");
+    // The server's own start without the index (a cache of its own, so also scanning every file).
+    const uncached = { ...env, XDG_CACHE_HOME: join(temp, `cache-${name}-sink`) };
+    await row(
+      "sase, index not cached, reused-buffer client",
+      process.execPath,
+      await saseArgs(),
+      uncached,
+      "sink",
+    );
     const fresh = freshMemoryMs(mb * 1e6);
     console.log(
       `  load ${load()}  touching ${mb} MB of fresh memory once (what a client pays): ${fresh.toFixed(0)} ms`,
@@ -202,6 +212,14 @@ try {
     await row("sase, index cached", process.execPath, await saseArgs(), env, "sase");
     await row("sase, index cached, reused-buffer client", process.execPath, await saseArgs(), env, "sink");
     if (before) {
+      const beforeCache = { ...env, XDG_CACHE_HOME: join(temp, `cache-${name}-before`) };
+      await row(
+        "sase before, not cached, reused-buffer",
+        process.execPath,
+        await saseArgs(before),
+        beforeCache,
+        "sink",
+      );
       await row("sase before, index cached", process.execPath, await saseArgs(before), env, "sase");
       await row("sase before, reused-buffer client", process.execPath, await saseArgs(before), env, "sink");
     }
