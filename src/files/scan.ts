@@ -134,7 +134,13 @@ function declaredSources(
   return out;
 }
 
-function readIndexGroup(h5: ScanSource, tree: H5Tree, path: string, ntrains: number, file: string): GroupIndex {
+function readIndexGroup(
+  h5: ScanSource,
+  tree: H5Tree,
+  path: string,
+  ntrains: number,
+  file: string,
+): GroupIndex {
   const firstPath = `${path}/first`;
   if (!tree.isLeaf(firstPath))
     throw new FilesError("index group has no 'first' dataset", { file, dataset: path });
