@@ -10,6 +10,7 @@ import {
   type StackAssembler,
 } from "../detector/index.ts";
 import {
+  type DataToken,
   definePipelineDevice,
   inputChannel,
   MATCH_STATS_SCHEMA,
@@ -141,6 +142,8 @@ export function moduleFrame(
 interface ModuleToken {
   readonly array: NDArray;
   readonly timestamp: Timestamp;
+  /** The token it came in (its memory is handed back to the input once the train is assembled). */
+  readonly token: DataToken;
 }
 
 /** Matches a detector's module trains and sends each train as one assembled image. */
@@ -182,9 +185,13 @@ export class AssemblerDevice extends definePipelineDevice({
     this.#matcher = matcher;
     this.input("input").onData((token) => {
       const array = token.data.getOr("image.data", null) as NDArray | null;
-      if (!array) return undefined;
+      if (!array) {
+        this.input("input").release(token);
+        return undefined;
+      }
       const timestamp = token.meta.timestamp;
-      return matcher.push(token.meta.source, timestamp.trainId, { array, timestamp });
+      // A piece the matcher does not keep (late, or a second one) is left to the garbage collector.
+      return matcher.push(token.meta.source, timestamp.trainId, { array, timestamp, token });
     });
     // Which module a lost train lacked, and why: a crashed correction server shows up here by name.
     this.every(250, () =>
@@ -209,6 +216,16 @@ export class AssemblerDevice extends definePipelineDevice({
     });
   }
 
+  /**
+   * Says that the assembler no longer reads a module's train (copied into the stack, or skipped): a
+   * maker in this process that offered its arrays (a correction) may write a later train into them, and
+   * memory it was received into over TCP receives a later train (not fresh pages, each a fault).
+   */
+  #read(piece: ModuleToken): void {
+    recycle(piece.array.data);
+    this.input("input").release(piece.token);
+  }
+
   override onShutdown(): void {
     this.#matcher?.close();
   }
@@ -222,6 +239,7 @@ export class AssemblerDevice extends definePipelineDevice({
     // behind it. Such trains are counted, not sent. A module silent for the whole timeout (down) still
     // gets its trains sent with NaN in its place, so the rest of the detector stays visible.
     if (train.skipped) {
+      for (const piece of train.data.values()) this.#read(piece);
       this.set("trainsSkipped", ++this.#skipped);
       return;
     }
@@ -233,14 +251,14 @@ export class AssemblerDevice extends definePipelineDevice({
     const present = new Set<number>();
     // The image carries the time its last module left the detector (latency counts from there).
     let timestamp: Timestamp | undefined;
-    for (const [source, { array, timestamp: t }] of train.data) {
+    for (const [source, piece] of train.data) {
+      const { array, timestamp: t } = piece;
       const m = this.#moduleOf.get(source)!;
       present.add(m);
       if (!timestamp || t.sec > timestamp.sec || (t.sec === timestamp.sec && t.frac > timestamp.frac))
         timestamp = t;
       moduleFrame(array, pixels, reduction, this.get("frame"), stack.subarray(m * pixels, (m + 1) * pixels));
-      // Read: a maker in this process that offered the arrays (a correction) may write a later train into them.
-      recycle(array.data);
+      this.#read(piece);
     }
     const nModules = stack.length / pixels;
     for (let m = 0; m < nModules; m++) {

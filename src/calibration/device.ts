@@ -38,7 +38,13 @@ import {
 } from "../detector/index.ts";
 import { BadPixels } from "./badpixels.ts";
 import { ConstantsError } from "./constants.ts";
-import { definePipelineDevice, GridBackoff, inputChannel, outputChannel } from "../pipeline/index.ts";
+import {
+  type DataToken,
+  definePipelineDevice,
+  GridBackoff,
+  inputChannel,
+  outputChannel,
+} from "../pipeline/index.ts";
 import type { CorrectedModuleTrain, RawFrames } from "./corrector.ts";
 import { ModuleCorrector, RawDataError } from "./corrector.ts";
 import type { GainMode } from "./kernel.ts";
@@ -271,7 +277,7 @@ export class CorrectionDevice
       // is free when the next train on its grid comes.
       if (!this.#grid.admits(trainId)) {
         this.setMany({ trainsSkipped: BigInt(++this.#skipped), trainStride: this.#grid.stride });
-        rawFramesRead(token.data);
+        this.#rawRead(token);
         return;
       }
       const t0 = performance.now();
@@ -293,8 +299,9 @@ export class CorrectionDevice
         this.set("trainsRejected", BigInt(++this.#rejected));
         return;
       } finally {
-        // The raw frames were read (copied to the thread, or corrected here).
-        rawFramesRead(token.data);
+        // The raw frames were read (copied to the thread, or corrected here): nothing downstream
+        // refers to them (corrected trains have copies of cellId and pulseId).
+        this.#rawRead(token);
       }
       // The train keeps the time it left the detector: downstream latency counts from there.
       await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
@@ -313,6 +320,15 @@ export class CorrectionDevice
     // see the stream end, and over TCP the output's final drop count travels with it (Karabo's protocol
     // has no other message for it), so what this device wrote = what they got + what was dropped.
     this.input("input").onEndOfStream(() => this.output("output").endOfStream());
+  }
+
+  /**
+   * Says that this correction no longer reads a raw train: an in-process maker may reuse its frames,
+   * and memory it was received into over TCP receives a later train (not fresh pages, each a fault).
+   */
+  #rawRead(token: DataToken): void {
+    rawFramesRead(token.data);
+    this.input("input").release(token);
   }
 
   /**

@@ -16,6 +16,12 @@ export class BufferPool {
   private readonly held = new WeakSet<ArrayBuffer>();
   private bytes = 0;
   private largestMessage = 0;
+  private reuses = 0;
+
+  /** Buffers `take` served from pooled memory (not fresh) so far. */
+  get reused(): number {
+    return this.reuses;
+  }
 
   /** Bytes currently pooled. */
   get pooledBytes(): number {
@@ -40,6 +46,7 @@ export class BufferPool {
       this.held.delete(reused);
       this.bytes -= size;
       if (list?.length === 0) this.free.delete(size);
+      this.reuses++;
       return Buffer.from(reused, 0, size);
     }
     // allocUnsafeSlow: memory of its own (never a slice of Node's shared 8 KB pool), so that the

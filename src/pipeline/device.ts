@@ -110,6 +110,12 @@ function inputChildren(o: InputChannelElementOptions) {
     lost: el.uint64({ displayedName: "Lost tokens", ...ro, default: 0n }),
     reconnects: el.uint32({ displayedName: "Reconnects", ...ro, default: 0 }),
     endOfStreams: el.uint32({ displayedName: "Streams ended", ...ro, default: 0 }),
+    reusedMemory: el.uint64({
+      displayedName: "Tokens into reused memory",
+      description: "tokens received over TCP into memory that released tokens handed back",
+      ...ro,
+      default: 0n,
+    }),
     missingConnections: el.vector("string", { displayedName: "Missing connections", ...ro, default: [] }),
   };
 }
@@ -281,6 +287,7 @@ function inputHealth(key: string, s: InputStats): Record<string, unknown> {
     [`${key}.lost`]: big(s.lost),
     [`${key}.reconnects`]: s.reconnects,
     [`${key}.endOfStreams`]: s.endOfStreams,
+    [`${key}.reusedMemory`]: big(s.reusedMemory),
     [`${key}.missingConnections`]: s.missingConnections,
   };
 }

@@ -63,6 +63,8 @@ export interface InputStats {
   lost: number;
   reconnects: number;
   endOfStreams: number;
+  /** Tokens received over TCP into memory that released tokens handed back (see `release`). */
+  reusedMemory: number;
   handlerErrors: number;
   lastError: string;
   /** Configured outputs not connected now. */
@@ -319,6 +321,7 @@ export class InputChannel implements AsyncIterable<DataToken> {
       lost: sum((c) => c.lost),
       reconnects: sum((c) => c.reconnects),
       endOfStreams: this.endOfStreams,
+      reusedMemory: this.memory.pool.reused,
       handlerErrors: this.handlerErrors,
       lastError: this.lastError,
       missingConnections: missing,
