@@ -6,7 +6,7 @@ import { type ErrorDetails, SaseError, timestampNow } from "../core/index.ts";
 import type { DataToken } from "../pipeline/index.ts";
 import { channelRegistry } from "../pipeline/index.ts";
 import { closest, type MatchedTrain, type SourceProblem, TrainMatcher } from "../pipeline/index.ts";
-import type { ControlValues, RecorderOptions, RecordingSummary } from "./recorder.ts";
+import type { ControlValues, RecorderOptions, RecordingSummary, TrainToRecord } from "./recorder.ts";
 import { RunRecorder } from "./recorder.ts";
 import { aggregatorFor, ControlSource, InstrumentSource, sourceKind } from "./sources.ts";
 
@@ -33,7 +33,8 @@ export class DataSourceError extends SaseError {
   }
 }
 
-type Piece = { data: Hash; timestamp: Timestamp };
+/** A source's token of a train; `release` hands its memory back to the input once nothing reads it. */
+type Piece = { data: Hash; timestamp: Timestamp; release?: () => void };
 
 /** A running acquisition. Start with `Acquisition.start`. */
 export class Acquisition {
@@ -43,6 +44,8 @@ export class Acquisition {
   private loop: Promise<void> = Promise.resolve();
   private failed: Error | null = null;
   private knownDevices: string[] = [];
+  /** The matched pieces of each train handed to the recorder, until it is done with them. */
+  private readonly pieces = new WeakMap<TrainToRecord, MatchedTrain<Piece>>();
 
   private constructor(
     readonly options: AcquisitionOptions,
@@ -80,10 +83,12 @@ export class Acquisition {
       timeoutMs: options.trainTimeoutMs,
       knownSources: instrumentNames.length ? known : undefined,
     });
-    const push = (t: DataToken, name: string) =>
-      matcher.push(name, t.meta.timestamp.trainId, { data: t.data, timestamp: t.meta.timestamp });
+    // A piece the matcher does not keep (late, or a second one) is left to the garbage collector.
+    const push = (t: DataToken, name: string, release: () => void) =>
+      matcher.push(name, t.meta.timestamp.trainId, { data: t.data, timestamp: t.meta.timestamp, release });
     const instrument = instrumentNames.map(
-      (name, i) => new InstrumentSource(name, `${options.daqId}:input${i}`, (t) => push(t, name)),
+      (name, i) =>
+        new InstrumentSource(name, `${options.daqId}:input${i}`, (t, release) => push(t, name, release)),
     );
     const acq = new Acquisition(options, control, instrument, matcher);
     acq.knownDevices = devices;
@@ -110,8 +115,13 @@ export class Acquisition {
   private async run(): Promise<void> {
     for await (const m of this.matcher) {
       const rec = this.recorder;
-      if (!rec || this.failed) continue;
+      if (!rec || this.failed) {
+        releasePieces(m);
+        continue;
+      }
       const train = this.trainOf(m);
+      // The recorder says when its files hold the train (onTrainDone): its tokens' memory goes back then.
+      this.pieces.set(train, m);
       this.writing = this.writing.then(() =>
         rec.add(train).catch((e: Error) => {
           this.failed = e;
@@ -121,7 +131,7 @@ export class Acquisition {
     }
   }
 
-  private trainOf(m: MatchedTrain<Piece>) {
+  private trainOf(m: MatchedTrain<Piece>): TrainToRecord {
     const control = new Map<string, ControlValues>();
     for (const c of this.control) control.set(c.name, c.values());
     const instrument = new Map<string, Hash>();
@@ -145,6 +155,11 @@ export class Acquisition {
         runValues: c.runValues(),
       })),
       instrument: this.instrument.map((s) => ({ name: s.name, aggregator: aggregatorFor(s.name) })),
+      onTrainDone: (train) => {
+        const m = this.pieces.get(train);
+        this.pieces.delete(train);
+        if (m) releasePieces(m);
+      },
       provenance: {
         ...run.provenance,
         devices: Object.fromEntries(this.control.map((c) => [c.name, c.configuration])),
@@ -204,4 +219,9 @@ export class Acquisition {
     await this.loop;
     return summary;
   }
+}
+
+/** Hands the memory of a matched train's tokens back to their inputs (nothing reads them any more). */
+function releasePieces(m: MatchedTrain<Piece>): void {
+  for (const piece of m.data.values()) piece.release?.();
 }

@@ -68,6 +68,11 @@ export interface RecorderOptions {
   readonly firstTrain?: number;
   /** Called for every instrument source's data written with a train (a scan follows its coverage). */
   readonly onSourceTrain?: (source: string, trainId: number) => void;
+  /**
+   * Called once for every train given to `add` (also when `add` fails) once the recorder refers to none
+   * of its arrays any more: written to disk, or not recorded. The caller may then reuse their memory.
+   */
+  readonly onTrainDone?: (train: TrainToRecord) => void;
 }
 
 /** What a finished recording holds. */
@@ -130,6 +135,8 @@ function tokenValues(
 export class RunRecorder {
   private writer: RunWriter | null = null;
   private readonly held: TrainToRecord[] = [];
+  /** Trains given to the writer that it may still buffer (referring to their arrays). */
+  private readonly unflushed: TrainToRecord[] = [];
   private readonly learnt = new Map<string, Readonly<Record<string, KeySpec>>>();
   private readonly unrecorded: string[] = [];
   private readonly rejected = new Map<string, { count: number; last: string }>();
@@ -149,8 +156,14 @@ export class RunRecorder {
 
   /** Records one train (train IDs must increase). */
   async add(train: TrainToRecord): Promise<void> {
-    if (this.closed) throw new SaseError("CLOSED", "recorder is closed");
-    if (train.trainId < (this.options.firstTrain ?? 0)) return;
+    if (this.closed) {
+      this.options.onTrainDone?.(train);
+      throw new SaseError("CLOSED", "recorder is closed");
+    }
+    if (train.trainId < (this.options.firstTrain ?? 0)) {
+      this.options.onTrainDone?.(train);
+      return;
+    }
     if (!this.writer) {
       for (const [name, token] of train.instrument)
         if (!this.learnt.has(name)) this.learnt.set(name, keysOfToken(token));
@@ -194,6 +207,22 @@ export class RunRecorder {
   }
 
   private write(t: TrainToRecord): void {
+    try {
+      this.writeNow(t);
+    } finally {
+      // Written, or refused (a refused train leaves nothing in the writer's buffers).
+      this.unflushed.push(t);
+      if (this.writer!.bufferedTrains === 0) this.settle();
+    }
+  }
+
+  /** Hands every train given to the writer to onTrainDone (the caller knows that none is buffered). */
+  private settle(): void {
+    const done = this.options.onTrainDone;
+    for (const t of this.unflushed.splice(0)) done?.(t);
+  }
+
+  private writeNow(t: TrainToRecord): void {
     const data: Record<string, Record<string, KeyValue>> = {};
     for (const [name, values] of t.control) data[name] = values as Record<string, KeyValue>;
     for (const [name, token] of t.instrument) {
@@ -213,12 +242,18 @@ export class RunRecorder {
 
   /** Writes held trains, closes the files and writes provenance.json; returns what was recorded. */
   async close(): Promise<RecordingSummary> {
-    if (!this.closed && !this.writer && this.held.length) {
-      await this.open();
-      for (const t of this.held.splice(0)) this.write(t);
+    try {
+      if (!this.closed && !this.writer && this.held.length) {
+        await this.open();
+        for (const t of this.held.splice(0)) this.write(t);
+      }
+      this.closed = true;
+      await this.writer?.close();
+    } finally {
+      this.closed = true;
+      this.unflushed.push(...this.held.splice(0));
+      this.settle();
     }
-    this.closed = true;
-    await this.writer?.close();
     const o = this.options;
     await writeFile(
       join(o.dir, "provenance.json"),

@@ -105,14 +105,17 @@ export class ControlSource {
   }
 }
 
-/** A pipeline output the DAQ listens to; every token goes to `onToken`. */
+/**
+ * A pipeline output the DAQ listens to; every token goes to `onToken`, with a function that hands the
+ * token's memory back to the input once nothing reads its arrays any more (InputChannel.release).
+ */
 export class InstrumentSource {
   readonly input: InputChannel;
 
   constructor(
     readonly name: string,
     inputId: string,
-    onToken: (token: DataToken) => void,
+    onToken: (token: DataToken, release: () => void) => void,
   ) {
     // queueDrop with a deep queue: the DAQ never blocks a detector, and anything it cannot take is
     // counted as dropped on the sender and seen as missing trains here.
@@ -122,7 +125,7 @@ export class InstrumentSource {
       maxQueueLength: 64,
       prefetch: 8,
     });
-    this.input.onData((token) => onToken(token));
+    this.input.onData((token) => onToken(token, () => this.input.release(token)));
     this.input.connect();
   }
 

@@ -207,7 +207,8 @@ export class RunWriter {
       // compressed chunks are decompressed whole, so they stay small.
       chunkBytes: options.compression ? 1 << 20 : 4 << 20,
       writeIndex: true,
-      ...options,
+      // An option given as undefined keeps its default (the DAQ's recorder passes its own optional ones on).
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RunWriterOptions),
     };
     if (!Number.isInteger(options.run) || options.run < 0)
       throw new SaseError("BAD_OPTION", `run number must be a non-negative integer`, {
@@ -374,6 +375,13 @@ export class RunWriter {
     this.lastTrain = trainId;
   }
 
+  /** Trains buffered and not yet written (their arrays are still referenced, not copied). */
+  get bufferedTrains(): number {
+    let n = 0;
+    for (const agg of this.aggregators.values()) n = Math.max(n, agg.buffered);
+    return n;
+  }
+
   /** Writes what is buffered and flushes every open file. */
   flush(): void {
     for (const agg of this.aggregators.values()) agg.flush();
@@ -409,6 +417,11 @@ class Aggregator {
     private readonly writer: RunWriter,
     readonly name: string,
   ) {}
+
+  /** Trains buffered, not yet written. */
+  get buffered(): number {
+    return this.pendingTrains.length;
+  }
 
   addTrain(id: number, ns: bigint, flag: number): void {
     if (!this.file) this.open();
