@@ -176,8 +176,9 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     assert.equal(await facility.client.get(MOTOR, "targetPosition"), 0, "all or nothing");
     await screenshot(page, "bad-value");
 
-    // Fix it and move: the slot call puts the motor in MOVING, Stop brings it back to STATIC.
-    await velocity.fill("2");
+    // Fix it and move: the slot call puts the motor in MOVING, Stop brings it back to STATIC. Slowly
+    // (100 s to the target), so that it is still moving when Stop is clicked on a loaded machine.
+    await velocity.fill("0.2");
     await page.getByTestId("apply").click();
     await err.waitFor({ state: "hidden" });
     await page.waitForFunction(
