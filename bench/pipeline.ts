@@ -32,7 +32,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { connectAmqpBroker, createLogger, DeviceClient, Hash, type NDArray, ndarray } from "../src/core/index.ts";
+import {
+  connectAmqpBroker,
+  createLogger,
+  DeviceClient,
+  Hash,
+  type NDArray,
+  ndarray,
+} from "../src/core/index.ts";
 import {
   ChannelRegistry,
   InputChannel,
@@ -408,7 +415,12 @@ type Dev = {
 type Servers = Record<string, { devices: Record<string, Dev> }>;
 
 /** The shipped split facility cut to `modules` modules of `rows` rows (0: whole), correcting with `store`. */
-function splitConfig(topic: string, modules: number, rows: string, store: string): { servers: Servers } {
+function splitConfig(
+  topic: string,
+  modules: number,
+  rows: string,
+  store: string,
+): { servers: Servers; timeServer?: string } {
   const config = JSON.parse(readFileSync(join(ROOT, "examples", "facility-agipd.json"), "utf8"));
   config.topic = topic;
   config.gui = { port: 0 };
@@ -425,7 +437,8 @@ function splitConfig(topic: string, modules: number, rows: string, store: string
       if ((d.classId === "DetectorModule" || d.classId === "ModuleCorrection") && rows !== "demo")
         d.rows = Number(rows);
       if (d.classId === "ModuleCorrection") d.constantsStore = store;
-      if (d.classId === "DetectorAssembler" && SPLIT_ASSEMBLER && d.input) d.input.onSlowness = SPLIT_ASSEMBLER;
+      if (d.classId === "DetectorAssembler" && SPLIT_ASSEMBLER && d.input)
+        d.input.onSlowness = SPLIT_ASSEMBLER;
       if (d.input) d.input.connectedOutputChannels = d.input.connectedOutputChannels.filter(kept);
       if (d.dataSources) d.dataSources = d.dataSources.filter(kept);
     }
@@ -465,11 +478,7 @@ async function takeDarks(dir: string, store: string, modules: number, cells: num
  * all its keys, every device at once, so the figures of one snapshot are of nearly the same moment (a
  * request per key, one device class after another, skewed the windows by seconds on a loaded machine).
  */
-async function figures(
-  client: DeviceClient,
-  ids: string[],
-  keys: string[],
-): Promise<Record<string, number>> {
+async function figures(client: DeviceClient, ids: string[], keys: string[]): Promise<Record<string, number>> {
   const sums: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
   await Promise.all(
     ids.map(async (id) => {
@@ -569,15 +578,19 @@ async function splitFacility(seconds: number): Promise<void> {
         "trainStride",
         "output.tokensWritten",
       ]),
-      figures(client, [assembler], [
-        "input.tokens",
-        "input.dropped",
-        "input.lost",
-        "trainsAssembled",
-        "trainsIncomplete",
-        "trainsSkipped",
-        "output.tokensWritten",
-      ]),
+      figures(
+        client,
+        [assembler],
+        [
+          "input.tokens",
+          "input.dropped",
+          "input.lost",
+          "trainsAssembled",
+          "trainsIncomplete",
+          "trainsSkipped",
+          "output.tokensWritten",
+        ],
+      ),
     ]);
     const v = view.stats();
     return { det, corr, asm, view: { tokens: v.tokens, dropped: v.dropped, lost: v.lost } };
@@ -644,6 +657,17 @@ async function splitFacility(seconds: number): Promise<void> {
       corrections.map((id) => figures(client, [id], ["trainStride"]).then((f) => f.trainStride!)),
     );
     console.log(`  correction strides at the end: ${strides.join(" ")}`);
+    const moduleStrides = await Promise.all(
+      modules.map(([id]) => figures(client, [id], ["trainStride"]).then((f) => f.trainStride!)),
+    );
+    console.log(`  detector module strides at the end: ${moduleStrides.join(" ")}`);
+    // The facility's shared grid (a timing server that keeps one), as operators see it.
+    const grids = config.timeServer
+      ? await client.get(config.timeServer, "trainGrids").catch(() => undefined)
+      : undefined;
+    console.log(
+      `  timing server's train grids: ${Array.isArray(grids) ? JSON.stringify(grids) : "none (the build keeps no shared grid)"}`,
+    );
     const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
     console.log(
       `  correction time per module train: ${corrMs.toFixed(1)} ms (the last train's, mean over modules)`,

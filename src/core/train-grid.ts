@@ -4,9 +4,14 @@
 // Stages in one process agree at once: each process takes the largest need of its members. Across
 // processes each device server tells the timing server its need for each detector it serves (when it
 // changes, and every TRAIN_GRID_REPORT_MS), and the timing server publishes, per detector, the largest
-// need of all participants (its `trainGrids` table) that every process applies. A participant that stops
+// need of all participants (its `trainGrids` table) that every process applies. A larger stride takes
+// effect at once (the stage that needs it loses trains until it does); a smaller one from a train a
+// little ahead (TRAIN_GRID_LEAD trains, on the grid of both strides), announced with it, so that every
+// process takes up the extra trains from the same train on rather than each when the news reaches it:
+// a train that some stages take and others do not is work for nothing. A participant that stops
 // reporting (a crashed or stopped process) no longer counts after TRAIN_GRID_EXPIRY_MS, so the grid
-// comes back down once the ones still there are quick again.
+// comes back down once the ones still there are quick again. A server's own stages apply the largest
+// need among them at once, with or without a timing server.
 
 import type { Broker, PropertySubscription } from "./broker.ts";
 import type { Logger } from "./log.ts";
@@ -15,34 +20,66 @@ import type { Logger } from "./log.ts";
 export const TRAIN_GRID_REPORT_MS = 1000;
 /** A participant not heard from for this long (ms) no longer counts in the facility's grid. */
 export const TRAIN_GRID_EXPIRY_MS = 5000;
+/** How many trains ahead of its decision the timing server lets a new stride take effect. */
+export const TRAIN_GRID_LEAD = 5;
 
 /** One member's place on a shared grid (see TrainGrids.join). */
 export interface GridShare {
-  /** Every how many facility trains the grid takes one now: the largest need of this process and the facility. */
+  /** The grid's latest stride (every how many facility trains it takes one), for display. */
   readonly stride: number;
-  /** The facility's stride as the timing server last said (1 before it said anything). */
-  readonly facilityStride: number;
+  /** The stride that decides whether train `trainId` is taken. */
+  strideAt(trainId: number): number;
   /** Tells the grid that this member's own need changed (reported to the timing server at once). */
   changed(): void;
   /** Leaves the grid: this member's need no longer counts. */
   leave(): void;
 }
 
-/** A row of the timing server's `trainGrids` table. */
-export interface TrainGridRow {
-  readonly detector: string;
+/** A detector's grid as the timing server decided it: `before` up to train `fromTrain`, `stride` from it on. */
+export interface TrainGridSchedule {
   readonly stride: number;
+  readonly fromTrain: number;
+  readonly before: number;
+}
+
+/** The stride of `schedule` for train `trainId`. */
+export function scheduledStride(schedule: TrainGridSchedule, trainId: number): number {
+  return trainId >= schedule.fromTrain ? schedule.stride : schedule.before;
+}
+
+/** A row of the timing server's `trainGrids` table (train IDs may come as bigint). */
+interface TrainGridRow {
+  readonly detector: string;
+  readonly stride: number | bigint;
+  readonly fromTrain: number | bigint;
+  readonly before: number | bigint;
 }
 
 class Grid {
   readonly members = new Set<() => number>();
   /** The largest need of this process's members. */
   local = 1;
-  /** The facility's stride (all participants, this process included). */
-  facility = 1;
+  /** The facility's schedule, and when the timing server last confirmed it (ms). */
+  facility: TrainGridSchedule | null = null;
+  heardAt = 0;
+
+  /** This server's need, or the facility's stride while the timing server answers, the larger. */
+  strideAt(trainId: number): number {
+    const f = this.facility;
+    if (!f || Date.now() - this.heardAt > TRAIN_GRID_EXPIRY_MS) return this.local;
+    return Math.max(this.local, scheduledStride(f, trainId));
+  }
 
   get stride(): number {
-    return Math.max(this.local, this.facility);
+    return this.strideAt(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Takes the timing server's schedule (a row of its table, or its reply). */
+  heard(row: TrainGridRow | undefined): void {
+    this.heardAt = Date.now();
+    this.facility = row
+      ? { stride: Number(row.stride), fromTrain: Number(row.fromTrain), before: Number(row.before) }
+      : null;
   }
 
   /** Recomputes the local need; true when it changed. */
@@ -90,9 +127,7 @@ export class TrainGrids {
       get stride() {
         return g.stride;
       },
-      get facilityStride() {
-        return g.facility;
-      },
+      strideAt: (trainId) => g.strideAt(trainId),
       changed: () => {
         if (!left && g.update()) this.#report(detector, g);
       },
@@ -139,27 +174,23 @@ export class TrainGrids {
   }
 
   #apply(rows: readonly TrainGridRow[]): void {
-    for (const [detector, grid] of this.#grids) {
-      const row = rows.find((r) => r.detector === detector);
-      grid.facility = row ? Math.max(1, Number(row.stride)) : 1;
-    }
+    for (const [detector, grid] of this.#grids) grid.heard(rows.find((r) => r.detector === detector));
   }
 
   #report(detector: string, grid: Grid): void {
     const timeServer = this.#timeServerId;
     if (!timeServer) return;
     this.#broker
-      .call<{ stride?: unknown }>(
+      .call<TrainGridRow | null>(
         timeServer,
         "reportTrainGrid",
         { detector, participant: this.#participant, stride: grid.local },
         { caller: { user: this.#participant, accessLevel: "observer" }, timeoutMs: 5000 },
       )
       .then((reply) => {
-        // The reply carries the facility's stride: a server that joined after the table last changed
-        // learns it here.
-        if (this.#grids.get(detector) === grid && typeof reply?.stride === "number")
-          grid.facility = Math.max(1, reply.stride);
+        // The reply carries the detector's schedule: a server that joined after the table last changed
+        // learns it here, and it confirms the timing server still answers.
+        if (this.#grids.get(detector) === grid && reply && reply.stride !== undefined) grid.heard(reply);
         if (this.#warned) this.#log.info("reporting train grids to the timing server again");
         this.#warned = false;
       })

@@ -3,7 +3,8 @@
 // property update with the current train. It also holds each detector's train grid for the facility:
 // device servers report what their stages of a detector need (every how many trains they can keep
 // up with, `reportTrainGrid`), and it publishes the largest need per detector (`trainGrids`), which
-// every server applies, so all processes take the same trains (see core's train-grid.ts).
+// every server applies from the train it names, so all processes take the same trains (see core's
+// train-grid.ts).
 
 import {
   defineDevice,
@@ -11,7 +12,10 @@ import {
   type SchemaSpec,
   type Slots,
   State,
+  scheduledStride,
   TRAIN_GRID_EXPIRY_MS,
+  TRAIN_GRID_LEAD,
+  type TrainGridSchedule,
   timestampNow,
 } from "../core/index.ts";
 
@@ -51,9 +55,17 @@ const schema = {
       detector: el.string({ displayedName: "Detector", default: "" }),
       stride: el.uint32({
         displayedName: "Every Nth train",
-        description: "the stride every stage of this detector applies: the largest need of its participants",
+        description:
+          "the stride every stage of this detector applies from train fromTrain on: the largest need of its participants",
         default: 1,
       }),
+      fromTrain: el.uint64({
+        displayedName: "From train",
+        description:
+          "the first train of the stride; before it, the stride before (every process switches at this train)",
+        default: 0n,
+      }),
+      before: el.uint32({ displayedName: "Stride before", default: 1 }),
       participants: el.uint32({ displayedName: "Participants", default: 0 }),
       slowest: el.string({
         displayedName: "Slowest",
@@ -95,6 +107,8 @@ export class TimingServer
   #rateWindow: number[] = [];
   /** Per detector, each participant's need and when it last said so. */
   readonly #needs = new Map<string, Map<string, { stride: number; at: number }>>();
+  /** Per detector, the stride decided and the train it takes effect from. */
+  readonly #schedules = new Map<string, TrainGridSchedule>();
 
   override onInit(): void {
     this.updateState(State.STOPPED, "stopped");
@@ -102,7 +116,11 @@ export class TimingServer
     this.every(TRAIN_GRID_EXPIRY_MS / 5, () => this.#publishGrids());
   }
 
-  reportTrainGrid(args: { detector?: string; participant?: string; stride?: number }): { stride: number } {
+  reportTrainGrid(args: {
+    detector?: string;
+    participant?: string;
+    stride?: number;
+  }): TrainGridSchedule | null {
     const detector = args.detector!;
     const stride = Number(args.stride ?? 1);
     const needs = this.#needs.get(detector) ?? new Map<string, { stride: number; at: number }>();
@@ -110,7 +128,23 @@ export class TimingServer
     else needs.delete(args.participant!);
     if (needs.size > 0) this.#needs.set(detector, needs);
     this.#publishGrids();
-    return { stride: this.get("trainGrids").find((g) => g.detector === detector)?.stride ?? 1 };
+    return this.#schedules.get(detector) ?? null;
+  }
+
+  /**
+   * The schedule of a detector whose largest need is now `stride`. A larger stride takes effect at once
+   * (its stage cannot keep up: it would lose trains meanwhile, and its own server applies it at once
+   * anyway); a smaller one from a train TRAIN_GRID_LEAD trains ahead, on the grids of both strides, so
+   * the news reaches every process before that train and they all take it up together.
+   */
+  #schedule(detector: string, stride: number): TrainGridSchedule {
+    const old = this.#schedules.get(detector);
+    if (old?.stride === stride) return old;
+    const now = Number(this.get("trainId"));
+    if (!old || stride > old.stride) return { stride, fromTrain: 0, before: stride };
+    const grid = Math.max(old.stride, old.before);
+    const fromTrain = Math.ceil((now + TRAIN_GRID_LEAD) / grid) * grid;
+    return { stride, fromTrain, before: scheduledStride(old, fromTrain - 1) };
   }
 
   /** Drops participants silent too long and publishes the grids when they changed. */
@@ -127,8 +161,21 @@ export class TimingServer
           slowest = participant;
         }
       }
-      if (needs.size === 0) this.#needs.delete(detector);
-      else rows.push({ detector, stride, participants: needs.size, slowest: stride > 1 ? slowest : "" });
+      if (needs.size === 0) {
+        this.#needs.delete(detector);
+        this.#schedules.delete(detector);
+        continue;
+      }
+      const schedule = this.#schedule(detector, stride);
+      this.#schedules.set(detector, schedule);
+      rows.push({
+        detector,
+        stride,
+        fromTrain: BigInt(schedule.fromTrain),
+        before: schedule.before,
+        participants: needs.size,
+        slowest: stride > 1 ? slowest : "",
+      });
     }
     const old = this.get("trainGrids");
     const same =
@@ -137,6 +184,7 @@ export class TimingServer
         (r, i) =>
           r.detector === old[i]!.detector &&
           r.stride === old[i]!.stride &&
+          r.fromTrain === old[i]!.fromTrain &&
           r.participants === old[i]!.participants &&
           r.slowest === old[i]!.slowest,
       );

@@ -70,10 +70,14 @@ export class GridBackoff {
     readonly base = 1,
   ) {}
 
-  /** Every how many facility trains one is taken now: this stage's own need or the shared grid's, the larger. */
+  /** Every how many facility trains one is taken now: the shared grid's (never finer than the base), or this stage's own. */
   get stride(): number {
-    const own = this.base << this.#level;
-    return this.#share ? Math.max(own, this.#share.stride) : own;
+    return this.#share ? Math.max(this.base, this.#share.stride) : this.ownStride;
+  }
+
+  /** The stride that decides whether train `trainId` is taken (a shared grid switches at a given train). */
+  strideAt(trainId: number): number {
+    return this.#share ? Math.max(this.base, this.#share.strideAt(trainId)) : this.ownStride;
   }
 
   /** Every how many facility trains this stage alone could keep up with. */
@@ -101,7 +105,7 @@ export class GridBackoff {
 
   /** Whether train `trainId` is on the grid at the current level. */
   admits(trainId: number): boolean {
-    return trainId % this.stride === 0;
+    return trainId % this.strideAt(trainId) === 0;
   }
 
   /**
@@ -220,7 +224,7 @@ export class TrainProducer {
     if (clockLive) {
       const id = this.#clock.trainId;
       // Half a period at least between trains: a timing server faster than the facility's 10 Hz.
-      if (id <= this.#lastTrain || id % this.stride !== 0 || now - this.#lastAt < this.#periodMs / 2) return;
+      if (id <= this.#lastTrain || !this.#grid.admits(id) || now - this.#lastAt < this.#periodMs / 2) return;
       trainId = id;
       // The clock's trains on this producer's grid between the last one sent and this one, but no
       // more than the periods that went by (a timing server faster than 10 Hz, ticks in a burst).

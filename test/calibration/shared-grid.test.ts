@@ -66,6 +66,8 @@ function facilityFile(topic: string, constants: string): unknown {
   };
 }
 
+const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x));
+
 async function until(what: () => string, ok: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await ok().catch(() => false))) {
@@ -163,8 +165,8 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
       slowest: string;
     }[];
     const row = grids.find((g) => g.detector === "AGIPD1M");
-    assert.equal(row?.participants, 3, JSON.stringify(grids));
-    assert.ok(row!.stride >= 2, JSON.stringify(grids));
+    assert.equal(row?.participants, 3, show(grids));
+    assert.ok(row!.stride >= 2, show(grids));
 
     // While backed off, the assembler gets whole trains: few of the trains it sees lack a module.
     const [assembled0, skipped0] = await Promise.all([
@@ -182,8 +184,10 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
         return assembled >= 20;
       },
     );
-    // (A train or two goes when a stride changes: some stage applies it a train later than another.)
-    assert.ok(skipped * 3 <= assembled, `${assembled} trains assembled, ${skipped} skipped as incomplete`);
+    // Stages each on a grid of their own would skip at least one train per train assembled (module 0's
+    // correction taking every train, module 1's every 2nd or 4th); on one grid only the trains around a
+    // change of stride go, and those module 1's correction lost while it was too slow for its stride.
+    assert.ok(skipped * 2 <= assembled, `${assembled} trains assembled, ${skipped} skipped as incomplete`);
     assert.ok(present.length > seen, "images kept coming");
     assert.ok(
       present.every((p) => p === 2),

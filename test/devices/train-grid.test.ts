@@ -3,10 +3,18 @@
 // stops reporting no longer holds the others back.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createLogger, DeviceServer, InProcessBroker, TRAIN_GRID_EXPIRY_MS } from "../../src/core/index.ts";
+import {
+  createLogger,
+  DeviceServer,
+  InProcessBroker,
+  TRAIN_GRID_EXPIRY_MS,
+  TRAIN_GRID_LEAD,
+} from "../../src/core/index.ts";
 import { TimingServer } from "../../src/devices/index.ts";
 
 const TIME = "TEST/GRID/TIMESERVER";
+
+const big = (_k: string, x: unknown) => (typeof x === "bigint" ? Number(x) : x);
 
 async function until(ok: () => boolean, what: () => string, ms = 30_000): Promise<void> {
   const end = performance.now() + ms;
@@ -26,7 +34,14 @@ describe("train grids shared through the timing server", () => {
     return s;
   };
   let timing: TimingServer;
-  type Row = { detector: string; stride: number; participants: number; slowest: string };
+  type Row = {
+    detector: string;
+    stride: number;
+    fromTrain: bigint | number;
+    before: number;
+    participants: number;
+    slowest: string;
+  };
   const rows = () => timing.get("trainGrids") as Row[];
 
   before(async () => {
@@ -45,29 +60,53 @@ describe("train grids shared through the timing server", () => {
     const shareB = b.grids.join("AGIPD1M", () => 1);
     // Another detector's grid is its own.
     const other = b.grids.join("LPD1M", () => 1);
-    needA = 4;
-    shareA.changed();
-    // A applies its own need at once; B through the timing server.
-    assert.equal(shareA.stride, 4);
-    await until(
-      () => shareB.stride === 4,
-      () => `B at every ${shareB.stride}th train; grids ${JSON.stringify(rows())}`,
-    );
     await until(
       () => rows().find((r) => r.detector === "AGIPD1M")?.participants === 2,
       () => JSON.stringify(rows()),
     );
+    needA = 4;
+    shareA.changed();
+    // A larger need: A applies it at once, B as soon as the timing server says.
+    assert.equal(shareA.stride, 4);
+    await until(
+      () => shareB.stride === 4,
+      () => `B at every ${shareB.stride}th train; grids ${JSON.stringify(rows(), big)}`,
+    );
     assert.deepEqual(
-      rows().find((r) => r.detector === "AGIPD1M"),
-      { detector: "AGIPD1M", stride: 4, participants: 2, slowest: "TEST/GRID/SRV/A" },
+      { ...rows().find((r) => r.detector === "AGIPD1M")!, fromTrain: 0 },
+      {
+        detector: "AGIPD1M",
+        stride: 4,
+        before: 4,
+        fromTrain: 0,
+        participants: 2,
+        slowest: "TEST/GRID/SRV/A",
+      },
     );
     assert.equal(other.stride, 1);
+    // A smaller one: both take up every train from the same train on, a little ahead.
+    const trainThen = Number(timing.get("trainId"));
     needA = 1;
     shareA.changed();
     await until(
-      () => shareA.stride === 1 && shareB.stride === 1,
-      () => `A at ${shareA.stride}, B at ${shareB.stride}`,
+      () => rows().find((r) => r.detector === "AGIPD1M")?.stride === 1,
+      () => JSON.stringify(rows(), big),
     );
+    const row = rows().find((r) => r.detector === "AGIPD1M")!;
+    const from = Number(row.fromTrain);
+    assert.equal(row.before, 4);
+    assert.ok(
+      from >= trainThen + TRAIN_GRID_LEAD && from % 4 === 0,
+      `switches at ${from}, decided at ${trainThen}`,
+    );
+    await until(
+      () => shareB.strideAt(from) === 1,
+      () => `B at every ${shareB.strideAt(from)}th train from train ${from}`,
+    );
+    for (const share of [shareA, shareB]) {
+      assert.equal(share.strideAt(from - 1), 4);
+      assert.equal(share.strideAt(from), 1);
+    }
     // A server whose last member leaves no longer takes part.
     shareA.leave();
     await until(
@@ -86,20 +125,41 @@ describe("train grids shared through the timing server", () => {
     const b = await server("TEST/GRID/SRV/C");
     const share = b.grids.join("AGIPD1M", () => 1);
     // A process that reported once and died (no clean leave).
+    const t0 = performance.now();
     await broker.call(TIME, "reportTrainGrid", { detector: "AGIPD1M", participant: "GONE", stride: 8 });
     await until(
       () => share.stride === 8,
       () => `at every ${share.stride}th train`,
     );
-    const t0 = performance.now();
     await until(
       () => share.stride === 1,
       () => `at every ${share.stride}th train; grids ${JSON.stringify(rows())}`,
       TRAIN_GRID_EXPIRY_MS * 6,
     );
-    assert.ok(performance.now() - t0 > TRAIN_GRID_EXPIRY_MS * 0.8, "not before it expired");
+    assert.ok(performance.now() - t0 > TRAIN_GRID_EXPIRY_MS * 0.95, "not before it expired");
     // The live participant keeps reporting: it stays.
     assert.equal(rows().find((r) => r.detector === "AGIPD1M")?.participants, 1);
     share.leave();
+  });
+
+  it("without a timing server, the stages of one server share theirs at once", async () => {
+    const alone = new DeviceServer({
+      serverId: "TEST/GRID/SRV/ALONE",
+      broker,
+      log: createLogger("a", () => {}),
+    });
+    await alone.start();
+    servers.push(alone);
+    let need = 1;
+    const slow = alone.grids.join("AGIPD1M", () => need);
+    const quick = alone.grids.join("AGIPD1M", () => 1);
+    need = 8;
+    slow.changed();
+    assert.equal(quick.strideAt(1000), 8);
+    need = 1;
+    slow.changed();
+    assert.equal(quick.stride, 1);
+    slow.leave();
+    quick.leave();
   });
 });
