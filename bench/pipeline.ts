@@ -666,7 +666,7 @@ async function splitFacility(seconds: number): Promise<void> {
       ? await client.get(config.timeServer, "trainGrids").catch(() => undefined)
       : undefined;
     console.log(
-      `  timing server's train grids: ${Array.isArray(grids) ? JSON.stringify(grids) : "none (the build keeps no shared grid)"}`,
+      `  timing server's train grids: ${Array.isArray(grids) ? JSON.stringify(grids, (_k, v) => (typeof v === "bigint" ? Number(v) : v)) : "none (the build keeps no shared grid)"}`,
     );
     const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
     console.log(
