@@ -34,6 +34,10 @@ interface Result {
   seconds: number;
   /** Peak resident memory of the client process, bytes. */
   maxrss?: number;
+  /** CPU seconds [user, system] of the client process (all its threads) over the measured trains. */
+  cpu?: [number, number];
+  /** The same for the server process, over the trains it sent after the warm-up. */
+  serverCpu?: [number, number];
 }
 
 const self = new URL(import.meta.url).pathname;
@@ -87,7 +91,18 @@ function* trains(which: Case, count: number): Generator<BridgeTrain> {
 
 // ---- child roles -----------------------------------------------------------------------------
 
-async function saseServer(which: Case, count: number, transport: "zmtp" | "zeromq"): Promise<void> {
+/** CPU seconds [user, system] of this process (all threads) since `since` (a resourceUsage()). */
+function cpuSince(since: NodeJS.ResourceUsage): [number, number] {
+  const now = process.resourceUsage();
+  return [(now.userCPUTime - since.userCPUTime) / 1e6, (now.systemCPUTime - since.systemCPUTime) / 1e6];
+}
+
+async function saseServer(
+  which: Case,
+  count: number,
+  warmup: number,
+  transport: "zmtp" | "zeromq",
+): Promise<void> {
   const server = new BridgeServer({
     endpoint: "tcp://127.0.0.1:0",
     dropPolicy: "block",
@@ -95,9 +110,19 @@ async function saseServer(which: Case, count: number, transport: "zmtp" | "zerom
     transport,
   });
   console.log(await server.start());
-  await server.serve(trains(which, count));
+  let since = process.resourceUsage();
+  let sent = 0;
+  const counted = function* () {
+    for (const train of trains(which, count)) {
+      if (sent++ === warmup) since = process.resourceUsage();
+      yield train;
+    }
+  };
+  await server.serve(counted());
   await server.drain();
+  const cpu = cpuSince(since);
   await server.close({ flushMs: 60_000 });
+  console.log(JSON.stringify({ cpu }));
 }
 
 async function saseClient(
@@ -109,26 +134,35 @@ async function saseClient(
   const inFlight = Number(process.env.BRIDGE_BENCH_IN_FLIGHT ?? 2);
   const client = new BridgeClient(endpoint, { timeoutMs: 60_000, requestsInFlight: inFlight, transport });
   let t0 = 0;
+  let since = process.resourceUsage();
   for (let i = 0; i < warmup + count; i++) {
     if (i === warmup) {
       t0 = performance.now();
+      since = process.resourceUsage();
       client.stats.bytes = 0;
     }
     // A consumer that is done with each train before the next hands its memory back for reuse.
     client.release(await client.next());
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(since);
   const maxrss = process.resourceUsage().maxRSS * 1024;
-  console.log(JSON.stringify({ trains: count, bytes: client.stats.bytes, seconds, maxrss }));
+  console.log(JSON.stringify({ trains: count, bytes: client.stats.bytes, seconds, maxrss, cpu }));
   client.close();
 }
 
 // ---- orchestration ---------------------------------------------------------------------------
 
-function firstLine(child: ChildProcess, what: string): Promise<string> {
+// The first line a child prints; later lines go to `rest` (a server's CPU figures at its end).
+function firstLine(child: ChildProcess, what: string, rest?: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.once("line", (line) => resolve(line.trim()));
+    let first = true;
+    rl.on("line", (line) => {
+      if (first) resolve(line.trim());
+      else rest?.push(line.trim());
+      first = false;
+    });
     child.once("exit", (code) => reject(new Error(`${what} exited (${code}) before printing`)));
   });
 }
@@ -183,13 +217,17 @@ async function pair(server: Command, client: (endpoint: string) => Command, what
     s.kill();
   }, limitMs);
   try {
-    const endpoint = await firstLine(s, `${what} server`);
+    const serverLines: string[] = [];
+    const endpoint = await firstLine(s, `${what} server`, serverLines);
     const [cmd, args] = client(endpoint);
     c = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
     const line = await firstLine(c, `${what} client`);
     await waitExit(c, `${what} client`);
     await waitExit(s, `${what} server`);
-    return JSON.parse(line) as Result;
+    const result = JSON.parse(line) as Result;
+    const last = serverLines.filter((l) => l.startsWith("{")).pop();
+    if (last) result.serverCpu = (JSON.parse(last) as { cpu?: [number, number] }).cpu;
+    return result;
   } finally {
     clearTimeout(timer);
     if (c && c.exitCode === null) c.kill();
@@ -197,11 +235,19 @@ async function pair(server: Command, client: (endpoint: string) => Command, what
   }
 }
 
+// CPU milliseconds per train, user+system, or blanks where a side did not report it.
+function cpuPerTrain(cpu: [number, number] | undefined, trains: number): string {
+  if (!cpu) return "".padStart(11);
+  const ms = (s: number) => ((s * 1000) / trains).toFixed(2);
+  return `${ms(cpu[0])}+${ms(cpu[1])}`.padStart(11);
+}
+
 function fmt(r: Result, bytesPerTrain: number): string {
   const rate = r.trains / r.seconds;
   const mbps = (rate * bytesPerTrain) / 1e6;
-  const rss = r.maxrss ? `${(r.maxrss / 1e6).toFixed(0).padStart(6)} MB` : "";
-  return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss}`;
+  const rss = r.maxrss ? `${(r.maxrss / 1e6).toFixed(0).padStart(6)} MB` : "".padStart(9);
+  const cpu = `${cpuPerTrain(r.cpu, r.trains)} ${cpuPerTrain(r.serverCpu, r.trains)}`;
+  return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss} ${cpu}`;
 }
 
 async function orchestrate(): Promise<void> {
@@ -219,7 +265,10 @@ async function orchestrate(): Promise<void> {
   console.log(
     "Karabo bridge, REQ/REP over tcp://127.0.0.1, protocol 2.2, server and client in separate processes;",
   );
-  console.log("columns: trains/s, MB/s, the client's peak resident memory");
+  console.log(
+    "columns: trains/s, MB/s, the client's peak resident memory, then CPU ms per train (user+system, all",
+  );
+  console.log("threads) of the client and of the server over the measured trains");
   try {
     for (const [label, which, count, warmup] of cases) {
       if (!wanted.includes(label)) continue;
@@ -233,11 +282,12 @@ async function orchestrate(): Promise<void> {
       console.log(
         `\n(${label}) ${title}: ${count} trains after ${warmup} warm-up, best of ${rounds} interleaved rounds`,
       );
-      const pyServer = (mode: string) => py(["server", "tcp://127.0.0.1:*", which, mode, total]);
+      const pyServer = (mode: string) =>
+        py(["server", "tcp://127.0.0.1:*", which, mode, total, String(warmup)]);
       const pyClient = (mode: string) => (ep: string) =>
         py(["client", ep, mode, String(count), String(warmup)]);
-      const saseServer = node(["server", which, total]);
-      const zeromqServer = node(["server", which, total, "zeromq"]);
+      const saseServer = node(["server", which, total, String(warmup)]);
+      const zeromqServer = node(["server", which, total, String(warmup), "zeromq"]);
       const contenders: [string, () => Promise<Result>][] = [
         ["sase server → sase client", () => pair(saseServer, (ep) => node(["client", ...cArgs(ep)]), "sase")],
         [
@@ -324,7 +374,7 @@ async function orchestrate(): Promise<void> {
 
 const [role, ...args] = process.argv.slice(2);
 if (role === "server")
-  await saseServer(args[0] as Case, Number(args[1]), args[2] === "zeromq" ? "zeromq" : "zmtp");
+  await saseServer(args[0] as Case, Number(args[1]), Number(args[2]), args[3] === "zeromq" ? "zeromq" : "zmtp");
 else if (role === "client")
   await saseClient(
     args[0] as string,

@@ -8,9 +8,12 @@ It also runs karabo-bridge-py's own code (its Client, and its Sender: the server
 karabo-bridge-serve-files and ServerInThread), loaded from the directory in $KARABO_BRIDGE_PY that holds
 the karabo_bridge package; bench/bridge.ts sets it.
 
-  bridge_py.py server ENDPOINT CASE MODE COUNT   # MODE: protocol | raw | tcp | kb (karabo-bridge-py's Sender)
+  bridge_py.py server ENDPOINT CASE MODE COUNT [WARMUP]
+                                                 # MODE: protocol | raw | tcp | kb (karabo-bridge-py's Sender);
+                                                 # prints the endpoint, and at the end {"cpu": [user, sys]}: its
+                                                 # CPU seconds over the trains after WARMUP
   bridge_py.py client ENDPOINT MODE COUNT WARMUP # MODE: protocol | raw | tcp | kb (karabo-bridge-py's Client);
-                                                 # prints {"trains", "bytes", "seconds", "maxrss"} as JSON
+                                                 # prints {"trains", "bytes", "seconds", "maxrss", "cpu"} as JSON
 CASE: agipd | agipd16 | control
 """
 import json
@@ -96,29 +99,55 @@ def karabo_bridge():
     return karabo_bridge
 
 
-def kb_server(endpoint, case, count):
+def kb_server(endpoint, case, count, warmup):
     sender = karabo_bridge().server.Sender(endpoint)
     print(sender.server_socket.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
     data, meta = make_train(case)
+    cpu = CpuWindow()
     for tid in range(count):
+        if tid == warmup:
+            cpu.start()
         for src in data:
             meta[src]["timestamp.tid"] = tid
             if case == "control":
                 data[src]["group0.key0.value"] = tid
         sender.send(data, meta)
     sender.zmq_context.destroy(linger=60000)
+    print_server_cpu(cpu)
 
 
 def kb_client(endpoint, count, warmup):
     client = karabo_bridge().client.Client(endpoint)
     t0 = None
+    cpu = CpuWindow()
     for i in range(warmup + count):
         if i == warmup:
             t0 = time.perf_counter()
+            cpu.start()
         client.next()
     seconds = time.perf_counter() - t0
-    print(json.dumps({"trains": count, "bytes": 0, "seconds": seconds, "maxrss": maxrss()}), flush=True)
+    result = {"trains": count, "bytes": 0, "seconds": seconds, "maxrss": maxrss(), "cpu": cpu.stop()}
+    print(json.dumps(result), flush=True)
     client._context.destroy(linger=0)
+
+
+class CpuWindow:
+    """CPU seconds (user, system) of this process, all threads, from `start()` to `stop()`."""
+
+    def __init__(self):
+        self.begin = None
+
+    def start(self):
+        self.begin = resource.getrusage(resource.RUSAGE_SELF)
+
+    def stop(self):
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        begin = self.begin or end
+        return [end.ru_utime - begin.ru_utime, end.ru_stime - begin.ru_stime]
+
+
+def print_server_cpu(window):
+    print(json.dumps({"cpu": window.stop()}), flush=True)
 
 
 def maxrss():
@@ -126,11 +155,11 @@ def maxrss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def server(endpoint, case, mode, count):
+def server(endpoint, case, mode, count, warmup):
     if mode == "tcp":
-        return tcp_server(case, count)
+        return tcp_server(case, count, warmup)
     if mode == "kb":
-        return kb_server(endpoint, case, count)
+        return kb_server(endpoint, case, count, warmup)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
@@ -138,7 +167,10 @@ def server(endpoint, case, mode, count):
     print(sock.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
     data, meta = make_train(case)
     fixed = serialize(data, meta) if mode == "raw" else None
+    cpu = CpuWindow()
     for tid in range(count):
+        if tid == warmup:
+            cpu.start()
         sock.recv()
         if fixed is not None:
             sock.send_multipart(fixed, copy=False)
@@ -149,9 +181,10 @@ def server(endpoint, case, mode, count):
                 data[src]["group0.key0.value"] = tid
         sock.send_multipart(serialize(data, meta), copy=False)
     ctx.destroy(linger=60000)  # let the last reply leave before the process ends
+    print_server_cpu(cpu)
 
 
-def tcp_server(case, count):
+def tcp_server(case, count, warmup):
     """The transport's ceiling: the train's frames joined once into one buffer and sent over a plain
     TCP socket, one length-prefixed message per one-byte request."""
     data, meta = make_train(case)
@@ -162,12 +195,16 @@ def tcp_server(case, count):
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     header = struct.pack("<Q", len(payload))
     view = memoryview(payload)
-    for _ in range(count):
+    cpu = CpuWindow()
+    for i in range(count):
+        if i == warmup:
+            cpu.start()
         if not conn.recv(1):
             break
         conn.sendall(header)
         conn.sendall(view)
     conn.close()
+    print_server_cpu(cpu)
 
 
 def tcp_client(endpoint, count, warmup):
@@ -179,9 +216,11 @@ def tcp_client(endpoint, count, warmup):
     head = bytearray(8)
     nbytes = 0
     t0 = None
+    cpu = CpuWindow()
     for i in range(warmup + count):
         if i == warmup:
             t0 = time.perf_counter()
+            cpu.start()
             nbytes = 0
         conn.sendall(b"n")
         recv_exactly(conn, memoryview(head))
@@ -191,7 +230,8 @@ def tcp_client(endpoint, count, warmup):
         recv_exactly(conn, memoryview(buf)[:size])
         nbytes += size
     seconds = time.perf_counter() - t0
-    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss()}), flush=True)
+    result = {"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss(), "cpu": cpu.stop()}
+    print(json.dumps(result), flush=True)
     conn.close()
 
 
@@ -214,9 +254,11 @@ def client(endpoint, mode, count, warmup):
     sock.connect(endpoint)
     nbytes = 0
     t0 = None
+    cpu = CpuWindow()
     for i in range(warmup + count):
         if i == warmup:
             t0 = time.perf_counter()
+            cpu.start()
             nbytes = 0
         sock.send(b"next")
         frames = sock.recv_multipart(copy=False)
@@ -224,13 +266,15 @@ def client(endpoint, mode, count, warmup):
         if mode == "protocol":
             deserialize(frames)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss()}), flush=True)
+    result = {"trains": count, "bytes": nbytes, "seconds": seconds, "maxrss": maxrss(), "cpu": cpu.stop()}
+    print(json.dumps(result), flush=True)
     ctx.destroy(linger=0)
 
 
 if __name__ == "__main__":
     role = sys.argv[1]
     if role == "server":
-        server(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+        server(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), warmup)
     else:
         client(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
