@@ -48,6 +48,7 @@ import {
 import {
   decodeBody,
   encodeCached,
+  encodeMessage,
   FrameReader,
   headerCount,
   headerString,
@@ -332,11 +333,13 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     sink.onOpen(session, "remote", remote);
   };
   const fallbackSource = opts.outputId ?? remote;
+  // Every request is the same bytes: encoded once, each one a single small write (one per token).
+  const update = encodeMessage(new Hash({ reason: "update", instanceId: hello.inputId }));
   const request = () => {
     while (!closed && connected && outstanding < (welcomed ? 2 : 1) && credits > 0) {
       credits--;
       outstanding++;
-      writeMessage(socket, new Hash({ reason: "update", instanceId: hello.inputId }));
+      socket.write(update);
     }
   };
   const fail = (e: unknown) => {

@@ -14,15 +14,18 @@ import { PipelineError } from "./types.ts";
 /** Headers are small (one `sourceInfo` row per item); anything longer is garbage, not a header. */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
+/** One size-prefixed Hash as bytes (what an input sends: hello, update), to write once or many times. */
+export function encodeMessage(message: Hash): Buffer {
+  const h = encodeHashToBytes(message);
+  const bytes = Buffer.allocUnsafe(4 + h.byteLength);
+  bytes.writeUInt32LE(h.byteLength, 0);
+  bytes.set(h, 4);
+  return bytes;
+}
+
 /** Writes one size-prefixed Hash (what an input sends: hello, update). */
 export function writeMessage(socket: Socket, message: Hash): void {
-  const h = encodeHashToBytes(message);
-  const prefix = Buffer.allocUnsafe(4);
-  prefix.writeUInt32LE(h.byteLength, 0);
-  socket.cork();
-  socket.write(prefix);
-  socket.write(h);
-  socket.uncork();
+  socket.write(encodeMessage(message));
 }
 
 /** Writes one message; `body` chunks are passed to the socket without copying. */
