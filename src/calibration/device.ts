@@ -307,7 +307,7 @@ export class CorrectionDevice
       await this.output("output").write(correctedTrainHash(out, det), { timestamp: token.meta.timestamp });
       // The time a train holds this correction, its wait for a consumer that asked to be waited for
       // included: that is what decides which trains it can keep up with.
-      this.#grid.took(performance.now() - t0);
+      this.#grid.took(performance.now() - t0, trainId);
       this.setMany({
         ...(this.#ready ? { trainsCorrected: BigInt(++this.#done) } : {}),
         lastTrainId: BigInt(trainId),

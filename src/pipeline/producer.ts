@@ -46,6 +46,14 @@ const MAX_BACKOFF = 4;
 export const MAX_TRAIN_STRIDE = 1 << MAX_BACKOFF;
 /** Weight of the latest train in the smoothed time a train takes. */
 const BUSY_WEIGHT = 0.3;
+/**
+ * How long (in facility trains) a stage must have needed a coarser grid before it backs off: a host
+ * that stalls for a second or two slows every stage at once, and a need that went away within that
+ * would swing the whole detector's shared grid for nothing.
+ */
+export const BACKOFF_HOLD_TRAINS = 20;
+/** How many trains in a row, at the least, must have been too slow before a stage backs off. */
+export const BACKOFF_HOLD_SAMPLES = 3;
 /** A facility train's period (ms): train IDs count these. */
 export const FACILITY_TRAIN_MS = 1000 / FACILITY_RATE_HZ;
 
@@ -63,6 +71,9 @@ export class GridBackoff {
   #busyMs = Number.NaN;
   /** The grid shared with other stages (none: this stage's own). */
   #share: GridShare | null = null;
+  /** Since which train, and for how many trains in a row, trains have been too slow for the level (null: they are not). */
+  #slowSince: number | null = null;
+  #slowTrains = 0;
 
   /** `periodMs`: the time between two trains of the grid at level 0; `base`: its stride in facility trains. */
   constructor(
@@ -109,20 +120,37 @@ export class GridBackoff {
   }
 
   /**
-   * Backs off when a train takes longer than 90 % of the time the grid leaves it, and comes one level
-   * back once trains would fit in the shorter interval with room to spare (under 40 % of the current
-   * one, 80 % of the shorter), so it does not flap between two levels.
+   * Backs off when trains take longer than 90 % of the time the grid leaves them (smoothed), and comes
+   * one level back once trains would fit in the shorter interval with room to spare (under 40 % of the
+   * current one, 80 % of the shorter), so it does not flap between two levels. Backing off waits until
+   * trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and BACKOFF_HOLD_SAMPLES trains in
+   * a row: a host stall makes every stage slow together for a second or two, and is not a stage that
+   * cannot keep up. Coming back is at once (a smaller shared stride still takes effect a few trains
+   * ahead, see core's train-grid.ts). `trainId`: the facility train that took `ms`.
    */
-  took(ms: number): void {
-    const interval = () => this.periodMs * 2 ** this.#level;
+  took(ms: number, trainId: number): void {
+    const interval = (level: number) => this.periodMs * 2 ** level;
     // One very slow train (the first after a change of conditions builds a new simulated detector)
     // counts as at most two intervals, so it backs off a level or two, not to the end of the ladder.
-    const took = Math.min(ms, 2 * interval());
+    const took = Math.min(ms, 2 * interval(this.#level));
     const busy = Number.isNaN(this.#busyMs) ? took : this.#busyMs + BUSY_WEIGHT * (took - this.#busyMs);
     this.#busyMs = busy;
+    let need = this.#level;
+    while (need < MAX_BACKOFF && busy > 0.9 * interval(need)) need++;
+    while (need > 0 && busy < 0.4 * interval(need)) need--;
     const was = this.#level;
-    while (this.#level < MAX_BACKOFF && busy > 0.9 * interval()) this.#level++;
-    while (this.#level > 0 && busy < 0.4 * interval()) this.#level--;
+    if (need > was) {
+      if (this.#slowSince === null || trainId < this.#slowSince) {
+        this.#slowSince = trainId;
+        this.#slowTrains = 0;
+      }
+      this.#slowTrains++;
+      const held = trainId - this.#slowSince >= BACKOFF_HOLD_TRAINS && this.#slowTrains >= BACKOFF_HOLD_SAMPLES;
+      if (!held) return;
+    }
+    this.#slowSince = null;
+    this.#slowTrains = 0;
+    this.#level = need;
     if (this.#level !== was) this.#share?.changed();
   }
 }
@@ -249,7 +277,7 @@ export class TrainProducer {
     try {
       await this.#send(trainId, this.#sent + 1n);
       this.#sent++;
-      if (clockLive) this.#grid.took(performance.now() - now);
+      if (clockLive) this.#grid.took(performance.now() - now, trainId);
     } finally {
       this.#busy = false;
     }

@@ -1,7 +1,7 @@
 // The periodic train producer shared by the simulated detector, the XGM and the pipeline demo.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ProducerHost, TrainProducer } from "../../src/pipeline/index.ts";
+import { BACKOFF_HOLD_TRAINS, GridBackoff, type ProducerHost, TrainProducer } from "../../src/pipeline/index.ts";
 
 /** A clock on real timers whose train ID the test sets. */
 function clock(trainId = 0): ProducerHost & { trainId: number } {
@@ -209,4 +209,41 @@ test("one slow train backs a producer off a little, and it is back to every trai
     p.stop();
     clk.stop();
   }
+});
+
+test("a host stall that slows a stage for a second or two does not back it off; a stage slow for longer does", () => {
+  const stalled = new GridBackoff();
+  const levels: number[] = [];
+  let id = 1000;
+  // Quick trains, every one taken.
+  for (let i = 0; i < 30; i++) stalled.took(10, id++), levels.push(stalled.level);
+  // The host stalls for ~1.8 s: the stage gets to three trains, 600 ms each, six trains apart.
+  for (let i = 0; i < 3; i++) {
+    stalled.took(600, id);
+    levels.push(stalled.level);
+    id += 6;
+  }
+  // Quick again.
+  for (let i = 0; i < 30; i++) stalled.took(10, id++), levels.push(stalled.level);
+  assert.deepEqual([...new Set(levels)], [0], `levels ${levels.join(",")}`);
+
+  // A stage that really takes 300 ms per train (every 3rd train of the facility's, as it gets to them).
+  const slow = new GridBackoff();
+  const took: { id: number; level: number }[] = [];
+  id = 1000;
+  for (let i = 0; i < 20; i++) {
+    slow.took(300, id);
+    took.push({ id, level: slow.level });
+    id += 3 * slow.stride;
+  }
+  const first = took.find((t) => t.level > 0);
+  assert.ok(first, `never backed off: ${JSON.stringify(took)}`);
+  // Held for a while (about 2 s of trains), then backed off to a grid it keeps up with and stays there.
+  assert.ok(first.id - 1000 >= BACKOFF_HOLD_TRAINS, `backed off at train ${first.id}`);
+  assert.ok(first.id - 1000 <= BACKOFF_HOLD_TRAINS + 6, `backed off only at train ${first.id}`);
+  assert.equal(slow.level, 2);
+  assert.equal(took.at(-1)!.level, 2);
+  // Quick again: back to every train without waiting.
+  for (let i = 0; i < 6; i++) slow.took(10, id), (id += slow.stride);
+  assert.equal(slow.level, 0);
 });
