@@ -145,7 +145,8 @@ export class GridBackoff {
         this.#slowTrains = 0;
       }
       this.#slowTrains++;
-      const held = trainId - this.#slowSince >= BACKOFF_HOLD_TRAINS && this.#slowTrains >= BACKOFF_HOLD_SAMPLES;
+      const held =
+        trainId - this.#slowSince >= BACKOFF_HOLD_TRAINS && this.#slowTrains >= BACKOFF_HOLD_SAMPLES;
       if (!held) return;
     }
     this.#slowSince = null;

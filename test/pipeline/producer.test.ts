@@ -1,7 +1,12 @@
 // The periodic train producer shared by the simulated detector, the XGM and the pipeline demo.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BACKOFF_HOLD_TRAINS, GridBackoff, type ProducerHost, TrainProducer } from "../../src/pipeline/index.ts";
+import {
+  BACKOFF_HOLD_TRAINS,
+  GridBackoff,
+  type ProducerHost,
+  TrainProducer,
+} from "../../src/pipeline/index.ts";
 
 /** A clock on real timers whose train ID the test sets. */
 function clock(trainId = 0): ProducerHost & { trainId: number } {
@@ -109,7 +114,10 @@ test("trains of the timing server that go by while one is still being made are c
   assert.ok(p.skipped >= 1n, `skipped ${p.skipped} of ${span} trains`);
   // Every train of the span is sent or skipped; a gap is never counted beyond the trains the clock
   // ticked (at most one less per train where a late poll rounds the time down).
-  assert.ok(accounted <= span && accounted >= span - ids.length, `sent ${p.sent} + skipped ${p.skipped} of ${span}`);
+  assert.ok(
+    accounted <= span && accounted >= span - ids.length,
+    `sent ${p.sent} + skipped ${p.skipped} of ${span}`,
+  );
   assert.equal(p.lastTrainId, ids.at(-1));
 });
 
@@ -216,7 +224,10 @@ test("a host stall that slows a stage for a second or two does not back it off; 
   const levels: number[] = [];
   let id = 1000;
   // Quick trains, every one taken.
-  for (let i = 0; i < 30; i++) stalled.took(10, id++), levels.push(stalled.level);
+  for (let i = 0; i < 30; i++) {
+    stalled.took(10, id++);
+    levels.push(stalled.level);
+  }
   // The host stalls for ~1.8 s: the stage gets to three trains, 600 ms each, six trains apart.
   for (let i = 0; i < 3; i++) {
     stalled.took(600, id);
@@ -224,7 +235,10 @@ test("a host stall that slows a stage for a second or two does not back it off; 
     id += 6;
   }
   // Quick again.
-  for (let i = 0; i < 30; i++) stalled.took(10, id++), levels.push(stalled.level);
+  for (let i = 0; i < 30; i++) {
+    stalled.took(10, id++);
+    levels.push(stalled.level);
+  }
   assert.deepEqual([...new Set(levels)], [0], `levels ${levels.join(",")}`);
 
   // A stage that really takes 300 ms per train (every 3rd train of the facility's, as it gets to them).
@@ -244,6 +258,9 @@ test("a host stall that slows a stage for a second or two does not back it off; 
   assert.equal(slow.level, 2);
   assert.equal(took.at(-1)!.level, 2);
   // Quick again: back to every train without waiting.
-  for (let i = 0; i < 6; i++) slow.took(10, id), (id += slow.stride);
+  for (let i = 0; i < 6; i++) {
+    slow.took(10, id);
+    id += slow.stride;
+  }
   assert.equal(slow.level, 0);
 });
