@@ -54,6 +54,12 @@ const BUSY_WEIGHT = 0.3;
 export const BACKOFF_HOLD_TRAINS = 20;
 /** How many trains in a row, at the least, must have been too slow before a stage backs off. */
 export const BACKOFF_HOLD_SAMPLES = 3;
+/**
+ * For how many facility trains after it last needed a level a stage goes back to it at once: its
+ * slowness is established (a stage waiting on a slow consumer looks quick on the coarser grid, comes
+ * back, and is too slow again within a few trains).
+ */
+export const BACKOFF_RECALL_TRAINS = 100;
 /** A facility train's period (ms): train IDs count these. */
 export const FACILITY_TRAIN_MS = 1000 / FACILITY_RATE_HZ;
 
@@ -74,6 +80,9 @@ export class GridBackoff {
   /** Since which train, and for how many trains in a row, trains have been too slow for the level (null: they are not). */
   #slowSince: number | null = null;
   #slowTrains = 0;
+  /** The highest level this stage backed off to, and the last train it was at that level (see BACKOFF_RECALL_TRAINS). */
+  #high = 0;
+  #highAt = Number.NEGATIVE_INFINITY;
 
   /** `periodMs`: the time between two trains of the grid at level 0; `base`: its stride in facility trains. */
   constructor(
@@ -125,7 +134,8 @@ export class GridBackoff {
    * current one, 80 % of the shorter), so it does not flap between two levels. Backing off waits until
    * trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and BACKOFF_HOLD_SAMPLES trains in
    * a row: a host stall makes every stage slow together for a second or two, and is not a stage that
-   * cannot keep up. Coming back is at once (a smaller shared stride still takes effect a few trains
+   * cannot keep up; a stage that was at that level within the last BACKOFF_RECALL_TRAINS trains goes
+   * back at once. Coming back is at once (a smaller shared stride still takes effect a few trains
    * ahead, see core's train-grid.ts). `trainId`: the facility train that took `ms`.
    */
   took(ms: number, trainId: number): void {
@@ -139,7 +149,8 @@ export class GridBackoff {
     while (need < MAX_BACKOFF && busy > 0.9 * interval(need)) need++;
     while (need > 0 && busy < 0.4 * interval(need)) need--;
     const was = this.#level;
-    if (need > was) {
+    const recalled = need <= this.#high && trainId - this.#highAt <= BACKOFF_RECALL_TRAINS;
+    if (need > was && !recalled) {
       if (this.#slowSince === null || trainId < this.#slowSince) {
         this.#slowSince = trainId;
         this.#slowTrains = 0;
@@ -152,6 +163,13 @@ export class GridBackoff {
     this.#slowSince = null;
     this.#slowTrains = 0;
     this.#level = need;
+    if (need > 0 && need >= this.#high) {
+      this.#high = need;
+      this.#highAt = trainId;
+    } else if (trainId - this.#highAt > BACKOFF_RECALL_TRAINS) {
+      this.#high = need;
+      this.#highAt = trainId;
+    }
     if (this.#level !== was) this.#share?.changed();
   }
 }

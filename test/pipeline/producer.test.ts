@@ -263,4 +263,7 @@ test("a host stall that slows a stage for a second or two does not back it off; 
     id += slow.stride;
   }
   assert.equal(slow.level, 0);
+  // Slow again soon after: its slowness is established, so it goes back at once.
+  slow.took(300, id);
+  assert.ok(slow.level > 0, "a stage slow again within a few seconds backs off at once");
 });
