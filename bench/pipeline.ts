@@ -618,9 +618,23 @@ async function splitFacility(seconds: number): Promise<void> {
     }));
     const before = await snapshot();
     const cpu0 = pids.map((p) => cpuSeconds(p.pid));
+    // Every change of the shared grid's stride during the run (how often it swings), and trains at each.
+    const strideChanges: number[] = [];
+    let lastStride: number | undefined;
+    const gridWatch = config.timeServer
+      ? broker.subscribe(config.timeServer, "trainGrids", (c) => {
+          if (!measuring || !Array.isArray(c.value)) return;
+          for (const row of c.value as { stride: number | bigint }[]) {
+            const stride = Number(row.stride);
+            if (stride !== lastStride) strideChanges.push(stride);
+            lastStride = stride;
+          }
+        })
+      : undefined;
     measuring = true;
     await new Promise((r) => setTimeout(r, seconds * 1000));
     measuring = false;
+    gridWatch?.close();
     const cpu1 = pids.map((p) => cpuSeconds(p.pid));
     const rss = pids.map((p) => rssMiB(p.pid));
     const after = await snapshot();
@@ -671,6 +685,9 @@ async function splitFacility(seconds: number): Promise<void> {
       : undefined;
     console.log(
       `  timing server's train grids: ${Array.isArray(grids) ? JSON.stringify(grids, (_k, v) => (typeof v === "bigint" ? Number(v) : v)) : "none (the build keeps no shared grid)"}`,
+    );
+    console.log(
+      `  shared grid's stride changes during the run: ${strideChanges.length}${strideChanges.length ? ` (${strideChanges.join(" → ")})` : ""}`,
     );
     const corrMs = (await figures(client, corrections, ["processingMs"])).processingMs! / corrections.length;
     console.log(
