@@ -80,6 +80,8 @@ export class GridBackoff {
   /** Since which train, and for how many trains in a row, trains have been too slow for the level (null: they are not). */
   #slowSince: number | null = null;
   #slowTrains = 0;
+  /** Trains in a row quick enough for a finer grid. */
+  #quickTrains = 0;
   /** The highest level this stage backed off to, and the last train it was at that level (see BACKOFF_RECALL_TRAINS). */
   #high = 0;
   #highAt = Number.NEGATIVE_INFINITY;
@@ -130,12 +132,13 @@ export class GridBackoff {
 
   /**
    * Backs off when trains take longer than 90 % of the time the grid leaves them (smoothed), and comes
-   * one level back once trains would fit in the shorter interval with room to spare (under 40 % of the
-   * current one, 80 % of the shorter), so it does not flap between two levels. Backing off waits until
+   * one level back once trains would fit in the shorter interval with room to spare (under 30 % of the
+   * current one, 60 % of the shorter) for BACKOFF_HOLD_SAMPLES trains in a row, so it does not flap
+   * between two levels. Backing off waits until
    * trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and BACKOFF_HOLD_SAMPLES trains in
    * a row: a host stall makes every stage slow together for a second or two, and is not a stage that
    * cannot keep up; a stage that was at that level within the last BACKOFF_RECALL_TRAINS trains goes
-   * back at once. Coming back is at once (a smaller shared stride still takes effect a few trains
+   * back at once. Coming back needs no more than that (a smaller shared stride still takes effect a few trains
    * ahead, see core's train-grid.ts). `trainId`: the facility train that took `ms`.
    */
   took(ms: number, trainId: number): void {
@@ -147,8 +150,13 @@ export class GridBackoff {
     this.#busyMs = busy;
     let need = this.#level;
     while (need < MAX_BACKOFF && busy > 0.9 * interval(need)) need++;
-    while (need > 0 && busy < 0.4 * interval(need)) need--;
+    while (need > 0 && busy < 0.3 * interval(need)) need--;
     const was = this.#level;
+    if (need < was) {
+      this.#slowSince = null;
+      if (++this.#quickTrains < BACKOFF_HOLD_SAMPLES) return;
+    }
+    this.#quickTrains = 0;
     const recalled = need <= this.#high && trainId - this.#highAt <= BACKOFF_RECALL_TRAINS;
     if (need > was && !recalled) {
       if (this.#slowSince === null || trainId < this.#slowSince) {

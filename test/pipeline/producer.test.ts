@@ -267,3 +267,23 @@ test("a host stall that slows a stage for a second or two does not back it off; 
   slow.took(300, id);
   assert.ok(slow.level > 0, "a stage slow again within a few seconds backs off at once");
 });
+
+test("a stage near the edge between two strides does not flap between them", () => {
+  const g = new GridBackoff();
+  let id = 1000;
+  // Slow for long enough to back off once (every 2nd train).
+  while (g.level === 0 && id < 1100) {
+    g.took(150, id);
+    id += 2;
+  }
+  assert.equal(g.level, 1);
+  // Then trains of 40 and 130 ms by turns: 77-93 ms smoothed, about what every train would leave them.
+  const levels: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    g.took(i % 2 ? 130 : 40, id);
+    levels.push(g.level);
+    id += g.stride;
+  }
+  const changes = levels.filter((l, i) => i > 0 && l !== levels[i - 1]).length;
+  assert.equal(changes, 0, `levels ${levels.join(",")}`);
+});
