@@ -39,11 +39,18 @@ const chunkBytes = 4 << 20; // the writer's default for uncompressed data
 const chunkRows = Math.max(1, Math.floor(chunkBytes / (trainBytes / CELLS)));
 const py = join(import.meta.dirname, "files_h5py.py");
 
-function python(...args: string[]): { seconds: number; n: number } {
+function python(...args: string[]): { seconds: number; n: number; cpu?: number } {
   return JSON.parse(execFileSync("/usr/bin/python3", [py, ...args], { maxBuffer: 1 << 20 }).toString()) as {
     seconds: number;
     n: number;
+    cpu?: number;
   };
+}
+
+/** CPU seconds (user + system) this process has used since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(from);
+  return (c.user + c.system) / 1e6;
 }
 
 function row(label: string, value: string, baseline = ""): void {
@@ -58,8 +65,10 @@ function image(): Uint16Array {
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
-async function saseWrite(dir: string, img: Uint16Array): Promise<number> {
+/** Writes the run; its wall seconds, and the CPU seconds it took pushed onto `cpu`. */
+async function saseWrite(dir: string, img: Uint16Array, cpu: number[]): Promise<number> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const w = await createRunWriter(dir, {
     proposal: 1,
     run: 1,
@@ -80,6 +89,7 @@ async function saseWrite(dir: string, img: Uint16Array): Promise<number> {
     w.writeTrain(10000 + t, data);
   }
   await w.close();
+  cpu.push(cpuSince(c0));
   return seconds(t0);
 }
 
@@ -189,20 +199,23 @@ async function throughput(): Promise<void> {
     const sw: number[] = [];
     const hw: number[] = [];
     const fw: number[] = [];
+    const sc: number[] = [];
+    const hc: number[] = [];
+    await saseWrite(fresh(dirs.sase), img, []); // untimed: module loading and V8 warm-up, not writing
     for (let i = 0; i < RUNS; i++) {
       execFileSync("sync");
-      sw.push(await saseWrite(fresh(dirs.sase), img));
+      sw.push(await saseWrite(fresh(dirs.sase), img, sc));
       execFileSync("sync");
-      hw.push(
-        python(
-          "write",
-          fresh(dirs.h5py),
-          String(MODULES),
-          String(trainsPerModule),
-          String(CELLS),
-          String(chunkRows),
-        ).seconds,
+      const h = python(
+        "write",
+        fresh(dirs.h5py),
+        String(MODULES),
+        String(trainsPerModule),
+        String(CELLS),
+        String(chunkRows),
       );
+      hw.push(h.seconds);
+      hc.push(h.cpu ?? Number.NaN);
       execFileSync("sync");
       fw.push(plainWrite(fresh(dirs.plain), new Uint8Array(img.buffer)));
     }
@@ -228,9 +241,16 @@ async function throughput(): Promise<void> {
       return `${r.map((x) => x.toFixed(0)).join(", ")} MB/s`;
     };
     const pct = (s: number, of: number) => `${((of / s) * 100).toFixed(0)}%`;
-    console.log("  writes (flush per train), every run, slowest first:");
-    row("sase", spread(sw).padStart(24));
-    row("h5py", spread(hw).padStart(24));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+    const cpus = (xs: number[]) => `CPU ${xs.map((x) => x.toFixed(2)).join(", ")} s (run order)`;
+    console.log("  writes (flush per train, including close), every run, slowest first; median ratio:");
+    row("sase", spread(sw).padStart(24), cpus(sc));
+    row("h5py", spread(hw).padStart(24), cpus(hc));
+    row(
+      "sase / h5py",
+      `${((median(hw) / median(sw)) * 100).toFixed(0)}%`,
+      `of the median rate; CPU ${((median(sc) / median(hc)) * 100).toFixed(0)}% of h5py's (median)`,
+    );
     row("plain fs (writeSync)", spread(fw).padStart(24));
     console.log("  reads into a reused buffer (no page faults), warm:");
     row("plain fs readSync (ceiling)", mbs(frr));
