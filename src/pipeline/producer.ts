@@ -60,6 +60,8 @@ export const BACKOFF_HOLD_SAMPLES = 3;
  * back, and is too slow again within a few trains).
  */
 export const BACKOFF_RECALL_TRAINS = 100;
+/** The longest a stage that keeps having to go back stays backed off before it tries a finer grid again (trains). */
+export const BACKOFF_MAX_DOWN_HOLD_TRAINS = 300;
 /** A facility train's period (ms): train IDs count these. */
 export const FACILITY_TRAIN_MS = 1000 / FACILITY_RATE_HZ;
 
@@ -80,8 +82,15 @@ export class GridBackoff {
   /** Since which train, and for how many trains in a row, trains have been too slow for the level (null: they are not). */
   #slowSince: number | null = null;
   #slowTrains = 0;
-  /** Trains in a row quick enough for a finer grid. */
+  /** Trains in a row quick enough for a finer grid, since which train (null: none). */
   #quickTrains = 0;
+  #quickSince: number | null = null;
+  /**
+   * For how many facility trains a stage must be quick before it comes back a level: doubled each time
+   * it had to go back at once (a stage whose trains are quick only on the coarser grid, as one waiting
+   * on a busy consumer is, would otherwise swing the grid every few trains), up to BACKOFF_MAX_DOWN_HOLD_TRAINS.
+   */
+  #downHold = 0;
   /** The highest level this stage backed off to, and the last train it was at that level (see BACKOFF_RECALL_TRAINS). */
   #high = 0;
   #highAt = Number.NEGATIVE_INFINITY;
@@ -134,7 +143,7 @@ export class GridBackoff {
    * Backs off when trains take longer than 90 % of the time the grid leaves them (smoothed), and comes
    * one level back once trains would fit in the shorter interval with room to spare (under 30 % of the
    * current one, 60 % of the shorter) for BACKOFF_HOLD_SAMPLES trains in a row, so it does not flap
-   * between two levels. Backing off waits until
+   * between two levels; one that had to go back at once waits twice as long each time (see #downHold). Backing off waits until
    * trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and BACKOFF_HOLD_SAMPLES trains in
    * a row: a host stall makes every stage slow together for a second or two, and is not a stage that
    * cannot keep up; a stage that was at that level within the last BACKOFF_RECALL_TRAINS trains goes
@@ -152,12 +161,24 @@ export class GridBackoff {
     while (need < MAX_BACKOFF && busy > 0.9 * interval(need)) need++;
     while (need > 0 && busy < 0.3 * interval(need)) need--;
     const was = this.#level;
+    // Still at its highest level (if only waiting to come back): that need is recent.
+    if (was > 0 && was >= this.#high) {
+      this.#high = was;
+      this.#highAt = trainId;
+    }
     if (need < was) {
       this.#slowSince = null;
-      if (++this.#quickTrains < BACKOFF_HOLD_SAMPLES) return;
+      if (this.#quickSince === null || trainId < this.#quickSince) this.#quickSince = trainId;
+      if (++this.#quickTrains < BACKOFF_HOLD_SAMPLES || trainId - this.#quickSince < this.#downHold) return;
     }
     this.#quickTrains = 0;
+    this.#quickSince = null;
     const recalled = need <= this.#high && trainId - this.#highAt <= BACKOFF_RECALL_TRAINS;
+    if (need > was && recalled)
+      this.#downHold = Math.min(
+        BACKOFF_MAX_DOWN_HOLD_TRAINS,
+        Math.max(BACKOFF_HOLD_TRAINS, 2 * this.#downHold),
+      );
     if (need > was && !recalled) {
       if (this.#slowSince === null || trainId < this.#slowSince) {
         this.#slowSince = trainId;
@@ -177,6 +198,7 @@ export class GridBackoff {
     } else if (trainId - this.#highAt > BACKOFF_RECALL_TRAINS) {
       this.#high = need;
       this.#highAt = trainId;
+      this.#downHold = 0;
     }
     if (this.#level !== was) this.#share?.changed();
   }

@@ -287,3 +287,18 @@ test("a stage near the edge between two strides does not flap between them", () 
   const changes = levels.filter((l, i) => i > 0 && l !== levels[i - 1]).length;
   assert.equal(changes, 0, `levels ${levels.join(",")}`);
 });
+
+test("a stage quick only on the coarser grid (waiting on a busy consumer) tries the finer one less and less often", () => {
+  const g = new GridBackoff();
+  let id = 1000;
+  const levels: number[] = [];
+  // 150 ms per train on every train (its consumer is busy), 30 ms on every 2nd: 60 s of trains.
+  while (id < 1600) {
+    g.took(g.level === 0 ? 150 : 30, id);
+    levels.push(g.level);
+    id += g.stride;
+  }
+  const changes = levels.filter((l, i) => i > 0 && l !== levels[i - 1]).length;
+  assert.ok(changes <= 12, `${changes} changes of level in 60 s: ${levels.join("")}`);
+  assert.equal(g.level, 1);
+});
