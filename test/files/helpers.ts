@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ndarray } from "../../src/core/index.ts";
 import { createRunWriter, type RunWriterOptions } from "../../src/files/index.ts";
@@ -25,6 +26,24 @@ export const FIXTURE_RUNS = [
 export function tempDir(prefix = "sase-files-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Points the run index cache (`XDG_CACHE_HOME`) at a temp dir for the enclosing `describe`, and puts
+ * the old value back after it: reading the read-only fixtures must leave its index there, not in them.
+ */
+export function useTempCache(): { dir: string } {
+  const cache = tempDir("sase-cache-");
+  const saved = process.env.XDG_CACHE_HOME;
+  before(() => {
+    process.env.XDG_CACHE_HOME = cache.dir;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+    cache.cleanup();
+  });
+  return cache;
 }
 
 export const XGM = "SPB_XTD9_XGM/DOOCS/MAIN";

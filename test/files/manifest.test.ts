@@ -3,24 +3,15 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
 import { setDirectReads } from "../../src/files/h5.ts";
 import { openFile, openRun, type RunManifest, runManifest } from "../../src/files/index.ts";
-import { FIXTURE_RUNS, fixturesDir, jsonDiffs, tempDir } from "./helpers.ts";
+import { FIXTURE_RUNS, fixturesDir, jsonDiffs, useTempCache } from "./helpers.ts";
 
 describe("reference runs (EXtra-data manifests)", () => {
-  const cache = tempDir("sase-cache-");
-  const savedCache = process.env.XDG_CACHE_HOME;
-  before(() => {
-    // The fixtures are read-only: the run index must go to the cache folder, here a temp dir.
-    process.env.XDG_CACHE_HOME = cache.dir;
-  });
-  after(() => {
-    if (savedCache === undefined) delete process.env.XDG_CACHE_HOME;
-    else process.env.XDG_CACHE_HOME = savedCache;
-    cache.cleanup();
-  });
+  // The fixtures are read-only: the run index must go to the cache folder, here a temp dir.
+  useTempCache();
 
   for (const name of FIXTURE_RUNS) {
     test(`${name}: manifest reproduced`, async () => {

@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
 import { H5File, h5Ready, setDirectReads } from "../../src/files/h5.ts";
 import { openRun, type TrainData } from "../../src/files/index.ts";
 import { RawH5File } from "../../src/files/rawh5.ts";
-import { FIXTURE_RUNS, fixturesDir, tempDir } from "./helpers.ts";
+import { FIXTURE_RUNS, fixturesDir, useTempCache } from "./helpers.ts";
 
 async function firstTrains(dir: string, n: number): Promise<TrainData[]> {
   const run = await openRun(dir);
@@ -29,16 +29,9 @@ function bytesOf(v: unknown): Buffer | unknown {
 }
 
 describe("reading without HDF5", () => {
-  const cache = tempDir("sase-cache-");
-  const savedCache = process.env.XDG_CACHE_HOME;
-  before(() => {
-    process.env.XDG_CACHE_HOME = cache.dir;
-  });
+  const cache = useTempCache();
   after(() => {
     setDirectReads(true);
-    if (savedCache === undefined) delete process.env.XDG_CACHE_HOME;
-    else process.env.XDG_CACHE_HOME = savedCache;
-    cache.cleanup();
   });
 
   for (const name of FIXTURE_RUNS) {

@@ -5,24 +5,15 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { h5Loaded, h5Ready } from "../../src/files/h5.ts";
 import { openRun } from "../../src/files/index.ts";
 import { scanFile, scanFileRaw } from "../../src/files/scan.ts";
 import { treeReady } from "../../src/files/tree.ts";
-import { FIXTURE_RUNS, fixturesDir, repoRoot, tempDir, writeSampleRun } from "./helpers.ts";
+import { FIXTURE_RUNS, fixturesDir, repoRoot, tempDir, writeSampleRun, useTempCache } from "./helpers.ts";
 
 describe("scanning without HDF5", () => {
-  const cache = tempDir("sase-cache-");
-  const saved = process.env.XDG_CACHE_HOME;
-  before(() => {
-    process.env.XDG_CACHE_HOME = cache.dir;
-  });
-  after(() => {
-    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
-    else process.env.XDG_CACHE_HOME = saved;
-    cache.cleanup();
-  });
+  useTempCache();
 
   // First, while nothing in this process has loaded HDF5.
   test("a run without its index opens and reads its first train without loading HDF5", async () => {

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
 import { createRunWriter, openRun, RUN_INDEX_NAME } from "../../src/files/index.ts";
-import { repoRoot, tempDir, writeSampleRun, XGM } from "./helpers.ts";
+import { repoRoot, tempDir, writeSampleRun, XGM, useTempCache } from "./helpers.ts";
 
 async function writeSmallRun(dir: string, firstTrain: number, n: number): Promise<void> {
   const w = await createRunWriter(dir, { proposal: 1, run: 5, trainsPerSequence: 4 });
@@ -18,16 +18,7 @@ async function writeSmallRun(dir: string, firstTrain: number, n: number): Promis
 }
 
 describe("run index", () => {
-  const cache = tempDir("sase-cache-");
-  const saved = process.env.XDG_CACHE_HOME;
-  before(() => {
-    process.env.XDG_CACHE_HOME = cache.dir;
-  });
-  after(() => {
-    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
-    else process.env.XDG_CACHE_HOME = saved;
-    cache.cleanup();
-  });
+  const cache = useTempCache();
 
   test("the writer leaves an index that opening uses; rewritten files are noticed", async () => {
     const t = tempDir();
