@@ -72,7 +72,7 @@ const MSG_LINK = 0x0006;
 const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
 
 /** The numeric element type a datatype message describes (little-endian integers and floats), or null. */
-function dtypeOf(msg: DataView): DType | null {
+export function dtypeOf(msg: DataView): DType | null {
   const cls = msg.getUint8(0) & 0x0f;
   const bits = msg.getUint8(1);
   const size = msg.getUint32(4, true);

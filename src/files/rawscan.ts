@@ -3,11 +3,11 @@
 // then needs no WebAssembly (~0.45 s of CPU to load) and no HDF5 call per object. Any answer this
 // reader cannot give exactly as HDF5 would (enums, records, arrays, filters, big-endian numbers,
 // newer formats, soft links) throws NEEDS_HDF5, and the caller scans that file through HDF5.
-import { allocTyped, type DType, type TypedArray } from "../core/index.ts";
+import { allocTyped, type TypedArray } from "../core/index.ts";
 import { readRowsDirect } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 import type { DatasetInfo } from "./h5.ts";
-import { RawH5File } from "./rawh5.ts";
+import { dtypeOf, RawH5File } from "./rawh5.ts";
 import { H5Tree } from "./tree.ts";
 
 /** Thrown where only HDF5 can answer exactly; the file is then scanned through HDF5. */
@@ -16,22 +16,6 @@ export class NeedsHdf5 extends FilesError {
     super(`needs HDF5: ${what}`, { file });
     this.name = "NeedsHdf5";
   }
-}
-
-/** Numeric element types by HDF5 class (0 integer, 1 float), signedness and size. */
-function numericType(type: DataView): DType | null {
-  const cls = type.getUint8(0) & 0x0f;
-  const bits = type.getUint8(1);
-  const size = type.getUint32(4, true);
-  if (cls === 0 && (bits & 0x01) === 0) {
-    const signed = (bits & 0x08) !== 0;
-    const names: Record<number, DType> = signed
-      ? { 1: "int8", 2: "int16", 4: "int32", 8: "int64" }
-      : { 1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64" };
-    return names[size] ?? null;
-  }
-  if (cls === 1 && (bits & 0x41) === 0) return size === 4 ? "float32" : size === 8 ? "float64" : null;
-  return null;
 }
 
 /** One file's structure read without HDF5 (see the top of this file). */
@@ -108,7 +92,7 @@ export class RawScanFile {
     const size = h.type.getUint32(4, true);
     const base = { shape: h.dims, chunks: null, littleEndian: true, elementBytes: size };
     let info: DatasetInfo;
-    const dtype = numericType(h.type);
+    const dtype = dtypeOf(h.type);
     if (dtype) info = { ...base, dtype, stringSize: 0 };
     else if (cls === 3) info = { ...base, dtype: "object", stringSize: size };
     else if (cls === 9 && (h.type.getUint8(1) & 0x0f) === 1)
