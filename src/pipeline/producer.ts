@@ -140,15 +140,16 @@ export class GridBackoff {
   }
 
   /**
-   * Backs off when trains take longer than 90 % of the time the grid leaves them (smoothed), and comes
-   * one level back once trains would fit in the shorter interval with room to spare (under 30 % of the
-   * current one, 60 % of the shorter) for BACKOFF_HOLD_SAMPLES trains in a row, so it does not flap
-   * between two levels; one that had to go back at once waits twice as long each time (see #downHold). Backing off waits until
-   * trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and BACKOFF_HOLD_SAMPLES trains in
-   * a row: a host stall makes every stage slow together for a second or two, and is not a stage that
-   * cannot keep up; a stage that was at that level within the last BACKOFF_RECALL_TRAINS trains goes
-   * back at once. Coming back needs no more than that (a smaller shared stride still takes effect a few trains
-   * ahead, see core's train-grid.ts). `trainId`: the facility train that took `ms`.
+   * Records that facility train `trainId` took `ms`, and moves this stage's level by a smoothed time
+   * per train. Its need is a level whose interval the trains fill to between 30 % and 90 %.
+   * - Backing off waits until trains have been too slow for BACKOFF_HOLD_TRAINS facility trains and
+   *   BACKOFF_HOLD_SAMPLES trains in a row: a host stall makes every stage slow together for a second
+   *   or two, and is not a stage that cannot keep up. A stage that was at that level within the last
+   *   BACKOFF_RECALL_TRAINS trains goes back to it at once.
+   * - Coming one level back waits for BACKOFF_HOLD_SAMPLES quick trains in a row and, for a stage that
+   *   had to go straight back up before, for #downHold trains (doubled each time), so it does not flap
+   *   between two levels. A smaller shared stride then still takes effect a few trains ahead (core's
+   *   train-grid.ts).
    */
   took(ms: number, trainId: number): void {
     const interval = (level: number) => this.periodMs * 2 ** level;
