@@ -175,6 +175,12 @@ function printRun(path: string, run: DataCollection, detail: readonly string[]):
   for (const s of others) sourceLines(s, "  ");
   out.push("", `${control.length} control sources:`);
   for (const s of control) sourceLines(s, "  ");
+  // A mistyped glob would otherwise print the summary alone, as if the sources had no keys.
+  const sources = [...run.instrumentSources, ...run.controlSources];
+  for (const glob of detail) {
+    const re = globsToRegExp([glob]);
+    if (!sources.some((s) => re?.test(s))) out.push(`! --detail ${glob}: no source matches`);
+  }
   for (const p of run.problems) out.push(`! skipped ${p.file}: ${p.message}`);
   for (const k of run.skippedKeys) out.push(`! skipped ${k.source} ${k.key} (${k.file}): ${k.message}`);
   process.stdout.write(`${out.join("\n")}\n`);
@@ -230,6 +236,11 @@ export function registerFilesCommands(program: Command): void {
             process.stdout.write(`${JSON.stringify(m, null, 1)}\n`);
           } else {
             printRun(path, run, opts.keys ? (opts.detail ?? []) : []);
+          }
+          if (opts.trains && run.trainIds.length === 0 && whole.trainIds.length > 0) {
+            const [a, b] = opts.trains;
+            const slice = `${a}:${b === Number.MAX_SAFE_INTEGER ? "" : b}`;
+            process.stderr.write(`sase: --trains ${slice} selects none of the run's ${whole.trainIds.length} trains\n`);
           }
           run.close();
         } catch (err) {

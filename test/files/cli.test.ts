@@ -66,6 +66,11 @@ describe("sase ls / validate", () => {
     const bad = sase("ls", join(fixturesDir, "spb_r0238_v1.2"), "--trains", "5-15");
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--trains <A:B>' argument '5-15' is invalid. expected A:B/);
+    // A glob or slice that selects nothing says so rather than printing the summary alone.
+    const none = sase("ls", join(fixturesDir, "jf_r0012"), "--detail", "*JNGFR99*", "--trains", "50:40");
+    assert.equal(none.code, 0, none.err);
+    assert.match(none.out, /! --detail \*JNGFR99\*: no source matches/);
+    assert.match(none.err, /--trains 50:40 selects none of the run's 100 trains/);
     const one = sase("ls", join(fixturesDir, "spb_r0238_v1.2", "RAW-R0238-DA01-S00001.h5"), "--no-keys");
     assert.equal(one.code, 0, one.err);
     assert.match(one.out, /32 trains: 10032 … 10063/);
