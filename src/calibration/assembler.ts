@@ -1,7 +1,7 @@
 // The assembler device: takes the module streams of a detector (raw or corrected) on one input, matches
 // them by train, and sends one 2D image per train placed with the detector's geometry. This is what
 // online analysis, the bridge and the GUI look at when they want "the detector", not sixteen modules.
-import { el, type NDArray, ndarray, recycle, type SchemaSpec, State, type Timestamp } from "../core/index.ts";
+import { el, type NDArray, ndarray, type SchemaSpec, State, type Timestamp } from "../core/index.ts";
 import {
   type DetectorGeometry,
   detectorByName,
@@ -222,7 +222,6 @@ export class AssemblerDevice extends definePipelineDevice({
    * memory it was received into over TCP receives a later train (not fresh pages, each a fault).
    */
   #read(piece: ModuleToken): void {
-    recycle(piece.array.data);
     this.input("input").release(piece.token);
   }
 

@@ -16,16 +16,7 @@
 // powers of two they do (every train of a correction at every 4th is one of a correction at every 2nd
 // too), and the assembler gets whole trains at the slowest correction's rate. The grid is the
 // detector's, shared with its modules and corrections in every process (core's TrainGrids).
-import {
-  el,
-  Hash,
-  ndarray,
-  type NDArray,
-  recycle,
-  type SchemaSpec,
-  type Slots,
-  State,
-} from "../core/index.ts";
+import { el, Hash, ndarray, type NDArray, type SchemaSpec, type Slots, State } from "../core/index.ts";
 import type { DetectorDescription } from "../detector/index.ts";
 import {
   aggregatorName,
@@ -205,12 +196,6 @@ export function rawFramesOf(data: Hash, trainId: number, det: DetectorDescriptio
   };
 }
 
-/** Says that this correction no longer reads a raw train's frames: their maker may reuse them. */
-function rawFramesRead(data: Hash): void {
-  const image = data.getOr("image.data", null) as NDArray | null;
-  if (image) recycle(image.data);
-}
-
 /** The raw analog signal as a "corrected" train: what passes through when no constants match. */
 export function passThroughTrain(raw: RawFrames, det: DetectorDescription): CorrectedModuleTrain {
   const P = modulePixels(det);
@@ -323,11 +308,12 @@ export class CorrectionDevice
   }
 
   /**
-   * Says that this correction no longer reads a raw train: an in-process maker may reuse its frames,
+   * Says that this correction no longer reads a raw train: an in-process maker may reuse its arrays,
    * and memory it was received into over TCP receives a later train (not fresh pages, each a fault).
+   * The whole token goes back: nothing of it goes on downstream by reference (the frames are copied
+   * to the thread or corrected here into new arrays, cellId and pulseId copied; passThroughTrain too).
    */
   #rawRead(token: DataToken): void {
-    rawFramesRead(token.data);
     this.input("input").release(token);
   }
 

@@ -107,7 +107,8 @@ export class ControlSource {
 
 /**
  * A pipeline output the DAQ listens to; every token goes to `onToken`, with a function that hands the
- * token's memory back to the input once nothing reads its arrays any more (InputChannel.release).
+ * token back once nothing reads its arrays any more (InputChannel.release: arrays offered by a maker in
+ * this process go back to it, memory received over TCP to later tokens).
  */
 export class InstrumentSource {
   readonly input: InputChannel;

@@ -3,7 +3,15 @@
 // its consumer takes tokens, and tells the consumer about the end of a stream once every connected output
 // has ended it. Consume with `for await (const token of input)` or with `onData(handler)`.
 
-import { BufferPool, createLogger, type Logger, timestampToMs } from "../core/index.ts";
+import {
+  BufferPool,
+  createLogger,
+  type Hash,
+  isNDArray,
+  type Logger,
+  recycle,
+  timestampToMs,
+} from "../core/index.ts";
 import { payloadBytes } from "./data-schema.ts";
 import type { ConnectionSink, InputHello, InputLink } from "./link.ts";
 import { attachLocal } from "./local.ts";
@@ -173,6 +181,22 @@ class Connection implements ConnectionSink {
   }
 }
 
+/**
+ * Says that one reader is done with every array of `data` (core's recycle), once per buffer: arrays
+ * that view the same buffer are one offer, and counting it twice would hand it back to its maker while
+ * another reader still reads it.
+ */
+function recycleArrays(data: Hash): void {
+  const seen = new Set<ArrayBufferLike>();
+  for (const path of data.paths()) {
+    const v = data.get(path);
+    const view = isNDArray(v) ? v.data : ArrayBuffer.isView(v) ? v : undefined;
+    if (!view || seen.has(view.buffer)) continue;
+    seen.add(view.buffer);
+    recycle(view);
+  }
+}
+
 /** Options of an InputChannel beyond Karabo's keys. */
 export interface InputChannelExtras {
   /** Where to find outputs; default the process-wide registry. */
@@ -207,6 +231,8 @@ export class InputChannel implements AsyncIterable<DataToken> {
   private readonly healthListeners = new Set<(s: InputStats) => void>();
   // Memory of tokens received over TCP, shared by this input's connections, for release().
   private readonly memory: TokenMemory = { pool: new BufferPool(), owner: new WeakMap() };
+  // Tokens already released: this input is one reader, counted once however often it says it is done.
+  private readonly released = new WeakSet<DataToken>();
 
   constructor(id: string, options: InputChannelOptions = {}, extras: InputChannelExtras = {}) {
     parseChannelId(id);
@@ -266,11 +292,17 @@ export class InputChannel implements AsyncIterable<DataToken> {
   }
 
   /**
-   * Hands a token's memory back for reuse by later tokens (a token received over TCP as its message's
-   * only item; a no-op otherwise). Call it only when nothing reads the token's arrays any more: later
-   * tokens are written into them. Token-by-token consumers save page faults and garbage collection.
+   * Hands a token back once this consumer reads none of its arrays any more, whatever transport
+   * delivered it: each array a maker in this process offered for reuse (core's offerForRecycling) has
+   * one reader fewer (core's recycle), and memory the token was received into over TCP (as its
+   * message's only item) receives later tokens. Later tokens are written into that memory, so never
+   * release a token while anything, here or downstream, still refers to its arrays: a consumer that
+   * passes an array on by reference keeps its token. A second release of the same token does nothing.
    */
   release(token: DataToken): void {
+    if (this.released.has(token)) return;
+    this.released.add(token);
+    recycleArrays(token.data);
     const memory = this.memory.owner.get(token);
     if (memory === undefined) return;
     this.memory.owner.delete(token);

@@ -43,3 +43,43 @@ test("a released token's memory receives a later token over TCP; a token kept is
     await out.close();
   }
 });
+
+test("in process, release counts this input once as a reader of each offered buffer", async () => {
+  const registry = new ChannelRegistry();
+  const out = new OutputChannel("TEST/SRC/relLocal:output", undefined, { registry });
+  const open = (name: string) =>
+    new InputChannel(
+      `TEST/SINK/${name}:input`,
+      { connectedOutputChannels: ["TEST/SRC/relLocal:output"], onSlowness: "wait" },
+      { registry },
+    ).connect();
+  const a = open("A");
+  const b = open("B");
+  try {
+    await Promise.all([a.waitConnected(10_000), b.waitConnected(10_000)]);
+    const frames = new Uint16Array(1024).fill(7);
+    const cellId = new Uint16Array(8);
+    let framesBack = 0;
+    let cellIdBack = 0;
+    out.offerToLocalReaders(frames, () => framesBack++);
+    out.offerToLocalReaders(cellId, () => cellIdBack++);
+    // Two arrays that view one buffer are one offer; the token's other arrays are offers of their own.
+    const token = new Hash({
+      image: { data: ndarray(frames, [8, 128]), firstFrame: ndarray(frames.subarray(0, 128), [128]), cellId },
+    });
+    void out.write(token, { trainId: 1 });
+    const [ta, tb] = await Promise.all([a[Symbol.asyncIterator]().next(), b[Symbol.asyncIterator]().next()]);
+    assert.ok(!ta.done && !tb.done);
+    a.release(ta.value);
+    a.release(ta.value); // a second release by the same input does not count as the other reader
+    assert.equal(framesBack, 0, "given back while input B still reads the frames");
+    assert.equal(cellIdBack, 0);
+    b.release(tb.value);
+    assert.equal(framesBack, 1);
+    assert.equal(cellIdBack, 1);
+  } finally {
+    await a.close();
+    await b.close();
+    await out.close();
+  }
+});

@@ -4,7 +4,7 @@
 // train whose modules do not all arrive in time is shown with the missing modules blank, and when a
 // late train and newer ones come out together only the newest is drawn.
 import type { DetectorGeometry } from "../../detector/index.ts";
-import { type Hash, isNDArray, type NDArray, recycle, SaseError, timestampToMs } from "../../core/index.ts";
+import { type Hash, isNDArray, type NDArray, SaseError, timestampToMs } from "../../core/index.ts";
 import {
   type DataToken,
   InputChannel,
@@ -161,11 +161,11 @@ export class DetectorImageFeed implements ImageFeed {
     }
     this.#opts.moduleOutputs.forEach((out, m) => {
       if (out === null) return;
-      this.#inputs.push(
-        new InputChannel(`${base}:module${m}`, { ...VIEWER_INPUT, connectedOutputChannels: [out] })
-          .onData((t) => this.#onModule(m, out, t))
-          .connect(),
-      );
+      const input = new InputChannel(`${base}:module${m}`, {
+        ...VIEWER_INPUT,
+        connectedOutputChannels: [out],
+      });
+      this.#inputs.push(input.onData((t) => this.#onModule(m, out, t, input)).connect());
     });
     if (this.#opts.xgm) this.#inputs.push(this.#energies.input(`${base}:xgm`, this.#opts.xgm));
   }
@@ -179,15 +179,19 @@ export class DetectorImageFeed implements ImageFeed {
     await Promise.all(inputs.map((i) => i.close()));
   }
 
-  #onModule(m: number, output: string, t: DataToken): void {
+  #onModule(m: number, output: string, t: DataToken, input: InputChannel): void {
     const key = this.#opts.dataKey ?? "image.data";
     const value = (t.data as Hash).has(key) ? (t.data as Hash).get(key) : null;
-    if (!isNDArray(value) || !this.#matcher) return;
+    if (!isNDArray(value) || !this.#matcher) {
+      input.release(t);
+      return;
+    }
     // Only the frame shown is kept: a raw module train is megabytes, the frame a fraction of it.
     const pixels = new Float32Array(this.#modulePixels);
     copyModuleFrame(value, this.#opts.frame ?? 0, pixels);
-    // Read: the module's maker in this process, if it offered the arrays, may write a later train into them.
-    recycle(value.data);
+    // Read: the module's maker in this process, if it offered the arrays, may write a later train into
+    // them, and memory it was received into over TCP receives a later train.
+    input.release(t);
     const sentMs = timestampToMs(t.meta.timestamp);
     void this.#matcher.push(output, Number(t.meta.timestamp.trainId), { module: m, pixels, sentMs });
   }
@@ -286,11 +290,11 @@ export class AssembledImageFeed implements ImageFeed {
 
   #start(): void {
     const base = this.#opts.inputDeviceId ?? "SASE_GUI/PREVIEW/ASSEMBLED";
-    this.#inputs = [
-      new InputChannel(`${base}:image`, { ...VIEWER_INPUT, connectedOutputChannels: [this.#opts.output] })
-        .onData((t) => this.#onImage(t))
-        .connect(),
-    ];
+    const input = new InputChannel(`${base}:image`, {
+      ...VIEWER_INPUT,
+      connectedOutputChannels: [this.#opts.output],
+    });
+    this.#inputs = [input.onData((t) => this.#onImage(t, input)).connect()];
     if (this.#opts.xgm) this.#inputs.push(this.#energies.input(`${base}:xgm`, this.#opts.xgm));
   }
 
@@ -300,9 +304,12 @@ export class AssembledImageFeed implements ImageFeed {
     await Promise.all(inputs.map((i) => i.close()));
   }
 
-  #onImage(t: DataToken): void {
+  #onImage(t: DataToken, input: InputChannel): void {
     const a = t.data.has("image.data") ? t.data.get("image.data") : null;
-    if (!isNDArray(a) || a.shape.length !== 2 || !(a.data instanceof Float32Array)) return;
+    if (!isNDArray(a) || a.shape.length !== 2 || !(a.data instanceof Float32Array)) {
+      input.release(t);
+      return;
+    }
     const [height, width] = a.shape as [number, number];
     const c = t.data.has("image.centre") ? t.data.get("image.centre") : null;
     const [cy, cx] = isNDArray(c) ? Array.from(c.data as Float64Array) : [height / 2, width / 2];
@@ -329,11 +336,12 @@ export class AssembledImageFeed implements ImageFeed {
       centre: [height - (cy ?? 0), cx ?? 0],
       matching: { missing, trains: this.#trains, incomplete: this.#incomplete, late: 0 },
     };
-    // The assembler may write a later train into this image once every reader is done (core's
-    // recycle): here that is when the listeners have returned and each that kept the frame released it.
+    // The assembler may write a later train into this image once every reader is done (the input's
+    // release), as may a later train received over TCP: here that is when the listeners have returned
+    // and each that kept the frame released it.
     let holds = 1;
     const release = () => {
-      if (--holds === 0) recycle(yUp);
+      if (--holds === 0) input.release(t);
     };
     frame.hold = () => {
       if (holds === 0)
