@@ -181,6 +181,8 @@ export class AssemblerDevice extends definePipelineDevice({
       timeoutMs: this.get("matchTimeoutMs"),
       sourcesInOrder: true,
       onError: (err) => this.fault(`assembling a train failed: ${String(err)}`),
+      // A piece the matcher does not keep (late, or a second one) is read no more.
+      onDropped: (piece) => this.#read(piece),
     }).onTrain((train) => this.#send(train));
     this.#matcher = matcher;
     this.input("input").onData((token) => {
@@ -190,7 +192,6 @@ export class AssemblerDevice extends definePipelineDevice({
         return undefined;
       }
       const timestamp = token.meta.timestamp;
-      // A piece the matcher does not keep (late, or a second one) is left to the garbage collector.
       return matcher.push(token.meta.source, timestamp.trainId, { array, timestamp, token });
     });
     // Which module a lost train lacked, and why: a crashed correction server shows up here by name.

@@ -82,8 +82,9 @@ export class Acquisition {
     const matcher = new TrainMatcher<Piece>(matcherSources, {
       timeoutMs: options.trainTimeoutMs,
       knownSources: instrumentNames.length ? known : undefined,
+      // A piece the matcher does not keep (late, or a second one) is never written.
+      onDropped: (piece) => piece.release?.(),
     });
-    // A piece the matcher does not keep (late, or a second one) is left to the garbage collector.
     const push = (t: DataToken, name: string, release: () => void) =>
       matcher.push(name, t.meta.timestamp.trainId, { data: t.data, timestamp: t.meta.timestamp, release });
     const instrument = instrumentNames.map(

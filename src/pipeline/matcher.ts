@@ -95,7 +95,7 @@ export interface SourceProblem {
   readonly fix: string;
 }
 
-export interface MatcherOptions {
+export interface MatcherOptions<D = unknown> {
   /** How long a train waits for missing sources after its first piece; default 500 ms. */
   timeoutMs?: number;
   /** Clock (tests); default performance.now. */
@@ -109,6 +109,13 @@ export interface MatcherOptions {
    * out only sources silent for the timeout (default false).
    */
   sourcesInOrder?: boolean;
+  /**
+   * Gets each piece the matcher does not keep: late (its train already handed on), a second one for its
+   * train, from a source not configured, pushed after the end, or still pending at `close`. A consumer
+   * hands the piece's memory back here (its input's release); without it such pieces are left to the
+   * garbage collector.
+   */
+  onDropped?: (piece: D) => void;
 }
 
 interface Pending<D> {
@@ -153,7 +160,7 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
 
   constructor(
     sources: readonly string[],
-    private readonly opts: MatcherOptions = {},
+    private readonly opts: MatcherOptions<D> = {},
   ) {
     if (sources.length === 0)
       throw new SaseError("MISSING_KEY", "train matcher: configure at least one source", { key: "sources" });
@@ -199,16 +206,16 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
 
   /** One source's piece of one train. Late pieces (train already handed on) are counted, not kept. */
   push(source: string, trainId: number, data: D): Promise<void> | undefined {
-    if (this.ended) return undefined;
+    if (this.ended) return this.drop(data);
     const t = this.tally.get(source);
     if (!t) {
       this.unexpected.set(source, (this.unexpected.get(source) ?? 0) + 1);
-      return undefined;
+      return this.drop(data);
     }
     if (trainId <= this.lastHanded) {
       t.late++;
       this.lateTotal++;
-      return undefined;
+      return this.drop(data);
     }
     const at = this.now();
     let p = this.pending.get(trainId);
@@ -216,7 +223,7 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
       p = { firstAt: at, data: new Map() };
       this.pending.set(trainId, p);
     }
-    if (p.data.has(source)) return undefined; // a second piece for the same train: keep the first
+    if (p.data.has(source)) return this.drop(data); // a second piece for the same train: keep the first
     p.data.set(source, data);
     const lat = at - p.firstAt;
     t.received++;
@@ -289,6 +296,12 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
     return new Promise<void>((r) => this.takenWaiters.push(r));
   }
 
+  /** A piece not kept goes to `onDropped`. */
+  private drop(piece: D): undefined {
+    this.opts.onDropped?.(piece);
+    return undefined;
+  }
+
   /** Hands the ready trains to the handler one after the other (one delivery loop at a time). */
   private deliver(): Promise<void> {
     this.delivering ??= (async () => {
@@ -321,6 +334,8 @@ export class TrainMatcher<D = unknown> implements AsyncIterable<MatchedTrain<D>>
 
   /** Stops matching and drops what is pending (shutdown: nothing more is handed on). */
   close(): void {
+    for (const p of this.pending.values()) for (const piece of p.data.values()) this.drop(piece);
+    for (const train of this.ready) for (const piece of train.data.values()) this.drop(piece);
     this.pending.clear();
     this.ready.length = 0;
     this.end();

@@ -7,8 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { AssemblerDevice, CorrectionDevice } from "../../src/calibration/index.ts";
+import { Hash, ndarray } from "../../src/core/index.ts";
 import { AGIPD_1M_DETECTOR, DetectorControlDevice, DetectorModuleDevice } from "../../src/detector/index.ts";
 import { Facility } from "../../src/devices/index.ts";
+import { OutputChannel } from "../../src/pipeline/index.ts";
 
 // Every connection over TCP, even between devices of this process.
 process.env.SASE_NO_PIPELINE_SHORTCUT = "1";
@@ -60,6 +62,55 @@ test("a correction and the assembler receive later trains over TCP into memory t
     ]);
     assert.ok(corrReused >= corrTokens - 4, figures);
   } finally {
+    await facility.stop();
+  }
+});
+
+test("the assembler hands back the memory of pieces its matcher drops (a second piece of a train)", {
+  timeout: 120_000,
+}, async () => {
+  const SRC = "TEST/ASMDUP/0CH0:output";
+  const facility = await Facility.start({ trainRate: 10, heartbeatIntervalMs: 60_000 });
+  const maker = new OutputChannel(SRC);
+  try {
+    await maker.listen();
+    await facility.addDevice(AssemblerDevice, "TEST/ASMDUP/ASM", {
+      input: { connectedOutputChannels: [SRC], onSlowness: "wait" },
+    });
+    const c = facility.client;
+    const n = async (key: string) => Number(await c.get("TEST/ASMDUP/ASM", key));
+    let end = performance.now() + 30_000;
+    while (maker.stats().connections === 0) {
+      if (performance.now() > end) assert.fail("the assembler never connected");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Each train twice: the first piece is assembled, the second comes after its train (late).
+    const TRAINS = 20;
+    for (let t = 1; t <= TRAINS; t++) {
+      for (let copy = 0; copy < 2; copy++) {
+        const image = new Float32Array(8 * 128).fill(t);
+        await maker.write(new Hash({ image: { data: ndarray(image, [1, 8, 128]) } }), { trainId: t });
+      }
+    }
+    end = performance.now() + 60_000;
+    let figures = "";
+    for (;;) {
+      const [tokens, reused, late, assembled] = await Promise.all([
+        n("input.tokens"),
+        n("input.reusedMemory"),
+        n("matching.late"),
+        n("trainsAssembled"),
+      ]);
+      figures = `received ${tokens} (${reused} into reused memory), ${assembled} assembled, ${late} late`;
+      if (tokens >= 2 * TRAINS && late >= TRAINS - 1 && assembled >= TRAINS - 1) break;
+      if (performance.now() > end) assert.fail(`the pieces did not all arrive: ${figures}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Without the dropped pieces handed back, only about every second token lands in reused memory.
+    const [tokens, reused] = await Promise.all([n("input.tokens"), n("input.reusedMemory")]);
+    assert.ok(reused >= tokens - 4, figures);
+  } finally {
+    await maker.close();
     await facility.stop();
   }
 });

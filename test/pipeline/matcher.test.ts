@@ -208,3 +208,31 @@ test("bad configuration names what was wrong, with the offending value", () => {
     (e: Error & { code?: string }) => e.code === "OUT_OF_RANGE" && /not 0/.test(e.message),
   );
 });
+
+test("every piece the matcher does not keep goes to onDropped, and no piece it hands on", async () => {
+  const dropped: string[] = [];
+  const m = new TrainMatcher<string>(["A", "B"], { timeoutMs: 10_000, onDropped: (p) => dropped.push(p) });
+  const got = collect(m);
+  m.push("A", 1, "A1");
+  m.push("A", 1, "A1 again"); // a second piece for a train still pending
+  m.push("C", 1, "C1"); // a source not configured
+  m.push("B", 1, "B1"); // train 1 complete: handed on
+  m.push("B", 1, "B1 late"); // after its train was handed on
+  m.push("A", 2, "A2");
+  m.end();
+  m.push("B", 2, "B2 after end");
+  const trains = await got;
+  assert.deepEqual(
+    trains.map((t) => [...t.data.values()]),
+    [["A1", "B1"], ["A2"]],
+  );
+  assert.deepEqual(dropped, ["A1 again", "C1", "B1 late", "B2 after end"]);
+
+  // Closed: what is pending is dropped (shutdown hands nothing on).
+  const closing: string[] = [];
+  const c = new TrainMatcher<string>(["A", "B"], { timeoutMs: 10_000, onDropped: (p) => closing.push(p) });
+  c.push("A", 5, "A5");
+  c.push("A", 6, "A6");
+  c.close();
+  assert.deepEqual(closing.sort(), ["A5", "A6"]);
+});
