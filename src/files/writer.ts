@@ -251,7 +251,7 @@ export class RunWriter {
       agg = new Aggregator(this, plan.aggregator);
       this.aggregators.set(plan.aggregator, agg);
     }
-    agg.sources.push(plan);
+    agg.addSource(plan);
   }
 
   /** Declares a control source (before the first train). */
@@ -404,7 +404,10 @@ export class RunWriter {
 
 /** The sequence files of one aggregator. */
 class Aggregator {
+  /** Added with addSource. */
   readonly sources: SourcePlan[] = [];
+  /** Its datasets in the order a flush writes them; worked out again when a source is added. */
+  private writeOrder: readonly DatasetPlan[] | null = null;
   private file: H5File | null = null;
   private sequence = -1;
   private trainsInFile = 0;
@@ -417,6 +420,12 @@ class Aggregator {
     private readonly writer: RunWriter,
     readonly name: string,
   ) {}
+
+  /** Adds a source (the writer allows it before the first train only). */
+  addSource(plan: SourcePlan): void {
+    this.sources.push(plan);
+    this.writeOrder = null;
+  }
 
   /** Trains buffered, not yet written. */
   get buffered(): number {
@@ -607,11 +616,16 @@ class Aggregator {
     if (!closing) this.alignForChunks(h5);
   }
 
-  /** Every per-train dataset of this aggregator, those with big chunks first (declaration order otherwise). */
-  private datasetsInWriteOrder(): DatasetPlan[] {
+  /**
+   * Every per-train dataset of this aggregator, those with big chunks first (declaration order
+   * otherwise); worked out once, since sources are only added before the first train.
+   */
+  private datasetsInWriteOrder(): readonly DatasetPlan[] {
+    if (this.writeOrder) return this.writeOrder;
     const all: DatasetPlan[] = [];
     for (const s of this.sources) for (const g of s.groups.values()) all.push(...g.datasets.values());
-    return [...all.filter((d) => d.alignedChunks), ...all.filter((d) => !d.alignedChunks)];
+    this.writeOrder = [...all.filter((d) => d.alignedChunks), ...all.filter((d) => !d.alignedChunks)];
+    return this.writeOrder;
   }
 
   /**
