@@ -320,7 +320,7 @@ export class AmqpBroker implements Broker {
       await this.#declareInstance(local);
     } catch (err) {
       this.#locals.delete(instanceId);
-      if (/RESOURCE_LOCKED/.test((err as Error).message)) throw exists(instanceId);
+      if (resourceLocked(err)) throw exists(instanceId);
       throw err;
     }
     this.#known.set(instanceId, { info: local.info, lastSeen: Date.now() });
@@ -371,7 +371,7 @@ export class AmqpBroker implements Broker {
       await probe.close().catch(() => undefined);
     } catch (err) {
       // 404: nobody holds the queue (the channel is closed by the broker); 405: another connection does.
-      if (/RESOURCE_LOCKED|405/.test((err as Error).message)) throw exists(id);
+      if (resourceLocked(err)) throw exists(id);
     }
     const owner = await this.#request(
       id,
@@ -1039,6 +1039,15 @@ export function redact(url: string): string {
 function defaultClientId(): string {
   const host = hostname().replace(/[^A-Za-z0-9_-]/g, "_");
   return `sase-${host}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * Whether the broker refused an operation with AMQP's 405 RESOURCE_LOCKED (a queue exclusive to another
+ * connection). By the reply code amqplib puts on the error, not by the message's text: the broker's
+ * NOT_FOUND message names the queue, and a topic such as sase_cli_f66405d2 put "405" in it.
+ */
+function resourceLocked(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 405;
 }
 
 function exists(id: string): SaseError {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { registerStartCommands } from "../../src/cli/start.ts";
+import { waitForReady } from "../helpers/child.ts";
 import { runCliInProcess } from "../helpers/cli.ts";
 import {
   type AmqpBroker,
@@ -43,18 +44,7 @@ async function startServer(topic: string): Promise<ChildProcess> {
     ],
     { env: { ...process.env, SASE_BROKER_USERS: users }, stdio: ["ignore", "pipe", "pipe"] },
   );
-  let out = "";
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d;
-      if (out.includes("READY")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`sase server exited ${code}: ${out}${err}`)));
-  });
+  await waitForReady(child, `sase server --topic ${topic}`, (out) => out.includes("READY"));
   return child;
 }
 
@@ -140,17 +130,9 @@ describe("sase start --broker", { skip: SKIP_NO_BROKER }, () => {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    child.stderr?.resume();
     let watcher: AmqpBroker | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = "";
-        child.stdout?.on("data", (d: Buffer) => {
-          out += d;
-          if (out.includes(`topic ${topic}`)) resolve();
-        });
-        child.once("exit", (code) => reject(new Error(`sase start exited ${code}: ${out}`)));
-      });
+      await waitForReady(child, `sase start --topic ${topic}`, (out) => out.includes(`topic ${topic}`));
       watcher = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
       const topo = await watcher.topology();
       for (const id of ["sase/server/main", "SASE_RR_SYS/TSYS/TIMESERVER", "SASE_SIM_MOTOR/MOTOR/X"])

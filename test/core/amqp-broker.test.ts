@@ -180,6 +180,36 @@ describe("AMQP broker between sase processes", { skip: SKIP_NO_BROKER }, () => {
     );
   });
 
+  it("tells a free id from a held one by the broker's reply code, whatever the names spell", async () => {
+    // The broker's NOT_FOUND message names the queue: a topic or id with "405" in it once read as
+    // RESOURCE_LOCKED, and `sase server` on such a topic (1 in 700 random test topics) exited at once.
+    const topic405 = `${uniqueTopic("id")}_405`;
+    const probe = await connectAmqpBroker({ urls: BROKER_URL, topic: topic405, log: quiet });
+    const holder = await amqpConnect(BROKER_URL);
+    try {
+      const free = await probe.register(
+        "S2S_405/VALVE/405",
+        { type: "server", host: "h", pid: 1, heartbeatIntervalMs: 1000 },
+        async () => ({}),
+      );
+      await free.unregister();
+      // A queue held by a connection that answers no ping: refused by the lock alone (405).
+      const ch = await holder.createChannel();
+      await ch.assertQueue(`${topic405}.S2S/VALVE/HELD`, { exclusive: true, autoDelete: true });
+      await assert.rejects(
+        probe.register(
+          "S2S/VALVE/HELD",
+          { type: "server", host: "h", pid: 1, heartbeatIntervalMs: 1000 },
+          async () => ({}),
+        ),
+        (e: SaseError) => e.code === "DEVICE_EXISTS",
+      );
+    } finally {
+      await holder.close();
+      await probe.close();
+    }
+  });
+
   it("logs and drops a malformed message and keeps answering", async () => {
     const conn = await amqpConnect(BROKER_URL);
     const ch = await conn.createChannel();
