@@ -1,8 +1,9 @@
 // Diagnostic (not a bench row): a stream of 16 MiB tokens across two processes, sase output → sase input
 // (`sase`), or the same bytes over a plain socket (`raw`), or plain with a small message back per token
-// as an input's request would be (`rawreq`). Prints each side's wall time, CPU (user, sys) and page faults
-// per token, the receiver's from the 10th token on (steady state).
-//   node --import tsx bench/lib/tcp-profile.ts sase|raw|rawreq [tokens]
+// as an input's request would be (`rawreq`), or plain reading each token whole into one 16 MiB buffer
+// (`rawwhole`). Prints each side's wall time, CPU (user, sys; and the main JS thread's alone, from
+// schedstat) and page faults per token, the receiver's from the 10th token on (steady state).
+//   node --import tsx bench/lib/tcp-profile.ts sase|raw|rawreq|rawwhole [tokens]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
@@ -19,20 +20,24 @@ function faults(): number {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
   return Number(f[7]) + Number(f[9]); // minflt + majflt
 }
-function usage(): { cpu: NodeJS.CpuUsage; faults: number; t: number } {
-  return { cpu: process.cpuUsage(), faults: faults(), t: performance.now() };
+/** CPU ns of the main thread alone (the JS thread), from schedstat. */
+function mainNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]);
+}
+function usage(): { cpu: NodeJS.CpuUsage; faults: number; t: number; main: number } {
+  return { cpu: process.cpuUsage(), faults: faults(), t: performance.now(), main: mainNs() };
 }
 function report(side: string, a: ReturnType<typeof usage>, tokens = TOKENS): string {
   const b = usage();
   const per = (x: number) => (x / tokens).toFixed(2);
-  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms, faults ${per(b.faults - a.faults)} per token`;
+  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms (main thread ${per((b.main - a.main) / 1e6)} ms), faults ${per(b.faults - a.faults)} per token`;
 }
 
 const buffers =
   role === "send" ? Array.from({ length: 4 }, (_, i) => new Uint16Array(BYTES / 2).fill(i + 1)) : [];
 
 async function sender(): Promise<void> {
-  if (mode === "raw" || mode === "rawreq") {
+  if (mode.startsWith("raw")) {
     const server = createServer(async (sock) => {
       sock.setNoDelay(true);
       const a = usage();
@@ -62,7 +67,9 @@ async function sender(): Promise<void> {
 }
 
 async function receiver(): Promise<void> {
-  const c = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), mode, n, "send"], {
+  // The sender runs without --trace-* flags, so that its output is not taken for the address.
+  const args = process.execArgv.filter((a) => !a.startsWith("--trace"));
+  const c = spawn(process.execPath, [...args, fileURLToPath(import.meta.url), mode, n, "send"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const address = await new Promise<string>((r) =>
@@ -70,7 +77,7 @@ async function receiver(): Promise<void> {
   );
   let a = usage();
   let t0 = 0;
-  if (mode === "raw" || mode === "rawreq") {
+  if (mode.startsWith("raw")) {
     const into = new Uint8Array(BYTES);
     let got = 0;
     const [host, port] = address.slice(6).split(":");
@@ -80,7 +87,9 @@ async function receiver(): Promise<void> {
         host,
         port: Number(port),
         onread: {
-          buffer: into,
+          // rawwhole: each token read whole through `into` (as a receiver that keeps it must), not every
+          // read into its start.
+          buffer: mode === "rawwhole" ? () => into.subarray(got % BYTES) : into,
           callback: (k: number) => {
             // rawreq: a small message back per token received, as a pipeline input's request would be.
             if (mode === "rawreq" && Math.floor((got + k) / BYTES) > Math.floor(got / BYTES))
