@@ -1,11 +1,15 @@
 // Pipeline throughput: one AGIPD module train per token (64 memory cells × 2 (data, gain) × 512 × 128
 // uint16 = 16 MiB, as raw AGIPD image.data is stored), handed over in one process and sent across two
-// processes over TCP, beside memcpy of the same buffer and raw loopback TCP (the same bytes back to back,
-// read into one reused buffer, from Node and from Python: the ratio uses the faster; beside them, for
-// reference, raw TCP reading each token whole through that buffer) measured in the same run; and
-// across the boundary with Karabo's own middlelayer (../shared/peers/karabo, its InputChannel and
-// OutputChannel in separate processes): sase → middlelayer, middlelayer → sase, and middlelayer →
-// middlelayer as its baseline (skipped, saying why, without RabbitMQ and the peer).
+// processes over TCP (sase output → sase input), beside memcpy of the same buffer and raw loopback TCP
+// measured in the same run, the rows interleaved in rounds. The goal's baseline is the fastest raw
+// receiver doing the pipeline input's job: each 16 MiB token received whole into memory the consumer
+// could keep (one reused buffer, as sase reads into the memory released tokens hand back), from Node
+// (`onread` into the rest of the token) and Python (`recv_into` the rest of the token; and with
+// MSG_WAITALL). Printed beside them, and the ratio to them: raw reads into the start of one reused buffer
+// (a window: the data is never kept, the kernel's copies stay cache-resident). Then across the boundary
+// with Karabo's own middlelayer (../shared/peers/karabo, its InputChannel and OutputChannel in separate
+// processes): sase → middlelayer, middlelayer → sase, and middlelayer → middlelayer as its baseline
+// (skipped, saying why, without RabbitMQ and the peer).
 //
 //   npm run bench -- pipeline
 //   PIPELINE_BENCH_CELLS=16 PIPELINE_BENCH_TOKENS=50 npm run bench -- pipeline   (smaller)
@@ -23,8 +27,8 @@
 // and characterises them (`sase detector simulate --dark`, `sase calibrate dark`) into a fresh constants
 // store, so the corrections apply real offsets and gains instead of passing raw data through.
 //
-// Goals: in-process ≥ 80 % of memcpy, across processes ≥ 80 % of raw loopback TCP, every path with sase
-// on one side ≥ 2× middlelayer → middlelayer.
+// Goals: in-process ≥ 80 % of memcpy, across processes ≥ 80 % of raw loopback TCP receiving whole tokens,
+// every path with sase on one side ≥ 2× middlelayer → middlelayer.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -50,7 +54,7 @@ import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
 const TOKENS = Number(process.env.PIPELINE_BENCH_TOKENS ?? 200);
-/** Each figure is the best of this many runs (loopback TCP varies a lot from run to run). */
+/** Runs per row (rounds for the TCP rows): best, and median for TCP (loopback TCP varies a lot). */
 const RUNS = Number(process.env.PIPELINE_BENCH_RUNS ?? 3);
 /** Tokens in flight per input (the library's default is 2). */
 const PREFETCH = Number(process.env.PIPELINE_BENCH_PREFETCH ?? 2);
@@ -121,13 +125,14 @@ async function child(role: string): Promise<void> {
     // Sends every token as it is, back to back, to the one connection it accepts.
     const server = createServer(async (sock) => {
       sock.setNoDelay(true);
+      const c0 = process.cpuUsage();
       for (let i = 0; i < TOKENS; i++) {
         const b = buffers[i % 4];
         if (!sock.write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength))) {
           await new Promise((r) => sock.once("drain", r));
         }
       }
-      sock.end();
+      sock.end(() => process.stdout.write(`cpu ${cpuMs(c0)}\n`));
       server.close();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -138,12 +143,53 @@ async function child(role: string): Promise<void> {
   const address = await out.listen();
   process.stdout.write(`${address}\n`);
   while (out.stats().connections === 0) await new Promise((r) => setTimeout(r, 5));
+  const c0 = process.cpuUsage();
   for (let i = 0; i < TOKENS; i++) {
     await out.write(new Hash({ image: { data: ndarray(buffers[i % 4], SHAPE) } }), { trainId: i + 1 });
   }
   await out.endOfStream();
+  process.stdout.write(`cpu ${cpuMs(c0)}\n`);
   await new Promise((r) => setTimeout(r, 200));
   await out.close();
+}
+
+/** CPU (user + system) this process used since `c0`, in ms. */
+function cpuMs(c0: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(c0);
+  return (d.user + d.system) / 1000;
+}
+
+/** One run of a cross-process row: its time, CPU per token of receiver and sender, the receiver's RSS. */
+interface Run {
+  ms: number;
+  /** ms of CPU per token. */
+  recv: number;
+  send: number;
+  rssMiB: number;
+}
+
+/** A child's stdout: the first line resolves `first`, the rest is collected and resolved at exit. */
+function childLines(c: ReturnType<typeof spawnChild>): { first: Promise<string>; rest: Promise<string> } {
+  let text = "";
+  c.stdout!.on("data", (b: Buffer) => {
+    text += b.toString();
+  });
+  const first = new Promise<string>((resolve) => {
+    const check = () => {
+      const nl = text.indexOf("\n");
+      if (nl < 0) return;
+      c.stdout!.off("data", check);
+      resolve(text.slice(0, nl).trim());
+    };
+    c.stdout!.on("data", check);
+  });
+  const rest = new Promise<string>((resolve) => c.once("exit", () => resolve(text)));
+  return { first, rest };
+}
+
+/** The sender's CPU per token from its `cpu MS` line. */
+function senderCpu(text: string): number {
+  return Number(/cpu ([\d.]+)/.exec(text)?.[1]) / TOKENS;
 }
 
 function spawnChild(role: string) {
@@ -153,18 +199,19 @@ function spawnChild(role: string) {
 }
 
 /**
- * The ceiling: the same bytes over a plain socket, read into one reused buffer (reads land in memory
- * already mapped, no allocation per read), timed like the pipeline row from the first whole token.
+ * Raw loopback TCP from Node: the same bytes over a plain socket, timed like the pipeline row from the
+ * first whole token. `whole` false: every read lands at the start of one reused buffer, so the kernel
+ * copies into the same cache-resident few hundred KiB over and over and the data is never kept (a
+ * window, not a receiver's job). `whole` true: each token is read whole into one reused 16 MiB buffer,
+ * every read straight into the rest of the token (`onread` into the token's memory, as much as the
+ * socket has), as a receiver that hands tokens to a consumer must, and as sase's input reads bodies into
+ * the memory released tokens hand back.
  */
-async function rawTcp(whole = false): Promise<number> {
+async function rawTcp(whole: boolean): Promise<Run> {
   const c = spawnChild("raw");
-  const port = await new Promise<number>((resolve) =>
-    c.stdout!.once("data", (b: Buffer) => resolve(Number(b.toString().trim()))),
-  );
+  const lines = childLines(c);
+  const port = Number(await lines.first);
   const into = new Uint8Array(BYTES);
-  // Every read lands at the start of `into`, so the kernel copies into the same few hundred KiB over and
-  // over (cache-resident); `whole` reads each token whole into `into`, one read after the other through
-  // its 16 MiB, as any receiver that keeps the data must (the pipeline reads each body that way).
   let received = 0;
   const target = whole ? () => into.subarray(received % BYTES) : into;
   let t0 = 0;
@@ -172,6 +219,7 @@ async function rawTcp(whole = false): Promise<number> {
   const finished = new Promise<void>((r) => {
     done = r;
   });
+  const c0 = process.cpuUsage();
   const sock = createConnection({
     host: "127.0.0.1",
     port,
@@ -188,41 +236,70 @@ async function rawTcp(whole = false): Promise<number> {
   sock.setNoDelay(true);
   await finished;
   const ms = ((performance.now() - t0) * TOKENS) / Math.max(1, TOKENS - 1);
+  const recv = cpuMs(c0) / TOKENS;
   sock.destroy();
-  await new Promise((r) => c.once("exit", r));
-  return ms;
+  const send = senderCpu(await lines.rest);
+  return { ms, recv, send, rssMiB: process.memoryUsage().rss / 2 ** 20 };
 }
 
-// The same ceiling from Python: a forked sender's sendall, the receiver's recv_into one reused buffer
-// (what bench/bridge.ts's raw TCP row does); prints ms timed like the other rows.
+// The same from Python (/usr/bin/python3): a forked sender's sendall of each 16 MiB token; the receiver
+// `window`: recv_into one reused buffer from its start (as bench/bridge.ts's raw row; data not kept),
+// `whole`: each token whole into one reused 16 MiB buffer, recv_into(view[got:], size - got) until full,
+// `waitall`: the same with MSG_WAITALL (the kernel fills the rest of the token in one call).
+// Prints one JSON line: ms timed like the other rows, CPU ms per token of receiver and sender, the
+// receiver's peak RSS.
 const PY_RAW = `
-import os, socket, sys, time
-n, size = int(sys.argv[1]), int(sys.argv[2])
+import json, os, resource, socket, sys, time
+n, size, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 srv = socket.create_server(("127.0.0.1", 0))
+rfd, wfd = os.pipe()
 if os.fork() == 0:
     c, _ = srv.accept()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     payloads = [memoryview(bytearray([k + 1]) * size) for k in range(4)]
+    c0 = cpu()
     for i in range(n):
         c.sendall(payloads[i % 4])
+    os.write(wfd, str(cpu() - c0).encode())
     c.close()
     os._exit(0)
 s = socket.create_connection(srv.getsockname())
 view = memoryview(bytearray(size))
-got, t0 = 0, None
-while got < n * size:
-    k = s.recv_into(view)
-    if k == 0:
-        break
-    got += k
-    if t0 is None and got >= size:
-        t0 = time.perf_counter()
+t0, c0 = None, cpu()
+if mode == "window":
+    got = 0
+    while got < n * size:
+        k = s.recv_into(view)
+        if k == 0:
+            break
+        got += k
+        if t0 is None and got >= size:
+            t0 = time.perf_counter()
+else:
+    flags = socket.MSG_WAITALL if mode == "waitall" else 0
+    for i in range(n):
+        got = 0
+        while got < size:
+            k = s.recv_into(view[got:], size - got, flags)
+            if k == 0:
+                sys.exit("connection closed mid-token")
+            got += k
+        if t0 is None:
+            t0 = time.perf_counter()
+ms = (time.perf_counter() - t0) * 1000 * n / max(1, n - 1)
+recv = cpu() - c0
 os.wait()
-print((time.perf_counter() - t0) * 1000 * n / max(1, n - 1))
+send = float(os.read(rfd, 64))
+# VmHWM, not ru_maxrss: that keeps the peak of the Node process this one was forked from.
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({"ms": ms, "recv": recv * 1000 / n, "send": send * 1000 / n, "rssMiB": rss}))
 `;
 
-async function rawTcpPython(): Promise<number> {
-  const p = spawn("/usr/bin/python3", ["-c", PY_RAW, String(TOKENS), String(BYTES)], {
+async function rawTcpPython(mode: "window" | "whole" | "waitall"): Promise<Run> {
+  const p = spawn("/usr/bin/python3", ["-c", PY_RAW, String(TOKENS), String(BYTES), mode], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -230,15 +307,15 @@ async function rawTcpPython(): Promise<number> {
     out += b.toString();
   });
   const code = await new Promise((r) => p.once("exit", r));
-  if (code !== 0) throw new Error(`python raw TCP exited with ${code}`);
-  return Number(out.trim());
+  if (code !== 0) throw new Error(`python raw TCP (${mode}) exited with ${code}`);
+  return JSON.parse(out) as Run;
 }
 
-async function acrossProcesses(): Promise<number> {
+async function acrossProcesses(): Promise<Run> {
   const c = spawnChild("pipeline");
-  const address = await new Promise<string>((resolve) =>
-    c.stdout!.once("data", (b: Buffer) => resolve(b.toString().trim())),
-  );
+  const lines = childLines(c);
+  const address = await lines.first;
+  const c0 = process.cpuUsage();
   const inp = new InputChannel("BENCH/CAL/M0:input", {
     connectedOutputChannels: [`BENCH/AGIPD/M0:output@${address}`],
     onSlowness: "wait",
@@ -257,10 +334,11 @@ async function acrossProcesses(): Promise<number> {
   await ended;
   // Timed from the first token's arrival, so process start-up is not counted (the raw run likewise).
   const ms = ((performance.now() - t0) * TOKENS) / Math.max(1, TOKENS - 1);
+  const recv = cpuMs(c0) / TOKENS;
   if (seen !== TOKENS || sum === 0) throw new Error(`received ${seen} of ${TOKENS} tokens`);
   await inp.close();
-  await new Promise((r) => c.once("exit", r));
-  return ms;
+  const send = senderCpu(await lines.rest);
+  return { ms, recv, send, rssMiB: process.memoryUsage().rss / 2 ** 20 };
 }
 
 /** Karabo's middlelayer processes for the interop rows: inputs and outputs, two processes. */
@@ -736,24 +814,55 @@ if (childAt >= 0) {
   row("baseline: memcpy (TypedArray.set)", mc);
   const ipMs = await best(inProcess);
   row("pipeline in-process (zero copy)", ipMs);
-  // Raw and pipeline TCP runs alternate, so both see the same load on a shared machine.
-  let rawNode = Number.POSITIVE_INFINITY;
-  let rawPy = Number.POSITIVE_INFINITY;
-  let rawWhole = Number.POSITIVE_INFINITY;
-  let tcp = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < RUNS; i++) {
-    rawNode = Math.min(rawNode, await rawTcp());
-    rawPy = Math.min(rawPy, await rawTcpPython());
-    rawWhole = Math.min(rawWhole, await rawTcp(true));
-    tcp = Math.min(tcp, await acrossProcesses());
+  // Raw and pipeline TCP rows run in rounds, each row once per round in an order that rotates, so all
+  // see the same load on a shared machine.
+  const tcpRows: { name: string; run: () => Promise<Run>; kind: "window" | "whole" | "sase" }[] = [
+    { name: "raw TCP, Node, window", run: () => rawTcp(false), kind: "window" },
+    { name: "raw TCP, Python, window", run: () => rawTcpPython("window"), kind: "window" },
+    { name: "raw TCP, Node, whole tokens", run: () => rawTcp(true), kind: "whole" },
+    { name: "raw TCP, Python, whole tokens", run: () => rawTcpPython("whole"), kind: "whole" },
+    { name: "raw TCP, Python, MSG_WAITALL", run: () => rawTcpPython("waitall"), kind: "whole" },
+    { name: "sase output → sase input", run: acrossProcesses, kind: "sase" },
+  ];
+  const runs = tcpRows.map(() => [] as Run[]);
+  const load0 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  for (let r = 0; r < RUNS; r++) {
+    for (let k = 0; k < tcpRows.length; k++) {
+      const at = (k + r) % tcpRows.length;
+      runs[at]!.push(await tcpRows[at]!.run());
+    }
   }
-  row("baseline: raw loopback TCP, Node", rawNode);
-  row("baseline: raw loopback TCP, Python", rawPy);
-  row("raw TCP, Node, tokens read whole", rawWhole);
-  row("pipeline across processes (TCP)", tcp);
-  const raw = Math.min(rawNode, rawPy); // the stronger of the two
+  const load1 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  /** Best (shortest) and median time of a row, and its median CPU and peak RSS. */
+  const summary = tcpRows.map((row, k) => {
+    const rs = runs[k]!;
+    return {
+      ...row,
+      best: Math.min(...rs.map((x) => x.ms)),
+      median: median(rs.map((x) => x.ms)),
+      recv: median(rs.map((x) => x.recv)),
+      send: median(rs.map((x) => x.send)),
+      rss: Math.max(...rs.map((x) => x.rssMiB)),
+    };
+  });
   console.log(
-    `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); TCP / raw TCP: ${((raw / tcp) * 100).toFixed(0)} % (goal ≥ 80 %; ${((rawWhole / tcp) * 100).toFixed(0)} % of raw TCP reading whole tokens)`,
+    `loopback TCP, ${RUNS} rounds (rows interleaved), load average ${load0} → ${load1}; GB/s best and median; CPU ms per token (median), receiver and sender; receiver's RSS (Node rows: this process)`,
+  );
+  for (const x of summary) {
+    console.log(
+      `${x.name.padEnd(34)} ${gbps(total, x.best).toFixed(2).padStart(6)} ${gbps(total, x.median).toFixed(2).padStart(6)} GB/s   CPU ${x.recv.toFixed(2)} / ${x.send.toFixed(2)} ms   rss ${x.rss.toFixed(0)} MiB${x.kind === "window" ? "   (data not kept)" : ""}`,
+    );
+  }
+  const sase = summary.find((x) => x.kind === "sase")!;
+  const strongest = (kind: "window" | "whole", by: "best" | "median") =>
+    summary.filter((x) => x.kind === kind).reduce((a, b) => (b[by] < a[by] ? b : a));
+  const pct = (kind: "window" | "whole", by: "best" | "median") => {
+    const base = strongest(kind, by);
+    return `${((base[by] / sase[by]) * 100).toFixed(0)} % (${by}, of ${base.name})`;
+  };
+  console.log(
+    `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); sase → sase / raw TCP receiving whole tokens: ${pct("whole", "best")}, ${pct("whole", "median")} (goal ≥ 80 %); / raw TCP into a window, data not kept: ${pct("window", "best")}, ${pct("window", "median")}`,
   );
   let m: MdlPeers | undefined;
   try {
