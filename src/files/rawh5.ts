@@ -58,6 +58,11 @@ interface Entry {
   readonly cache: number;
 }
 
+/** A symbol table entry with its name's offset in the group's local heap. */
+interface NamedEntry extends Entry {
+  readonly name: number;
+}
+
 /** A dataset's dimensions and datatype message, as its object header gives them. */
 export interface RawHeader {
   /** Dimensions ([] for a scalar); null for a null dataspace. */
@@ -191,10 +196,14 @@ export class RawH5File {
     const walk = (group: Group, prefix: string, depth: number): boolean => {
       if (depth > 64) return false;
       const heap = this.heapData(group.heap);
-      const entries: Entry[] = [];
-      if (!this.entriesOf(group.btree, entries, 0)) return false;
+      const entries: NamedEntry[] = [];
+      const walked = this.walkGroup(group.btree, "give up", (e) => {
+        entries.push(e);
+        return false;
+      });
+      if (walked === "unreadable") return false;
       for (const e of entries) {
-        const name = cString(heap, (e as Entry & { name: number }).name);
+        const name = cString(heap, e.name);
         if (name === null || e.cache === 2) return false;
         const path = prefix ? `${prefix}/${name}` : name;
         out.push(path);
@@ -377,7 +386,7 @@ export class RawH5File {
   }
 
   /** A symbol table entry (40 bytes) at `at` in `v`. */
-  private entryAt(v: DataView, at: number): Entry & { name: number } {
+  private entryAt(v: DataView, at: number): NamedEntry {
     const cache = v.getUint32(at + 16, true);
     return {
       name: u64(v, at),
@@ -387,62 +396,63 @@ export class RawH5File {
     };
   }
 
-  /** Every entry of a group's B-tree, in order (false: a node this reader does not follow). */
-  private entriesOf(address: number, out: Entry[], depth: number): boolean {
-    if (depth > 20) return false;
-    const head = this.at(this.base + address, 24);
-    if (head.getUint32(0, false) !== SIG_TREE || head.getUint8(4) !== 0) return false;
-    const level = head.getUint8(5);
-    const used = head.getUint16(6, true);
-    const body = this.at(this.base + address + 24, used * 16 + 8);
-    for (let i = 0; i < used; i++) {
-      const child = u64(body, i * 16 + 8);
-      if (level > 0) {
-        if (!this.entriesOf(child, out, depth + 1)) return false;
-        continue;
-      }
-      const node = this.at(this.base + child, 8);
-      if (node.getUint32(0, false) !== SIG_SNOD) return false;
-      const count = node.getUint16(6, true);
-      const entries = this.at(this.base + child + 8, count * 40);
-      for (let j = 0; j < count; j++) out.push(this.entryAt(entries, j * 40));
-    }
-    return true;
-  }
-
   /** The entry named `name` in a group, or null. */
   private lookup(group: Group, name: string): Entry | null {
     const heap = this.heapData(group.heap);
     const want = Buffer.from(name, "utf8");
-    return this.searchTree(group.btree, heap, want, 0);
+    let found: Entry | null = null;
+    this.walkGroup(group.btree, "skip", (e) => {
+      if (!nameIs(heap, e.name, want)) return false;
+      found = e;
+      return true;
+    });
+    return found;
   }
 
-  private searchTree(address: number, heap: Uint8Array, want: Buffer, depth: number): Entry | null {
-    if (depth > 20) return null;
+  /**
+   * Walks a group's B-tree (at `address`) in name order, giving `visit` each symbol table entry until it
+   * returns true ("found"). A node this reader cannot follow (not a group B-tree or symbol table node
+   * where one should be, or a tree deeper than 20 levels) is `atUnreadable`'s choice:
+   * - "give up": the walk ends there, "unreadable". A listing takes this: names() must list every
+   *   entry or none (null sends its caller to HDF5), never a group with entries silently missing.
+   * - "skip": the walk goes on with the node's next sibling, as if it held nothing. A lookup takes
+   *   this: an entry found in a readable branch is the one HDF5 finds (names in a group are unique),
+   *   and a name in the skipped branch is just not found (null: HDF5 then looks).
+   * A read past the file's end throws, either way.
+   */
+  private walkGroup(
+    address: number,
+    atUnreadable: "give up" | "skip",
+    visit: (entry: NamedEntry) => boolean,
+    depth = 0,
+  ): "found" | "done" | "unreadable" {
+    if (depth > 20) return "unreadable";
     const head = this.at(this.base + address, 24);
-    if (head.getUint32(0, false) !== SIG_TREE || head.getUint8(4) !== 0) return null;
+    if (head.getUint32(0, false) !== SIG_TREE || head.getUint8(4) !== 0) return "unreadable";
     const level = head.getUint8(5);
     const used = head.getUint16(6, true);
     const body = this.at(this.base + address + 24, used * 16 + 8);
     for (let i = 0; i < used; i++) {
       const child = u64(body, i * 16 + 8);
-      const found =
-        level > 0 ? this.searchTree(child, heap, want, depth + 1) : this.searchNode(child, heap, want);
-      if (found) return found;
+      const walked =
+        level > 0 ? this.walkGroup(child, atUnreadable, visit, depth + 1) : this.walkSymbols(child, visit);
+      if (walked === "found") return walked;
+      if (walked === "unreadable" && atUnreadable === "give up") return walked;
     }
-    return null;
+    return "done";
   }
 
-  private searchNode(address: number, heap: Uint8Array, want: Buffer): Entry | null {
+  /** Gives `visit` each entry of the symbol table node at `address` until it returns true. */
+  private walkSymbols(
+    address: number,
+    visit: (entry: NamedEntry) => boolean,
+  ): "found" | "done" | "unreadable" {
     const head = this.at(this.base + address, 8);
-    if (head.getUint32(0, false) !== SIG_SNOD) return null;
+    if (head.getUint32(0, false) !== SIG_SNOD) return "unreadable";
     const count = head.getUint16(6, true);
     const body = this.at(this.base + address + 8, count * 40);
-    for (let i = 0; i < count; i++) {
-      const e = this.entryAt(body, i * 40);
-      if (nameIs(heap, e.name, want)) return e;
-    }
-    return null;
+    for (let i = 0; i < count; i++) if (visit(this.entryAt(body, i * 40))) return "found";
+    return "done";
   }
 
   /** The data segment of a local heap (link names). */

@@ -2,13 +2,14 @@
 // object headers parsed in JavaScript); every such read must match HDF5's own, on every reference run.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isNDArray } from "../../src/core/index.ts";
 import { H5File, h5Ready, setDirectReads } from "../../src/files/h5.ts";
 import { openRun, type TrainData } from "../../src/files/index.ts";
 import { RawH5File } from "../../src/files/rawh5.ts";
-import { FIXTURE_RUNS, fixturesDir, useTempCache } from "./helpers.ts";
+import { FIXTURE_RUNS, fixturesDir, tempDir, useTempCache } from "./helpers.ts";
 
 async function firstTrains(dir: string, n: number): Promise<TrainData[]> {
   const run = await openRun(dir);
@@ -112,4 +113,48 @@ describe("reading without HDF5", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1) as string), { n: 2, loaded: false });
   });
+});
+
+test("an unreadable node of a group's B-tree: a listing gives up, a lookup searches the other branches", async () => {
+  await h5Ready();
+  const t = tempDir();
+  try {
+    // Forty entries in one group: HDF5 spreads them over several symbol table nodes (at most 8 each).
+    const names = Array.from({ length: 40 }, (_, i) => `d${String(i).padStart(2, "0")}`);
+    const file = join(t.dir, "group.h5");
+    const h5 = H5File.create(file);
+    for (const [i, name] of names.entries()) h5.createFixed(`/G/${name}`, "int32", new Int32Array([i]), [1]);
+    h5.close();
+    const bytes = readFileSync(file);
+    const whole = RawH5File.open(file);
+    try {
+      assert.deepEqual(whole.names(), ["G", ...names.map((n) => `G/${n}`)]);
+    } finally {
+      whole.close();
+    }
+    // Each symbol table node of the file made unreadable in turn (its signature overwritten).
+    const cases: { lost: string[]; found: string[] }[] = [];
+    for (let at = bytes.indexOf("SNOD"); at >= 0; at = bytes.indexOf("SNOD", at + 4)) {
+      const broken = Buffer.from(bytes);
+      broken.write("XXXX", at, "latin1");
+      const path = join(t.dir, `broken-${at}.h5`);
+      writeFileSync(path, broken);
+      const raw = RawH5File.open(path);
+      try {
+        assert.equal(raw.names(), null, `node at ${at}: a listing with entries missing`);
+        const found = names.filter((n) => raw.header(`/G/${n}`) !== null);
+        cases.push({ lost: names.filter((n) => !found.includes(n)), found });
+      } finally {
+        raw.close();
+      }
+    }
+    // The nodes of /G (the root group's node hides /G itself): each loses only its own entries.
+    const ofG = cases.filter((c) => c.found.length > 0);
+    assert.ok(ofG.length >= 3, `symbol table nodes of /G: ${ofG.length}`);
+    for (const c of ofG) assert.ok(c.lost.length > 0 && c.lost.length <= 8, c.lost.join(" "));
+    // Entries in the branches after an unreadable one are still found: the lookup went on past it.
+    assert.ok(ofG.some((c) => c.lost[0]! < c.found.at(-1)!));
+  } finally {
+    t.cleanup();
+  }
 });
