@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { BridgeClient, BridgeServer, trainIdOf } from "../../src/bridge/index.ts";
+import { type ChildOutput, waitForReady } from "../helpers/child.ts";
 import { type ExpectedMessage, assertTrainMatches, sampleTrain, within } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -24,26 +24,19 @@ function expected(capture: string): ExpectedMessage[] {
 }
 
 /** Starts a sase command and resolves with the endpoint it prints. */
-function startServer(args: string[]): Promise<{ child: ChildProcess; endpoint: string; output: string[] }> {
+async function startServer(
+  args: string[],
+): Promise<{ child: ChildProcess; endpoint: string; output: ChildOutput }> {
   const child = spawn(process.execPath, [sase, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  return within(
-    30_000,
-    `sase ${args.join(" ")}`,
-    new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-        output.push(line);
-        const m = /on (tcp:\/\/\S+)/.exec(line);
-        if (m) resolve({ child, endpoint: m[1] as string, output });
-      });
-      child.once("exit", (code) => reject(new Error(`exited with ${code} before listening`)));
-    }),
-  );
+  const listening = /on (tcp:\/\/\S+)/;
+  const output = await waitForReady(child, `sase ${args.join(" ")}`, (out) => listening.test(out));
+  return { child, endpoint: listening.exec(output.stdout())![1]!, output };
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close": the exit code once its output is read to the end (the tests look at what it printed last).
+  return new Promise((resolve) => child.once("close", (code) => resolve(code)));
 }
 
 test("sase bridge serve RUN_DIR sends what EXtra-data's server sent, to sase and to Python clients", async () => {
@@ -115,7 +108,7 @@ test("sase bridge serve --sock PUSH --protocol 1.0 sends every selected train on
       Array.from({ length: 64 }, (_, i) => 10000 + i),
     );
     assert.equal(await within(20_000, "serve exit", exited(child)), 0);
-    assert.match(output.join("\n"), /Sent 64 trains/);
+    assert.match(output.stdout(), /Sent 64 trains/);
   } finally {
     client.close();
     child.kill("SIGINT");
@@ -212,7 +205,7 @@ function rssOf(pid: number): number {
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   test(`sase bridge serve streams trains from the files (memory grows by less than a train) and ends on ${signal} with exit 0`, async () => {
     const modules = ["0", "1", "2", "3"];
-    const { child, endpoint } = await startServer([
+    const { child, endpoint, output } = await startServer([
       "bridge",
       "serve",
       runDir,
@@ -222,10 +215,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       "127.0.0.1",
       ...modules.flatMap((m) => ["--source", `SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`]),
     ]);
-    let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
     const pid = child.pid as number;
     const base = rssOf(pid);
     let peak = base;
@@ -250,6 +239,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     );
     child.kill(signal);
     assert.equal(await within(20_000, "exit after signal", exited(child)), 0);
-    assert.doesNotMatch(stderr, /sase:|closed/);
+    assert.doesNotMatch(output.stderr(), /sase:|closed/);
   });
 }

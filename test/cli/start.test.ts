@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { registerStartCommands } from "../../src/cli/start.ts";
+import { type ChildOutput, waitForReady } from "../helpers/child.ts";
 import { runCliInProcess } from "../helpers/cli.ts";
 
 const run = promisify(execFile);
@@ -48,28 +49,18 @@ async function sase(...args: string[]): Promise<{ code: number; stdout: string; 
 
 describe("sase start / devices / get / set / call", () => {
   let facility: ChildProcess;
-  let log = "";
+  let output: ChildOutput;
 
   before(async () => {
     facility = spawn(process.execPath, [bin, "start", "--rate", "20"], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    facility.stderr!.on("data", (d) => {
-      log += d;
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = "";
-      facility.stdout!.on("data", (d) => {
-        out += d;
-        if (out.includes("control endpoint:")) resolve();
-      });
-      facility.once("exit", (code) => reject(new Error(`sase start exited with ${code}: ${log}`)));
-    });
+    output = await waitForReady(facility, "sase start", (out) => out.includes("control endpoint:"));
   });
 
   after(async () => {
-    if (facility.exitCode === null) {
+    if (facility && facility.exitCode === null && facility.signalCode === null) {
       facility.kill("SIGTERM");
       await new Promise((r) => facility.once("exit", r));
     }
@@ -125,7 +116,11 @@ describe("sase start / devices / get / set / call", () => {
     assert.equal(position, "1.5\n");
     const moveTo = await sase("call", "SASE_SIM_MOTOR/MOTOR/Y", "moveTo", "position=0.01");
     assert.equal(moveTo.code, 0, moveTo.stderr);
-    assert.match(log, /reconfigured user=tester level=operator/, "the facility logs who changed what");
+    assert.match(
+      output.stderr(),
+      /reconfigured user=tester level=operator/,
+      "the facility logs who changed what",
+    );
   });
 
   it("fails with a clear message and exit code 1 on bad input", async () => {

@@ -20,6 +20,7 @@ import {
   el,
   State,
 } from "../../src/core/index.ts";
+import { waitForReady } from "../helpers/child.ts";
 import { BROKER_URL, SKIP_NO_BROKER, stopProcess, uniqueTopic } from "./amqp-helpers.ts";
 
 const run = promisify(execFile);
@@ -43,17 +44,8 @@ class Counter extends defineDevice({
 
 /** Starts a child process (tsx) and resolves when it printed READY. */
 async function startChild(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d;
-      if (out.includes("READY")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`child exited ${code}: ${out}`)));
-  });
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  await waitForReady(child, `child ${args[0]}`, (out) => out.includes("READY"));
   return child;
 }
 
@@ -170,11 +162,9 @@ describe("a broker restarted under running processes", { skip: SKIP_NO_BROKER },
         "--device",
         "SimulatedMotor=RST/MOTOR/1",
       ],
-      { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, SASE_BROKER_USERS: users } },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SASE_BROKER_USERS: users } },
     );
-    let out = "";
-    server.stdout?.on("data", (d: Buffer) => (out += d));
-    await until("sase server READY", () => out.includes("READY"), 60_000);
+    await waitForReady(server, "sase server", (out) => out.includes("READY"));
     watcher = await connectAmqpBroker({ urls: url, topic, trackerPeriodMs: 100, log: quiet });
     const client = new DeviceClient(watcher);
     await until("the motor in the topology", async () =>

@@ -33,8 +33,9 @@ test("kill -9 of the DAQ mid-run loses no train it reported written; the run is 
         }
         buf = buf.slice(buf.lastIndexOf("\n") + 1);
       });
+      // "close": stderr is read to the end by then, so the message says why the child failed.
       child.on(
-        "exit",
+        "close",
         (code, sig) => sig !== "SIGKILL" && reject(new Error(`child exited ${code}: ${stderr}`)),
       );
     });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { loadUsersFile } from "../../src/gui/index.ts";
 import { verifyPassword } from "../../src/gui/server/auth.ts";
+import { waitForReady } from "../helpers/child.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sase-gui-cli-"));
 const env = {
@@ -55,19 +56,9 @@ test("sase start prints the GUI's URL and serves the page with the users file's 
     stdio: ["ignore", "pipe", "pipe"],
   });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`no GUI URL printed; stdout: ${out}`)), 60_000);
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /GUI: (http:\/\/\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.on("exit", (code) => reject(new Error(`sase start exited with ${code}`)));
-    });
+    const gui = /GUI: (http:\/\/\S+)/;
+    const output = await waitForReady(child, "sase start", (out) => gui.test(out), 60_000);
+    const url = gui.exec(output.stdout())![1]!;
     const page = await fetch(url);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<title>sase/);
@@ -80,7 +71,9 @@ test("sase start prints the GUI's URL and serves the page with the users file's 
     assert.equal((await login("s3cret")).status, 200);
     assert.equal((await login("operator")).status, 401);
   } finally {
-    child.kill("SIGINT");
-    await new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGINT");
+      await new Promise((r) => child.once("exit", r));
+    }
   }
 });

@@ -6,44 +6,49 @@ import type { ChildProcess } from "node:child_process";
 /** How much of each stream a failure message quotes (its end: where the reason is). */
 const TAIL = 4000;
 
+/** What a child printed so far, read from its pipes for as long as it runs. */
+export interface ChildOutput {
+  stdout(): string;
+  stderr(): string;
+}
+
 /**
- * Resolves with everything `child` printed on stdout up to and including the moment `ready(stdout)`
- * holds. Rejects, naming `what`, once the child has exited and its streams are read to the end, or
- * after `timeoutMs` (then the child is killed). stdout and stderr must be pipes; stderr is collected
- * here, so callers must not read it themselves.
+ * Resolves once `ready(stdout so far)` holds. Rejects, naming `what`, once the child has exited and its
+ * streams are read to the end, or after `timeoutMs` (then the child is killed). stdout and stderr must
+ * be pipes; both are read from here on for the child's whole life (a full pipe would block it), and
+ * what it printed stays available through the result.
  */
 export function waitForReady(
   child: ChildProcess,
   what: string,
   ready: (stdout: string) => boolean,
   timeoutMs = 120_000,
-): Promise<string> {
+): Promise<ChildOutput> {
   let out = "";
   let err = "";
+  const output: ChildOutput = { stdout: () => out, stderr: () => err };
   const tail = () => `\n--- stdout (end) ---\n${out.slice(-TAIL)}\n--- stderr (end) ---\n${err.slice(-TAIL)}`;
-  return new Promise<string>((resolve, reject) => {
+  return new Promise<ChildOutput>((resolve, reject) => {
     let done = false;
     const finish = (error?: Error) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (error) reject(error);
-      else resolve(out);
+      else resolve(output);
     };
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       finish(new Error(`${what} not ready within ${timeoutMs} ms${tail()}`));
     }, timeoutMs);
-    // Both streams stay drained after this (a full pipe would block the child), kept no longer.
     child.stderr?.on("data", (d: Buffer) => {
-      if (!done) err = (err + d).slice(-2 * TAIL);
+      err += d;
     });
     child.stdout?.on("data", (d: Buffer) => {
-      if (done) return;
       out += d;
-      if (ready(out)) finish();
+      if (!done && ready(out)) finish();
     });
-    // "close", not "exit": the streams may still hold the child's last words (its error) at "exit".
+    // "close", not "exit": at "exit" the pipes may still hold the child's last words (its error).
     child.once("close", (code, signal) =>
       finish(new Error(`${what} exited (code ${code}, signal ${signal}) before it was ready${tail()}`)),
     );
