@@ -1,6 +1,6 @@
 // CLI commands: sase gui (web GUI). The GUI is served by `sase start` (see `guiAddon`), or with --broker by
 // `sase gui` itself for every device on a RabbitMQ topic; `sase gui add-user` manages who may log in.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { createLogger, DeviceClient } from "../core/index.ts";
 import type { Facility } from "../devices/index.ts";
@@ -117,13 +117,7 @@ Without logging in, a visitor is an observer: sees everything live, changes noth
     )
     .option("--password <password>", "the password (default: read from stdin)")
     .action((file: string, name: string, opts: { role: string; password?: string }) => {
-      let users: UserRecord[] = [];
-      try {
-        users = loadUsersFile(file);
-      } catch (e) {
-        if ((e as Error).message.includes("ENOENT")) users = [];
-        else throw e;
-      }
+      let users = existsSync(file) ? loadUsersFile(file) : [];
       const record: UserRecord = {
         name,
         role: opts.role as Role,
