@@ -6,7 +6,8 @@
 //     into a reused buffer the ceiling is a plain readSync into memory already mapped.
 //     Runs: SASE_BENCH_FILES_RUNS (default 3).
 //  2. Opening a run of 16 modules × SASE_BENCH_FILES_SEQ sequences (default 25 → 400 files) and
-//     listing its sources and keys: with the run index, without it, and h5py opening every file's INDEX.
+//     listing its sources and keys: with the run index, without it, and h5py opening every file's INDEX
+//     (SASE_BENCH_FILES_OPEN=0: left out).
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
@@ -35,7 +36,7 @@ const sequences = Number(process.env.SASE_BENCH_FILES_SEQ ?? 25);
 const MODULES = 4;
 const RUNS = Number(process.env.SASE_BENCH_FILES_RUNS ?? 3);
 const trainsPerModule = Math.max(1, Math.round((totalMB * 1024 * 1024) / trainBytes / MODULES));
-const chunkBytes = 4 << 20; // the writer's default for uncompressed data
+const chunkBytes = 16 << 20; // the writer's default for uncompressed data
 const chunkRows = Math.max(1, Math.floor(chunkBytes / (trainBytes / CELLS)));
 const py = join(import.meta.dirname, "files_h5py.py");
 
@@ -356,5 +357,5 @@ async function opening(): Promise<void> {
 }
 
 await throughput();
-await opening();
+if (process.env.SASE_BENCH_FILES_OPEN !== "0") await opening();
 console.log(`\nsase peak resident memory: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);

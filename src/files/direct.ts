@@ -4,7 +4,7 @@
 // copy instead of two). Chunks never written are zeros when the fill value is zero (sparse files, e.g.
 // detectors that sent nothing). Anything unexpected (filters, version-2 headers or newer chunk indexes,
 // chunks that split rows, a non-zero fill value) gives null, and the caller reads through HDF5.
-import { readSync } from "node:fs";
+import { readSync, writeSync } from "node:fs";
 import { FilesError } from "./errors.ts";
 
 /** Where the rows of a dataset are in the file. */
@@ -60,12 +60,12 @@ export function headerMessages(
   at: ReadAt,
   base: number,
   address: number,
-): { type: number; data: DataView }[] | null {
+): { type: number; data: DataView; position: number }[] | null {
   const head = at(base + address, 16);
   if (head.getUint8(0) !== 1) return null;
   const count = head.getUint16(2, true);
   const blocks: [number, number][] = [[address + 16, head.getUint32(8, true)]];
-  const out: { type: number; data: DataView }[] = [];
+  const out: { type: number; data: DataView; position: number }[] = [];
   for (let b = blocks.shift(); b && out.length < count; b = blocks.shift()) {
     const [start, size] = b;
     const block = at(base + start, size);
@@ -73,7 +73,7 @@ export function headerMessages(
       const type = block.getUint16(at, true);
       const len = block.getUint16(at + 2, true);
       const data = new DataView(block.buffer, block.byteOffset + at + 8, len);
-      out.push({ type, data });
+      out.push({ type, data, position: base + start + at + 8 });
       if (type === MSG_CONTINUATION) blocks.push([u64(data, 0), u64(data, 8)]);
       at += 8 + len;
     }
@@ -131,6 +131,38 @@ function fillIsZero(msgs: readonly { type: number; data: DataView }[]): boolean 
   }
   const old = msgs.find((m) => m.type === MSG_FILL_OLD)?.data;
   return old ? zeros(old, 0) : true;
+}
+
+/**
+ * Sets the fill time in the Fill Value message of the version-1 object header at `headerAddress` to
+ * "never" (one byte written in place; the file must not be open in HDF5 meanwhile). False when the
+ * header or message is of a kind this does not know (left as it is).
+ */
+export function setFillTimeNever(fd: number, headerAddress: number): boolean {
+  const at = (p: number, n: number) => bytesAt(fd, p, n);
+  let fill: { data: DataView; position: number } | undefined;
+  try {
+    const base = baseAddress(at);
+    fill = (base === null ? null : headerMessages(at, base, headerAddress))?.find((m) => m.type === MSG_FILL);
+  } catch {
+    return false; // e.g. an address past the end: not a header this can read
+  }
+  if (!fill || fill.data.byteLength < 4) return false;
+  const version = fill.data.getUint8(0);
+  // Versions 1 and 2: byte 2 is the fill write time (0 at allocation, 1 never, 2 if set).
+  // Version 3: bits 2-3 of the flags byte.
+  let offset: number;
+  let value: number;
+  if (version === 1 || version === 2) {
+    offset = 2;
+    value = 1;
+  } else if (version === 3) {
+    offset = 1;
+    value = (fill.data.getUint8(1) & ~0x0c) | (1 << 2);
+  } else return false;
+  if (fill.data.getUint8(offset) === value) return true;
+  writeSync(fd, Uint8Array.of(value), 0, 1, fill.position + offset);
+  return true;
 }
 
 /** The row layout of the dataset whose object header is at `headerAddress`, or null. */

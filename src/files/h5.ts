@@ -13,7 +13,7 @@ import {
   shapeSize,
   type TypedArray,
 } from "../core/index.ts";
-import { readRowsDirect, type RowLayout, rowLayout } from "./direct.ts";
+import { readRowsDirect, type RowLayout, rowLayout, setFillTimeNever } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
 type H5Module = Awaited<typeof H5wasm.ready>;
@@ -130,6 +130,8 @@ export class H5File {
   /** Dataset infos asked for by readers (see datasetInfo). */
   private readonly infos = new Map<string, DatasetInfo>();
   private fd = -1;
+  /** Datasets whose fill time alignEnd sets to never (see writeChunksUnfilled). */
+  private readonly unfilled = new Set<string>();
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
     this.currentPath = path;
@@ -162,16 +164,20 @@ export class H5File {
    * HDF5 allocates next at the end (a flushed writer's next new chunk) starts there. HDF5 keeps that
    * end in memory, and h5wasm exposes neither H5Pset_alignment nor another way to move it, so the file
    * is closed, its end raised in the superblock (version 0, the earliest format we write) and the file
-   * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Returns the
-   * bytes skipped (0 when already aligned, or when the superblock is of another kind: left as it is).
+   * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Fill times
+   * asked for with writeChunksUnfilled are set in the same close and reopen. Returns the bytes skipped
+   * (0 when already aligned, or when the superblock is of another kind: left as it is).
    */
   alignEnd(alignment: number): number {
     if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
     const end = superblockEnd(this.path);
-    if (end === null || end % alignment === 0) return 0;
+    const unfilled = [...this.unfilled].map((path) => [path, this.headerAddress(path)] as const);
+    this.unfilled.clear();
+    if ((end === null || end % alignment === 0) && unfilled.length === 0) return 0;
     this.close();
     const fd = openSync(this.currentPath, "r+");
     let skipped = 0;
+    const unknown = unfilled.filter(([, address]) => !setFillTimeNever(fd, address)).map(([path]) => path);
     try {
       // Read again after closing: closing may release space HDF5 held at the end.
       const now = superblockEnd(this.currentPath);
@@ -192,7 +198,35 @@ export class H5File {
     } catch (err) {
       throw new FilesError(`cannot reopen after aligning its end: ${h5Message(err)}`, { file: this.path });
     }
+    if (unknown.length)
+      throw new FilesError("cannot set the fill time: object header of a kind not known here", {
+        file: this.path,
+        dataset: unknown[0],
+      });
     return skipped;
+  }
+
+  /**
+   * Has HDF5 write the dataset's new chunks straight from the caller's buffer: its fill time becomes
+   * "never" at the next alignEnd (HDF5 reads it from the object header when the file is reopened, and
+   * h5wasm exposes no H5Pset_fill_time). With the default fill time, HDF5 first copies a new chunk
+   * whole into its chunk cache, filled first (in WebAssembly, which copies and fills slowly); with
+   * "never", a chunk bigger than that cache (8 MiB per dataset in HDF5 2.0) is written from the
+   * caller's buffer. Rows never written then read as whatever the file held there, not as the fill
+   * value: only for datasets whose rows are all written before the file is flushed.
+   */
+  writeChunksUnfilled(path: string): void {
+    this.unfilled.add(path);
+  }
+
+  /** File address of a dataset's object header. */
+  private headerAddress(path: string): number {
+    try {
+      const ref = Uint8Array.from(mod().create_object_reference(this.id, path));
+      return Number(new DataView(ref.buffer).getBigUint64(0, true));
+    } catch (err) {
+      throw h5Error(this.path, path, err);
+    }
   }
 
   /** Where the file is now (it moves once, see `moveTo`). */
@@ -385,8 +419,7 @@ export class H5File {
     if (layout === undefined) {
       layout = null;
       try {
-        const ref = Uint8Array.from(mod().create_object_reference(this.id, path));
-        const address = Number(new DataView(ref.buffer).getBigUint64(0, true));
+        const address = this.headerAddress(path);
         if (this.fd < 0) this.fd = openSync(this.path, "r");
         layout = rowLayout(this.fd, address, info.shape, itemSize(info.dtype));
       } catch {

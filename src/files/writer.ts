@@ -38,7 +38,10 @@ export interface RunWriterOptions {
   readonly flushEvery?: number;
   /** gzip level 1-9 for per-train datasets, 0 for none (default 0). */
   readonly compression?: number;
-  /** Target chunk size in bytes for per-train datasets (default 4 MiB, 1 MiB when compressed). */
+  /**
+   * Target chunk size in bytes for per-train datasets (default 16 MiB, 1 MiB when compressed). Chunks
+   * bigger than HDF5's chunk cache (8 MiB) are written from the caller's buffer (see writeChunksUnfilled).
+   */
   readonly chunkBytes?: number;
   readonly runType?: string;
   readonly sample?: string;
@@ -85,6 +88,8 @@ interface DatasetPlan {
   readonly chunkRows: number;
   /** Uncompressed chunks of at least ALIGNED_CHUNK_BYTES: they start at CHUNK_ALIGNMENT in the file. */
   readonly alignedChunks: boolean;
+  /** Aligned chunks bigger than HDF5's chunk cache: written with fill time "never" (writeChunksUnfilled). */
+  readonly unfilled: boolean;
   /** Pieces written since the last flush. */
   pending: TypedArray[];
   pendingRows: number;
@@ -113,6 +118,11 @@ interface SourcePlan {
 /** Chunks of at least this many bytes start at CHUNK_ALIGNMENT in the file (see alignForChunks). */
 const ALIGNED_CHUNK_BYTES = 1 << 20;
 const CHUNK_ALIGNMENT = 4096;
+/**
+ * HDF5's default chunk cache per dataset (8 MiB since HDF5 2.0, which h5wasm 0.10.3 holds): only
+ * bigger chunks can be written without passing through it.
+ */
+const HDF5_CHUNK_CACHE_BYTES = 8 << 20;
 
 function nsOf(ts: Timestamp | undefined): bigint {
   if (!ts) return BigInt(Date.now()) * 1_000_000n;
@@ -203,9 +213,10 @@ export class RunWriter {
       trainsPerSequence: 256,
       flushEvery: 1,
       compression: 0,
-      // Big uncompressed chunks read fastest (HDF5 reads a partial chunk straight from the file);
+      // Big uncompressed chunks read fastest (HDF5 reads a partial chunk straight from the file) and,
+      // bigger than HDF5's chunk cache, are written without a copy in HDF5 (HDF5_CHUNK_CACHE_BYTES);
       // compressed chunks are decompressed whole, so they stay small.
-      chunkBytes: options.compression ? 1 << 20 : 4 << 20,
+      chunkBytes: options.compression ? 1 << 20 : 16 << 20,
       writeIndex: true,
       // An option given as undefined keeps its default (the DAQ's recorder passes its own optional ones on).
       ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RunWriterOptions),
@@ -235,6 +246,7 @@ export class RunWriter {
       rowLen,
       chunkRows,
       alignedChunks: this.opts.compression === 0 && chunkRows * bytes >= ALIGNED_CHUNK_BYTES,
+      unfilled: this.opts.compression === 0 && chunkRows * bytes > HDF5_CHUNK_CACHE_BYTES,
       pending: [],
       pendingRows: 0,
       rows: 0,
@@ -508,12 +520,13 @@ class Aggregator {
         for (const d of g.datasets.values()) {
           d.rows = 0;
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
+          if (d.alignedChunks) this.alignedChunks = true;
+          // Every row is written before a flush, so no chunk needs HDF5's fill (see writeChunksUnfilled);
+          // the chunk index of such a dataset is made once that is set (at the end of open).
+          if (d.unfilled) h5.writeChunksUnfilled(d.path);
           // HDF5 allocates a chunk index's first node (3.6 KB for 3-D entries) just before the first
           // chunk; made now, the first chunk lands where the skeleton's end is aligned.
-          if (d.alignedChunks) {
-            h5.createChunkIndex(d.path, d.dtype, d.entryShape);
-            this.alignedChunks = true;
-          }
+          else if (d.alignedChunks) h5.createChunkIndex(d.path, d.dtype, d.entryShape);
         }
       }
       if (s.control) this.writeRunSection(h5, s, s.control);
@@ -523,6 +536,14 @@ class Aggregator {
     // Replacing is what creating in place did: the writer's callers decide about existing runs.
     h5.moveTo(join(this.writer.dir, this.fileName), { replace: true });
     this.alignForChunks(h5);
+    // The chunk indexes of datasets written unfilled are made once their fill time is set (the file
+    // was reopened just now): the row written to make one then costs a row, not a whole filled chunk.
+    const unfilled = this.datasetsInWriteOrder().filter((d) => d.unfilled);
+    for (const d of unfilled) h5.createChunkIndex(d.path, d.dtype, d.entryShape);
+    if (unfilled.length) {
+      h5.flush();
+      this.alignForChunks(h5);
+    }
   }
 
   private writeRunSection(h5: H5File, s: SourcePlan, spec: ControlSourceSpec): void {
@@ -553,6 +574,7 @@ class Aggregator {
       rowLen: shapeSize(entryShape),
       chunkRows: 1,
       alignedChunks: false,
+      unfilled: false,
       pending: [],
       pendingRows: 0,
       rows: 0,

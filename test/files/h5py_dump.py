@@ -3,6 +3,7 @@
 Used by the round-trip test: sase writes a run, this script reads it the way EXtra-data does (per
 sequence file: INDEX/trainId, INDEX/<source>/<group>/first|count, then the CONTROL/INSTRUMENT data).
 """
+import hashlib
 import json
 import os
 import sys
@@ -35,6 +36,9 @@ def main(run_dir):
                         "maxshape": [m if m is not None else -1 for m in obj.maxshape],
                         "chunks": list(obj.chunks) if obj.chunks else None,
                         "compression": obj.compression,
+                        # 0 at allocation, 1 never, 2 if set (HDF5's default).
+                        "fill_time": obj.id.get_create_plist().get_fill_time(),
+                        "sha256": hashlib.sha256(obj[()].tobytes()).hexdigest() if obj.dtype.kind in "iuf" else None,
                         # Where each stored chunk sits in the file and its size (bytes).
                         "chunk_places": [
                             [obj.id.get_chunk_info(i).byte_offset, obj.id.get_chunk_info(i).size]

@@ -3,6 +3,7 @@
 // same values, and reads back in the sase reader.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -29,6 +30,8 @@ interface H5pyDump {
           maxshape: number[];
           chunks: number[] | null;
           compression: string | null;
+          fill_time: number;
+          sha256: string | null;
           chunk_places: [number, number][];
         }
       >;
@@ -129,8 +132,35 @@ describe("round trip: sase writes, h5py and sase read", () => {
           if (path.endsWith("image/data")) images++;
           assert.equal(at % 4096, 0, `${name} ${path}: chunk at ${at}`);
         }
-    // 4 trains of 64 cells in chunks of 16 frames (4 MiB) over 3 files, each file's first chunk too.
-    assert.equal(images, 16);
+    // 4 trains of 64 cells in chunks of 64 frames (16 MiB) over 3 files, each file's first chunk too.
+    assert.equal(images, 4);
+  });
+
+  test("chunks bigger than HDF5's chunk cache are written unfilled, and h5py reads the very bytes", () => {
+    // HDF5 copies a new chunk into its chunk cache unless the dataset's fill time is "never" and the
+    // chunk is bigger than the cache: the writer sets that fill time in the file for such datasets.
+    const files: Record<string, number[]> = {
+      "RAW-R0238-AGIPD00-S00000.h5": [10000, 10001],
+      "RAW-R0238-AGIPD00-S00001.h5": [10003],
+      "RAW-R0238-AGIPD00-S00002.h5": [10004],
+    };
+    const frame = FRAME[0] * FRAME[1] * FRAME[2];
+    for (const [name, trains] of Object.entries(files)) {
+      const layout = dump.files[name]?.layout;
+      assert.ok(layout, name);
+      const image = layout[`INSTRUMENT/${AGIPD}/image/data`];
+      assert.equal(image?.fill_time, 1, `${name}: image.data fill time never`);
+      const expected = new Uint16Array(trains.length * CELLS * frame);
+      trains.forEach((tid, t) => {
+        for (let c = 0; c < CELLS; c++)
+          for (let i = 0; i < frame; i++) expected[(t * CELLS + c) * frame + i] = pixel(tid, c, i);
+      });
+      assert.equal(image?.sha256, createHash("sha256").update(expected).digest("hex"), name);
+      // Small chunked numeric datasets keep HDF5's default (2: if set).
+      for (const [path, l] of Object.entries(layout))
+        if (l.chunks && l.sha256 && !path.endsWith("image/data"))
+          assert.equal(l.fill_time, 2, `${name} ${path}`);
+    }
   });
 
   test("values read by h5py through INDEX equal what was written", () => {
@@ -233,6 +263,7 @@ describe("round trip: sase writes, h5py and sase read", () => {
       const d = h5pyDump(z.dir);
       const layout = d.files["RAW-R0007-DA02-S00000.h5"]?.layout[`INSTRUMENT/${XGM_OUT}/data/intensityTD`];
       assert.equal(layout?.compression, "gzip");
+      assert.equal(layout?.fill_time, 2); // compressed chunks keep HDF5's default fill time
       assert.deepEqual(layout?.shape, [20, 1000]);
       const v = d.sources[XGM_OUT]?.["data.intensityTD"];
       assert.equal(v?.total, 20);
