@@ -1,9 +1,10 @@
 // Diagnostic (not a bench row): a stream of 16 MiB tokens across two processes, sase output → sase input
 // (`sase`), or the same bytes over a plain socket (`raw`), or plain with a small message back per token
 // as an input's request would be (`rawreq`), or plain reading each token whole into one 16 MiB buffer
-// (`rawwhole`). Prints each side's wall time, CPU (user, sys; and the main JS thread's alone, from
-// schedstat) and page faults per token, the receiver's from the 10th token on (steady state).
-//   node --import tsx bench/lib/tcp-profile.ts sase|raw|rawreq|rawwhole [tokens]
+// (`rawwhole`; `rawwholereq` with the message back). Prints each side's wall time, CPU (user, sys; and
+// the main JS thread's alone, from schedstat), page faults and read and write syscalls per token, the
+// receiver's from the 10th token on (steady state).
+//   node --import tsx bench/lib/tcp-profile.ts sase|raw|rawreq|rawwhole|rawwholereq [tokens]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
@@ -24,13 +25,17 @@ function faults(): number {
 function mainNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]);
 }
-function usage(): { cpu: NodeJS.CpuUsage; faults: number; t: number; main: number } {
-  return { cpu: process.cpuUsage(), faults: faults(), t: performance.now(), main: mainNs() };
+function syscalls(): number[] {
+  const t = readFileSync("/proc/self/io", "utf8");
+  return [Number(/syscr: (\d+)/.exec(t)![1]), Number(/syscw: (\d+)/.exec(t)![1])];
+}
+function usage(): { cpu: NodeJS.CpuUsage; faults: number; t: number; main: number; sc: number[] } {
+  return { cpu: process.cpuUsage(), faults: faults(), t: performance.now(), main: mainNs(), sc: syscalls() };
 }
 function report(side: string, a: ReturnType<typeof usage>, tokens = TOKENS): string {
   const b = usage();
   const per = (x: number) => (x / tokens).toFixed(2);
-  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms (main thread ${per((b.main - a.main) / 1e6)} ms), faults ${per(b.faults - a.faults)} per token`;
+  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms (main thread ${per((b.main - a.main) / 1e6)} ms), faults ${per(b.faults - a.faults)}, reads ${per(b.sc[0]! - a.sc[0]!)}, writes ${per(b.sc[1]! - a.sc[1]!)} per token`;
 }
 
 const buffers =
@@ -89,10 +94,10 @@ async function receiver(): Promise<void> {
         onread: {
           // rawwhole: each token read whole through `into` (as a receiver that keeps it must), not every
           // read into its start.
-          buffer: mode === "rawwhole" ? () => into.subarray(got % BYTES) : into,
+          buffer: mode.startsWith("rawwhole") ? () => into.subarray(got % BYTES) : into,
           callback: (k: number) => {
             // rawreq: a small message back per token received, as a pipeline input's request would be.
-            if (mode === "rawreq" && Math.floor((got + k) / BYTES) > Math.floor(got / BYTES))
+            if (mode.endsWith("req") && Math.floor((got + k) / BYTES) > Math.floor(got / BYTES))
               sock.write(request);
             got += k;
             if (t0 === 0 && got >= 10 * BYTES) {
