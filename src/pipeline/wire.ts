@@ -76,6 +76,12 @@ export function encodeCached(data: Hash): Uint8Array[] {
   return chunks;
 }
 
+/**
+ * What a read may bring in after a body larger than the scratch space: the next header and the first
+ * bytes of the body behind it, which are copied out of scratch (the rest of that body is read in place).
+ */
+export const HEADER_READ_BYTES = 16 * 1024;
+
 /** Reassembles messages from socket reads; throws PipelineError("PROTOCOL") on bytes that are not frames. */
 export class FrameReader {
   private stage: "headerLength" | "header" | "bodyLength" | "body" = "headerLength";
@@ -86,6 +92,8 @@ export class FrameReader {
   private body = new Uint8Array(0);
   private stopped = false;
   private readonly scratch = new Uint8Array(256 * 1024);
+  private readonly headerWindow = this.scratch.subarray(0, HEADER_READ_BYTES);
+  private lastBody = 0;
 
   /**
    * `onFrame` gets each message; with `bodies` false (the output's side, reading an input's requests)
@@ -115,14 +123,18 @@ export class FrameReader {
   /**
    * Where the socket's next read should land: straight into the body being received (so a token's
    * bytes are never copied in user space), or into scratch space for headers. Use with `consumed`.
+   * After a large body, the read for the next header is kept to HEADER_READ_BYTES: whatever of the
+   * next body comes with it is copied, so it should be little (small messages keep the whole scratch,
+   * many of them to a read).
    */
   readTarget(): Uint8Array {
-    return this.stage === "body" && !this.stopped ? this.body.subarray(this.filled) : this.scratch;
+    if (this.stage === "body" && !this.stopped) return this.body.subarray(this.filled);
+    return this.lastBody > this.scratch.byteLength ? this.headerWindow : this.scratch;
   }
 
   /** Accounts for `n` bytes that a read put into `target` (from `readTarget`). */
   consumed(target: Uint8Array, n: number): void {
-    if (target === this.scratch) {
+    if (target === this.scratch || target === this.headerWindow) {
       this.push(target.subarray(0, n));
       return;
     }
@@ -190,6 +202,7 @@ export class FrameReader {
         return;
       }
       case "body":
+        this.lastBody = filled;
         this.emit(this.body);
         this.body = new Uint8Array(0);
         return;
