@@ -50,6 +50,7 @@ import {
   encodeCached,
   encodeMessage,
   FrameReader,
+  field,
   headerCount,
   headerString,
   optionalString,
@@ -74,7 +75,8 @@ function withInfo(h: Hash, info: DeliveryInfo, session: string): Hash {
 
 /** sase's bookkeeping from a header; seq 0 when the output is not sase's (no loss counting then). */
 function readInfo(h: Hash): DeliveryInfo {
-  if (!h.has("seq") || !h.has("session")) return { seq: 0, dropped: 0, queued: 0 };
+  if (field(h, "seq") === undefined || field(h, "session") === undefined)
+    return { seq: 0, dropped: 0, queued: 0 };
   return {
     seq: headerCount(h, "seq"),
     dropped: headerCount(h, "dropped"),
@@ -106,17 +108,14 @@ function readSourceInfo(
 ): { source: string; timestamp: Timestamp } {
   if (!(row instanceof Hash)) return { source: fallbackSource, timestamp: timestampNow() };
   const source = optionalString(row, "source") || fallbackSource;
-  if (!row.has("timestamp") || !row.hasAttribute("timestamp", "sec"))
-    return { source, timestamp: timestampNow() };
-  const a = row.getAttributes("timestamp");
-  const sec = asCount(a.sec);
-  const frac =
-    typeof a.frac === "bigint"
-      ? a.frac
-      : asCount(a.frac) !== undefined
-        ? BigInt(a.frac as number)
-        : undefined;
-  const tid = asCount(a.tid) ?? 0;
+  if (!row.hasAttribute("timestamp", "sec")) return { source, timestamp: timestampNow() };
+  // One attribute at a time: getAttributes would copy them all into a new object for every token.
+  const attr = (name: string) =>
+    row.hasAttribute("timestamp", name) ? row.getAttribute("timestamp", name) : undefined;
+  const sec = asCount(attr("sec"));
+  const f = attr("frac");
+  const frac = typeof f === "bigint" ? f : asCount(f) !== undefined ? BigInt(f as number) : undefined;
+  const tid = asCount(attr("tid")) ?? 0;
   if (sec === undefined || frac === undefined) {
     throw new PipelineError("PROTOCOL", "sourceInfo timestamp has no valid sec/frac attributes");
   }
@@ -125,21 +124,21 @@ function readSourceInfo(
 
 /** Byte sizes of a data header's items, checked against the body length. */
 function byteSizes(h: Hash, bodyLength: number): number[] {
-  const v = h.has("byteSizes") ? h.get("byteSizes") : undefined;
-  const list = ArrayBuffer.isView(v)
-    ? Array.from(v as unknown as ArrayLike<number | bigint>)
-    : Array.isArray(v)
-      ? v
-      : undefined;
-  const sizes = list?.map((x) => asCount(x as HashValue));
-  if (!sizes || sizes.some((x) => x === undefined)) {
-    throw new PipelineError("PROTOCOL", 'data header has no "byteSizes" list of sizes');
+  const v = field(h, "byteSizes");
+  const list = ArrayBuffer.isView(v) || Array.isArray(v) ? (v as ArrayLike<HashValue>) : undefined;
+  if (!list) throw new PipelineError("PROTOCOL", 'data header has no "byteSizes" list of sizes');
+  const sizes: number[] = [];
+  let total = 0;
+  for (let i = 0; i < list.length; i++) {
+    const n = asCount(list[i]);
+    if (n === undefined) throw new PipelineError("PROTOCOL", 'data header has no "byteSizes" list of sizes');
+    sizes.push(n);
+    total += n;
   }
-  const total = (sizes as number[]).reduce((a, b) => a + b, 0);
   if (total !== bodyLength) {
     throw new PipelineError("PROTOCOL", `byteSizes add up to ${total} bytes, the body has ${bodyLength}`);
   }
-  return sizes as number[];
+  return sizes;
 }
 
 function parseHello(h: Hash): InputHello & { outputId: string; welcome: boolean } {
@@ -350,7 +349,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   };
   const memory = opts.memory;
   const onMessage = (header: Hash, body: Uint8Array): void => {
-    if (header.has("welcome")) {
+    if (field(header, "welcome") !== undefined) {
       if (welcomed) throw new PipelineError("PROTOCOL", "a second welcome");
       welcomed = true;
       // Late (after the wait, on a loaded machine) it changes nothing: the session comes with each token.
@@ -362,7 +361,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     if (outstanding === 0) throw new PipelineError("PROTOCOL", "the output sent a message nobody asked for");
     outstanding--;
     const info = readInfo(header);
-    if (header.has("endOfStream")) {
+    if (field(header, "endOfStream") !== undefined) {
       // End of stream answers a request without being a token: the credit stays with the input.
       credits++;
       request();
@@ -370,7 +369,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
       return;
     }
     const sizes = byteSizes(header, body.byteLength);
-    const rows = header.has("sourceInfo") ? header.get("sourceInfo") : [];
+    const rows = field(header, "sourceInfo") ?? [];
     if (!Array.isArray(rows) || rows.length !== sizes.length) {
       throw new PipelineError(
         "PROTOCOL",

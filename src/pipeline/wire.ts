@@ -8,7 +8,14 @@
 // views of that allocation.
 
 import type { Socket } from "node:net";
-import { type BufferPool, decodeHash, encodeHash, encodeHashToBytes, type Hash } from "../core/index.ts";
+import {
+  type BufferPool,
+  decodeHash,
+  encodeHash,
+  encodeHashToBytes,
+  type Hash,
+  type HashValue,
+} from "../core/index.ts";
 import { PipelineError } from "./types.ts";
 
 /** Headers are small (one `sourceInfo` row per item); anything longer is garbage, not a header. */
@@ -218,9 +225,14 @@ export class FrameReader {
   }
 }
 
+/** A header field's value, or undefined when absent (one lookup: these run for every token). */
+export function field(h: Hash, key: string): HashValue | undefined {
+  return h.getOr<HashValue>(key, undefined as unknown as HashValue) as HashValue | undefined;
+}
+
 /** A header field as a string, or a PROTOCOL error naming it. */
 export function headerString(h: Hash, key: string): string {
-  const v = h.has(key) ? h.get(key) : undefined;
+  const v = field(h, key);
   if (typeof v !== "string")
     throw new PipelineError("PROTOCOL", `message field "${key}" is missing or not a string`);
   return v;
@@ -228,13 +240,13 @@ export function headerString(h: Hash, key: string): string {
 
 /** A header field as a string, "" when absent or of another type. */
 export function optionalString(h: Hash, key: string): string {
-  const v = h.has(key) ? h.get(key) : undefined;
+  const v = field(h, key);
   return typeof v === "string" ? v : "";
 }
 
 /** A header field as a non-negative safe integer, or a PROTOCOL error naming it. */
 export function headerCount(h: Hash, key: string): number {
-  const v = h.has(key) ? h.get(key) : undefined;
+  const v = field(h, key);
   const n = typeof v === "bigint" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
     throw new PipelineError("PROTOCOL", `message field "${key}" is missing or not a count`);
