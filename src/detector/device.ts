@@ -271,13 +271,13 @@ export class DetectorModuleDevice
   }
 
   async stop(): Promise<void> {
-    this.#producer.stop();
+    await this.#producer.stop();
     await this.output("xtdf").endOfStream();
     this.updateState(State.STOPPED, "stopped; stream ended");
   }
 
   override async onShutdown(): Promise<void> {
-    this.#producer.stop();
+    await this.#producer.stop();
     if (this.#threads) await SimulationThreads.release();
     this.#threads = null;
   }

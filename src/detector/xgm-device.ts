@@ -66,7 +66,7 @@ export class XgmDevice
   }
 
   stop(): void {
-    this.#producer.stop();
+    void this.#producer.stop();
     this.updateState(State.STOPPED, "stopped");
   }
 }

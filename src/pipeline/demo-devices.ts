@@ -63,7 +63,7 @@ export class StreamProducer
   }
 
   async stop(): Promise<void> {
-    this.#producer.stop();
+    await this.#producer.stop();
     await this.output("output").endOfStream();
     this.updateState(State.STOPPED, "stopped; stream ended");
   }

@@ -212,7 +212,8 @@ export class TrainProducer {
   #cancel: (() => void) | undefined;
   #lastTrain = 0;
   #sent = 0n;
-  #busy = false;
+  /** The train being made or sent (undefined: none). */
+  #inFlight: Promise<void> | undefined;
   #periodMs = 0;
   #stride = 1;
   #lastAt = Number.NEGATIVE_INFINITY;
@@ -271,7 +272,7 @@ export class TrainProducer {
         key: "rate",
         value: String(rateHz),
       });
-    this.stop();
+    void this.stop(); // a train in flight still goes out; the next tick waits for it
     this.#timedBy = null;
     this.#periodMs = 1000 / rateHz;
     this.#stride = Math.max(1, Math.round(FACILITY_RATE_HZ / rateHz));
@@ -284,16 +285,20 @@ export class TrainProducer {
     this.#cancel = this.#clock.every(poll, () => this.#tick(followsClock));
   }
 
-  /** Stops the timer; a train being sent still goes out. */
-  stop(): void {
+  /**
+   * Stops the timer; a train being made or sent still goes out, and the promise settles once it has.
+   * Await it before ending the stream: a train written after the end of stream is one no input counts.
+   */
+  stop(): Promise<void> {
     this.#cancel?.();
     this.#cancel = undefined;
     // A stopped producer needs nothing of the grid.
     this.#grid.leave();
+    return this.#inFlight?.catch(() => undefined) ?? Promise.resolve();
   }
 
   async #tick(followsClock: boolean): Promise<void> {
-    if (this.#busy) return;
+    if (this.#inFlight) return;
     const now = performance.now();
     let trainId: number;
     // A loaded broker delivers ticks late now and then: only a clock silent for long is given up on.
@@ -323,13 +328,14 @@ export class TrainProducer {
     this.#lastTrain = trainId;
     this.#lastAt = now;
     this.#timedBy = clockLive ? "clock" : "timer";
-    this.#busy = true;
+    const sending = this.#send(trainId, this.#sent + 1n);
+    this.#inFlight = sending;
     try {
-      await this.#send(trainId, this.#sent + 1n);
+      await sending;
       this.#sent++;
       if (clockLive) this.#grid.took(performance.now() - now, trainId);
     } finally {
-      this.#busy = false;
+      this.#inFlight = undefined;
     }
   }
 

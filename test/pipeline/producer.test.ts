@@ -39,6 +39,22 @@ test("train IDs follow the clock and never repeat when ticks outpace it", async 
   assert.equal(p.running, false);
 });
 
+test("stop() settles only once the train in flight has gone out (the end of stream comes after it)", async () => {
+  let started = 0;
+  let sentOut = 0;
+  const p = new TrainProducer(clock(), async () => {
+    started++;
+    await sleep(80);
+    sentOut++;
+  });
+  p.start(100);
+  while (started === 0) await sleep(2);
+  await p.stop();
+  assert.equal(sentOut, started, "every train begun before stop() went out before it settled");
+  assert.equal(p.sent, BigInt(sentOut));
+  await p.stop(); // nothing in flight: settles at once
+});
+
 test("a train slower than the period is not overtaken: ticks are skipped, none overlap", async () => {
   let inFlight = 0;
   let most = 0;
