@@ -40,18 +40,25 @@ const chunkBytes = 16 << 20; // the writer's default for uncompressed data
 const chunkRows = Math.max(1, Math.floor(chunkBytes / (trainBytes / CELLS)));
 const py = join(import.meta.dirname, "files_h5py.py");
 
-function python(...args: string[]): { seconds: number; n: number; cpu?: number } {
+function python(...args: string[]): { seconds: number; n: number; user?: number; system?: number } {
   return JSON.parse(execFileSync("/usr/bin/python3", [py, ...args], { maxBuffer: 1 << 20 }).toString()) as {
     seconds: number;
     n: number;
-    cpu?: number;
+    user?: number;
+    system?: number;
   };
 }
 
-/** CPU seconds (user + system) this process has used since `from`. */
-function cpuSince(from: NodeJS.CpuUsage): number {
+/** CPU seconds, user and system (all threads). */
+interface Cpu {
+  readonly user: number;
+  readonly system: number;
+}
+
+/** CPU seconds this process has used since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): Cpu {
   const c = process.cpuUsage(from);
-  return (c.user + c.system) / 1e6;
+  return { user: c.user / 1e6, system: c.system / 1e6 };
 }
 
 function row(label: string, value: string, baseline = ""): void {
@@ -67,7 +74,7 @@ function image(): Uint16Array {
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
 /** Writes the run; its wall seconds, and the CPU seconds it took pushed onto `cpu`. */
-async function saseWrite(dir: string, img: Uint16Array, cpu: number[]): Promise<number> {
+async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<number> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const w = await createRunWriter(dir, {
@@ -200,8 +207,8 @@ async function throughput(): Promise<void> {
     const sw: number[] = [];
     const hw: number[] = [];
     const fw: number[] = [];
-    const sc: number[] = [];
-    const hc: number[] = [];
+    const sc: Cpu[] = [];
+    const hc: Cpu[] = [];
     await saseWrite(fresh(dirs.sase), img, []); // untimed: module loading and V8 warm-up, not writing
     for (let i = 0; i < RUNS; i++) {
       execFileSync("sync");
@@ -216,7 +223,7 @@ async function throughput(): Promise<void> {
         String(chunkRows),
       );
       hw.push(h.seconds);
-      hc.push(h.cpu ?? Number.NaN);
+      hc.push({ user: h.user ?? Number.NaN, system: h.system ?? Number.NaN });
       execFileSync("sync");
       fw.push(plainWrite(fresh(dirs.plain), new Uint8Array(img.buffer)));
     }
@@ -243,14 +250,17 @@ async function throughput(): Promise<void> {
     };
     const pct = (s: number, of: number) => `${((of / s) * 100).toFixed(0)}%`;
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
-    const cpus = (xs: number[]) => `CPU ${xs.map((x) => x.toFixed(2)).join(", ")} s (run order)`;
+    const cpus = (xs: Cpu[]) =>
+      `CPU user+system ${xs.map((x) => `${x.user.toFixed(2)}+${x.system.toFixed(2)}`).join(", ")} s (run order)`;
+    const total = (xs: Cpu[]) => xs.map((x) => x.user + x.system);
+    const user = (xs: Cpu[]) => xs.map((x) => x.user);
     console.log("  writes (flush per train, including close), every run, slowest first; median ratio:");
     row("sase", spread(sw).padStart(24), cpus(sc));
     row("h5py", spread(hw).padStart(24), cpus(hc));
     row(
       "sase / h5py",
       `${((median(hw) / median(sw)) * 100).toFixed(0)}%`,
-      `of the median rate; CPU ${((median(sc) / median(hc)) * 100).toFixed(0)}% of h5py's (median)`,
+      `of the median rate; CPU ${((median(total(sc)) / median(total(hc))) * 100).toFixed(0)}% of h5py's, user CPU ${((median(user(sc)) / median(user(hc))) * 100).toFixed(0)}% (medians)`,
     );
     row("plain fs (writeSync)", spread(fw).padStart(24));
     console.log("  reads into a reused buffer (no page faults), warm:");
