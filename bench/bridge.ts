@@ -18,11 +18,16 @@
 //      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
 //      BRIDGE_BENCH_PAIR_TIMEOUT_S=300 (a run still going after this is killed and reported as failed)
 //      BRIDGE_BENCH_ROWS=karabo,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
+//      BRIDGE_BENCH_LOAD=0 (busy loops, `nice -n 0`, run beside every row for the whole bench: a controlled
+//      CPU contention, the same for each row; loop i is pinned to CPU i mod the CPU count)
+//      BRIDGE_BENCH_PIN=S,C (run every server on CPU S and every client on CPU C, with taskset: where the
+//      scheduler puts the two processes decides a row under contention, see README)
+//      BRIDGE_BENCH_THREADS=1 (sase's server prints each of its threads' CPU ms over the measured trains)
 //      KARABO_BRIDGE_PY: a directory holding karabo-bridge-py's karabo_bridge package, or a bare git
 //      repository of it (default /work/.mirror/European-XFEL+karabo-bridge-py/repo); rows need it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BridgeClient, BridgeServer, type BridgeTrain, type SourceData } from "../src/bridge/index.ts";
@@ -98,6 +103,17 @@ function cpuSince(since: NodeJS.ResourceUsage): [number, number] {
   return [(now.userCPUTime - since.userCPUTime) / 1e6, (now.systemCPUTime - since.systemCPUTime) / 1e6];
 }
 
+function threadTimes(): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const t of readdirSync("/proc/self/task")) {
+    const st = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
+    const name = st.slice(st.indexOf("(") + 1, st.lastIndexOf(")"));
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    out[`${t}:${name}`] = [Number(f[11]) * 10, Number(f[12]) * 10];
+  }
+  return out;
+}
+
 async function saseServer(
   which: Case,
   count: number,
@@ -113,15 +129,26 @@ async function saseServer(
   console.log(await server.start());
   let since = process.resourceUsage();
   let sent = 0;
+  let threads0 = threadTimes();
   const counted = function* () {
     for (const train of trains(which, count)) {
-      if (sent++ === warmup) since = process.resourceUsage();
+      if (sent++ === warmup) {
+        since = process.resourceUsage();
+        threads0 = threadTimes();
+      }
       yield train;
     }
   };
   await server.serve(counted());
   await server.drain();
   const cpu = cpuSince(since);
+  if (process.env.BRIDGE_BENCH_THREADS) {
+    const t1 = threadTimes();
+    const per: Record<string, number[]> = {};
+    for (const [k, v] of Object.entries(t1))
+      per[k] = [v[0] - (threads0[k]?.[0] ?? 0), v[1] - (threads0[k]?.[1] ?? 0)];
+    console.error(JSON.stringify(per));
+  }
   await server.close({ flushMs: 60_000 });
   console.log(JSON.stringify({ cpu }));
 }
@@ -211,6 +238,10 @@ function karaboBridgePy(): { dir: string; cleanup?: () => void } | { skipped: st
 // killed and the run fails (karabo-bridge-py's own pair once hung in case (c), both sides idle).
 async function pair(server: Command, client: (endpoint: string) => Command, what: string): Promise<Result> {
   const limitMs = Number(process.env.BRIDGE_BENCH_PAIR_TIMEOUT_S ?? 300) * 1000;
+  const [sCpu, cCpu] = process.env.BRIDGE_BENCH_PIN?.split(",") ?? [];
+  const pinned = (cmd: Command, cpu: string | undefined): Command =>
+    cpu === undefined ? cmd : ["taskset", ["-c", cpu, cmd[0], ...cmd[1]]];
+  server = pinned(server, sCpu);
   const s = spawn(server[0], server[1], { stdio: ["ignore", "pipe", "inherit"] });
   let c: ChildProcess | undefined;
   const timer = setTimeout(() => {
@@ -220,7 +251,7 @@ async function pair(server: Command, client: (endpoint: string) => Command, what
   try {
     const serverLines: string[] = [];
     const endpoint = await firstLine(s, `${what} server`, serverLines);
-    const [cmd, args] = client(endpoint);
+    const [cmd, args] = pinned(client(endpoint), cCpu);
     c = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
     const line = await firstLine(c, `${what} client`);
     await waitExit(c, `${what} client`);
@@ -251,8 +282,39 @@ function fmt(r: Result, bytesPerTrain: number): string {
   return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss} ${cpu}`;
 }
 
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+// `count` busy loops at nice 0 (the artificial load of BRIDGE_BENCH_LOAD); stop() ends each by its id.
+function busyLoops(count: number): { stop: () => void } {
+  const loops: ChildProcess[] = [];
+  for (let i = 0; i < count; i++)
+    loops.push(
+      spawn(
+        "taskset",
+        ["-c", String(i % cpus().length), "nice", "-n", "0", "sh", "-c", "while :; do :; done"],
+        {
+          stdio: "ignore",
+        },
+      ),
+    );
+  return {
+    stop: () => {
+      for (const loop of loops) loop.kill("SIGKILL");
+    },
+  };
+}
+
 async function orchestrate(): Promise<void> {
   const env = process.env;
+  const busy = busyLoops(Number(env.BRIDGE_BENCH_LOAD ?? 0));
+  try {
+    await orchestrateRows(env);
+  } finally {
+    busy.stop();
+  }
+}
+
+async function orchestrateRows(env: NodeJS.ProcessEnv): Promise<void> {
   const wanted = (env.BRIDGE_BENCH_CASES ?? "a,b,c").split(",");
   const withPython = env.BRIDGE_BENCH_PYTHON !== "0";
   const rounds = Number(env.BRIDGE_BENCH_ROUNDS ?? 3);
@@ -271,9 +333,13 @@ async function orchestrate(): Promise<void> {
     "Karabo bridge, REQ/REP over tcp://127.0.0.1, protocol 2.2, server and client in separate processes;",
   );
   console.log(
-    "columns: trains/s, MB/s, the client's peak resident memory, then CPU ms per train (user+system, all",
+    "columns (best round): trains/s, MB/s, the client's peak resident memory, then CPU ms per train (user+system,",
   );
-  console.log("threads) of the client and of the server over the measured trains");
+  console.log(
+    "all threads) of the client and of the server over the measured trains; then the median trains/s",
+  );
+  const load = Number(env.BRIDGE_BENCH_LOAD ?? 0);
+  if (load > 0) console.log(`${load} busy loops (nice 0) run beside every row (BRIDGE_BENCH_LOAD)`);
   try {
     for (const [label, which, count, warmup] of cases) {
       if (!wanted.includes(label)) continue;
@@ -285,7 +351,7 @@ async function orchestrate(): Promise<void> {
         control: "control data, 50 sources × 40 keys",
       }[which];
       console.log(
-        `\n(${label}) ${title}: ${count} trains after ${warmup} warm-up, best of ${rounds} interleaved rounds`,
+        `\n(${label}) ${title}: ${count} trains after ${warmup} warm-up, best of ${rounds} interleaved rounds; load average ${loadAverage()}`,
       );
       const pyServer = (mode: string) =>
         py(["server", "tcp://127.0.0.1:*", which, mode, total, String(warmup)]);
@@ -302,7 +368,10 @@ async function orchestrate(): Promise<void> {
       ];
       if (withPython) {
         contenders.push(
-          ["raw TCP, reused buffer (Python sockets)", () => pair(pyServer("tcp"), pyClient("tcp"), "raw tcp")],
+          [
+            "raw TCP, reused buffer (Python sockets)",
+            () => pair(pyServer("tcp"), pyClient("tcp"), "raw tcp"),
+          ],
           ["raw pyzmq (frames built once)", () => pair(pyServer("raw"), pyClient("raw"), "pyzmq")],
           ["Python pair (pyzmq+msgpack)", () => pair(pyServer("protocol"), pyClient("protocol"), "python")],
         );
@@ -325,8 +394,9 @@ async function orchestrate(): Promise<void> {
         contenders.splice(0, contenders.length, ...keep);
       }
       // Rounds interleave the contenders so that load from elsewhere on the machine hits them alike;
-      // each reports its best round.
+      // each reports its best round, and the median of its rounds (under load, rounds swing by 2×).
       const best = new Map<string, Result>();
+      const rates = new Map<string, number[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, runOnce] of contenders) {
           let r: Result;
@@ -336,6 +406,7 @@ async function orchestrate(): Promise<void> {
             console.log(`  ${name.padEnd(50)} round ${round + 1} failed: ${(err as Error).message}`);
             continue;
           }
+          rates.set(name, [...(rates.get(name) ?? []), r.trains / r.seconds]);
           const prev = best.get(name);
           if (!prev || r.trains / r.seconds > prev.trains / prev.seconds) best.set(name, r);
         }
@@ -343,6 +414,12 @@ async function orchestrate(): Promise<void> {
       const rate = (name: string) => {
         const r = best.get(name);
         return r ? r.trains / r.seconds : Number.NaN;
+      };
+      const median = (name: string) => {
+        const all = [...(rates.get(name) ?? [])].sort((x, y) => x - y);
+        if (all.length === 0) return Number.NaN;
+        const mid = all.length >> 1;
+        return all.length % 2 ? (all[mid] as number) : ((all[mid - 1] as number) + (all[mid] as number)) / 2;
       };
       const sase = best.get("sase server → sase client");
       if (!sase) {
@@ -366,9 +443,14 @@ async function orchestrate(): Promise<void> {
       };
       for (const [name, r] of best) {
         const cmp = vs[name];
-        const ratio = cmp ? `   ${cmp[1]} = ${((rate(cmp[0]) / rate(name)) * 100).toFixed(0)}% of this` : "";
-        console.log(`  ${name.padEnd(50)} ${fmt(r, bytesPerTrain)}${ratio}`);
+        const pc = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
+        const ratio = cmp
+          ? `   ${cmp[1]} = ${pc(rate(cmp[0]), rate(name))} of this (medians ${pc(median(cmp[0]), median(name))})`
+          : "";
+        const med = `median ${median(name).toFixed(1).padStart(7)}`;
+        console.log(`  ${name.padEnd(50)} ${fmt(r, bytesPerTrain)} ${med}${ratio}`);
       }
+      console.log(`  load average at the end: ${loadAverage()}`);
       if ("skipped" in kb)
         console.log(`  ${"karabo-bridge-py Client rows".padEnd(50)} skipped: ${kb.skipped}`);
     }
@@ -379,7 +461,12 @@ async function orchestrate(): Promise<void> {
 
 const [role, ...args] = process.argv.slice(2);
 if (role === "server")
-  await saseServer(args[0] as Case, Number(args[1]), Number(args[2]), args[3] === "zeromq" ? "zeromq" : "zmtp");
+  await saseServer(
+    args[0] as Case,
+    Number(args[1]),
+    Number(args[2]),
+    args[3] === "zeromq" ? "zeromq" : "zmtp",
+  );
 else if (role === "client")
   await saseClient(
     args[0] as string,
