@@ -177,8 +177,9 @@ export class H5File {
     this.close();
     const fd = openSync(this.currentPath, "r+");
     let skipped = 0;
-    const unknown = unfilled.filter(([, address]) => !setFillTimeNever(fd, address)).map(([path]) => path);
+    let unknown: string[] = [];
     try {
+      unknown = unfilled.filter(([, address]) => !setFillTimeNever(fd, address)).map(([path]) => path);
       // Read again after closing: closing may release space HDF5 held at the end.
       const now = superblockEnd(this.currentPath);
       if (now !== null && now % alignment !== 0) {
