@@ -94,7 +94,10 @@ test("a frame stored bottom-up gives the live view the same image, ROI sum and r
       },
     });
     const got: { image?: Uint8Array; plots?: TrainPlots } = {};
-    const viewer = { sendImage: (b: Uint8Array) => (got.image = b), sendPlots: (p: TrainPlots) => (got.plots = p) };
+    const viewer = {
+      sendImage: (b: Uint8Array) => (got.image = b),
+      sendPlots: (p: TrainPlots) => (got.plots = p),
+    };
     hub.add(viewer);
     hub.setRoi(viewer, roi);
     emit(frame);
@@ -355,6 +358,28 @@ describe("GUI server over WebSocket", () => {
     s.ws.send("not json");
     const notice = await s.next<Extract<ServerMessage, { t: "notice" }>>((m) => m.t === "notice");
     assert.match(notice.text, /not JSON/);
+    s.ws.close();
+  });
+
+  test("the topology lists devices in natural order (module 9 before module 10)", async () => {
+    const s = await session(await login("operator", "operator"));
+    const ids = ["TEST/MODULE/10", "TEST/MODULE/9"];
+    for (const deviceId of ids) {
+      const r = await s.request({
+        t: "instantiate",
+        serverId: "sase/server/main",
+        classId: "SimulatedMotor",
+        deviceId,
+        config: {},
+      });
+      assert.equal(r.ok, true);
+    }
+    const topo = await s.next<Extract<ServerMessage, { t: "topology" }>>(
+      (m) => m.t === "topology" && ids.every((id) => JSON.stringify(m).includes(id)),
+    );
+    const devices = topo.topology.hosts.flatMap((h) => h.servers.flatMap((x) => x.devices.map((d) => d.id)));
+    assert.ok(devices.indexOf("TEST/MODULE/9") < devices.indexOf("TEST/MODULE/10"), devices.join(", "));
+    for (const deviceId of ids) assert.equal((await s.request({ t: "kill", deviceId })).ok, true);
     s.ws.close();
   });
 });
