@@ -195,11 +195,14 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
         servers: Record<string, { deviceClasses?: string[] }>;
         devices: Record<string, { classId?: string; serverId?: string; status?: string }>;
       }>({ op: "topology" });
-      for (const [id, info] of Object.entries(topo.servers)) {
+      // Natural order (DET/9CH0 before DET/10CH0), not the order in which devices happened to start.
+      const sorted = <T>(r: Record<string, T>) =>
+        Object.entries(r).sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }));
+      for (const [id, info] of sorted(topo.servers)) {
         io.out(`server  ${id}  classes: ${(info.deviceClasses ?? []).join(", ")}\n`);
       }
       const rows = [["DEVICE", "CLASS", "STATE", "STATUS"]];
-      for (const [id, info] of Object.entries(topo.devices)) {
+      for (const [id, info] of sorted(topo.devices)) {
         const config = await client.send<{ values: Record<string, unknown> }>({
           op: "configuration",
           deviceId: id,

@@ -81,6 +81,9 @@ describe("sase start / devices / get / set / call", () => {
     assert.match(r.stdout, /SASE_RR_SYS\/TSYS\/TIMESERVER +TimingServer +STARTED/);
     assert.match(r.stdout, /SASE_SIM_MOTOR\/MOTOR\/X +SimulatedMotor +STATIC/);
     assert.match(r.stdout, /SASE_SIM_MOTOR\/MOTOR\/Y/);
+    // Natural order, whatever order the modules started in.
+    const [m3, m15] = ["DET/3CH0 ", "DET/15CH0 "].map((id) => r.stdout.indexOf(id));
+    assert.ok(m3 >= 0 && m15 > m3, r.stdout);
   });
 
   it("completes device ids from the running facility (sase completion devices)", async () => {
