@@ -2,8 +2,9 @@
 // (`sase`), or the same bytes over a plain socket (`raw`), or plain with a small message back per token
 // as an input's request would be (`rawreq`), or plain reading each token whole into one 16 MiB buffer
 // (`rawwhole`; `rawwholereq` with the message back). Prints each side's wall time, CPU (user, sys; and
-// the main JS thread's alone, from schedstat), page faults and read and write syscalls per token, the
-// receiver's from the 10th token on (steady state).
+// the main JS thread's alone, from schedstat), page faults and read and write syscalls per token (the
+// receiver's from the 10th token on: steady state) and the process's max RSS.
+// TCP_PROFILE_BYTES sets the token size (default 16 MiB; small tokens leave the per-token JavaScript).
 //   node --import tsx bench/lib/tcp-profile.ts sase|raw|rawreq|rawwhole|rawwholereq [tokens]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -12,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { Hash, type NDArray, ndarray } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 
-const BYTES = 16 * 1024 * 1024;
-const SHAPE = [64, 2, 512, 128];
+const BYTES = Number(process.env.TCP_PROFILE_BYTES ?? 16 * 1024 * 1024);
+const SHAPE = BYTES === 16 * 1024 * 1024 ? [64, 2, 512, 128] : [BYTES / 2];
 const [mode = "sase", n = "200", role = ""] = process.argv.slice(2);
 const TOKENS = Number(n);
 
@@ -34,8 +35,8 @@ function usage(): { cpu: NodeJS.CpuUsage; faults: number; t: number; main: numbe
 }
 function report(side: string, a: ReturnType<typeof usage>, tokens = TOKENS): string {
   const b = usage();
-  const per = (x: number) => (x / tokens).toFixed(2);
-  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms (main thread ${per((b.main - a.main) / 1e6)} ms), faults ${per(b.faults - a.faults)}, reads ${per(b.sc[0]! - a.sc[0]!)}, writes ${per(b.sc[1]! - a.sc[1]!)} per token`;
+  const per = (x: number) => (x / tokens).toFixed(3);
+  return `${side}: wall ${per(b.t - a.t)} ms, user ${per((b.cpu.user - a.cpu.user) / 1000)} ms, sys ${per((b.cpu.system - a.cpu.system) / 1000)} ms (main thread ${per((b.main - a.main) / 1e6)} ms), faults ${per(b.faults - a.faults)}, reads ${per(b.sc[0]! - a.sc[0]!)}, writes ${per(b.sc[1]! - a.sc[1]!)} per token, max RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`;
 }
 
 const buffers =

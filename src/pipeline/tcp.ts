@@ -54,6 +54,8 @@ import {
   headerCount,
   headerString,
   optionalString,
+  withBookkeeping,
+  writeDataFrame,
   writeFrame,
   writeMessage,
 } from "./wire.ts";
@@ -66,11 +68,7 @@ const WELCOME_WAIT_MS = 200;
 
 /** sase's bookkeeping keys beside Karabo's in a header. */
 function withInfo(h: Hash, info: DeliveryInfo, session: string): Hash {
-  h.set("seq", BigInt(info.seq), "UINT64");
-  h.set("dropped", BigInt(info.dropped), "UINT64");
-  h.set("queued", info.queued, "UINT32");
-  h.set("session", session);
-  return h;
+  return withBookkeeping(h, { seq: info.seq, dropped: info.dropped, queued: info.queued, session });
 }
 
 /** sase's bookkeeping from a header; seq 0 when the output is not sase's (no loss counting then). */
@@ -83,17 +81,6 @@ function readInfo(h: Hash): DeliveryInfo {
     queued: headerCount(h, "queued"),
     session: headerString(h, "session"),
   };
-}
-
-/** One `sourceInfo` row: the source name and the timestamp as attributes of `timestamp`. */
-function sourceInfo(source: string, ts: Timestamp): Hash {
-  const h = new Hash();
-  h.set("source", source);
-  h.set("timestamp", true);
-  h.setAttribute("timestamp", "sec", BigInt(ts.sec), "UINT64");
-  h.setAttribute("timestamp", "frac", ts.frac, "UINT64");
-  h.setAttribute("timestamp", "tid", BigInt(ts.trainId), "UINT64");
-  return h;
 }
 
 function asCount(v: HashValue | undefined): number | undefined {
@@ -224,11 +211,14 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
       const chunks = encodeCached(token.data);
       let size = 0;
       for (const c of chunks) size += c.byteLength;
-      const h = new Hash();
-      h.set("nData", 1, "UINT32");
-      h.set("byteSizes", Uint32Array.of(size));
-      h.set("sourceInfo", [sourceInfo(token.meta.source, token.meta.timestamp)]);
-      writeFrame(socket, withInfo(h, info, session()), chunks);
+      const { source, timestamp } = token.meta;
+      const { seq, dropped, queued } = info;
+      writeDataFrame(
+        socket,
+        [{ source, timestamp, size }],
+        { seq, dropped, queued, session: session() },
+        chunks,
+      );
     },
     deliverEndOfStream(info) {
       const h = new Hash();

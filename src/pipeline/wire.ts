@@ -5,7 +5,8 @@
 // encoder's chunks so that arrays go to the socket without being copied. The reader copies each body
 // once, from the socket's buffers into one allocation placed so that the largest array in it is 8-byte
 // aligned (sase's outputs say where in an extra header key, `align`), and the decoded token's arrays are
-// views of that allocation.
+// views of that allocation. A data message's header is written straight into its prefix from byte
+// templates of its constant parts (writeDataFrame), the same bytes as encoding the header Hash.
 
 import type { Socket } from "node:net";
 import {
@@ -13,8 +14,10 @@ import {
   decodeHash,
   encodeHash,
   encodeHashToBytes,
-  type Hash,
+  HASH_TYPE_CODES,
+  Hash,
   type HashValue,
+  type Timestamp,
 } from "../core/index.ts";
 import { PipelineError } from "./types.ts";
 
@@ -49,6 +52,204 @@ export function writeFrame(socket: Socket, header: Hash, body: readonly Uint8Arr
   socket.write(prefix);
   for (const c of body) if (c.byteLength) socket.write(c);
   socket.uncork();
+}
+
+/** One item of a data message: its source, timestamp and encoded size. */
+export interface DataItem {
+  readonly source: string;
+  readonly timestamp: Timestamp;
+  readonly size: number;
+}
+
+/** sase's bookkeeping keys of a data header (beside Karabo's nData, byteSizes, sourceInfo). */
+export interface DataBookkeeping {
+  readonly seq: number;
+  readonly dropped: number;
+  readonly queued: number;
+  readonly session: string;
+}
+
+/** sase's bookkeeping keys beside Karabo's in a header. */
+export function withBookkeeping(h: Hash, b: DataBookkeeping): Hash {
+  h.set("seq", BigInt(b.seq), "UINT64");
+  h.set("dropped", BigInt(b.dropped), "UINT64");
+  h.set("queued", b.queued, "UINT32");
+  h.set("session", b.session);
+  return h;
+}
+
+/** One `sourceInfo` row: the source name and the timestamp as attributes of `timestamp`. */
+export function sourceInfo(source: string, ts: Timestamp): Hash {
+  const h = new Hash();
+  h.set("source", source);
+  h.set("timestamp", true);
+  h.setAttribute("timestamp", "sec", BigInt(ts.sec), "UINT64");
+  h.setAttribute("timestamp", "frac", ts.frac, "UINT64");
+  h.setAttribute("timestamp", "tid", BigInt(ts.trainId), "UINT64");
+  return h;
+}
+
+/** A data message's header as a Hash (the general path; `writeDataFrame` encodes the same bytes directly). */
+export function dataHeader(items: readonly DataItem[], b: DataBookkeeping): Hash {
+  const h = new Hash();
+  h.set("nData", items.length, "UINT32");
+  h.set(
+    "byteSizes",
+    Uint32Array.from(items, (i) => i.size),
+  );
+  h.set(
+    "sourceInfo",
+    items.map((i) => sourceInfo(i.source, i.timestamp)),
+  );
+  return withBookkeeping(h, b);
+}
+
+/**
+ * Writes a data message: the header of `items` with sase's bookkeeping, then the body `chunks`. The
+ * header's binary Hash is written straight into the message's prefix, without building a Hash, and is
+ * byte for byte what `writeFrame(socket, dataHeader(items, b), chunks)` sends (which runs instead for
+ * no items, and for values outside their wire types, so that they fail as they would there).
+ */
+export function writeDataFrame(
+  socket: Socket,
+  items: readonly DataItem[],
+  b: DataBookkeeping,
+  chunks: readonly Uint8Array[],
+): void {
+  let bodyLength = 0;
+  for (const c of chunks) bodyLength += c.byteLength;
+  const prefix = encodeDataPrefix(items, b, chunks.length ? bestAlignment(chunks) : -1, bodyLength);
+  if (!prefix) {
+    writeFrame(socket, dataHeader(items, b), chunks);
+    return;
+  }
+  socket.cork();
+  socket.write(prefix);
+  for (const c of chunks) if (c.byteLength) socket.write(c);
+  socket.uncork();
+}
+
+const U32_MAX = 0xffffffff;
+const U64_LIMIT = 1n << 64n;
+const isU32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= U32_MAX;
+const isU64 = (n: number) => Number.isSafeInteger(n) && n >= 0;
+
+/** A node's start as Karabo's binary Hash has it: u8 key length, key, u32 type code, u32 attribute count. */
+function nodeStart(key: string, type: keyof typeof HASH_TYPE_CODES, attrs = 0): Buffer {
+  const b = Buffer.alloc(1 + key.length + 8);
+  b[0] = key.length;
+  b.write(key, 1, "latin1");
+  b.writeUInt32LE(HASH_TYPE_CODES[type], 1 + key.length);
+  b.writeUInt32LE(attrs, 5 + key.length);
+  return b;
+}
+/** An attribute's start: u8 name length, name, u32 type code. */
+function attrStart(name: string, type: keyof typeof HASH_TYPE_CODES): Buffer {
+  return nodeStart(name, type).subarray(0, 5 + name.length);
+}
+
+// The header's constant parts, encoded once.
+const N_DATA = nodeStart("nData", "UINT32");
+const BYTE_SIZES = nodeStart("byteSizes", "VECTOR_UINT32");
+const SOURCE_INFO = nodeStart("sourceInfo", "VECTOR_HASH");
+const SOURCE = nodeStart("source", "STRING");
+const TIMESTAMP = nodeStart("timestamp", "BOOL", 3);
+const SEC = attrStart("sec", "UINT64");
+const FRAC = attrStart("frac", "UINT64");
+const TID = attrStart("tid", "UINT64");
+const SEQ = nodeStart("seq", "UINT64");
+const DROPPED = nodeStart("dropped", "UINT64");
+const QUEUED = nodeStart("queued", "UINT32");
+const SESSION = nodeStart("session", "STRING");
+const ALIGN = nodeStart("align", "INT32");
+/** Bytes of a `sourceInfo` row besides its source's UTF-8. */
+const ROW_BYTES = 4 + SOURCE.length + 4 + TIMESTAMP.length + SEC.length + FRAC.length + TID.length + 24 + 1;
+
+/**
+ * u32 header length | header (Karabo binary Hash) | u32 body length, for `writeDataFrame`; `align` < 0
+ * leaves the `align` key out (no body). Undefined when a value does not fit its wire type.
+ */
+export function encodeDataPrefix(
+  items: readonly DataItem[],
+  b: DataBookkeeping,
+  align: number,
+  bodyLength: number,
+): Buffer | undefined {
+  // No items: the general encoder types the empty `sourceInfo` list as VECTOR_STRING; leave that to it.
+  if (items.length === 0 || !isU32(items.length)) return undefined;
+  if (!isU64(b.seq) || !isU64(b.dropped) || !isU32(b.queued)) return undefined;
+  const sessionBytes = Buffer.byteLength(b.session, "utf8");
+  let n = 4 + N_DATA.length + 4 + BYTE_SIZES.length + 4 + 4 * items.length + SOURCE_INFO.length + 4;
+  n += SEQ.length + 8 + DROPPED.length + 8 + QUEUED.length + 4 + SESSION.length + 4 + sessionBytes;
+  if (align >= 0) n += ALIGN.length + 4;
+  const sourceBytes: number[] = [];
+  for (const i of items) {
+    const ts = i.timestamp;
+    if (!isU32(i.size) || !isU64(ts.sec) || !isU64(ts.trainId)) return undefined;
+    if (typeof ts.frac !== "bigint" || ts.frac < 0n || ts.frac >= U64_LIMIT) return undefined;
+    const s = Buffer.byteLength(i.source, "utf8");
+    sourceBytes.push(s);
+    n += ROW_BYTES + s;
+  }
+  const out = Buffer.allocUnsafe(8 + n);
+  let p = 0;
+  const put = (c: Buffer) => {
+    out.set(c, p);
+    p += c.length;
+  };
+  const u32 = (v: number) => {
+    out.writeUInt32LE(v, p);
+    p += 4;
+  };
+  const u64 = (v: number) => {
+    out.writeUInt32LE(v % 0x100000000, p);
+    out.writeUInt32LE(Math.floor(v / 0x100000000), p + 4);
+    p += 8;
+  };
+  const str = (s: string, bytes: number) => {
+    u32(bytes);
+    out.write(s, p, bytes, "utf8");
+    p += bytes;
+  };
+  u32(n);
+  u32(align >= 0 ? 8 : 7);
+  put(N_DATA);
+  u32(items.length);
+  put(BYTE_SIZES);
+  u32(items.length);
+  for (const i of items) u32(i.size);
+  put(SOURCE_INFO);
+  u32(items.length);
+  for (let k = 0; k < items.length; k++) {
+    const i = items[k]!;
+    u32(2);
+    put(SOURCE);
+    str(i.source, sourceBytes[k]!);
+    put(TIMESTAMP);
+    put(SEC);
+    u64(i.timestamp.sec);
+    put(FRAC);
+    out.writeBigUInt64LE(i.timestamp.frac, p);
+    p += 8;
+    put(TID);
+    u64(i.timestamp.trainId);
+    out[p++] = 1;
+  }
+  put(SEQ);
+  u64(b.seq);
+  put(DROPPED);
+  u64(b.dropped);
+  put(QUEUED);
+  u32(b.queued);
+  put(SESSION);
+  str(b.session, sessionBytes);
+  if (align >= 0) {
+    put(ALIGN);
+    out.writeInt32LE(align, p);
+    p += 4;
+  }
+  u32(bodyLength);
+  return out;
 }
 
 /**

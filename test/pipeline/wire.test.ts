@@ -7,10 +7,15 @@ import { test } from "node:test";
 import { Hash, type NDArray, ndarray } from "../../src/core/index.ts";
 import { PipelineError } from "../../src/pipeline/index.ts";
 import {
+  type DataBookkeeping,
+  type DataItem,
+  dataHeader,
   decodeBody,
   encodeCached,
+  encodeDataPrefix,
   FrameReader,
   HEADER_READ_BYTES,
+  writeDataFrame,
   writeFrame,
 } from "../../src/pipeline/wire.ts";
 import { Rig, until } from "./helpers.ts";
@@ -79,6 +84,94 @@ test("large bodies are read in place: after one, a read for the next header brin
   const inBodies = new Set(bodies.map((b) => b.buffer));
   const copied = reads.filter((r) => !inBodies.has(r.buffer)).reduce((a, r) => a + r.n, 0);
   assert.ok(copied <= 256 * 1024 + 2 * HEADER_READ_BYTES, `${copied} bytes went through scratch`);
+});
+
+test("data headers written directly are byte for byte the general Hash encoder's, and unusual values take the general path", () => {
+  const body = (n: number) => encodeCached(new Hash({ image: ndarray(new Uint16Array(n).fill(n), [n]), n }));
+  const item = (source: string, sec: number, frac: bigint, trainId: number, size: number): DataItem => ({
+    source,
+    timestamp: { sec, frac, trainId },
+    size,
+  });
+  const cases: { items: DataItem[]; b: DataBookkeeping; chunks: Uint8Array[] }[] = [
+    {
+      items: [item("SPB_DET_AGIPD1M-1/DET/0CH0:output", 1_765_000_000, 123_456_789_000_000_000n, 1, 0)],
+      b: { seq: 1, dropped: 0, queued: 0, session: "s-1" },
+      chunks: body(8),
+    },
+    {
+      // Largest values of each wire type, a non-ASCII source and session.
+      items: [item("DÉTECTEUR/Ω:out", Number.MAX_SAFE_INTEGER, (1n << 64n) - 1n, 2 ** 53 - 1, 0xffffffff)],
+      b: { seq: Number.MAX_SAFE_INTEGER, dropped: 2 ** 40 + 3, queued: 0xffffffff, session: "sessión" },
+      chunks: body(1000),
+    },
+    {
+      // nData > 1: rows and sizes in order.
+      items: [item("A/B/C:o", 1, 0n, 10_000_000_001, 17), item("", 2, 5n, 0, 0), item("X:y", 3, 6n, 7, 4096)],
+      b: { seq: 42, dropped: 7, queued: 2, session: "" },
+      chunks: [...body(3), ...body(700)],
+    },
+    // No body: no `align` key.
+    { items: [item("s:o", 5, 1n, 2, 0)], b: { seq: 9, dropped: 1, queued: 1, session: "s" }, chunks: [] },
+  ];
+  for (const { items, b, chunks } of cases) {
+    for (const it of items)
+      if (it.size === 0) Object.assign(it, { size: chunks.reduce((a, c) => a + c.length, 0) });
+    const fast = sink();
+    writeDataFrame(fast.socket, items, b, chunks);
+    const general = sink();
+    writeFrame(general.socket, dataHeader(items, b), chunks);
+    assert.ok(encodeDataPrefix(items, b, 0, 0), "the direct encoding ran");
+    assert.deepEqual(fast.bytes(), general.bytes(), JSON.stringify(items.map((i) => i.source)));
+    // And it reads back as the header it stands for.
+    let header: Hash | undefined;
+    new FrameReader(1 << 20, (h) => {
+      header = h;
+    }).push(fast.bytes());
+    assert.equal(header?.get("nData"), items.length);
+    assert.deepEqual(
+      [...(header?.get<Uint32Array>("byteSizes") ?? [])],
+      items.map((i) => i.size),
+    );
+  }
+  // Values outside their wire types: the general path runs and fails as it always did.
+  const unusual: [DataItem[], DataBookkeeping][] = [
+    [[item("a", 1.5, 0n, 1, 8)], { seq: 1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, 1n << 64n, 1, 8)], { seq: 1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, -1n, 1, 8)], { seq: 1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, 0n, -1, 8)], { seq: 1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, 0n, 1, 2 ** 32)], { seq: 1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, 0n, 1, 8)], { seq: -1, dropped: 0, queued: 0, session: "s" }],
+    [[item("a", 1, 0n, 1, 8)], { seq: 1, dropped: 0, queued: 2 ** 32, session: "s" }],
+  ];
+  for (const [items, b] of unusual) {
+    assert.equal(encodeDataPrefix(items, b, 0, 8), undefined);
+    const fast = sink();
+    const general = sink();
+    const run = (f: () => void): unknown => {
+      try {
+        f();
+        return undefined;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    const a = run(() => writeDataFrame(fast.socket, items, b, [new Uint8Array(8)]));
+    const g = run(() => writeFrame(general.socket, dataHeader(items, b), [new Uint8Array(8)]));
+    assert.deepEqual(a, g);
+    assert.deepEqual(fast.bytes(), general.bytes());
+  }
+  // Values the general path encodes that the direct one leaves to it: 2^53 and above, no items (an empty
+  // `sourceInfo` the general encoder types as VECTOR_STRING).
+  const b: DataBookkeeping = { seq: 1, dropped: 0, queued: 0, session: "s" };
+  for (const items of [[item("a", 2 ** 53, 0n, 1, 8)], []]) {
+    assert.equal(encodeDataPrefix(items, b, 0, 8), undefined);
+    const fast = sink();
+    writeDataFrame(fast.socket, items, b, [new Uint8Array(8)]);
+    const general = sink();
+    writeFrame(general.socket, dataHeader(items, b), [new Uint8Array(8)]);
+    assert.deepEqual(fast.bytes(), general.bytes());
+  }
 });
 
 test("lengths that cannot be a frame are refused before any allocation", () => {
