@@ -1,6 +1,12 @@
 """Baselines for bench/files.ts with Debian's h5py (HDF5 1.10, C).
 
-  files_h5py.py write <dir> <modules> <trains> <cells> <chunk_rows>   write image.data like sase does (also CPU seconds)
+  files_h5py.py write <dir> <modules> <trains> <cells> <chunk_rows> [default|never|direct]
+                                                                      write image.data like sase does (also CPU seconds);
+                                                                      never: fill time "never" (HDF5 then writes a chunk
+                                                                      bigger than its cache straight from the array, as
+                                                                      sase's writer does); direct: each train written as
+                                                                      whole chunks with write_direct_chunk (no HDF5 work
+                                                                      on the data at all: the fastest h5py can write)
   files_h5py.py read <dir> [reuse]                                    read every image.data back (into one reused array)
   files_h5py.py open <run dir>                                        open every file, read its INDEX, list keys
 
@@ -17,24 +23,45 @@ import numpy as np
 FRAME = (2, 512, 128)
 
 
-def write(d, modules, trains, cells, chunk_rows):
+def image_dataset(f, name, chunk_rows, mode):
+    """An empty, extendable image.data dataset: h5py's defaults, or with fill time "never"."""
+    if mode == "default":
+        return f.create_dataset(name, shape=(0,) + FRAME, maxshape=(None,) + FRAME,
+                                chunks=(chunk_rows,) + FRAME, dtype="u2")
+    # h5py 3.7 has no fill_time argument: the low-level API sets it.
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk((chunk_rows,) + FRAME)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    lcpl = h5py.h5p.create(h5py.h5p.LINK_CREATE)
+    lcpl.set_create_intermediate_group(True)
+    space = h5py.h5s.create_simple((0,) + FRAME, (h5py.h5s.UNLIMITED,) + FRAME)
+    return h5py.Dataset(h5py.h5d.create(f.id, name.encode(), h5py.h5t.STD_U16LE, space, dcpl=dcpl, lcpl=lcpl))
+
+
+def write(d, modules, trains, cells, chunk_rows, mode="default"):
+    if mode == "direct" and cells % chunk_rows:
+        raise SystemExit(f"direct: a train ({cells} rows) must be whole chunks of {chunk_rows} rows")
     # The source array is made once, before the timing (sase's bench reuses one array too).
     img = (np.arange(cells * np.prod(FRAME), dtype=np.uint32) % 65521).astype(np.uint16).reshape((cells,) + FRAME)
+    chunks = [np.ascontiguousarray(img[r:r + chunk_rows]) for r in range(0, cells, chunk_rows)]
     t0 = time.perf_counter()
     c0 = os.times()
     nbytes = 0
     for m in range(modules):
         src = f"SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf"
         with h5py.File(os.path.join(d, f"H5PY-R0001-AGIPD{m:02d}-S00000.h5"), "w", libver=("earliest", "v110")) as f:
-            ds = f.create_dataset(f"INSTRUMENT/{src}/image/data", shape=(0,) + FRAME, maxshape=(None,) + FRAME,
-                                  chunks=(chunk_rows,) + FRAME, dtype="u2")
+            ds = image_dataset(f, f"INSTRUMENT/{src}/image/data", chunk_rows, mode)
             tid = f.create_dataset("INDEX/trainId", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
             first = f.create_dataset(f"INDEX/{src}/image/first", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
             count = f.create_dataset(f"INDEX/{src}/image/count", shape=(0,), maxshape=(None,), chunks=(256,), dtype="u8")
             for t in range(trains):
                 n = ds.shape[0]
                 ds.resize(n + cells, axis=0)
-                ds[n:] = img
+                if mode == "direct":
+                    for i, chunk in enumerate(chunks):
+                        ds.id.write_direct_chunk((n + i * chunk_rows, 0, 0, 0), chunk)
+                else:
+                    ds[n:] = img
                 for x, v in ((tid, 10000 + t), (first, n), (count, cells)):
                     x.resize(t + 1, axis=0)
                     x[t] = v
@@ -99,7 +126,7 @@ def open_run(d):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "write":
-        s, n, user, system = write(sys.argv[2], *map(int, sys.argv[3:7]))
+        s, n, user, system = write(sys.argv[2], *map(int, sys.argv[3:7]), *sys.argv[7:8])
         print(json.dumps({"seconds": s, "n": n, "user": user, "system": system}))
         sys.exit(0)
     elif cmd == "read":
