@@ -427,6 +427,8 @@ class Aggregator {
   private indexRows = 0;
   /** Whether any dataset of this aggregator has aligned chunks (set when the first file opens). */
   private alignedChunks = false;
+  /** The open file's METADATA/updateDate as last written (whole seconds). */
+  private updateDate = "";
 
   constructor(
     private readonly writer: RunWriter,
@@ -497,7 +499,8 @@ class Aggregator {
     h5.createStrings("/METADATA/dataFormatVersion", [WRITTEN_FORMAT_VERSION]);
     h5.createStrings("/METADATA/creationDate", [dateText(this.writer.created)]);
     // Fixed-length so that it can be rewritten at every flush.
-    h5.createStrings("/METADATA/updateDate", [dateText(new Date())], 16);
+    this.updateDate = dateText(new Date());
+    h5.createStrings("/METADATA/updateDate", [this.updateDate], 16);
     h5.createStrings("/METADATA/daqLibrary", [o.daqLibrary ?? `sase-${SASE_VERSION}`]);
     h5.createStrings("/METADATA/karaboFramework", [o.karaboFramework ?? `sase-${SASE_VERSION}`]);
     h5.createStrings("/METADATA/runType", [o.runType ?? ""]);
@@ -633,7 +636,13 @@ class Aggregator {
       BigUint64Array.from(t, (x) => BigInt(x.id)),
     );
     this.indexRows += n;
-    h5.writeFixedStrings("/METADATA/updateDate", [dateText(new Date())]);
+    // Whole seconds: within the second already written, rewriting it would write the same bytes (and
+    // cost HDF5 ~0.5 ms per flush: at 10 Hz, 5 ms/s for every aggregator).
+    const updated = dateText(new Date());
+    if (updated !== this.updateDate) {
+      h5.writeFixedStrings("/METADATA/updateDate", [updated]);
+      this.updateDate = updated;
+    }
     h5.flush();
     if (!closing) this.alignForChunks(h5);
   }
