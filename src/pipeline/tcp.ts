@@ -46,6 +46,7 @@ import {
   SLOWNESS_POLICIES,
 } from "./types.ts";
 import {
+  bodyBytes,
   decodeBody,
   encodeCached,
   encodeMessage,
@@ -209,8 +210,7 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
     endOfStreamTakesCredit: true,
     deliver(token, info) {
       const chunks = encodeCached(token.data);
-      let size = 0;
-      for (const c of chunks) size += c.byteLength;
+      const size = bodyBytes(chunks);
       const { source, timestamp } = token.meta;
       const { seq, dropped, queued } = info;
       writeDataFrame(

@@ -38,16 +38,26 @@ export function writeMessage(socket: Socket, message: Hash): void {
   socket.write(encodeMessage(message));
 }
 
+/** The bytes of a body's chunks together. */
+export function bodyBytes(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.byteLength;
+  return n;
+}
+
 /** Writes one message; `body` chunks are passed to the socket without copying. */
 export function writeFrame(socket: Socket, header: Hash, body: readonly Uint8Array[] = []): void {
-  let bodyLength = 0;
-  for (const c of body) bodyLength += c.byteLength;
   if (body.length) header.set("align", bestAlignment(body));
   const h = encodeHashToBytes(header);
   const prefix = Buffer.allocUnsafe(8 + h.byteLength);
   prefix.writeUInt32LE(h.byteLength, 0);
   prefix.set(h, 4);
-  prefix.writeUInt32LE(bodyLength, 4 + h.byteLength);
+  prefix.writeUInt32LE(bodyBytes(body), 4 + h.byteLength);
+  writePrefixed(socket, prefix, body);
+}
+
+/** A message's prefix (header length, header, body length), then its body chunks, in one corked write. */
+function writePrefixed(socket: Socket, prefix: Uint8Array, body: readonly Uint8Array[]): void {
   socket.cork();
   socket.write(prefix);
   for (const c of body) if (c.byteLength) socket.write(c);
@@ -116,17 +126,9 @@ export function writeDataFrame(
   b: DataBookkeeping,
   chunks: readonly Uint8Array[],
 ): void {
-  let bodyLength = 0;
-  for (const c of chunks) bodyLength += c.byteLength;
-  const prefix = encodeDataPrefix(items, b, chunks.length ? bestAlignment(chunks) : -1, bodyLength);
-  if (!prefix) {
-    writeFrame(socket, dataHeader(items, b), chunks);
-    return;
-  }
-  socket.cork();
-  socket.write(prefix);
-  for (const c of chunks) if (c.byteLength) socket.write(c);
-  socket.uncork();
+  const prefix = encodeDataPrefix(items, b, chunks.length ? bestAlignment(chunks) : -1, bodyBytes(chunks));
+  if (prefix) writePrefixed(socket, prefix, chunks);
+  else writeFrame(socket, dataHeader(items, b), chunks);
 }
 
 const U32_MAX = 0xffffffff;
