@@ -3,6 +3,7 @@
 import { statSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError } from "commander";
+import { naturalOrder } from "../core/index.ts";
 import {
   type DataCollection,
   FilesError,
@@ -62,8 +63,6 @@ function trainRange(ids: readonly number[]): string {
   return `${ids.length} trains: ${ids[0]} … ${ids[ids.length - 1]}`;
 }
 
-const natural = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
-
 /** Detector modules by source name: AGIPD/LPD/DSSC (…/DET/<n>CH0:xtdf) and JUNGFRAU (…/DET/JNGFR<n>:daqOutput). */
 const MODULE_PATTERNS: { re: RegExp; frames: string; framesInEntry: boolean }[] = [
   { re: /^(.+)\/DET\/(\d+CH\d+):xtdf$/, frames: "image.data", framesInEntry: false },
@@ -91,8 +90,8 @@ function detectorsOf(run: DataCollection): Detector[] {
       break;
     }
   }
-  for (const d of found.values()) d.modules.sort((a, b) => natural(a.source, b.source));
-  return [...found.values()].sort((a, b) => natural(a.name, b.name));
+  for (const d of found.values()) d.modules.sort((a, b) => naturalOrder(a.source, b.source));
+  return [...found.values()].sort((a, b) => naturalOrder(a.name, b.name));
 }
 
 /** "16 modules (0CH0 … 15CH0), 512 × 128 pixels, 64 frames per train, 4096 frames in total" */
@@ -168,8 +167,8 @@ function printRun(path: string, run: DataCollection, detail: readonly string[]):
     out.push("", `${d.name} modules:`);
     for (const m of d.modules) sourceLines(m.source, "  ");
   }
-  const others = run.instrumentSources.filter((s) => !inDetector.has(s)).sort(natural);
-  const control = [...run.controlSources].sort(natural);
+  const others = run.instrumentSources.filter((s) => !inDetector.has(s)).sort(naturalOrder);
+  const control = [...run.controlSources].sort(naturalOrder);
   const but = detectors.length ? " (not detector modules)" : "";
   out.push("", `${others.length} instrument sources${but}:`);
   for (const s of others) sourceLines(s, "  ");
@@ -240,7 +239,9 @@ export function registerFilesCommands(program: Command): void {
           if (opts.trains && run.trainIds.length === 0 && whole.trainIds.length > 0) {
             const [a, b] = opts.trains;
             const slice = `${a}:${b === Number.MAX_SAFE_INTEGER ? "" : b}`;
-            process.stderr.write(`sase: --trains ${slice} selects none of the run's ${whole.trainIds.length} trains\n`);
+            process.stderr.write(
+              `sase: --trains ${slice} selects none of the run's ${whole.trainIds.length} trains\n`,
+            );
           }
           run.close();
         } catch (err) {

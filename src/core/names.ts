@@ -31,3 +31,11 @@ export function closestName(
   }
   return best;
 }
+
+/**
+ * Compares names in natural order, as people count modules and sequences: digit runs by their value,
+ * so DET/9CH0 comes before DET/10CH0.
+ */
+export function naturalOrder(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}

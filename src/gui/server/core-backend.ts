@@ -11,6 +11,7 @@ import {
   isNDArray,
   isState,
   METRIC_PREFIXES,
+  naturalOrder,
   type PropertyChange,
   SCALAR_TYPES,
   type Schema,
@@ -25,9 +26,6 @@ import {
 import type { JsonValue, PropertyInfo, Topology, TopologyServer, WireValue } from "../api.ts";
 import type { Identity } from "./auth.ts";
 import { asRequestError, type DeviceUpdate, type FacilityBackend, GuiRequestError } from "./backend.ts";
-
-/** Device, server and host names in natural order, as operators count modules: 1CH0 before 10CH0. */
-const natural = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
 
 const LEVEL_OF: Record<AccessLevel, number> = { observer: 0, user: 1, operator: 1, expert: 2, admin: 3 };
 const VALUE_TYPE: Record<string, string> = {
@@ -249,7 +247,7 @@ export class CoreBackend implements FacilityBackend {
     for (const [id, info] of this.#servers) {
       servers.set(id, { id, host: info.host, classes: [...(info.deviceClasses ?? [])].sort(), devices: [] });
     }
-    for (const [id, info] of [...this.#devices].sort(([a], [b]) => natural(a, b))) {
+    for (const [id, info] of [...this.#devices].sort(([a], [b]) => naturalOrder(a, b))) {
       const serverId = info.serverId ?? "(no server)";
       let srv = servers.get(serverId);
       if (!srv) {
@@ -267,14 +265,14 @@ export class CoreBackend implements FacilityBackend {
       });
     }
     const hosts = new Map<string, TopologyServer[]>();
-    for (const s of [...servers.values()].sort((a, b) => natural(a.id, b.id))) {
+    for (const s of [...servers.values()].sort((a, b) => naturalOrder(a.id, b.id))) {
       const list = hosts.get(s.host) ?? [];
       list.push(s);
       hosts.set(s.host, list);
     }
     return {
       hosts: [...hosts]
-        .sort(([a], [b]) => natural(a, b))
+        .sort(([a], [b]) => naturalOrder(a, b))
         .map(([host, list]) => ({ host, servers: list })),
     };
   }
