@@ -15,7 +15,7 @@
 // Env: BRIDGE_BENCH_CASES=a,b,c  BRIDGE_BENCH_TRAINS_A=200  BRIDGE_BENCH_TRAINS_B=6
 //      BRIDGE_BENCH_TRAINS_C=3000  BRIDGE_BENCH_ROUNDS=3  BRIDGE_BENCH_PYTHON=0 (skip the Python runs)
 //      BRIDGE_BENCH_WARMUP_A=300 (trains before (a) is timed; see below)
-//      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight)
+//      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight, and the raw rows' requests on the wire)
 //      BRIDGE_BENCH_PAIR_TIMEOUT_S=300 (a run still going after this is killed and reported as failed)
 //      BRIDGE_BENCH_ROWS=karabo,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
 //      BRIDGE_BENCH_LOAD=0 (busy loops, `nice -n 0`, run beside every row for the whole bench: a controlled
