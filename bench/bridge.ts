@@ -18,7 +18,7 @@
 //      BRIDGE_BENCH_IN_FLIGHT=2 (the sase client's requestsInFlight, and the raw rows' requests on the wire)
 //      BRIDGE_BENCH_PAIR_TIMEOUT_S=300 (a run still going after this is killed and reported as failed)
 //      BRIDGE_BENCH_ROWS=karabo,zeromq (only the rows whose name holds one of these words; sase → sase always runs)
-//      BRIDGE_BENCH_LOAD=0 (busy loops, `nice -n 0`, run beside every row for the whole bench: a controlled
+//      BRIDGE_BENCH_LOAD=0 (busy loops at the bench's niceness, run beside every row for the whole bench: a controlled
 //      CPU contention, the same for each row; loop i is pinned to CPU i mod the CPU count)
 //      BRIDGE_BENCH_PIN=S,C (run every server on CPU S and every client on CPU C, with taskset: where the
 //      scheduler puts the two processes decides a row under contention, see README)
@@ -129,12 +129,14 @@ async function saseServer(
   console.log(await server.start());
   let since = process.resourceUsage();
   let sent = 0;
-  let threads0 = threadTimes();
+  // Per-thread CPU only when asked for: it reads every thread's /proc stat file.
+  const perThread = Boolean(process.env.BRIDGE_BENCH_THREADS);
+  let threads0 = perThread ? threadTimes() : {};
   const counted = function* () {
     for (const train of trains(which, count)) {
       if (sent++ === warmup) {
         since = process.resourceUsage();
-        threads0 = threadTimes();
+        if (perThread) threads0 = threadTimes();
       }
       yield train;
     }
@@ -142,7 +144,7 @@ async function saseServer(
   await server.serve(counted());
   await server.drain();
   const cpu = cpuSince(since);
-  if (process.env.BRIDGE_BENCH_THREADS) {
+  if (perThread) {
     const t1 = threadTimes();
     const per: Record<string, number[]> = {};
     for (const [k, v] of Object.entries(t1))
@@ -284,18 +286,14 @@ function fmt(r: Result, bytesPerTrain: number): string {
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
-// `count` busy loops at nice 0 (the artificial load of BRIDGE_BENCH_LOAD); stop() ends each by its id.
+// `count` busy loops at the bench's own niceness (the artificial load of BRIDGE_BENCH_LOAD); stop() ends each by its id.
 function busyLoops(count: number): { stop: () => void } {
   const loops: ChildProcess[] = [];
   for (let i = 0; i < count; i++)
     loops.push(
-      spawn(
-        "taskset",
-        ["-c", String(i % cpus().length), "nice", "-n", "0", "sh", "-c", "while :; do :; done"],
-        {
-          stdio: "ignore",
-        },
-      ),
+      spawn("taskset", ["-c", String(i % cpus().length), "sh", "-c", "while :; do :; done"], {
+        stdio: "ignore",
+      }),
     );
   return {
     stop: () => {
@@ -339,7 +337,8 @@ async function orchestrateRows(env: NodeJS.ProcessEnv): Promise<void> {
     "all threads) of the client and of the server over the measured trains; then the median trains/s",
   );
   const load = Number(env.BRIDGE_BENCH_LOAD ?? 0);
-  if (load > 0) console.log(`${load} busy loops (nice 0) run beside every row (BRIDGE_BENCH_LOAD)`);
+  if (load > 0)
+    console.log(`${load} busy loops (the bench's niceness) run beside every row (BRIDGE_BENCH_LOAD)`);
   try {
     for (const [label, which, count, warmup] of cases) {
       if (!wanted.includes(label)) continue;
