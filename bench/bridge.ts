@@ -29,9 +29,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { BridgeClient, BridgeServer, type BridgeTrain, type SourceData } from "../src/bridge/index.ts";
 import { ndarray } from "../src/core/index.ts";
+import { childLines } from "./lib/child.ts";
 
 type Case = "agipd" | "agipd16" | "control";
 interface Result {
@@ -183,20 +183,6 @@ async function saseClient(
 
 // ---- orchestration ---------------------------------------------------------------------------
 
-// The first line a child prints; later lines go to `rest` (a server's CPU figures at its end).
-function firstLine(child: ChildProcess, what: string, rest?: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    let first = true;
-    rl.on("line", (line) => {
-      if (first) resolve(line.trim());
-      else rest?.push(line.trim());
-      first = false;
-    });
-    child.once("exit", (code) => reject(new Error(`${what} exited (${code}) before printing`)));
-  });
-}
-
 function waitExit(child: ChildProcess, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     if (child.exitCode !== null)
@@ -251,15 +237,16 @@ async function pair(server: Command, client: (endpoint: string) => Command, what
     s.kill();
   }, limitMs);
   try {
-    const serverLines: string[] = [];
-    const endpoint = await firstLine(s, `${what} server`, serverLines);
+    const serverOut = childLines(s, `${what} server`);
+    const endpoint = await serverOut.first;
     const [cmd, args] = pinned(client(endpoint), cCpu);
     c = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
-    const line = await firstLine(c, `${what} client`);
+    const line = await childLines(c, `${what} client`).first;
     await waitExit(c, `${what} client`);
     await waitExit(s, `${what} server`);
     const result = JSON.parse(line) as Result;
-    const last = serverLines.filter((l) => l.startsWith("{")).pop();
+    // The server's CPU figures are its last JSON line.
+    const last = (await serverOut.rest).filter((l) => l.startsWith("{")).pop();
     if (last) result.serverCpu = (JSON.parse(last) as { cpu?: [number, number] }).cpu;
     return result;
   } finally {

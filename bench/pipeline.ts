@@ -51,6 +51,7 @@ import {
   resolveOutputsThrough,
 } from "../src/pipeline/index.ts";
 import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
+import { childLines } from "./lib/child.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
 const TOKENS = Number(process.env.PIPELINE_BENCH_TOKENS ?? 200);
@@ -168,25 +169,6 @@ interface Run {
   rssMiB: number;
 }
 
-/** A child's stdout: the first line resolves `first`, the rest is collected and resolved at exit. */
-function childLines(c: ReturnType<typeof spawnChild>): { first: Promise<string>; rest: Promise<string> } {
-  let text = "";
-  c.stdout!.on("data", (b: Buffer) => {
-    text += b.toString();
-  });
-  const first = new Promise<string>((resolve) => {
-    const check = () => {
-      const nl = text.indexOf("\n");
-      if (nl < 0) return;
-      c.stdout!.off("data", check);
-      resolve(text.slice(0, nl).trim());
-    };
-    c.stdout!.on("data", check);
-  });
-  const rest = new Promise<string>((resolve) => c.once("exit", () => resolve(text)));
-  return { first, rest };
-}
-
 /** The sender's CPU per token from its `cpu MS` line. */
 function senderCpu(text: string): number {
   return Number(/cpu ([\d.]+)/.exec(text)?.[1]) / TOKENS;
@@ -209,7 +191,7 @@ function spawnChild(role: string) {
  */
 async function rawTcp(whole: boolean): Promise<Run> {
   const c = spawnChild("raw");
-  const lines = childLines(c);
+  const lines = childLines(c, "raw TCP sender");
   const port = Number(await lines.first);
   const into = new Uint8Array(BYTES);
   let received = 0;
@@ -238,7 +220,7 @@ async function rawTcp(whole: boolean): Promise<Run> {
   const ms = ((performance.now() - t0) * TOKENS) / Math.max(1, TOKENS - 1);
   const recv = cpuMs(c0) / TOKENS;
   sock.destroy();
-  const send = senderCpu(await lines.rest);
+  const send = senderCpu((await lines.rest).join("\n"));
   return { ms, recv, send, rssMiB: process.memoryUsage().rss / 2 ** 20 };
 }
 
@@ -313,7 +295,7 @@ async function rawTcpPython(mode: "window" | "whole" | "waitall"): Promise<Run> 
 
 async function acrossProcesses(): Promise<Run> {
   const c = spawnChild("pipeline");
-  const lines = childLines(c);
+  const lines = childLines(c, "pipeline sender");
   const address = await lines.first;
   const c0 = process.cpuUsage();
   const inp = new InputChannel("BENCH/CAL/M0:input", {
@@ -337,7 +319,7 @@ async function acrossProcesses(): Promise<Run> {
   const recv = cpuMs(c0) / TOKENS;
   if (seen !== TOKENS || sum === 0) throw new Error(`received ${seen} of ${TOKENS} tokens`);
   await inp.close();
-  const send = senderCpu(await lines.rest);
+  const send = senderCpu((await lines.rest).join("\n"));
   return { ms, recv, send, rssMiB: process.memoryUsage().rss / 2 ** 20 };
 }
 
