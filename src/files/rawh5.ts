@@ -76,6 +76,12 @@ const MSG_LINK = 0x0006;
 
 const u64 = (v: DataView, at: number) => Number(v.getBigUint64(at, true));
 
+/** A group's B-tree and heap from the symbol table message among an object header's messages. */
+function groupOfMessages(msgs: readonly { type: number; data: DataView }[]): Group | null {
+  const st = msgs.find((m) => m.type === MSG_SYMBOL_TABLE)?.data;
+  return st ? { btree: u64(st, 0), heap: u64(st, 8) } : null;
+}
+
 /** The numeric element type a datatype message describes (little-endian integers and floats), or null. */
 export function dtypeOf(msg: DataView): DType | null {
   const cls = msg.getUint8(0) & 0x0f;
@@ -212,7 +218,7 @@ export class RawH5File {
         if (!sub) {
           const msgs = headerMessages(this.at, this.base, e.header);
           if (!msgs || msgs.some((m) => m.type === MSG_LINK_INFO || m.type === MSG_LINK)) return false;
-          sub = this.groupOfHeader(e.header);
+          sub = groupOfMessages(msgs);
         }
         if (!sub || seen.has(e.header)) continue;
         seen.add(e.header);
@@ -273,11 +279,10 @@ export class RawH5File {
     if (found === undefined) {
       found = null;
       try {
-        const msgs = this.headerOf(path);
-        const space = msgs?.find((m) => m.type === MSG_DATASPACE)?.data;
-        const type = msgs?.find((m) => m.type === MSG_DATATYPE)?.data;
-        const dims = space ? dimsOf(space) : null;
-        if (msgs && type && dims && dims.length > 0) {
+        const h = this.header(path);
+        const dims = h?.dims;
+        if (h && dims && dims.length > 0) {
+          const { type, messages: msgs } = h;
           const cls = type.getUint8(0) & 0x0f;
           const size = type.getUint32(4, true);
           const vlenString = cls === 9 && (type.getUint8(1) & 0x0f) === 1 && size === 16;
@@ -352,14 +357,11 @@ export class RawH5File {
   }
 
   private find(path: string, dtype: DType): RawDataset | null {
-    const msgs = this.headerOf(path);
-    if (!msgs) return null;
-    const space = msgs.find((m) => m.type === MSG_DATASPACE)?.data;
-    const type = msgs.find((m) => m.type === MSG_DATATYPE)?.data;
-    if (!space || !type || dtypeOf(type) !== dtype) return null;
-    const dims = dimsOf(space);
+    const h = this.header(path);
+    if (!h || dtypeOf(h.type) !== dtype) return null;
+    const dims = h.dims;
     if (!dims || dims.length === 0) return null;
-    const layout = layoutOf(this.at, this.base, msgs, dims, itemSize(dtype));
+    const layout = layoutOf(this.at, this.base, h.messages, dims, itemSize(dtype));
     return layout ? { rows: dims[0] as number, layout } : null;
   }
 
@@ -381,8 +383,7 @@ export class RawH5File {
   /** A group's B-tree and heap from its object header's symbol table message. */
   private groupOfHeader(header: number): Group | null {
     const msgs = headerMessages(this.at, this.base, header);
-    const st = msgs?.find((m) => m.type === MSG_SYMBOL_TABLE)?.data;
-    return st ? { btree: u64(st, 0), heap: u64(st, 8) } : null;
+    return msgs ? groupOfMessages(msgs) : null;
   }
 
   /** A symbol table entry (40 bytes) at `at` in `v`. */
