@@ -25,7 +25,6 @@ export class RawScanFile {
   private constructor(
     private readonly raw: RawH5File,
     private readonly listing: H5Tree,
-    private readonly names: readonly string[],
   ) {}
 
   /** Opens `path`, or gives null when its objects cannot be listed without HDF5. */
@@ -36,7 +35,7 @@ export class RawScanFile {
       raw.close();
       return null;
     }
-    return new RawScanFile(raw, new H5Tree(names), names);
+    return new RawScanFile(raw, new H5Tree(names));
   }
 
   get path(): string {
@@ -58,14 +57,6 @@ export class RawScanFile {
 
   isDataset(path: string): boolean {
     return this.listing.isLeaf(path) && this.raw.header(path) !== null;
-  }
-
-  /** Names directly inside a group. */
-  children(path: string): string[] {
-    const prefix = path === "/" ? "" : `${path.replace(/^\//, "")}/`;
-    return this.names
-      .filter((n) => n.startsWith(prefix) && !n.slice(prefix.length).includes("/"))
-      .map((n) => n.slice(prefix.length));
   }
 
   /** Paths (relative to `path`) of every dataset below a group. */

@@ -27,14 +27,15 @@ export interface ScanSource {
   info(path: string): DatasetInfo;
   isDataset(path: string): boolean;
   isGroup(path: string): boolean;
-  children(path: string): string[];
+  /** Every object of the file, where the source has the listing already (RawScanFile). */
+  tree?(): H5Tree;
   datasetsBelow(path: string): string[];
   readStrings(path: string, info: DatasetInfo, start?: number, count?: number): string[];
   readRows(path: string, info: DatasetInfo, start: number, count: number): TypedArray;
 }
 
 function treeOf(h5: ScanSource): H5Tree {
-  return h5 instanceof RawScanFile ? h5.tree() : fileTree(h5 as H5File);
+  return h5.tree?.() ?? fileTree(h5 as H5File);
 }
 
 function toFloat64(a: TypedArray): Float64Array {
@@ -61,8 +62,9 @@ export function formatVersionOf(h5: ScanSource, tree?: H5Tree): string {
 export function readMetadata(h5: ScanSource, formatVersion: string, tree?: H5Tree): RunMetadata {
   if (formatVersion === "0.5") return { dataFormatVersion: "0.5" };
   const out: RunMetadata = {};
-  const t = tree ?? (h5 instanceof RawScanFile || treeLoaded() ? treeOf(h5) : null);
-  for (const name of t ? t.leavesIn("/METADATA") : h5.children("/METADATA")) {
+  const t = tree ?? (h5.tree || treeLoaded() ? treeOf(h5) : null);
+  // Without a listing the source is an HDF5 file (a RawScanFile always has one).
+  for (const name of t ? t.leavesIn("/METADATA") : (h5 as H5File).children("/METADATA")) {
     const path = `/METADATA/${name}`;
     let info: DatasetInfo;
     try {
