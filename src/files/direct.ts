@@ -4,6 +4,7 @@
 // copy instead of two). Chunks never written are zeros when the fill value is zero (sparse files, e.g.
 // detectors that sent nothing). Anything unexpected (filters, version-2 headers or newer chunk indexes,
 // chunks that split rows, a non-zero fill value) gives null, and the caller reads through HDF5.
+// The writer uses the same layout to write rows with pwrite into chunks HDF5 allocated unfilled.
 import { readSync, writeSync } from "node:fs";
 import { FilesError } from "./errors.ts";
 
@@ -134,11 +135,13 @@ function fillIsZero(msgs: readonly { type: number; data: DataView }[]): boolean 
 }
 
 /**
- * Sets the fill time in the Fill Value message of the version-1 object header at `headerAddress` to
- * "never" (one byte written in place; the file must not be open in HDF5 meanwhile). False when the
+ * Sets, in the Fill Value message of the version-1 object header at `headerAddress`, the fill time to
+ * "never" and the space allocation time to "early" (two bytes written in place; the file must not be
+ * open in HDF5 meanwhile): HDF5 then allocates a chunk when the dataset is extended over it and never
+ * writes it, so that its rows can be written straight into the file (writeRowsDirect). False when the
  * header or message is of a kind this does not know (left as it is).
  */
-export function setFillTimeNever(fd: number, headerAddress: number): boolean {
+export function setChunksAllocatedUnfilled(fd: number, headerAddress: number): boolean {
   const at = (p: number, n: number) => bytesAt(fd, p, n);
   let fill: { data: DataView; position: number } | undefined;
   try {
@@ -149,19 +152,13 @@ export function setFillTimeNever(fd: number, headerAddress: number): boolean {
   }
   if (!fill || fill.data.byteLength < 4) return false;
   const version = fill.data.getUint8(0);
-  // Versions 1 and 2: byte 2 is the fill write time (0 at allocation, 1 never, 2 if set).
-  // Version 3: bits 2-3 of the flags byte.
-  let offset: number;
-  let value: number;
-  if (version === 1 || version === 2) {
-    offset = 2;
-    value = 1;
-  } else if (version === 3) {
-    offset = 1;
-    value = (fill.data.getUint8(1) & ~0x0c) | (1 << 2);
-  } else return false;
-  if (fill.data.getUint8(offset) === value) return true;
-  writeSync(fd, Uint8Array.of(value), 0, 1, fill.position + offset);
+  // Versions 1 and 2: byte 1 is the space allocation time (1 early, 2 late, 3 incremental), byte 2
+  // the fill write time (0 at allocation, 1 never, 2 if set). Version 3: bits 0-1 and 2-3 of byte 1.
+  let bytes: Uint8Array;
+  if (version === 1 || version === 2) bytes = Uint8Array.of(1, 1);
+  else if (version === 3) bytes = Uint8Array.of((fill.data.getUint8(1) & ~0x0f) | 1 | (1 << 2));
+  else return false;
+  writeSync(fd, bytes, 0, bytes.length, fill.position + 1);
   return true;
 }
 
@@ -302,6 +299,28 @@ export function readRowsDirect(
     if (position !== null) {
       if (!preadFully(fd, dest, off, length, position)) return false;
     } else if (!destZeroed) dest.fill(0, off, off + length); // fresh memory is zeros already
+    off += length;
+  }
+  return true;
+}
+
+/**
+ * Writes rows [start, start+count) from `src` with pwrite at their chunks' places in the file; false
+ * (nothing written) when a chunk of them is not allocated yet.
+ */
+export function writeRowsDirect(
+  fd: number,
+  layout: RowLayout,
+  start: number,
+  count: number,
+  src: Uint8Array,
+): boolean {
+  const extents = rowExtents({ ...layout, fillZero: true }, start, count);
+  if (!extents || extents.some((e) => e.position === null)) return false;
+  let off = 0;
+  for (const { position, length } of extents) {
+    for (let done = 0; done < length; )
+      done += writeSync(fd, src, off + done, length - done, (position as number) + done);
     off += length;
   }
   return true;

@@ -13,7 +13,13 @@ import {
   shapeSize,
   type TypedArray,
 } from "../core/index.ts";
-import { readRowsDirect, type RowLayout, rowLayout, setFillTimeNever } from "./direct.ts";
+import {
+  readRowsDirect,
+  type RowLayout,
+  rowLayout,
+  setChunksAllocatedUnfilled,
+  writeRowsDirect,
+} from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
 type H5Module = Awaited<typeof H5wasm.ready>;
@@ -130,8 +136,12 @@ export class H5File {
   /** Dataset infos asked for by readers (see datasetInfo). */
   private readonly infos = new Map<string, DatasetInfo>();
   private fd = -1;
-  /** Datasets whose fill time alignEnd sets to never (see writeChunksUnfilled). */
+  /** A read-write descriptor for writeRowsDirect (opened on its first call). */
+  private wfd = -1;
+  /** Datasets whose chunks alignEnd sets to be allocated unfilled (see writeChunksDirect). */
   private readonly unfilled = new Set<string>();
+  /** Object header addresses of datasets written with writeRowsDirect (they never move). */
+  private readonly headers = new Map<string, number>();
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
     this.currentPath = path;
@@ -164,8 +174,8 @@ export class H5File {
    * HDF5 allocates next at the end (a flushed writer's next new chunk) starts there. HDF5 keeps that
    * end in memory, and h5wasm exposes neither H5Pset_alignment nor another way to move it, so the file
    * is closed, its end raised in the superblock (version 0, the earliest format we write) and the file
-   * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Fill times
-   * asked for with writeChunksUnfilled are set in the same close and reopen. Returns the bytes skipped
+   * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Datasets
+   * named with writeChunksDirect get their fill and allocation times in the same close and reopen. Returns the bytes skipped
    * (0 when already aligned, or when the superblock is of another kind: left as it is).
    */
   alignEnd(alignment: number): number {
@@ -179,7 +189,9 @@ export class H5File {
     let skipped = 0;
     let unknown: string[] = [];
     try {
-      unknown = unfilled.filter(([, address]) => !setFillTimeNever(fd, address)).map(([path]) => path);
+      unknown = unfilled
+        .filter(([, address]) => !setChunksAllocatedUnfilled(fd, address))
+        .map(([path]) => path);
       // Read again after closing: closing may release space HDF5 held at the end.
       const now = superblockEnd(this.currentPath);
       if (now !== null && now % alignment !== 0) {
@@ -208,16 +220,47 @@ export class H5File {
   }
 
   /**
-   * Has HDF5 write the dataset's new chunks straight from the caller's buffer: its fill time becomes
-   * "never" at the next alignEnd (HDF5 reads it from the object header when the file is reopened, and
-   * h5wasm exposes no H5Pset_fill_time). With the default fill time, HDF5 first copies a new chunk
-   * whole into its chunk cache, filled first (in WebAssembly, which copies and fills slowly); with
-   * "never", a chunk bigger than that cache (8 MiB per dataset in HDF5 2.0) is written from the
-   * caller's buffer. Rows never written then read as whatever the file held there, not as the fill
-   * value: only for datasets whose rows are all written before the file is flushed.
+   * Lets the dataset's rows be written straight from the caller's buffer into the file (writeRowsDirect):
+   * at the next alignEnd its fill time becomes "never" and its space allocation time "early" (HDF5
+   * reads both from the object header when the file is reopened; h5wasm exposes neither
+   * H5Pset_fill_time nor H5Pset_alloc_time). HDF5 then allocates a chunk, unfilled and unwritten, as
+   * soon as the dataset is extended over it. Rows never written read as whatever the file held there
+   * (zeros in a file that grew), not as the fill value: only for datasets whose rows are all written
+   * before the file is flushed.
    */
-  writeChunksUnfilled(path: string): void {
+  writeChunksDirect(path: string): void {
     this.unfilled.add(path);
+  }
+
+  /**
+   * Writes `count` rows from `data` at row `start` of a dataset set up by writeChunksDirect, with
+   * pwrite at their chunks' places, which it reads from the file's chunk index: the dataset must have
+   * been resized over these rows and the file flushed since (so that the index in the file lists the
+   * chunks). HDF5 never holds these chunks: it allocated them and never writes them.
+   */
+  writeRowsDirect(
+    path: string,
+    itemBytes: number,
+    entryShape: readonly number[],
+    start: number,
+    count: number,
+    data: TypedArray,
+  ): void {
+    if (count === 0) return;
+    let header = this.headers.get(path);
+    if (header === undefined) {
+      header = this.headerAddress(path);
+      this.headers.set(path, header);
+    }
+    if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
+    const layout = rowLayout(this.wfd, header, [start + count, ...entryShape], itemBytes);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (!layout || !writeRowsDirect(this.wfd, layout, start, count, bytes))
+      throw new FilesError(`rows ${start}..${start + count} have no chunk allocated in the file`, {
+        file: this.path,
+        dataset: path,
+        code: "HDF5_FAILED",
+      });
   }
 
   /** File address of a dataset's object header. */
@@ -705,6 +748,8 @@ export class H5File {
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    if (this.wfd >= 0) closeSync(this.wfd);
+    this.wfd = -1;
     this.layouts.clear();
     if (!this.file) return;
     try {

@@ -40,7 +40,7 @@ export interface RunWriterOptions {
   readonly compression?: number;
   /**
    * Target chunk size in bytes for per-train datasets (default 16 MiB, 1 MiB when compressed). Chunks
-   * bigger than HDF5's chunk cache (8 MiB) are written from the caller's buffer (see writeChunksUnfilled).
+   * bigger than HDF5's chunk cache (8 MiB) are written from the caller's buffer (see H5File.writeChunksDirect).
    */
   readonly chunkBytes?: number;
   readonly runType?: string;
@@ -88,7 +88,10 @@ interface DatasetPlan {
   readonly chunkRows: number;
   /** Uncompressed chunks of at least ALIGNED_CHUNK_BYTES: they start at CHUNK_ALIGNMENT in the file. */
   readonly alignedChunks: boolean;
-  /** Aligned chunks bigger than HDF5's chunk cache: written with fill time "never" (writeChunksUnfilled). */
+  /**
+   * Aligned chunks bigger than HDF5's chunk cache: allocated by HDF5 unfilled, rows written by pwrite
+   * from the caller's arrays (H5File.writeChunksDirect).
+   */
   readonly unfilled: boolean;
   /** Pieces written since the last flush. */
   pending: TypedArray[];
@@ -524,9 +527,9 @@ class Aggregator {
           d.rows = 0;
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
           if (d.alignedChunks) this.alignedChunks = true;
-          // Every row is written before a flush, so no chunk needs HDF5's fill (see writeChunksUnfilled);
+          // Every row is written before a flush, so no chunk needs HDF5's fill (see writeChunksDirect);
           // the chunk index of such a dataset is made once that is set (at the end of open).
-          if (d.unfilled) h5.writeChunksUnfilled(d.path);
+          if (d.unfilled) h5.writeChunksDirect(d.path);
           // HDF5 allocates a chunk index's first node (3.6 KB for 3-D entries) just before the first
           // chunk; made now, the first chunk lands where the skeleton's end is aligned.
           else if (d.alignedChunks) h5.createChunkIndex(d.path, d.dtype, d.entryShape);
@@ -592,9 +595,29 @@ class Aggregator {
     const h5 = this.file;
     if (!h5 || this.pendingTrains.length === 0) return;
     const n = this.pendingTrains.length;
+    const order = this.datasetsInWriteOrder();
+    // Datasets written directly: HDF5 allocates their new chunks as they grow (at the aligned end of
+    // the file, before anything else of this flush), the flush puts the chunk index in the file, and
+    // the rows go from the caller's arrays to their places there. INDEX does not list them yet: a
+    // writer killed meanwhile leaves rows past INDEX, which readers do not read.
+    const direct = order.filter((d) => d.unfilled && d.pendingRows > 0);
+    for (const d of direct) h5.resize(d.path, d.rows + d.pendingRows, d.entryShape);
+    if (direct.length) h5.flush();
+    for (const d of direct) {
+      const itemBytes = allocTyped(d.dtype, 0).BYTES_PER_ELEMENT;
+      let row = d.rows;
+      for (const piece of d.pending) {
+        const rows = piece.length / d.rowLen;
+        h5.writeRowsDirect(d.path, itemBytes, d.entryShape, row, rows, piece);
+        row += rows;
+      }
+      d.rows += d.pendingRows;
+      d.pending = [];
+      d.pendingRows = 0;
+    }
     // Big datasets first: their new chunks then start at the aligned end of the file, before small
     // chunks and index nodes are allocated after them.
-    for (const d of this.datasetsInWriteOrder()) {
+    for (const d of order) {
       if (d.pendingRows === 0) continue;
       const data = concat(d.dtype, d.pending, d.pendingRows * d.rowLen);
       h5.resize(d.path, d.rows + d.pendingRows, d.entryShape);

@@ -38,6 +38,8 @@ def main(run_dir):
                         "compression": obj.compression,
                         # 0 at allocation, 1 never, 2 if set (HDF5's default).
                         "fill_time": obj.id.get_create_plist().get_fill_time(),
+                        # Space allocation time: 1 early, 2 late, 3 incremental (chunked: HDF5's default).
+                        "alloc_time": obj.id.get_create_plist().get_alloc_time(),
                         "sha256": hashlib.sha256(obj[()].tobytes()).hexdigest() if obj.dtype.kind in "iuf" else None,
                         # Where each stored chunk sits in the file and its size (bytes).
                         "chunk_places": [

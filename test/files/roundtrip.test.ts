@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isNDArray } from "../../src/core/index.ts";
+import { isNDArray, ndarray } from "../../src/core/index.ts";
 import {
   createRunWriter,
   openRun,
@@ -31,6 +31,7 @@ interface H5pyDump {
           chunks: number[] | null;
           compression: string | null;
           fill_time: number;
+          alloc_time: number;
           sha256: string | null;
           chunk_places: [number, number][];
         }
@@ -150,16 +151,19 @@ describe("round trip: sase writes, h5py and sase read", () => {
       assert.ok(layout, name);
       const image = layout[`INSTRUMENT/${AGIPD}/image/data`];
       assert.equal(image?.fill_time, 1, `${name}: image.data fill time never`);
+      assert.equal(image?.alloc_time, 1, `${name}: image.data chunks allocated early`);
       const expected = new Uint16Array(trains.length * CELLS * frame);
       trains.forEach((tid, t) => {
         for (let c = 0; c < CELLS; c++)
           for (let i = 0; i < frame; i++) expected[(t * CELLS + c) * frame + i] = pixel(tid, c, i);
       });
       assert.equal(image?.sha256, createHash("sha256").update(expected).digest("hex"), name);
-      // Small chunked numeric datasets keep HDF5's default (2: if set).
+      // Small chunked numeric datasets keep HDF5's defaults (2: if set; 3: incremental).
       for (const [path, l] of Object.entries(layout))
-        if (l.chunks && l.sha256 && !path.endsWith("image/data"))
+        if (l.chunks && l.sha256 && !path.endsWith("image/data")) {
           assert.equal(l.fill_time, 2, `${name} ${path}`);
+          assert.equal(l.alloc_time, 3, `${name} ${path}`);
+        }
     }
   });
 
@@ -244,6 +248,65 @@ describe("round trip: sase writes, h5py and sase read", () => {
     }
     assert.deepEqual(seen, run.trainIds);
     run.close();
+  });
+
+  test("rows written straight into their chunks: trains across chunks, flushes of several, new files", async () => {
+    // 1 MiB rows in 16 MiB chunks (16 rows); trains of 5 rows, so trains straddle chunks; a flush
+    // every 2 trains (several arrays per flush), 7 trains per file, and train 3 without the source.
+    const z = tempDir();
+    try {
+      const DET = "DET/1CH0:xtdf";
+      const entry = [512, 1024];
+      const row = entry[0] * entry[1];
+      const rowsPerTrain = 5;
+      const value = (tid: number, r: number, i: number) => (tid * 7 + r * 131 + i * 3) & 0xffff;
+      const w = await createRunWriter(z.dir, { proposal: 1, run: 8, trainsPerSequence: 7, flushEvery: 2 });
+      w.addInstrumentSource(DET, {
+        aggregator: "DET01",
+        keys: { "image.data": { dtype: "uint16", entryShape: entry } },
+      });
+      const written: number[] = [];
+      for (let t = 0; t < 9; t++) {
+        const tid = 40000 + t;
+        if (t === 3) {
+          w.writeTrain(tid, {});
+          continue;
+        }
+        const a = new Uint16Array(rowsPerTrain * row);
+        for (let r = 0; r < rowsPerTrain; r++)
+          for (let i = 0; i < row; i++) a[r * row + i] = value(tid, r, i);
+        w.writeTrain(tid, { [DET]: { "image.data": ndarray(a, [rowsPerTrain, ...entry]) } });
+        written.push(tid);
+      }
+      await w.close();
+      const d = h5pyDump(z.dir);
+      const files: Record<string, number[]> = {
+        "RAW-R0008-DET01-S00000.h5": written.filter((tid) => tid < 40007),
+        "RAW-R0008-DET01-S00001.h5": written.filter((tid) => tid >= 40007),
+      };
+      const run = await openRun(z.dir);
+      for (const [name, trains] of Object.entries(files)) {
+        const l = d.files[name]?.layout[`INSTRUMENT/${DET}/image/data`];
+        assert.ok(l, name);
+        assert.equal(l.fill_time, 1, name);
+        assert.equal(l.alloc_time, 1, name);
+        assert.deepEqual(l.chunks, [16, ...entry], name);
+        assert.deepEqual(l.shape, [trains.length * rowsPerTrain, ...entry], name);
+        const expected = new Uint16Array(trains.length * rowsPerTrain * row);
+        trains.forEach((tid, t) => {
+          for (let r = 0; r < rowsPerTrain; r++)
+            for (let i = 0; i < row; i++) expected[(t * rowsPerTrain + r) * row + i] = value(tid, r, i);
+        });
+        assert.equal(l.sha256, createHash("sha256").update(expected).digest("hex"), name);
+        for (const [at] of l.chunk_places) assert.equal(at % 4096, 0, `${name}: chunk at ${at}`);
+        const got = run.select([DET]).selectTrains({ ids: trains }).keyData(DET, "image.data").ndarray();
+        assert.equal(createHash("sha256").update(got.data).digest("hex"), l.sha256, `${name}: sase reader`);
+      }
+      assert.deepEqual(Object.keys(d.sources[DET]?.["image.data"]?.counts ?? {}).map(Number), written);
+      run.close();
+    } finally {
+      z.cleanup();
+    }
   });
 
   test("compressed run reads back the same in h5py", async () => {

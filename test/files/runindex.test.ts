@@ -182,10 +182,15 @@ describe("run index", () => {
       const py = execFileSync("/usr/bin/python3", [join(repoRoot, "test/files/h5py_dump.py"), t.dir]);
       const dump = JSON.parse(py.toString()) as {
         files: Record<string, { train_ids: number[] }>;
-        sources: Record<string, Record<string, { total: number }>>;
+        sources: Record<string, Record<string, { total: number; sum: number }>>;
       };
       assert.deepEqual(dump.files["RAW-R0009-DET00-S00001.h5"]?.train_ids, [30003, 30004]);
       assert.equal(dump.sources["DET/0CH0:xtdf"]?.["image.data"]?.total, 20);
+      // Rows written by pwrite into chunks HDF5 allocated: every flushed train's bytes are there.
+      assert.deepEqual(dump.files["RAW-R0009-DET01-S00001.h5"]?.train_ids, [30003, 30004]);
+      const big = dump.sources["DET/1CH0:xtdf"]?.["image.data"];
+      assert.equal(big?.total, 15);
+      assert.equal(big?.sum, (1 + 2 + 3 + 4 + 5) * (3 << 19));
       const run = await openRun(t.dir);
       assert.deepEqual(run.trainIds, [30000, 30001, 30002, 30003, 30004]);
       assert.deepEqual(
@@ -194,6 +199,8 @@ describe("run index", () => {
       );
       const last = run.keyData("DET/0CH0:xtdf", "image.data").trainData(30004);
       assert.ok(isNDArray(last) && last.shape[0] === 4 && last.data[1023] === 4);
+      const bigLast = run.keyData("DET/1CH0:xtdf", "image.data").trainData(30004);
+      assert.ok(isNDArray(bigLast) && bigLast.shape[0] === 3 && bigLast.data.every((v) => v === 5));
       run.close();
     } finally {
       t.cleanup();
