@@ -81,6 +81,23 @@ describe("round trip: sase writes, h5py and sase read", () => {
     assert.deepEqual(dump.files["RAW-R0238-DA01-S00000.h5"]?.train_ids, [10000, 10001]);
     assert.deepEqual(dump.files["RAW-R0238-DA01-S00002.h5"]?.train_ids, [10004]);
     assert.deepEqual(dump.files["RAW-R0238-AGIPD00-S00001.h5"]?.flag, [1, 1]);
+    // Later sequence files start as copies of the first one's skeleton: same datasets and METADATA
+    // but for the sequence number.
+    for (const [name, f] of Object.entries(dump.files)) {
+      const first = dump.files[name.replace(/S\d+\.h5$/, "S00000.h5")];
+      assert.equal(f.metadata.sequenceNumber, Number(/S(\d+)\.h5$/.exec(name)?.[1]), name);
+      assert.deepEqual(Object.keys(f.layout).sort(), Object.keys(first?.layout ?? {}).sort(), name);
+      for (const k of [
+        "dataFormatVersion",
+        "creationDate",
+        "proposalNumber",
+        "runNumber",
+        "sample",
+        "runType",
+      ])
+        assert.equal(f.metadata[k], first?.metadata[k], `${name} ${k}`);
+      assert.deepEqual(f.run, first?.run, name);
+    }
   });
 
   test("METADATA and layout as EXDF prescribes (read by h5py)", () => {
