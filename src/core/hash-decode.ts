@@ -154,16 +154,10 @@ function readHash(r: Reader): Hash {
     r.path.push(key);
     const type = r.typeCode("node type code");
     const attrs = readAttributes(r);
-    const at = r.pos;
-    const value = readValue(r, type);
     if (type === "HASH" && attrs?.get(CLASS_ID)?.value === NDARRAY_CLASS) {
       attrs.delete(CLASS_ID);
-      nodes.set(key, {
-        value: toNDArray(r, value as Hash, at),
-        type: "NDARRAY",
-        attrs: attrs.size ? attrs : null,
-      });
-    } else nodes.set(key, { value, type, attrs });
+      nodes.set(key, { value: readNDArray(r), type: "NDARRAY", attrs: attrs.size ? attrs : null });
+    } else nodes.set(key, { value: readValue(r, type), type, attrs });
     r.path.pop();
   }
   r.depth--;
@@ -276,30 +270,73 @@ function readSchema(r: Reader): Hash {
   return Hash[HASH_FROM_RAW](new Map([[root, { value: params, type: "HASH", attrs: null }]]));
 }
 
-/** Turns a decoded Karabo NDArray Hash into an NDArray over the same bytes. */
-function toNDArray(r: Reader, h: Hash, at: number): NDArray {
-  const field = <T extends HashValue>(name: string, type: HashType): T => {
-    if (!h.has(name) || h.typeOf(name) !== type) r.fail(`NDArray needs "${name}" of type ${type}`, at);
-    return h.get<T>(name);
-  };
-  const data = field<Uint8Array>("data", "BYTE_ARRAY");
-  const code = field<number>("type", "INT32");
-  const shapeRaw = field<BigUint64Array>("shape", "VECTOR_UINT64");
-  const bigEndian = h.has("isBigEndian") ? field<boolean>("isBigEndian", "BOOL") : false;
-  const dtype = DTYPE_OF_CODE.get(code);
-  if (!dtype) r.fail(`NDArray element type code ${code} is not supported`, at);
-  const shape = Array.from(shapeRaw, (d) => {
-    if (d > BigInt(Number.MAX_SAFE_INTEGER)) r.fail(`NDArray dimension ${d} is too large`, at);
-    return Number(d);
-  });
-  const n = shapeSize(shape);
+/**
+ * Reads a Karabo NDArray Hash straight into an NDArray over the same bytes, without building the Hash
+ * (this runs for every array of every token). Its nodes are read as readHash reads them (a nested
+ * NDArray is checked too); of each name the last node counts, other names are skipped.
+ */
+function readNDArray(r: Reader): NDArray {
+  const at = r.pos;
+  if (++r.depth > r.maxDepth) r.fail(`nesting deeper than ${r.maxDepth}`);
+  let data: HashValue | undefined;
+  let dataType: HashType | undefined;
+  let code: HashValue | undefined;
+  let codeType: HashType | undefined;
+  let shapeRaw: HashValue | undefined;
+  let shapeType: HashType | undefined;
+  let bigEndian: HashValue | undefined;
+  let bigEndianType: HashType | undefined;
+  const n = r.count("Hash node", 9);
+  for (let i = 0; i < n; i++) {
+    const key = r.key("node key");
+    r.path.push(key);
+    let type = r.typeCode("node type code");
+    const attrs = readAttributes(r);
+    let value: HashValue;
+    if (type === "HASH" && attrs?.get(CLASS_ID)?.value === NDARRAY_CLASS) {
+      value = readNDArray(r);
+      type = "NDARRAY";
+    } else value = readValue(r, type);
+    r.path.pop();
+    if (key === "data") {
+      data = value;
+      dataType = type;
+    } else if (key === "type") {
+      code = value;
+      codeType = type;
+    } else if (key === "shape") {
+      shapeRaw = value;
+      shapeType = type;
+    } else if (key === "isBigEndian") {
+      bigEndian = value;
+      bigEndianType = type;
+    }
+  }
+  r.depth--;
+  const need = (name: string, type: HashType): never => r.fail(`NDArray needs "${name}" of type ${type}`, at);
+  if (dataType !== "BYTE_ARRAY") need("data", "BYTE_ARRAY");
+  if (codeType !== "INT32") need("type", "INT32");
+  if (shapeType !== "VECTOR_UINT64") need("shape", "VECTOR_UINT64");
+  if (bigEndianType !== undefined && bigEndianType !== "BOOL") need("isBigEndian", "BOOL");
+  const bytes = data as Uint8Array;
+  const dtype = DTYPE_OF_CODE.get(code as number);
+  if (!dtype) return r.fail(`NDArray element type code ${code} is not supported`, at);
+  const dims = shapeRaw as BigUint64Array;
+  const shape = new Array<number>(dims.length);
+  for (let i = 0; i < dims.length; i++) {
+    if (dims[i]! > MAX_DIMENSION) r.fail(`NDArray dimension ${dims[i]} is too large`, at);
+    shape[i] = Number(dims[i]);
+  }
+  const count = shapeSize(shape);
   const size = itemSize(dtype);
-  if (n * size !== data.length)
-    r.fail(`NDArray shape [${shape}] needs ${n * size} bytes, data has ${data.length}`, at);
-  let typed = viewTyped(dtype, data.buffer, data.byteOffset, n);
-  if (bigEndian && size > 1) typed = swapped(typed, size);
+  if (count * size !== bytes.length)
+    r.fail(`NDArray shape [${shape}] needs ${count * size} bytes, data has ${bytes.length}`, at);
+  let typed = viewTyped(dtype, bytes.buffer, bytes.byteOffset, count);
+  if (bigEndian === true && size > 1) typed = swapped(typed, size);
   return { dtype, shape, data: typed };
 }
+
+const MAX_DIMENSION = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A byte-swapped copy (for NDArrays a big-endian Karabo host sent). */
 function swapped(a: TypedArray, size: number): TypedArray {

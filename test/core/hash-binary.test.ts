@@ -249,6 +249,42 @@ describe("layout", () => {
     assert.deepEqual(a.data, new Uint16Array([1, 0x0203, 65535, 256]));
   });
 
+  test("an NDArray Hash: other nodes are skipped, the last of a name counts, every node is checked", () => {
+    const nd = (body: (b: Bytes) => Bytes, count: number) =>
+      body(new Bytes().u32(1).node("a", 30, 1).key("__classId").u32(28).str("NDArray").u32(count)).bytes;
+    const data = (b: Bytes) => b.node("data", 37).u32(4).raw([1, 0, 2, 0]);
+    const shape = (b: Bytes) => b.node("shape", 19).u32(1).u64(2n);
+    // An unknown node and a second "type" (the last counts: UINT16 after INT8).
+    const a = decodeHash(
+      nd(
+        (b) =>
+          shape(data(b.node("note", 28).str("x")).node("type", 12).i32(4))
+            .node("type", 12)
+            .i32(10),
+        5,
+      ),
+    ).get<NDArray>("a");
+    assert.equal(a.dtype, "uint16");
+    assert.deepEqual(a.data, new Uint16Array([1, 2]));
+    assert.deepEqual(a.shape, [2]);
+    assert.throws(
+      () => decodeHash(nd((b) => shape(data(b).node("type", 12).i32(10)).node("isBigEndian", 12).i32(1), 4)),
+      /NDArray needs "isBigEndian" of type BOOL/,
+    );
+    // A broken NDArray nested in one is refused, though its name is not one an NDArray reads.
+    const nested = nd(
+      (b) =>
+        shape(data(b).node("type", 12).i32(10))
+          .node("inner", 30, 1)
+          .key("__classId")
+          .u32(28)
+          .str("NDArray")
+          .u32(0),
+      4,
+    );
+    assert.throws(() => decodeHash(nested), /NDArray needs "data" of type BYTE_ARRAY/);
+  });
+
   test("arrays changed after set() are checked again when encoded", () => {
     const h = new Hash().set("names", ["a"]).set("rows", [new Hash()]);
     (h.get<string[]>("names") as unknown[]).push(3);
