@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { BridgeClient, BridgeServer, type BridgeTrain, type SourceData } from "../src/bridge/index.ts";
 import { ndarray } from "../src/core/index.ts";
 import { childLines } from "./lib/child.ts";
+import { loadAverage, median } from "./lib/stats.ts";
 
 type Case = "agipd" | "agipd16" | "control";
 interface Result {
@@ -271,7 +272,6 @@ function fmt(r: Result, bytesPerTrain: number): string {
   return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss} ${cpu}`;
 }
 
-const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 // `count` busy loops at the bench's own niceness (the artificial load of BRIDGE_BENCH_LOAD); stop() ends each by its id.
 function busyLoops(count: number): { stop: () => void } {
@@ -401,12 +401,7 @@ async function orchestrateRows(env: NodeJS.ProcessEnv): Promise<void> {
         const r = best.get(name);
         return r ? r.trains / r.seconds : Number.NaN;
       };
-      const median = (name: string) => {
-        const all = [...(rates.get(name) ?? [])].sort((x, y) => x - y);
-        if (all.length === 0) return Number.NaN;
-        const mid = all.length >> 1;
-        return all.length % 2 ? (all[mid] as number) : ((all[mid - 1] as number) + (all[mid] as number)) / 2;
-      };
+      const medianRate = (name: string) => median(rates.get(name) ?? []);
       const sase = best.get("sase server → sase client");
       if (!sase) {
         console.log("  no sase → sase run finished: nothing to compare");
@@ -431,9 +426,9 @@ async function orchestrateRows(env: NodeJS.ProcessEnv): Promise<void> {
         const cmp = vs[name];
         const pc = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
         const ratio = cmp
-          ? `   ${cmp[1]} = ${pc(rate(cmp[0]), rate(name))} of this (medians ${pc(median(cmp[0]), median(name))})`
+          ? `   ${cmp[1]} = ${pc(rate(cmp[0]), rate(name))} of this (medians ${pc(medianRate(cmp[0]), medianRate(name))})`
           : "";
-        const med = `median ${median(name).toFixed(1).padStart(7)}`;
+        const med = `median ${medianRate(name).toFixed(1).padStart(7)}`;
         console.log(`  ${name.padEnd(50)} ${fmt(r, bytesPerTrain)} ${med}${ratio}`);
       }
       console.log(`  load average at the end: ${loadAverage()}`);

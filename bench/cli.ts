@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { median } from "./lib/stats.ts";
 
 const root = join(import.meta.dirname, "..");
 const runs = Number(process.env.SASE_BENCH_CLI_RUNS ?? 7);
@@ -28,7 +29,6 @@ function measure(cmd: string, args: string[]): { seconds: number; cpu: number; m
     cpus.push(user! + sys!);
     mb = Math.max(mb, kb! / 1024);
   }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   return { seconds: median(times), cpu: median(cpus), mb };
 }
 

@@ -26,6 +26,7 @@ import { ndarray } from "../src/core/index.ts";
 import { rowExtents } from "../src/files/direct.ts";
 import { createRunWriter, openRun } from "../src/files/index.ts";
 import { RawH5File } from "../src/files/rawh5.ts";
+import { median } from "./lib/stats.ts";
 
 const MB = 1e6;
 const FRAME = [2, 512, 128];
@@ -273,7 +274,6 @@ async function throughput(): Promise<void> {
       return `${r.map((x) => x.toFixed(0)).join(", ")} MB/s`;
     };
     const pct = (s: number, of: number) => `${((of / s) * 100).toFixed(0)}%`;
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
     const cpus = (xs: Cpu[]) =>
       `CPU user+system ${xs.map((x) => `${x.user.toFixed(2)}+${x.system.toFixed(2)}`).join(", ")} s (run order)`;
     const total = (xs: Cpu[]) => xs.map((x) => x.user + x.system);

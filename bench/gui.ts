@@ -11,10 +11,9 @@
 //   correction threads, constants from the simulator's truth in a store; the corrected view is measured
 //   first, then the same run switched to the raw view). SASE_BENCH_CELLS=4: memory cells per train
 //   (device and corrected modes).
-import { cpus, loadavg } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   addOnlineCorrection,
@@ -40,16 +39,11 @@ import { Facility } from "../src/devices/index.ts";
 import { CoreBackend, findDetectorFeed, SelectableImageFeed, startGuiServer } from "../src/gui/index.ts";
 import { startDetectorStandIn } from "../test/gui/fixtures.ts";
 import { CHROMIUM_ARGS } from "../test/gui/harness.ts";
+import { loadAverage, median, percentile } from "./lib/stats.ts";
 
 process.env.SASE_LOG_LEVEL ??= "error";
 const seconds = Number(process.env.SASE_BENCH_SECONDS ?? 30);
 const rate = Number(process.env.SASE_BENCH_RATE ?? 10);
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-}
 
 const mode = process.env.SASE_BENCH_DETECTOR ?? "standin";
 const cells = Number(process.env.SASE_BENCH_CELLS ?? 4);
@@ -144,7 +138,7 @@ await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, first layout, bi
 type Stats = { frames: number; latencies: number[]; paintMs: number[]; arrivalMs: number[]; view: string };
 const read = () => page.evaluate(() => (window as unknown as { sase: { stats: Stats } }).sase.stats);
 const row = (name: string, xs: number[]) =>
-  `${name.padEnd(44)} median ${pct(xs, 50).toFixed(1).padStart(7)} ms   p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms   (n=${xs.length})`;
+  `${name.padEnd(44)} median ${median(xs).toFixed(1).padStart(7)} ms   p99 ${percentile(xs, 99).toFixed(1).padStart(7)} ms   (n=${xs.length})`;
 
 /** Per-hop times the devices publish for their last train (ms), sampled once a second. */
 const hops: [label: string, device: string, key: string][] =
@@ -208,13 +202,13 @@ async function phase(title: string, secs: number): Promise<void> {
   const mem = process.memoryUsage();
   console.log(
     `this process (devices, threads, GUI server): ${((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2)} cores, ` +
-      `RSS ${(mem.rss / 2 ** 20).toFixed(0)} MiB; load average ${loadavg()[0]!.toFixed(1)}`,
+      `RSS ${(mem.rss / 2 ** 20).toFixed(0)} MiB; load average ${loadAverage()}`,
   );
 }
 
 console.log(
   `GUI latency: ${feed.source} from ${mode === "standin" ? "precomputed trains" : `16 module devices (${cells} cells, simulated in worker threads)`}, ${rate} Hz, ` +
-    `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`,
+    `Chromium headless (software rendering), 1600×1000 page; ${cpus().length} cores, load average ${loadAverage()}`,
 );
 if (mode !== "standin") {
   console.log(

@@ -52,6 +52,7 @@ import {
 } from "../src/pipeline/index.ts";
 import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
 import { childLines } from "./lib/child.ts";
+import { loadAverage, median } from "./lib/stats.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
 const TOKENS = Number(process.env.PIPELINE_BENCH_TOKENS ?? 200);
@@ -807,15 +808,14 @@ if (childAt >= 0) {
     { name: "sase output → sase input", run: acrossProcesses, kind: "sase" },
   ];
   const runs = tcpRows.map(() => [] as Run[]);
-  const load0 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  const load0 = loadAverage();
   for (let r = 0; r < RUNS; r++) {
     for (let k = 0; k < tcpRows.length; k++) {
       const at = (k + r) % tcpRows.length;
       runs[at]!.push(await tcpRows[at]!.run());
     }
   }
-  const load1 = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const load1 = loadAverage();
   /** Best (shortest) and median time of a row, and its median CPU and peak RSS. */
   const summary = tcpRows.map((row, k) => {
     const rs = runs[k]!;

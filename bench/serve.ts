@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BridgeClient } from "../src/bridge/index.ts";
+import { loadAverage } from "./lib/stats.ts";
 import { ZmtpSink } from "./lib/zmtp-sink.ts";
 
 const root = new URL("../../shared/fixtures/exdf", import.meta.url).pathname;
@@ -24,7 +25,6 @@ const pyServe = new URL("./serve_files.py", import.meta.url).pathname;
 const nodeArgs = (process.env.SERVE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const before = process.env.SERVE_BENCH_BEFORE;
 
-const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 /** Peak resident memory (VmHWM) of a process, bytes. */
 function hwm(pid: number): number {
@@ -190,7 +190,7 @@ try {
       try {
         const text = await one(cmd, args, e, kind);
         mb ||= Number(/(\d+) MB\)/.exec(text)?.[1] ?? 0);
-        console.log(`  load ${load()}  ${what.padEnd(40)} ${text}`);
+        console.log(`  load ${loadAverage()}  ${what.padEnd(40)} ${text}`);
       } catch (err) {
         console.log(`  ${what}: failed (${(err as Error).message.split("\n")[0]})`);
       }
@@ -207,7 +207,7 @@ try {
     );
     const fresh = freshMemoryMs(mb * 1e6);
     console.log(
-      `  load ${load()}  touching ${mb} MB of fresh memory once (what a client pays): ${fresh.toFixed(0)} ms`,
+      `  load ${loadAverage()}  touching ${mb} MB of fresh memory once (what a client pays): ${fresh.toFixed(0)} ms`,
     );
     await row("sase, index cached", process.execPath, await saseArgs(), env, "sase");
     await row("sase, index cached, reused-buffer client", process.execPath, await saseArgs(), env, "sink");

@@ -4,8 +4,8 @@
 //
 //   npm run bench -- simulate            (16 modules, 1/4/16/64 cells)
 //   CELLS=1,4,16,64,352 MODULES=16 TRAINS=3 npm run bench -- simulate
-import { loadavg } from "node:os";
 import { AGIPD_1M_DETECTOR, modulePixels, SimulatedDetector } from "../src/detector/index.ts";
+import { loadAverage } from "./lib/stats.ts";
 
 const cellCounts = (process.env.CELLS ?? "1,4,16,64").split(",").map(Number);
 const modules = Number(process.env.MODULES ?? 16);
@@ -25,7 +25,7 @@ function best(fn: (t: number) => void): number {
 }
 
 console.log(`AGIPD-1M simulation: ${modules} modules × ${P} px, best of ${trains} trains, one core`);
-console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log(`load average ${loadAverage()}`);
 console.log("cells  photons ms/train  dark ms/train  copy ms/train  photons/copy  trains/s (one core)");
 for (const cells of cellCounts) {
   const photons = new SimulatedDetector(det, { seed: 1, cells, modules });
@@ -57,4 +57,4 @@ for (const cells of cellCounts) {
 }
 const mem = process.memoryUsage();
 console.log(`memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, array buffers ${(mem.arrayBuffers / 2 ** 20).toFixed(0)} MB`);
-console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log(`load average ${loadAverage()}`);

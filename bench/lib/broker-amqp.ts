@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { connect as tcpConnect } from "node:net";
 import { connect as amqpConnect } from "amqplib";
 import {
@@ -20,6 +19,7 @@ import {
   el,
   State,
 } from "../../src/core/index.ts";
+import { loadAverage, percentile } from "./stats.ts";
 
 const URL_ = (process.env.KARABO_BROKER ?? "amqp://xfel:karabo@127.0.0.1:5672").split(",")[0]!;
 const CALLS = Number(process.env.BENCH_AMQP_CALLS ?? 5000);
@@ -107,11 +107,6 @@ interface Figures {
   updates?: number;
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-}
-
 interface Tally {
   lat: number[];
   seqMs: number;
@@ -157,8 +152,8 @@ function figures(t: Tally): Figures {
   return {
     seq: (t.seqN / t.seqMs) * 1000,
     conc: (t.concN / t.concMs) * 1000,
-    p50: pct(t.lat, 0.5),
-    p99: pct(t.lat, 0.99),
+    p50: percentile(t.lat, 50),
+    p99: percentile(t.lat, 99),
   };
 }
 
@@ -179,7 +174,7 @@ export async function amqpRows(): Promise<void> {
   }
   const topic = `bench_${randomBytes(3).toString("hex")}`;
   console.log(
-    `\nover RabbitMQ ${url.host}, separate processes: ${CALLS} slot calls, ${UPDATES} property updates (load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`,
+    `\nover RabbitMQ ${url.host}, separate processes: ${CALLS} slot calls, ${UPDATES} property updates (load average ${loadAverage()})`,
   );
   const children: ChildProcess[] = [];
   try {
@@ -281,7 +276,7 @@ export async function amqpRows(): Promise<void> {
     console.log(
       `${"idle device server, resident memory".padEnd(34)} sase ${t0.toFixed(0)} MB (sase server + 1 motor)   Karabo MDL ${rssMb(mdlServer.pid!).toFixed(0)} MB (server + 1 device)`,
     );
-    console.log(`(load average after: ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
+    console.log(`(load average after: ${loadAverage()})`);
   } finally {
     for (const c of children) c.kill("SIGTERM");
   }
