@@ -7,18 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { GraphRunner, isImage, isVector, type PortValue } from "../../src/analysis/index.ts";
+import { until } from "../helpers/until.ts";
 import { graphDoc, makeTrain } from "./helpers.ts";
 
 const num = (v: PortValue | undefined) => v as number;
-
-/** Resolves once `cond` holds; fails after 20 s (the file watcher polls every 200 ms). */
-async function until(cond: () => boolean, debug: () => string = () => ""): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for the user node to reload ${debug()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test("mask, ROI and hits: drawn shapes, thresholds and bad pixels become NaN and are skipped", async () => {
   const runner = await GraphRunner.create(
@@ -227,14 +219,17 @@ export default node;
     const user = runner.userFiles[0]!;
     writeFileSync(file, code(10));
     utimesSync(file, new Date(), new Date(Date.now() + 2000)); // a new time stamp even on coarse clocks
-    await until(() => user.reloads >= 1 && num(runner.process(makeTrain(2, (x) => x)).get("u.top")) === 150);
+    await until(
+      () => user.reloads >= 1 && num(runner.process(makeTrain(2, (x) => x)).get("u.top")) === 150,
+      "the user node to reload",
+    );
     assert.equal(user.error, null);
     // A broken edit keeps the last good code and reports why.
     writeFileSync(file, "export default {");
     utimesSync(file, new Date(), new Date(Date.now() + 4000));
     await until(
       () => user.error !== null,
-      () => `${user.reloads} ${user.error} ${readFileSync(file, "utf8")}`,
+      () => `the user node to reload ${user.reloads} ${user.error} ${readFileSync(file, "utf8")}`,
     );
     assert.match(user.error ?? "", /cannot load the user node/);
     assert.equal(num(runner.process(makeTrain(3, (x) => x)).get("u.top")), 150);

@@ -18,6 +18,7 @@ import {
 import { isNDArray, type NDArray, type SaseError } from "../../src/core/index.ts";
 import { type ArrayInFile, isArrayInFile, openRun } from "../../src/files/index.ts";
 import { AGIPD, tempDir, writeSampleRun } from "../files/helpers.ts";
+import { until } from "../helpers/until.ts";
 import { within } from "./helpers.ts";
 
 const bytes = (a: NDArray) => new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
@@ -161,11 +162,7 @@ test("a file cut short before its train streams from it fails the server's drain
     try {
       // The run's one train is queued (its arrays still in the file); then the file shrinks.
       const serving = server.serve(servedTrainsFromRun(run));
-      await within(
-        30_000,
-        "the train queued",
-        waitFor(() => server.stats.queued === 1),
-      );
+      await until(() => server.stats.queued === 1, "the train queued", 30_000);
       const detector = readdirSync(dir).find((f) => f.includes("AGIPD00")) as string;
       truncateSync(join(dir, detector), 64 << 10);
       const received = client.next().then(
@@ -190,8 +187,3 @@ test("a file cut short before its train streams from it fails the server's drain
     cleanup();
   }
 });
-
-/** Resolves once `ok()` holds (checked every 10 ms). */
-async function waitFor(ok: () => boolean): Promise<void> {
-  while (!ok()) await new Promise((r) => setTimeout(r, 10));
-}

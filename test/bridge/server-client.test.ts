@@ -14,18 +14,11 @@ import {
   type ServerSocketType,
   trainIdOf,
 } from "../../src/bridge/index.ts";
+import { until } from "../helpers/until.ts";
 import { sampleTrain, within } from "./helpers.ts";
 
 const XGM = "SA1_XTD2_XGM/DOOCS/MAIN";
 const AGIPD = "SPB_DET_AGIPD1M-1/DET/0CH0:xtdf";
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function withServer(
   options: BridgeServerOptions,
@@ -178,14 +171,11 @@ test("stats count connected clients", async () => {
   await withServer({}, async (server, endpoint) => {
     const a = new BridgeClient(endpoint);
     const b = new BridgeClient(endpoint);
-    const until = async (n: number) => {
-      for (let i = 0; i < 100 && server.stats.clients !== n; i++) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(server.stats.clients, n);
-    };
-    await until(2);
+    const counted = (n: number) => until(() => server.stats.clients === n, `${n} clients counted`);
+    await counted(2);
     a.close();
     b.close();
-    await until(0);
+    await counted(0);
   });
 });
 
@@ -299,9 +289,9 @@ test("a train meant for a client that went away goes to the next client instead 
     await assert.rejects(gone.next(), BridgeTimeoutError); // its request now waits at the server
     // Wait on the server's own view of the connection, not a fixed delay: on a loaded machine the
     // disconnection can take longer than any sleep to reach the socket (CI once lost the train so).
-    await until(() => server.stats.clients === 1, "the server sees the first client");
+    await until(() => server.stats.clients === 1, "the server to see the first client");
     gone.close();
-    await until(() => server.stats.clients === 0, "the server sees the first client go");
+    await until(() => server.stats.clients === 0, "the server to see the first client go");
     void server.feed(sampleTrain(77));
     const next = new BridgeClient(endpoint, { timeoutMs: 5000, requestsInFlight: 1 });
     try {

@@ -11,6 +11,7 @@ import * as zmq from "zeromq";
 import { BridgeClient, BridgeServer, type BridgeTrain, trainIdOf } from "../../src/bridge/index.ts";
 import { ZmtpDealer, command, encodeFrames, greeting } from "../../src/bridge/zmtp.ts";
 import { createLogger } from "../../src/core/index.ts";
+import { until } from "../helpers/until.ts";
 import { sampleTrain, within } from "./helpers.ts";
 
 const NEXT = [new Uint8Array(0), Buffer.from("next")];
@@ -20,14 +21,6 @@ function pattern(i: number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);
   for (let j = 0; j < n; j++) b[j] = (i + j) % 251;
   return b;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test("the ZMTP client reads multi-frame replies from a pyzmq REP server, small and large frames alike", async () => {
@@ -166,7 +159,7 @@ test("the ZMTP client reassembles a message split at every byte, greeting and ha
   const dealer = new ZmtpDealer(peer2.endpoint);
   try {
     dealer.send(NEXT);
-    await until(() => feeds.length === 1, "the peer has a connection");
+    await until(() => feeds.length === 1, "the peer to have a connection");
     const feed = feeds[0] as (b: Buffer) => void;
     for (let at = 1; at < message.length; at++) {
       feed(message.subarray(0, at));
@@ -222,7 +215,7 @@ test("the bridge client over ZMTP carries on when its server restarts, asking ag
     void first.feed(sampleTrain(1));
     assert.equal(trainIdOf(await client.next()), 1);
     const waiting = client.next(); // its request reaches the first server, which then goes away
-    await until(() => first.stats.clients === 1, "the first server sees the client");
+    await until(() => first.stats.clients === 1, "the first server to see the client");
     await first.close();
     const second = new BridgeServer({ endpoint, dropPolicy: "block" });
     await second.start();
@@ -259,7 +252,10 @@ test("a released train's array memory is reused for the next train of the same s
       return { t, src };
     };
     const arrays = (train: BridgeTrain, src: string) =>
-      Array.from({ length: MODULES }, (_, m) => (train.data[src]?.[`big${m}`] as { data: Uint16Array })?.data);
+      Array.from(
+        { length: MODULES },
+        (_, m) => (train.data[src]?.[`big${m}`] as { data: Uint16Array })?.data,
+      );
     const a = big(1);
     void server.feed(a.t);
     const first = await client.next();
@@ -302,7 +298,7 @@ test("the bridge server's ZMTP side refuses peers that are not ZeroMQ or not REQ
     await within(10_000, "the server drops the HTTP peer", closed);
     await until(
       () => warnings.some((w) => /is a SUB socket; a REP server answers REQ or DEALER/.test(w)),
-      "the SUB peer is refused",
+      "the SUB peer to be refused",
     );
     assert.ok(
       warnings.some((w) => /is not a ZeroMQ peer \(bad greeting\)/.test(w)),

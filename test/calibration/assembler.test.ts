@@ -9,17 +9,10 @@ import { DetectorGeometry } from "../../src/detector/index.ts";
 import { type NDArray, ndarray } from "../../src/core/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { type DataToken, InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 const ASM = "TEST_DET_AGIPD1M/ASSEMBLER/1";
 const PIXELS = 512 * 128;
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A corrected-style module train: 2 frames, frame f of module m filled with 100·m + f. */
 function moduleTrain(m: number): NDArray {

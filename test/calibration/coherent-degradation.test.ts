@@ -13,6 +13,7 @@ import { AssemblerDevice, CorrectionDevice } from "../../src/calibration/index.t
 import { AGIPD_1M_DETECTOR, DetectorControlDevice, DetectorModuleDevice } from "../../src/detector/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { InputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 // Every connection over TCP, even between devices of this process.
 process.env.SASE_NO_PIPELINE_SHORTCUT = "1";
@@ -22,14 +23,6 @@ const CTRL = AGIPD_1M_DETECTOR.controlSource;
 const ASM = "SPB_DET_AGIPD1M-1/CAL/ASSEMBLER";
 const raw = (m: number) => `SPB_DET_AGIPD1M-1/DET/${m}CH0`;
 const corr = (m: number) => `SPB_DET_AGIPD1M-1/CORR/${m}CH0`;
-
-async function until(ok: () => boolean | Promise<boolean>, what: () => string, ms = 90_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await ok())) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Control, two modules (8 rows, 2 cells) and their corrections; `input(m)` adds to correction m's input. */
 async function chain(
@@ -73,11 +66,13 @@ async function start(facility: Facility): Promise<void> {
         ])
       ).every((missing) => (missing as string[]).length === 0),
     () => "the corrections and the assembler connected",
+    90_000,
   );
   for (const m of [0, 1])
     await until(
       async () => (await c.get(raw(m), "state")) === "STOPPED",
       () => `module ${m} ready`,
+      90_000,
     );
   // Together: a module that starts seconds after the other (a loaded machine) is silent meanwhile, and
   // the trains of the other then go on without it after the match timeout, as they should.
@@ -110,10 +105,15 @@ test("with a slow correction, every assembled image that reaches the viewer is w
         return present.length >= 5 && (await n(ASM, "trainsSkipped")) >= 5;
       },
       () => figures,
+      90_000,
     );
     for (const m of [0, 1]) await c.execute(raw(m), "stop");
     // The stream ends through both corrections and the assembler's matcher hands on what it held.
-    await until(async () => (await n(ASM, "input.endOfStreams")) >= 1, () => "the end of stream");
+    await until(
+      async () => (await n(ASM, "input.endOfStreams")) >= 1,
+      () => "the end of stream",
+      90_000,
+    );
 
     assert.ok(
       present.every((p) => p === 2),
@@ -171,6 +171,7 @@ test("with a slow correction, every assembled image that reaches the viewer is w
         );
       },
       () => figures,
+      90_000,
     );
   } finally {
     await viewer?.close();
@@ -212,6 +213,7 @@ test("corrections held up by a slow consumer back off on one train grid and the 
         return strides.every((s) => s >= 2) && skipped.every((k) => k > 0) && ids.length >= 5;
       },
       () => figures,
+      90_000,
     );
     for (const m of [0, 1]) await c.execute(raw(m), "stop");
     assert.ok(

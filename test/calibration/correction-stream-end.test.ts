@@ -11,6 +11,7 @@ import { CorrectionDevice } from "../../src/calibration/index.ts";
 import { AGIPD_1M_DETECTOR, DetectorControlDevice, DetectorModuleDevice } from "../../src/detector/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { InputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 // Every connection over TCP, even between devices of this process.
 process.env.SASE_NO_PIPELINE_SHORTCUT = "1";
@@ -19,14 +20,6 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const CTRL = AGIPD_1M_DETECTOR.controlSource;
 const RAW = "SPB_DET_AGIPD1M-1/DET/0CH0";
 const CORR = "SPB_DET_AGIPD1M-1/CORR/0CH0";
-
-async function until(ok: () => boolean | Promise<boolean>, what: () => string, ms = 60_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await ok())) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test("a correction passes its module's end of stream on, and both hops account for every train", {
   timeout: 180_000,
@@ -52,7 +45,10 @@ test("a correction passes its module's end of stream on, and both hops account f
     });
     const c = facility.client;
     // A consumer slower than the train rate: the correction's output drops trains for it.
-    sink = new InputChannel("TEST/SINK/0:input", { connectedOutputChannels: [`${CORR}:output`], onSlowness: "drop" })
+    sink = new InputChannel("TEST/SINK/0:input", {
+      connectedOutputChannels: [`${CORR}:output`],
+      onSlowness: "drop",
+    })
       .onData(() => new Promise<void>((r) => setTimeout(r, 250)))
       .connect();
     await sink.waitConnected(30_000);
@@ -71,7 +67,7 @@ test("a correction passes its module's end of stream on, and both hops account f
       () => `drops at the consumer: ${JSON.stringify(s.stats().connections)}`,
     );
     await c.execute(RAW, "stop");
-    await until(() => s.stats().endOfStreams >= 1, () => "the end of stream through the correction");
+    await until(() => s.stats().endOfStreams >= 1, "the end of stream through the correction");
 
     const n = async (id: string, key: string) => Number(await c.get(id, key));
     let figures = "";

@@ -25,6 +25,7 @@ import {
 import { Facility } from "../../src/devices/index.ts";
 import { openRun } from "../../src/files/index.ts";
 import { InputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 const ROWS = 16;
 const det = reducedDetector(AGIPD_1M_DETECTOR, { rows: ROWS });
@@ -33,14 +34,6 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const CTRL = AGIPD_1M_DETECTOR.controlSource;
 const RAW = "SPB_DET_AGIPD1M-1/DET/0CH0";
 const CORR = "SPB_DET_AGIPD1M-1/CORR/0CH0";
-
-async function until(ok: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await ok())) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test("online correction: raw passes through without constants, new constants are picked up, conditions select them", {
   timeout: 120_000,

@@ -24,20 +24,13 @@ import {
 import { Facility } from "../../src/devices/index.ts";
 import { openRun } from "../../src/files/index.ts";
 import { InputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 const det = reducedDetector(AGIPD_1M_DETECTOR, { rows: 32 });
 const root = mkdtempSync(join(tmpdir(), "sase-online-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 const RAW = "SPB_DET_AGIPD1M-1/DET/0CH0";
 const WORKERS = ["SPB_DET_AGIPD1M-1/CORR/0CH0", "SPB_DET_AGIPD1M-1/CORR/0CH0_W2"];
-
-async function until(ok: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!ok()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test("live correction by two shared-input devices equals offline correction of the recorded run", {
   timeout: 180_000,

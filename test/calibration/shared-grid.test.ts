@@ -14,6 +14,7 @@ import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/in
 import { InputChannel, resolveOutputsThrough } from "../../src/pipeline/index.ts";
 import { repoRoot, saseBin, tempDir } from "../cli/helpers.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
+import { until } from "../helpers/until.ts";
 
 const TIME = "G/TSYS/TIMESERVER";
 const CONTROL = "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP";
@@ -68,13 +69,9 @@ function facilityFile(topic: string, constants: string): unknown {
 
 const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x));
 
-async function until(what: () => string, ok: () => Promise<boolean>, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** `until` over remote reads, which fail while the devices start: a read that fails counts as "not yet". */
+const untilRead = (ok: () => Promise<boolean>, what: () => string) =>
+  until(() => ok().catch(() => false), what, 120_000, 200);
 
 describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
   const tmp = tempDir("sase-shared-grid-");
@@ -128,9 +125,9 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
       .connect();
     inputs.push(viewer);
     await viewer.waitConnected(120_000);
-    await until(
-      () => `whole trains at the viewer (got ${present.length})`,
+    await untilRead(
       async () => present.length >= 3,
+      () => `whole trains at the viewer (got ${present.length})`,
     );
     const stages = [DET(0), DET(1), CORR(0), CORR(1)];
     const strides = () => Promise.all(stages.map((id) => n(id, "trainStride")));
@@ -145,8 +142,7 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
       .connect();
     inputs.push(slow);
     await slow.waitConnected(60_000);
-    await until(
-      () => figures,
+    await untilRead(
       async () => {
         const [s, need0, need1] = await Promise.all([
           strides(),
@@ -156,6 +152,7 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
         figures = `strides ${stages.map((id, i) => `${id} ${s[i]}`).join(", ")}; own needs: correction 0 ${need0}, correction 1 ${need1}`;
         return need1 >= 2 && need0 === 1 && s.every((x) => x === s[0] && x >= 2);
       },
+      () => figures,
     );
     // The timing server names who needs it.
     const grids = (await client.get(TIME, "trainGrids")) as {
@@ -176,13 +173,13 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
     const seen = present.length;
     let assembled = 0;
     let skipped = 0;
-    await until(
-      () => `20 trains assembled while backed off (${assembled} assembled, ${skipped} skipped)`,
+    await untilRead(
       async () => {
         assembled = (await n(ASSEMBLER, "trainsAssembled")) - assembled0;
         skipped = (await n(ASSEMBLER, "trainsSkipped")) - skipped0;
         return assembled >= 20;
       },
+      () => `20 trains assembled while backed off (${assembled} assembled, ${skipped} skipped)`,
     );
     // Stages each on a grid of their own would skip at least one train per train assembled (module 0's
     // correction taking every train, module 1's every 2nd or 4th); on one grid only the trains around a
@@ -196,13 +193,13 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
 
     // The slow reader goes: every process is back to every train.
     await slow.close();
-    await until(
-      () => figures,
+    await untilRead(
       async () => {
         const s = await strides();
         figures = `strides after the slow reader left: ${s.join(", ")}`;
         return s.every((x) => x === 1);
       },
+      () => figures,
     );
   });
 });

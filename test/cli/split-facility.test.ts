@@ -14,6 +14,7 @@ import { addFacilityDaq, DAQ_DEVICE_ID, resolveDataRoots } from "../../src/daq/i
 import { Facility } from "../../src/devices/index.ts";
 import { openRun } from "../../src/files/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
+import { until } from "../helpers/until.ts";
 import { repoRoot, saseBin, tempDir } from "./helpers.ts";
 
 const CONTROL = "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP";
@@ -80,18 +81,14 @@ function facilityFile(topic: string, data: string, constants: string): unknown {
 
 type Client = { get(deviceId: string, key: string): Promise<unknown> };
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** `until` over remote reads, which fail while the devices start: a read that fails counts as "not yet". */
+const untilRead = (ok: () => Promise<boolean>, what: string) =>
+  until(() => ok().catch(() => false), what, 90_000, 200);
 
 /** Waits until both modules send. */
 async function sending(c: Client): Promise<void> {
   for (const m of [0, 1])
-    await until(`${DET(m)} sending`, async () => Number(await c.get(DET(m), "trainsSent")) > 0);
+    await untilRead(async () => Number(await c.get(DET(m), "trainsSent")) > 0, `${DET(m)} sending`);
 }
 
 type Control = Client & { execute(d: string, s: string): Promise<unknown> };
@@ -103,9 +100,9 @@ async function record(c: Control): Promise<string> {
 
 /** Waits for `n` trains recorded, then stops the run. */
 async function stopAfter(c: Control, n: number): Promise<void> {
-  await until(
-    `${n} trains recorded`,
+  await untilRead(
     async () => Number(await c.get(DAQ_DEVICE_ID, "trainsRecorded")) >= n,
+    `${n} trains recorded`,
   ).catch(async (err: Error) => {
     const figures = ["trainsRecorded", "trainsMatched", "sourceStats", "problems", "status"];
     const values = await Promise.all(figures.map((k) => c.get(DAQ_DEVICE_ID, k).catch(String)));
@@ -244,9 +241,9 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
         ).map((r) => [r.source, r]),
       );
     const of = async (m: number) => (await stats()).get(`${CORR(m)}:output`)!;
-    await until(
-      "both modules assembled",
+    await untilRead(
       async () => (await of(0)).received > 3 && (await of(1)).received > 3,
+      "both modules assembled",
     );
     const pid = pidOf("T/SRV/CORR1");
     assert.ok(pid > 0, out);
@@ -254,7 +251,7 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     const before1 = await of(1);
     process.kill(pid, "SIGKILL");
     // The assembler names the module whose trains are lost; module 0's keep arriving, complete.
-    await until("module 1 reported missing", async () => (await of(1)).missing >= before1.missing + 10);
+    await untilRead(async () => (await of(1)).missing >= before1.missing + 10, "module 1 reported missing");
     const problems = (await client.get(ASSEMBLER, "problems")) as string[];
     assert.ok(
       problems.some((p) => p.includes(`${CORR(1)}:output`)),
@@ -269,10 +266,11 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     assert.ok(Number(await client.get(DET(1), "trainsSent")) > 0, "the detector module keeps sending");
     // The supervisor starts it again, and its trains come back.
     const log = () => readFileSync(join(logDir, "T_SRV_CORR1.log"), "utf8");
-    await until("the supervisor restarting CORR1", async () =>
-      /starting T\/SRV\/CORR1 \(run 2\)/.test(log()),
+    await untilRead(
+      async () => /starting T\/SRV\/CORR1 \(run 2\)/.test(log()),
+      "the supervisor restarting CORR1",
     );
     const lost = await of(1);
-    await until("module 1 assembled again", async () => (await of(1)).received >= lost.received + 5);
+    await untilRead(async () => (await of(1)).received >= lost.received + 5, "module 1 assembled again");
   });
 });

@@ -11,6 +11,7 @@ import { parseFacilityFile, readFacilityFile } from "../../src/cli/facility-file
 import { checkDevices } from "../../src/cli/split.ts";
 import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
+import { until } from "../helpers/until.ts";
 import { repoRoot, saseBin, tempDir } from "./helpers.ts";
 
 describe("facility description files", () => {
@@ -147,25 +148,21 @@ describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
           return -1;
         }
       };
-      const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
-        const end = Date.now() + ms;
-        while (!(await cond())) {
-          if (Date.now() > end) throw new Error(`timed out waiting for ${what}; supervisor said:\n${out}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      };
-      await until(async () => (await received()) >= 5, "images across two server processes");
+      // A miss shows what the supervisor said.
+      const untilSaid = (ok: () => Promise<boolean>, what: string) =>
+        until(ok, () => `${what}; supervisor said:\n${out}`, 60_000, 100);
+      await untilSaid(async () => (await received()) >= 5, "images across two server processes");
       assert.match(out, /not here: T\/SRV\/ELSEWHERE \(another-host\)/);
       const pid = Number(/started T\/SRV\/CONSUMER \(pid (\d+)\)/.exec(out)?.[1]);
       assert.ok(pid > 0, out);
       process.kill(pid, "SIGKILL");
       const log = () => readFileSync(join(logDir, "T_SRV_CONSUMER.log"), "utf8");
-      await until(
+      await untilSaid(
         async () => /starting T\/SRV\/CONSUMER \(run 2\)/.test(log()),
         "the supervisor restarting it",
       );
       // Only a live process answers: these counts come from the restarted consumer.
-      await until(async () => (await received()) >= 5, "the restarted consumer receiving again");
+      await untilSaid(async () => (await received()) >= 5, "the restarted consumer receiving again");
       const producerPid = Number(/started T\/SRV\/PRODUCER \(pid (\d+)\)/.exec(out)?.[1]);
       const exited = new Promise<number | null>((r) => supervisor!.once("exit", (code) => r(code)));
       supervisor.kill("SIGINT");

@@ -21,6 +21,7 @@ import {
   State,
 } from "../../src/core/index.ts";
 import { waitForReady } from "../helpers/child.ts";
+import { until } from "../helpers/until.ts";
 import { BROKER_URL, SKIP_NO_BROKER, stopProcess, uniqueTopic } from "./amqp-helpers.ts";
 
 const run = promisify(execFile);
@@ -47,18 +48,6 @@ async function startChild(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   await waitForReady(child, `child ${args[0]}`, (out) => out.includes("READY"));
   return child;
-}
-
-async function until(
-  what: string,
-  test: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("a consumer that stops reading", { skip: SKIP_NO_BROKER }, () => {
@@ -98,7 +87,7 @@ describe("a consumer that stops reading", { skip: SKIP_NO_BROKER }, () => {
         device.set("value", i);
         if (i % 1000 === 0) await new Promise((r) => setImmediate(r));
       }
-      await until("the fast subscriber to see the last update", () => last === n);
+      await until(() => last === n, "the fast subscriber to see the last update");
       const client = new DeviceClient(fast);
       const c0 = Date.now();
       assert.equal(await client.execute("SLOW/COUNTER/1", "ping"), "pong");
@@ -167,8 +156,9 @@ describe("a broker restarted under running processes", { skip: SKIP_NO_BROKER },
     await waitForReady(server, "sase server", (out) => out.includes("READY"));
     watcher = await connectAmqpBroker({ urls: url, topic, trackerPeriodMs: 100, log: quiet });
     const client = new DeviceClient(watcher);
-    await until("the motor in the topology", async () =>
-      (await client.topology()).devices.has("RST/MOTOR/1"),
+    await until(
+      async () => (await client.topology()).devices.has("RST/MOTOR/1"),
+      "the motor in the topology",
     );
     const changes: unknown[] = [];
     watcher.subscribe("RST/MOTOR/1", "state", (c) => changes.push(c.value));
@@ -182,7 +172,6 @@ describe("a broker restarted under running processes", { skip: SKIP_NO_BROKER },
     // Both processes find the broker again by themselves; the watcher sees the motor announced again
     // and can call it, and its subscription was bound again.
     await until(
-      "a call through the restarted broker",
       async () => {
         try {
           return (await client.request("RST/MOTOR/1", "slotPing", {}, 500)) !== undefined;
@@ -190,11 +179,12 @@ describe("a broker restarted under running processes", { skip: SKIP_NO_BROKER },
           return false;
         }
       },
+      "a call through the restarted broker",
       30_000,
     );
     assert.ok((await client.topology()).servers.has("RST_SRV"));
     await client.execute("RST/MOTOR/1", "moveTo", { position: 1 });
-    await until("the state change after the restart", () => changes.includes("MOVING"));
+    await until(() => changes.includes("MOVING"), "the state change after the restart");
     // The device's queue was declared again: held by the server's connection, so a passive declare from
     // another connection is refused as locked (405) where a missing queue would be 404.
     const probe = await amqpConnect(url);

@@ -13,6 +13,7 @@ import {
 } from "../../src/daq/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { type CliRun, runCliInProcess } from "../helpers/cli.ts";
+import { UNTIL_MS, until } from "../helpers/until.ts";
 
 /** A fresh data directory; `done()` removes it. */
 export function tempRoots(): DataRoots & { done(): void } {
@@ -51,13 +52,14 @@ export async function waitForTrains(
   client: { get(deviceId: string, key: string): Promise<unknown> },
   daqId: string,
   n: number,
-  timeoutMs = 20_000,
+  timeoutMs = UNTIL_MS,
 ): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (((await client.get(daqId, "trainsRecorded")) as number) < n) {
-    if (Date.now() > until) throw new Error(`${daqId} recorded fewer than ${n} trains in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(
+    async () => ((await client.get(daqId, "trainsRecorded")) as number) >= n,
+    `${daqId} to record ${n} trains`,
+    timeoutMs,
+    100,
+  );
 }
 
 /** Runs `sase <args>` of the daq commands in this process; returns what it printed and its exit code. */

@@ -11,6 +11,7 @@ import {
 } from "../../src/detector/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { InputChannel } from "../../src/pipeline/index.ts";
+import { until } from "../helpers/until.ts";
 
 test("module devices simulate off the event loop and follow the control device's cells and gain mode", async () => {
   const facility = await Facility.standard({ trainRate: 10, heartbeatIntervalMs: 60_000 });
@@ -44,19 +45,12 @@ test("module devices simulate off the event loop and follow the control device's
     });
     input.connect();
     await input.waitConnected();
-    const waitFor = async (ok: () => boolean, what: string) => {
-      const t0 = Date.now();
-      while (!ok()) {
-        if (Date.now() - t0 > 20_000) assert.fail(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    await waitFor(() => trains.some((t) => t.frames === 2), "trains of 2 frames");
+    await until(() => trains.some((t) => t.frames === 2), "trains of 2 frames");
     await c.reconfigure(det.controlSource, { "bunchStructure.nPulses": 3, gainModeIndex: 3 });
     assert.equal(await c.get(dev, "cells"), 3);
     assert.equal(await c.get(dev, "dark"), "low");
     trains.length = 0;
-    await waitFor(() => trains.some((t) => t.frames === 3), "trains of 3 frames");
+    await until(() => trains.some((t) => t.frames === 3), "trains of 3 frames");
     // Fixed low gain: the digital plane sits at the low-gain level (8000 ADU) in every pixel.
     const last = trains.at(-1)!;
     assert.ok(Math.abs(last.digitalMean - det.sensor.digitalLevel[2]!) < 100, `digital ${last.digitalMean}`);

@@ -11,18 +11,11 @@ import {
   TRAIN_GRID_LEAD,
 } from "../../src/core/index.ts";
 import { TimingServer } from "../../src/devices/index.ts";
+import { until } from "../helpers/until.ts";
 
 const TIME = "TEST/GRID/TIMESERVER";
 
 const big = (_k: string, x: unknown) => (typeof x === "bigint" ? Number(x) : x);
-
-async function until(ok: () => boolean, what: () => string, ms = 30_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!ok()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("train grids shared through the timing server", () => {
   const broker = new InProcessBroker();

@@ -18,6 +18,7 @@ import {
 } from "../../src/table/index.ts";
 import { tempRoots } from "../daq/helpers.ts";
 import { CONTEXT, simulatedRun, writeContext } from "../table/helpers.ts";
+import { until } from "../helpers/until.ts";
 import { launchBrowser, login, screenshot } from "./harness.ts";
 
 process.env.SASE_LOG_LEVEL ??= "error";
@@ -111,11 +112,10 @@ describe("run table in Chromium", { timeout: 180_000 }, () => {
     const input = page.getByTestId(`comment-${r1}`);
     await input.fill('sample moved, "quoted"');
     await input.press("Enter");
-    const until = Date.now() + 30_000;
-    while (store.comment(runs[0]!.id) !== 'sample moved, "quoted"') {
-      if (Date.now() > until) assert.fail("the comment never reached the catalogue");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(
+      () => store.comment(runs[0]!.id) === 'sample moved, "quoted"',
+      "the comment in the catalogue",
+    );
     assert.equal(store.commentHistory(runs[0]!.id).at(-1)!.user, "operator");
     assert.ok(gui.server.audit.recent().some((e) => e.action === "comment" && e.user === "operator" && e.ok));
     await page.close();

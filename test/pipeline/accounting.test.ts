@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
-import { sleep, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { sleep, smallData } from "./helpers.ts";
 
 const TRAINS = 40;
 

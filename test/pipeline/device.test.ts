@@ -6,24 +6,28 @@ import { test } from "node:test";
 import { State } from "../../src/core/index.ts";
 import { Facility } from "../../src/devices/index.ts";
 import { StreamConsumer, StreamProducer } from "../../src/pipeline/index.ts";
-import { sleep } from "./helpers.ts";
+import { UNTIL_MS, until } from "../helpers/until.ts";
 
 const PRODUCER = "TEST/PIPE/PRODUCER";
 const CONSUMER = "TEST/PIPE/CONSUMER";
 
+/** Resolves with what `read()` gives once `ok` holds for it; a miss names the last value read. */
 async function eventually<T>(
   read: () => Promise<T>,
   ok: (v: T) => boolean,
   what: string,
-  ms = 3000,
+  ms = UNTIL_MS,
 ): Promise<T> {
-  const end = performance.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}; last value ${String(v)}`);
-    await sleep(20);
-  }
+  let v: T | undefined;
+  await until(
+    async () => {
+      v = await read();
+      return ok(v);
+    },
+    () => `${what}; last value ${String(v)}`,
+    ms,
+  );
+  return v as T;
 }
 
 test("a producer and a consumer device stream through declared channels, with health as properties", {

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { InputChannel, InputChannelOptions, SlownessPolicy } from "../../src/pipeline/index.ts";
-import { collect, Rig, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { collect, Rig, smallData } from "./helpers.ts";
 
 const N = 20;
 const SLOW_MS = 15;

@@ -1,4 +1,4 @@
-// Shared helpers of the pipeline tests: small tokens, private registries, waiting with a deadline.
+// Shared helpers of the pipeline tests: small tokens, private registries.
 
 import { Hash, ndarray } from "../../src/core/index.ts";
 import {
@@ -13,15 +13,6 @@ import {
 /** A small token: train ID, a counter and a 4×8 uint16 image filled with the counter. */
 export function smallData(i: number): Hash {
   return new Hash({ trainId: i, image: { data: ndarray(new Uint16Array(32).fill(i & 0xffff), [4, 8]) } });
-}
-
-/** Resolves once `cond()` holds; rejects naming `what` after `ms`. */
-export async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Sleeps `ms`. */

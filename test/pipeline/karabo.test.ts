@@ -26,7 +26,8 @@ import {
 } from "../../src/pipeline/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER } from "../core/amqp-helpers.ts";
 import { KaraboPipePeer, type PeerDeviceConfig } from "./karabo-peer.ts";
-import { sleep, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { sleep, smallData } from "./helpers.ts";
 
 const TOPIC = `sase_pipe_${process.pid}`;
 const peers: KaraboPipePeer[] = [];

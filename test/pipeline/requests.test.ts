@@ -8,7 +8,8 @@ import { test } from "node:test";
 import { Hash } from "../../src/core/index.ts";
 import { ChannelRegistry, InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, FrameReader, optionalString, writeFrame } from "../../src/pipeline/wire.ts";
-import { smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { smallData } from "./helpers.ts";
 
 test("an input keeps two requests on the wire to a sase output, before and between tokens", async () => {
   const out = new OutputChannel("TEST/SRC/req2:output", undefined, { registry: null });

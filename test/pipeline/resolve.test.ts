@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hash, InProcessBroker } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel, resolveOutputsThrough } from "../../src/pipeline/index.ts";
-import { collect, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { collect, smallData } from "./helpers.ts";
 
 test("an input finds a remote output through the broker by its channel id", async () => {
   const broker = new InProcessBroker();

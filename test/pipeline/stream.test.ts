@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hash, type NDArray, ndarray } from "../../src/core/index.ts";
 import { type DataToken, InputChannel, OutputChannel, PipelineError } from "../../src/pipeline/index.ts";
-import { collect, Rig, sleep, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { collect, Rig, sleep, smallData } from "./helpers.ts";
 
 test("in one process the input receives the very buffer written (zero copy)", async () => {
   const rig = new Rig();

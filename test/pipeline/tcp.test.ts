@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { Hash } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
-import { collect, Rig, sleep, smallData, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { collect, Rig, sleep, smallData } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.ts", import.meta.url));
 

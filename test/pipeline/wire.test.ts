@@ -18,7 +18,8 @@ import {
   writeDataFrame,
   writeFrame,
 } from "../../src/pipeline/wire.ts";
-import { Rig, until } from "./helpers.ts";
+import { until } from "../helpers/until.ts";
+import { Rig } from "./helpers.ts";
 
 /** Collects what writeFrame hands to the socket. */
 function sink(): { socket: Socket; bytes: () => Uint8Array } {
