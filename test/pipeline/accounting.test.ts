@@ -4,17 +4,11 @@
 // for them (plus what a broken connection lost), once the streams have ended.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
+import { InputChannel } from "../../src/pipeline/index.ts";
 import { until } from "../helpers/until.ts";
-import { sleep, smallData } from "./helpers.ts";
+import { sleep, smallData, tcpOutput } from "./helpers.ts";
 
 const TRAINS = 40;
-
-/** An output reachable only over TCP (no registry: inputs of this process cannot take the shortcut). */
-async function tcpOutput(id: string): Promise<{ output: OutputChannel; spec: string }> {
-  const output = new OutputChannel(id, undefined, { registry: null });
-  return { output, spec: `${id}@${await output.listen()}` };
-}
 
 test("every hop of a chain that drops accounts for each token: sent = received + dropped + lost", async () => {
   const modules = await Promise.all([0, 1].map((m) => tcpOutput(`TEST/DET/${m}CH0:xtdf`)));

@@ -45,6 +45,39 @@ export class Rig {
   }
 }
 
+/** An output reachable only over TCP (no registry: inputs of this process cannot take the shortcut). */
+export async function tcpOutput(
+  id: string,
+  options: OutputChannelOptions = {},
+): Promise<{ output: OutputChannel; spec: string }> {
+  const output = new OutputChannel(id, undefined, { ...options, registry: null });
+  return { output, spec: `${id}@${await output.listen()}` };
+}
+
+/**
+ * Runs `body` with output TEST/SRC/`name`:output, reached only over TCP, and input TEST/SINK/`name`:input
+ * (on a registry of its own) connected to it with `options`; closes both after, whatever happens.
+ */
+export async function withTcpPair(
+  name: string,
+  options: InputChannelOptions,
+  body: (out: OutputChannel, inp: InputChannel) => Promise<void>,
+): Promise<void> {
+  const { output, spec } = await tcpOutput(`TEST/SRC/${name}:output`);
+  const inp = new InputChannel(
+    `TEST/SINK/${name}:input`,
+    { connectedOutputChannels: [spec], ...options },
+    { registry: new ChannelRegistry() },
+  ).connect();
+  try {
+    await inp.waitConnected(10_000);
+    await body(output, inp);
+  } finally {
+    await inp.close();
+    await output.close();
+  }
+}
+
 /** Collects train IDs handed to a handler that takes `delayMs` per token. */
 export function collect(input: InputChannel, delayMs = 0): { trains: number[]; eos: number } {
   const got = { trains: [] as number[], eos: 0 };

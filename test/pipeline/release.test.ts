@@ -4,20 +4,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hash, type NDArray, ndarray } from "../../src/core/index.ts";
 import { ChannelRegistry, InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
+import { withTcpPair } from "./helpers.ts";
 
 const image = (i: number) =>
   new Hash({ trainId: i, image: { data: ndarray(new Uint16Array(32_768).fill(i), [8, 4096]) } });
 
 test("a released token's memory receives a later token over TCP; a token kept is left alone", async () => {
-  const out = new OutputChannel("TEST/SRC/rel:output", undefined, { registry: null });
-  const address = await out.listen();
-  const inp = new InputChannel(
-    "TEST/SINK/rel:input",
-    { connectedOutputChannels: [`TEST/SRC/rel:output@${address}`], onSlowness: "wait", prefetch: 1 },
-    { registry: new ChannelRegistry() },
-  ).connect();
-  try {
-    await inp.waitConnected(10_000);
+  await withTcpPair("rel", { onSlowness: "wait", prefetch: 1 }, async (out, inp) => {
     const tokens = inp[Symbol.asyncIterator]();
     const arrayOf = async () => {
       const r = await tokens.next();
@@ -38,10 +31,7 @@ test("a released token's memory receives a later token over TCP; a token kept is
     assert.notEqual(third.data.buffer, second.data.buffer);
     assert.ok(third.data.every((v) => v === 3));
     assert.ok(second.data.every((v) => v === 2));
-  } finally {
-    await inp.close();
-    await out.close();
-  }
+  });
 });
 
 test("in process, release counts this input once as a reader of each offered buffer", async () => {

@@ -6,23 +6,15 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { test } from "node:test";
 import { Hash } from "../../src/core/index.ts";
-import { ChannelRegistry, InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
+import { ChannelRegistry, InputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, FrameReader, optionalString, writeFrame } from "../../src/pipeline/wire.ts";
 import { until } from "../helpers/until.ts";
-import { smallData } from "./helpers.ts";
+import { smallData, withTcpPair } from "./helpers.ts";
 
 test("an input keeps two requests on the wire to a sase output, before and between tokens", async () => {
-  const out = new OutputChannel("TEST/SRC/req2:output", undefined, { registry: null });
-  const address = await out.listen();
-  const inp = new InputChannel(
-    "TEST/SINK/req2:input",
-    { connectedOutputChannels: [`TEST/SRC/req2:output@${address}`], onSlowness: "wait", prefetch: 4 },
-    { registry: new ChannelRegistry() },
-  ).connect();
-  // The output's credits for the input are the requests it has received and not yet answered.
-  const requests = () => out.stats().peers[0]?.credits ?? 0;
-  try {
-    await inp.waitConnected(10_000);
+  await withTcpPair("req2", { onSlowness: "wait", prefetch: 4 }, async (out, inp) => {
+    // The output's credits for the input are the requests it has received and not yet answered.
+    const requests = () => out.stats().peers[0]?.credits ?? 0;
     await until(() => requests() === 2, `two requests at the output (it has ${requests()})`, 10_000);
     const tokens = inp[Symbol.asyncIterator]();
     for (let i = 1; i <= 3; i++) {
@@ -33,10 +25,7 @@ test("an input keeps two requests on the wire to a sase output, before and betwe
     }
     // Never more than two, whatever the input's prefetch.
     assert.equal(requests(), 2);
-  } finally {
-    await inp.close();
-    await out.close();
-  }
+  });
 });
 
 test("an input keeps exactly one request on the wire to an output speaking only Karabo's protocol", async () => {

@@ -11,7 +11,7 @@ import { Hash } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
 import { until } from "../helpers/until.ts";
-import { collect, Rig, sleep, smallData } from "./helpers.ts";
+import { collect, Rig, sleep, smallData, tcpOutput } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.ts", import.meta.url));
 
@@ -215,16 +215,10 @@ test("garbage from an output is refused by the input, which logs it and reconnec
 test("a sender held back by a hung consumer raises its alarm, and resumes when that process dies", {
   timeout: 20_000,
 }, async () => {
-  const out = new OutputChannel("TEST/SRC/W:output", undefined, { registry: null, stallTimeoutMs: 200 });
-  const address = await out.listen();
+  const { output: out, spec } = await tcpOutput("TEST/SRC/W:output", { stallTimeoutMs: 200 });
   const child = spawn(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      fileURLToPath(new URL("./fixtures/consumer.ts", import.meta.url)),
-      `${out.id}@${address}`,
-    ],
+    ["--import", "tsx", fileURLToPath(new URL("./fixtures/consumer.ts", import.meta.url)), spec],
     {
       stdio: ["ignore", "pipe", "inherit"],
     },
