@@ -50,6 +50,7 @@ import {
   OutputChannel,
   resolveOutputsThrough,
 } from "../src/pipeline/index.ts";
+import { freePort } from "../test/helpers/port.ts";
 import { KaraboPipePeer } from "../test/pipeline/karabo-peer.ts";
 import { childLines } from "./lib/child.ts";
 import { loadAverage, median } from "./lib/stats.ts";
@@ -329,14 +330,6 @@ interface MdlPeers {
   a: KaraboPipePeer;
   b: KaraboPipePeer;
   toSase: OutputChannel;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function startMdl(): Promise<MdlPeers> {

@@ -10,11 +10,11 @@
 //      karabo_bridge packages, or bare git repositories of them (default: /work/.mirror/...).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BridgeClient } from "../src/bridge/index.ts";
+import { freePort } from "../test/helpers/port.ts";
 import { loadAverage } from "./lib/stats.ts";
 import { ZmtpSink } from "./lib/zmtp-sink.ts";
 
@@ -52,17 +52,6 @@ function pyPackage(where: string, pkg: string, temp: string): string | { skipped
   } catch (err) {
     return { skipped: `${where} holds no ${pkg} (${(err as Error).message.split("\n")[0]})` };
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Which client takes the trains: a sase BridgeClient (fresh memory per train) or a ZmtpSink. */

@@ -7,7 +7,6 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   type AmqpBroker,
@@ -25,8 +24,9 @@ import {
   StreamProducer,
 } from "../../src/pipeline/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER } from "../core/amqp-helpers.ts";
-import { KaraboPipePeer, type PeerDeviceConfig } from "./karabo-peer.ts";
+import { freePort } from "../helpers/port.ts";
 import { until } from "../helpers/until.ts";
+import { KaraboPipePeer, type PeerDeviceConfig } from "./karabo-peer.ts";
 import { sleep, smallData } from "./helpers.ts";
 
 const TOPIC = `sase_pipe_${process.pid}`;
@@ -43,14 +43,6 @@ async function output(id: string): Promise<{ out: OutputChannel; address: string
   const out = new OutputChannel(id, undefined, { registry: null });
   const address = (await out.listen()).replace("tcp://", "");
   return { out, address };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const SINK = "TEST/KMDL/SINK";

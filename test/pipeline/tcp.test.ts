@@ -10,18 +10,11 @@ import { fileURLToPath } from "node:url";
 import { Hash } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
+import { freePort } from "../helpers/port.ts";
 import { until } from "../helpers/until.ts";
 import { collect, Rig, sleep, smallData, tcpOutput } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/producer.ts", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startProducer(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, String(port)], {
