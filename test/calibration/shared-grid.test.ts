@@ -6,13 +6,13 @@
 // reader goes every process comes back to every train.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/index.ts";
 import { InputChannel, resolveOutputsThrough } from "../../src/pipeline/index.ts";
-import { repoRoot, saseBin, tempDir } from "../cli/helpers.ts";
+import { tempDir } from "../cli/helpers.ts";
+import { type Supervisor, startSupervisor } from "../cli/supervisor.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
 import { until } from "../helpers/until.ts";
 
@@ -76,7 +76,7 @@ const untilRead = (ok: () => Promise<boolean>, what: () => string) =>
 describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
   const tmp = tempDir("sase-shared-grid-");
   const topic = uniqueTopic("sharedgrid");
-  let supervisor: ChildProcess | undefined;
+  let supervisor: Supervisor | undefined;
   let broker: Awaited<ReturnType<typeof connectAmqpBroker>> | undefined;
   let client: DeviceClient;
   const inputs: InputChannel[] = [];
@@ -86,15 +86,7 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
     mkdirSync(constants);
     const config = join(tmp.dir, "facility.json");
     writeFileSync(config, JSON.stringify(facilityFile(topic, constants)));
-    supervisor = spawn(
-      process.execPath,
-      [saseBin, "start", "--config", config, "--log-dir", join(tmp.dir, "logs")],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, KARABO_BROKER: BROKER_URL, SASE_SIM_THREADS: "1" },
-        stdio: ["ignore", "ignore", "ignore"],
-      },
-    );
+    supervisor = startSupervisor(config, join(tmp.dir, "logs"), { SASE_SIM_THREADS: "1" });
     broker = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
     resolveOutputsThrough(broker);
     client = new DeviceClient(broker, { user: "test", accessLevel: "operator" }, { timeoutMs: 30_000 });
@@ -103,11 +95,7 @@ describe("the train grid of a split facility", { skip: SKIP_NO_BROKER }, () => {
   after(async () => {
     for (const i of inputs) await i.close();
     await broker?.close();
-    if (supervisor && supervisor.exitCode === null) {
-      const exited = new Promise((r) => supervisor!.once("exit", r));
-      supervisor.kill("SIGINT");
-      await exited;
-    }
+    await supervisor?.stop();
     tmp.cleanup();
   });
 

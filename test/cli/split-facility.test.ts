@@ -5,7 +5,6 @@
 // its own module's trains, which the assembler's figures name, and comes back by itself.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +14,8 @@ import { Facility } from "../../src/devices/index.ts";
 import { openRun } from "../../src/files/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
 import { until } from "../helpers/until.ts";
-import { repoRoot, saseBin, tempDir } from "./helpers.ts";
+import { tempDir } from "./helpers.ts";
+import { type Supervisor, startSupervisor } from "./supervisor.ts";
 
 const CONTROL = "SPB_IRU_AGIPD1M1/MDL/FPGA_COMP";
 const DET = (m: number) => `SPB_DET_AGIPD1M-1/DET/${m}CH0`;
@@ -143,12 +143,15 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
   const tmp = tempDir("sase-split-agipd-");
   const topic = uniqueTopic("splitagipd");
   const logDir = join(tmp.dir, "logs");
-  let supervisor: ChildProcess | undefined;
-  let out = "";
+  let supervisor: Supervisor | undefined;
   let broker: Awaited<ReturnType<typeof connectAmqpBroker>> | undefined;
   let client: DeviceClient;
   const pidOf = (server: string) =>
-    Number(new RegExp(`started ${server.replace(/\//g, "\\/")} \\(pid (\\d+)\\)`).exec(out)?.[1]);
+    Number(
+      new RegExp(`started ${server.replace(/\//g, "\\/")} \\(pid (\\d+)\\)`).exec(
+        supervisor?.stdout() ?? "",
+      )?.[1],
+    );
 
   before(async () => {
     const constants = join(tmp.dir, "constants");
@@ -158,26 +161,14 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
     // The test acts as an operator on the facility's devices (records runs).
     const users = join(tmp.dir, "users.json");
     writeFileSync(users, JSON.stringify({ "*": "operator" }));
-    supervisor = spawn(process.execPath, [saseBin, "start", "--config", config, "--log-dir", logDir], {
-      cwd: repoRoot,
-      env: { ...process.env, KARABO_BROKER: BROKER_URL, SASE_SIM_THREADS: "1", SASE_BROKER_USERS: users },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    supervisor.stdout!.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    supervisor.stderr!.resume();
+    supervisor = startSupervisor(config, logDir, { SASE_SIM_THREADS: "1", SASE_BROKER_USERS: users });
     broker = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
     client = new DeviceClient(broker, { user: "test", accessLevel: "operator" }, { timeoutMs: 30_000 });
   });
 
   after(async () => {
     await broker?.close();
-    if (supervisor && supervisor.exitCode === null) {
-      const exited = new Promise((r) => supervisor!.once("exit", r));
-      supervisor.kill("SIGINT");
-      await exited;
-    }
+    await supervisor?.stop();
     tmp.cleanup();
   });
 
@@ -246,7 +237,7 @@ describe("the split AGIPD facility", { skip: SKIP_NO_BROKER }, () => {
       "both modules assembled",
     );
     const pid = pidOf("T/SRV/CORR1");
-    assert.ok(pid > 0, out);
+    assert.ok(pid > 0, supervisor?.stdout());
     const before0 = await of(0);
     const before1 = await of(1);
     process.kill(pid, "SIGKILL");

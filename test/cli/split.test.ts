@@ -3,7 +3,6 @@
 // consumer's server killed with -9 comes back by itself; Ctrl-C stops every process.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -12,7 +11,8 @@ import { checkDevices } from "../../src/cli/split.ts";
 import { connectAmqpBroker, createLogger, DeviceClient } from "../../src/core/index.ts";
 import { BROKER_URL, SKIP_NO_BROKER, uniqueTopic } from "../core/amqp-helpers.ts";
 import { until } from "../helpers/until.ts";
-import { repoRoot, saseBin, tempDir } from "./helpers.ts";
+import { repoRoot, tempDir } from "./helpers.ts";
+import { type Supervisor, startSupervisor } from "./supervisor.ts";
 
 describe("facility description files", () => {
   it("are checked, naming what is wrong", () => {
@@ -96,9 +96,9 @@ describe("facility description files", () => {
 
 describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
   const tmp = tempDir("sase-split-");
-  let supervisor: ChildProcess | undefined;
+  let supervisor: Supervisor | undefined;
   after(() => {
-    supervisor?.kill("SIGKILL");
+    supervisor?.child.kill("SIGKILL");
     tmp.cleanup();
   });
 
@@ -128,16 +128,8 @@ describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
       }),
     );
     const logDir = join(tmp.dir, "logs");
-    supervisor = spawn(process.execPath, [saseBin, "start", "--config", config, "--log-dir", logDir], {
-      cwd: repoRoot,
-      env: { ...process.env, KARABO_BROKER: BROKER_URL },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    supervisor.stdout!.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    supervisor.stderr!.resume();
+    const sup = startSupervisor(config, logDir);
+    supervisor = sup;
     const broker = await connectAmqpBroker({ urls: BROKER_URL, topic, log: createLogger("t", () => {}) });
     const client = new DeviceClient(broker);
     try {
@@ -150,11 +142,11 @@ describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
       };
       // A miss shows what the supervisor said.
       const untilSaid = (ok: () => Promise<boolean>, what: string) =>
-        until(ok, () => `${what}; supervisor said:\n${out}`, 60_000, 100);
+        until(ok, () => `${what}; supervisor said:\n${sup.stdout()}`, 60_000, 100);
       await untilSaid(async () => (await received()) >= 5, "images across two server processes");
-      assert.match(out, /not here: T\/SRV\/ELSEWHERE \(another-host\)/);
-      const pid = Number(/started T\/SRV\/CONSUMER \(pid (\d+)\)/.exec(out)?.[1]);
-      assert.ok(pid > 0, out);
+      assert.match(sup.stdout(), /not here: T\/SRV\/ELSEWHERE \(another-host\)/);
+      const pid = Number(/started T\/SRV\/CONSUMER \(pid (\d+)\)/.exec(sup.stdout())?.[1]);
+      assert.ok(pid > 0, sup.stdout());
       process.kill(pid, "SIGKILL");
       const log = () => readFileSync(join(logDir, "T_SRV_CONSUMER.log"), "utf8");
       await untilSaid(
@@ -163,10 +155,8 @@ describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
       );
       // Only a live process answers: these counts come from the restarted consumer.
       await untilSaid(async () => (await received()) >= 5, "the restarted consumer receiving again");
-      const producerPid = Number(/started T\/SRV\/PRODUCER \(pid (\d+)\)/.exec(out)?.[1]);
-      const exited = new Promise<number | null>((r) => supervisor!.once("exit", (code) => r(code)));
-      supervisor.kill("SIGINT");
-      assert.equal(await exited, 0);
+      const producerPid = Number(/started T\/SRV\/PRODUCER \(pid (\d+)\)/.exec(sup.stdout())?.[1]);
+      assert.equal(await sup.stop(), 0);
       const alive = (p: number) => {
         try {
           process.kill(p, 0);
