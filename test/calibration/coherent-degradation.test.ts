@@ -65,7 +65,7 @@ async function start(facility: Facility): Promise<void> {
           c.get(ASM, "input.missingConnections"),
         ])
       ).every((missing) => (missing as string[]).length === 0),
-    () => "the corrections and the assembler connected",
+    "the corrections and the assembler connected",
     90_000,
   );
   for (const m of [0, 1])
@@ -109,11 +109,7 @@ test("with a slow correction, every assembled image that reaches the viewer is w
     );
     for (const m of [0, 1]) await c.execute(raw(m), "stop");
     // The stream ends through both corrections and the assembler's matcher hands on what it held.
-    await until(
-      async () => (await n(ASM, "input.endOfStreams")) >= 1,
-      () => "the end of stream",
-      90_000,
-    );
+    await until(async () => (await n(ASM, "input.endOfStreams")) >= 1, "the end of stream", 90_000);
 
     assert.ok(
       present.every((p) => p === 2),

@@ -55,12 +55,9 @@ test("a correction passes its module's end of stream on, and both hops account f
     const s = sink;
     await until(
       async () => ((await c.get(CORR, "input.missingConnections")) as string[]).length === 0,
-      () => "the correction connected to the module",
+      "the correction connected to the module",
     );
-    await until(
-      async () => (await c.get(RAW, "state")) === "STOPPED",
-      () => "the module ready",
-    );
+    await until(async () => (await c.get(RAW, "state")) === "STOPPED", "the module ready");
     await c.execute(RAW, "start");
     await until(
       () => s.stats().tokens >= 3 && s.stats().dropped > 0,
