@@ -213,8 +213,8 @@ describe("in-process broker: topology and heartbeats", () => {
     const broker = new InProcessBroker({ trackerPeriodMs: 10 });
     const alive = await broker.register("BUSY", info(50), async () => null);
     await new Promise((r) => setTimeout(r, 30));
-    const until = Date.now() + 400; // a 400 ms stall (GC, busy machine): nobody can beat
-    while (Date.now() < until) {}
+    const stallEnd = Date.now() + 400; // a 400 ms stall (GC, busy machine): nobody can beat
+    while (Date.now() < stallEnd) {}
     // the tracker runs before anyone beats again
     await new Promise((r) => setTimeout(r, 25));
     alive.heartbeat();

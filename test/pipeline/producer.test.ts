@@ -7,6 +7,7 @@ import {
   type ProducerHost,
   TrainProducer,
 } from "../../src/pipeline/index.ts";
+import { UNTIL_MS, until } from "../helpers/until.ts";
 
 /** A clock on real timers whose train ID the test sets. */
 function clock(trainId = 0): ProducerHost & { trainId: number } {
@@ -31,7 +32,7 @@ test("train IDs follow the clock and never repeat when ticks outpace it", async 
     if (ids.length === 3) c.trainId = 2000;
   });
   p.start(200);
-  while (ids.length < 5) await sleep(5);
+  await until(() => ids.length >= 5, "5 trains", UNTIL_MS, 5);
   p.stop();
   assert.deepEqual(ids.slice(0, 4), [1000, 1001, 1002, 2000]);
   assert.deepEqual(counts.slice(0, 4), [1n, 2n, 3n, 4n]);
@@ -48,7 +49,7 @@ test("stop() settles only once the train in flight has gone out (the end of stre
     sentOut++;
   });
   p.start(100);
-  while (started === 0) await sleep(2);
+  await until(() => started > 0, "the first train begun", UNTIL_MS, 2);
   await p.stop();
   assert.equal(sentOut, started, "every train begun before stop() went out before it settled");
   assert.equal(p.sent, BigInt(sentOut));
@@ -119,12 +120,12 @@ test("trains of the timing server that go by while one is still being made are c
     await sleep(250);
   });
   p.start(10);
-  const until = performance.now() + 30_000;
-  while (ids.length < 4 && performance.now() < until) await sleep(20);
+  const deadline = performance.now() + 30_000;
+  while (ids.length < 4 && performance.now() < deadline) await sleep(20);
   p.stop();
   clk.stop();
   assert.ok(ids.length >= 4, `${ids.length} trains in 30 s`);
-  while (p.sent < BigInt(ids.length)) await sleep(20);
+  await until(() => p.sent >= BigInt(ids.length), "every train begun to go out");
   const span = ids.at(-1)! - ids[0]! + 1;
   const accounted = Number(p.sent + p.skipped);
   assert.ok(p.skipped >= 1n, `skipped ${p.skipped} of ${span} trains`);
@@ -144,8 +145,8 @@ test("on its own timer, periods that go by while a train is being made are count
     await sleep(35);
   });
   p.start(100); // a 10 ms period, 35 ms per train
-  const until = performance.now() + 30_000;
-  while (ids.length < 4 && performance.now() < until) await sleep(10);
+  const deadline = performance.now() + 30_000;
+  while (ids.length < 4 && performance.now() < deadline) await sleep(10);
   p.stop();
   assert.ok(ids.length >= 4, `${ids.length} trains in 30 s`);
   assert.ok(p.skipped >= 2n, `skipped ${p.skipped} after ${ids.length} trains of 3.5 periods each`);
@@ -163,13 +164,13 @@ test("a restart counts no gap between the last train before the stop and the fir
     ids.push(id);
   });
   p.start(10);
-  while (ids.length < 1) await sleep(10);
+  await until(() => ids.length >= 1, "the first train", UNTIL_MS, 10);
   p.stop();
   const stoppedAt = clk.trainId;
-  while (clk.trainId < stoppedAt + 5) await sleep(20);
+  await until(() => clk.trainId >= stoppedAt + 5, "5 trains ticked while stopped");
   const before = p.skipped;
   p.start(10);
-  while (ids.length < 2) await sleep(10);
+  await until(() => ids.length >= 2, "the first train after the restart", UNTIL_MS, 10);
   p.stop();
   clk.stop();
   assert.ok(ids[1]! - ids[0]! >= 5, `trains ${ids[0]} then ${ids[1]}`);
@@ -191,16 +192,16 @@ test("a producer slower than the timing server backs off on a grid of powers of 
   slow.start(10);
   quick.start(10);
   try {
-    const until = performance.now() + 30_000;
-    while (slow.stride < 4 && performance.now() < until) await sleep(20);
+    const deadline = performance.now() + 30_000;
+    while (slow.stride < 4 && performance.now() < deadline) await sleep(20);
     assert.ok(slow.stride >= 4, `stride ${slow.stride} with trains of 260 ms every 100 ms`);
     // On the grid: a backed-off producer's trains are trains of every producer that keeps up.
     for (const { id, stride } of sent) assert.equal(id % stride, 0, `train ${id} at stride ${stride}`);
     const last = sent.at(-1)!.id;
-    while (fast.at(-1)! < last && performance.now() < until) await sleep(20);
+    while (fast.at(-1)! < last && performance.now() < deadline) await sleep(20);
     for (const { id } of sent.slice(1)) assert.ok(fast.includes(id), `train ${id} of the slow producer`);
     delayMs = 0;
-    while (slow.stride > 1 && performance.now() < until) await sleep(20);
+    while (slow.stride > 1 && performance.now() < deadline) await sleep(20);
     assert.equal(slow.stride, 1, "back to every train once trains are quick");
     assert.ok(slow.skipped > 0n);
   } finally {
@@ -223,10 +224,10 @@ test("one slow train backs a producer off a little, and it is back to every trai
   });
   p.start(10);
   try {
-    const until = performance.now() + 30_000;
-    while (strides.length < 2 && performance.now() < until) await sleep(20);
+    const deadline = performance.now() + 30_000;
+    while (strides.length < 2 && performance.now() < deadline) await sleep(20);
     assert.ok(p.stride <= 4, `stride ${p.stride} after one slow train`);
-    while (p.stride > 1 && performance.now() < until) await sleep(20);
+    while (p.stride > 1 && performance.now() < deadline) await sleep(20);
     assert.equal(p.stride, 1);
     assert.ok(strides.length <= 12, `${strides.length} trains to come back`);
   } finally {
