@@ -149,6 +149,8 @@ export class H5File {
   private wfd = -1;
   /** Datasets whose chunks alignEnd sets to be allocated unfilled (see writeChunksDirect). */
   private readonly unfilled = new Set<string>();
+  /** Groups known to exist (made or found by ensureGroup; groups are never removed here). */
+  private readonly groups = new Set<string>(["/"]);
   /** Object header addresses of datasets written with writeRowsDirect (they never move). */
   private readonly headers = new Map<string, number>();
 
@@ -655,26 +657,29 @@ export class H5File {
 
   /** Creates every missing group along `path`. */
   ensureGroup(path: string): void {
+    if (this.groups.has(path)) return;
     const parts = path.split("/").filter(Boolean);
     let cur = "";
     for (const p of parts) {
       cur += `/${p}`;
+      if (this.groups.has(cur)) continue;
       if (!this.isGroup(cur)) {
         try {
-          this.f.create_group(cur);
+          mod().create_group(this.id, cur, false);
         } catch (err) {
           throw h5Error(this.path, cur, err);
         }
       }
+      this.groups.add(cur);
     }
+    this.groups.add(path);
   }
 
   private parentAndName(path: string): [Group, string] {
     const i = path.lastIndexOf("/");
     const parent = path.slice(0, i) || "/";
     this.ensureGroup(parent);
-    const g = this.f.get(parent) as Group;
-    return [g, path.slice(i + 1)];
+    return [new h5wasm.Group(this.id, parent), path.slice(i + 1)];
   }
 
   /** Creates an extendable chunked dataset with 0 rows of `entryShape` entries. */
