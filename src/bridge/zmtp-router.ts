@@ -14,6 +14,7 @@ import { type Server, type Socket, createServer } from "node:net";
 import { SaseError } from "../core/index.ts";
 import type { ArrayInFile } from "../files/index.ts";
 import { ChunkBuffers, CHUNK_BYTES, CHUNKS_IN_FLIGHT, zeros } from "./chunks.ts";
+import { SocketWriter, withReadsInto } from "./socket-io.ts";
 import { command, encodeFrames, greeting, pong, readProperty } from "./zmtp.ts";
 
 /** One connected client. */
@@ -33,6 +34,7 @@ export interface ZmtpRouterOptions {
   onRefused?: (why: string) => void;
 }
 
+const NOTHING = Buffer.alloc(0);
 const MAX_INCOMING = 1 << 20; // a request frame larger than this ends its connection
 const PEERS_OF_ROUTER = ["REQ", "DEALER", "ROUTER"];
 
@@ -53,20 +55,33 @@ class Peer implements ZmtpPeer {
   unflushed = 0;
   /** The end of the last reply being sent: replies go out whole, one after the other. */
   tail: Promise<unknown> = Promise.resolve();
+  /** Replies in the `tail` chain not yet handed to the writer. */
+  chained = 0;
+  /** Called once each reply has reached the kernel (one function per peer, not one per reply). */
+  readonly flushed = (): void => {
+    this.unflushed--;
+    this.wake();
+  };
   private waiters: (() => void)[] = [];
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = NOTHING;
   private greeted = false;
   private parts: Buffer[] = [];
+  /** Every write to the socket goes through it (see socket-io.ts). */
+  readonly writer: SocketWriter;
 
   constructor(
     readonly id: number,
     readonly socket: Socket,
     private readonly router: ZmtpRouter,
-  ) {}
+  ) {
+    this.writer = new SocketWriter(socket);
+  }
 
   // Requests are small: bytes are collected and parsed frame by frame.
-  onData(chunk: Buffer): void {
-    let b = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+  onData(chunk: Uint8Array): void {
+    let b = this.pending.length
+      ? Buffer.concat([this.pending, chunk])
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     let p = 0;
     for (;;) {
       const avail = b.length - p;
@@ -109,7 +124,7 @@ class Peer implements ZmtpPeer {
       }
     }
     if (p > 0) b = b.subarray(p);
-    this.pending = b.length ? Buffer.from(b) : Buffer.alloc(0);
+    this.pending = b.length ? Buffer.from(b) : NOTHING;
   }
 
   private onCommand(body: Buffer): boolean {
@@ -122,7 +137,7 @@ class Peer implements ZmtpPeer {
         return false;
       }
       this.ready = true;
-    } else if (name === "PING") this.socket.write(pong(body.subarray(1 + nameLen + 2)));
+    } else if (name === "PING") this.writer.write([pong(body.subarray(1 + nameLen + 2))]);
     else if (name === "ERROR") {
       this.refuse("refused the connection");
       return false;
@@ -156,6 +171,13 @@ function checkGreeting(g: Buffer): string | undefined {
   return undefined;
 }
 
+const SENT = Promise.resolve(true);
+
+function inMemory(frames: readonly (Uint8Array | ArrayInFile)[]): frames is readonly Uint8Array[] {
+  for (const f of frames) if (!(f instanceof Uint8Array)) return false;
+  return true;
+}
+
 // ZMTP's ERROR command: its reason is a short string, not a property.
 function errorCommand(reason: string): Buffer {
   const text = Buffer.from(reason.slice(0, 255), "latin1");
@@ -177,6 +199,8 @@ export class ZmtpRouter {
   private closed = false;
   private readonly hwm: number;
   private readonly chunks = new ChunkBuffers();
+  /** Every peer's reads land here, one at a time (see accept). */
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   constructor(private readonly options: ZmtpRouterOptions) {
     this.hwm = options.highWaterMark ?? 2;
@@ -191,7 +215,8 @@ export class ZmtpRouter {
   bind(endpoint: string): Promise<string> {
     const where = tcpBindEndpoint(endpoint);
     if (!where) throw new SaseError("BAD_OPTION", `ZMTP server needs tcp://host:port, got "${endpoint}"`);
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Accepted paused: each connection is then read into `readBuffer` (withReadsInto).
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: where.host, port: where.port, exclusive: true }, () => {
@@ -206,18 +231,20 @@ export class ZmtpRouter {
     });
   }
 
-  private accept(socket: Socket): void {
+  private accept(accepted: Socket): void {
     if (this.closed) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
-    const peer = new Peer(this.nextId++, socket, this);
-    this.peers.add(peer);
-    socket.on("data", (chunk: Buffer) => peer.onData(chunk));
+    let peer: Peer | undefined;
+    // Requests are parsed (and what is kept of them copied) before the next read reuses the buffer.
+    const socket = withReadsInto(accepted, this.readBuffer, (bytes) => peer?.onData(bytes));
+    peer = new Peer(this.nextId++, socket, this);
+    const p = peer;
+    this.peers.add(p);
     socket.on("error", () => {}); // 'close' follows
-    socket.on("close", () => this.forget(peer));
-    socket.write(greeting());
-    socket.write(command("READY", [["Socket-Type", Buffer.from("ROUTER")]]));
+    socket.on("close", () => this.forget(p));
+    p.writer.write([greeting(), command("READY", [["Socket-Type", Buffer.from("ROUTER")]])]);
   }
 
   private forget(peer: Peer): void {
@@ -247,36 +274,44 @@ export class ZmtpRouter {
    */
   send(zpeer: ZmtpPeer, frames: readonly (Uint8Array | ArrayInFile)[]): Promise<boolean> {
     const peer = zpeer as Peer;
+    // The common case, a reply in memory to a peer with room and nothing queued before it, is
+    // handed to the writer now: no promise chain per train (its cost was measurable under load).
+    if (peer.chained === 0 && !peer.gone && peer.unflushed < this.hwm && inMemory(frames)) {
+      this.write(peer, encodeFrames(frames) as Uint8Array[]);
+      return SENT;
+    }
+    peer.chained++;
     const sent = peer.tail.then(() => this.sendNow(peer, frames));
     peer.tail = sent.catch(() => {});
     return sent;
   }
 
-  private async sendNow(peer: Peer, frames: readonly (Uint8Array | ArrayInFile)[]): Promise<boolean> {
-    while (!peer.gone && peer.unflushed >= this.hwm) await peer.change();
-    if (peer.gone) return false;
-    const chunks = encodeFrames(frames);
-    const socket = peer.socket;
-    const flushed = () => {
-      peer.unflushed--;
-      peer.wake();
-    };
+  private write(peer: Peer, chunks: readonly Uint8Array[]): void {
     peer.unflushed++;
-    if (chunks.every((c) => c instanceof Uint8Array)) {
-      // All in memory: one gathered writev.
-      socket.cork();
-      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i] as Uint8Array);
-      socket.write(chunks[chunks.length - 1] as Uint8Array, flushed);
-      socket.uncork();
+    peer.writer.write(chunks, peer.flushed);
+  }
+
+  private async sendNow(peer: Peer, frames: readonly (Uint8Array | ArrayInFile)[]): Promise<boolean> {
+    try {
+      while (!peer.gone && peer.unflushed >= this.hwm) await peer.change();
+      if (peer.gone) return false;
+      const chunks = encodeFrames(frames);
+      if (inMemory(chunks)) {
+        // All in memory: one gathered writev.
+        this.write(peer, chunks);
+        return true;
+      }
+      peer.unflushed++;
+      for (let i = 0; i < chunks.length; i++) {
+        const c = chunks[i] as Uint8Array | ArrayInFile;
+        const last = i === chunks.length - 1 ? peer.flushed : undefined;
+        if (c instanceof Uint8Array) peer.writer.write([c], last);
+        else if (!(await this.stream(peer, c, last))) return false;
+      }
       return true;
+    } finally {
+      peer.chained--;
     }
-    for (let i = 0; i < chunks.length; i++) {
-      const c = chunks[i] as Uint8Array | ArrayInFile;
-      const last = i === chunks.length - 1 ? flushed : undefined;
-      if (c instanceof Uint8Array) socket.write(c, last);
-      else if (!(await this.stream(peer, c, last))) return false;
-    }
-    return true;
   }
 
   // Writes an array still in its file: CHUNKS_IN_FLIGHT reused buffers at most on their way to the
@@ -300,7 +335,7 @@ export class ZmtpRouter {
       offset += n;
       const end = offset === array.byteLength;
       inFlight++;
-      peer.socket.write(bytes, () => {
+      peer.writer.write([bytes], () => {
         inFlight--;
         this.chunks.give(buffer);
         if (end) onLast?.();
@@ -320,7 +355,7 @@ export class ZmtpRouter {
     this.server?.close();
     for (const peer of [...this.peers]) {
       const socket = peer.socket;
-      if (flushMs <= 0 || socket.writableLength === 0) socket.destroy();
+      if (flushMs <= 0 || (peer.writer.pending === 0 && socket.writableLength === 0)) socket.destroy();
       else {
         socket.end();
         setTimeout(() => socket.destroy(), flushMs).unref();

@@ -317,3 +317,59 @@ test("the bridge server's ZMTP side refuses peers that are not ZeroMQ or not REQ
 function tcpEndpointOf(endpoint: string): { port: number } {
   return { port: Number(endpoint.split(":").pop()) };
 }
+
+// Serves `count` trains of one 6 MB array each (more than the socket takes at once, so each reply is
+// written in parts) in a child process; resolves with what a client received, array bytes checked.
+async function servedByChild(env: NodeJS.ProcessEnv, count: number): Promise<number[]> {
+  const script = `
+    import { BridgeServer } from "./src/bridge/index.ts";
+    import { directIO } from "./src/bridge/socket-io.ts";
+    import { ndarray } from "./src/core/index.ts";
+    const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block", queueSize: 2 });
+    console.log(JSON.stringify({ endpoint: await server.start(), directIO }));
+    const trains = function* () {
+      for (let tid = 1; tid <= ${count}; tid++) {
+        const a = new Uint8Array(6_000_000);
+        for (let i = 0; i < a.length; i += 997) a[i] = (i + tid) % 251;
+        yield { data: { "DET/0:xtdf": { "image.data": ndarray(a, [a.length]) } }, metadata: { "DET/0:xtdf": { "timestamp.tid": tid } } };
+      }
+    };
+    await server.serve(trains());
+    await server.drain();
+    await server.close({ flushMs: 10_000 });`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  const lines = createInterface({ input: child.stdout });
+  const [first] = await Promise.race([
+    new Promise<string[]>((r) => lines.once("line", (l) => r([l]))),
+    exited.then((code) => {
+      throw new Error(`server child exited ${code} before printing its endpoint`);
+    }),
+  ]);
+  const { endpoint, directIO } = JSON.parse(first as string) as { endpoint: string; directIO: boolean };
+  assert.equal(directIO, env.SASE_SOCKET_IO !== "stream");
+  const client = new BridgeClient(endpoint, { timeoutMs: 20_000, requestsInFlight: 2 });
+  const tids: number[] = [];
+  try {
+    for (let n = 0; n < count; n++) {
+      const train = await client.next();
+      const tid = trainIdOf(train) as number;
+      const a = (train.data["DET/0:xtdf"]?.["image.data"] as { data: Uint8Array }).data;
+      assert.equal(a.length, 6_000_000);
+      for (let i = 0; i < a.length; i++) assert.equal(a[i], i % 997 === 0 ? (i + tid) % 251 : 0);
+      tids.push(tid);
+    }
+  } finally {
+    client.close();
+  }
+  assert.equal(await within(30_000, "the server child to exit", exited), 0);
+  return tids;
+}
+
+test("the bridge server writes replies to the socket's handle and reads requests into one buffer; through Node's streams (SASE_SOCKET_IO=stream) the same trains arrive", async () => {
+  assert.deepEqual(await servedByChild({}, 4), [1, 2, 3, 4]);
+  assert.deepEqual(await servedByChild({ SASE_SOCKET_IO: "stream" }, 4), [1, 2, 3, 4]);
+});
