@@ -135,6 +135,12 @@ export function h5Error(file: string, dataset: string | undefined, err: unknown)
   return new FilesError(`HDF5: ${h5Message(err)}`, { file, dataset, code: "HDF5_FAILED" });
 }
 
+/** A whole HDF5 file's bytes, and object header addresses known in it (see H5File.snapshot). */
+export interface H5Snapshot {
+  readonly bytes: Uint8Array;
+  readonly headers: ReadonlyMap<string, number>;
+}
+
 /** An open HDF5 file. */
 export class H5File {
   private currentPath: string;
@@ -151,8 +157,10 @@ export class H5File {
   private readonly unfilled = new Set<string>();
   /** Groups known to exist (made or found by ensureGroup; groups are never removed here). */
   private readonly groups = new Set<string>(["/"]);
-  /** Object header addresses of datasets written with writeRowsDirect (they never move). */
+  /** Object header addresses looked up (they never move; see headerOf). */
   private readonly headers = new Map<string, number>();
+  /** The chunks of datasets written with writeRowsDirect, as last read from the file. */
+  private readonly writeLayouts = new Map<string, RowLayout>();
 
   private constructor(path: string, file: InstanceType<typeof h5wasm.File>, writable: boolean) {
     this.currentPath = path;
@@ -187,11 +195,11 @@ export class H5File {
    */
   static createFrom(
     path: string,
-    bytes: Uint8Array,
+    from: H5Snapshot,
     patches: readonly (readonly [number, Uint8Array])[] = [],
   ): H5File {
     mod();
-    const copy = Buffer.from(bytes);
+    const copy = Buffer.from(from.bytes);
     for (const [position, b] of patches) copy.set(b, position);
     const fd = openSync(path, "w");
     try {
@@ -199,19 +207,22 @@ export class H5File {
     } finally {
       closeSync(fd);
     }
+    let file: H5File;
     try {
-      return new H5File(path, new h5wasm.File(path, "a", { libver: WRITTEN_LIBVER }), true);
+      file = new H5File(path, new h5wasm.File(path, "a", { libver: WRITTEN_LIBVER }), true);
     } catch (err) {
       throw new FilesError(`cannot open as HDF5: ${h5Message(err)}`, { file: path });
     }
+    for (const [dataset, address] of from.headers) file.headers.set(dataset, address);
+    return file;
   }
 
   /**
    * The whole file as it is on disk (call after `flush`: HDF5 has then written everything and cut the
-   * file to its allocated end).
+   * file to its allocated end), with the object header addresses looked up so far.
    */
-  bytes(): Uint8Array {
-    return readFileSync(this.currentPath);
+  snapshot(): H5Snapshot {
+    return { bytes: readFileSync(this.currentPath), headers: new Map(this.headers) };
   }
 
   /**
@@ -240,7 +251,7 @@ export class H5File {
   alignEnd(alignment: number): number {
     if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
     const end = superblockEnd(this.path);
-    const unfilled = [...this.unfilled].map((path) => [path, this.headerAddress(path)] as const);
+    const unfilled = [...this.unfilled].map((path) => [path, this.headerOf(path)] as const);
     this.unfilled.clear();
     if ((end === null || end % alignment === 0) && unfilled.length === 0) return 0;
     this.close();
@@ -306,20 +317,30 @@ export class H5File {
     data: TypedArray,
   ): void {
     if (count === 0) return;
-    let header = this.headers.get(path);
-    if (header === undefined) {
-      header = this.headerAddress(path);
-      this.headers.set(path, header);
-    }
+    const header = this.headerOf(path);
     if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
-    const layout = rowLayout(this.wfd, header, [start + count, ...entryShape], itemBytes);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // An uncompressed chunk never moves once allocated: the index is read again only for new chunks.
+    const known = this.writeLayouts.get(path);
+    if (known && writeRowsDirect(this.wfd, known, start, count, bytes)) return;
+    const layout = rowLayout(this.wfd, header, [start + count, ...entryShape], itemBytes);
+    if (layout) this.writeLayouts.set(path, layout);
     if (!layout || !writeRowsDirect(this.wfd, layout, start, count, bytes))
       throw new FilesError(`rows ${start}..${start + count} have no chunk allocated in the file`, {
         file: this.path,
         dataset: path,
         code: "HDF5_FAILED",
       });
+  }
+
+  /** File address of a dataset's object header, remembered (objects never move in a file). */
+  private headerOf(path: string): number {
+    let address = this.headers.get(path);
+    if (address === undefined) {
+      address = this.headerAddress(path);
+      this.headers.set(path, address);
+    }
+    return address;
   }
 
   /** File address of a dataset's object header. */
