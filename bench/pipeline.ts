@@ -14,6 +14,8 @@
 //   npm run bench -- pipeline
 //   PIPELINE_BENCH_CELLS=16 PIPELINE_BENCH_TOKENS=50 npm run bench -- pipeline   (smaller)
 //   PIPELINE_BENCH_MDL_TOKENS=50   trains per middlelayer run
+//   PIPELINE_BENCH_ROUNDS=5        rounds of the TCP rows (PIPELINE_BENCH_RUNS=3: runs of the others)
+//   PIPELINE_BENCH_WARMUP=10       tokens every TCP row receives before it is timed (1: from the first)
 //   PIPELINE_BENCH_SPLIT_ONLY=1    only the split-facility row
 //   PIPELINE_BENCH_SPLIT_S=60      seconds the split facility (examples/facility-agipd.json, 16 modules at
 //                                  10 Hz, one process per server) is measured; 0 skips it
@@ -57,8 +59,15 @@ import { loadAverage, median } from "./lib/stats.ts";
 
 const CELLS = Number(process.env.PIPELINE_BENCH_CELLS ?? 64);
 const TOKENS = Number(process.env.PIPELINE_BENCH_TOKENS ?? 200);
-/** Runs per row (rounds for the TCP rows): best, and median for TCP (loopback TCP varies a lot). */
+/** Runs per row: the best (memcpy, in-process, middlelayer rows). */
 const RUNS = Number(process.env.PIPELINE_BENCH_RUNS ?? 3);
+/** Rounds of the TCP rows: best, median and each round's ratio (loopback TCP varies a lot). */
+const ROUNDS = Number(process.env.PIPELINE_BENCH_ROUNDS ?? 5);
+/**
+ * Tokens every TCP row receives before its clock and its receiver's CPU start (the same for every row):
+ * process start-up, connecting and JIT warm-up of a fresh sender are not what a running pipeline pays.
+ */
+const WARMUP = Math.max(1, Math.min(Number(process.env.PIPELINE_BENCH_WARMUP ?? 10), TOKENS - 1));
 /** Tokens in flight per input (the library's default is 2). */
 const PREFETCH = Number(process.env.PIPELINE_BENCH_PREFETCH ?? 2);
 const SHAPE = [CELLS, 2, 512, 128];
@@ -203,7 +212,7 @@ async function rawTcp(whole: boolean): Promise<Run> {
   const finished = new Promise<void>((r) => {
     done = r;
   });
-  const c0 = process.cpuUsage();
+  let c0 = process.cpuUsage();
   const sock = createConnection({
     host: "127.0.0.1",
     port,
@@ -211,7 +220,10 @@ async function rawTcp(whole: boolean): Promise<Run> {
       buffer: target,
       callback: (n: number) => {
         received += n;
-        if (t0 === 0 && received >= BYTES) t0 = performance.now();
+        if (t0 === 0 && received >= WARMUP * BYTES) {
+          t0 = performance.now();
+          c0 = process.cpuUsage();
+        }
         if (received >= TOKENS * BYTES) done();
         return true;
       },
@@ -219,8 +231,8 @@ async function rawTcp(whole: boolean): Promise<Run> {
   });
   sock.setNoDelay(true);
   await finished;
-  const ms = ((performance.now() - t0) * TOKENS) / Math.max(1, TOKENS - 1);
-  const recv = cpuMs(c0) / TOKENS;
+  const ms = ((performance.now() - t0) * TOKENS) / (TOKENS - WARMUP);
+  const recv = cpuMs(c0) / (TOKENS - WARMUP);
   sock.destroy();
   const send = senderCpu((await lines.rest).join("\n"));
   return { ms, recv, send, rssMiB: process.memoryUsage().rss / 2 ** 20 };
@@ -234,7 +246,7 @@ async function rawTcp(whole: boolean): Promise<Run> {
 // receiver's peak RSS.
 const PY_RAW = `
 import json, os, resource, socket, sys, time
-n, size, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+n, size, mode, warm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -260,8 +272,8 @@ if mode == "window":
         if k == 0:
             break
         got += k
-        if t0 is None and got >= size:
-            t0 = time.perf_counter()
+        if t0 is None and got >= warm * size:
+            t0, c0 = time.perf_counter(), cpu()
 else:
     flags = socket.MSG_WAITALL if mode == "waitall" else 0
     for i in range(n):
@@ -271,19 +283,19 @@ else:
             if k == 0:
                 sys.exit("connection closed mid-token")
             got += k
-        if t0 is None:
-            t0 = time.perf_counter()
-ms = (time.perf_counter() - t0) * 1000 * n / max(1, n - 1)
+        if i + 1 == warm:
+            t0, c0 = time.perf_counter(), cpu()
+ms = (time.perf_counter() - t0) * 1000 * n / (n - warm)
 recv = cpu() - c0
 os.wait()
 send = float(os.read(rfd, 64))
 # VmHWM, not ru_maxrss: that keeps the peak of the Node process this one was forked from.
 rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-print(json.dumps({"ms": ms, "recv": recv * 1000 / n, "send": send * 1000 / n, "rssMiB": rss}))
+print(json.dumps({"ms": ms, "recv": recv * 1000 / (n - warm), "send": send * 1000 / n, "rssMiB": rss}))
 `;
 
 async function rawTcpPython(mode: "window" | "whole" | "waitall"): Promise<Run> {
-  const p = spawn("/usr/bin/python3", ["-c", PY_RAW, String(TOKENS), String(BYTES), mode], {
+  const p = spawn("/usr/bin/python3", ["-c", PY_RAW, String(TOKENS), String(BYTES), mode, String(WARMUP)], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -299,7 +311,7 @@ async function acrossProcesses(): Promise<Run> {
   const c = spawnChild("pipeline");
   const lines = childLines(c, "pipeline sender");
   const address = await lines.first;
-  const c0 = process.cpuUsage();
+  let c0 = process.cpuUsage();
   const inp = new InputChannel("BENCH/CAL/M0:input", {
     connectedOutputChannels: [`BENCH/AGIPD/M0:output@${address}`],
     onSlowness: "wait",
@@ -310,15 +322,18 @@ async function acrossProcesses(): Promise<Run> {
   let sum = 0;
   const ended = new Promise<void>((r) => inp.onEndOfStream(() => r()));
   inp.onData((t) => {
-    if (seen++ === 0) t0 = performance.now();
+    if (++seen === WARMUP) {
+      t0 = performance.now();
+      c0 = process.cpuUsage();
+    }
     sum += t.data.get<NDArray>("image.data").data[0] as number;
     // A consumer done with each token before the next hands its memory back for reuse.
     inp.release(t);
   });
   await ended;
-  // Timed from the first token's arrival, so process start-up is not counted (the raw run likewise).
-  const ms = ((performance.now() - t0) * TOKENS) / Math.max(1, TOKENS - 1);
-  const recv = cpuMs(c0) / TOKENS;
+  // Timed from the WARMUP-th token's arrival, as every raw row.
+  const ms = ((performance.now() - t0) * TOKENS) / (TOKENS - WARMUP);
+  const recv = cpuMs(c0) / (TOKENS - WARMUP);
   if (seen !== TOKENS || sum === 0) throw new Error(`received ${seen} of ${TOKENS} tokens`);
   await inp.close();
   const send = senderCpu((await lines.rest).join("\n"));
@@ -802,7 +817,7 @@ if (childAt >= 0) {
   ];
   const runs = tcpRows.map(() => [] as Run[]);
   const load0 = loadAverage();
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < tcpRows.length; k++) {
       const at = (k + r) % tcpRows.length;
       runs[at]!.push(await tcpRows[at]!.run());
@@ -822,7 +837,7 @@ if (childAt >= 0) {
     };
   });
   console.log(
-    `loopback TCP, ${RUNS} rounds (rows interleaved), load average ${load0} → ${load1}; GB/s best and median; CPU ms per token (median), receiver and sender; receiver's RSS (Node rows: this process)`,
+    `loopback TCP, ${ROUNDS} rounds (rows interleaved), timed from the ${WARMUP}th token, load average ${load0} → ${load1}; GB/s best and median; CPU ms per token (median; receiver from the ${WARMUP}th token, sender all tokens), receiver and sender; receiver's RSS (Node rows: this process)`,
   );
   for (const x of summary) {
     console.log(
@@ -838,6 +853,16 @@ if (childAt >= 0) {
   };
   console.log(
     `in-process / memcpy: ${((mc / ipMs) * 100).toFixed(0)} % (goal ≥ 80 %); sase → sase / raw TCP receiving whole tokens: ${pct("whole", "best")}, ${pct("whole", "median")} (goal ≥ 80 %); / raw TCP into a window, data not kept: ${pct("window", "best")}, ${pct("window", "median")}`,
+  );
+  // Each round's rows ran back to back under much the same load: sase against the fastest whole-token
+  // receiver of its own round is the paired figure (best and median above may come from different rounds).
+  const saseAt = tcpRows.findIndex((x) => x.kind === "sase");
+  const perRound = runs[saseAt]!.map((run, r) => {
+    const base = Math.min(...tcpRows.flatMap((x, k) => (x.kind === "whole" ? [runs[k]![r]!.ms] : [])));
+    return (base / run.ms) * 100;
+  });
+  console.log(
+    `per round, sase → sase / the fastest raw whole-token receiver of that round: ${perRound.map((x) => `${x.toFixed(0)} %`).join(", ")} (lowest ${Math.min(...perRound).toFixed(0)} %, median ${median(perRound).toFixed(0)} %)`,
   );
   let m: MdlPeers | undefined;
   try {
