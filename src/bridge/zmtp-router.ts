@@ -244,7 +244,10 @@ export class ZmtpRouter {
     this.peers.add(p);
     socket.on("error", () => {}); // 'close' follows
     socket.on("close", () => this.forget(p));
-    p.writer.write([greeting(), command("READY", [["Socket-Type", Buffer.from("ROUTER")]])]);
+    // Two writes, as before: a libzmq peer that gets our READY with our greeting may drop the
+    // connection before sending its own READY when the types do not match, leaving no reason to log.
+    p.writer.write([greeting()]);
+    p.writer.write([command("READY", [["Socket-Type", Buffer.from("ROUTER")]])]);
   }
 
   private forget(peer: Peer): void {

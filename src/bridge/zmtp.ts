@@ -10,6 +10,7 @@
 // peer goes away; messages lost with the connection are reported through `onDisconnect`.
 import { type Socket, connect } from "node:net";
 import { BufferPool, SaseError } from "../core/index.ts";
+import { SocketWriter } from "./socket-io.ts";
 
 /** Options of a ZMTP client socket; every field has a default. */
 export interface ZmtpOptions {
@@ -124,7 +125,9 @@ type Phase = "greeting" | "ready" | "traffic";
 interface Waiter {
   resolve: (frames: Buffer[]) => void;
   reject: (err: Error) => void;
-  timer?: NodeJS.Timeout;
+  /** performance.now() after which it fails with TIMEOUT (Infinity: never), and the timeout asked. */
+  deadline: number;
+  timeoutMs?: number;
 }
 
 /** A DEALER socket connected to one ZMTP peer (a REP or ROUTER), reconnecting when it goes away. */
@@ -135,6 +138,11 @@ export class ZmtpDealer {
   private readonly hwm: number;
   private readonly onDisconnect: (() => void) | undefined;
   private socket: Socket | undefined;
+  /** Every write to `socket` goes through it (see socket-io.ts). */
+  private writer: SocketWriter | undefined;
+  // One timer for every receive's deadline, armed for the earliest (a timer per receive, made and
+  // cleared once per train, was a tenth of a client's user CPU under load).
+  private deadlines: NodeJS.Timeout | undefined;
   private phase: Phase = "greeting";
   private closed = false;
   private failure: ZmtpError | undefined;
@@ -191,14 +199,18 @@ export class ZmtpDealer {
       },
     });
     this.socket = socket;
+    const writer = new SocketWriter(socket);
+    this.writer = writer;
     socket.on("connect", () => {
-      socket.write(greeting());
-      socket.write(
+      // Two writes, as libzmq's peers expect: one that gets our READY with its greeting may drop an
+      // incompatible peer (a PUB) before sending its own READY, and the refusal would go unexplained.
+      writer.write([greeting()]);
+      writer.write([
         command("READY", [
           ["Socket-Type", Buffer.from("DEALER")],
           ["Identity", Buffer.alloc(0)],
         ]),
-      );
+      ]);
     });
     socket.on("error", () => {}); // 'close' follows and decides what to do
     socket.on("close", () => {
@@ -219,7 +231,7 @@ export class ZmtpDealer {
     if (this.closed) throw new ZmtpError("CLOSED", "ZMTP socket is closed");
     if (this.failure) throw this.failure;
     const wire = encodeFrames(frames);
-    if (this.phase === "traffic" && this.socket) for (const b of wire) this.socket.write(b);
+    if (this.phase === "traffic" && this.socket) this.writer?.write(wire as Uint8Array[]);
     else this.pendingSends.push(wire);
   }
 
@@ -233,16 +245,34 @@ export class ZmtpDealer {
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      if (timeoutMs !== undefined && timeoutMs >= 0) {
-        waiter.timer = setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(new ZmtpError("TIMEOUT", `no message from ${this.endpoint} within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      this.waiters.push(waiter);
+      const timed = timeoutMs !== undefined && timeoutMs >= 0;
+      const deadline = timed ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+      this.waiters.push({ resolve, reject, deadline, timeoutMs });
+      if (timed && this.deadlines === undefined) this.armDeadlines(deadline);
     });
+  }
+
+  // Unreferenced: a receive keeps the process alive through its socket (or its reconnection timer).
+  private armDeadlines(at: number): void {
+    this.deadlines = setTimeout(() => this.expire(), Math.max(0, at - performance.now())).unref();
+  }
+
+  // Fails the receives whose deadline has passed, and arms the timer for the next one.
+  private expire(): void {
+    this.deadlines = undefined;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i] as Waiter;
+      if (w.deadline <= now) {
+        this.waiters.splice(i, 1);
+        w.reject(new ZmtpError("TIMEOUT", `no message from ${this.endpoint} within ${w.timeoutMs} ms`));
+      } else {
+        next = Math.min(next, w.deadline);
+        i++;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armDeadlines(next);
   }
 
   /** Closes the connection; pending receives fail with code "CLOSED". */
@@ -250,16 +280,15 @@ export class ZmtpDealer {
     if (this.closed) return;
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.deadlines) clearTimeout(this.deadlines);
+    this.deadlines = undefined;
     this.socket?.destroy();
     this.socket = undefined;
     this.rejectAll(new ZmtpError("CLOSED", "ZMTP socket is closed"));
   }
 
   private rejectAll(err: Error): void {
-    for (const w of this.waiters.splice(0)) {
-      if (w.timer) clearTimeout(w.timer);
-      w.reject(err);
-    }
+    for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
   private fail(message: string): void {
@@ -271,7 +300,6 @@ export class ZmtpDealer {
   private deliver(frames: Buffer[]): void {
     const w = this.waiters.shift();
     if (w) {
-      if (w.timer) clearTimeout(w.timer);
       w.resolve(frames);
       return;
     }
@@ -433,15 +461,14 @@ export class ZmtpDealer {
         return;
       }
       this.phase = "traffic";
-      const socket = this.socket as Socket;
-      for (const wire of this.pendingSends) for (const b of wire) socket.write(b);
+      for (const wire of this.pendingSends) this.writer?.write(wire as Uint8Array[]);
       this.pendingSends = [];
     } else if (name === "ERROR") {
       const reason = body.toString("latin1", 2 + nameLen, 2 + nameLen + (body[1 + nameLen] ?? 0));
       this.fail(`peer refused the connection: ${reason}`);
     } else if (name === "PING") {
       // Answer with PONG carrying the ping's context (after its 2-byte TTL).
-      this.socket?.write(pong(body.subarray(1 + nameLen + 2)));
+      this.writer?.write([pong(body.subarray(1 + nameLen + 2))]);
     }
     // Other commands (SUBSCRIBE, PONG, ...) mean nothing to a DEALER.
   }
