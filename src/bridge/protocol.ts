@@ -128,6 +128,15 @@ interface SourceTemplate {
   headerStart: Uint8Array;
   metadata: MapTemplate;
   values: MapTemplate;
+  /** Per array key, its last header frame {source, content: "array", path, dtype, shape}. */
+  arrays: Map<string, ArrayHeader>;
+}
+
+// An array's header frame as encoded, sent again (never written to) while dtype and shape stay.
+interface ArrayHeader {
+  dtype: string;
+  shape: readonly number[];
+  bytes: Uint8Array;
 }
 const templates = new Map<string, SourceTemplate>();
 const TEMPLATE_LIMIT = 10_000;
@@ -142,6 +151,7 @@ function templateFor(source: string): SourceTemplate {
       headerStart: header.subarray(0, header.length - 1),
       metadata: new MapTemplate(),
       values: new MapTemplate(),
+      arrays: new Map(),
     };
     templates.set(source, t);
   }
@@ -150,7 +160,7 @@ function templateFor(source: string): SourceTemplate {
 
 function encodeV22(train: OutgoingTrain): OutFrame[] {
   // Every msgpack frame of the train goes into one buffer; array frames stay views of their arrays.
-  const parts: (number | NDArray | ArrayInFile)[] = [];
+  const parts: (number | NDArray | ArrayInFile | Uint8Array)[] = [];
   writer.begin();
   for (const source of Object.keys(train.data).sort()) {
     const values = train.data[source] as OutgoingTrain["data"][string];
@@ -179,16 +189,33 @@ function encodeV22(train: OutgoingTrain): OutFrame[] {
     for (const path of arrayKeys) {
       const array = values[path] as NDArray | ArrayInFile;
       if (isNDArray(array)) checkArray(source, path, array);
-      parts.push(
-        writer.add({ source, content: "array", path, dtype: array.dtype, shape: array.shape as number[] }),
-      );
-      parts.push(array);
+      parts.push(arrayHeader(t, source, path, array.dtype, array.shape), array);
     }
   }
   const packed = writer.end();
   return parts.map((p) =>
     typeof p === "number" ? (packed[p] as Uint8Array) : isNDArray(p) ? bytesOf(p) : p,
   );
+}
+
+function arrayHeader(
+  t: SourceTemplate,
+  source: string,
+  path: string,
+  dtype: string,
+  shape: readonly number[],
+): Uint8Array {
+  const last = t.arrays.get(path);
+  if (last !== undefined && last.dtype === dtype && sameShape(last.shape, shape)) return last.bytes;
+  const bytes = new MsgpackWriter(256).encode({ source, content: "array", path, dtype, shape: [...shape] });
+  t.arrays.set(path, { dtype, shape: [...shape], bytes });
+  return bytes;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function checkArray(source: string, path: string, array: NDArray): void {

@@ -72,3 +72,24 @@ test("repeated trains encode exactly as fresh ones: changed values, changed leng
   const first = encodeTrain({ data: { [fresh]: arraysOnly }, metadata: {} });
   assert.deepEqual(Buffer.from(first[1] as Uint8Array), Buffer.from([0x80]), "an empty map, first time");
 });
+
+test("an array's header frame is sent again only while its dtype and shape stay; a change is encoded afresh", () => {
+  const header = (dtype: string, shape: number[]) =>
+    Buffer.from(encodeMsgpack({ source: SOURCE, content: "array", path: "image", dtype, shape }));
+  const train = (image: ReturnType<typeof ndarray>): BridgeTrain => ({
+    data: { [SOURCE]: { image } },
+    metadata: { [SOURCE]: { source: SOURCE } },
+  });
+  const cases: [ReturnType<typeof ndarray>, string, number[]][] = [
+    [ndarray(new Uint16Array(6), [2, 3]), "uint16", [2, 3]],
+    [ndarray(new Uint16Array(6), [2, 3]), "uint16", [2, 3]],
+    [ndarray(new Uint16Array(6), [3, 2]), "uint16", [3, 2]],
+    [ndarray(new Uint16Array(6), [6]), "uint16", [6]],
+    [ndarray(new Float32Array(6), [6]), "float32", [6]],
+    [ndarray(new Float32Array(6), [6]), "float32", [6]],
+  ];
+  for (const [image, dtype, shape] of cases) {
+    const frames = encodeTrain(train(image), "2.2");
+    assert.deepEqual(Buffer.from(frames[2] as Uint8Array), header(dtype, shape), `${dtype} ${shape}`);
+  }
+});
