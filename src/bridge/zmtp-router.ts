@@ -11,10 +11,9 @@
 // in chunks into a few reused buffers, each written as soon as it is read (its frame header, sent
 // before, carries the whole size), so the server never holds a train in fresh memory.
 import { type Server, type Socket, createServer } from "node:net";
-import { SaseError } from "../core/index.ts";
+import { SaseError, SocketWriter, withReadsInto } from "../core/index.ts";
 import type { ArrayInFile } from "../files/index.ts";
 import { ChunkBuffers, CHUNK_BYTES, CHUNKS_IN_FLIGHT, zeros } from "./chunks.ts";
-import { SocketWriter, withReadsInto } from "./socket-io.ts";
 import { command, encodeFrames, greeting, pong, readProperty } from "./zmtp.ts";
 
 /** One connected client. */

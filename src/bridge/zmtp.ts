@@ -9,8 +9,7 @@
 // big-endian size, the body. Like libzmq it reconnects on its own (every `reconnectMs`) after the
 // peer goes away; messages lost with the connection are reported through `onDisconnect`.
 import { type Socket, connect } from "node:net";
-import { BufferPool, SaseError } from "../core/index.ts";
-import { SocketWriter } from "./socket-io.ts";
+import { BufferPool, SaseError, SocketWriter } from "../core/index.ts";
 
 /** Options of a ZMTP client socket; every field has a default. */
 export interface ZmtpOptions {

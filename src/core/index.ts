@@ -34,3 +34,4 @@ export * from "./recycle.ts";
 export * from "./thread-budget.ts";
 export * from "./thread-pool.ts";
 export * from "./buffer-pool.ts";
+export * from "./socket-io.ts";

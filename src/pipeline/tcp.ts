@@ -26,8 +26,10 @@ import {
   type HashValue,
   type Logger,
   SaseError,
+  SocketWriter,
   type Timestamp,
   timestampNow,
+  withReadsInto,
 } from "../core/index.ts";
 import type {
   ConnectionSink,
@@ -165,7 +167,12 @@ export function listenTcp(output: OutputEndpoint, options: ListenOptions = {}): 
   const host = options.host ?? "127.0.0.1";
   const maxBody = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => serveInput(output, socket, maxBody, sockets));
+  // Inputs' requests are small: each connection's reads land in this one buffer (withReadsInto), read
+  // one at a time and parsed before the next.
+  const readBuffer = new Uint8Array(64 * 1024);
+  const server: Server = createServer({ pauseOnConnect: true }, (socket) =>
+    serveInput(output, socket, maxBody, sockets, readBuffer),
+  );
   output.onClose(
     () =>
       new Promise<void>((resolve) => {
@@ -186,8 +193,24 @@ export function listenTcp(output: OutputEndpoint, options: ListenOptions = {}): 
   });
 }
 
-function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, sockets: Set<Socket>): void {
-  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+function serveInput(
+  output: OutputEndpoint,
+  accepted: Socket,
+  maxBody: number,
+  sockets: Set<Socket>,
+  readBuffer: Uint8Array,
+): void {
+  const remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
+  // Requests are read into readBuffer and data written to the handle, past Node's streams: per token
+  // their machinery cost the output more CPU than the protocol (docs/measurements.md).
+  const socket = withReadsInto(accepted, readBuffer, (bytes) => {
+    try {
+      reader.push(bytes);
+    } catch (e) {
+      fail(e);
+    }
+  });
+  const writer = new SocketWriter(socket);
   sockets.add(socket);
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 30_000);
@@ -214,7 +237,7 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
       const { source, timestamp } = token.meta;
       const { seq, dropped, queued } = info;
       writeDataFrame(
-        socket,
+        writer,
         [{ source, timestamp, size }],
         { seq, dropped, queued, session: session() },
         chunks,
@@ -224,7 +247,7 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
       const h = new Hash();
       h.set("endOfStream", true);
       h.set("byteSizes", new Uint32Array(0));
-      writeFrame(socket, withInfo(h, info, session()));
+      writeFrame(writer, withInfo(h, info, session()));
     },
     // Karabo's protocol has no message for it: the count travels with the next token or end of stream.
     reportDropped: () => {},
@@ -250,7 +273,7 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
         if (hello.welcome) {
           const w = new Hash({ welcome: true, session: handle.session, nData: 0, sourceInfo: [] });
           w.set("byteSizes", new Uint32Array(0));
-          writeFrame(socket, w);
+          writeFrame(writer, w);
         }
         return;
       }
@@ -260,13 +283,6 @@ function serveInput(output: OutputEndpoint, socket: Socket, maxBody: number, soc
     },
     false,
   );
-  socket.on("data", (chunk) => {
-    try {
-      reader.push(chunk);
-    } catch (e) {
-      fail(e);
-    }
-  });
   socket.on("error", () => {});
   socket.on("close", () => {
     sockets.delete(socket);
@@ -323,12 +339,12 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
   };
   const fallbackSource = opts.outputId ?? remote;
   // Every request is the same bytes: encoded once, each one a single small write (one per token).
-  const update = encodeMessage(new Hash({ reason: "update", instanceId: hello.inputId }));
+  const requestChunks = [encodeMessage(new Hash({ reason: "update", instanceId: hello.inputId }))];
   const request = () => {
     while (!closed && connected && outstanding < (welcomed ? 2 : 1) && credits > 0) {
       credits--;
       outstanding++;
-      socket.write(update);
+      writer.write(requestChunks);
     }
   };
   const fail = (e: unknown) => {
@@ -405,6 +421,8 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
       },
     },
   });
+  // Requests (hello, update) go to the socket's handle, past the Writable (see SocketWriter).
+  const writer = new SocketWriter(socket);
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 30_000);
   socket.setTimeout(opts.connectTimeoutMs ?? 3000, () =>
@@ -425,7 +443,7 @@ export function connectTcp(opts: ConnectTcpOptions, hello: InputHello, sink: Con
     connected = true;
     credits--;
     outstanding = 1;
-    writeMessage(socket, h);
+    writeMessage(writer, h);
     welcomeTimer = setTimeout(() => open(undefined), WELCOME_WAIT_MS);
     welcomeTimer.unref();
   });

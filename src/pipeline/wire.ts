@@ -8,7 +8,6 @@
 // views of that allocation. A data message's header is written straight into its prefix from byte
 // templates of its constant parts (writeDataFrame), the same bytes as encoding the header Hash.
 
-import type { Socket } from "node:net";
 import {
   type BufferPool,
   decodeHash,
@@ -24,6 +23,14 @@ import { PipelineError } from "./types.ts";
 /** Headers are small (one `sourceInfo` row per item); anything longer is garbage, not a header. */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
+/**
+ * Where messages are written: a connection's SocketWriter (core), which hands a message's chunks to the
+ * socket in one gathered write, in order.
+ */
+export interface ChunkWriter {
+  write(chunks: readonly Uint8Array[]): void;
+}
+
 /** One size-prefixed Hash as bytes (what an input sends: hello, update), to write once or many times. */
 export function encodeMessage(message: Hash): Buffer {
   const h = encodeHashToBytes(message);
@@ -34,8 +41,8 @@ export function encodeMessage(message: Hash): Buffer {
 }
 
 /** Writes one size-prefixed Hash (what an input sends: hello, update). */
-export function writeMessage(socket: Socket, message: Hash): void {
-  socket.write(encodeMessage(message));
+export function writeMessage(out: ChunkWriter, message: Hash): void {
+  out.write([encodeMessage(message)]);
 }
 
 /** The bytes of a body's chunks together. */
@@ -46,22 +53,21 @@ export function bodyBytes(chunks: readonly Uint8Array[]): number {
 }
 
 /** Writes one message; `body` chunks are passed to the socket without copying. */
-export function writeFrame(socket: Socket, header: Hash, body: readonly Uint8Array[] = []): void {
+export function writeFrame(out: ChunkWriter, header: Hash, body: readonly Uint8Array[] = []): void {
   if (body.length) header.set("align", bestAlignment(body));
   const h = encodeHashToBytes(header);
   const prefix = Buffer.allocUnsafe(8 + h.byteLength);
   prefix.writeUInt32LE(h.byteLength, 0);
   prefix.set(h, 4);
   prefix.writeUInt32LE(bodyBytes(body), 4 + h.byteLength);
-  writePrefixed(socket, prefix, body);
+  writePrefixed(out, prefix, body);
 }
 
-/** A message's prefix (header length, header, body length), then its body chunks, in one corked write. */
-function writePrefixed(socket: Socket, prefix: Uint8Array, body: readonly Uint8Array[]): void {
-  socket.cork();
-  socket.write(prefix);
-  for (const c of body) if (c.byteLength) socket.write(c);
-  socket.uncork();
+/** A message's prefix (header length, header, body length), then its body chunks, in one gathered write. */
+function writePrefixed(out: ChunkWriter, prefix: Uint8Array, body: readonly Uint8Array[]): void {
+  const chunks = [prefix];
+  for (const c of body) if (c.byteLength) chunks.push(c);
+  out.write(chunks);
 }
 
 /** One item of a data message: its source, timestamp and encoded size. */
@@ -121,14 +127,14 @@ export function dataHeader(items: readonly DataItem[], b: DataBookkeeping): Hash
  * no items, and for values outside their wire types, so that they fail as they would there).
  */
 export function writeDataFrame(
-  socket: Socket,
+  out: ChunkWriter,
   items: readonly DataItem[],
   b: DataBookkeeping,
   chunks: readonly Uint8Array[],
 ): void {
   const prefix = encodeDataPrefix(items, b, chunks.length ? bestAlignment(chunks) : -1, bodyBytes(chunks));
-  if (prefix) writePrefixed(socket, prefix, chunks);
-  else writeFrame(socket, dataHeader(items, b), chunks);
+  if (prefix) writePrefixed(out, prefix, chunks);
+  else writeFrame(out, dataHeader(items, b), chunks);
 }
 
 const U32_MAX = 0xffffffff;

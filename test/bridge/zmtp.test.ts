@@ -323,7 +323,7 @@ function tcpEndpointOf(endpoint: string): { port: number } {
 async function servedByChild(env: NodeJS.ProcessEnv, count: number): Promise<number[]> {
   const script = `
     import { BridgeServer } from "./src/bridge/index.ts";
-    import { directIO } from "./src/bridge/socket-io.ts";
+    import { directIO } from "./src/core/index.ts";
     import { ndarray } from "./src/core/index.ts";
     const server = new BridgeServer({ endpoint: "tcp://127.0.0.1:0", dropPolicy: "block", queueSize: 2 });
     console.log(JSON.stringify({ endpoint: await server.start(), directIO }));

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { test } from "node:test";
-import { Hash } from "../../src/core/index.ts";
+import { Hash, SocketWriter } from "../../src/core/index.ts";
 import { ChannelRegistry, InputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, FrameReader, optionalString, writeFrame } from "../../src/pipeline/wire.ts";
 import { until } from "../helpers/until.ts";
@@ -60,7 +60,7 @@ test("an input keeps exactly one request on the wire to an output speaking only 
     const h = new Hash({ nData: 1, sourceInfo: [row] });
     h.set("byteSizes", Uint32Array.of(chunks.reduce((n, c) => n + c.byteLength, 0)));
     answered++;
-    writeFrame(socket!, h, chunks);
+    writeFrame(new SocketWriter(socket!), h, chunks);
   };
   const inp = new InputChannel(
     "TEST/SINK/req1:input",
@@ -83,7 +83,7 @@ test("an input keeps exactly one request on the wire to an output speaking only 
     const h = new Hash({ endOfStream: true });
     h.set("byteSizes", new Uint32Array(0));
     answered++;
-    writeFrame(socket!, h);
+    writeFrame(new SocketWriter(socket!), h);
     // End of stream answers a request and leaves the credit: the input asks again, after everything before.
     await until(() => requests >= 6, `the request after end of stream (${requests} so far)`, 10_000);
     assert.equal(mostOutstanding, 1, "requests on the wire at once");

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Hash } from "../../src/core/index.ts";
+import { Hash, SocketWriter } from "../../src/core/index.ts";
 import { InputChannel, OutputChannel } from "../../src/pipeline/index.ts";
 import { encodeCached, writeFrame, writeMessage } from "../../src/pipeline/wire.ts";
 import { freePort } from "../helpers/port.ts";
@@ -148,7 +148,7 @@ test("garbage sent to an output's port closes that connection; the output keeps 
   const sock = createConnection({ host: "127.0.0.1", port });
   await new Promise((r) => sock.once("connect", r));
   writeMessage(
-    sock,
+    new SocketWriter(sock),
     new Hash({ reason: "hello", instanceId: "X/Y/Z:input", dataDistribution: "copy", onSlowness: "maybe" }),
   );
   await new Promise((r) => sock.once("close", r));
@@ -180,7 +180,7 @@ test("garbage from an output is refused by the input, which logs it and reconnec
         byteSizes: Uint32Array.of(64),
         sourceInfo: [new Hash({ source: "s" })],
       });
-      writeFrame(sock, h, [randomBytes(64)]);
+      writeFrame(new SocketWriter(sock), h, [randomBytes(64)]);
     });
   });
   await new Promise<void>((r) => fake.listen(0, "127.0.0.1", r));
@@ -249,11 +249,11 @@ test("a welcome that comes after the input stopped waiting for it (a loaded mach
       setTimeout(() => {
         const w = new Hash({ welcome: true, session: "s1", nData: 0, sourceInfo: [] });
         w.set("byteSizes", new Uint32Array(0));
-        writeFrame(sock, w);
+        writeFrame(new SocketWriter(sock), w);
         const chunks = encodeCached(smallData(3));
         const h = new Hash({ nData: 1, sourceInfo: [new Hash({ source: "TEST/LATE/1:output" })] });
         h.set("byteSizes", Uint32Array.of(chunks.reduce((n, c) => n + c.byteLength, 0)));
-        writeFrame(sock, h, chunks);
+        writeFrame(new SocketWriter(sock), h, chunks);
       }, 500);
     });
   });

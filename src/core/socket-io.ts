@@ -1,4 +1,5 @@
-// A bridge server's socket I/O past Node's streams. Why: a REP server reads one small request and
+// Socket I/O past Node's streams, for connections that move large messages (the bridge's servers and
+// clients, the pipeline's TCP outputs and inputs). Why: a REP server reads one small request and
 // writes one large gathered reply per train, and measured with perf under load (16.8 MB AGIPD trains,
 // issue 15) over half of its user CPU per train was Node's stream machinery around those two calls:
 // the Writable's write/cork/uncork buffering, clearBuffer, onwrite and afterWrite ticks, and the
@@ -75,7 +76,11 @@ export function withReadsInto(
         return true;
       },
     };
-    return new Socket({ handle, onread } as ConstructorParameters<typeof Socket>[0]);
+    const socket = new Socket({ handle, onread } as ConstructorParameters<typeof Socket>[0]);
+    // The server counts `accepted` as the connection (server.close waits for it): it closes with the
+    // socket that took its handle.
+    socket.once("close", () => accepted.destroy());
+    return socket;
   }
   accepted.on("data", onRead);
   accepted.resume();
