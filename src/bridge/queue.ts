@@ -107,6 +107,19 @@ export class BoundedQueue<T> {
 
   /** Waits for and removes the oldest item. */
   take(): Promise<T> {
+    const item = this.takeNow();
+    if (item !== undefined) return Promise.resolve(item);
+    if (this.closed) return Promise.reject(new QueueClosedError());
+    return new Promise<T>((resolve, reject) => this.takers.push({ resolve, reject }));
+  }
+
+  /** The oldest item, left in the queue; undefined when empty. */
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  /** Removes the oldest item if there is one (as take() does), else undefined. */
+  takeNow(): T | undefined {
     const item = this.items.shift();
     if (item !== undefined) {
       this.taken++;
@@ -115,10 +128,8 @@ export class BoundedQueue<T> {
       // socket), so that encoding the next train never delays sending this one.
       const putter = this.putters.shift();
       if (putter) setImmediate(putter.resolve);
-      return Promise.resolve(item);
     }
-    if (this.closed) return Promise.reject(new QueueClosedError());
-    return new Promise<T>((resolve, reject) => this.takers.push({ resolve, reject }));
+    return item;
   }
 
   /** Rejects every waiter; later puts and takes fail. */

@@ -278,14 +278,27 @@ export class ZmtpRouter {
     const peer = zpeer as Peer;
     // The common case, a reply in memory to a peer with room and nothing queued before it, is
     // handed to the writer now: no promise chain per train (its cost was measurable under load).
-    if (peer.chained === 0 && !peer.gone && peer.unflushed < this.hwm && inMemory(frames)) {
-      this.write(peer, encodeFrames(frames) as Uint8Array[]);
-      return SENT;
-    }
+    if (this.sendNowIfRoom(peer, frames)) return SENT;
     peer.chained++;
     const sent = peer.tail.then(() => this.sendNow(peer, frames));
     peer.tail = sent.catch(() => {});
     return sent;
+  }
+
+  /**
+   * Hands one message to `peer`'s socket now if it can go without waiting (in memory, the peer
+   * connected with room below `highWaterMark`, nothing queued before it); false, nothing sent, if not.
+   */
+  sendNowIfRoom(zpeer: ZmtpPeer, frames: readonly (Uint8Array | ArrayInFile)[]): boolean {
+    if (!this.canSendNow(zpeer, frames)) return false;
+    this.write(zpeer as Peer, encodeFrames(frames) as Uint8Array[]);
+    return true;
+  }
+
+  /** Whether sendNowIfRoom would send these frames to `peer` now. */
+  canSendNow(zpeer: ZmtpPeer, frames: readonly (Uint8Array | ArrayInFile)[]): boolean {
+    const peer = zpeer as Peer;
+    return peer.chained === 0 && !peer.gone && peer.unflushed < this.hwm && inMemory(frames);
   }
 
   private write(peer: Peer, chunks: readonly Uint8Array[]): void {
