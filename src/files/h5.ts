@@ -157,6 +157,11 @@ export class H5File {
   private readonly unfilled = new Set<string>();
   /** Groups known to exist (made or found by ensureGroup; groups are never removed here). */
   private readonly groups = new Set<string>(["/"]);
+  /**
+   * Created empty by this object (create), so every group in it was made by ensureGroup: one not in
+   * `groups` does not exist, and HDF5 need not be asked (half of a new group's cost).
+   */
+  private madeHere = false;
   /** Object header addresses looked up (they never move; see headerOf). */
   private readonly headers = new Map<string, number>();
   /** The chunks of datasets written with writeRowsDirect, as last read from the file. */
@@ -182,7 +187,9 @@ export class H5File {
   static create(path: string): H5File {
     mod();
     try {
-      return new H5File(path, new h5wasm.File(path, "w", { libver: WRITTEN_LIBVER }), true);
+      const file = new H5File(path, new h5wasm.File(path, "w", { libver: WRITTEN_LIBVER }), true);
+      file.madeHere = true;
+      return file;
     } catch (err) {
       throw new FilesError(`cannot create HDF5 file: ${h5Message(err)}`, { file: path });
     }
@@ -245,15 +252,18 @@ export class H5File {
    * end in memory, and h5wasm exposes neither H5Pset_alignment nor another way to move it, so the file
    * is closed, its end raised in the superblock (version 0, the earliest format we write) and the file
    * reopened; the bytes skipped are unused space, as HDF5 itself leaves between objects. Datasets
-   * named with writeChunksDirect get their fill and allocation times in the same close and reopen. Returns the bytes skipped
-   * (0 when already aligned, or when the superblock is of another kind: left as it is).
+   * named with writeChunksDirect get their fill and allocation times in the same close and reopen.
+   * With `reserve`, the end is set `reserve` bytes below a multiple instead, so that after HDF5 has
+   * allocated that many bytes more at the end (chunk indexes made next: chunkIndexNodeBytes) it sits
+   * on a multiple again without another close and reopen. Returns the bytes skipped (0 when already
+   * where it should be, or when the superblock is of another kind: left as it is).
    */
-  alignEnd(alignment: number): number {
+  alignEnd(alignment: number, reserve = 0): number {
     if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
     const end = superblockEnd(this.path);
     const unfilled = [...this.unfilled].map((path) => [path, this.headerOf(path)] as const);
     this.unfilled.clear();
-    if ((end === null || end % alignment === 0) && unfilled.length === 0) return 0;
+    if ((end === null || (end + reserve) % alignment === 0) && unfilled.length === 0) return 0;
     this.close();
     const fd = openSync(this.currentPath, "r+");
     let skipped = 0;
@@ -264,14 +274,14 @@ export class H5File {
         .map(([path]) => path);
       // Read again after closing: closing may release space HDF5 held at the end.
       const now = superblockEnd(this.currentPath);
-      if (now !== null && now % alignment !== 0) {
-        const aligned = Math.ceil(now / alignment) * alignment;
+      if (now !== null && (now + reserve) % alignment !== 0) {
+        const target = Math.ceil((now + reserve) / alignment) * alignment - reserve;
         // The file grows first, so that a process killed in between leaves an end HDF5 accepts.
-        ftruncateSync(fd, aligned);
+        ftruncateSync(fd, target);
         const field = Buffer.alloc(8);
-        field.writeBigUInt64LE(BigInt(aligned));
+        field.writeBigUInt64LE(BigInt(target));
         writeSync(fd, field, 0, 8, SUPERBLOCK_END_AT);
-        skipped = aligned - now;
+        skipped = target - now;
       }
     } finally {
       closeSync(fd);
@@ -684,7 +694,7 @@ export class H5File {
     for (const p of parts) {
       cur += `/${p}`;
       if (this.groups.has(cur)) continue;
-      if (!this.isGroup(cur)) {
+      if (this.madeHere || !this.isGroup(cur)) {
         try {
           mod().create_group(this.id, cur, false);
         } catch (err) {
@@ -725,6 +735,18 @@ export class H5File {
     } catch (err) {
       throw h5Error(this.path, path, err);
     }
+  }
+
+  /**
+   * Bytes HDF5 allocates at the end of the file for the chunk index createChunkIndex makes (a version 1
+   * B-tree node: 24 bytes of header, 2K child addresses and 2K + 1 keys of a chunk size, a filter mask
+   * and rank + 1 offsets, K = 32 as HDF5's default for chunks), when the file has no free space of
+   * that size: 3,656 bytes for a dataset of rank 4.
+   */
+  static chunkIndexNodeBytes(entryShape: readonly number[]): number {
+    const k = 32;
+    const rank = entryShape.length + 1;
+    return 24 + 2 * k * 8 + (2 * k + 1) * (4 + 4 + (rank + 1) * 8);
   }
 
   /**

@@ -573,14 +573,18 @@ class Aggregator {
     // Replacing is what creating in place did: the writer's callers decide about existing runs.
     h5.moveTo(join(this.writer.dir, this.fileName), { replace: true });
     // Sets the fill and allocation times of the datasets written directly (closing and reopening the
-    // file), and aligns the end while at it.
-    h5.alignEnd(CHUNK_ALIGNMENT);
+    // file), and aligns the end while at it: below a multiple by the size of the chunk indexes made
+    // next, so that the file's end is aligned after them without closing and reopening it again.
+    const unfilled = this.datasetsInWriteOrder().filter((d) => d.unfilled);
+    let nodes = 0;
+    for (const d of unfilled) nodes += H5File.chunkIndexNodeBytes(d.entryShape);
+    h5.alignEnd(CHUNK_ALIGNMENT, nodes);
     // The chunk indexes of datasets written unfilled are made once their fill time is set (the file
     // was reopened just now): the row written to make one then costs a row, not a whole filled chunk.
-    const unfilled = this.datasetsInWriteOrder().filter((d) => d.unfilled);
     for (const d of unfilled) h5.createChunkIndex(d.path, d.dtype, d.entryShape);
     if (unfilled.length) {
       h5.flush();
+      // A no-op when the indexes took the bytes reserved for them (closes and reopens otherwise).
       this.alignForChunks(h5);
     }
     // Flushed (and aligned): the file as it is now starts every later sequence of this aggregator.

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isNDArray, ndarray } from "../../src/core/index.ts";
@@ -15,7 +15,7 @@ import {
   runManifest,
   WRITTEN_FORMAT_VERSION,
 } from "../../src/files/index.ts";
-import { setDirectReads } from "../../src/files/h5.ts";
+import { H5File, h5Ready, setDirectReads } from "../../src/files/h5.ts";
 import { AGIPD, CELLS, FRAME, pixel, repoRoot, tempDir, writeSampleRun, XGM, XGM_OUT } from "./helpers.ts";
 
 interface H5pyDump {
@@ -152,6 +152,31 @@ describe("round trip: sase writes, h5py and sase read", () => {
         }
     // 4 trains of 64 cells in chunks of 64 frames (16 MiB) over 3 files, each file's first chunk too.
     assert.equal(images, 4);
+  });
+
+  test("a chunk index takes the bytes reserved for it below 4 KiB: one close per first file", async () => {
+    // The writer's first file closes once to set fill and allocation times, leaving its end this many
+    // bytes below 4 KiB, so that the chunk index made next ends it on 4 KiB without a second close.
+    await h5Ready();
+    const z = tempDir();
+    try {
+      for (const entryShape of [[], [4], [2, 3], [...FRAME]]) {
+        const path = join(z.dir, `rank${entryShape.length}.h5`);
+        const h5 = H5File.create(path);
+        h5.createExtendable("/a/data", "uint16", entryShape, 8);
+        h5.writeChunksDirect("/a/data");
+        h5.flush();
+        h5.alignEnd(4096, H5File.chunkIndexNodeBytes(entryShape));
+        h5.createChunkIndex("/a/data", "uint16", entryShape);
+        h5.flush();
+        const end = Number(readFileSync(path).readBigUInt64LE(40));
+        assert.equal(end % 4096, 0, `rank ${entryShape.length + 1}: end at ${end}`);
+        assert.equal(h5.alignEnd(4096), 0, `rank ${entryShape.length + 1}: nothing left to align`);
+        h5.close();
+      }
+    } finally {
+      z.cleanup();
+    }
   });
 
   test("chunks bigger than HDF5's chunk cache are written unfilled, and h5py reads the very bytes", () => {
