@@ -357,7 +357,9 @@ async function servedByChild(env: NodeJS.ProcessEnv, count: number): Promise<num
     for (let n = 0; n < count; n++) {
       const train = await client.next();
       const tid = trainIdOf(train) as number;
-      const a = ((train.data["DET/0:xtdf"] ?? {})["image.data"] as { data: Uint8Array }).data;
+      const image = train.data["DET/0:xtdf"]?.["image.data"] as { data: Uint8Array } | undefined;
+      assert.ok(image, `train ${tid} has DET/0:xtdf image.data`);
+      const a = image.data;
       assert.equal(a.length, 6_000_000);
       for (let i = 0; i < a.length; i++) assert.equal(a[i], i % 997 === 0 ? (i + tid) % 251 : 0);
       tids.push(tid);
