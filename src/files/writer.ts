@@ -2,6 +2,7 @@
 // sequence after a set number of trains. Trains are buffered and written every `flushEvery` trains,
 // then the file is flushed, so that whatever was flushed is a complete, readable file even if the
 // process dies before close(). close() writes the run index beside the files.
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import {
   allocTyped,
@@ -754,6 +755,14 @@ class Aggregator {
 
 /** Starts writing a run into `dir` (which must exist). */
 export async function createRunWriter(dir: string, options: RunWriterOptions): Promise<RunWriter> {
+  // Checked here, not left to HDF5's "unable to open file" at the first train: the writer does not
+  // make the directory itself, so that a mistyped path is not recorded into silently.
+  const kind = statSync(dir, { throwIfNoEntry: false });
+  if (!kind?.isDirectory())
+    throw new FilesError(kind ? "run directory is not a directory" : "run directory not found", {
+      file: dir,
+      code: "NOT_FOUND",
+    });
   await h5Ready();
   return new RunWriter(dir, options);
 }

@@ -3,10 +3,10 @@
 // crashes, and the rest of the run stays readable; validation reports every problem.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { FilesError, openFile, openRun, validateRun } from "../../src/files/index.ts";
+import { createRunWriter, FilesError, openFile, openRun, validateRun } from "../../src/files/index.ts";
 import { fixturesDir, tempDir } from "./helpers.ts";
 
 const SRC = join(fixturesDir, "spb_r0238_v1.2");
@@ -83,6 +83,19 @@ describe("bad input", () => {
       (e: unknown) => e instanceof FilesError && e.dataset === "METADATA",
     );
     await assert.rejects(openRun(join(tmp.dir, "nope")), /run directory not found/);
+  });
+
+  test("a writer into a missing directory, or into a file, says so before any train", async () => {
+    const missing = join(tmp.dir, "nope");
+    await assert.rejects(
+      createRunWriter(missing, { proposal: 1, run: 1 }),
+      (e: unknown) => e instanceof FilesError && e.code === "NOT_FOUND" && /run directory not found/.test(e.message),
+    );
+    assert.equal(existsSync(missing), false, "the writer made nothing");
+    await assert.rejects(
+      createRunWriter(join(tmp.dir, file("DA01")), { proposal: 1, run: 1 }),
+      /run directory is not a directory/,
+    );
   });
 
   test("validate reports every problem with file, dataset and train", async () => {
