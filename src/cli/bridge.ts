@@ -161,13 +161,8 @@ async function monitor(
     timeoutMs: opts.timeout * 1000,
     requestsInFlight: 1,
   });
+  // Ctrl-C, or the reader of a pipe gone (main.ts turns that into the same stop).
   process.once("SIGINT", () => client.close());
-  // Piped into `head`: stop quietly when the reader goes away.
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE") throw err;
-    client.close();
-    process.exit(0);
-  });
   const window: { t: number; bytes: number }[] = [];
   let count = 0;
   let totalBytes = 0;

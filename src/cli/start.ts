@@ -197,8 +197,7 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
         devices: Record<string, { classId?: string; serverId?: string; status?: string }>;
       }>({ op: "topology" });
       // Natural order (DET/9CH0 before DET/10CH0), not the order in which devices happened to start.
-      const sorted = <T>(r: Record<string, T>) =>
-        Object.entries(r).sort(([a], [b]) => naturalOrder(a, b));
+      const sorted = <T>(r: Record<string, T>) => Object.entries(r).sort(([a], [b]) => naturalOrder(a, b));
       for (const [id, info] of sorted(topo.servers)) {
         io.out(`server  ${id}  classes: ${(info.deviceClasses ?? []).join(", ")}\n`);
       }

@@ -77,6 +77,21 @@ describe("sase ls / validate", () => {
     assert.match(one.out, /SPB_IRU_CAM\/CAM\/SIDEMIC:daqOutput/);
   });
 
+  test("ls into a pipe whose reader has gone (`| head`) ends quietly with exit 0, no stack", () => {
+    // `true` exits without reading, so every write of sase's finds the pipe closed (EPIPE).
+    const dir = join(fixturesDir, "jf_r0012");
+    const r = spawnSync(
+      "bash",
+      ["-c", `set -o pipefail; "$0" bin/sase.js ls "$1" --detail '*' | true`, process.execPath, dir],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, XDG_CACHE_HOME: cache.dir },
+      },
+    );
+    assert.equal(r.stderr.toString(), "");
+    assert.equal(r.status, 0);
+  });
+
   test("validate: exit 0 on a sound run, 1 with each problem on a broken one, 2 on a bad path", () => {
     const ok = sase("validate", join(fixturesDir, "scs_r0163"));
     assert.equal(ok.code, 0, ok.err);
