@@ -128,6 +128,9 @@ function globsToRegExp(globs: readonly string[]): RegExp | null {
   return new RegExp(`^(?:${globs.map(one).join("|")})$`);
 }
 
+/** "1 key", "3 keys". */
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 /**
  * What lsxfel shows: a summary first (files, run, trains and duration; detectors with their modules
  * and frames per train), then the sources grouped as detector modules, other instrument sources and
@@ -147,7 +150,7 @@ function printRun(path: string, run: DataCollection, detail: readonly string[]):
   const detailRe = globsToRegExp(detail);
   const sourceLines = (source: string, indent: string) => {
     const keys = run.keys(source);
-    out.push(`${indent}- ${source} (${keys.length} keys)`);
+    out.push(`${indent}- ${source} (${plural(keys.length, "key")})`);
     if (!detailRe?.test(source)) return;
     const rows = keys.map((k) => {
       const kd = run.keyData(source, k);
@@ -170,9 +173,9 @@ function printRun(path: string, run: DataCollection, detail: readonly string[]):
   const others = run.instrumentSources.filter((s) => !inDetector.has(s)).sort(naturalOrder);
   const control = [...run.controlSources].sort(naturalOrder);
   const but = detectors.length ? " (not detector modules)" : "";
-  out.push("", `${others.length} instrument sources${but}:`);
+  out.push("", `${plural(others.length, "instrument source")}${but}:`);
   for (const s of others) sourceLines(s, "  ");
-  out.push("", `${control.length} control sources:`);
+  out.push("", `${plural(control.length, "control source")}:`);
   for (const s of control) sourceLines(s, "  ");
   // A mistyped glob would otherwise print the summary alone, as if the sources had no keys.
   const sources = [...run.instrumentSources, ...run.controlSources];
