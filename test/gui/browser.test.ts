@@ -53,9 +53,16 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     // This machine is shared and often loaded: be patient rather than flaky.
     page.setDefaultTimeout(60_000);
     page.on("pageerror", (e) => assert.fail(`page error: ${e.message}`));
+    const failed: string[] = [];
+    failedLoads.set(page, failed);
+    page.on("console", (m) => {
+      if (m.type() === "error" && /Failed to load resource/.test(m.text())) failed.push(m.text());
+    });
     await page.goto(gui.url);
     return page;
   }
+  /** Per page, what the browser could not load (a 404 shows only in its console). */
+  const failedLoads = new WeakMap<Page, string[]>();
 
   test("an observer sees the topology and live image but is refused any change", async () => {
     const page = await openPage();
@@ -107,6 +114,7 @@ describe("GUI in Chromium", { timeout: 240_000 }, () => {
     assert.ok(later > first, `image train ${later} after ${first}`);
     const shown = Number(await page.getByTestId("image-train").getAttribute("data-train"));
     assert.ok(shown >= later, "the header shows the train drawn");
+    assert.deepEqual(failedLoads.get(page), [], "every resource of the page loads (the icon too)");
     // Per-pixel readout under the mouse.
     const box = (await page.getByTestId("image-canvas").boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
