@@ -3,7 +3,15 @@
 // crashes, and the rest of the run stays readable; validation reports every problem.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createRunWriter, FilesError, openFile, openRun, validateRun } from "../../src/files/index.ts";
@@ -89,7 +97,8 @@ describe("bad input", () => {
     const missing = join(tmp.dir, "nope");
     await assert.rejects(
       createRunWriter(missing, { proposal: 1, run: 1 }),
-      (e: unknown) => e instanceof FilesError && e.code === "NOT_FOUND" && /run directory not found/.test(e.message),
+      (e: unknown) =>
+        e instanceof FilesError && e.code === "NOT_FOUND" && /run directory not found/.test(e.message),
     );
     assert.equal(existsSync(missing), false, "the writer made nothing");
     await assert.rejects(
