@@ -418,6 +418,9 @@ export class RunWriter {
   }
 }
 
+/** Rows per chunk of INDEX's datasets: a whole sequence, up to 4096 trains. */
+const indexChunkRows = (trainsPerSequence: number) => Math.min(trainsPerSequence, 4096);
+
 /** The sequence files of one aggregator. */
 class Aggregator {
   /** Added with addSource. */
@@ -429,6 +432,8 @@ class Aggregator {
   private trainsInFile = 0;
   private readonly pendingTrains: { id: number; ns: bigint; flag: number }[] = [];
   private indexRows = 0;
+  /** Rows INDEX's datasets have in the open file (trains written and room for more: growIndex). */
+  private indexCapacity = 0;
   /** Whether any dataset of this aggregator has aligned chunks (set when the first file opens). */
   private alignedChunks = false;
   /** The open file's METADATA/updateDate as last written (whole seconds), and that second. */
@@ -438,7 +443,12 @@ class Aggregator {
    * The first file's bytes before any train (and where its sequence number is, and its updateDate):
    * later sequence files start as copies of it (see open).
    */
-  private skeleton: { file: H5Snapshot; sequenceAt: number; updateDate: string } | null = null;
+  private skeleton: {
+    file: H5Snapshot;
+    sequenceAt: number;
+    updateDate: string;
+    indexCapacity: number;
+  } | null = null;
 
   constructor(
     private readonly writer: RunWriter,
@@ -501,6 +511,7 @@ class Aggregator {
       this.file = H5File.createFrom(part, skeleton.file, [[skeleton.sequenceAt, sequence]]);
       this.updateDate = skeleton.updateDate;
       this.updateSecond = 0;
+      this.indexCapacity = skeleton.indexCapacity;
       this.file.moveTo(join(this.writer.dir, this.fileName), { replace: true });
       return;
     }
@@ -539,14 +550,15 @@ class Aggregator {
     h5.createFixed("/METADATA/runNumber", "uint32", new Uint32Array([o.run]), [1]);
     h5.createFixed("/METADATA/sequenceNumber", "uint32", new Uint32Array([this.sequence]), [1]);
     // INDEX
-    const idxChunk = Math.min(o.trainsPerSequence, 4096);
+    const idxChunk = indexChunkRows(o.trainsPerSequence);
     h5.createExtendable("/INDEX/trainId", "uint64", [], idxChunk);
     h5.createExtendable("/INDEX/timestamp", "uint64", [], idxChunk);
     h5.createExtendable("/INDEX/flag", "int32", [], idxChunk);
     h5.createExtendable("/INDEX/origin", "int32", [], idxChunk);
-    // INDEX but the train list is written like the big datasets: a flush writes it with a few pwrites
-    // instead of an HDF5 write per dataset (~0.1 ms each here); the train list goes through HDF5 last.
-    for (const k of ["timestamp", "flag", "origin"]) h5.writeChunksDirect(`/INDEX/${k}`);
+    // INDEX is written like the big datasets: sized for the whole sequence once (below), a flush
+    // writes its rows with a few pwrites instead of an HDF5 resize and write per dataset (~0.1 ms
+    // each here), the train list last; close cuts it to the trains written.
+    for (const k of ["trainId", "timestamp", "flag", "origin"]) h5.writeChunksDirect(`/INDEX/${k}`);
     for (const s of this.sources) {
       for (const g of s.groups.values()) {
         g.rows = 0;
@@ -583,14 +595,23 @@ class Aggregator {
     // The chunk indexes of datasets written unfilled are made once their fill time is set (the file
     // was reopened just now): the row written to make one then costs a row, not a whole filled chunk.
     for (const d of unfilled) h5.createChunkIndex(d.path, d.dtype, d.entryShape);
-    if (unfilled.length) {
-      h5.flush();
-      // A no-op when the indexes took the bytes reserved for them (closes and reopens otherwise).
-      this.alignForChunks(h5);
-    }
+    // INDEX for a chunk of trains (every train of a sequence of up to 4096), allocated now: unwritten,
+    // zeros in a new file, which readers take for the padding a sequence file of the facility's DAQ
+    // has at its end.
+    this.indexCapacity = 0;
+    this.growIndex(h5, 1);
+    h5.flush();
+    // Aligns the end after INDEX's chunks (closing and reopening when it is not).
+    this.alignForChunks(h5);
     // Flushed (and aligned): the file as it is now starts every later sequence of this aggregator.
     const sequenceAt = h5.contiguousAt("/METADATA/sequenceNumber", 4);
-    if (sequenceAt !== null) this.skeleton = { file: h5.snapshot(), sequenceAt, updateDate: this.updateDate };
+    if (sequenceAt !== null)
+      this.skeleton = {
+        file: h5.snapshot(),
+        sequenceAt,
+        updateDate: this.updateDate,
+        indexCapacity: this.indexCapacity,
+      };
   }
 
   private writeRunSection(h5: H5File, s: SourcePlan, spec: ControlSourceSpec): void {
@@ -637,7 +658,7 @@ class Aggregator {
     if (!h5 || this.pendingTrains.length === 0) return;
     const n = this.pendingTrains.length;
     const t = this.pendingTrains.splice(0, n);
-    // INDEX of these trains but the train list: written like the big datasets (see open).
+    // INDEX of these trains, written like the big datasets (see open).
     const index: { path: string; data: BigUint64Array | Int32Array }[] = [];
     for (const s of this.sources) {
       for (const g of s.groups.values()) {
@@ -659,7 +680,10 @@ class Aggregator {
       { path: "/INDEX/timestamp", data: BigUint64Array.from(t, (x) => x.ns) },
       { path: "/INDEX/flag", data: Int32Array.from(t, (x) => x.flag) },
       { path: "/INDEX/origin", data: new Int32Array(n).fill(-1) },
+      // Last: see the end of this method.
+      { path: "/INDEX/trainId", data: BigUint64Array.from(t, (x) => BigInt(x.id)) },
     );
+    this.growIndex(h5, this.indexRows + n);
     const order = this.datasetsInWriteOrder();
     // Datasets written directly: HDF5 allocates their new chunks as they grow (big ones first, at the
     // aligned end of the file), the flush puts the chunk indexes in the file, and the rows go from the
@@ -670,7 +694,6 @@ class Aggregator {
     // Other big datasets next, through HDF5: their new chunks follow (no small chunk in between).
     for (const d of order)
       if (d.alignedChunks && d.pendingRows > 0 && !d.unfilled) this.writeThroughHdf5(h5, d);
-    for (const x of index) h5.resize(x.path, this.indexRows + n, []);
     h5.flush();
     for (const d of direct) {
       const itemBytes = allocTyped(d.dtype, 0).BYTES_PER_ELEMENT;
@@ -684,27 +707,52 @@ class Aggregator {
       d.pending = [];
       d.pendingRows = 0;
     }
-    for (const x of index)
-      h5.writeRowsDirect(x.path, x.data.BYTES_PER_ELEMENT, [], this.indexRows, n, x.data);
-    for (const d of order) if (d.pendingRows > 0) this.writeThroughHdf5(h5, d);
-    // The train list goes last: a reader trusts INDEX/trainId, so it only grows once the data is in.
-    this.append(
-      h5,
-      "/INDEX/trainId",
-      BigUint64Array.from(t, (x) => BigInt(x.id)),
-    );
-    this.indexRows += n;
+    // The other datasets through HDF5, and a second flush for them, before INDEX lists their trains.
+    let hdf5Wrote = false;
+    for (const d of order)
+      if (d.pendingRows > 0) {
+        this.writeThroughHdf5(h5, d);
+        hdf5Wrote = true;
+      }
     // Whole seconds: within the second already written, rewriting it would write the same bytes (and
     // cost HDF5 ~0.5 ms per flush: at 10 Hz, 5 ms/s for every aggregator).
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.updateSecond) {
       const updated = dateText(new Date(second * 1000));
-      if (updated !== this.updateDate) h5.writeFixedStrings("/METADATA/updateDate", [updated]);
+      if (updated !== this.updateDate) {
+        h5.writeFixedStrings("/METADATA/updateDate", [updated]);
+        hdf5Wrote = true;
+      }
       this.updateDate = updated;
       this.updateSecond = second;
     }
-    h5.flush();
+    if (hdf5Wrote) h5.flush();
+    // INDEX last, the train list after the rest of it: a reader trusts INDEX/trainId, so it only
+    // lists a train once everything of it is in the file.
+    for (const x of index)
+      h5.writeRowsDirect(x.path, x.data.BYTES_PER_ELEMENT, [], this.indexRows, n, x.data);
+    this.indexRows += n;
     if (!closing) this.alignForChunks(h5);
+  }
+
+  /**
+   * Sizes INDEX for at least `rows` trains, a whole chunk at a time (never past the sequence's
+   * length): HDF5 allocates the new chunks, the next flush puts them in the file.
+   */
+  private growIndex(h5: H5File, rows: number): void {
+    if (rows <= this.indexCapacity) return;
+    const o = this.writer.options;
+    const chunk = indexChunkRows(o.trainsPerSequence);
+    this.indexCapacity = Math.min(o.trainsPerSequence, Math.ceil(rows / chunk) * chunk);
+    for (const path of this.indexPaths()) h5.resize(path, this.indexCapacity, []);
+  }
+
+  /** Every INDEX dataset of this aggregator's files: the train list, its columns, each group's. */
+  private indexPaths(): string[] {
+    const paths = ["/INDEX/trainId", "/INDEX/timestamp", "/INDEX/flag", "/INDEX/origin"];
+    for (const s of this.sources)
+      for (const g of s.groups.values()) paths.push(`${g.indexPath}/first`, `${g.indexPath}/count`);
+    return paths;
   }
 
   /**
@@ -740,14 +788,12 @@ class Aggregator {
     d.pendingRows = 0;
   }
 
-  private append(h5: H5File, path: string, data: TypedArray): void {
-    h5.resize(path, this.indexRows + data.length, []);
-    h5.writeRows(path, [], this.indexRows, data.length, data);
-  }
-
   close(): void {
     if (!this.file) return;
     this.flush(true);
+    // INDEX was sized a chunk of trains at a time: the file keeps only the trains written.
+    if (this.indexRows < this.indexCapacity)
+      for (const path of this.indexPaths()) this.file.resize(path, this.indexRows, []);
     this.file.close();
     this.file = null;
   }

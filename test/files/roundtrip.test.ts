@@ -200,11 +200,11 @@ describe("round trip: sase writes, h5py and sase read", () => {
           for (let i = 0; i < frame; i++) expected[(t * CELLS + c) * frame + i] = pixel(tid, c, i);
       });
       assert.equal(image?.sha256, createHash("sha256").update(expected).digest("hex"), name);
-      // INDEX but the train list is written the same way; the other small chunked numeric datasets
-      // keep HDF5's defaults (2: if set; 3: incremental).
+      // INDEX is written the same way; the other small chunked numeric datasets keep HDF5's defaults
+      // (2: if set; 3: incremental).
       for (const [path, l] of Object.entries(layout)) {
         if (!l.chunks || !l.sha256 || path.endsWith("image/data")) continue;
-        const direct = path.startsWith("INDEX/") && path !== "INDEX/trainId";
+        const direct = path.startsWith("INDEX/");
         assert.equal(l.fill_time, direct ? 1 : 2, `${name} ${path}`);
         assert.equal(l.alloc_time, direct ? 1 : 3, `${name} ${path}`);
       }
