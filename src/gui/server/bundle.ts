@@ -19,7 +19,7 @@ export interface WebBundle {
 
 let cached: Promise<WebBundle> | null = null;
 
-/** Builds (once per process) the page: index.html, app.js and app.css. */
+/** Builds (once per process) the page: index.html, app.js, app.css and its icon. */
 export function webBundle(): Promise<WebBundle> {
   cached ??= buildBundle().catch((e) => {
     cached = null;
@@ -48,5 +48,6 @@ async function buildBundle(): Promise<WebBundle> {
     files.set(name, { body: Buffer.from(f.contents), type });
   }
   files.set("/", { body: readFileSync(join(WEB_DIR, "index.html")), type: "text/html; charset=utf-8" });
+  files.set("/icon.svg", { body: readFileSync(join(WEB_DIR, "icon.svg")), type: "image/svg+xml" });
   return { files };
 }
