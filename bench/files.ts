@@ -26,6 +26,7 @@ import { ndarray } from "../src/core/index.ts";
 import { rowExtents } from "../src/files/direct.ts";
 import { createRunWriter, openRun } from "../src/files/index.ts";
 import { RawH5File } from "../src/files/rawh5.ts";
+import { threadCpu } from "./lib/cpu.ts";
 import { median } from "./lib/stats.ts";
 
 const MB = 1e6;
@@ -65,10 +66,11 @@ function python(...args: string[]): { seconds: number; n: number; user?: number;
   };
 }
 
-/** CPU seconds, user and system (all threads). */
+/** CPU seconds, user and system (all threads; sase's main thread alone in `main` where known). */
 interface Cpu {
   readonly user: number;
   readonly system: number;
+  readonly main?: { readonly user: number; readonly system: number };
 }
 
 /** CPU seconds this process has used since `from`. */
@@ -93,6 +95,7 @@ const seconds = (t0: number) => (performance.now() - t0) / 1000;
 async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<number> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  const m0 = threadCpu();
   const w = await createRunWriter(dir, {
     proposal: 1,
     run: 1,
@@ -113,7 +116,11 @@ async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<num
     w.writeTrain(10000 + t, data);
   }
   await w.close();
-  cpu.push(cpuSince(c0));
+  const m1 = threadCpu();
+  cpu.push({
+    ...cpuSince(c0),
+    ...(m0 && m1 ? { main: { user: m1.user - m0.user, system: m1.system - m0.system } } : {}),
+  });
   return seconds(t0);
 }
 
@@ -280,9 +287,18 @@ async function throughput(): Promise<void> {
     const user = (xs: Cpu[]) => xs.map((x) => x.user);
     console.log("  writes (flush per train, including close), every run, slowest first; median ratio:");
     row("sase", spread(sw).padStart(24), cpus(sc));
+    const mains = sc.flatMap((c) => (c.main ? [c.main] : []));
+    if (mains.length)
+      row(
+        "  of which sase's main thread",
+        "",
+        `${cpus(mains)}; the rest is V8's own threads (WebAssembly tier-up, GC)`,
+      );
     for (const w of h5pyRuns) row(w.label, spread(w.wall).padStart(24), cpus(w.cpu));
+    const mainUser = (c: Cpu[]) =>
+      mains.length ? ` (main thread ${((median(user(mains)) / median(user(c))) * 100).toFixed(0)}%)` : "";
     const vs = (c: Cpu[]) =>
-      `of the median rate; CPU ${((median(total(sc)) / median(total(c))) * 100).toFixed(0)}% of h5py's, user CPU ${((median(user(sc)) / median(user(c))) * 100).toFixed(0)}% (medians)`;
+      `of the median rate; CPU ${((median(total(sc)) / median(total(c))) * 100).toFixed(0)}% of h5py's, user CPU ${((median(user(sc)) / median(user(c))) * 100).toFixed(0)}%${mainUser(c)} (medians)`;
     for (const w of h5pyRuns)
       row(`sase / ${w.label}`, `${((median(w.wall) / median(sw)) * 100).toFixed(0)}%`, vs(w.cpu));
     const fastest = h5pyRuns.reduce((a, b) => (median(b.wall) < median(a.wall) ? b : a));
