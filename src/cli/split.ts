@@ -122,7 +122,8 @@ export async function runSplitFacility(opts: SplitOptions): Promise<void> {
     process.stdout.write(`started ${p.name} (pid ${p.pid}) log ${p.logFile}\n`);
   for (const e of elsewhere) process.stdout.write(`not here: ${e}\n`);
   process.stdout.write(
-    `facility on topic ${topic}: ${programs.length} processes supervised; Ctrl-C stops them\n`,
+    `facility on topic ${topic}: ${programs.length} processes supervised; Ctrl-C stops them\n` +
+      `its devices: sase devices --topic ${topic} (get, set and call take --topic too)\n`,
   );
   let stopping = false;
   const stop = async (signal: string) => {

@@ -259,7 +259,7 @@ export class ControlClient {
     } catch {
       throw new SaseError(
         "UNKNOWN_DEVICE",
-        `no running facility found (no port file ${portFile}); start one with 'sase start'`,
+        `no running facility found (no port file ${portFile}); start one with 'sase start', or give --topic (and --broker) for one on a broker`,
       );
     }
     return new ControlClient(endpoint, caller);

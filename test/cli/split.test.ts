@@ -145,6 +145,8 @@ describe("sase start --config", { skip: SKIP_NO_BROKER }, () => {
         until(ok, () => `${what}; supervisor said:\n${sup.stdout()}`, 60_000, 100);
       await untilSaid(async () => (await received()) >= 5, "images across two server processes");
       assert.match(sup.stdout(), /not here: T\/SRV\/ELSEWHERE \(another-host\)/);
+      // It says how to reach its devices: no port file, they are on the broker's topic.
+      assert.ok(sup.stdout().includes(`its devices: sase devices --topic ${topic} `), sup.stdout());
       const pid = Number(/started T\/SRV\/CONSUMER \(pid (\d+)\)/.exec(sup.stdout())?.[1]);
       assert.ok(pid > 0, sup.stdout());
       process.kill(pid, "SIGKILL");
