@@ -683,7 +683,6 @@ class Aggregator {
       // Last: see the end of this method.
       { path: "/INDEX/trainId", data: BigUint64Array.from(t, (x) => BigInt(x.id)) },
     );
-    this.growIndex(h5, this.indexRows + n);
     const order = this.datasetsInWriteOrder();
     // Datasets written directly: HDF5 allocates their new chunks as they grow (big ones first, at the
     // aligned end of the file), the flush puts the chunk indexes in the file, and the rows go from the
@@ -694,6 +693,8 @@ class Aggregator {
     // Other big datasets next, through HDF5: their new chunks follow (no small chunk in between).
     for (const d of order)
       if (d.alignedChunks && d.pendingRows > 0 && !d.unfilled) this.writeThroughHdf5(h5, d);
+    // INDEX's next chunk, when these trains need one, after the big ones (which start aligned).
+    this.growIndex(h5, this.indexRows + n);
     h5.flush();
     for (const d of direct) {
       const itemBytes = allocTyped(d.dtype, 0).BYTES_PER_ELEMENT;

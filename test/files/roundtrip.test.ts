@@ -382,4 +382,33 @@ describe("round trip: sase writes, h5py and sase read", () => {
       z.cleanup();
     }
   });
+
+  test("a sequence longer than one INDEX chunk (4096 trains): INDEX grows a chunk at a time, cut at close", async () => {
+    const z = tempDir();
+    try {
+      const w = await createRunWriter(z.dir, {
+        proposal: 1,
+        run: 8,
+        trainsPerSequence: 5000,
+        flushEvery: 500,
+      });
+      w.addControlSource("MOTOR/X", { aggregator: "DA01", properties: { position: { dtype: "float64" } } });
+      for (let t = 0; t < 4200; t++) w.writeTrain(50000 + t, { "MOTOR/X": { position: t / 2 } });
+      await w.close();
+      const d = h5pyDump(z.dir);
+      const f = d.files["RAW-R0008-DA01-S00000.h5"];
+      assert.equal(f?.train_ids.length, 4200, "INDEX/trainId holds the trains written, no padding");
+      assert.equal(f?.train_ids[4199], 54199);
+      assert.deepEqual(f?.layout["INDEX/trainId"]?.shape, [4200]);
+      assert.deepEqual(f?.layout["INDEX/MOTOR/X/first"]?.shape, [4200]);
+      const run = await openRun(z.dir);
+      assert.equal(run.trainIds.length, 4200);
+      const pos = run.keyData("MOTOR/X", "position").ndarray().data as Float64Array;
+      assert.equal(pos[4096], 2048);
+      assert.equal(pos[4199], 4199 / 2);
+      run.close();
+    } finally {
+      z.cleanup();
+    }
+  });
 });
