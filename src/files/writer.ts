@@ -98,6 +98,11 @@ interface DatasetPlan {
   pending: TypedArray[];
   pendingRows: number;
   rows: number;
+  /**
+   * Rows the dataset has in the open file: those written and, for a dataset written directly, room
+   * allocated ahead for a few more trains (cut to `rows` at close).
+   */
+  capacity: number;
 }
 
 interface GroupPlan {
@@ -254,6 +259,7 @@ export class RunWriter {
       pending: [],
       pendingRows: 0,
       rows: 0,
+      capacity: 0,
     };
   }
 
@@ -418,6 +424,12 @@ export class RunWriter {
   }
 }
 
+/**
+ * Trains a dataset written directly is grown ahead by (within its sequence): HDF5 then allocates its
+ * chunks, and the file is flushed to list them, once every few trains instead of at every flush.
+ */
+const TRAINS_AHEAD = 3;
+
 /** Rows per chunk of INDEX's datasets: a whole sequence, up to 4096 trains. */
 const indexChunkRows = (trainsPerSequence: number) => Math.min(trainsPerSequence, 4096);
 
@@ -504,7 +516,10 @@ class Aggregator {
         for (const g of s.groups.values()) {
           g.rows = 0;
           g.written = 0;
-          for (const d of g.datasets.values()) d.rows = 0;
+          for (const d of g.datasets.values()) {
+            d.rows = 0;
+            d.capacity = 0;
+          }
         }
       const sequence = new Uint8Array(4);
       new DataView(sequence.buffer).setUint32(0, this.sequence, true);
@@ -569,6 +584,7 @@ class Aggregator {
         }
         for (const d of g.datasets.values()) {
           d.rows = 0;
+          d.capacity = 0;
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
           if (d.alignedChunks) this.alignedChunks = true;
           // Every row is written before a flush, so no chunk needs HDF5's fill (see writeChunksDirect);
@@ -646,6 +662,7 @@ class Aggregator {
       pending: [],
       pendingRows: 0,
       rows: 0,
+      capacity: 0,
     };
   }
 
@@ -689,13 +706,27 @@ class Aggregator {
     // caller's arrays (and INDEX's) to their places there. INDEX/trainId does not list the trains yet:
     // a writer killed meanwhile leaves rows past it, which readers do not read.
     const direct = order.filter((d) => d.unfilled && d.pendingRows > 0);
-    for (const d of direct) h5.resize(d.path, d.rows + d.pendingRows, d.entryShape);
+    // Whether HDF5 allocates anything in this flush (so the chunk indexes in the file change).
+    let allocated = false;
+    const ahead = Math.min(TRAINS_AHEAD, this.writer.options.trainsPerSequence - this.trainsInFile);
+    for (const d of direct) {
+      const need = d.rows + d.pendingRows;
+      if (need <= d.capacity) continue;
+      // Room for `ahead` more trains like these, in whole chunks: one resize and flush for several.
+      const rows = need + Math.ceil((d.pendingRows / n) * ahead);
+      d.capacity = Math.ceil(rows / d.chunkRows) * d.chunkRows;
+      h5.resize(d.path, d.capacity, d.entryShape);
+      allocated = true;
+    }
     // Other big datasets next, through HDF5: their new chunks follow (no small chunk in between).
     for (const d of order)
-      if (d.alignedChunks && d.pendingRows > 0 && !d.unfilled) this.writeThroughHdf5(h5, d);
+      if (d.alignedChunks && d.pendingRows > 0 && !d.unfilled) {
+        this.writeThroughHdf5(h5, d);
+        allocated = true;
+      }
     // INDEX's next chunk, when these trains need one, after the big ones (which start aligned).
-    this.growIndex(h5, this.indexRows + n);
-    h5.flush();
+    if (this.growIndex(h5, this.indexRows + n)) allocated = true;
+    if (allocated) h5.flush();
     for (const d of direct) {
       const itemBytes = allocTyped(d.dtype, 0).BYTES_PER_ELEMENT;
       let row = d.rows;
@@ -733,19 +764,20 @@ class Aggregator {
     for (const x of index)
       h5.writeRowsDirect(x.path, x.data.BYTES_PER_ELEMENT, [], this.indexRows, n, x.data);
     this.indexRows += n;
-    if (!closing) this.alignForChunks(h5);
+    if (!closing && (allocated || hdf5Wrote)) this.alignForChunks(h5);
   }
 
   /**
    * Sizes INDEX for at least `rows` trains, a whole chunk at a time (never past the sequence's
-   * length): HDF5 allocates the new chunks, the next flush puts them in the file.
+   * length): HDF5 allocates the new chunks, the next flush puts them in the file. True when it grew.
    */
-  private growIndex(h5: H5File, rows: number): void {
-    if (rows <= this.indexCapacity) return;
+  private growIndex(h5: H5File, rows: number): boolean {
+    if (rows <= this.indexCapacity) return false;
     const o = this.writer.options;
     const chunk = indexChunkRows(o.trainsPerSequence);
     this.indexCapacity = Math.min(o.trainsPerSequence, Math.ceil(rows / chunk) * chunk);
     for (const path of this.indexPaths()) h5.resize(path, this.indexCapacity, []);
+    return true;
   }
 
   /** Every INDEX dataset of this aggregator's files: the train list, its columns, each group's. */
@@ -792,9 +824,12 @@ class Aggregator {
   close(): void {
     if (!this.file) return;
     this.flush(true);
-    // INDEX was sized a chunk of trains at a time: the file keeps only the trains written.
+    // INDEX was sized a chunk of trains at a time, datasets written directly a few trains ahead: the
+    // file keeps only what was written.
     if (this.indexRows < this.indexCapacity)
       for (const path of this.indexPaths()) this.file.resize(path, this.indexRows, []);
+    for (const d of this.datasetsInWriteOrder())
+      if (d.capacity > d.rows) this.file.resize(d.path, d.rows, d.entryShape);
     this.file.close();
     this.file = null;
   }
