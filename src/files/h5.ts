@@ -305,8 +305,8 @@ export class H5File {
    * reads both from the object header when the file is reopened; h5wasm exposes neither
    * H5Pset_fill_time nor H5Pset_alloc_time). HDF5 then allocates a chunk, unfilled and unwritten, as
    * soon as the dataset is extended over it. Rows never written read as whatever the file held there
-   * (zeros in a file that grew), not as the fill value: only for datasets whose rows are all written
-   * before the file is flushed.
+   * (zeros in a file that grew), not as the fill value: only for datasets whose rows are read through
+   * INDEX, which lists a row once it is written (the writer grows them ahead and cuts them at close).
    */
   writeChunksDirect(path: string): void {
     this.unfilled.add(path);

@@ -587,8 +587,9 @@ class Aggregator {
           d.capacity = 0;
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
           if (d.alignedChunks) this.alignedChunks = true;
-          // Every row is written before a flush, so no chunk needs HDF5's fill (see writeChunksDirect);
-          // the chunk index of such a dataset is made once that is set (at the end of open).
+          // Every row is written before INDEX lists it (rows grown ahead are cut at close), so no chunk
+          // needs HDF5's fill (see writeChunksDirect); the chunk index of such a dataset is made once
+          // that is set (at the end of open).
           if (d.unfilled) h5.writeChunksDirect(d.path);
           // HDF5 allocates a chunk index's first node (3.6 KB for 3-D entries) just before the first
           // chunk; made now, the first chunk lands where the skeleton's end is aligned.
