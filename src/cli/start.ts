@@ -24,8 +24,6 @@ import {
   wantsBroker,
   withBrokerOptions,
 } from "./broker.ts";
-import { composeFacility } from "./facility.ts";
-import { runSplitFacility } from "./split.ts";
 import { number, port as portArg } from "./args.ts";
 import { reportFailure } from "./errors.ts";
 
@@ -125,6 +123,9 @@ async function runFacility(opts: StartOptions): Promise<void> {
   const log = createLogger("sase");
   const { rate, port } = opts;
   const broker = wantsBroker(opts) ? await connectBroker(opts, log.child("broker")) : undefined;
+  // Loaded here, not at the top: the facility pulls in every layer (~0.5 s), which devices, get, set
+  // and call, defined beside start, never need.
+  const { composeFacility } = await import("./facility.ts");
   const facility = await composeFacility(rate, log, undefined, broker);
   // The local endpoint's token is readable by the facility's owner only: it acts with the level
   // SASE_BROKER_USERS gives that user (operator when unlisted), whatever level a request claims.
@@ -180,7 +181,8 @@ export function registerStartCommands(program: Command, io: CommandIO = processI
     .option("--log-dir <dir>", "with --config: one log file per server here (default: $SASE_HOME/logs/TOPIC)")
     .action(async (opts: StartOptions) => {
       try {
-        if (opts.config) await runSplitFacility({ ...opts, config: opts.config });
+        if (opts.config)
+          await (await import("./split.ts")).runSplitFacility({ ...opts, config: opts.config });
         else await runFacility(opts);
       } catch (err) {
         reportFailure(err, (t) => io.err(t));

@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { hostname, userInfo } from "node:os";
-import { type Channel, type ChannelModel, type ConsumeMessage, connect as amqpConnect } from "amqplib";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { type AccessLevel, type Caller, SYSTEM_CALLER } from "./access.ts";
 import type {
   Broker,
@@ -193,6 +193,9 @@ export class AmqpBroker implements Broker {
 
   async #connectOnce(): Promise<void> {
     const errors: string[] = [];
+    // amqplib is loaded on the first connection, not with core: every sase command loads core, few
+    // talk to a broker, and amqplib takes ~50 ms to load.
+    const { connect: amqpConnect } = await import("amqplib");
     for (const url of this.#urls) {
       try {
         const conn = await amqpConnect(url, {
