@@ -504,6 +504,17 @@ class Aggregator {
     this.sequence++;
     this.trainsInFile = 0;
     this.indexRows = 0;
+    this.indexCapacity = 0;
+    // A new file holds no rows yet.
+    for (const s of this.sources)
+      for (const g of s.groups.values()) {
+        g.rows = 0;
+        g.written = 0;
+        for (const d of g.datasets.values()) {
+          d.rows = 0;
+          d.capacity = 0;
+        }
+      }
     const o = this.writer.options;
     // Built under a hidden name and published once its skeleton is flushed: a process killed while
     // HDF5 writes the first headers leaves no file under the EXDF name that h5py cannot open.
@@ -512,15 +523,6 @@ class Aggregator {
     if (skeleton) {
       // The sources are fixed since the first train, so every later file starts as the first did but
       // for its sequence number: one write instead of ~40 datasets and groups made through HDF5.
-      for (const s of this.sources)
-        for (const g of s.groups.values()) {
-          g.rows = 0;
-          g.written = 0;
-          for (const d of g.datasets.values()) {
-            d.rows = 0;
-            d.capacity = 0;
-          }
-        }
       const sequence = new Uint8Array(4);
       new DataView(sequence.buffer).setUint32(0, this.sequence, true);
       this.file = H5File.createFrom(part, skeleton.file, [[skeleton.sequenceAt, sequence]]);
@@ -576,15 +578,11 @@ class Aggregator {
     for (const k of ["trainId", "timestamp", "flag", "origin"]) h5.writeChunksDirect(`/INDEX/${k}`);
     for (const s of this.sources) {
       for (const g of s.groups.values()) {
-        g.rows = 0;
-        g.written = 0;
         for (const k of ["first", "count"]) {
           h5.createExtendable(`${g.indexPath}/${k}`, "uint64", [], idxChunk);
           h5.writeChunksDirect(`${g.indexPath}/${k}`);
         }
         for (const d of g.datasets.values()) {
-          d.rows = 0;
-          d.capacity = 0;
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
           if (d.alignedChunks) this.alignedChunks = true;
           // Every row is written before INDEX lists it (rows grown ahead are cut at close), so no chunk
@@ -604,7 +602,8 @@ class Aggregator {
     h5.moveTo(join(this.writer.dir, this.fileName), { replace: true });
     // Sets the fill and allocation times of the datasets written directly (closing and reopening the
     // file), and aligns the end while at it: below a multiple by the size of the chunk indexes made
-    // next, so that the file's end is aligned after them without closing and reopening it again.
+    // next, so that the file's end is aligned after them. (INDEX's chunks, allocated after those,
+    // move it off again: the end check below closes and reopens once more.)
     const unfilled = this.datasetsInWriteOrder().filter((d) => d.unfilled);
     let nodes = 0;
     for (const d of unfilled) nodes += H5File.chunkIndexNodeBytes(d.entryShape);
@@ -615,7 +614,6 @@ class Aggregator {
     // INDEX for a chunk of trains (every train of a sequence of up to 4096), allocated now: unwritten,
     // zeros in a new file, which readers take for the padding a sequence file of the facility's DAQ
     // has at its end.
-    this.indexCapacity = 0;
     this.growIndex(h5, 1);
     h5.flush();
     // Aligns the end after INDEX's chunks (closing and reopening when it is not).
