@@ -306,8 +306,9 @@ export function readRowsDirect(
 
 /**
  * Bytes per pwrite of writeRowsDirect. Into the page cache, 16 MiB writes took 3-8 times the system CPU
- * of the same bytes in 1 MiB writes in about half the rounds on this machine (the kernel's dirty-page
- * throttling), 1 MiB writes never did.
+ * of the same bytes in 1 MiB writes in about half the rounds on this machine; 1 MiB writes seldom did.
+ * Measured again with the VM's memory backed before each round (bench/lib/memory.ts), 1 GB in 6 rounds
+ * each: 1 MiB 210-247 ms (one 986), 4 MiB 282-1,582, 16 MiB 206-1,372.
  */
 const WRITE_PIECE = 1 << 20;
 

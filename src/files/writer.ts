@@ -430,6 +430,50 @@ export class RunWriter {
  */
 const TRAINS_AHEAD = 3;
 
+/**
+ * A first sequence file's bytes before any train, and where it holds the values that differ between
+ * the files made from it (file positions of METADATA's sequenceNumber, runNumber, proposalNumber,
+ * creationDate and updateDate, each stored contiguously).
+ */
+interface Skeleton {
+  readonly file: H5Snapshot;
+  readonly at: {
+    readonly sequence: number;
+    readonly run: number;
+    readonly proposal: number;
+    readonly creationDate: number;
+    readonly updateDate: number;
+  };
+  readonly indexCapacity: number;
+}
+
+/**
+ * Skeletons of this process's runs by layout (Aggregator.layoutKey), the newest last: a DAQ records
+ * run after run from the same sources, and each run's first files then start as copies too (a file
+ * made through HDF5 costs ~4 ms warm, ~15 ms cold; 16 detector modules at every run start).
+ */
+const skeletons = new Map<string, Skeleton>();
+const SKELETONS_KEPT = 64;
+
+function rememberSkeleton(key: string, skeleton: Skeleton): void {
+  skeletons.delete(key);
+  skeletons.set(key, skeleton);
+  for (const oldest of skeletons.keys()) {
+    if (skeletons.size <= SKELETONS_KEPT) break;
+    skeletons.delete(oldest);
+  }
+}
+
+function uint32Bytes(value: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, value, true);
+  return b;
+}
+
+function asciiBytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
 /** Rows per chunk of INDEX's datasets: a whole sequence, up to 4096 trains. */
 const indexChunkRows = (trainsPerSequence: number) => Math.min(trainsPerSequence, 4096);
 
@@ -451,16 +495,8 @@ class Aggregator {
   /** The open file's METADATA/updateDate as last written (whole seconds), and that second. */
   private updateDate = "";
   private updateSecond = 0;
-  /**
-   * The first file's bytes before any train (and where its sequence number is, and its updateDate):
-   * later sequence files start as copies of it (see open).
-   */
-  private skeleton: {
-    file: H5Snapshot;
-    sequenceAt: number;
-    updateDate: string;
-    indexCapacity: number;
-  } | null = null;
+  /** The first file's bytes before any train: later sequence files start as copies of it (see open). */
+  private skeleton: Skeleton | null = null;
 
   constructor(
     private readonly writer: RunWriter,
@@ -519,15 +555,19 @@ class Aggregator {
     // Built under a hidden name and published once its skeleton is flushed: a process killed while
     // HDF5 writes the first headers leaves no file under the EXDF name that h5py cannot open.
     const part = join(this.writer.dir, `.${this.fileName}.part`);
-    const skeleton = this.skeleton;
+    const skeleton = this.skeleton ?? this.cachedSkeleton();
     if (skeleton) {
       // The sources are fixed since the first train, so every later file starts as the first did but
-      // for its sequence number: one write instead of ~40 datasets and groups made through HDF5.
-      const sequence = new Uint8Array(4);
-      new DataView(sequence.buffer).setUint32(0, this.sequence, true);
-      this.file = H5File.createFrom(part, skeleton.file, [[skeleton.sequenceAt, sequence]]);
-      this.updateDate = skeleton.updateDate;
-      this.updateSecond = 0;
+      // for its sequence number (and, from an earlier run's skeleton, its run): one write instead of
+      // ~40 datasets and groups made through HDF5.
+      this.skeleton = skeleton;
+      const second = Math.floor(Date.now() / 1000);
+      this.updateDate = dateText(new Date(second * 1000));
+      this.updateSecond = second;
+      this.file = H5File.createFrom(part, skeleton.file, [
+        [skeleton.at.sequence, uint32Bytes(this.sequence)],
+        [skeleton.at.updateDate, asciiBytes(this.updateDate)],
+      ]);
       this.indexCapacity = skeleton.indexCapacity;
       this.file.moveTo(join(this.writer.dir, this.fileName), { replace: true });
       return;
@@ -554,7 +594,8 @@ class Aggregator {
       true,
     );
     h5.createStrings("/METADATA/dataFormatVersion", [WRITTEN_FORMAT_VERSION]);
-    h5.createStrings("/METADATA/creationDate", [dateText(this.writer.created)]);
+    // Fixed-length, as updateDate: a later run's files start as copies of this one's (see Skeleton).
+    h5.createStrings("/METADATA/creationDate", [dateText(this.writer.created)], 16);
     // Fixed-length so that it can be rewritten at every flush.
     this.updateDate = dateText(new Date());
     this.updateSecond = 0;
@@ -618,15 +659,63 @@ class Aggregator {
     h5.flush();
     // Aligns the end after INDEX's chunks (closing and reopening when it is not).
     this.alignForChunks(h5);
-    // Flushed (and aligned): the file as it is now starts every later sequence of this aggregator.
-    const sequenceAt = h5.contiguousAt("/METADATA/sequenceNumber", 4);
-    if (sequenceAt !== null)
+    // Flushed (and aligned): the file as it is now starts every later sequence of this aggregator,
+    // and the first sequence of its later runs in this process.
+    const at = {
+      sequence: h5.contiguousAt("/METADATA/sequenceNumber", 4),
+      run: h5.contiguousAt("/METADATA/runNumber", 4),
+      proposal: h5.contiguousAt("/METADATA/proposalNumber", 4),
+      creationDate: h5.contiguousAt("/METADATA/creationDate", 16),
+      updateDate: h5.contiguousAt("/METADATA/updateDate", 16),
+    };
+    if (Object.values(at).every((x) => x !== null)) {
       this.skeleton = {
         file: h5.snapshot(),
-        sequenceAt,
-        updateDate: this.updateDate,
+        at: at as Skeleton["at"],
         indexCapacity: this.indexCapacity,
       };
+      const key = this.layoutKey();
+      if (key !== null) rememberSkeleton(key, this.skeleton);
+    }
+  }
+
+  /**
+   * An earlier run's skeleton for these sources (see rememberSkeleton), its run, proposal and
+   * creation date made this run's; null when there is none.
+   */
+  private cachedSkeleton(): Skeleton | null {
+    const key = this.layoutKey();
+    const earlier = key === null ? undefined : skeletons.get(key);
+    if (!earlier) return null;
+    const o = this.writer.options;
+    const bytes = new Uint8Array(earlier.file.bytes);
+    bytes.set(uint32Bytes(o.run), earlier.at.run);
+    bytes.set(uint32Bytes(o.proposal), earlier.at.proposal);
+    bytes.set(asciiBytes(dateText(this.writer.created)), earlier.at.creationDate);
+    this.alignedChunks = this.datasetsInWriteOrder().some((d) => d.alignedChunks);
+    return { ...earlier, file: { bytes, headers: earlier.file.headers } };
+  }
+
+  /**
+   * What a first file's skeleton depends on besides run, proposal, sequence and dates: its sources
+   * with every dataset's type and chunking, and the options written into it. Null when it also holds
+   * a RUN section (control sources: their values and timestamps at this run's start).
+   */
+  private layoutKey(): string | null {
+    if (this.sources.some((s) => s.control)) return null;
+    const o = this.writer.options;
+    return JSON.stringify([
+      WRITTEN_FORMAT_VERSION,
+      [o.trainsPerSequence, o.compression, o.daqLibrary, o.karaboFramework, o.runType, o.sample],
+      this.sources.map((s) => [
+        s.name,
+        s.section,
+        [...s.groups.values()].map((g) => [
+          g.indexPath,
+          [...g.datasets.values()].map((d) => [d.path, d.dtype, d.entryShape, d.chunkRows]),
+        ]),
+      ]),
+    ]);
   }
 
   private writeRunSection(h5: H5File, s: SourcePlan, spec: ControlSourceSpec): void {

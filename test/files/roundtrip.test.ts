@@ -13,6 +13,7 @@ import {
   openRun,
   RUN_INDEX_NAME,
   runManifest,
+  validateRun,
   WRITTEN_FORMAT_VERSION,
 } from "../../src/files/index.ts";
 import { H5File, h5Ready, setDirectReads } from "../../src/files/h5.ts";
@@ -407,6 +408,54 @@ describe("round trip: sase writes, h5py and sase read", () => {
       assert.equal(pos[4096], 2048);
       assert.equal(pos[4199], 4199 / 2);
       run.close();
+    } finally {
+      z.cleanup();
+    }
+  });
+
+  test("a later run of the same sources starts from this run's skeletons, with its own METADATA", async () => {
+    // Written in this process after the run above (same sources): the detector module's files start
+    // as copies of that run's first file, patched; the DA01 files, which hold a RUN section with this
+    // run's values, are made anew.
+    const z = tempDir();
+    try {
+      await writeSampleRun(z.dir, 5, { run: 239, proposal: 700001 });
+      const d = h5pyDump(z.dir);
+      assert.deepEqual(
+        Object.keys(d.files).sort(),
+        Object.keys(dump.files)
+          .sort()
+          .map((n) => n.replace("R0238", "R0239")),
+      );
+      for (const [name, f] of Object.entries(d.files)) {
+        const earlier = dump.files[name.replace("R0239", "R0238")];
+        assert.ok(earlier, name);
+        assert.equal(f.metadata.runNumber, 239, name);
+        assert.equal(f.metadata.proposalNumber, 700001, name);
+        assert.equal(f.metadata.sequenceNumber, earlier.metadata.sequenceNumber, name);
+        assert.match(String(f.metadata.creationDate), /^\d{8}T\d{6}Z$/, name);
+        assert.ok(String(f.metadata.creationDate) >= String(earlier.metadata.creationDate), name);
+        assert.ok(String(f.metadata.updateDate) >= String(f.metadata.creationDate), name);
+        assert.deepEqual(f.train_ids, earlier.train_ids, name);
+        // RUN: the same values, timestamped at this run's start (not copied from the earlier run).
+        assert.deepEqual(Object.keys(f.run).sort(), Object.keys(earlier.run).sort(), name);
+        for (const [path, v] of Object.entries(f.run))
+          if (path.endsWith("timestamp")) assert.ok(Number(v) > Number(earlier.run[path]), `${name} ${path}`);
+          else assert.equal(v, earlier.run[path], `${name} ${path}`);
+        // The same datasets, types, chunking, fill and allocation times and, but for METADATA (above)
+        // and the times the trains were written, the same bytes.
+        const comparable = (l: H5pyDump["files"][string]["layout"][string] | undefined, path: string) =>
+          l && { ...l, chunk_places: null, sha256: /timestamp$|^METADATA/.test(path) ? null : l.sha256 };
+        for (const [path, l] of Object.entries(f.layout))
+          assert.deepEqual(comparable(l, path), comparable(earlier.layout[path], path), `${name} ${path}`);
+      }
+      const values = (sources: H5pyDump["sources"]) =>
+        Object.entries(sources).map(([source, keys]) => [
+          source,
+          Object.entries(keys).filter(([key]) => !key.endsWith("timestamp")),
+        ]);
+      assert.deepEqual(values(d.sources), values(dump.sources));
+      assert.deepEqual(await validateRun(z.dir), []);
     } finally {
       z.cleanup();
     }
