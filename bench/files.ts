@@ -4,7 +4,8 @@
 //     write/read of the same bytes. Size: SASE_BENCH_FILES_MB (default 1024). Writes: every run shown,
 //     each after memory the VM's host took back is backed again (lib/memory.ts); sequence files of 8
 //     trains for sase and h5py alike. Reads: page cache warm (one untimed read first);
-//     into a reused buffer the ceiling is a plain readSync into memory already mapped.
+//     into a reused buffer the ceiling is a plain readSync into memory already mapped; reads spread
+//     over libuv's thread pool (ndarrayAsync) beside plain preads spread the same way.
 //     Runs: SASE_BENCH_FILES_RUNS (default 3).
 //  2. Opening a run of 16 modules × SASE_BENCH_FILES_SEQ sequences (default 25 → 400 files) and
 //     listing its sources and keys: with the run index, without it, and h5py opening every file's INDEX
@@ -15,6 +16,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  read,
   readdirSync,
   readSync,
   rmSync,
@@ -129,13 +131,16 @@ async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<num
   return seconds(t0);
 }
 
-async function saseRead(dir: string, bytes: number, out?: Uint16Array): Promise<number> {
+async function saseRead(dir: string, bytes: number, out?: Uint16Array, parallel = false): Promise<number> {
   const t0 = performance.now();
   // With the run index (the first of the runs builds it), as a user opening a written run would.
   const run = await openRun(dir);
   let got = 0;
-  for (const s of run.instrumentSources)
-    got += run.keyData(s, "image.data").ndarray(out ? { out } : {}).data.byteLength;
+  for (const s of run.instrumentSources) {
+    const key = run.keyData(s, "image.data");
+    const options = out ? { out } : {};
+    got += (parallel ? await key.ndarrayAsync(options) : key.ndarray(options)).data.byteLength;
+  }
   run.close();
   if (got !== bytes) throw new Error(`read ${got} bytes, wrote ${bytes}`);
   return seconds(t0);
@@ -165,6 +170,36 @@ function plainRead(dir: string, reused?: Uint8Array): number {
     const out = reused ? reused.subarray(0, statSync(path).size) : new Uint8Array(statSync(path).size);
     const fd = openSync(path, "r");
     for (let off = 0; off < out.length; ) off += readSync(fd, out, off, out.length - off, off);
+    closeSync(fd);
+  }
+  return seconds(t0);
+}
+
+/**
+ * The plain files read with preads spread over libuv's thread pool, module by module, as
+ * `ndarrayAsync` reads: 16 MiB pieces, 4 in flight (the pool's threads).
+ */
+async function plainReadParallel(dir: string, reused?: Uint8Array): Promise<number> {
+  const piece = 16 << 20;
+  const t0 = performance.now();
+  for (let m = 0; m < MODULES; m++) {
+    const path = join(dir, `plain-${m}.bin`);
+    const size = statSync(path).size;
+    const out = reused ? reused.subarray(0, size) : new Uint8Array(size);
+    const fd = openSync(path, "r");
+    let next = 0;
+    const worker = async () => {
+      while (next < size) {
+        const at = next;
+        next += piece;
+        const length = Math.min(piece, size - at);
+        for (let got = 0; got < length; )
+          got += await new Promise<number>((resolve, reject) =>
+            read(fd, out, at + got, length - got, at + got, (err, n) => (err ? reject(err) : resolve(n))),
+          );
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
     closeSync(fd);
   }
   return seconds(t0);
@@ -290,9 +325,14 @@ async function throughput(): Promise<void> {
       [...new Set(rs.map(([, p]) => p % 64))].sort((a, b) => a - b).join(", ");
     const starts = mod64(ranges);
     const hrr = await warmBest(RUNS, () => python("read", dirs.h5py, "reuse").seconds);
+    // Several cores copying from the page cache at once: libuv's thread pool.
+    const frrp = await warmBest(RUNS, () => plainReadParallel(dirs.plain, reusedBytes));
+    const srrp = await warmBest(RUNS, () => saseRead(dirs.sase, bytes, reused, true));
     const fr = await warmBest(RUNS, () => plainRead(dirs.plain));
     const sr = await warmBest(RUNS, () => saseRead(dirs.sase, bytes));
     const hr = await warmBest(RUNS, () => python("read", dirs.h5py).seconds);
+    const frp = await warmBest(RUNS, () => plainReadParallel(dirs.plain));
+    const srp = await warmBest(RUNS, () => saseRead(dirs.sase, bytes, undefined, true));
     const rate = (s: number) => bytes / MB / s;
     const mbs = (s: number) => `${rate(s).toFixed(0)} MB/s`;
     const spread = (xs: number[]) => {
@@ -349,10 +389,22 @@ async function throughput(): Promise<void> {
       mbs(hrr),
       `sase = ${pct(srr, hrr)} of this (its data at byte ${mod64(dataRanges(dirs.h5py))} mod 64)`,
     );
+    row("plain fs, preads on the thread pool", mbs(frrp), `${pct(frrp, frr)} of one readSync at a time`);
+    row(
+      "sase keyData.ndarrayAsync({ out })",
+      mbs(srrp),
+      `${pct(srrp, frrp)} of plain on the thread pool; ${pct(srrp, hrr)} of h5py read_direct`,
+    );
     console.log("  reads into fresh memory, warm:");
     row("plain fs readSync", mbs(fr));
     row("sase keyData.ndarray()", mbs(sr), `${pct(sr, fr)} of plain`);
     row("h5py dataset[:]", mbs(hr), `sase = ${pct(sr, hr)} of this`);
+    row("plain fs, preads on the thread pool", mbs(frp), `${pct(frp, fr)} of one readSync at a time`);
+    row(
+      "sase keyData.ndarrayAsync()",
+      mbs(srp),
+      `${pct(srp, frp)} of plain on the thread pool; ${pct(srp, hr)} of h5py dataset[:]`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

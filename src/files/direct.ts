@@ -5,7 +5,7 @@
 // detectors that sent nothing). Anything unexpected (filters, version-2 headers or newer chunk indexes,
 // chunks that split rows, a non-zero fill value) gives null, and the caller reads through HDF5.
 // The writer uses the same layout to write rows with pwrite into chunks HDF5 allocated unfilled.
-import { readSync, writeSync } from "node:fs";
+import { closeSync, openSync, read, readSync, writeSync } from "node:fs";
 import { FilesError } from "./errors.ts";
 
 /** Where the rows of a dataset are in the file. */
@@ -302,6 +302,84 @@ export function readRowsDirect(
     off += length;
   }
   return true;
+}
+
+/** Some rows' bytes in one file, to land in the destination at `offset` (see readExtentsParallel). */
+export interface PlacedExtents {
+  readonly file: string;
+  readonly extents: readonly Extent[];
+  readonly offset: number;
+}
+
+/**
+ * Reads at most this many bytes per pread of readExtentsParallel, and keeps this many in flight: libuv's
+ * thread pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise, and 16 MiB pieces keep them
+ * evenly busy to the end (whole 128 MiB files at once were no faster).
+ */
+const PARALLEL_PIECE = 16 << 20;
+const PARALLEL_READS = 4;
+
+/**
+ * Reads every extent into `dest` with preads spread over libuv's thread pool: from the page cache a
+ * read is a copy by the kernel, and each thread copies on its own core (8 files of 128 MiB, 2 cores:
+ * 12.4-12.9 GB/s against 6.4-6.8 one after the other). Opens its own descriptors, since a run closes
+ * the files it has had open longest while other reads go on. Zeros for extents never written, unless
+ * `destZeroed`. Throws, naming the file, when one ends before its extents do.
+ */
+export async function readExtentsParallel(
+  placed: readonly PlacedExtents[],
+  dest: Uint8Array,
+  destZeroed = false,
+): Promise<void> {
+  const jobs: { fd: number; file: string; position: number; length: number; offset: number }[] = [];
+  const fds: number[] = [];
+  try {
+    for (const { file, extents, offset } of placed) {
+      let fd = -1;
+      let at = offset;
+      for (const { position, length } of extents) {
+        if (position === null) {
+          if (!destZeroed) dest.fill(0, at, at + length);
+        } else {
+          if (fd < 0) {
+            fd = openSync(file, "r");
+            fds.push(fd);
+          }
+          for (let done = 0; done < length; done += PARALLEL_PIECE)
+            jobs.push({
+              fd,
+              file,
+              position: position + done,
+              length: Math.min(PARALLEL_PIECE, length - done),
+              offset: at + done,
+            });
+        }
+        at += length;
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++] as (typeof jobs)[number];
+        for (let got = 0; got < job.length; ) {
+          const n = await new Promise<number>((resolve, reject) =>
+            read(job.fd, dest, job.offset + got, job.length - got, job.position + got, (err, bytes) =>
+              err ? reject(err) : resolve(bytes),
+            ),
+          );
+          if (n <= 0)
+            throw new FilesError(`file ends before byte ${job.position + job.length}`, {
+              file: job.file,
+              code: "BAD_FILE",
+            });
+          got += n;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, jobs.length) }, worker));
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
 }
 
 /**

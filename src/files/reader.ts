@@ -16,7 +16,7 @@ import {
   showValue,
 } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { readRowsDirect, rowExtents } from "./direct.ts";
+import { type PlacedExtents, readExtentsParallel, readRowsDirect, rowExtents } from "./direct.ts";
 import { type ArrayInFile, arrayInFile, type InFilePiece } from "./infile.ts";
 import {
   type DatasetInfo,
@@ -625,17 +625,7 @@ export class KeyData {
       }
       return out;
     }
-    let data: TypedArray;
-    if (out) {
-      if (out.length < total * rowLen || allocTyped(this.dtype as DType, 0).constructor !== out.constructor) {
-        throw new FilesError(
-          `${this.source} ${this.key}: output buffer needs ${total * rowLen} ${this.dtype} elements`,
-        );
-      }
-      data = out.subarray(0, total * rowLen);
-    } else {
-      data = allocTyped(this.dtype as DType, total * rowLen);
-    }
+    const data = this.destination(total * rowLen, out);
     for (const r of runs) {
       const f = this.files[r.file] as FileEntry;
       // Plain datasets straight from the file, without HDF5 (rawh5.ts); the rest through HDF5.
@@ -655,6 +645,16 @@ export class KeyData {
       h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen, !out);
     }
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
+  }
+
+  /** `out` cut to `elements` (checked), or fresh memory of that many elements of this key's type. */
+  private destination(elements: number, out?: TypedArray): TypedArray {
+    if (!out) return allocTyped(this.dtype as DType, elements);
+    if (out.length < elements || allocTyped(this.dtype as DType, 0).constructor !== out.constructor)
+      throw new FilesError(
+        `${this.source} ${this.key}: output buffer needs ${elements} ${this.dtype} elements`,
+      );
+    return out.subarray(0, elements);
   }
 
   /** @internal whether this key's trains may be left in the file (numeric, found without HDF5). */
@@ -739,7 +739,6 @@ export class KeyData {
     return undefined;
   }
 
-  /** All entries of the selected trains as one array [entries, ...entryShape] (numeric keys). */
   /**
    * All entries of the selected trains as one array [entries, ...entryShape] (numeric keys). With
    * `out` (same element type, at least size × entry size elements) the data lands there: reusing a
@@ -751,6 +750,44 @@ export class KeyData {
     const r = this.readInto(0, this.trainIds.length, options.out);
     if (Array.isArray(r)) throw new FilesError(`${this.source} ${this.key} holds strings: use strings()`);
     return r as NDArray;
+  }
+
+  /**
+   * What ndarray() returns, its reads spread over libuv's thread pool: from the page cache a read is
+   * the kernel's copy, and several cores copy at once (see readExtentsParallel). Datasets that need
+   * HDF5 (compressed, unwritten chunks with a fill value) are read as ndarray() reads them.
+   */
+  async ndarrayAsync(options: { out?: TypedArray } = {}): Promise<NDArray> {
+    if (this.dtype === "record" || this.dtype === "object" || this.dtype === "bool")
+      return this.ndarray(options);
+    const rowLen = shapeSize(this.entryShape);
+    const runs = this.runs(0, this.trainIds.length);
+    const total = runs.reduce((s, r) => s + r.count, 0);
+    const data = this.destination(total * rowLen, options.out);
+    const size = data.BYTES_PER_ELEMENT;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const placed: PlacedExtents[] = [];
+    for (const r of runs) {
+      const f = this.files[r.file] as FileEntry;
+      const raw = this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype);
+      const extents = raw && r.start + r.count <= raw.rows ? rowExtents(raw.layout, r.start, r.count) : null;
+      if (extents) {
+        placed.push({ file: join(this.state.handles.dir, f.name), extents, offset: r.out * rowLen * size });
+        continue;
+      }
+      const h5 = this.state.handles.get(f.name);
+      h5.readRows(
+        this.datasetPath,
+        this.checkedInfo(h5, f, r),
+        r.start,
+        r.count,
+        data,
+        r.out * rowLen,
+        !options.out,
+      );
+    }
+    await readExtentsParallel(placed, bytes, !options.out);
+    return ndarray(data, [total, ...this.entryShape], this.dtype as DType);
   }
 
   /** All entries of a string key. */
