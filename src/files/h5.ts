@@ -343,6 +343,18 @@ export class H5File {
       });
   }
 
+  /**
+   * Writes `bytes` at file `position` with pwrite, past HDF5: for the data of a small contiguous
+   * dataset HDF5 has flushed and will not write again (the writer's METADATA/updateDate, found with
+   * contiguousAt), so that no HDF5 write and flush is needed to change it.
+   */
+  writeAt(position: number, bytes: Uint8Array): void {
+    if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
+    if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(this.wfd, bytes, done, bytes.length - done, position + done);
+  }
+
   /** File address of a dataset's object header, remembered (objects never move in a file). */
   private headerOf(path: string): number {
     let address = this.headers.get(path);

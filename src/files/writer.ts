@@ -90,8 +90,9 @@ interface DatasetPlan {
   /** Uncompressed chunks of at least ALIGNED_CHUNK_BYTES: they start at CHUNK_ALIGNMENT in the file. */
   readonly alignedChunks: boolean;
   /**
-   * Aligned chunks bigger than HDF5's chunk cache: allocated by HDF5 unfilled, rows written by pwrite
-   * from the caller's arrays (H5File.writeChunksDirect).
+   * Allocated by HDF5 unfilled, rows written by pwrite from the caller's arrays
+   * (H5File.writeChunksDirect): aligned chunks bigger than HDF5's chunk cache, and small chunks (see
+   * plan).
    */
   readonly unfilled: boolean;
   /** Pieces written since the last flush. */
@@ -255,7 +256,15 @@ export class RunWriter {
       rowLen,
       chunkRows,
       alignedChunks: this.opts.compression === 0 && chunkRows * bytes >= ALIGNED_CHUNK_BYTES,
-      unfilled: this.opts.compression === 0 && chunkRows * bytes > HDF5_CHUNK_CACHE_BYTES,
+      // Small chunks too (a detector's cellId and pulseId, a control source's values): through HDF5
+      // each train cost a resize, a write and a second flush per aggregator (~0.4 ms); written
+      // directly, a train's few bytes are a pwrite, and HDF5 allocates a chunk every few hundred or
+      // thousand trains. Chunks from 1 MiB up to HDF5's cache stay with HDF5, which writes them whole;
+      // booleans too (HDF5's enum, not raw bytes of ours).
+      unfilled:
+        this.opts.compression === 0 &&
+        (chunkRows * bytes > HDF5_CHUNK_CACHE_BYTES ||
+          (chunkRows * bytes < ALIGNED_CHUNK_BYTES && spec.dtype !== "bool")),
       pending: [],
       pendingRows: 0,
       rows: 0,
@@ -797,21 +806,24 @@ class Aggregator {
     // Whether HDF5 allocates anything in this flush (so the chunk indexes in the file change).
     let allocated = false;
     const ahead = Math.min(TRAINS_AHEAD, this.writer.options.trainsPerSequence - this.trainsInFile);
-    for (const d of direct) {
+    const grow = (d: DatasetPlan) => {
       const need = d.rows + d.pendingRows;
-      if (need <= d.capacity) continue;
+      if (need <= d.capacity) return;
       // Room for `ahead` more trains like these, in whole chunks: one resize and flush for several.
       const rows = need + Math.ceil((d.pendingRows / n) * ahead);
       d.capacity = Math.ceil(rows / d.chunkRows) * d.chunkRows;
       h5.resize(d.path, d.capacity, d.entryShape);
       allocated = true;
-    }
+    };
+    for (const d of direct) if (d.alignedChunks) grow(d);
     // Other big datasets next, through HDF5: their new chunks follow (no small chunk in between).
     for (const d of order)
       if (d.alignedChunks && d.pendingRows > 0 && !d.unfilled) {
         this.writeThroughHdf5(h5, d);
         allocated = true;
       }
+    // Then the small chunks of datasets written directly.
+    for (const d of direct) if (!d.alignedChunks) grow(d);
     // INDEX's next chunk, when these trains need one, after the big ones (which start aligned).
     if (this.growIndex(h5, this.indexRows + n)) allocated = true;
     if (allocated) h5.flush();
@@ -834,12 +846,15 @@ class Aggregator {
         this.writeThroughHdf5(h5, d);
         hdf5Wrote = true;
       }
-    // Whole seconds: within the second already written, rewriting it would write the same bytes (and
-    // cost HDF5 ~0.5 ms per flush: at 10 Hz, 5 ms/s for every aggregator).
+    // Whole seconds: within the second already written, rewriting it would write the same bytes.
+    // Written where the skeleton says it is, by pwrite: through HDF5 it cost a write and a flush
+    // (~0.5 ms) once a second for every aggregator.
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.updateSecond) {
       const updated = dateText(new Date(second * 1000));
-      if (updated !== this.updateDate) {
+      const at = this.skeleton?.at.updateDate;
+      if (updated !== this.updateDate && at !== undefined) h5.writeAt(at, asciiBytes(updated));
+      else if (updated !== this.updateDate) {
         h5.writeFixedStrings("/METADATA/updateDate", [updated]);
         hdf5Wrote = true;
       }

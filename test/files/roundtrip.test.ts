@@ -201,11 +201,12 @@ describe("round trip: sase writes, h5py and sase read", () => {
           for (let i = 0; i < frame; i++) expected[(t * CELLS + c) * frame + i] = pixel(tid, c, i);
       });
       assert.equal(image?.sha256, createHash("sha256").update(expected).digest("hex"), name);
-      // INDEX is written the same way; the other small chunked numeric datasets keep HDF5's defaults
-      // (2: if set; 3: incremental).
+      // INDEX and the datasets with small chunks are written the same way; chunks from 1 MiB up to
+      // HDF5's chunk cache keep HDF5's defaults (2: if set; 3: incremental).
       for (const [path, l] of Object.entries(layout)) {
         if (!l.chunks || !l.sha256 || path.endsWith("image/data")) continue;
-        const direct = path.startsWith("INDEX/");
+        const chunkBytes = (l.chunks.reduce((a, b) => a * b, 1) * Number(/\d+/.exec(l.dtype)?.[0] ?? 8)) / 8;
+        const direct = chunkBytes < 1 << 20;
         assert.equal(l.fill_time, direct ? 1 : 2, `${name} ${path}`);
         assert.equal(l.alloc_time, direct ? 1 : 3, `${name} ${path}`);
       }
@@ -455,6 +456,44 @@ describe("round trip: sase writes, h5py and sase read", () => {
           Object.entries(keys).filter(([key]) => !key.endsWith("timestamp")),
         ]);
       assert.deepEqual(values(d.sources), values(dump.sources));
+      assert.deepEqual(await validateRun(z.dir), []);
+    } finally {
+      z.cleanup();
+    }
+  });
+
+  test("updateDate follows the flushes, in a first file and in one made from its skeleton", async () => {
+    const z = tempDir();
+    const nextSecond = () => new Promise((r) => setTimeout(r, 1020 - (Date.now() % 1000)));
+    try {
+      const w = await createRunWriter(z.dir, { proposal: 1, run: 9, trainsPerSequence: 2 });
+      w.addInstrumentSource("SA1_XTD2_IMGPII45/CAM/BEAMVIEW:output", {
+        aggregator: "DA02",
+        keys: { "data.x": { dtype: "float32" } },
+      });
+      const train = (id: number) =>
+        w.writeTrain(id, { "SA1_XTD2_IMGPII45/CAM/BEAMVIEW:output": { "data.x": id } });
+      train(1); // the first file, made through HDF5
+      await nextSecond();
+      train(2);
+      await nextSecond();
+      train(3); // the second file, from the first one's skeleton
+      await nextSecond();
+      train(4);
+      await w.close();
+      const d = h5pyDump(z.dir);
+      const first = d.files["RAW-R0009-DA02-S00000.h5"]?.metadata;
+      const second = d.files["RAW-R0009-DA02-S00001.h5"]?.metadata;
+      assert.ok(first && second);
+      assert.ok(
+        String(first.updateDate) > String(first.creationDate),
+        `${first.updateDate} after ${first.creationDate}`,
+      );
+      assert.ok(
+        String(second.updateDate) > String(first.updateDate),
+        `${second.updateDate} after ${first.updateDate}`,
+      );
+      assert.equal(second.creationDate, first.creationDate);
       assert.deepEqual(await validateRun(z.dir), []);
     } finally {
       z.cleanup();
