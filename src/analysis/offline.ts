@@ -10,7 +10,7 @@ import {
   rawSourceName,
   XGM_OUTPUT,
 } from "../detector/index.ts";
-import { isNDArray, SaseError } from "../core/index.ts";
+import { isNDArray, SaseError, showValue, type TypedArray } from "../core/index.ts";
 import type { DataCollection } from "../files/index.ts";
 import { assembleImage, copyModuleFrame, imageGeometry, trimPulses } from "./detector-image.ts";
 import type { GraphRunner } from "./runner.ts";
@@ -74,13 +74,36 @@ export async function* runTrains(
     props.set(`${device}\u0000${key}`, byTrain);
   }
   const frame = opts.frame ?? 0;
+  // Frames per train of each module; with one entry per frame, only the frame shown is read (1/64 of
+  // a 64-cell train's bytes), into one buffer reused for every module and train.
+  const framesOf = moduleData.map((kd) => {
+    if (!kd || kd.entryShape.length < 2) return null;
+    const { trainIds, counts } = kd.dataCounts();
+    return new Map(trainIds.map((t, k) => [t, counts[k] as number]));
+  });
+  const buffers = new Map<string, TypedArray>(); // one entry's memory per element type, reused
   for (const trainId of opts.trainIds ?? run.trainIds) {
     const stack = new Float32Array(geometry.layout.nModules * modulePixels).fill(Number.NaN);
     moduleData.forEach((kd, m) => {
       if (!kd || m >= geometry.layout.nModules) return;
+      const out = stack.subarray(m * modulePixels, (m + 1) * modulePixels);
+      const frames = framesOf[m]?.get(trainId);
+      if (frames !== undefined) {
+        if (frames === 0) return; // no data for this train: blank, as live
+        if (frame >= frames)
+          throw new SaseError("BAD_OPTION", `frame ${frame} asked for, the module has ${frames}`, {
+            value: showValue(frame),
+          });
+        const key = `${kd.dtype} ${kd.entryShape.join(",")}`;
+        const one = kd.trainEntries(trainId, frame, 1, { out: buffers.get(key) });
+        if (!one) return;
+        buffers.set(key, one.data);
+        copyModuleFrame(one, 0, out);
+        return;
+      }
       const a = kd.trainData(trainId);
       if (!isNDArray(a) || a.shape[0] === 0) return; // no data for this train: blank, as live
-      copyModuleFrame(a, frame, stack.subarray(m * modulePixels, (m + 1) * modulePixels));
+      copyModuleFrame(a, frame, out);
     });
     let pulseEnergy: Float64Array = new Float64Array(0);
     if (xgm?.trainIds.includes(trainId)) {

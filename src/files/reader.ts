@@ -625,6 +625,16 @@ export class KeyData {
       }
       return out;
     }
+    return this.readNumbers(runs, total, out);
+  }
+
+  /** Numeric entries of `runs` (`total` in all) into `out` or fresh memory, as one array. */
+  private readNumbers(
+    runs: readonly { file: number; start: number; count: number; out: number }[],
+    total: number,
+    out?: TypedArray,
+  ): NDArray {
+    const rowLen = shapeSize(this.entryShape);
     const data = this.destination(total * rowLen, out);
     for (const r of runs) {
       const f = this.files[r.file] as FileEntry;
@@ -645,6 +655,40 @@ export class KeyData {
       h5.readRows(this.datasetPath, info, r.start, r.count, data, r.out * rowLen, !out);
     }
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
+  }
+
+  /**
+   * Entries [start, start + count) of one train (numeric keys), read alone: one frame of a detector
+   * module's train is 1/64 of its bytes at 64 memory cells. Null when the source recorded nothing
+   * for the train.
+   */
+  trainEntries(
+    trainId: number,
+    start: number,
+    count: number,
+    options: { out?: TypedArray } = {},
+  ): NDArray | null {
+    if (this.dtype === "object" || this.dtype === "record")
+      throw new FilesError(
+        `${this.source} ${this.key} holds ${this.dtype === "object" ? "strings" : "records"}: use trainData()`,
+      );
+    const i = this.trainIds.indexOf(trainId);
+    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId, code: "NOT_FOUND" });
+    const entries = this.fileOf[i] === -1 ? 0 : (this.countOf[i] as number);
+    if (entries === 0) return null;
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(count) ||
+      start < 0 ||
+      count < 0 ||
+      start + count > entries
+    )
+      throw new FilesError(
+        `${this.source} ${this.key}: entries ${start}..${start + count} asked for, train ${trainId} has ${entries}`,
+        { trainId, code: "OUT_OF_RANGE" },
+      );
+    const run = { file: this.fileOf[i] as number, start: (this.firstOf[i] as number) + start, count, out: 0 };
+    return this.readNumbers(count > 0 ? [run] : [], count, options.out);
   }
 
   /** `out` cut to `elements` (checked), or fresh memory of that many elements of this key's type. */

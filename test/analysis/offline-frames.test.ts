@@ -1,0 +1,68 @@
+// A graph run offline reads only the frame it shows of each module's train (KeyData.trainEntries):
+// the image must be the one assembled from the whole train, for any frame, and a frame past the
+// train's says so.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { runTrains } from "../../src/analysis/index.ts";
+import { assembleImage, copyModuleFrame } from "../../src/analysis/detector-image.ts";
+import { isNDArray } from "../../src/core/index.ts";
+import { AGIPD_1M_DETECTOR, agipdQuadrantGeometry } from "../../src/detector/index.ts";
+import { openRun } from "../../src/files/index.ts";
+import { AGIPD, CELLS, FRAME, tempDir, useTempCache, writeSampleRun } from "../files/helpers.ts";
+
+describe("offline analysis reads one frame per module and train", () => {
+  useTempCache();
+
+  test("the image of frame 0, 5 and the last equals the one from the whole train; past it: BAD_OPTION", async () => {
+    const tmp = tempDir();
+    try {
+      await writeSampleRun(tmp.dir, 4); // module 0 only; train 10002 without it
+      const run = await openRun(tmp.dir);
+      const geometry = agipdQuadrantGeometry(AGIPD_1M_DETECTOR);
+      const [nss, nfs] = geometry.layout.moduleShape;
+      const pixels = nss * nfs;
+      for (const frame of [0, 5, CELLS - 1]) {
+        const seen: number[] = [];
+        for await (const t of runTrains(run, { frame })) {
+          seen.push(t.trainId);
+          const stack = new Float32Array(geometry.layout.nModules * pixels).fill(Number.NaN);
+          const whole = run.keyData(AGIPD, "image.data").trainData(t.trainId);
+          if (isNDArray(whole) && whole.shape[0] !== 0)
+            copyModuleFrame(whole, frame, stack.subarray(0, pixels));
+          const expected = assembleImage(geometry, stack);
+          assert.equal(t.image.data.length, expected.data.length);
+          assert.deepEqual(
+            new Uint8Array(t.image.data.buffer),
+            new Uint8Array(expected.data.buffer),
+            `frame ${frame} train ${t.trainId}`,
+          );
+          if (t.trainId !== 10002)
+            assert.ok(
+              t.image.data.some((v) => !Number.isNaN(v)),
+              "module 0 is drawn",
+            );
+        }
+        assert.deepEqual(seen, run.trainIds);
+      }
+      await assert.rejects(async () => {
+        for await (const _ of runTrains(run, { frame: CELLS })) break;
+      }, /frame 64 asked for, the module has 64/);
+      // The reader's own checks.
+      const kd = run.keyData(AGIPD, "image.data");
+      assert.equal(kd.trainEntries(10002, 0, 1), null, "no data for that train");
+      const two = kd.trainEntries(10003, 5, 2);
+      const whole = kd.trainData(10003);
+      assert.ok(two && isNDArray(whole));
+      const frame = FRAME[0] * FRAME[1] * FRAME[2];
+      assert.deepEqual(two.shape, [2, ...FRAME]);
+      assert.deepEqual(two.data, whole.data.subarray(5 * frame, 7 * frame));
+      assert.throws(
+        () => kd.trainEntries(10003, CELLS - 1, 2),
+        /entries 63..65 asked for, train 10003 has 64/,
+      );
+      run.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
