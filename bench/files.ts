@@ -2,7 +2,8 @@
 //  1. image.data throughput: sase writes and reads a run of AGIPD-like modules (64 cells of uint16
 //     [2,512,128] per train), beside h5py (Debian, HDF5 1.10 in C) doing the same and a plain fs
 //     write/read of the same bytes. Size: SASE_BENCH_FILES_MB (default 1024). Writes: every run shown,
-//     each after memory the VM's host took back is backed again (lib/memory.ts); sequence files of 8
+//     in rounds whose order rotates, each after memory the VM's host took back is backed again
+//     (lib/memory.ts); sequence files of 8
 //     trains for sase and h5py alike. Reads: page cache warm (one untimed read first);
 //     into a reused buffer the ceiling is a plain readSync into memory already mapped; reads spread
 //     over libuv's thread pool (ndarrayAsync) beside plain preads spread the same way.
@@ -287,13 +288,13 @@ async function throughput(): Promise<void> {
     // HDF5; the timed runs' files start as copies of those (as a DAQ's runs after its first do).
     backMemory();
     const cold = await saseWrite(fresh(dirs.sase), img, []);
-    for (let i = 0; i < RUNS; i++) {
-      execFileSync("sync");
-      backMemory();
-      sw.push(await saseWrite(fresh(dirs.sase), img, sc));
-      for (const w of h5pyRuns) {
-        execFileSync("sync");
-        backMemory();
+    // Every writer of a round, each after sync and with memory backed; the order rotates from round to
+    // round, so that no writer always follows the same one (whose files and freed pages it meets).
+    const writers: (() => Promise<void>)[] = [
+      async () => {
+        sw.push(await saseWrite(fresh(dirs.sase), img, sc));
+      },
+      ...h5pyRuns.map((w) => async () => {
         const dir = fresh(w.mode === "never" ? dirs.h5py : dirs.h5pyOther);
         const h = python(
           "write",
@@ -308,11 +309,17 @@ async function throughput(): Promise<void> {
         w.wall.push(h.seconds);
         w.cpu.push({ user: h.user ?? Number.NaN, system: h.system ?? Number.NaN });
         if (w.mode !== "never") rmSync(dir, { recursive: true, force: true });
+      }),
+      async () => {
+        fw.push(plainWrite(fresh(dirs.plain), new Uint8Array(img.buffer)));
+      },
+    ];
+    for (let i = 0; i < RUNS; i++)
+      for (let k = 0; k < writers.length; k++) {
+        execFileSync("sync");
+        backMemory();
+        await (writers[(i + k) % writers.length] as () => Promise<void>)();
       }
-      execFileSync("sync");
-      backMemory();
-      fw.push(plainWrite(fresh(dirs.plain), new Uint8Array(img.buffer)));
-    }
     execFileSync("sync");
     const reused = new Uint16Array((bytes / MODULES / 2) | 0).fill(1); // touched once, outside the timing
     const reusedBytes = new Uint8Array(reused.buffer);
