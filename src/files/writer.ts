@@ -499,7 +499,7 @@ class Aggregator {
   private indexRows = 0;
   /** Rows INDEX's datasets have in the open file (trains written and room for more: growIndex). */
   private indexCapacity = 0;
-  /** Whether any dataset of this aggregator has aligned chunks (set when the first file opens). */
+  /** Whether any dataset of this aggregator has aligned chunks (set as sources are added). */
   private alignedChunks = false;
   /** The open file's METADATA/updateDate as last written (whole seconds), and that second. */
   private updateDate = "";
@@ -516,6 +516,8 @@ class Aggregator {
   addSource(plan: SourcePlan): void {
     this.sources.push(plan);
     this.writeOrder = null;
+    for (const g of plan.groups.values())
+      for (const d of g.datasets.values()) if (d.alignedChunks) this.alignedChunks = true;
   }
 
   /** Trains buffered, not yet written. */
@@ -634,7 +636,6 @@ class Aggregator {
         }
         for (const d of g.datasets.values()) {
           h5.createExtendable(d.path, d.dtype, d.entryShape, d.chunkRows, o.compression);
-          if (d.alignedChunks) this.alignedChunks = true;
           // Every row is written before INDEX lists it (rows grown ahead are cut at close), so no chunk
           // needs HDF5's fill (see writeChunksDirect); the chunk index of such a dataset is made once
           // that is set (at the end of open).
@@ -701,7 +702,6 @@ class Aggregator {
     bytes.set(uint32Bytes(o.run), earlier.at.run);
     bytes.set(uint32Bytes(o.proposal), earlier.at.proposal);
     bytes.set(asciiBytes(dateText(this.writer.created)), earlier.at.creationDate);
-    this.alignedChunks = this.datasetsInWriteOrder().some((d) => d.alignedChunks);
     return { ...earlier, file: { bytes, headers: earlier.file.headers } };
   }
 
