@@ -151,7 +151,7 @@ export class H5File {
   /** Dataset infos asked for by readers (see datasetInfo). */
   private readonly infos = new Map<string, DatasetInfo>();
   private fd = -1;
-  /** A read-write descriptor for writeRowsDirect (opened on its first call). */
+  /** A read-write descriptor for writeRowsDirect and writeAt (see writeFd). */
   private wfd = -1;
   /** Datasets whose chunks alignEnd sets to be allocated unfilled (see writeChunksDirect). */
   private readonly unfilled = new Set<string>();
@@ -328,14 +328,14 @@ export class H5File {
   ): void {
     if (count === 0) return;
     const header = this.headerOf(path);
-    if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
+    const fd = this.writeFd();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // An uncompressed chunk never moves once allocated: the index is read again only for new chunks.
     const known = this.writeLayouts.get(path);
-    if (known && writeRowsDirect(this.wfd, known, start, count, bytes)) return;
-    const layout = rowLayout(this.wfd, header, [start + count, ...entryShape], itemBytes);
+    if (known && writeRowsDirect(fd, known, start, count, bytes)) return;
+    const layout = rowLayout(fd, header, [start + count, ...entryShape], itemBytes);
     if (layout) this.writeLayouts.set(path, layout);
-    if (!layout || !writeRowsDirect(this.wfd, layout, start, count, bytes))
+    if (!layout || !writeRowsDirect(fd, layout, start, count, bytes))
       throw new FilesError(`rows ${start}..${start + count} have no chunk allocated in the file`, {
         file: this.path,
         dataset: path,
@@ -350,9 +350,15 @@ export class H5File {
    */
   writeAt(position: number, bytes: Uint8Array): void {
     if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
-    if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
+    const fd = this.writeFd();
     for (let done = 0; done < bytes.length; )
-      done += writeSync(this.wfd, bytes, done, bytes.length - done, position + done);
+      done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  }
+
+  /** The read-write descriptor of writeRowsDirect and writeAt, opened on first use (closed by close). */
+  private writeFd(): number {
+    if (this.wfd < 0) this.wfd = openSync(this.currentPath, "r+");
+    return this.wfd;
   }
 
   /** File address of a dataset's object header, remembered (objects never move in a file). */

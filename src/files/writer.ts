@@ -852,11 +852,13 @@ class Aggregator {
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.updateSecond) {
       const updated = dateText(new Date(second * 1000));
-      const at = this.skeleton?.at.updateDate;
-      if (updated !== this.updateDate && at !== undefined) h5.writeAt(at, asciiBytes(updated));
-      else if (updated !== this.updateDate) {
-        h5.writeFixedStrings("/METADATA/updateDate", [updated]);
-        hdf5Wrote = true;
+      if (updated !== this.updateDate) {
+        const at = this.skeleton?.at.updateDate;
+        if (at !== undefined) h5.writeAt(at, asciiBytes(updated));
+        else {
+          h5.writeFixedStrings("/METADATA/updateDate", [updated]);
+          hdf5Wrote = true;
+        }
       }
       this.updateDate = updated;
       this.updateSecond = second;
