@@ -10,8 +10,8 @@ import {
   rawSourceName,
   XGM_OUTPUT,
 } from "../detector/index.ts";
-import { isNDArray, SaseError, showValue, type TypedArray } from "../core/index.ts";
-import type { DataCollection } from "../files/index.ts";
+import { allocTyped, type DType, isNDArray, SaseError, type TypedArray } from "../core/index.ts";
+import type { ArrayInFile, DataCollection } from "../files/index.ts";
 import { assembleImage, copyModuleFrame, imageGeometry, trimPulses } from "./detector-image.ts";
 import type { GraphRunner } from "./runner.ts";
 import { ResultCollector } from "./results.ts";
@@ -74,33 +74,17 @@ export async function* runTrains(
     props.set(`${device}\u0000${key}`, byTrain);
   }
   const frame = opts.frame ?? 0;
-  // Frames per train of each module; with one entry per frame, only the frame shown is read (1/64 of
-  // a 64-cell train's bytes), into one buffer reused for every module and train.
-  const framesOf = moduleData.map((kd) => {
-    if (!kd || kd.entryShape.length < 2) return null;
-    const { trainIds, counts } = kd.dataCounts();
-    return new Map(trainIds.map((t, k) => [t, counts[k] as number]));
-  });
-  const buffers = new Map<string, TypedArray>(); // one entry's memory per element type, reused
+  const planes = new Map<DType, TypedArray>();
   for (const trainId of opts.trainIds ?? run.trainIds) {
     const stack = new Float32Array(geometry.layout.nModules * modulePixels).fill(Number.NaN);
     moduleData.forEach((kd, m) => {
       if (!kd || m >= geometry.layout.nModules) return;
       const out = stack.subarray(m * modulePixels, (m + 1) * modulePixels);
-      const frames = framesOf[m]?.get(trainId);
-      if (frames !== undefined) {
-        if (frames === 0) return; // no data for this train: blank, as live
-        if (frame >= frames)
-          throw new SaseError("BAD_OPTION", `frame ${frame} asked for, the module has ${frames}`, {
-            value: showValue(frame),
-          });
-        const key = `${kd.dtype} ${kd.entryShape.join(",")}`;
-        const one = kd.trainEntries(trainId, frame, 1, { out: buffers.get(key) });
-        if (!one) return;
-        buffers.set(key, one.data);
-        copyModuleFrame(one, 0, out);
-        return;
-      }
+      // Left in the file, so that only the frame shown is read (see readFramePlane).
+      const there = kd.entryShape.length >= 2 ? kd.entriesInFile(trainId) : undefined;
+      if (there === null) return; // no data for this train: blank, as live
+      if (there && readFramePlane(there, frame, out, planes)) return;
+      // Read whole (through HDF5 where it must be), and copyModuleFrame says what is wrong with it.
       const a = kd.trainData(trainId);
       if (!isNDArray(a) || a.shape[0] === 0) return; // no data for this train: blank, as live
       copyModuleFrame(a, frame, out);
@@ -118,6 +102,28 @@ export async function* runTrains(
       property: (device, key) => props.get(`${device}\u0000${key}`)?.get(trainId),
     };
   }
+}
+
+/**
+ * The first plane of entry `frame` (what copyModuleFrame takes) of a module's train left in the file,
+ * into `out`: 1/128 of a raw 64-cell train's bytes, read into one buffer per element type (`planes`).
+ * False when the entries do not hold it (a frame past them, entries smaller than a module).
+ */
+function readFramePlane(
+  there: ArrayInFile,
+  frame: number,
+  out: Float32Array,
+  planes: Map<DType, TypedArray>,
+): boolean {
+  const frames = there.shape[0] ?? 0;
+  const entryBytes = frames ? there.byteLength / frames : 0;
+  const plane = planes.get(there.dtype) ?? allocTyped(there.dtype, out.length);
+  planes.set(there.dtype, plane);
+  const bytes = new Uint8Array(plane.buffer, plane.byteOffset, out.length * plane.BYTES_PER_ELEMENT);
+  if (frame >= frames || bytes.length > entryBytes) return false;
+  if (!there.read(frame * entryBytes, bytes)) bytes.fill(0); // chunks never written
+  copyModuleFrame({ data: plane, shape: [1, out.length] }, 0, out);
+  return true;
 }
 
 /** The property nodes' (device, key) pairs of a runner's graph. */

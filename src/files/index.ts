@@ -7,8 +7,8 @@
 //   const sel = run.select("SPB_DET_AGIPD1M-1/DET/*CH0:xtdf", "image.*").selectTrains({ idRange: [a, b] });
 //   const kd = sel.keyData(source, "image.data");  // kd.dtype, kd.entryShape, kd.size, kd.dataCounts()
 //   kd.ndarray({ out });  await kd.ndarrayAsync({ out })  (reads spread over libuv's thread pool: several
-//   cores copying from the page cache);  kd.trainData(trainId);  kd.trainEntries(trainId, start, count)
-//   (some entries of one train, e.g. one frame of a module);  kd.strings()  (string keys);  kd.records()  (compound keys:
+//   cores copying from the page cache);  kd.trainData(trainId);  kd.entriesInFile(trainId)
+//   (one train's entries left in the file: read(offset, dest) the bytes wanted, e.g. one frame);  kd.strings()  (string keys);  kd.records()  (compound keys:
 //   one array per field, kd.fields names them);  run.skippedKeys: datasets of types sase cannot decode
 //   for await (const { trainId, data } of sel.trains()) data[source][key]  // NDArray or string[]
 //   sel.trainsInFile(1 << 20): as trains(), large numeric keys left in the file (ArrayInFile: read(offset, dest))

@@ -625,16 +625,6 @@ export class KeyData {
       }
       return out;
     }
-    return this.readNumbers(runs, total, out);
-  }
-
-  /** Numeric entries of `runs` (`total` in all) into `out` or fresh memory, as one array. */
-  private readNumbers(
-    runs: readonly { file: number; start: number; count: number; out: number }[],
-    total: number,
-    out?: TypedArray,
-  ): NDArray {
-    const rowLen = shapeSize(this.entryShape);
     const data = this.destination(total * rowLen, out);
     for (const r of runs) {
       const f = this.files[r.file] as FileEntry;
@@ -657,40 +647,6 @@ export class KeyData {
     return ndarray(data as TypedArray, [total, ...this.entryShape], this.dtype as DType);
   }
 
-  /**
-   * Entries [start, start + count) of one train (numeric keys), read alone: one frame of a detector
-   * module's train is 1/64 of its bytes at 64 memory cells. Null when the source recorded nothing
-   * for the train.
-   */
-  trainEntries(
-    trainId: number,
-    start: number,
-    count: number,
-    options: { out?: TypedArray } = {},
-  ): NDArray | null {
-    if (this.dtype === "object" || this.dtype === "record")
-      throw new FilesError(
-        `${this.source} ${this.key} holds ${this.dtype === "object" ? "strings" : "records"}: use trainData()`,
-      );
-    const i = this.trainIds.indexOf(trainId);
-    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId, code: "NOT_FOUND" });
-    const entries = this.fileOf[i] === -1 ? 0 : (this.countOf[i] as number);
-    if (entries === 0) return null;
-    if (
-      !Number.isInteger(start) ||
-      !Number.isInteger(count) ||
-      start < 0 ||
-      count < 0 ||
-      start + count > entries
-    )
-      throw new FilesError(
-        `${this.source} ${this.key}: entries ${start}..${start + count} asked for, train ${trainId} has ${entries}`,
-        { trainId, code: "OUT_OF_RANGE" },
-      );
-    const run = { file: this.fileOf[i] as number, start: (this.firstOf[i] as number) + start, count, out: 0 };
-    return this.readNumbers(count > 0 ? [run] : [], count, options.out);
-  }
-
   /** `out` cut to `elements` (checked), or fresh memory of that many elements of this key's type. */
   private destination(elements: number, out?: TypedArray): TypedArray {
     if (!out) return allocTyped(this.dtype as DType, elements);
@@ -706,6 +662,18 @@ export class KeyData {
     if (this.dtype === "object" || this.dtype === "record" || this.dtype === "bool") return false;
     const f = this.files.find((_, fi) => this.fileOf.includes(fi));
     return f !== undefined && this.state.handles.rawDataset(f.name, this.datasetPath, this.dtype) !== null;
+  }
+
+  /**
+   * One train's entries left in the file, to read only the bytes wanted (ArrayInFile.read: one frame
+   * of a detector module's train is 1/64 of its bytes at 64 memory cells, its first plane half of
+   * that). Null when the source recorded nothing for the train; undefined when they cannot be read
+   * without HDF5 (compressed, or chunks HDF5 must fill): read them with trainData().
+   */
+  entriesInFile(trainId: number): ArrayInFile | null | undefined {
+    const i = this.trainIds.indexOf(trainId);
+    if (i < 0) throw new FilesError(`train ${trainId} not in this data`, { trainId, code: "NOT_FOUND" });
+    return this.trainInFile(i);
   }
 
   /**
