@@ -1,7 +1,7 @@
 // Karabo bridge throughput: a sase server and a sase client in separate processes (REQ/REP, protocol
 // 2.2, every array decoded), beside, in the same run and for the same trains:
 //  - raw TCP: the frames joined once and sent over a plain socket, read into one reused buffer with
-//    recv_into (a warm plain read of the network: the ceiling no ZeroMQ transfer can pass);
+//    recv_into and MSG_WAITALL (a warm plain read of the network: the ceiling no ZeroMQ transfer can pass);
 //  - raw pyzmq: the frames serialized once and sent again and again (ZeroMQ's own speed from Python);
 //  - sase's client over zeromq.js instead of its own ZMTP transport, and sase's server over a zeromq.js
 //    ROUTER instead of its own ZMTP one (what both used before);

