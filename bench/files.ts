@@ -2,9 +2,9 @@
 //  1. image.data throughput: sase writes and reads a run of AGIPD-like modules (64 cells of uint16
 //     [2,512,128] per train), beside h5py (Debian, HDF5 1.10 in C) doing the same and a plain fs
 //     write/read of the same bytes. Size: SASE_BENCH_FILES_MB (default 1024). Writes: every run shown,
-//     in rounds whose order rotates, each after memory the VM's host took back is backed again
-//     (lib/memory.ts); sequence files of 8
-//     trains for sase and h5py alike. Reads: page cache warm (one untimed read first);
+//     in rounds whose order rotates, each writer in a fresh process of its own (sase after an untimed
+//     first write in it), right after memory the VM's host took back is backed again (lib/memory.ts);
+//     sequence files of 8 trains for sase and h5py alike. Reads: page cache warm (one untimed read first);
 //     into a reused buffer the ceiling is a plain readSync into memory already mapped; reads spread
 //     over libuv's thread pool (ndarrayAsync) beside plain preads spread the same way.
 //     Runs: SASE_BENCH_FILES_RUNS (default 3).
@@ -72,6 +72,35 @@ function python(...args: string[]): { seconds: number; n: number; user?: number;
     user?: number;
     system?: number;
   };
+}
+
+/** What a writer child (`files.ts write sase|plain DIR`) prints: its timed write, and its cold one. */
+interface ChildWrite {
+  seconds: number;
+  cpu: Cpu;
+  /** sase: the untimed first write of the process, seconds. */
+  cold?: number;
+  /** Peak resident memory of the child, bytes. */
+  maxRss: number;
+}
+
+const self = new URL(import.meta.url).pathname;
+const untranspiled = new URL("../scripts/untranspiled.mjs", import.meta.url).pathname;
+
+/**
+ * sase's and the plain writes run each in a fresh process, as h5py's do: in the bench's own process,
+ * whose heap grew with every round, the plain write fell below h5py's (median 4,154 against 4,525 MB/s)
+ * and sase's system time swung 0.20-0.67 s per GB while h5py's stayed at 0.20-0.26.
+ */
+function nodeWrite(kind: "sase" | "plain", dir: string): ChildWrite {
+  const out = execFileSync(
+    process.execPath,
+    ["--import", "tsx", "--import", untranspiled, self, "write", kind, dir],
+    {
+      maxBuffer: 1 << 20,
+    },
+  ).toString();
+  return JSON.parse(out.trim().split("\n").pop() ?? "") as ChildWrite;
 }
 
 /** CPU seconds, user and system (all threads; sase's main thread alone in `main` where known). */
@@ -148,12 +177,13 @@ async function saseRead(dir: string, bytes: number, out?: Uint16Array, parallel 
 }
 
 /**
- * The same bytes written plainly, in 1 MiB writes: whole 16.8 MB trains per write were sometimes several
- * times slower here (the kernel's dirty-page throttling) and fell below sase's own writes, which go out
- * in 1 MiB pieces; this is the stronger plain writer.
+ * The same bytes written plainly, a whole 16.8 MB train per write: on this kernel (ext4's page cache in
+ * folios as large as a write allows) that is faster than 1 MiB writes, median 232 against 247 ms per
+ * 1.07 GB over 8 rounds. (Whole trains had seemed several times slower in some rounds before memory
+ * the VM's host took back was backed before each: lib/memory.ts.)
  */
 function plainWrite(dir: string, buf: Uint8Array): number {
-  const piece = 1 << 20;
+  const piece = buf.length;
   const t0 = performance.now();
   for (let m = 0; m < MODULES; m++) {
     const fd = openSync(join(dir, `plain-${m}.bin`), "w");
@@ -266,7 +296,6 @@ async function throughput(): Promise<void> {
     `image.data: ${MODULES} modules × ${trainsPerModule} trains × ${CELLS} cells = ${(bytes / MB).toFixed(0)} MB; writes: ${RUNS} runs each, interleaved; reads: page cache warm, best of ${RUNS} after one untimed read (${root})`,
   );
   try {
-    const img = image();
     const dirs = {
       sase: join(root, "sase"),
       h5py: join(root, "h5py"), // h5py's fill-time-never files: the reads' h5py baseline
@@ -284,41 +313,52 @@ async function throughput(): Promise<void> {
     const fw: number[] = [];
     const sc: Cpu[] = [];
     const h5pyRuns = H5PY_WRITES.map((w) => ({ ...w, wall: [] as number[], cpu: [] as Cpu[] }));
-    // Untimed (shown apart): module loading, V8's warm-up, and each module's first file made through
-    // HDF5; the timed runs' files start as copies of those (as a DAQ's runs after its first do).
-    backMemory();
-    const cold = await saseWrite(fresh(dirs.sase), img, []);
+    // Each sase child's first write is untimed (shown apart): module loading, V8's warm-up, and each
+    // module's first file made through HDF5; its timed write starts its files as copies of those (as a
+    // DAQ's runs after its first do).
+    const cold: number[] = [];
+    const rss: number[] = [];
     // Every writer of a round, each after sync and with memory backed; the order rotates from round to
     // round, so that no writer always follows the same one (whose files and freed pages it meets).
-    const writers: (() => Promise<void>)[] = [
-      async () => {
-        sw.push(await saseWrite(fresh(dirs.sase), img, sc));
+    // A writer's earlier files are deleted before memory is backed, not after: the pages they free
+    // would otherwise be the first the writer's page cache takes, and those the host may have taken.
+    const writers: { dir: string; write: (dir: string) => Promise<void> }[] = [
+      {
+        dir: dirs.sase,
+        write: async (dir) => {
+          const r = nodeWrite("sase", dir);
+          sw.push(r.seconds);
+          sc.push(r.cpu);
+          cold.push(r.cold ?? Number.NaN);
+          rss.push(r.maxRss);
+        },
       },
-      ...h5pyRuns.map((w) => async () => {
-        const dir = fresh(w.mode === "never" ? dirs.h5py : dirs.h5pyOther);
-        const h = python(
-          "write",
-          dir,
-          String(MODULES),
-          String(trainsPerModule),
-          String(CELLS),
-          String(w.rows),
-          String(TRAINS_PER_SEQUENCE),
-          w.mode,
-        );
-        w.wall.push(h.seconds);
-        w.cpu.push({ user: h.user ?? Number.NaN, system: h.system ?? Number.NaN });
-        if (w.mode !== "never") rmSync(dir, { recursive: true, force: true });
-      }),
-      async () => {
-        fw.push(plainWrite(fresh(dirs.plain), new Uint8Array(img.buffer)));
-      },
+      ...h5pyRuns.map((w) => ({
+        dir: w.mode === "never" ? dirs.h5py : dirs.h5pyOther,
+        write: async (dir: string) => {
+          const h = python(
+            "write",
+            dir,
+            String(MODULES),
+            String(trainsPerModule),
+            String(CELLS),
+            String(w.rows),
+            String(TRAINS_PER_SEQUENCE),
+            w.mode,
+          );
+          w.wall.push(h.seconds);
+          w.cpu.push({ user: h.user ?? Number.NaN, system: h.system ?? Number.NaN });
+          if (w.mode !== "never") rmSync(dir, { recursive: true, force: true });
+        },
+      })),
+      { dir: dirs.plain, write: async (dir) => void fw.push(nodeWrite("plain", dir).seconds) },
     ];
     for (let i = 0; i < RUNS; i++)
       for (let k = 0; k < writers.length; k++) {
+        const w = writers[(i + k) % writers.length] as (typeof writers)[number];
+        fresh(w.dir);
         execFileSync("sync");
-        backMemory();
-        await (writers[(i + k) % writers.length] as () => Promise<void>)();
+        await w.write(w.dir);
       }
     execFileSync("sync");
     const reused = new Uint16Array((bytes / MODULES / 2) | 0).fill(1); // touched once, outside the timing
@@ -373,11 +413,16 @@ async function throughput(): Promise<void> {
       `${((median(fastest.wall) / median(sw)) * 100).toFixed(0)}%`,
       `of ${fastest.label}'s median rate (the goal: ≥ 100 %)`,
     );
-    row("plain fs (writeSync, 1 MiB writes)", spread(fw).padStart(24));
+    row("plain fs (writeSync, a train a write)", spread(fw).padStart(24));
     row(
       "sase, first run in the process (untimed)",
-      mbs(cold),
+      spread(cold).padStart(24),
       "cold: modules loaded, V8 warming up, every file's skeleton made through HDF5",
+    );
+    row(
+      "sase writer's peak resident memory",
+      `${(Math.max(...rss) / MB).toFixed(0)} MB`,
+      "the largest of its processes",
     );
     console.log("  reads into a reused buffer (no page faults), warm:");
     row("plain fs readSync (ceiling)", mbs(frr));
@@ -494,6 +539,38 @@ async function opening(): Promise<void> {
   }
 }
 
-await throughput();
-if (process.env.SASE_BENCH_FILES_OPEN !== "0") await opening();
-console.log(`\nsase peak resident memory: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+/**
+ * A writer child: sase's write (after an untimed first one) or the plain one into `dir`, each right
+ * after memory the VM's host took back is backed again; prints a ChildWrite.
+ */
+async function childWrite(kind: string, dir: string): Promise<void> {
+  const img = image();
+  let cold: number | undefined;
+  if (kind === "sase") {
+    const first = `${dir}-cold`;
+    mkdirSync(first);
+    cold = await saseWrite(first, img, []);
+    rmSync(first, { recursive: true, force: true });
+  } else if (kind !== "plain") throw new Error(`write: sase or plain, not "${kind}"`);
+  backMemory();
+  const cpu: Cpu[] = [];
+  const c0 = process.cpuUsage();
+  const seconds =
+    kind === "sase" ? await saseWrite(dir, img, cpu) : plainWrite(dir, new Uint8Array(img.buffer));
+  const result: ChildWrite = {
+    seconds,
+    cpu: cpu[0] ?? cpuSince(c0),
+    ...(cold === undefined ? {} : { cold }),
+    maxRss: process.resourceUsage().maxRSS * 1024,
+  };
+  console.log(JSON.stringify(result));
+}
+
+if (process.argv[2] === "write") await childWrite(process.argv[3] ?? "", process.argv[4] ?? "");
+else {
+  await throughput();
+  if (process.env.SASE_BENCH_FILES_OPEN !== "0") await opening();
+  console.log(
+    `\nsase reader's peak resident memory (this process): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+  );
+}

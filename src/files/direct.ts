@@ -383,12 +383,14 @@ export async function readExtentsParallel(
 }
 
 /**
- * Bytes per pwrite of writeRowsDirect. Into the page cache, 16 MiB writes took 3-8 times the system CPU
- * of the same bytes in 1 MiB writes in about half the rounds on this machine; 1 MiB writes seldom did.
- * Measured again with the VM's memory backed before each round (bench/lib/memory.ts), 1 GB in 6 rounds
- * each: 1 MiB 210-247 ms (one 986), 4 MiB 282-1,582, 16 MiB 206-1,372.
+ * Bytes per pwrite of writeRowsDirect: a 16 MiB chunk (the writer's default) goes out in one. This
+ * kernel (Linux 6.18) keeps an ext4 file's page cache in folios up to 2 MiB, as big as one write allows,
+ * so bigger writes mean fewer, larger folios to allocate and account. The writer's run of 4 modules
+ * × 16 trains (1.07 GB), 8 rounds each alternated, memory backed before each (bench/lib/memory.ts):
+ * 1 MiB pieces median 298 ms, 16 MiB 250 ms; a second run 390 and 315 ms. (Before the VM's memory was
+ * backed, 16 MiB writes had seemed several times slower in some rounds: that was the host's faults.)
  */
-const WRITE_PIECE = 1 << 20;
+const WRITE_PIECE = 16 << 20;
 
 /**
  * Writes rows [start, start+count) from `src` with pwrite at their chunks' places in the file; false
