@@ -92,7 +92,7 @@ const untranspiled = new URL("../scripts/untranspiled.mjs", import.meta.url).pat
  * whose heap grew with every round, the plain write fell below h5py's (median 4,154 against 4,525 MB/s)
  * and sase's system time swung 0.20-0.67 s per GB while h5py's stayed at 0.20-0.26.
  */
-function nodeWrite(kind: "sase" | "plain", dir: string): ChildWrite {
+function nodeWrite(kind: "sase" | "sase-async" | "plain", dir: string): ChildWrite {
   const out = execFileSync(
     process.execPath,
     ["--import", "tsx", "--import", untranspiled, self, "write", kind, dir],
@@ -128,8 +128,11 @@ function image(): Uint16Array {
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
-/** Writes the run; its wall seconds, and the CPU seconds it took pushed onto `cpu`. */
-async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<number> {
+/**
+ * Writes the run (with writeTrainAsync where `parallel`: the modules' files written at once); its wall
+ * seconds, and the CPU seconds it took pushed onto `cpu`.
+ */
+async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[], parallel = false): Promise<number> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const m0 = threadCpu();
@@ -150,7 +153,8 @@ async function saseWrite(dir: string, img: Uint16Array, cpu: Cpu[]): Promise<num
   for (let t = 0; t < trainsPerModule; t++) {
     const data: Record<string, Record<string, typeof arr>> = {};
     for (let m = 0; m < MODULES; m++) data[`SPB_DET_AGIPD1M-1/DET/${m}CH0:xtdf`] = { "image.data": arr };
-    w.writeTrain(10000 + t, data);
+    if (parallel) await w.writeTrainAsync(10000 + t, data);
+    else w.writeTrain(10000 + t, data);
   }
   await w.close();
   const m1 = threadCpu();
@@ -298,6 +302,7 @@ async function throughput(): Promise<void> {
   try {
     const dirs = {
       sase: join(root, "sase"),
+      saseAsync: join(root, "sase-async"),
       h5py: join(root, "h5py"), // h5py's fill-time-never files: the reads' h5py baseline
       h5pyOther: join(root, "h5py-other"),
       plain: join(root, "plain"),
@@ -310,8 +315,10 @@ async function throughput(): Promise<void> {
     // Interleaved, so that none of the three always writes while the others' dirty pages drain; each
     // starts after sync. Writes swing from run to run (the kernel's write-back), so all runs are shown.
     const sw: number[] = [];
+    const aw: number[] = [];
     const fw: number[] = [];
     const sc: Cpu[] = [];
+    const ac: Cpu[] = [];
     const h5pyRuns = H5PY_WRITES.map((w) => ({ ...w, wall: [] as number[], cpu: [] as Cpu[] }));
     // Each sase child's first write is untimed (shown apart): module loading, V8's warm-up, and each
     // module's first file made through HDF5; its timed write starts its files as copies of those (as a
@@ -331,6 +338,15 @@ async function throughput(): Promise<void> {
           sc.push(r.cpu);
           cold.push(r.cold ?? Number.NaN);
           rss.push(r.maxRss);
+        },
+      },
+      {
+        dir: dirs.saseAsync,
+        write: async (dir) => {
+          const r = nodeWrite("sase-async", dir);
+          aw.push(r.seconds);
+          ac.push(r.cpu);
+          rmSync(dir, { recursive: true, force: true });
         },
       },
       ...h5pyRuns.map((w) => ({
@@ -412,6 +428,12 @@ async function throughput(): Promise<void> {
       "sase / the fastest h5py",
       `${((median(fastest.wall) / median(sw)) * 100).toFixed(0)}%`,
       `of ${fastest.label}'s median rate (the goal: ≥ 100 %)`,
+    );
+    row("sase writeTrainAsync (files at once)", spread(aw).padStart(24), cpus(ac));
+    row(
+      "sase writeTrainAsync / the fastest h5py",
+      `${((median(fastest.wall) / median(aw)) * 100).toFixed(0)}%`,
+      `of ${fastest.label}'s median rate; ${((median(sw) / median(aw)) * 100).toFixed(0)}% of writeTrain's`,
     );
     row("plain fs (writeSync, a train a write)", spread(fw).padStart(24));
     row(
@@ -540,23 +562,25 @@ async function opening(): Promise<void> {
 }
 
 /**
- * A writer child: sase's write (after an untimed first one) or the plain one into `dir`, each right
+ * A writer child: sase's write, sync or async (after an untimed first one), or the plain one into `dir`, each right
  * after memory the VM's host took back is backed again; prints a ChildWrite.
  */
 async function childWrite(kind: string, dir: string): Promise<void> {
   const img = image();
   let cold: number | undefined;
-  if (kind === "sase") {
+  const sase = kind === "sase" || kind === "sase-async";
+  if (sase) {
     const first = `${dir}-cold`;
     mkdirSync(first);
-    cold = await saseWrite(first, img, []);
+    cold = await saseWrite(first, img, [], kind === "sase-async");
     rmSync(first, { recursive: true, force: true });
-  } else if (kind !== "plain") throw new Error(`write: sase or plain, not "${kind}"`);
+  } else if (kind !== "plain") throw new Error(`write: sase, sase-async or plain, not "${kind}"`);
   backMemory();
   const cpu: Cpu[] = [];
   const c0 = process.cpuUsage();
-  const seconds =
-    kind === "sase" ? await saseWrite(dir, img, cpu) : plainWrite(dir, new Uint8Array(img.buffer));
+  const seconds = sase
+    ? await saseWrite(dir, img, cpu, kind === "sase-async")
+    : plainWrite(dir, new Uint8Array(img.buffer));
   const result: ChildWrite = {
     seconds,
     cpu: cpu[0] ?? cpuSince(c0),

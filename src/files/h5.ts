@@ -23,11 +23,13 @@ import {
   type TypedArray,
 } from "../core/index.ts";
 import {
-  readRowsDirect,
+  pwriteSync,
   type RowLayout,
+  type RowWrite,
+  readRowsDirect,
   rowLayout,
+  rowWrites,
   setChunksAllocatedUnfilled,
-  writeRowsDirect,
 } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 
@@ -326,21 +328,36 @@ export class H5File {
     count: number,
     data: TypedArray,
   ): void {
-    if (count === 0) return;
+    for (const w of this.rowWrites(path, itemBytes, entryShape, start, count, data)) pwriteSync(w);
+  }
+
+  /** The pwrites of writeRowsDirect, for the caller to do (runRowWrites: several files at a time). */
+  rowWrites(
+    path: string,
+    itemBytes: number,
+    entryShape: readonly number[],
+    start: number,
+    count: number,
+    data: TypedArray,
+  ): RowWrite[] {
+    if (count === 0) return [];
     const header = this.headerOf(path);
     const fd = this.writeFd();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // An uncompressed chunk never moves once allocated: the index is read again only for new chunks.
     const known = this.writeLayouts.get(path);
-    if (known && writeRowsDirect(fd, known, start, count, bytes)) return;
+    const writes = known && rowWrites(fd, known, start, count, bytes);
+    if (writes) return writes;
     const layout = rowLayout(fd, header, [start + count, ...entryShape], itemBytes);
     if (layout) this.writeLayouts.set(path, layout);
-    if (!layout || !writeRowsDirect(fd, layout, start, count, bytes))
+    const fresh = layout && rowWrites(fd, layout, start, count, bytes);
+    if (!fresh)
       throw new FilesError(`rows ${start}..${start + count} have no chunk allocated in the file`, {
         file: this.path,
         dataset: path,
         code: "HDF5_FAILED",
       });
+    return fresh;
   }
 
   /**

@@ -17,6 +17,7 @@ import {
   SaseError,
   showValue,
 } from "../core/index.ts";
+import { pwriteSync, type RowWrite, runRowWrites } from "./direct.ts";
 import { FilesError } from "./errors.ts";
 import { H5File, type H5Snapshot, h5Ready } from "./h5.ts";
 import { formatFileName } from "./naming.ts";
@@ -213,6 +214,9 @@ export class RunWriter {
   private readonly aggregators = new Map<string, Aggregator>();
   private lastTrain = -1;
   private closed = false;
+  /** writeTrainAsync's calls, one after another; true while one is writing. */
+  private queue: Promise<void> = Promise.resolve();
+  private writing = false;
   readonly created = new Date();
 
   /** @internal use createRunWriter */
@@ -346,8 +350,8 @@ export class RunWriter {
     this.register(name, { name, section: "INSTRUMENT", aggregator: spec.aggregator, groups, keyMap });
   }
 
-  /** Buffers one train (train IDs must increase); writes and flushes every `flushEvery` trains. */
-  writeTrain(trainId: number, data: TrainInput, options: { timestamp?: Timestamp; flag?: 0 | 1 } = {}): void {
+  /** Checks and buffers one train; the aggregators with a flush or a close now due. */
+  private buffer(trainId: number, data: TrainInput, options: { timestamp?: Timestamp; flag?: 0 | 1 }): Due[] {
     if (this.closed) throw new FilesError("writer is closed", { code: "CLOSED" });
     if (!Number.isSafeInteger(trainId) || trainId <= 0)
       throw new FilesError(`bad train ID ${trainId}`, { code: "BAD_DATA" });
@@ -402,8 +406,60 @@ export class RunWriter {
     }
     for (const [g, c] of counts) g.pendingCounts.push(c);
     const ns = nsOf(options.timestamp);
-    for (const agg of this.aggregators.values()) agg.addTrain(trainId, ns, options.flag ?? 1);
+    const due: Due[] = [];
+    for (const agg of this.aggregators.values()) {
+      const what = agg.addTrain(trainId, ns, options.flag ?? 1);
+      if (what) due.push({ agg, what });
+    }
     this.lastTrain = trainId;
+    return due;
+  }
+
+  /**
+   * writeTrain, with the rows written directly (big detector data) going out on libuv's thread pool,
+   * several files at a time: where a train's data spreads over several aggregators' files (one per
+   * detector module), its pwrites run in parallel (see runRowWrites). Resolves once the train is
+   * written as writeTrain would have left it; the given arrays must not change until then. Calls are
+   * taken one at a time, in the order made.
+   */
+  writeTrainAsync(
+    trainId: number,
+    data: TrainInput,
+    options: { timestamp?: Timestamp; flag?: 0 | 1 } = {},
+  ): Promise<void> {
+    const run = this.queue.then(async () => {
+      const due = this.buffer(trainId, data, options);
+      this.writing = true;
+      try {
+        const begun = due.map(({ agg, what }) => ({ agg, what, flush: agg.beginFlush() }));
+        await runRowWrites(begun.flatMap((b) => b.flush?.writes ?? []));
+        for (const { agg, what, flush } of begun) {
+          flush?.finish(what === "close");
+          if (what === "close") agg.closeFile();
+        }
+      } finally {
+        this.writing = false;
+      }
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Buffers one train (train IDs must increase); writes and flushes every `flushEvery` trains. */
+  writeTrain(trainId: number, data: TrainInput, options: { timestamp?: Timestamp; flag?: 0 | 1 } = {}): void {
+    this.checkIdle("writeTrain");
+    for (const { agg, what } of this.buffer(trainId, data, options)) {
+      if (what === "close") agg.close();
+      else agg.flush();
+    }
+  }
+
+  // A sync call while writeTrainAsync's writes are out would interleave HDF5 calls with them.
+  private checkIdle(what: string): void {
+    if (this.writing)
+      throw new FilesError(`${what} while writeTrainAsync is writing: await it first`, {
+        code: "WRONG_STATE",
+      });
   }
 
   /** Trains buffered and not yet written (their arrays are still referenced, not copied). */
@@ -415,11 +471,15 @@ export class RunWriter {
 
   /** Writes what is buffered and flushes every open file. */
   flush(): void {
+    this.checkIdle("flush");
     for (const agg of this.aggregators.values()) agg.flush();
   }
 
-  /** Flushes, closes every file and writes the run index. */
+  /** Flushes, closes every file and writes the run index (after any writeTrainAsync still going). */
   async close(): Promise<void> {
+    if (this.closed) return;
+    // Calls of writeTrainAsync made before this one are written first; any made after, refused.
+    await this.queue;
     if (this.closed) return;
     this.closed = true;
     for (const agg of this.aggregators.values()) agg.close();
@@ -431,6 +491,12 @@ export class RunWriter {
   get options() {
     return this.opts;
   }
+}
+
+/** An aggregator with a flush, or the close of its file, due after a train. */
+interface Due {
+  readonly agg: Aggregator;
+  readonly what: "flush" | "close";
 }
 
 /**
@@ -525,16 +591,15 @@ class Aggregator {
     return this.pendingTrains.length;
   }
 
-  addTrain(id: number, ns: bigint, flag: number): void {
+  /** Buffers a train's place in this aggregator's files; what is due now: a flush, or closing the file. */
+  addTrain(id: number, ns: bigint, flag: number): "flush" | "close" | undefined {
     if (!this.file) this.open();
     this.pendingTrains.push({ id, ns, flag });
     this.trainsInFile++;
     const o = this.writer.options;
-    if (this.trainsInFile >= o.trainsPerSequence) {
-      this.close();
-    } else if (this.pendingTrains.length >= o.flushEvery) {
-      this.flush();
-    }
+    if (this.trainsInFile >= o.trainsPerSequence) return "close";
+    if (this.pendingTrains.length >= o.flushEvery) return "flush";
+    return undefined;
   }
 
   private get fileName(): string {
@@ -768,8 +833,21 @@ class Aggregator {
    * about to close, its end is then aligned for the next big chunks (see alignForChunks).
    */
   flush(closing = false): void {
+    const begun = this.beginFlush();
+    if (!begun) return;
+    for (const w of begun.writes) pwriteSync(w);
+    begun.finish(closing);
+  }
+
+  /**
+   * The first part of a flush: HDF5 allocates what the buffered trains need, and the pwrites of the
+   * rows written directly are worked out, for the caller to do (flush: one after another; the
+   * writer's writeTrainAsync: several files at a time) before it calls `finish`, which writes the
+   * rest and INDEX. Undefined when nothing is buffered.
+   */
+  beginFlush(): { writes: RowWrite[]; finish: (closing: boolean) => void } | undefined {
     const h5 = this.file;
-    if (!h5 || this.pendingTrains.length === 0) return;
+    if (!h5 || this.pendingTrains.length === 0) return undefined;
     const n = this.pendingTrains.length;
     const t = this.pendingTrains.splice(0, n);
     // INDEX of these trains, written like the big datasets (see open).
@@ -827,18 +905,31 @@ class Aggregator {
     // INDEX's next chunk, when these trains need one, after the big ones (which start aligned).
     if (this.growIndex(h5, this.indexRows + n)) allocated = true;
     if (allocated) h5.flush();
+    const writes: RowWrite[] = [];
     for (const d of direct) {
       const itemBytes = allocTyped(d.dtype, 0).BYTES_PER_ELEMENT;
       let row = d.rows;
       for (const piece of d.pending) {
         const rows = piece.length / d.rowLen;
-        h5.writeRowsDirect(d.path, itemBytes, d.entryShape, row, rows, piece);
+        writes.push(...h5.rowWrites(d.path, itemBytes, d.entryShape, row, rows, piece));
         row += rows;
       }
       d.rows += d.pendingRows;
       d.pending = [];
       d.pendingRows = 0;
     }
+    return { writes, finish: (closing) => this.finishFlush(h5, order, index, n, allocated, closing) };
+  }
+
+  /** The rest of a flush, once beginFlush's writes are done: the other datasets, then INDEX. */
+  private finishFlush(
+    h5: H5File,
+    order: readonly DatasetPlan[],
+    index: readonly { path: string; data: BigUint64Array | Int32Array }[],
+    n: number,
+    allocated: boolean,
+    closing: boolean,
+  ): void {
     // The other datasets through HDF5, and a second flush for them, before INDEX lists their trains.
     let hdf5Wrote = false;
     for (const d of order)
@@ -929,6 +1020,12 @@ class Aggregator {
   close(): void {
     if (!this.file) return;
     this.flush(true);
+    this.closeFile();
+  }
+
+  /** Closes the file, flushed already (close, or a flush with `closing` set). */
+  closeFile(): void {
+    if (!this.file) return;
     // INDEX was sized a chunk of trains at a time, datasets written directly a few trains ahead: the
     // file keeps only what was written.
     if (this.indexRows < this.indexCapacity)
