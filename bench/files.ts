@@ -22,6 +22,7 @@ import {
   readSync,
   rmSync,
   statSync,
+  write,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -92,7 +93,7 @@ const untranspiled = new URL("../scripts/untranspiled.mjs", import.meta.url).pat
  * whose heap grew with every round, the plain write fell below h5py's (median 4,154 against 4,525 MB/s)
  * and sase's system time swung 0.20-0.67 s per GB while h5py's stayed at 0.20-0.26.
  */
-function nodeWrite(kind: "sase" | "sase-async" | "plain", dir: string): ChildWrite {
+function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: string): ChildWrite {
   const out = execFileSync(
     process.execPath,
     ["--import", "tsx", "--import", untranspiled, self, "write", kind, dir],
@@ -195,6 +196,27 @@ function plainWrite(dir: string, buf: Uint8Array): number {
       for (let at = 0; at < buf.length; at += piece) writeSync(fd, buf, at, Math.min(piece, buf.length - at));
     closeSync(fd);
   }
+  return seconds(t0);
+}
+
+/**
+ * The same bytes written plainly on libuv's thread pool, every module's file at once (a train a write,
+ * in order within a file): the plain ceiling for writeTrainAsync, which writes files at once too.
+ */
+async function plainWriteParallel(dir: string, buf: Uint8Array): Promise<number> {
+  const t0 = performance.now();
+  const one = async (m: number) => {
+    const fd = openSync(join(dir, `plain-${m}.bin`), "w");
+    for (let t = 0; t < trainsPerModule; t++)
+      for (let done = 0; done < buf.length; )
+        done += await new Promise<number>((resolve, reject) =>
+          write(fd, buf, done, buf.length - done, t * buf.length + done, (err, n) =>
+            err ? reject(err) : resolve(n),
+          ),
+        );
+    closeSync(fd);
+  };
+  await Promise.all(Array.from({ length: MODULES }, (_, m) => one(m)));
   return seconds(t0);
 }
 
@@ -306,6 +328,7 @@ async function throughput(): Promise<void> {
       h5py: join(root, "h5py"), // h5py's fill-time-never files: the reads' h5py baseline
       h5pyOther: join(root, "h5py-other"),
       plain: join(root, "plain"),
+      plainAsync: join(root, "plain-async"),
     };
     const fresh = (d: string) => {
       rmSync(d, { recursive: true, force: true });
@@ -317,6 +340,7 @@ async function throughput(): Promise<void> {
     const sw: number[] = [];
     const aw: number[] = [];
     const fw: number[] = [];
+    const pw: number[] = [];
     const sc: Cpu[] = [];
     const ac: Cpu[] = [];
     const h5pyRuns = H5PY_WRITES.map((w) => ({ ...w, wall: [] as number[], cpu: [] as Cpu[] }));
@@ -368,6 +392,13 @@ async function throughput(): Promise<void> {
         },
       })),
       { dir: dirs.plain, write: async (dir) => void fw.push(nodeWrite("plain", dir).seconds) },
+      {
+        dir: dirs.plainAsync,
+        write: async (dir) => {
+          pw.push(nodeWrite("plain-async", dir).seconds);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      },
     ];
     for (let i = 0; i < RUNS; i++)
       for (let k = 0; k < writers.length; k++) {
@@ -436,6 +467,11 @@ async function throughput(): Promise<void> {
       `of ${fastest.label}'s median rate; ${((median(sw) / median(aw)) * 100).toFixed(0)}% of writeTrain's`,
     );
     row("plain fs (writeSync, a train a write)", spread(fw).padStart(24));
+    row(
+      "plain fs, writes on the thread pool, files at once",
+      spread(pw).padStart(24),
+      `writeTrainAsync = ${((median(pw) / median(aw)) * 100).toFixed(0)}% of this (medians)`,
+    );
     row(
       "sase, first run in the process (untimed)",
       spread(cold).padStart(24),
@@ -574,13 +610,17 @@ async function childWrite(kind: string, dir: string): Promise<void> {
     mkdirSync(first);
     cold = await saseWrite(first, img, [], kind === "sase-async");
     rmSync(first, { recursive: true, force: true });
-  } else if (kind !== "plain") throw new Error(`write: sase, sase-async or plain, not "${kind}"`);
+  } else if (kind !== "plain" && kind !== "plain-async")
+    throw new Error(`write: sase, sase-async, plain or plain-async, not "${kind}"`);
   backMemory();
   const cpu: Cpu[] = [];
   const c0 = process.cpuUsage();
+  const bytes = new Uint8Array(img.buffer);
   const seconds = sase
     ? await saseWrite(dir, img, cpu, kind === "sase-async")
-    : plainWrite(dir, new Uint8Array(img.buffer));
+    : kind === "plain"
+      ? plainWrite(dir, bytes)
+      : await plainWriteParallel(dir, bytes);
   const result: ChildWrite = {
     seconds,
     cpu: cpu[0] ?? cpuSince(c0),

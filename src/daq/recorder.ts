@@ -144,6 +144,8 @@ export class RunRecorder {
   private first: number | null = null;
   private last: number | null = null;
   private closed = false;
+  /** add's calls, one after another. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(readonly options: RecorderOptions) {
     for (const s of options.instrument) if (s.keys) this.learnt.set(s.name, s.keys);
@@ -154,8 +156,18 @@ export class RunRecorder {
     return this.count;
   }
 
-  /** Records one train (train IDs must increase). */
-  async add(train: TrainToRecord): Promise<void> {
+  /**
+   * Records one train (train IDs must increase). Calls are taken one at a time in the order made; a
+   * train's detector data goes to its modules' files several at a time (the writer's writeTrainAsync),
+   * and the event loop is free meanwhile.
+   */
+  add(train: TrainToRecord): Promise<void> {
+    const run = this.queue.then(() => this.addNow(train));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async addNow(train: TrainToRecord): Promise<void> {
     if (this.closed) {
       this.options.onTrainDone?.(train);
       throw new SaseError("CLOSED", "recorder is closed");
@@ -171,10 +183,10 @@ export class RunRecorder {
       const everyKnown = this.options.instrument.every((s) => this.learnt.has(s.name));
       if (!everyKnown && this.held.length < (this.options.learnTrains ?? LEARN_TRAINS)) return;
       await this.open();
-      for (const t of this.held.splice(0)) this.write(t);
+      for (const t of this.held.splice(0)) await this.write(t);
       return;
     }
-    this.write(train);
+    await this.write(train);
   }
 
   private async open(): Promise<void> {
@@ -206,9 +218,9 @@ export class RunRecorder {
     this.writer = w;
   }
 
-  private write(t: TrainToRecord): void {
+  private async write(t: TrainToRecord): Promise<void> {
     try {
-      this.writeNow(t);
+      await this.writeNow(t);
     } finally {
       // Written, or refused (a refused train leaves nothing in the writer's buffers).
       this.unflushed.push(t);
@@ -222,7 +234,7 @@ export class RunRecorder {
     for (const t of this.unflushed.splice(0)) done?.(t);
   }
 
-  private writeNow(t: TrainToRecord): void {
+  private async writeNow(t: TrainToRecord): Promise<void> {
     const data: Record<string, Record<string, KeyValue>> = {};
     for (const [name, values] of t.control) data[name] = values as Record<string, KeyValue>;
     for (const [name, token] of t.instrument) {
@@ -232,7 +244,7 @@ export class RunRecorder {
       if ("values" in got) data[name] = got.values;
       else this.rejected.set(name, { count: (this.rejected.get(name)?.count ?? 0) + 1, last: got.problem });
     }
-    this.writer!.writeTrain(t.trainId, data, { timestamp: t.timestamp });
+    await this.writer!.writeTrainAsync(t.trainId, data, { timestamp: t.timestamp });
     const onSource = this.options.onSourceTrain;
     if (onSource) for (const name of t.instrument.keys()) if (name in data) onSource(name, t.trainId);
     this.count++;
@@ -242,10 +254,12 @@ export class RunRecorder {
 
   /** Writes held trains, closes the files and writes provenance.json; returns what was recorded. */
   async close(): Promise<RecordingSummary> {
+    // Trains given before close are written first.
+    await this.queue;
     try {
       if (!this.closed && !this.writer && this.held.length) {
         await this.open();
-        for (const t of this.held.splice(0)) this.write(t);
+        for (const t of this.held.splice(0)) await this.write(t);
       }
       this.closed = true;
       await this.writer?.close();
