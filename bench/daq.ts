@@ -1,10 +1,11 @@
 // DAQ recording throughput: 16 AGIPD modules × 64 cells (16.8 MB per module-train, 268 MB per train)
 // through the DAQ's own path — train matching, then the run recorder writing EXDF (an aggregator per
-// module, per-train flush) — paced at the facility's 10 Hz and as fast as it goes. Baseline in the
-// same run: the same bytes written sequentially to one plain file (fs.writeSync).
+// module, per-train flush) — paced at the facility's 10 Hz and as fast as it goes. Baselines in the
+// same run: the same bytes written sequentially to one plain file (fs.writeSync), and to a file per
+// module, the modules' files at once on libuv's thread pool (as the recorder writes them).
 // Env: DAQ_BENCH_MODULES=16 DAQ_BENCH_CELLS=64 DAQ_BENCH_TRAINS=12 (as fast as it goes)
 //      DAQ_BENCH_PACED_TRAINS=20 (at 10 Hz) DAQ_BENCH_DIR=<tmp>
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, write, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hash, ndarray } from "../src/core/index.ts";
@@ -109,12 +110,37 @@ function rawWrite(n: number): Result {
   return { trains: n, seconds, lagMs: [] };
 }
 
+/** The same bytes, a file per module, every module's file written at once on the thread pool. */
+async function rawWriteParallel(n: number): Promise<Result> {
+  const dir = join(root, "raw-parallel");
+  mkdirSync(dir);
+  const t0 = performance.now();
+  await Promise.all(
+    tokens.map(async (t, m) => {
+      const data = (t.get("image.data") as { data: Uint16Array }).data;
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const fd = openSync(join(dir, `m${m}.bin`), "w");
+      for (let i = 0; i < n; i++)
+        for (let done = 0; done < bytes.length; )
+          done += await new Promise<number>((resolve, reject) =>
+            write(fd, bytes, done, bytes.length - done, i * bytes.length + done, (err, k) =>
+              err ? reject(err) : resolve(k),
+            ),
+          );
+      closeSync(fd);
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1e3;
+  rmSync(dir, { recursive: true, force: true });
+  return { trains: n, seconds, lagMs: [] };
+}
+
 function line(label: string, r: Result): string {
   const rate = mb(trainBytes * r.trains) / r.seconds;
   const lag = r.lagMs.length
     ? `  lag mean ${(r.lagMs.reduce((a, b) => a + b, 0) / r.lagMs.length).toFixed(0)} ms, max ${Math.max(...r.lagMs).toFixed(0)} ms`
     : "";
-  return `${label.padEnd(34)} ${rate.toFixed(0).padStart(6)} MB/s  ${(r.trains / r.seconds).toFixed(2).padStart(6)} trains/s${lag}`;
+  return `${label.padEnd(38)} ${rate.toFixed(0).padStart(6)} MB/s  ${(r.trains / r.seconds).toFixed(2).padStart(6)} trains/s${lag}`;
 }
 
 try {
@@ -139,15 +165,21 @@ try {
   backFor(TRAINS);
   const baseline = rawWrite(TRAINS);
   backFor(TRAINS);
+  const parallel = await rawWriteParallel(TRAINS);
+  backFor(TRAINS);
   const fast = await record("fast", TRAINS, 0);
   backFor(PACED);
   const paced = await record("paced", PACED, 100);
   backFor(TRAINS);
   const baseline2 = rawWrite(TRAINS);
+  backFor(TRAINS);
+  const parallel2 = await rawWriteParallel(TRAINS);
   console.log(line(`baseline: raw sequential write`, baseline));
+  console.log(line(`baseline: raw, modules' files at once`, parallel));
   console.log(line(`DAQ record, as fast as it goes`, fast));
   console.log(line(`DAQ record, offered at 10 Hz`, paced));
   console.log(line(`baseline again (after)`, baseline2));
+  console.log(line(`modules' files at once, again`, parallel2));
   console.log(
     `run start, first train written after it arrived (3 runs each, alternated): ${starts.hdf5.map((x) => x.toFixed(0)).join(", ")} ms with every module's first file made through HDF5, ` +
       `${starts.skeleton.map((x) => x.toFixed(0)).join(", ")} ms from an earlier run's skeletons; later trains of the paced run ${median(paced.lagMs.slice(1)).toFixed(0)} ms (median)`,
@@ -157,7 +189,7 @@ try {
   const keeps = lastLag < 500;
   // The page cache makes plain writes vary run to run: compare with the better of the two baselines.
   const rate = (r: Result) => mb(trainBytes * r.trains) / r.seconds;
-  const best = Math.max(rate(baseline), rate(baseline2));
+  const best = Math.max(rate(baseline), rate(baseline2), rate(parallel), rate(parallel2));
   console.log(
     `at 10 Hz: ${keeps ? "keeps up" : "falls behind"} (last train written ${lastLag.toFixed(0)} ms after it arrived); ` +
       `DAQ as fast as it goes / best raw write: ${((rate(fast) / best) * 100).toFixed(0)}%`,

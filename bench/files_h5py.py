@@ -1,13 +1,15 @@
 """Baselines for bench/files.ts with Debian's h5py (HDF5 1.10, C).
 
-  files_h5py.py write <dir> <modules> <trains> <cells> <chunk_rows> <trains_per_file> [default|never|direct]
+  files_h5py.py write <dir> <modules> <trains> <cells> <chunk_rows> <trains_per_file> [default|never|direct] [module]
                                                                       write image.data like sase does, a new sequence file
                                                                       every trains_per_file trains (also CPU seconds);
                                                                       never: fill time "never" (HDF5 then writes a chunk
                                                                       bigger than its cache straight from the array, as
                                                                       sase's writer does); direct: each train written as
                                                                       whole chunks with write_direct_chunk (no HDF5 work
-                                                                      on the data at all: the fastest h5py can write)
+                                                                      on the data at all: the fastest h5py can write);
+                                                                      with [module], that module alone, timed from a
+                                                                      line on stdin (several processes at once)
   files_h5py.py read <dir> [reuse]                                    read every image.data back (into one reused array)
   files_h5py.py open <run dir>                                        open every file, read its INDEX, list keys
 
@@ -39,7 +41,7 @@ def image_dataset(f, name, chunk_rows, mode):
     return h5py.Dataset(h5py.h5d.create(f.id, name.encode(), h5py.h5t.STD_U16LE, space, dcpl=dcpl, lcpl=lcpl))
 
 
-def write(d, modules, trains, cells, chunk_rows, trains_per_file, mode="default"):
+def write(d, modules, trains, cells, chunk_rows, trains_per_file, mode="default", only=None):
     if mode == "direct" and cells % chunk_rows:
         raise SystemExit(f"direct: a train ({cells} rows) must be whole chunks of {chunk_rows} rows")
     # The source array is made once, before the timing (sase's bench reuses one array too).
@@ -49,10 +51,15 @@ def write(d, modules, trains, cells, chunk_rows, trains_per_file, mode="default"
     # does for sase just before its writes (this process's start took longer than the host waits).
     backed = np.ones(int(1.5e9), dtype=np.uint8)
     del backed
+    if only is not None:
+        # One of several processes writing a module each: all start at once when told (a line on stdin).
+        print("ready", flush=True)
+        sys.stdin.readline()
     t0 = time.perf_counter()
     c0 = os.times()
     nbytes = 0
-    for m, s in ((m, s) for m in range(modules) for s in range(0, trains, trains_per_file)):
+    mods = range(modules) if only is None else [only]
+    for m, s in ((m, s) for m in mods for s in range(0, trains, trains_per_file)):
         src = f"SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf"
         name = f"H5PY-R0001-AGIPD{m:02d}-S{s // trains_per_file:05d}.h5"
         with h5py.File(os.path.join(d, name), "w", libver=("earliest", "v110")) as f:
@@ -74,7 +81,7 @@ def write(d, modules, trains, cells, chunk_rows, trains_per_file, mode="default"
                 f.flush()
                 nbytes += img.nbytes
     c1 = os.times()
-    return time.perf_counter() - t0, nbytes, c1.user - c0.user, c1.system - c0.system
+    return time.perf_counter() - t0, nbytes, c1.user - c0.user, c1.system - c0.system, time.time()
 
 
 def read(d, reuse=False):
@@ -132,8 +139,9 @@ def open_run(d):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "write":
-        s, n, user, system = write(sys.argv[2], *map(int, sys.argv[3:8]), *sys.argv[8:9])
-        print(json.dumps({"seconds": s, "n": n, "user": user, "system": system}))
+        only = int(sys.argv[9]) if len(sys.argv) > 9 else None
+        s, n, user, system, end = write(sys.argv[2], *map(int, sys.argv[3:8]), *sys.argv[8:9], only=only)
+        print(json.dumps({"seconds": s, "n": n, "user": user, "system": system, "end": end}))
         sys.exit(0)
     elif cmd == "read":
         s, n = read(sys.argv[2], reuse=len(sys.argv) > 3 and sys.argv[3] == "reuse")

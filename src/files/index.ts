@@ -18,6 +18,7 @@
 //   w.addControlSource("SPB_XTD9_XGM/DOOCS/MAIN", { aggregator: "DA01", properties: { "pulseEnergy.photonFlux": { dtype: "float32" } } });
 //   w.addInstrumentSource("SPB_DET_AGIPD1M-1/DET/0CH0:xtdf", { aggregator: "AGIPD00", keys: { "image.data": { dtype: "uint16", entryShape: [2, 512, 128] } } });
 //   w.writeTrain(trainId, { [source]: { [key]: value } });   // value: scalar, TypedArray or NDArray [n, ...entryShape]
+//   await w.writeTrainAsync(trainId, data);                   // the same; several files' big rows written at once
 //   await w.close();                                          // also writes the run index
 // Checking: const problems = await validateRun(path);       // [] when sound
 // Describing: runManifest(run)                               // the fixtures' manifest.json shape
