@@ -272,7 +272,6 @@ function fmt(r: Result, bytesPerTrain: number): string {
   return `${rate.toFixed(1).padStart(9)} trains/s ${mbps.toFixed(0).padStart(7)} MB/s ${rss} ${cpu}`;
 }
 
-
 // `count` busy loops at the bench's own niceness (the artificial load of BRIDGE_BENCH_LOAD); stop() ends each by its id.
 function busyLoops(count: number): { stop: () => void } {
   const loops: ChildProcess[] = [];

@@ -5,13 +5,14 @@
 // module, the modules' files at once on libuv's thread pool (as the recorder writes them).
 // Env: DAQ_BENCH_MODULES=16 DAQ_BENCH_CELLS=64 DAQ_BENCH_TRAINS=12 (as fast as it goes)
 //      DAQ_BENCH_PACED_TRAINS=20 (at 10 Hz) DAQ_BENCH_DIR=<tmp>
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, write, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hash, ndarray } from "../src/core/index.ts";
 import { RunRecorder } from "../src/daq/index.ts";
 import { TrainMatcher } from "../src/pipeline/index.ts";
 import { backMemory } from "./lib/memory.ts";
+import { pwriteAll } from "./lib/pwrite.ts";
 import { median } from "./lib/stats.ts";
 
 const MODULES = Number(process.env.DAQ_BENCH_MODULES ?? 16);
@@ -120,13 +121,7 @@ async function rawWriteParallel(n: number): Promise<Result> {
       const data = (t.get("image.data") as { data: Uint16Array }).data;
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const fd = openSync(join(dir, `m${m}.bin`), "w");
-      for (let i = 0; i < n; i++)
-        for (let done = 0; done < bytes.length; )
-          done += await new Promise<number>((resolve, reject) =>
-            write(fd, bytes, done, bytes.length - done, i * bytes.length + done, (err, k) =>
-              err ? reject(err) : resolve(k),
-            ),
-          );
+      for (let i = 0; i < n; i++) await pwriteAll(fd, bytes, i * bytes.length);
       closeSync(fd);
     }),
   );

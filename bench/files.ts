@@ -22,7 +22,6 @@ import {
   readSync,
   rmSync,
   statSync,
-  write,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,6 +33,7 @@ import { RawH5File } from "../src/files/rawh5.ts";
 import { threadCpu } from "./lib/cpu.ts";
 import { childLines } from "./lib/child.ts";
 import { backMemory } from "./lib/memory.ts";
+import { pwriteAll } from "./lib/pwrite.ts";
 import { median } from "./lib/stats.ts";
 
 const MB = 1e6;
@@ -106,41 +106,27 @@ function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: s
 }
 
 /**
- * h5py writing every module's files at once, a process per module (HDF5 takes one thread at a time in
- * a process): the strongest h5py for writeTrainAsync. Each child sets up and backs its memory, says
- * "ready", and starts when told; the time is from the word go to the last child's end.
+ * h5py doing `args` for every module at once, a process per module (HDF5 takes one call at a time in a
+ * process; the module's index is the last argument): the strongest h5py beside sase's work on the
+ * thread pool. Each child sets up (and backs its memory, to write), says "ready", and starts when told;
+ * the time is from the word go to the last child's end.
  */
-async function h5pyFilesAtOnce(dir: string, mode: string): Promise<{ seconds: number; cpu: Cpu }> {
+async function h5pyModulesAtOnce(args: string[]): Promise<{ seconds: number; cpu: Cpu }> {
   const children = Array.from({ length: MODULES }, (_, m) =>
-    spawn(
-      "/usr/bin/python3",
-      [
-        py,
-        "write",
-        dir,
-        String(MODULES),
-        String(trainsPerModule),
-        String(CELLS),
-        String(chunkRows),
-        String(TRAINS_PER_SEQUENCE),
-        mode,
-        String(m),
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    ),
+    spawn("/usr/bin/python3", [py, ...args, String(m)], { stdio: ["pipe", "pipe", "inherit"] }),
   );
-  const lines = children.map((c, m) => childLines(c, `h5py writer of module ${m}`));
+  const lines = children.map((c, m) => childLines(c, `h5py for module ${m}`));
   await Promise.all(lines.map((l) => l.first));
   const start = Date.now() / 1000;
   for (const c of children) c.stdin?.end("go\n");
   const results = (await Promise.all(lines.map((l) => l.rest))).map(
-    (rest) => JSON.parse(rest[rest.length - 1] ?? "{}") as { end: number; user: number; system: number },
+    (rest) => JSON.parse(rest[rest.length - 1] ?? "{}") as { end: number; user?: number; system?: number },
   );
   return {
     seconds: Math.max(...results.map((r) => r.end)) - start,
     cpu: {
-      user: results.reduce((a, r) => a + r.user, 0),
-      system: results.reduce((a, r) => a + r.system, 0),
+      user: results.reduce((a, r) => a + (r.user ?? 0), 0),
+      system: results.reduce((a, r) => a + (r.system ?? 0), 0),
     },
   };
 }
@@ -248,13 +234,7 @@ async function plainWriteParallel(dir: string, buf: Uint8Array): Promise<number>
   const t0 = performance.now();
   const one = async (m: number) => {
     const fd = openSync(join(dir, `plain-${m}.bin`), "w");
-    for (let t = 0; t < trainsPerModule; t++)
-      for (let done = 0; done < buf.length; )
-        done += await new Promise<number>((resolve, reject) =>
-          write(fd, buf, done, buf.length - done, t * buf.length + done, (err, n) =>
-            err ? reject(err) : resolve(n),
-          ),
-        );
+    for (let t = 0; t < trainsPerModule; t++) await pwriteAll(fd, buf, t * buf.length);
     closeSync(fd);
   };
   await Promise.all(Array.from({ length: MODULES }, (_, m) => one(m)));
@@ -438,7 +418,16 @@ async function throughput(): Promise<void> {
       {
         dir: dirs.h5pyAsync,
         write: async (dir) => {
-          const r = await h5pyFilesAtOnce(dir, hp.mode);
+          const r = await h5pyModulesAtOnce([
+            "write",
+            dir,
+            String(MODULES),
+            String(trainsPerModule),
+            String(CELLS),
+            String(chunkRows),
+            String(TRAINS_PER_SEQUENCE),
+            hp.mode,
+          ]);
           hp.wall.push(r.seconds);
           hp.cpu.push(r.cpu);
           rmSync(dir, { recursive: true, force: true });
@@ -477,6 +466,14 @@ async function throughput(): Promise<void> {
     const fr = await warmBest(RUNS, () => plainRead(dirs.plain));
     const sr = await warmBest(RUNS, () => saseRead(dirs.sase, bytes));
     const hr = await warmBest(RUNS, () => python("read", dirs.h5py).seconds);
+    const hrrp = await warmBest(
+      RUNS,
+      async () => (await h5pyModulesAtOnce(["read", dirs.h5py, "reuse"])).seconds,
+    );
+    const hrp = await warmBest(
+      RUNS,
+      async () => (await h5pyModulesAtOnce(["read", dirs.h5py, "fresh"])).seconds,
+    );
     const frp = await warmBest(RUNS, () => plainReadParallel(dirs.plain));
     const srp = await warmBest(RUNS, () => saseRead(dirs.sase, bytes, undefined, true));
     const rate = (s: number) => bytes / MB / s;
@@ -559,6 +556,7 @@ async function throughput(): Promise<void> {
       mbs(srrp),
       `${pct(srrp, frrp)} of plain on the thread pool; ${pct(srrp, hrr)} of h5py read_direct`,
     );
+    row("h5py read_direct, a process per module", mbs(hrrp), `ndarrayAsync = ${pct(srrp, hrrp)} of this`);
     console.log("  reads into fresh memory, warm:");
     row("plain fs readSync", mbs(fr));
     row("sase keyData.ndarray()", mbs(sr), `${pct(sr, fr)} of plain`);
@@ -569,6 +567,7 @@ async function throughput(): Promise<void> {
       mbs(srp),
       `${pct(srp, frp)} of plain on the thread pool; ${pct(srp, hr)} of h5py dataset[:]`,
     );
+    row("h5py dataset[:], a process per module", mbs(hrp), `ndarrayAsync = ${pct(srp, hrp)} of this`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -10,7 +10,9 @@
                                                                       on the data at all: the fastest h5py can write);
                                                                       with [module], that module alone, timed from a
                                                                       line on stdin (several processes at once)
-  files_h5py.py read <dir> [reuse]                                    read every image.data back (into one reused array)
+  files_h5py.py read <dir> [reuse|fresh] [module]                     read every image.data back (into one reused array);
+                                                                      with [module], that module's files alone, timed from
+                                                                      a line on stdin (several processes at once)
   files_h5py.py open <run dir>                                        open every file, read its INDEX, list keys
 
 Each prints one JSON line with the seconds taken and the bytes moved.
@@ -84,17 +86,21 @@ def write(d, modules, trains, cells, chunk_rows, trains_per_file, mode="default"
     return time.perf_counter() - t0, nbytes, c1.user - c0.user, c1.system - c0.system, time.time()
 
 
-def read(d, reuse=False):
-    """Reads every image.data: into fresh arrays ([:]), or into one reused array (read_direct)."""
+def read(d, reuse=False, only=None):
+    """Reads every image.data: into fresh arrays ([:]), or into one reused array (read_direct); with
+    `only`, that module's files alone, timed from a line on stdin (several processes at once)."""
     paths = []
     for name in sorted(os.listdir(d)):
-        if name.startswith("H5PY-"):
+        if name.startswith("H5PY-") and (only is None or f"-AGIPD{only:02d}-" in name):
             paths.append(os.path.join(d, name))
     buf = None
     if reuse:
         with h5py.File(paths[0], "r") as f:
             shape = max((f[p].shape for p in walk(f)), key=lambda s: s[0])
         buf = np.ones(shape, dtype=np.uint16)  # touched once, outside the timing
+    if only is not None:
+        print("ready", flush=True)
+        sys.stdin.readline()
     t0 = time.perf_counter()
     nbytes = 0
     for path in paths:
@@ -107,7 +113,7 @@ def read(d, reuse=False):
                     nbytes += out.nbytes
                 else:
                     nbytes += ds[:].nbytes
-    return time.perf_counter() - t0, nbytes
+    return time.perf_counter() - t0, nbytes, time.time()
 
 
 def walk(f):
@@ -144,7 +150,10 @@ if __name__ == "__main__":
         print(json.dumps({"seconds": s, "n": n, "user": user, "system": system, "end": end}))
         sys.exit(0)
     elif cmd == "read":
-        s, n = read(sys.argv[2], reuse=len(sys.argv) > 3 and sys.argv[3] == "reuse")
+        only = int(sys.argv[4]) if len(sys.argv) > 4 else None
+        s, n, end = read(sys.argv[2], reuse=len(sys.argv) > 3 and sys.argv[3] == "reuse", only=only)
+        print(json.dumps({"seconds": s, "n": n, "end": end}))
+        sys.exit(0)
     else:
         s, n = open_run(sys.argv[2])
     print(json.dumps({"seconds": s, "n": n}))

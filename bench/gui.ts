@@ -145,10 +145,18 @@ const hops: [label: string, device: string, key: string][] =
   mode === "standin"
     ? []
     : [
-        ["module 0: simulating a train (thread wait included)", rawSourceName(det, 0).split(":")[0]!, "simulationMs"],
+        [
+          "module 0: simulating a train (thread wait included)",
+          rawSourceName(det, 0).split(":")[0]!,
+          "simulationMs",
+        ],
         ...(mode === "corrected"
           ? ([
-              ["correction 0: one module train (thread wait included)", corrSourceName(det, 0).split(":")[0]!, "processingMs"],
+              [
+                "correction 0: one module train (thread wait included)",
+                corrSourceName(det, 0).split(":")[0]!,
+                "processingMs",
+              ],
               ["assembler: matched train → image sent", assemblerId(det), "assemblyMs"],
             ] as [string, string, string][])
           : []),

@@ -25,7 +25,6 @@ const pyServe = new URL("./serve_files.py", import.meta.url).pathname;
 const nodeArgs = (process.env.SERVE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const before = process.env.SERVE_BENCH_BEFORE;
 
-
 /** Peak resident memory (VmHWM) of a process, bytes. */
 function hwm(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

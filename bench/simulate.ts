@@ -56,5 +56,7 @@ for (const cells of cellCounts) {
   );
 }
 const mem = process.memoryUsage();
-console.log(`memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, array buffers ${(mem.arrayBuffers / 2 ** 20).toFixed(0)} MB`);
+console.log(
+  `memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, array buffers ${(mem.arrayBuffers / 2 ** 20).toFixed(0)} MB`,
+);
 console.log(`load average ${loadAverage()}`);
