@@ -383,9 +383,9 @@ export async function readExtentsParallel(
 }
 
 /**
- * Bytes per pwrite of rows written directly (rowWrites): a 16 MiB chunk (the writer's default) goes out in one. This
- * kernel (Linux 6.18) keeps an ext4 file's page cache in folios up to 2 MiB, as big as one write allows,
- * so bigger writes mean fewer, larger folios to allocate and account. The writer's run of 4 modules
+ * Bytes per pwrite of rows written directly (rowWrites): a 16 MiB chunk (the writer's default) goes
+ * out in one. This kernel (Linux 6.18) keeps an ext4 file's page cache in folios up to 2 MiB, as big as
+ * one write allows, so bigger writes mean fewer, larger folios to allocate and account. The writer's run of 4 modules
  * × 16 trains (1.07 GB), 8 rounds each alternated, memory backed before each (bench/lib/memory.ts):
  * 1 MiB pieces median 298 ms, 16 MiB 250 ms; a second run 390 and 315 ms. (Before the VM's memory was
  * backed, 16 MiB writes had seemed several times slower in some rounds: that was the host's faults.)
