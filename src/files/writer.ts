@@ -214,9 +214,9 @@ export class RunWriter {
   private readonly aggregators = new Map<string, Aggregator>();
   private lastTrain = -1;
   private closed = false;
-  /** writeTrainAsync's calls, one after another; true while one is writing. */
+  /** writeTrainAsync's calls, one after another, and how many have not ended yet. */
   private queue: Promise<void> = Promise.resolve();
-  private writing = false;
+  private asyncCalls = 0;
   readonly created = new Date();
 
   /** @internal use createRunWriter */
@@ -427,10 +427,10 @@ export class RunWriter {
     data: TrainInput,
     options: { timestamp?: Timestamp; flag?: 0 | 1 } = {},
   ): Promise<void> {
+    this.asyncCalls++;
     const run = this.queue.then(async () => {
-      const due = this.buffer(trainId, data, options);
-      this.writing = true;
       try {
+        const due = this.buffer(trainId, data, options);
         const begun = due.map(({ agg, what }) => ({ agg, what, flush: agg.beginFlush() }));
         await runRowWrites(begun.flatMap((b) => b.flush?.writes ?? []));
         for (const { agg, what, flush } of begun) {
@@ -438,7 +438,7 @@ export class RunWriter {
           if (what === "close") agg.closeFile();
         }
       } finally {
-        this.writing = false;
+        this.asyncCalls--;
       }
     });
     this.queue = run.catch(() => {});
@@ -454,10 +454,11 @@ export class RunWriter {
     }
   }
 
-  // A sync call while writeTrainAsync's writes are out would interleave HDF5 calls with them.
+  // A sync call while writeTrainAsync's calls are queued or writing would overtake them, or interleave
+  // HDF5 calls with their writes.
   private checkIdle(what: string): void {
-    if (this.writing)
-      throw new FilesError(`${what} while writeTrainAsync is writing: await it first`, {
+    if (this.asyncCalls > 0)
+      throw new FilesError(`${what} while writeTrainAsync calls are pending: await them first`, {
         code: "WRONG_STATE",
       });
   }
