@@ -428,8 +428,8 @@ export function rowWrites(
   return writes;
 }
 
-/** Does one RowWrite, whole. */
-export function pwriteSync({ fd, position, bytes }: RowWrite): void {
+/** Writes all of `bytes` at `position` of the file open as `fd` (pwrite until none is left). */
+export function pwriteSync(fd: number, bytes: Uint8Array, position: number): void {
   for (let done = 0; done < bytes.length; )
     done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -212,7 +212,7 @@ export class H5File {
     for (const [position, b] of patches) copy.set(b, position);
     const fd = openSync(path, "w");
     try {
-      for (let done = 0; done < copy.length; ) done += writeSync(fd, copy, done, copy.length - done, done);
+      pwriteSync(fd, copy, 0);
     } finally {
       closeSync(fd);
     }
@@ -328,7 +328,8 @@ export class H5File {
     count: number,
     data: TypedArray,
   ): void {
-    for (const w of this.rowWrites(path, itemBytes, entryShape, start, count, data)) pwriteSync(w);
+    for (const w of this.rowWrites(path, itemBytes, entryShape, start, count, data))
+      pwriteSync(w.fd, w.bytes, w.position);
   }
 
   /** The pwrites of writeRowsDirect, for the caller to do (runRowWrites: several files at a time). */
@@ -367,9 +368,7 @@ export class H5File {
    */
   writeAt(position: number, bytes: Uint8Array): void {
     if (!this.writable) throw new FilesError("file is open read-only", { file: this.path });
-    const fd = this.writeFd();
-    for (let done = 0; done < bytes.length; )
-      done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+    pwriteSync(this.writeFd(), bytes, position);
   }
 
   /** The read-write descriptor of writeRowsDirect and writeAt, opened on first use (closed by close). */

@@ -836,7 +836,7 @@ class Aggregator {
   flush(closing = false): void {
     const begun = this.beginFlush();
     if (!begun) return;
-    for (const w of begun.writes) pwriteSync(w);
+    for (const w of begun.writes) pwriteSync(w.fd, w.bytes, w.position);
     begun.finish(closing);
   }
 
