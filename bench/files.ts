@@ -106,6 +106,21 @@ function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: s
 }
 
 /**
+ * A read into fresh memory in a fresh process (`files.ts read sase|sase-async|plain|plain-async DIR`),
+ * as h5py's reads run: in the bench's own process the arrays of earlier rounds are freed by V8's
+ * collector whenever it runs, in the middle of a later timed read. The child reads once untimed (V8
+ * warms up), collects that garbage, then times one read.
+ */
+function nodeReadFresh(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: string): number {
+  const out = execFileSync(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", "--import", untranspiled, self, "read", kind, dir],
+    { maxBuffer: 1 << 20 },
+  ).toString();
+  return (JSON.parse(out.trim().split("\n").pop() ?? "") as { seconds: number }).seconds;
+}
+
+/**
  * h5py doing `args` for every module at once, a process per module (HDF5 takes one call at a time in a
  * process; the module's index is the last argument): the strongest h5py beside sase's work on the
  * thread pool. Each child sets up (and backs its memory, to write), says "ready", and starts when told;
@@ -463,8 +478,8 @@ async function throughput(): Promise<void> {
     // Several cores copying from the page cache at once: libuv's thread pool.
     const frrp = await warmBest(RUNS, () => plainReadParallel(dirs.plain, reusedBytes));
     const srrp = await warmBest(RUNS, () => saseRead(dirs.sase, bytes, reused, true));
-    const fr = await warmBest(RUNS, () => plainRead(dirs.plain));
-    const sr = await warmBest(RUNS, () => saseRead(dirs.sase, bytes));
+    const fr = await warmBest(RUNS, () => nodeReadFresh("plain", dirs.plain));
+    const sr = await warmBest(RUNS, () => nodeReadFresh("sase", dirs.sase));
     const hr = await warmBest(RUNS, () => python("read", dirs.h5py).seconds);
     const hrrp = await warmBest(
       RUNS,
@@ -474,8 +489,8 @@ async function throughput(): Promise<void> {
       RUNS,
       async () => (await h5pyModulesAtOnce(["read", dirs.h5py, "fresh"])).seconds,
     );
-    const frp = await warmBest(RUNS, () => plainReadParallel(dirs.plain));
-    const srp = await warmBest(RUNS, () => saseRead(dirs.sase, bytes, undefined, true));
+    const frp = await warmBest(RUNS, () => nodeReadFresh("plain-async", dirs.plain));
+    const srp = await warmBest(RUNS, () => nodeReadFresh("sase-async", dirs.sase));
     const rate = (s: number) => bytes / MB / s;
     const mbs = (s: number) => `${rate(s).toFixed(0)} MB/s`;
     const spread = (xs: number[]) => {
@@ -683,7 +698,29 @@ async function childWrite(kind: string, dir: string): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
+async function childRead(kind: string, dir: string): Promise<void> {
+  const bytes = trainsPerModule * MODULES * trainBytes;
+  const once = (): number | Promise<number> => {
+    switch (kind) {
+      case "sase":
+        return saseRead(dir, bytes);
+      case "sase-async":
+        return saseRead(dir, bytes, undefined, true);
+      case "plain":
+        return plainRead(dir);
+      case "plain-async":
+        return plainReadParallel(dir);
+      default:
+        throw new Error(`read: sase, sase-async, plain or plain-async, not "${kind}"`);
+    }
+  };
+  await once();
+  (globalThis as { gc?: () => void }).gc?.();
+  console.log(JSON.stringify({ seconds: await once() }));
+}
+
 if (process.argv[2] === "write") await childWrite(process.argv[3] ?? "", process.argv[4] ?? "");
+else if (process.argv[2] === "read") await childRead(process.argv[3] ?? "", process.argv[4] ?? "");
 else {
   await throughput();
   if (process.env.SASE_BENCH_FILES_OPEN !== "0") await opening();
