@@ -6,7 +6,8 @@
 //     first write in it), right after memory the VM's host took back is backed again (lib/memory.ts);
 //     sequence files of 8 trains for sase and h5py alike. Reads: page cache warm (one untimed read first);
 //     into a reused buffer the ceiling is a plain readSync into memory already mapped; reads spread
-//     over libuv's thread pool (ndarrayAsync) beside plain preads spread the same way.
+//     over libuv's thread pool (ndarrayAsync) beside plain preads spread the same way; reads into fresh
+//     memory each in a fresh process (sase's and plain, as h5py's), after one untimed read there.
 //     Runs: SASE_BENCH_FILES_RUNS (default 3).
 //  2. Opening a run of 16 modules × SASE_BENCH_FILES_SEQ sequences (default 25 → 400 files) and
 //     listing its sources and keys: with the run index, without it, and h5py opening every file's INDEX
