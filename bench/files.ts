@@ -112,14 +112,20 @@ function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: s
  * collector whenever it runs, in the middle of a later timed read. The child reads once untimed (V8
  * warms up), collects that garbage, then times one read.
  */
-function nodeReadFresh(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: string): number {
+function nodeReadFresh(kind: FreshRead, dir: string): number {
   const out = execFileSync(
     process.execPath,
     ["--expose-gc", "--import", "tsx", "--import", untranspiled, self, "read", kind, dir],
     { maxBuffer: 1 << 20 },
   ).toString();
-  return (JSON.parse(out.trim().split("\n").pop() ?? "") as { seconds: number }).seconds;
+  const r = JSON.parse(out.trim().split("\n").pop() ?? "") as { seconds: number; maxRss: number };
+  freshReadRss.set(kind, Math.max(freshReadRss.get(kind) ?? 0, r.maxRss));
+  return r.seconds;
 }
+
+type FreshRead = "sase" | "sase-async" | "plain" | "plain-async";
+/** The peak resident memory of each kind's fresh-memory read children, bytes. */
+const freshReadRss = new Map<FreshRead, number>();
 
 /**
  * h5py doing `args` for every module at once, a process per module (HDF5 takes one call at a time in a
@@ -584,6 +590,12 @@ async function throughput(): Promise<void> {
       `${pct(srp, frp)} of plain on the thread pool; ${pct(srp, hr)} of h5py dataset[:]`,
     );
     row("h5py dataset[:], a process per module", mbs(hrp), `ndarrayAsync = ${pct(srp, hrp)} of this`);
+    const rssOf = (k: FreshRead) => `${((freshReadRss.get(k) ?? 0) / MB).toFixed(0)} MB`;
+    row(
+      "peak resident memory of a fresh-memory read",
+      `sase ${rssOf("sase")} / ${rssOf("sase-async")}`,
+      `plain ${rssOf("plain")} / ${rssOf("plain-async")} (one thread / the thread pool; each module's array dropped once read)`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -717,7 +729,8 @@ async function childRead(kind: string, dir: string): Promise<void> {
   };
   await once();
   (globalThis as { gc?: () => void }).gc?.();
-  console.log(JSON.stringify({ seconds: await once() }));
+  const seconds = await once();
+  console.log(JSON.stringify({ seconds, maxRss: process.resourceUsage().maxRSS * 1024 }));
 }
 
 if (process.argv[2] === "write") await childWrite(process.argv[3] ?? "", process.argv[4] ?? "");
@@ -726,6 +739,6 @@ else {
   await throughput();
   if (process.env.SASE_BENCH_FILES_OPEN !== "0") await opening();
   console.log(
-    `\nsase reader's peak resident memory (this process): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+    `\nthe bench's own peak resident memory (reused-buffer reads, opening runs): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
   );
 }
