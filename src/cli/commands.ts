@@ -3,8 +3,12 @@
 // never load the device framework, the GUI or ZeroMQ. A test checks this table against the modules.
 import type { Command } from "commander";
 
-/** A module of commands: registers them on the program. */
-export type Registrar = (program: Command) => void;
+/**
+ * A module of commands: registers them on the program. `wholeProgram` makes a program with every
+ * command (for `sase completion`, which lists them all), so that no command module imports the
+ * program that loads it.
+ */
+export type Registrar = (program: Command, wholeProgram: () => Promise<Command>) => void;
 
 /** One module and the top-level commands it defines. */
 export interface CommandGroup {

@@ -92,8 +92,8 @@ async function facilityDeviceIds(timeoutMs: number): Promise<string[]> {
   return Object.keys((await Promise.race([topology, timeout])).devices).sort();
 }
 
-/** Adds `sase completion` to the program. */
-export function registerCompletionCommands(program: Command): void {
+/** Adds `sase completion` to the program; `wholeProgram` gives the commands it completes. */
+export function registerCompletionCommands(program: Command, wholeProgram: () => Promise<Command>): void {
   const completion = program
     .command("completion")
     .description("print a shell completion script: source <(sase completion bash)");
@@ -101,15 +101,13 @@ export function registerCompletionCommands(program: Command): void {
     .command("bash")
     .description("completion script for bash")
     .action(async () => {
-      const { saseProgram } = await import("./program.ts");
-      process.stdout.write(bashCompletion(await saseProgram([], true)));
+      process.stdout.write(bashCompletion(await wholeProgram()));
     });
   completion
     .command("zsh")
     .description("completion script for zsh")
     .action(async () => {
-      const { saseProgram } = await import("./program.ts");
-      process.stdout.write(zshCompletion(await saseProgram([], true)));
+      process.stdout.write(zshCompletion(await wholeProgram()));
     });
   completion
     .command("devices", { hidden: true })

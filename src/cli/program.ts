@@ -14,10 +14,11 @@ export async function saseProgram(argv: readonly string[], all = false): Promise
     .option("--debug", "print the stack trace of a failure (also SASE_DEBUG=1)");
   const name = invokedCommand(argv);
   const group = all ? undefined : name && groupOf(name);
+  const whole = () => saseProgram([], true);
   if (group) {
-    (await group.load())(program);
+    (await group.load())(program, whole);
   } else if (all) {
-    for (const g of COMMAND_GROUPS) (await g.load())(program);
+    for (const g of COMMAND_GROUPS) (await g.load())(program, whole);
   } else {
     // Help or an unknown command: list every command without loading any.
     program.configureHelp({ subcommandTerm: (cmd) => `${cmd.name()} ${cmd.usage()}`.trimEnd() });

@@ -27,7 +27,7 @@ import {
 import { number, port as portArg } from "./args.ts";
 import { reportFailure } from "./errors.ts";
 
-/** Where the client commands write (stdout/stderr and the exit code by default; tests capture them). */
+/** Where the client commands write: stdout, stderr and the exit code. */
 export interface CommandIO {
   out(text: string): void;
   err(text: string): void;
@@ -154,7 +154,8 @@ async function runFacility(opts: StartOptions): Promise<void> {
 }
 
 /** Adds this group's commands to the sase program. */
-export function registerStartCommands(program: Command, io: CommandIO = processIO): void {
+export function registerStartCommands(program: Command): void {
+  const io = processIO;
   withBrokerOptions(
     program
       .command("start")
