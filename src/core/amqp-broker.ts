@@ -47,7 +47,8 @@ import {
   type TypedArg,
   toPlain,
 } from "./karabo-wire.ts";
-import { PropertyListeners, TopologyListeners } from "./listeners.ts";
+import { InstanceDirectory } from "./instance-directory.ts";
+import { PropertyListeners } from "./listeners.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Schema } from "./schema.ts";
 import type { Timestamp } from "./timestamp.ts";
@@ -109,11 +110,6 @@ interface Pending {
   readonly slot: string;
 }
 
-interface Known {
-  info: InstanceInfo;
-  lastSeen: number;
-}
-
 interface RemoteSchema {
   readonly schema: Schema;
   readonly types: Map<string, HashType>;
@@ -129,10 +125,9 @@ export class AmqpBroker implements Broker {
   readonly #callTimeoutMs: number;
   readonly #locals = new Map<string, Local>();
   readonly #pending = new Map<string, Pending>();
-  readonly #known = new Map<string, Known>();
+  readonly #directory: InstanceDirectory;
   readonly #listeners: PropertyListeners;
   readonly #signalKeys = new Map<string, number>();
-  readonly #topologyListeners: TopologyListeners;
   readonly #remoteSchemas = new Map<string, Promise<RemoteSchema>>();
   #conn: ChannelModel | undefined;
   #channel: Channel | undefined;
@@ -143,7 +138,6 @@ export class AmqpBroker implements Broker {
   #discovered: Promise<void> = Promise.resolve();
   #tracker: NodeJS.Timeout | undefined;
   #beat: NodeJS.Timeout | undefined;
-  #lastCheck = Date.now();
   #seq = 0;
   /** Karabo's replyTo is `<senderId>-<hex>`: a random part chosen once, then a counter. */
   #replyPrefix = "";
@@ -167,7 +161,11 @@ export class AmqpBroker implements Broker {
     this.#replyPrefix = `${this.clientId}-${randomBytes(4).toString("hex")}`;
     this.log = options.log ?? createLogger(`amqp:${this.topic}`);
     this.#listeners = new PropertyListeners(options.streamCapacity ?? 1000);
-    this.#topologyListeners = new TopologyListeners(options.streamCapacity ?? 1000);
+    this.#directory = new InstanceDirectory(
+      options.streamCapacity ?? 1000,
+      (id) => this.#locals.has(id) || id === this.clientId,
+      (id) => this.#remoteSchemas.delete(id),
+    );
   }
 
   /** The URL of the broker this process is connected to now (credentials removed). */
@@ -184,7 +182,8 @@ export class AmqpBroker implements Broker {
   async connect(): Promise<void> {
     await this.#connectOnce();
     const period = this.#opts.trackerPeriodMs ?? 500;
-    this.#tracker = setInterval(() => this.#checkHeartbeats(period), period);
+    const missed = this.#opts.missedBeats ?? 3;
+    this.#tracker = setInterval(() => this.#directory.expire(period, missed), period);
     this.#tracker.unref();
     const beatMs = this.#opts.heartbeatIntervalMs ?? 20_000;
     this.#beat = setInterval(() => this.#heartbeat(this.clientId, this.#clientInfo()), beatMs);
@@ -326,8 +325,7 @@ export class AmqpBroker implements Broker {
       if (resourceLocked(err)) throw exists(instanceId);
       throw err;
     }
-    this.#known.set(instanceId, { info: local.info, lastSeen: Date.now() });
-    this.#emitTopology({ event: "new", instanceId, info: local.info });
+    this.#directory.setOwn(instanceId, local.info, "new");
     this.#announce(instanceId, local.info);
     return {
       instanceId,
@@ -337,8 +335,7 @@ export class AmqpBroker implements Broker {
       update: (change) => {
         if (local.gone) return;
         local.info = { ...local.info, ...change };
-        this.#known.set(instanceId, { info: local.info, lastSeen: Date.now() });
-        this.#emitTopology({ event: "updated", instanceId, info: local.info });
+        this.#directory.setOwn(instanceId, local.info, "updated");
         this.#send(
           "Global_Slots",
           `${instanceId}.slotInstanceUpdated`,
@@ -358,8 +355,7 @@ export class AmqpBroker implements Broker {
           instanceId,
         );
         this.#locals.delete(instanceId);
-        this.#known.delete(instanceId);
-        this.#emitTopology({ event: "gone", instanceId, info: local.info, reason });
+        this.#directory.removeOwn(instanceId, local.info, reason);
         await local.channel?.close().catch(() => undefined);
       },
     };
@@ -629,12 +625,12 @@ export class AmqpBroker implements Broker {
         const [id, info] = msg.args;
         if (typeof id !== "string" || !(info instanceof Hash))
           throw new SaseError("BAD_MESSAGE", `${slot} without (id, info)`);
-        this.#seen(id, infoFromKarabo(info, id), slot === "slotInstanceUpdated");
+        this.#directory.seen(id, infoFromKarabo(info, id), slot === "slotInstanceUpdated");
         return;
       }
       case "slotInstanceGone": {
         const [id] = msg.args;
-        if (typeof id === "string" && !this.#locals.has(id)) this.#forget(id, "shutdown");
+        if (typeof id === "string") this.#directory.forget(id, "shutdown");
         return;
       }
       case "slotDiscover": {
@@ -661,58 +657,14 @@ export class AmqpBroker implements Broker {
     if (!msg) return;
     const [id, beat] = msg.args;
     if (typeof id !== "string" || !(beat instanceof Hash)) return;
-    const known = this.#known.get(id);
-    if (known) {
-      known.lastSeen = Date.now();
-      return;
-    }
+    if (this.#directory.beat(id)) return;
     // A beat from an instance we do not know (we started after it, or it came back): ask who it is.
     this.#request(id, "slotPing", [{ value: 1, type: "INT32" }], 2000).then(
       ([info]) => {
-        if (info instanceof Hash) this.#seen(id, infoFromKarabo(info, id), false);
+        if (info instanceof Hash) this.#directory.seen(id, infoFromKarabo(info, id), false);
       },
       () => undefined,
     );
-  }
-
-  #seen(id: string, info: InstanceInfo, updated: boolean): void {
-    const known = this.#known.get(id);
-    if (this.#locals.has(id) || id === this.clientId) {
-      if (known) known.lastSeen = Date.now();
-      return;
-    }
-    this.#known.set(id, { info, lastSeen: Date.now() });
-    if (!known) this.#emitTopology({ event: "new", instanceId: id, info });
-    else if (updated || JSON.stringify(known.info) !== JSON.stringify(info))
-      this.#emitTopology({ event: "updated", instanceId: id, info });
-  }
-
-  #forget(id: string, reason: string): void {
-    const known = this.#known.get(id);
-    if (!known) return;
-    this.#known.delete(id);
-    this.#remoteSchemas.delete(id);
-    this.#emitTopology({ event: "gone", instanceId: id, info: known.info, reason });
-  }
-
-  #checkHeartbeats(period: number): void {
-    const now = Date.now();
-    // A stalled event loop (GC, a busy machine) delayed every beat we would have read: forgive that time.
-    const stall = now - this.#lastCheck - period;
-    this.#lastCheck = now;
-    const missed = this.#opts.missedBeats ?? 3;
-    for (const [id, k] of [...this.#known]) {
-      if (this.#locals.has(id)) continue;
-      if (stall > Math.max(period, 50)) k.lastSeen += stall;
-      if (now - k.lastSeen > missed * k.info.heartbeatIntervalMs) {
-        this.#forget(id, "heartbeat timeout");
-        // A silent server takes its devices with it (Karabo's tracker does the same).
-        if (k.info.type === "server")
-          for (const [dev, d] of [...this.#known])
-            if (d.info.serverId === id && d.info.type === "device" && !this.#locals.has(dev))
-              this.#forget(dev, "server heartbeat timeout");
-      }
-    }
   }
 
   #onChanged(deviceId: string, args: readonly HashValue[]): void {
@@ -942,16 +894,12 @@ export class AmqpBroker implements Broker {
   async topology(): Promise<Map<string, InstanceInfo>> {
     this.#assertOpen();
     await this.#discovered;
-    return new Map([...this.#known].map(([id, k]) => [id, k.info]));
+    return this.#directory.list();
   }
 
   watchTopology(onEvent?: (event: TopologyEvent) => void): TopologySubscription {
     this.#assertOpen();
-    return this.#topologyListeners.add(onEvent);
-  }
-
-  #emitTopology(event: TopologyEvent): void {
-    this.#topologyListeners.emit(event);
+    return this.#directory.watch(onEvent);
   }
 
   async close(): Promise<void> {
@@ -978,7 +926,7 @@ export class AmqpBroker implements Broker {
     }
     this.#pending.clear();
     this.#listeners.closeAll();
-    this.#topologyListeners.closeAll();
+    this.#directory.close();
     this.#locals.clear();
     const conn = this.#conn;
     this.#conn = undefined;
