@@ -23,7 +23,7 @@
 // Checking: const problems = await validateRun(path);       // [] when sound
 // Describing: runManifest(run)                               // the fixtures' manifest.json shape
 export { FilesError, type FilesErrorContext } from "./errors.ts";
-export type { KeyDType, RecordField } from "./h5.ts";
+export type { KeyDType, RecordField } from "./element-types.ts";
 export {
   dtypeText,
   type ManifestKey,

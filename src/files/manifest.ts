@@ -3,7 +3,7 @@
 // dtype, entry shape, number of entries, and for numeric keys with entries of at most one dimension
 // the first entry and the float64 sum of all entries.
 import { type DType, shapeSize } from "../core/index.ts";
-import type { KeyDType, RecordField } from "./h5.ts";
+import type { KeyDType, RecordField } from "./element-types.ts";
 import type { RunMetadata, Section } from "./model.ts";
 import type { DataCollection, KeyData } from "./reader.ts";
 

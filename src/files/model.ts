@@ -1,6 +1,6 @@
 // What the reader knows about a run without reading its data: per file, the trains, the sources and
 // their index (first/count per train), and per source the keys with dtype and entry shape.
-import type { KeyDType, RecordField } from "./h5.ts";
+import type { KeyDType, RecordField } from "./element-types.ts";
 
 /** The two sections whose data is per train. */
 export type Section = "CONTROL" | "INSTRUMENT";

@@ -18,15 +18,8 @@ import {
 import { FilesError } from "./errors.ts";
 import { type PlacedExtents, readExtentsParallel, readRowsDirect, rowExtents } from "./direct.ts";
 import { type ArrayInFile, arrayInFile, type InFilePiece } from "./infile.ts";
-import {
-  type DatasetInfo,
-  directReadsOn,
-  H5File,
-  h5Loaded,
-  h5Ready,
-  type KeyDType,
-  type RecordField,
-} from "./h5.ts";
+import { type DatasetInfo, directReadsOn, H5File, h5Loaded, h5Ready } from "./h5.ts";
+import type { KeyDType, RecordField } from "./element-types.ts";
 import { type RawDataset, RawH5File, type RawStrings } from "./rawh5.ts";
 import type { FileEntry, FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 import { fileIndex, loadRunIndex, type RunIndex, type RunIndexOptions } from "./runindex.ts";

@@ -22,7 +22,8 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../core/index.ts";
 import { FilesError } from "./errors.ts";
-import { H5File, h5Ready, type KeyDType, type RecordField } from "./h5.ts";
+import type { KeyDType, RecordField } from "./element-types.ts";
+import { H5File, h5Ready } from "./h5.ts";
 import type {
   FileEntry,
   FileProblem,
