@@ -34,15 +34,12 @@ export {
 export type { FileProblem, KeyInfo, RunMetadata, RunValue, Section, SkippedKey } from "./model.ts";
 export { type ExdfFileName, formatFileName, parseFileName } from "./naming.ts";
 export { type ArrayInFile, isArrayInFile, loadArrayInFile } from "./infile.ts";
+export { isRecordData, KeyData, type KeyValues, type RecordData } from "./keydata.ts";
 export {
   DataCollection,
-  isRecordData,
-  KeyData,
-  type KeyValues,
   type OpenOptions,
   openFile,
   openRun,
-  type RecordData,
   type TrainData,
   type TrainDataInFile,
   type TrainSelection,

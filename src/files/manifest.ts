@@ -5,7 +5,8 @@
 import { type DType, shapeSize } from "../core/index.ts";
 import type { KeyDType, RecordField } from "./element-types.ts";
 import type { RunMetadata, Section } from "./model.ts";
-import type { DataCollection, KeyData } from "./reader.ts";
+import type { KeyData } from "./keydata.ts";
+import type { DataCollection } from "./reader.ts";
 
 /** One key as the manifest describes it. */
 export interface ManifestKey {
