@@ -22,7 +22,7 @@ import type {
   TopologySubscription,
 } from "./broker.ts";
 import { SaseError, TimeoutError } from "./errors.ts";
-import { Hash, type HashType, type HashValue } from "./hash.ts";
+import { Hash, type HashValue } from "./hash.ts";
 import {
   configurationFromKarabo,
   configurationToKarabo,
@@ -32,11 +32,10 @@ import {
   infoFromKarabo,
   infoToKarabo,
   plainReply,
-  reconfigurationHash,
-  replyValue,
   valuesForSchema,
 } from "./karabo-calls.ts";
-import { karaboValueTypes, schemaFromKarabo, schemaToKarabo, schemaValue } from "./karabo-schema.ts";
+import { KaraboCalls } from "./karabo-client.ts";
+import { schemaToKarabo, schemaValue } from "./karabo-schema.ts";
 import {
   argsHash,
   decodeMessage,
@@ -110,11 +109,6 @@ interface Pending {
   readonly slot: string;
 }
 
-interface RemoteSchema {
-  readonly schema: Schema;
-  readonly types: Map<string, HashType>;
-}
-
 /** A Broker on RabbitMQ speaking Karabo 3's middlelayer protocol. */
 export class AmqpBroker implements Broker {
   readonly topic: string;
@@ -128,7 +122,7 @@ export class AmqpBroker implements Broker {
   readonly #directory: InstanceDirectory;
   readonly #listeners: PropertyListeners;
   readonly #signalKeys = new Map<string, number>();
-  readonly #remoteSchemas = new Map<string, Promise<RemoteSchema>>();
+  readonly #calls: KaraboCalls;
   #conn: ChannelModel | undefined;
   #channel: Channel | undefined;
   #user = "guest";
@@ -160,11 +154,14 @@ export class AmqpBroker implements Broker {
     this.#callTimeoutMs = options.callTimeoutMs ?? 10_000;
     this.#replyPrefix = `${this.clientId}-${randomBytes(4).toString("hex")}`;
     this.log = options.log ?? createLogger(`amqp:${this.topic}`);
+    this.#calls = new KaraboCalls((target, slot, args, timeoutMs) =>
+      this.#request(target, slot, args, timeoutMs),
+    );
     this.#listeners = new PropertyListeners(options.streamCapacity ?? 1000);
     this.#directory = new InstanceDirectory(
       options.streamCapacity ?? 1000,
       (id) => this.#locals.has(id) || id === this.clientId,
-      (id) => this.#remoteSchemas.delete(id),
+      (id) => this.#calls.forget(id),
     );
   }
 
@@ -434,96 +431,7 @@ export class AmqpBroker implements Broker {
     options: CallOptions = {},
   ): Promise<T> {
     this.#assertOpen();
-    const timeoutMs = options.timeoutMs ?? this.#callTimeoutMs;
-    switch (slot) {
-      case "slotGetSchema": {
-        const [value] = await this.#request(instanceId, slot, [false], timeoutMs);
-        const { name, schema } = schemaOf(value, instanceId);
-        const imported = schemaFromKarabo(schema);
-        this.#remoteSchemas.set(
-          instanceId,
-          Promise.resolve({ schema: imported.schema, types: karaboValueTypes(schema) }),
-        );
-        return { classId: name, schema: imported.schema.toData(), unsupported: imported.unsupported } as T;
-      }
-      case "slotGetClassSchema": {
-        const [value] = await this.#request(instanceId, slot, [String(args.classId)], timeoutMs);
-        const { name, schema } = schemaOf(value, instanceId);
-        const imported = schemaFromKarabo(schema);
-        return { classId: name, schema: imported.schema.toData(), unsupported: imported.unsupported } as T;
-      }
-      case "slotGetConfiguration": {
-        const [value] = await this.#request(instanceId, slot, [], timeoutMs);
-        if (!(value instanceof Hash)) throw badReply(instanceId, slot, "a configuration Hash");
-        const conf = configurationFromKarabo(value);
-        const remote = await this.#remoteSchema(instanceId, timeoutMs).catch(() => undefined);
-        const values = valuesForSchema(remote?.schema, conf.values);
-        return (
-          Array.isArray(args.keys)
-            ? pick(instanceId, values, conf.timestamps, args.keys.map(String))
-            : {
-                values,
-                timestamps: conf.timestamps,
-              }
-        ) as T;
-      }
-      case "slotReconfigure": {
-        const config = args.configuration;
-        if (config === null || typeof config !== "object" || Array.isArray(config))
-          throw new SaseError("WRONG_TYPE", `${instanceId}: a reconfiguration is an object of key → value`);
-        const remote = await this.#remoteSchema(instanceId, timeoutMs);
-        const h = reconfigurationHash(config as Record<string, unknown>, remote.types);
-        await this.#request(instanceId, slot, [h], timeoutMs);
-        return { applied: h.paths() } as T;
-      }
-      case "slotPing": {
-        const [info] = await this.#request(instanceId, slot, [{ value: 1, type: "INT32" }], timeoutMs);
-        if (!(info instanceof Hash)) throw badReply(instanceId, slot, "an instanceInfo Hash");
-        return infoFromKarabo(info, instanceId) as T;
-      }
-      case "slotStartDevice": {
-        const h = new Hash()
-          .set("classId", String(args.classId), "STRING")
-          .set("deviceId", String(args.deviceId ?? ""), "STRING")
-          .set(
-            "configuration",
-            reconfigurationHash((args.configuration ?? {}) as Record<string, unknown>, new Map()),
-          );
-        const [ok, text] = await this.#request(instanceId, slot, [h], timeoutMs);
-        if (ok !== true)
-          throw new SaseError("REFUSED", `${instanceId}: ${String(text ?? "device not started")}`);
-        return { deviceId: String(text ?? args.deviceId) } as T;
-      }
-      case "slotKillDevice": {
-        // Karabo kills a device by calling the device itself; sase's client asks its server.
-        const target = typeof args.deviceId === "string" ? args.deviceId : instanceId;
-        await this.#request(target, slot, [], timeoutMs);
-        this.#remoteSchemas.delete(target);
-        return { deviceId: target } as T;
-      }
-      default: {
-        const params = await this.#request(
-          instanceId,
-          slot,
-          Object.keys(args).length ? [new Hash(args as Record<string, unknown>)] : [],
-          timeoutMs,
-        );
-        return replyValue(params) as T;
-      }
-    }
-  }
-
-  #remoteSchema(deviceId: string, timeoutMs: number): Promise<RemoteSchema> {
-    let found = this.#remoteSchemas.get(deviceId);
-    if (!found) {
-      found = this.#request(deviceId, "slotGetSchema", [false], timeoutMs).then(([value]) => {
-        const { schema } = schemaOf(value, deviceId);
-        return { schema: schemaFromKarabo(schema).schema, types: karaboValueTypes(schema) };
-      });
-      found.catch(() => this.#remoteSchemas.delete(deviceId));
-      this.#remoteSchemas.set(deviceId, found);
-    }
-    return found;
+    return this.#calls.call<T>(instanceId, slot, args, options.timeoutMs ?? this.#callTimeoutMs);
   }
 
   /** Sends a request and resolves with the reply's arguments (an error reply rejects). */
@@ -1003,41 +911,4 @@ function resourceLocked(err: unknown): boolean {
 
 function exists(id: string): SaseError {
   return new SaseError("DEVICE_EXISTS", `instance '${id}' already exists on the broker`, { deviceId: id });
-}
-
-function badReply(id: string, slot: string, what: string): SaseError {
-  return new SaseError("WRONG_TYPE", `${id} answered ${slot} without ${what}`, { deviceId: id, key: slot });
-}
-
-function schemaOf(value: HashValue | undefined, id: string): { name: string; schema: Hash } {
-  if (value instanceof Hash && value.size === 1) {
-    const name = value.keys()[0]!;
-    const schema = value.get(name);
-    if (schema instanceof Hash) return { name, schema };
-  }
-  throw badReply(id, "slotGetSchema", "a SCHEMA");
-}
-
-function pick(
-  deviceId: string,
-  values: Record<string, unknown>,
-  timestamps: Record<string, Timestamp>,
-  keys: readonly string[],
-): { values: Record<string, unknown>; timestamps: Record<string, Timestamp> } {
-  const out: { values: Record<string, unknown>; timestamps: Record<string, Timestamp> } = {
-    values: {},
-    timestamps: {},
-  };
-  for (const key of keys) {
-    let found = false;
-    for (const k of Object.keys(values)) {
-      if (k === key || k.startsWith(`${key}.`)) {
-        out.values[k] = values[k];
-        if (timestamps[k]) out.timestamps[k] = timestamps[k];
-        found = true;
-      }
-    }
-    if (!found) throw new SaseError("UNKNOWN_KEY", `${deviceId}: no value for '${key}'`, { deviceId, key });
-  }
-  return out;
 }
