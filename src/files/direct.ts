@@ -357,26 +357,22 @@ export async function readExtentsParallel(
         at += length;
       }
     }
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++] as (typeof jobs)[number];
-        for (let got = 0; got < job.length; ) {
-          const n = await new Promise<number>((resolve, reject) =>
-            read(job.fd, dest, job.offset + got, job.length - got, job.position + got, (err, bytes) =>
-              err ? reject(err) : resolve(bytes),
-            ),
-          );
-          if (n <= 0)
-            throw new FilesError(`file ends before byte ${job.position + job.length}`, {
-              file: job.file,
-              code: "BAD_FILE",
-            });
-          got += n;
-        }
+    // The descriptors are closed (finally) only once no read is left on them.
+    await eachAtMost(PARALLEL_READS, jobs, async (job) => {
+      for (let got = 0; got < job.length; ) {
+        const n = await new Promise<number>((resolve, reject) =>
+          read(job.fd, dest, job.offset + got, job.length - got, job.position + got, (err, bytes) =>
+            err ? reject(err) : resolve(bytes),
+          ),
+        );
+        if (n <= 0)
+          throw new FilesError(`file ends before byte ${job.position + job.length}`, {
+            file: job.file,
+            code: "BAD_FILE",
+          });
+        got += n;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, jobs.length) }, worker));
+    });
   } finally {
     for (const fd of fds) closeSync(fd);
   }
@@ -446,7 +442,7 @@ const PARALLEL_WRITES = 4;
 /**
  * Does `writes` on libuv's thread pool, up to PARALLEL_WRITES files at a time and never two writes to
  * one file at once; a file's writes go in their order. Rejects with the first error, once every
- * write already started has ended.
+ * write already started has ended (eachAtMost).
  */
 export async function runRowWrites(writes: readonly RowWrite[]): Promise<void> {
   const byFile = new Map<number, RowWrite[]>();
@@ -455,21 +451,37 @@ export async function runRowWrites(writes: readonly RowWrite[]): Promise<void> {
     if (list) list.push(w);
     else byFile.set(w.fd, [w]);
   }
-  const files = [...byFile.values()];
+  await eachAtMost(PARALLEL_WRITES, [...byFile.values()], async (list) => {
+    for (const w of list) await pwrite(w);
+  });
+}
+
+/**
+ * Calls `each` on every item, at most `limit` at a time, in their order. After a failure no further
+ * item starts, and the first error is thrown once every call already started has ended: nothing still
+ * reads or writes when the caller goes on (and closes its files).
+ */
+async function eachAtMost<T>(
+  limit: number,
+  items: readonly T[],
+  each: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
+  let failed = false;
   let failure: unknown;
   const worker = async () => {
-    while (next < files.length && failure === undefined) {
-      const list = files[next++] as RowWrite[];
+    while (next < items.length && !failed) {
+      const item = items[next++] as T;
       try {
-        for (const w of list) await pwrite(w);
+        await each(item);
       } catch (err) {
-        failure ??= err;
+        if (!failed) failure = err;
+        failed = true;
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, files.length) }, worker));
-  if (failure !== undefined) throw failure;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failure;
 }
 
 function pwrite({ fd, position, bytes }: RowWrite): Promise<void> {
