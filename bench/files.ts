@@ -96,14 +96,17 @@ const untranspiled = new URL("../scripts/untranspiled.mjs", import.meta.url).pat
  * and sase's system time swung 0.20-0.67 s per GB while h5py's stayed at 0.20-0.26.
  */
 function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: string): ChildWrite {
+  return nodeChild<ChildWrite>(["write", kind, dir]);
+}
+
+/** This bench run as a child with `args` (and node's `flags`): the JSON line it prints last. */
+function nodeChild<T>(args: string[], flags: string[] = []): T {
   const out = execFileSync(
     process.execPath,
-    ["--import", "tsx", "--import", untranspiled, self, "write", kind, dir],
-    {
-      maxBuffer: 1 << 20,
-    },
+    [...flags, "--import", "tsx", "--import", untranspiled, self, ...args],
+    { maxBuffer: 1 << 20 },
   ).toString();
-  return JSON.parse(out.trim().split("\n").pop() ?? "") as ChildWrite;
+  return JSON.parse(out.trim().split("\n").pop() ?? "") as T;
 }
 
 /**
@@ -113,12 +116,7 @@ function nodeWrite(kind: "sase" | "sase-async" | "plain" | "plain-async", dir: s
  * warms up), collects that garbage, then times one read.
  */
 function nodeReadFresh(kind: FreshRead, dir: string): number {
-  const out = execFileSync(
-    process.execPath,
-    ["--expose-gc", "--import", "tsx", "--import", untranspiled, self, "read", kind, dir],
-    { maxBuffer: 1 << 20 },
-  ).toString();
-  const r = JSON.parse(out.trim().split("\n").pop() ?? "") as { seconds: number; maxRss: number };
+  const r = nodeChild<{ seconds: number; maxRss: number }>(["read", kind, dir], ["--expose-gc"]);
   freshReadRss.set(kind, Math.max(freshReadRss.get(kind) ?? 0, r.maxRss));
   return r.seconds;
 }
