@@ -27,11 +27,6 @@ export class InstanceDirectory {
     this.#listeners = new TopologyListeners(capacity);
   }
 
-  /** Whether `id` is listed. */
-  has(id: string): boolean {
-    return this.#known.has(id);
-  }
-
   /** Lists one of this process's instances as registered ("new") or changed ("updated"). */
   setOwn(id: string, info: InstanceInfo, event: "new" | "updated"): void {
     this.#known.set(id, { info, lastSeen: Date.now() });

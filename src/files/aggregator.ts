@@ -2,16 +2,13 @@
 // HDF5 for the first; a flush in two steps (HDF5 allocates, the caller writes the rows directly, then
 // the other datasets and INDEX, the train list last); a file cut to what was written at its close.
 import { join } from "node:path";
-import { allocTyped, SASE_VERSION, shapeSize } from "../core/index.ts";
+import { allocTyped, type DType, SASE_VERSION, shapeSize, type TypedArray } from "../core/index.ts";
 import { pwriteSync, type RowWrite } from "./direct.ts";
 import { H5File, type H5Snapshot } from "./h5.ts";
 import { formatFileName } from "./naming.ts";
 import {
-  CHUNK_ALIGNMENT,
   type ControlSourceSpec,
-  concat,
   type DatasetPlan,
-  dateText,
   type KeySpec,
   nsOf,
   type SourcePlan,
@@ -19,6 +16,29 @@ import {
   WRITTEN_FORMAT_VERSION,
   type WriterSettings,
 } from "./write-plan.ts";
+
+/** Chunks of at least ALIGNED_CHUNK_BYTES (writer.ts) start at this alignment in the file (alignForChunks). */
+const CHUNK_ALIGNMENT = 4096;
+
+/** A date as EXDF writes it in METADATA: 20261207T192600Z. */
+function dateText(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+}
+
+/** The pieces of a dataset's rows as one typed array (the piece itself when there is one). */
+function concat(dtype: DType, pieces: TypedArray[], n: number): TypedArray {
+  if (pieces.length === 1 && pieces[0]?.length === n) return pieces[0];
+  const out = allocTyped(dtype, n);
+  let off = 0;
+  for (const p of pieces) {
+    (out as Uint8Array).set(p as Uint8Array, off);
+    off += p.length;
+  }
+  return out;
+}
 
 /** What an aggregator needs of the run writer it writes for. */
 export interface AggregatorHost {

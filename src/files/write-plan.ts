@@ -118,39 +118,10 @@ export interface SourcePlan {
   readonly keyMap: Map<string, { group: string; dataset: string }>;
 }
 
-/** Chunks of at least this many bytes start at CHUNK_ALIGNMENT in the file (Aggregator.alignForChunks). */
-export const ALIGNED_CHUNK_BYTES = 1 << 20;
-export const CHUNK_ALIGNMENT = 4096;
-/**
- * HDF5's default chunk cache per dataset (8 MiB since HDF5 2.0, which h5wasm 0.10.3 holds): only
- * bigger chunks can be written without passing through it.
- */
-export const HDF5_CHUNK_CACHE_BYTES = 8 << 20;
-
 /** A timestamp as nanoseconds since the epoch (now when there is none). */
 export function nsOf(ts: Timestamp | undefined): bigint {
   if (!ts) return BigInt(Date.now()) * 1_000_000n;
   return BigInt(ts.sec) * 1_000_000_000n + ts.frac / 1_000_000_000n;
-}
-
-/** A date as EXDF writes it in METADATA: 20261207T192600Z. */
-export function dateText(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
-}
-
-/** The pieces of a dataset's rows as one typed array (the piece itself when there is one). */
-export function concat(dtype: DType, pieces: TypedArray[], n: number): TypedArray {
-  if (pieces.length === 1 && pieces[0]?.length === n) return pieces[0];
-  const out = allocTyped(dtype, n);
-  let off = 0;
-  for (const p of pieces) {
-    (out as Uint8Array).set(p as Uint8Array, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Converts one key's value to a typed array of `dtype` and returns it with its number of entries. */

@@ -18,11 +18,9 @@ import { FilesError } from "./errors.ts";
 import { h5Ready } from "./h5.ts";
 import { writeRunIndex } from "./runindex.ts";
 import {
-  ALIGNED_CHUNK_BYTES,
   type ControlSourceSpec,
   type DatasetPlan,
   type GroupPlan,
-  HDF5_CHUNK_CACHE_BYTES,
   type InstrumentSourceSpec,
   type KeySpec,
   nsOf,
@@ -44,6 +42,14 @@ export {
 } from "./write-plan.ts";
 
 const log = createLogger("files.writer");
+
+/** Chunks of at least this many bytes start at CHUNK_ALIGNMENT in the file (Aggregator.alignForChunks). */
+const ALIGNED_CHUNK_BYTES = 1 << 20;
+/**
+ * HDF5's default chunk cache per dataset (8 MiB since HDF5 2.0, which h5wasm 0.10.3 holds): only
+ * bigger chunks can be written without passing through it.
+ */
+const HDF5_CHUNK_CACHE_BYTES = 8 << 20;
 
 /** Writes one run directory. */
 export class RunWriter {

@@ -96,7 +96,7 @@ describe("instance directory", () => {
     assert.deepEqual(events, ["new OWN/DEV/1"]);
     dir.removeOwn("OWN/DEV/1", device("me", 5), "shutdown");
     assert.deepEqual(events, ["new OWN/DEV/1", "gone OWN/DEV/1 (shutdown)"]);
-    assert.equal(dir.has("OWN/DEV/1"), false);
+    assert.equal(dir.list().has("OWN/DEV/1"), false);
   });
 
   it("ends its watchers' streams on close", async () => {
