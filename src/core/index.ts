@@ -34,4 +34,5 @@ export * from "./recycle.ts";
 export * from "./thread-budget.ts";
 export * from "./thread-pool.ts";
 export * from "./buffer-pool.ts";
+export * from "./serial.ts";
 export * from "./socket-io.ts";

@@ -7,7 +7,7 @@ import { readdir, stat, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Hash, NDArray, Timestamp, TypedArray } from "../core/index.ts";
-import { dtypeOf, isNDArray, SASE_VERSION, SaseError } from "../core/index.ts";
+import { dtypeOf, isNDArray, SASE_VERSION, SaseError, SerialCalls } from "../core/index.ts";
 import type { ControlSourceSpec, KeySpec, RunWriter } from "../files/index.ts";
 import { createRunWriter } from "../files/index.ts";
 import { MAX_TRAIN_STRIDE } from "../pipeline/index.ts";
@@ -145,7 +145,7 @@ export class RunRecorder {
   private last: number | null = null;
   private closed = false;
   /** add's calls, one after another. */
-  private queue: Promise<void> = Promise.resolve();
+  private readonly calls = new SerialCalls();
 
   constructor(readonly options: RecorderOptions) {
     for (const s of options.instrument) if (s.keys) this.learnt.set(s.name, s.keys);
@@ -162,9 +162,7 @@ export class RunRecorder {
    * and the event loop is free meanwhile.
    */
   add(train: TrainToRecord): Promise<void> {
-    const run = this.queue.then(() => this.addNow(train));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.calls.run(() => this.addNow(train));
   }
 
   private async addNow(train: TrainToRecord): Promise<void> {
@@ -255,7 +253,7 @@ export class RunRecorder {
   /** Writes held trains, closes the files and writes provenance.json; returns what was recorded. */
   async close(): Promise<RecordingSummary> {
     // Trains given before close are written first.
-    await this.queue;
+    await this.calls.idle();
     try {
       if (!this.closed && !this.writer && this.held.length) {
         await this.open();

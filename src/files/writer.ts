@@ -7,6 +7,7 @@ import {
   allocTyped,
   createLogger,
   SaseError,
+  SerialCalls,
   shapeSize,
   showValue,
   type Timestamp,
@@ -59,9 +60,8 @@ export class RunWriter {
   private readonly aggregators = new Map<string, Aggregator>();
   private lastTrain = -1;
   private closed = false;
-  /** writeTrainAsync's calls, one after another, and how many have not ended yet. */
-  private queue: Promise<void> = Promise.resolve();
-  private asyncCalls = 0;
+  /** writeTrainAsync's calls, one after another. */
+  private readonly asyncCalls = new SerialCalls();
   readonly created = new Date();
 
   /** @internal use createRunWriter */
@@ -272,22 +272,15 @@ export class RunWriter {
     data: TrainInput,
     options: { timestamp?: Timestamp; flag?: 0 | 1 } = {},
   ): Promise<void> {
-    this.asyncCalls++;
-    const run = this.queue.then(async () => {
-      try {
-        const due = this.buffer(trainId, data, options);
-        const begun = due.map(({ agg, what }) => ({ agg, what, flush: agg.beginFlush() }));
-        await runRowWrites(begun.flatMap((b) => b.flush?.writes ?? []));
-        for (const { agg, what, flush } of begun) {
-          flush?.finish(what === "close");
-          if (what === "close") agg.closeFile();
-        }
-      } finally {
-        this.asyncCalls--;
+    return this.asyncCalls.run(async () => {
+      const due = this.buffer(trainId, data, options);
+      const begun = due.map(({ agg, what }) => ({ agg, what, flush: agg.beginFlush() }));
+      await runRowWrites(begun.flatMap((b) => b.flush?.writes ?? []));
+      for (const { agg, what, flush } of begun) {
+        flush?.finish(what === "close");
+        if (what === "close") agg.closeFile();
       }
     });
-    this.queue = run.catch(() => {});
-    return run;
   }
 
   /** Buffers one train (train IDs must increase); writes and flushes every `flushEvery` trains. */
@@ -302,7 +295,7 @@ export class RunWriter {
   // A sync call while writeTrainAsync's calls are queued or writing would overtake them, or interleave
   // HDF5 calls with their writes.
   private checkIdle(what: string): void {
-    if (this.asyncCalls > 0)
+    if (this.asyncCalls.pending > 0)
       throw new FilesError(`${what} while writeTrainAsync calls are pending: await them first`, {
         code: "WRONG_STATE",
       });
@@ -325,7 +318,7 @@ export class RunWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     // Calls of writeTrainAsync made before this one are written first; any made after, refused.
-    await this.queue;
+    await this.asyncCalls.idle();
     if (this.closed) return;
     this.closed = true;
     for (const agg of this.aggregators.values()) agg.close();
